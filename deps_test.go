@@ -1,0 +1,111 @@
+package interlock_test
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/interlock-dev/interlock/"
+
+// importRules writes DESIGN.md §3 down as a test: imports point down, and
+// a package may import only the project packages listed for it (plus any
+// outside module that is not banned). A package missing from this table
+// fails the test, so a new package must take a place in the layering.
+var importRules = map[string]struct {
+	allow []string // project packages (module-relative) this one may import
+	ban   []string // outside import paths this one must not reach, even indirectly
+}{
+	"cmd/interlock":            {allow: []string{"internal/cli"}},
+	"internal/cli":             {allow: []string{"internal/app", "internal/apiclient", "internal/api/wire", "internal/config", "internal/scancli", "internal/scan", "internal/agent", "internal/tlog", "internal/pki"}},
+	"internal/app":             {allow: []string{"internal/api", "internal/api/wire", "internal/store", "internal/config", "internal/ops", "internal/identity", "internal/policy", "internal/audit", "internal/kms", "internal/scan", "internal/tlog", "internal/pki"}},
+	"internal/config":          {},
+	"internal/api":             {allow: []string{"internal/api/wire", "internal/ops", "internal/identity", "internal/policy", "internal/audit", "internal/kms", "internal/scan", "internal/tlog", "internal/pki"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
+	"internal/api/wire":        {},
+	"internal/apiclient":       {allow: []string{"internal/api/wire", "internal/pki"}, ban: []string{"modernc.org/sqlite", "github.com/cedar-policy/cedar-go"}},
+	"internal/identity":        {allow: []string{"internal/audit", "internal/kms", "internal/api/wire"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
+	"internal/policy":          {allow: []string{"internal/api/wire"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
+	"internal/ops":             {allow: []string{"internal/audit", "internal/policy", "internal/identity", "internal/kms", "internal/api/wire", "internal/scan"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
+	"internal/audit":           {allow: []string{"internal/tlog", "internal/kms"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
+	"internal/tlog":            {ban: []string{"database/sql", "net/http"}},
+	"internal/kms":             {allow: []string{"internal/audit", "internal/tlog"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
+	"internal/scan":            {ban: []string{"database/sql", "net/http"}},
+	"internal/scancli":         {allow: []string{"internal/scan"}},
+	"internal/pki":             {ban: []string{"database/sql"}},
+	"internal/agent":           {allow: []string{"internal/apiclient", "internal/api/wire", "internal/pki", "internal/scan"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5", "github.com/cedar-policy/cedar-go", "database/sql"}},
+	"internal/store":           {allow: []string{"internal/audit", "internal/identity", "internal/ops", "internal/kms", "internal/tlog", "internal/policy", "internal/api/wire"}},
+	"internal/store/storetest": {allow: []string{"internal/store", "internal/audit", "internal/identity", "internal/ops", "internal/kms", "internal/tlog", "internal/policy", "internal/api/wire"}},
+}
+
+func TestImportDirection(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps=false", "-json", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p struct {
+			ImportPath string
+			Imports    []string
+			Deps       []string
+		}
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		rel := strings.TrimPrefix(p.ImportPath, module)
+		if rel == strings.TrimSuffix(module, "/") || rel == p.ImportPath && p.ImportPath != strings.TrimSuffix(module, "/") {
+			continue // the root test package
+		}
+		rule, ok := ruleFor(rel)
+		if !ok {
+			t.Errorf("%s has no entry in importRules: give it a place in DESIGN.md §3's layering", rel)
+			continue
+		}
+		for _, imp := range p.Imports {
+			if !strings.HasPrefix(imp, module) {
+				continue
+			}
+			target := strings.TrimPrefix(imp, module)
+			if !allowed(rule.allow, target) && !strings.HasPrefix(target, rel+"/") {
+				t.Errorf("%s imports %s, which DESIGN.md §3 does not allow", rel, target)
+			}
+		}
+		deps, err := exec.Command("go", "list", "-deps", p.ImportPath).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", p.ImportPath, err)
+		}
+		for _, d := range strings.Fields(string(deps)) {
+			for _, b := range rule.ban {
+				if d == b || strings.HasPrefix(d, b+"/") {
+					t.Errorf("%s depends on %s, which it must never reach", rel, d)
+				}
+			}
+		}
+	}
+}
+
+// ruleFor finds the rule for a package, falling back to its nearest ruled
+// ancestor so that sub-packages inherit their parent's place.
+func ruleFor(rel string) (struct{ allow, ban []string }, bool) {
+	for p := rel; p != "."; {
+		if r, ok := importRules[p]; ok {
+			return struct{ allow, ban []string }{r.allow, r.ban}, true
+		}
+		i := strings.LastIndex(p, "/")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return struct{ allow, ban []string }{}, false
+}
+
+func allowed(list []string, target string) bool {
+	for _, a := range list {
+		if target == a || strings.HasPrefix(target, a+"/") {
+			return true
+		}
+	}
+	return false
+}
