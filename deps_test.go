@@ -21,6 +21,7 @@ var importRules = map[string]struct {
 	"internal/cli":             {allow: []string{"internal/app", "internal/apiclient", "internal/api/wire", "internal/config", "internal/scancli", "internal/scan", "internal/agent", "internal/tlog", "internal/pki"}},
 	"internal/app":             {allow: []string{"internal/api", "internal/api/wire", "internal/store", "internal/config", "internal/ops", "internal/identity", "internal/policy", "internal/audit", "internal/kms", "internal/scan", "internal/tlog", "internal/pki"}},
 	"internal/config":          {},
+	"internal/usererr":         {},
 	"internal/api":             {allow: []string{"internal/api/wire", "internal/ops", "internal/identity", "internal/policy", "internal/audit", "internal/kms", "internal/scan", "internal/tlog", "internal/pki"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/api/wire":        {},
 	"internal/apiclient":       {allow: []string{"internal/api/wire", "internal/pki"}, ban: []string{"modernc.org/sqlite", "github.com/cedar-policy/cedar-go"}},
