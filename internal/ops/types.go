@@ -82,3 +82,75 @@ const (
 	StepUnknown    StepState = "unknown" // was in flight when the server stopped
 	StepSkipped    StepState = "skipped"
 )
+
+// Command is what an agent runs on a host: argv without a shell unless
+// Shell is set, killed after TimeoutSeconds, output capped at MaxOutputBytes.
+type Command struct {
+	Argv           []string `json:"argv"`
+	Shell          bool     `json:"shell,omitempty"`
+	TimeoutSeconds int      `json:"timeout_s"`
+	MaxOutputBytes int      `json:"max_output_bytes"`
+}
+
+// Wave is one batch of hosts that run the step together. Wave 1 is always
+// the canary: exactly one host.
+type Wave struct {
+	Number int      `json:"number"`
+	Hosts  []string `json:"hosts"` // host IDs, in dispatch order
+}
+
+// Plan is the exact, ordered work an operation will do. Its Hash covers
+// every field that changes what runs where; approvals sign the Hash, so any
+// drift voids them.
+type Plan struct {
+	Runbook         string            `json:"runbook"`
+	RunbookVersion  int               `json:"runbook_version"`
+	Params          map[string]string `json:"params"`
+	Waves           []Wave            `json:"waves"`
+	Step            Command           `json:"step"`
+	HealthCheck     *Command          `json:"health_check,omitempty"`
+	Rollback        *Command          `json:"rollback,omitempty"`
+	Concurrency     int               `json:"concurrency"`         // hosts of one wave running at once
+	HaltAfter       int               `json:"halt_after_failures"` // halt when failures > HaltAfter
+	BakeSeconds     int               `json:"bake_s"`              // wait after a wave before the health check
+	Services        []string          `json:"services"`            // every service a targeted host serves
+	RemovesCapacity bool              `json:"removes_capacity"`
+	Hash            string            `json:"hash"` // hex SHA-256 of the canonical JSON of the fields above
+}
+
+// Verdict is one guardrail's judgement on a plan, in words a tired operator
+// understands: what, why, the numbers, and what would pass.
+type Verdict struct {
+	Rule    string `json:"rule"` // e.g. "capacity_floor", "blast_radius", "freeze", "one_at_a_time", "unusual_input"
+	Service string `json:"service,omitempty"`
+	Pass    bool   `json:"pass"`
+	Message string `json:"message"`
+}
+
+// Approval is one person's signature on a plan hash.
+type Approval struct {
+	PersonID  string    `json:"person_id"`
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	PlanHash  string    `json:"plan_hash"`
+	At        time.Time `json:"at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Operation is one run of a runbook: who asked, why, the plan, its
+// approvals and where it is.
+type Operation struct {
+	ID          string     `json:"id"`
+	Plan        Plan       `json:"plan"`
+	State       OpState    `json:"state"`
+	RequesterID string     `json:"requester_id"` // person ID, never a shared account
+	Reason      string     `json:"reason"`
+	BreakGlass  bool       `json:"break_glass,omitempty"`
+	Approvals   []Approval `json:"approvals,omitempty"`
+	Needed      int        `json:"approvals_needed"`
+	NeededRoles []string   `json:"approver_roles,omitempty"`
+	CurrentWave int        `json:"current_wave"` // 0 before the first wave starts
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	Detail      string     `json:"detail,omitempty"` // why it halted, voided or needs attention
+}
