@@ -1,0 +1,318 @@
+// Package api serves Interlock's HTTPS API under /v1/: routing,
+// authentication (device-bound sessions with DPoP proofs for people, mTLS
+// client certificates for agents), a Cedar decision in front of every
+// route, size-limited strict JSON decoding, and RFC 9457 problem bodies for
+// every error. It never touches the store: handlers call domain services.
+//
+// # Adding routes
+//
+// A domain exposes its routes from its own file as a constructor that takes
+// the services it needs and returns []Route, e.g.
+//
+//	func PolicyRoutes(svc *policy.Service) []Route {
+//		return []Route{{Pattern: "GET /v1/policy", Action: "policy.get", Handle: func(c *Call) error {
+//			cur, err := svc.Get(c.Context())
+//			if err != nil {
+//				return err
+//			}
+//			return c.JSON(http.StatusOK, wire.Policy{…})
+//		}}}
+//	}
+//
+// and internal/app passes it to New. Every Route MUST name its Cedar Action
+// unless it is Public; the middleware authenticates the caller and asks the
+// Authorizer before Handle runs, with the Resource the route names (System
+// by default). Handlers that need a finer decision (per service, per key)
+// call c.Authorize. Handlers return errors: a *usererr.Error becomes a 4xx
+// problem with its sentence; anything else becomes a 500 whose detail only
+// names the request ID (the cause is logged).
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/usererr"
+)
+
+// Resource is what a request acts on, as Cedar sees it.
+type Resource struct {
+	Type  string // Service, Host, Runbook, Operation, Key, Secret, Policy, Log, System
+	ID    string
+	Attrs map[string]any
+}
+
+// SystemResource is the default resource of a route.
+var SystemResource = Resource{Type: "System", ID: "interlock"}
+
+// Authenticator turns a session token and the key thumbprint its DPoP proof
+// was signed with into a person. identity.Service implements it.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token, jkt string) (wire.Principal, error)
+}
+
+// ProofVerifier checks a DPoP proof (RFC 9449) and returns the thumbprint
+// of the key that signed it. dpop.Verifier implements it.
+type ProofVerifier interface {
+	Verify(proof, method, url, accessToken string, now time.Time) (jkt string, err error)
+}
+
+// AgentAuthenticator names the host behind a verified client certificate.
+type AgentAuthenticator interface {
+	HostIDFromRequest(r *http.Request) (string, bool)
+}
+
+// Authorizer makes the Cedar decision. internal/app adapts policy.Engine.
+type Authorizer interface {
+	Authorize(ctx context.Context, p wire.Principal, action string, res Resource, attrs map[string]any) (allow bool, reasons []string, err error)
+}
+
+// Config configures a Server. Authenticator, Proofs and Authorizer are
+// required; without them no authenticated route could answer.
+type Config struct {
+	Authenticator Authenticator
+	Proofs        ProofVerifier
+	Agents        AgentAuthenticator // nil: agent routes refuse every call
+	Authorizer    Authorizer
+	// MaxBodyBytes caps request bodies; 0 means 1 MiB.
+	MaxBodyBytes int64
+	// Metrics, if set, is served at /metrics without authentication.
+	Metrics http.Handler
+	Now     func() time.Time // nil means time.Now
+	Log     *slog.Logger     // nil discards
+}
+
+// Route is one API endpoint.
+type Route struct {
+	// Pattern is a net/http pattern: "POST /v1/ops/{id}/approvals".
+	Pattern string
+	// Action is the Cedar action checked before Handle runs.
+	Action string
+	// Public routes answer without authentication (health, bootstrap,
+	// login, invitation accept, agent enrollment). Keep this list short.
+	Public bool
+	// Agent routes authenticate the caller by mTLS client certificate.
+	Agent bool
+	// Resource names what the route acts on; nil means SystemResource.
+	Resource func(r *http.Request) Resource
+	// Stream routes may write for a long time (no write deadline).
+	Stream bool
+	Handle func(c *Call) error
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	mux    *http.ServeMux
+	routes []Route
+}
+
+// New builds a Server with the given groups of routes.
+func New(cfg Config, groups ...[]Route) (*Server, error) {
+	if cfg.Authenticator == nil || cfg.Proofs == nil || cfg.Authorizer == nil {
+		return nil, errors.New("api: Authenticator, Proofs and Authorizer are required")
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	s := &Server{cfg: cfg, log: cfg.Log, now: cfg.Now, mux: http.NewServeMux()}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintln(w, `{"status":"ok"}`)
+	})
+	if cfg.Metrics != nil {
+		s.mux.Handle("GET /metrics", cfg.Metrics)
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, newRequestID(), usererr.New(usererr.NotFound, "no_route", "there is no %s %s in this API", r.Method, r.URL.Path))
+	})
+	for _, g := range groups {
+		for _, rt := range g {
+			if err := s.add(rt); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return s, nil
+}
+
+func (s *Server) add(rt Route) error {
+	if rt.Handle == nil || rt.Pattern == "" {
+		return fmt.Errorf("api: route %q has no handler", rt.Pattern)
+	}
+	if !rt.Public && rt.Action == "" {
+		return fmt.Errorf("api: route %q is neither public nor names a Cedar action", rt.Pattern)
+	}
+	s.routes = append(s.routes, rt)
+	s.mux.Handle(rt.Pattern, s.wrap(rt))
+	return nil
+}
+
+// Handler returns the API as an http.Handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Routes lists every registered route, for tests that must cover them all.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// Call is one request being served.
+type Call struct {
+	W         http.ResponseWriter
+	R         *http.Request
+	Principal wire.Principal
+	// Reasons are the policy IDs that allowed the route's action.
+	Reasons   []string
+	RequestID string
+	s         *Server
+}
+
+// Context is the request's context.
+func (c *Call) Context() context.Context { return c.R.Context() }
+
+// Now is the server's injected clock.
+func (c *Call) Now() time.Time { return c.s.now() }
+
+// Log is the server's logger.
+func (c *Call) Log() *slog.Logger { return c.s.log }
+
+// SourceIP is the caller's address without its port.
+func (c *Call) SourceIP() string {
+	host := c.R.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}
+
+// Authorize asks for a decision finer than the route's own, e.g. on one
+// service or key. It returns a Forbidden user error when policy says no.
+func (c *Call) Authorize(action string, res Resource, attrs map[string]any) error {
+	return c.s.authorize(c.Context(), c.Principal, action, res, c.withRequestAttrs(attrs))
+}
+
+func (c *Call) withRequestAttrs(attrs map[string]any) map[string]any {
+	out := map[string]any{"source_ip": c.SourceIP(), "now": c.s.now().Unix()}
+	for k, v := range attrs {
+		out[k] = v
+	}
+	return out
+}
+
+func (s *Server) authorize(ctx context.Context, p wire.Principal, action string, res Resource, attrs map[string]any) error {
+	allow, reasons, err := s.cfg.Authorizer.Authorize(ctx, p, action, res, attrs)
+	if err != nil {
+		return fmt.Errorf("authorize %s: %w", action, err)
+	}
+	s.log.DebugContext(ctx, "authorization decision", slog.String("action", action), slog.String("principal", p.Actor()),
+		slog.Bool("allow", allow), slog.Any("reasons", reasons))
+	if !allow {
+		return &usererr.Error{Kind: usererr.Forbidden, Code: "forbidden",
+			Msg: fmt.Sprintf("policy does not allow %s %q to %s on %s %q", p.Kind, p.Name, action, res.Type, res.ID)}
+	}
+	return nil
+}
+
+func (s *Server) wrap(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &Call{W: w, R: r, RequestID: newRequestID(), s: s}
+		w.Header().Set("X-Request-Id", c.RequestID)
+		defer func() {
+			if v := recover(); v != nil {
+				s.log.ErrorContext(r.Context(), "panic in handler", slog.String("route", rt.Pattern), slog.String("request_id", c.RequestID), slog.Any("panic", v))
+				s.writeError(w, r, c.RequestID, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		}
+		if err := s.serve(rt, c); err != nil {
+			s.writeError(w, r, c.RequestID, err)
+		}
+	})
+}
+
+func (s *Server) serve(rt Route, c *Call) error {
+	if rt.Public {
+		return rt.Handle(c)
+	}
+	var err error
+	if rt.Agent {
+		c.Principal, err = s.authenticateAgent(c.R)
+	} else {
+		c.Principal, err = s.authenticatePerson(c.R)
+	}
+	if err != nil {
+		return err
+	}
+	res := SystemResource
+	if rt.Resource != nil {
+		res = rt.Resource(c.R)
+	}
+	if err := s.authorize(c.Context(), c.Principal, rt.Action, res, c.withRequestAttrs(nil)); err != nil {
+		return err
+	}
+	return rt.Handle(c)
+}
+
+func (s *Server) authenticatePerson(r *http.Request) (wire.Principal, error) {
+	authz := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(authz, "DPoP ")
+	if !ok || token == "" {
+		return wire.Principal{}, usererr.New(usererr.Unauthenticated, "unauthenticated",
+			"this route needs a session: log in with `interlock login` (Authorization: DPoP <token> and a DPoP proof)")
+	}
+	proof := r.Header.Get("DPoP")
+	if proof == "" {
+		return wire.Principal{}, usererr.New(usererr.Unauthenticated, "dpop_missing", "the request carries no DPoP proof; a session token alone is not enough")
+	}
+	jkt, err := s.cfg.Proofs.Verify(proof, r.Method, RequestURL(r), token, s.now())
+	if err != nil {
+		return wire.Principal{}, usererr.Wrap(err, usererr.Unauthenticated, "dpop_invalid", "the request's DPoP proof is not valid: %v", err)
+	}
+	p, err := s.cfg.Authenticator.Authenticate(r.Context(), token, jkt)
+	if err != nil {
+		if _, ok := usererr.As(err); ok {
+			return wire.Principal{}, err
+		}
+		return wire.Principal{}, fmt.Errorf("authenticate session: %w", err)
+	}
+	return p, nil
+}
+
+func (s *Server) authenticateAgent(r *http.Request) (wire.Principal, error) {
+	if s.cfg.Agents == nil {
+		return wire.Principal{}, usererr.New(usererr.Unauthenticated, "agent_unauthenticated", "agent routes are not enabled on this server")
+	}
+	id, ok := s.cfg.Agents.HostIDFromRequest(r)
+	if !ok {
+		return wire.Principal{}, usererr.New(usererr.Unauthenticated, "agent_unauthenticated", "this route needs an agent's client certificate issued by this server's CA")
+	}
+	return wire.Principal{Kind: "agent", ID: id, Name: id}, nil
+}
+
+// RequestURL is the URL a DPoP proof must name for r: scheme, host and
+// path, without query or fragment (RFC 9449 §4.3).
+func RequestURL(r *http.Request) string {
+	return "https://" + r.Host + r.URL.EscapedPath()
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
