@@ -1,0 +1,105 @@
+// Package config is the server's configuration: a plain struct whose zero
+// value works, filled from an optional YAML file, then INTERLOCK_* environment
+// variables, then flags, and validated once.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config configures `interlock serve`.
+type Config struct {
+	// Listen is the HTTPS address; empty means 127.0.0.1:8443.
+	Listen string `yaml:"listen"`
+	// DataDir holds the SQLite file, the CA and the root key; empty means ./interlock-data.
+	DataDir string `yaml:"data_dir"`
+	// Store is a postgres:// URL; empty means SQLite in DataDir.
+	Store string `yaml:"store"`
+	// ServerNames are extra DNS names or IPs for the server certificate.
+	ServerNames []string `yaml:"server_names"`
+	// SessionTTL is how long a login lasts; 0 means 12 h.
+	SessionTTL time.Duration `yaml:"session_ttl"`
+	// CheckpointInterval is how often the log publishes a signed
+	// checkpoint, even when idle; 0 means 10 s.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// UnsealPassphraseFile, if set, derives the root key from the
+	// passphrase in this file instead of the root key file in DataDir.
+	UnsealPassphraseFile string `yaml:"unseal_passphrase_file"`
+	// PrivateMetrics requires authentication for /metrics (default: public on the listener).
+	PrivateMetrics bool `yaml:"private_metrics"`
+}
+
+// Load reads a YAML file (unknown keys are errors) if path is not empty,
+// then applies INTERLOCK_* environment variables through getenv.
+func Load(path string, getenv func(string) string) (Config, error) {
+	var c Config
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	for name, dst := range map[string]*string{
+		"INTERLOCK_LISTEN":   &c.Listen,
+		"INTERLOCK_DATA_DIR": &c.DataDir,
+		"INTERLOCK_STORE":    &c.Store,
+	} {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	return c, nil
+}
+
+// WithDefaults fills the zero fields.
+func (c Config) WithDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8443"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "interlock-data"
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = 12 * time.Hour
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = 10 * time.Second
+	}
+	return c
+}
+
+// Validate reports every problem in c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+		}
+	}
+	if c.Store != "" && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
+		errs = append(errs, fmt.Errorf("store %q: must be a postgres:// URL (leave it empty for the embedded SQLite)", c.Store))
+	}
+	if c.SessionTTL < 0 || c.SessionTTL > 7*24*time.Hour {
+		errs = append(errs, fmt.Errorf("session_ttl %s: must be between 0 and 168h", c.SessionTTL))
+	}
+	if c.CheckpointInterval < 0 || (c.CheckpointInterval > 0 && c.CheckpointInterval < 100*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("checkpoint_interval %s: must be at least 100ms", c.CheckpointInterval))
+	}
+	return errors.Join(errs...)
+}
