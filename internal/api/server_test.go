@@ -1,0 +1,136 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/interlock-dev/interlock/internal/api/wire"
+)
+
+// Hand-written fakes for the server's small interfaces.
+type fakeAuthn struct{}
+
+func (fakeAuthn) Authenticate(_ context.Context, token, jkt string) (wire.Principal, error) {
+	if token != "good" || jkt != "key-1" {
+		return wire.Principal{}, errors.New("bad session")
+	}
+	return wire.Principal{Kind: "person", ID: "p1", Name: "alice", Roles: []string{"viewer"}}, nil
+}
+
+type fakeProofs struct{}
+
+func (fakeProofs) Verify(proof, method, url, token string, now time.Time) (string, error) {
+	if proof != "proof-for-"+method {
+		return "", errors.New("signature does not verify")
+	}
+	return "key-1", nil
+}
+
+// fakeAuthz allows only the actions it lists.
+type fakeAuthz map[string]bool
+
+func (a fakeAuthz) Authorize(_ context.Context, p wire.Principal, action string, res Resource, attrs map[string]any) (bool, []string, error) {
+	return a[action], nil, nil
+}
+
+type echoReq struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+}
+
+func testServer(t *testing.T) *Server {
+	t.Helper()
+	routes := []Route{
+		{Pattern: "POST /v1/echo", Action: "echo", Handle: func(c *Call) error {
+			var in echoReq
+			if err := c.Decode(&in); err != nil {
+				return err
+			}
+			return c.JSON(http.StatusOK, in)
+		}},
+		{Pattern: "GET /v1/secret", Action: "secret.read", Handle: func(c *Call) error { return c.JSON(200, "s") }},
+		{Pattern: "GET /v1/panic", Action: "echo", Handle: func(c *Call) error { panic("boom") }},
+		{Pattern: "GET /v1/public", Public: true, Handle: func(c *Call) error { return c.JSON(200, "hi") }},
+	}
+	s, err := New(Config{Authenticator: fakeAuthn{}, Proofs: fakeProofs{}, Authorizer: fakeAuthz{"echo": true}, MaxBodyBytes: 64}, routes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func do(t *testing.T, s *Server, method, path, body string, authed bool) (int, wire.Problem) {
+	t.Helper()
+	req := httptest.NewRequest(method, "https://api.test"+path, strings.NewReader(body))
+	if authed {
+		req.Header.Set("Authorization", "DPoP good")
+		req.Header.Set("DPoP", "proof-for-"+method)
+	}
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	var p wire.Problem
+	if rec.Code >= 400 {
+		if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+			t.Errorf("%s %s: error content type %q, want application/problem+json", method, path, ct)
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+			t.Fatalf("problem body: %v (%s)", err, rec.Body)
+		}
+	}
+	return rec.Code, p
+}
+
+func TestRefusals(t *testing.T) {
+	s := testServer(t)
+	for _, tt := range []struct {
+		name, method, path, body string
+		authed                   bool
+		wantStatus               int
+		wantCode                 string
+	}{
+		{"no session", "POST", "/v1/echo", `{"name":"x"}`, false, 401, "unauthenticated"},
+		{"policy denies", "GET", "/v1/secret", "", true, 403, "forbidden"},
+		{"malformed json", "POST", "/v1/echo", `{"name":`, true, 400, "bad_json"},
+		{"unknown field", "POST", "/v1/echo", `{"nmae":"x"}`, true, 400, "unknown_field"},
+		{"wrong type", "POST", "/v1/echo", `{"count":"many"}`, true, 400, "bad_json"},
+		{"trailing data", "POST", "/v1/echo", `{"name":"x"} {}`, true, 400, "bad_json"},
+		{"empty body", "POST", "/v1/echo", ``, true, 400, "bad_json"},
+		{"oversized body", "POST", "/v1/echo", `{"name":"` + strings.Repeat("a", 100) + `"}`, true, 413, "body_too_large"},
+		{"unknown route", "GET", "/v1/nope", "", true, 404, "no_route"},
+		{"panic becomes a problem", "GET", "/v1/panic", "", true, 500, "internal"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status, p := do(t, s, tt.method, tt.path, tt.body, tt.authed)
+			if status != tt.wantStatus || p.Code != tt.wantCode {
+				t.Errorf("got %d %q (%s), want %d %q", status, p.Code, p.Detail, tt.wantStatus, tt.wantCode)
+			}
+			if status >= 400 && p.Detail == "" {
+				t.Error("problem has no detail")
+			}
+		})
+	}
+}
+
+func TestAcceptsGoodCalls(t *testing.T) {
+	s := testServer(t)
+	if status, p := do(t, s, "POST", "/v1/echo", `{"name":"x","count":2}`, true); status != 200 {
+		t.Errorf("echo = %d %s", status, p.Detail)
+	}
+	if status, _ := do(t, s, "GET", "/v1/public", "", false); status != 200 {
+		t.Errorf("public route = %d, want 200 without a session", status)
+	}
+}
+
+func TestNewRefusesRouteWithoutAction(t *testing.T) {
+	_, err := New(Config{Authenticator: fakeAuthn{}, Proofs: fakeProofs{}, Authorizer: fakeAuthz{}},
+		[]Route{{Pattern: "GET /v1/x", Handle: func(*Call) error { return nil }}})
+	if err == nil {
+		t.Fatal("New accepted a non-public route without a Cedar action")
+	}
+}
