@@ -1,0 +1,38 @@
+// Package kms owns Interlock's keys and secrets: the root key (from a 0600
+// file, a passphrase or an environment variable), the [Sealer] that other
+// packages use for sensitive columns, named and versioned key-encryption
+// keys, envelope encryption with per-message data keys, rotation and
+// rewrap, crypto-shredding, the versioned secrets store, and the small
+// dual-control mechanism that guards destructive key and secret changes.
+//
+// Who may import it: internal/app wires it; internal/api calls [Service];
+// identity, ops and other domain packages take a [Sealer] through their own
+// one-method-pair interface and never import kms directly unless they need
+// a constructor. kms imports internal/audit and internal/usererr only.
+//
+// # Cryptography
+//
+// Every AEAD in this package is AES-256-GCM from the Go standard library,
+// built with [cipher.NewGCMWithRandomNonce], so the 96-bit nonce is drawn
+// inside Go's cryptographic module. Keys are derived with HKDF-SHA-256
+// (crypto/hkdf) and context hashes are HMAC-SHA-256. No primitive is
+// written here.
+//
+// # FIPS 140-3 mode
+//
+// Started with GODEBUG=fips140=on (or built with GOFIPS140), every
+// primitive above runs inside the Go Cryptographic Module, and
+// [FIPSEnabled] reports true. TestFIPSRoundTrip re-runs the seal, envelope
+// and rewrap round trips in a child process with that setting. The one
+// exception is [RootKeyFromPassphrase]: Argon2id (golang.org/x/crypto) is
+// not a FIPS-approved KDF, so FIPS deployments should load the root key
+// from the file or from the environment.
+//
+// # Random-nonce limit
+//
+// AES-GCM with random 96-bit nonces MUST NOT encrypt more than 2^32
+// messages under one key. Named keys count encryptions per version and
+// rotate before [DefaultMaxEncryptions]; the column [Sealer] derives a
+// fresh HKDF subkey per purpose and is used for a few rows per person or
+// host, far below the limit.
+package kms
