@@ -1,0 +1,500 @@
+package exec
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/audit"
+	"github.com/interlock-dev/interlock/internal/ops"
+)
+
+// stepKey names one record: a host's phase.
+type stepKey struct{ host, phase string }
+
+// runState is what one execution knows while it runs an operation.
+type runState struct {
+	e      *Engine
+	opID   string
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	steps    map[stepKey]StepRecord
+	failures []string // hosts whose run step failed or is unknown
+}
+
+func (r *runState) record(s StepRecord) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.steps[stepKey{s.HostID, s.Phase}] = s
+	if s.Phase == PhaseRun && (s.State == ops.StepFailed || s.State == ops.StepUnknown) {
+		r.failures = append(r.failures, s.HostID)
+	}
+}
+
+func (r *runState) get(host, phase string) (StepRecord, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.steps[stepKey{host, phase}]
+	return s, ok
+}
+
+func (r *runState) failed() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.failures...)
+}
+
+// errStopped means the operation left state running (halted, aborted…)
+// or the engine is shutting down: stop quietly, someone else set the state.
+var errStopped = errors.New("operation is no longer running")
+
+// execute runs opID's plan until it succeeds, halts or is stopped. It is
+// the body of one run goroutine.
+func (e *Engine) execute(ctx context.Context, cancel context.CancelFunc, opID string) {
+	// Notice a halt made elsewhere (another server, or Ops directly)
+	// within PollInterval, so the kill switch holds across replicas.
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(e.cfg.PollInterval):
+			}
+			op, err := e.cfg.Ops.Get(ctx, opID)
+			if err == nil && op.State != ops.OpRunning {
+				cancel()
+				return
+			}
+		}
+	}()
+
+	r := &runState{e: e, opID: opID, cancel: cancel, steps: map[stepKey]StepRecord{}}
+	err := e.runPlan(ctx, r)
+	switch {
+	case err == nil, errors.Is(err, errStopped), ctx.Err() != nil:
+		// Done, or stopped by a halt, an abort or Shutdown: whoever stopped
+		// it set the state (after Shutdown, Recover will at next start).
+	default:
+		// The executor itself failed (store down…): halt so that a person
+		// looks, rather than leave an operation running with no runner.
+		e.log.ErrorContext(ctx, "executor failed", slog.String("op", opID), slog.Any("err", err))
+		e.haltAuto(ctx, opID, fmt.Sprintf("Halted because the executor failed: %v", err))
+	}
+}
+
+func (e *Engine) runPlan(ctx context.Context, r *runState) error {
+	op, err := e.reread(ctx, r.opID)
+	if err != nil {
+		return err
+	}
+	steps, err := e.cfg.Store.ExecSteps(ctx, r.opID)
+	if err != nil {
+		return fmt.Errorf("load steps: %w", err)
+	}
+	for _, s := range steps {
+		r.record(s)
+	}
+	plan := op.Plan
+	if bad := r.failed(); len(bad) > plan.HaltAfter {
+		e.haltAuto(ctx, r.opID, thresholdSentence(0, bad, plan.HaltAfter))
+		return nil
+	}
+	for _, w := range plan.Waves {
+		if r.waveDone(w, plan) {
+			continue
+		}
+		op, err := e.reread(ctx, r.opID)
+		if err != nil {
+			return err
+		}
+		verdicts, err := e.cfg.Guard.CheckWave(ctx, op, w.Number)
+		if err != nil {
+			if ctx.Err() != nil {
+				return errStopped
+			}
+			e.haltAuto(ctx, r.opID, fmt.Sprintf("Halted before wave %d: the guardrails could not be re-checked (%v), so nothing more runs.", w.Number, err))
+			return nil
+		}
+		if msg := failing(verdicts); msg != "" {
+			e.haltAuto(ctx, r.opID, fmt.Sprintf("Halted before wave %d: %s", w.Number, msg))
+			return nil
+		}
+
+		// The wave's step, with bounded concurrency; stop dispatching as
+		// soon as failures pass the threshold.
+		if err := e.runPhase(ctx, r, op, w, w.Hosts, PhaseRun, &plan.Step, plan.HaltAfter); err != nil {
+			return err
+		}
+		if bad := r.failed(); len(bad) > plan.HaltAfter {
+			return e.haltWave(ctx, r, w, thresholdSentence(w.Number, bad, plan.HaltAfter))
+		}
+
+		if plan.HealthCheck == nil {
+			continue
+		}
+		var check []string // hosts whose step succeeded and that have no health record yet
+		for _, h := range w.Hosts {
+			if s, ok := r.get(h, PhaseRun); ok && s.State == ops.StepSucceeded {
+				if _, ok := r.get(h, PhaseHealth); !ok {
+					check = append(check, h)
+				}
+			}
+		}
+		if len(check) > 0 && plan.BakeSeconds > 0 {
+			select {
+			case <-ctx.Done():
+				return errStopped
+			case <-time.After(time.Duration(plan.BakeSeconds) * time.Second):
+			}
+		}
+		if err := e.runPhase(ctx, r, op, w, check, PhaseHealth, plan.HealthCheck, -1); err != nil {
+			return err
+		}
+		var sick []string
+		for _, h := range w.Hosts {
+			if s, ok := r.get(h, PhaseHealth); ok && s.State != ops.StepSucceeded {
+				sick = append(sick, h)
+			}
+		}
+		if len(sick) > 0 {
+			return e.haltWave(ctx, r, w, fmt.Sprintf("Halted after wave %d: the health check failed on %d host(s): %s.", w.Number, len(sick), strings.Join(sick, ", ")))
+		}
+	}
+	if _, err := e.reread(ctx, r.opID); err != nil {
+		return err
+	}
+	detail := fmt.Sprintf("All %d waves finished.", len(plan.Waves))
+	if bad := r.failed(); len(bad) > 0 {
+		detail = fmt.Sprintf("All %d waves finished; %d host(s) failed, within the %d allowed: %s.", len(plan.Waves), len(bad), plan.HaltAfter, strings.Join(bad, ", "))
+	}
+	if err := e.cfg.Ops.SetState(ctx, r.opID, []ops.OpState{ops.OpRunning}, ops.OpSucceeded, detail, SystemActor); err != nil {
+		return fmt.Errorf("mark succeeded: %w", err)
+	}
+	e.bump(ctx, r.opID)
+	return nil
+}
+
+// waveDone reports whether every host of w has its step recorded and, if
+// the plan has a health check, every host whose step succeeded has its
+// health record too.
+func (r *runState) waveDone(w ops.Wave, plan ops.Plan) bool {
+	for _, h := range w.Hosts {
+		s, ok := r.get(h, PhaseRun)
+		if !ok {
+			return false
+		}
+		if plan.HealthCheck != nil && s.State == ops.StepSucceeded {
+			if _, ok := r.get(h, PhaseHealth); !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// runPhase dispatches cmd as phase to every host in hosts that has no
+// record of that phase yet, at most plan.Concurrency at once. When haltAfter
+// ≥ 0 it stops starting new hosts once failures exceed it. It returns
+// errStopped if the operation stopped running meanwhile.
+func (e *Engine) runPhase(ctx context.Context, r *runState, op ops.Operation, w ops.Wave, hosts []string, phase string, cmd *ops.Command, haltAfter int) error {
+	conc := max(op.Plan.Concurrency, 1)
+	waveCtx, stopWave := context.WithCancel(ctx)
+	defer stopWave()
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	var stopped error
+	var once sync.Once
+	stop := func(err error) { once.Do(func() { stopped = err; stopWave() }) }
+	for _, h := range hosts {
+		if _, ok := r.get(h, phase); ok {
+			continue // never twice: any record means this host/phase was handled
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-waveCtx.Done():
+		}
+		if waveCtx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			s, err := e.dispatchOne(waveCtx, r, w.Number, h, phase, cmd)
+			if err != nil {
+				stop(err)
+				return
+			}
+			if s.State == "" {
+				return
+			}
+			if haltAfter >= 0 && len(r.failed()) > haltAfter {
+				stop(nil)
+			}
+		}()
+	}
+	wg.Wait()
+	if stopped != nil {
+		return stopped
+	}
+	if ctx.Err() != nil {
+		return errStopped
+	}
+	return nil
+}
+
+// dispatchOne records the step as dispatched (committed, with its audit
+// entry), sends it, and records the result. It returns the final record,
+// a zero record if nothing was sent, or errStopped / a store error.
+func (e *Engine) dispatchOne(ctx context.Context, r *runState, wave int, host, phase string, cmd *ops.Command) (StepRecord, error) {
+	if ctx.Err() != nil {
+		return StepRecord{}, errStopped
+	}
+	// Invariant 3: re-read the operation before every dispatch.
+	op, err := e.reread(ctx, r.opID)
+	if err != nil {
+		return StepRecord{}, err
+	}
+	step, secrets, serr := e.buildStep(ctx, op, host, phase, cmd)
+	now := e.cfg.Now()
+	rec := StepRecord{OpID: op.ID, HostID: host, Phase: phase, Wave: wave, StepID: step.StepID,
+		State: ops.StepDispatched, ExitCode: -1, DispatchedAt: now}
+	if serr != nil {
+		// Nothing can be sent; record the failure without contacting the agent.
+		rec.State, rec.Error, rec.FinishedAt = ops.StepFailed, serr.Error(), now
+	}
+	// Invariant 4: the record commits BEFORE the step leaves; the store
+	// refuses a second record for this op, host and phase.
+	wctx := context.WithoutCancel(ctx) // a halt must not tear a half-written record
+	err = e.cfg.Store.InTx(wctx, func(tx Tx) error {
+		if err := tx.InsertExecStep(wctx, rec); err != nil {
+			return err
+		}
+		if _, err := tx.BumpExecVersion(wctx, op.ID); err != nil {
+			return err
+		}
+		kind, data := "op.step_dispatched", map[string]any{"host": host, "phase": phase, "wave": wave, "step_id": rec.StepID}
+		if rec.State == ops.StepFailed {
+			kind, data["state"], data["error"] = "op.step_result", string(rec.State), rec.Error
+		}
+		return audit.Append(wctx, tx, audit.Entry{Kind: kind, Version: 1, Actor: SystemActor,
+			Subject: "op:" + op.ID, Time: now, Data: data})
+	})
+	if errors.Is(err, ErrStepExists) {
+		e.log.WarnContext(ctx, "step already recorded; not dispatching again", slog.String("op", op.ID), slog.String("host", host), slog.String("phase", phase))
+		return StepRecord{}, nil
+	}
+	if err != nil {
+		return StepRecord{}, fmt.Errorf("record dispatch of %s to %s: %w", phase, host, err)
+	}
+	e.notify(op.ID)
+	if rec.State == ops.StepFailed {
+		r.record(rec)
+		return rec, nil
+	}
+	if ctx.Err() != nil {
+		// Halted between the record and the send: say so, send nothing.
+		rec.State, rec.Error, rec.FinishedAt = ops.StepSkipped, "not sent: the operation stopped", e.cfg.Now()
+		return rec, e.finish(ctx, r, rec, "")
+	}
+
+	// In-flight steps finish or time out even after a halt; only new
+	// dispatches stop.
+	timeout := time.Duration(cmd.TimeoutSeconds) * time.Second
+	if timeout <= 0 {
+		timeout = e.cfg.DefaultTimeout
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout+e.cfg.Grace)
+	res, derr := e.cfg.Dispatcher.Dispatch(dctx, host, step)
+	cancel()
+	rec.FinishedAt = e.cfg.Now()
+	switch {
+	case derr != nil && errors.Is(derr, context.DeadlineExceeded):
+		rec.State, rec.Error = ops.StepFailed, fmt.Sprintf("timed out: no result within %s", timeout+e.cfg.Grace)
+	case derr != nil:
+		rec.State, rec.Error = ops.StepFailed, "unreachable: "+derr.Error()
+	default:
+		rec.ExitCode, rec.Output = res.ExitCode, redact(res.Output, secrets, e.cfg.MaxOutputBytes)
+		switch {
+		case res.TimedOut:
+			rec.State, rec.Error = ops.StepFailed, fmt.Sprintf("timed out after %d s on the host", cmd.TimeoutSeconds)
+		case res.Error != "":
+			rec.State, rec.Error = ops.StepFailed, redact(res.Error, secrets, 4096)
+		case res.ExitCode != 0:
+			rec.State = ops.StepFailed
+		default:
+			rec.State = ops.StepSucceeded
+		}
+	}
+	return rec, e.finish(ctx, r, rec, "op.step_result")
+}
+
+// finish records a dispatched step's outcome with its audit entry.
+func (e *Engine) finish(ctx context.Context, r *runState, rec StepRecord, kind string) error {
+	if kind == "" {
+		kind = "op.step_result"
+	}
+	ctx = context.WithoutCancel(ctx)
+	err := e.cfg.Store.InTx(ctx, func(tx Tx) error {
+		if err := tx.UpdateExecStep(ctx, rec, ops.StepDispatched); err != nil {
+			return err
+		}
+		if _, err := tx.BumpExecVersion(ctx, rec.OpID); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, audit.Entry{Kind: kind, Version: 1, Actor: SystemActor,
+			Subject: "op:" + rec.OpID, Time: rec.FinishedAt,
+			Data: map[string]any{"host": rec.HostID, "phase": rec.Phase, "wave": rec.Wave, "step_id": rec.StepID,
+				"state": string(rec.State), "exit_code": rec.ExitCode, "error": rec.Error}})
+	})
+	if err != nil {
+		return fmt.Errorf("record result of %s on %s: %w", rec.Phase, rec.HostID, err)
+	}
+	r.record(rec)
+	e.notify(rec.OpID)
+	return nil
+}
+
+// reread loads the operation and returns errStopped unless it is running.
+func (e *Engine) reread(ctx context.Context, opID string) (ops.Operation, error) {
+	op, err := e.cfg.Ops.Get(ctx, opID)
+	if err != nil {
+		if ctx.Err() != nil {
+			return op, errStopped
+		}
+		return op, fmt.Errorf("load op %s: %w", opID, err)
+	}
+	if op.State != ops.OpRunning {
+		return op, errStopped
+	}
+	return op, nil
+}
+
+// haltWave runs the plan's rollback on the wave's hosts that were sent
+// their step (while the op is still running, so invariant 3's check is the
+// same for every dispatch), then halts with detail.
+func (e *Engine) haltWave(ctx context.Context, r *runState, w ops.Wave, detail string) error {
+	op, err := e.reread(ctx, r.opID)
+	if err != nil {
+		return err
+	}
+	if rb := op.Plan.Rollback; rb != nil {
+		var hosts []string
+		for _, h := range w.Hosts {
+			if s, ok := r.get(h, PhaseRun); ok && s.State != ops.StepSkipped {
+				hosts = append(hosts, h)
+			}
+		}
+		if err := e.runPhase(ctx, r, op, w, hosts, PhaseRollback, rb, -1); err != nil {
+			if errors.Is(err, errStopped) {
+				return err
+			}
+			detail += fmt.Sprintf(" The rollback could not be completed: %v.", err)
+		} else {
+			var bad []string
+			for _, h := range hosts {
+				if s, ok := r.get(h, PhaseRollback); ok && s.State != ops.StepSucceeded {
+					bad = append(bad, h)
+				}
+			}
+			if len(bad) == 0 {
+				detail += fmt.Sprintf(" Rolled back %d host(s).", len(hosts))
+			} else {
+				detail += fmt.Sprintf(" Rollback failed on %d of %d host(s): %s.", len(bad), len(hosts), strings.Join(bad, ", "))
+			}
+		}
+	}
+	e.haltAuto(ctx, r.opID, detail)
+	return nil
+}
+
+// haltAuto halts the operation on the executor's own decision.
+func (e *Engine) haltAuto(ctx context.Context, opID, detail string) {
+	ctx = context.WithoutCancel(ctx)
+	if err := e.cfg.Ops.SetState(ctx, opID, []ops.OpState{ops.OpRunning}, ops.OpHalted, detail, SystemActor); err != nil {
+		e.log.ErrorContext(ctx, "halt op", slog.String("op", opID), slog.Any("err", err))
+	}
+	e.log.WarnContext(ctx, "op halted", slog.String("op", opID), slog.String("detail", detail))
+	e.bump(ctx, opID)
+}
+
+// buildStep turns a command into the wire step for one host, resolving the
+// plan's secret references. It returns the resolved values so they can be
+// redacted from output again on this side.
+func (e *Engine) buildStep(ctx context.Context, op ops.Operation, host, phase string, cmd *ops.Command) (wire.Step, []string, error) {
+	s := wire.Step{StepID: StepID(op.ID, host, phase), OpID: op.ID, Phase: phase,
+		Argv: append([]string(nil), cmd.Argv...), Shell: cmd.Shell,
+		TimeoutSeconds: cmd.TimeoutSeconds, MaxOutputBytes: cmd.MaxOutputBytes}
+	var values []string
+	for _, ref := range op.Plan.SecretRefs {
+		placeholder := "{{" + ref + "}}"
+		used := false
+		for _, a := range s.Argv {
+			used = used || strings.Contains(a, placeholder)
+		}
+		if !used {
+			continue
+		}
+		if e.cfg.Secrets == nil {
+			return s, nil, fmt.Errorf("the step needs %s but this server has no secret store", ref)
+		}
+		v, err := e.cfg.Secrets.Resolve(ctx, op, ref)
+		if err != nil {
+			return s, nil, fmt.Errorf("could not resolve %s: %v", ref, err)
+		}
+		for i := range s.Argv {
+			s.Argv[i] = strings.ReplaceAll(s.Argv[i], placeholder, v)
+		}
+		values = append(values, v)
+	}
+	s.Redact = values
+	return s, values, nil
+}
+
+// StepID is the ID of a host's phase in an operation: the same inputs
+// always give the same ID, so an agent can refuse a step it already ran.
+func StepID(opID, hostID, phase string) string {
+	h := sha256.Sum256([]byte(opID + "\x00" + hostID + "\x00" + phase))
+	return "stp_" + hex.EncodeToString(h[:16])
+}
+
+// redact removes secret values from s (again: the agent already did) and
+// caps it at n bytes.
+func redact(s string, secrets []string, n int) string {
+	for _, v := range secrets {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "[redacted]")
+		}
+	}
+	if len(s) > n {
+		s = s[:n]
+	}
+	return s
+}
+
+func failing(vs []ops.Verdict) string {
+	var msgs []string
+	for _, v := range vs {
+		if !v.Pass {
+			msgs = append(msgs, v.Message)
+		}
+	}
+	return strings.Join(msgs, " ")
+}
+
+func thresholdSentence(wave int, bad []string, haltAfter int) string {
+	where := "Halted"
+	if wave > 0 {
+		where = fmt.Sprintf("Halted in wave %d", wave)
+	}
+	return fmt.Sprintf("%s: %d host(s) failed or were unreachable (%s), more than the %d this plan allows.",
+		where, len(bad), strings.Join(bad, ", "), haltAfter)
+}
