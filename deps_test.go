@@ -29,7 +29,7 @@ var importRules = map[string]struct {
 	"internal/api/wire":        {},
 	"internal/apiclient":       {allow: []string{"internal/api/wire", "internal/pki", "internal/dpop"}, ban: []string{"modernc.org/sqlite", "github.com/cedar-policy/cedar-go"}},
 	"internal/identity":        {allow: []string{"internal/dpop", "internal/audit", "internal/kms", "internal/api/wire"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
-	"internal/policy":          {allow: []string{"internal/api/wire"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
+	"internal/policy":          {allow: []string{"internal/api/wire", "internal/audit"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/ops":             {allow: []string{"internal/audit", "internal/policy", "internal/identity", "internal/kms", "internal/api/wire", "internal/scan"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/audit":           {allow: []string{"internal/tlog", "internal/kms"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/tlog":            {ban: []string{"database/sql", "net/http"}},
