@@ -62,6 +62,7 @@ type OpState string
 
 const (
 	OpPending   OpState = "pending_approval" // planned, waiting for approvals
+	OpReady     OpState = "ready"            // approved (or needing none): the executor may start it
 	OpRunning   OpState = "running"
 	OpSucceeded OpState = "succeeded"
 	OpHalted    OpState = "halted"          // stopped by a person or by the error threshold
@@ -78,7 +79,7 @@ const (
 	StepPending    StepState = "pending"
 	StepDispatched StepState = "dispatched" // recorded durably BEFORE it is sent to the agent
 	StepSucceeded  StepState = "succeeded"
-	StepFailed     StepState = "failed" // non-zero exit, timeout, or unreachable
+	StepFailed     StepState = "failed"  // non-zero exit, timeout, or unreachable
 	StepUnknown    StepState = "unknown" // was in flight when the server stopped
 	StepSkipped    StepState = "skipped"
 )
@@ -104,6 +105,7 @@ type Wave struct {
 // drift voids them.
 type Plan struct {
 	Runbook         string            `json:"runbook"`
+	Service         string            `json:"service"` // the service the runbook's target names
 	RunbookVersion  int               `json:"runbook_version"`
 	Params          map[string]string `json:"params"`
 	Waves           []Wave            `json:"waves"`
@@ -115,7 +117,12 @@ type Plan struct {
 	BakeSeconds     int               `json:"bake_s"`              // wait after a wave before the health check
 	Services        []string          `json:"services"`            // every service a targeted host serves
 	RemovesCapacity bool              `json:"removes_capacity"`
-	Hash            string            `json:"hash"` // hex SHA-256 of the canonical JSON of the fields above
+	// SecretRefs lists the "secret:PATH" references the step, health check
+	// and rollback argv carry as {{secret:PATH}} placeholders. The planner
+	// never resolves them; the executor MUST resolve each at dispatch time,
+	// replace the placeholder and add the value to wire.Step.Redact.
+	SecretRefs []string `json:"secret_refs,omitempty"`
+	Hash       string   `json:"hash"` // hex SHA-256 of the canonical JSON of the fields above
 }
 
 // Verdict is one guardrail's judgement on a plan, in words a tired operator
