@@ -1,0 +1,319 @@
+package secrets
+
+import (
+	"context"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/interlock-dev/interlock/internal/scan"
+)
+
+// Explanation tells why a candidate was dropped. It carries the redacted
+// candidate only.
+type Explanation struct {
+	File   string
+	Line   int
+	RuleID string
+	Match  string // redacted
+	Reason string
+}
+
+// Options configures a [Detector]. The zero value is valid.
+type Options struct {
+	// Explain, if set, receives every dropped candidate with the reason.
+	Explain func(Explanation)
+}
+
+// Detector is a [scan.Detector] for secrets.
+type Detector struct {
+	rs   *RuleSet
+	opts Options
+}
+
+// NewDetector returns a detector over rs.
+func NewDetector(rs *RuleSet, opts Options) *Detector { return &Detector{rs: rs, opts: opts} }
+
+// Name implements [scan.Detector].
+func (d *Detector) Name() string { return "secrets" }
+
+type window struct{ start, end int }
+
+// Detect implements [scan.Detector].
+func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Finding)) error {
+	data := f.Data
+	rs := d.rs
+	// Current open window per rule; flushed when a hit falls outside it.
+	cur := make([]window, len(rs.rules))
+	for i := range cur {
+		cur[i].start = -1
+	}
+	seen := map[[2]int]bool{} // (rule, secret offset)
+	n := 0
+	var err error
+	flush := func(ri int) {
+		w := cur[ri]
+		if w.start < 0 || err != nil {
+			return
+		}
+		cur[ri].start = -1
+		n++
+		if n%64 == 0 && ctx.Err() != nil {
+			err = ctx.Err()
+			return
+		}
+		d.runRule(f, ri, w, seen, emit)
+	}
+	add := func(ri, s, e int) {
+		r := &rs.rules[ri]
+		ws, we := max(0, s-r.Window), min(len(data), e+r.Window)
+		if !r.Multiline {
+			ws, we = clipLine(data, s, e, ws, we)
+		}
+		c := &cur[ri]
+		if c.start >= 0 && ws <= c.end {
+			c.end = max(c.end, we)
+			return
+		}
+		flush(ri)
+		cur[ri] = window{ws, we}
+	}
+	rs.kw.find(data, func(p, s, e int) {
+		for _, ri := range rs.kwRules[p] {
+			add(ri, s, e)
+		}
+	})
+	if len(rs.digitRules) > 0 && err == nil {
+		digitRuns(data, 13, func(s, e int) {
+			for _, ri := range rs.digitRules {
+				add(ri, s, e)
+			}
+		})
+	}
+	for ri := range cur {
+		if err != nil {
+			break
+		}
+		flush(ri)
+	}
+	return err
+}
+
+// clipLine narrows [ws,we) to the line(s) containing [s,e).
+func clipLine(data []byte, s, e, ws, we int) (int, int) {
+	for i := s - 1; i >= ws; i-- {
+		if data[i] == '\n' {
+			ws = i + 1
+			break
+		}
+	}
+	for i := e; i < we; i++ {
+		if data[i] == '\n' {
+			we = i
+			break
+		}
+	}
+	return ws, we
+}
+
+// digitRuns calls fn for each run of at least minDigits digits, allowing
+// single spaces or dashes between digits.
+//
+// A run of minDigits digits spans at least minDigits bytes, so it contains
+// one of the probe positions minDigits-1, 2*minDigits-1, ...; only around
+// probes that land on a digit is the run measured.
+func digitRuns(data []byte, minDigits int, fn func(s, e int)) {
+	isD := func(c byte) bool { return c >= '0' && c <= '9' }
+	isSep := func(c byte) bool { return c == ' ' || c == '-' }
+	done := 0 // data[:done] already examined
+	for p := minDigits - 1; p < len(data); p += minDigits {
+		if p < done || !isD(data[p]) && !(isSep(data[p]) && p > 0 && isD(data[p-1])) {
+			continue
+		}
+		s := p
+		for s > done && (isD(data[s-1]) || isSep(data[s-1]) && s-2 >= done && isD(data[s-2])) {
+			s--
+		}
+		e := p
+		for e+1 < len(data) && (isD(data[e+1]) || isSep(data[e+1]) && e+2 < len(data) && isD(data[e+2])) {
+			e++
+		}
+		digitRunsSlow(data[s:e+1], minDigits, func(a, b int) { fn(s+a, s+b) })
+		done = e + 1
+	}
+}
+
+// digitRunsSlow is digitRuns by a plain scan.
+func digitRunsSlow(data []byte, minDigits int, fn func(s, e int)) {
+	start, digits, last := -1, 0, -1
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if start < 0 {
+				start, digits = i, 0
+			}
+			digits++
+			last = i
+		case (c == ' ' || c == '-') && start >= 0 && last == i-1:
+		default:
+			if start >= 0 && digits >= minDigits {
+				fn(start, last+1)
+			}
+			start = -1
+		}
+	}
+	if start >= 0 && digits >= minDigits {
+		fn(start, last+1)
+	}
+}
+
+func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool, emit func(scan.Finding)) {
+	r := &d.rs.rules[ri]
+	chunk := f.Data[w.start:w.end]
+	for _, m := range r.re.FindAllSubmatchIndex(chunk, -1) {
+		ss, se := secretSpan(r, m)
+		if ss < 0 {
+			continue
+		}
+		abs := w.start + ss
+		if seen[[2]int{ri, abs}] {
+			continue
+		}
+		seen[[2]int{ri, abs}] = true
+		secret := string(chunk[ss:se])
+		full := string(chunk[m[0]:m[1]])
+		key := ""
+		if ki := r.re.SubexpIndex("key"); ki > 0 && m[2*ki] >= 0 {
+			key = string(chunk[m[2*ki]:m[2*ki+1]])
+		}
+		if reason := d.reject(f, r, secret, full, key, w.start+m[0], w.start+m[1]); reason != "" {
+			if d.opts.Explain != nil {
+				line, _ := f.LineCol(abs)
+				d.opts.Explain(Explanation{File: f.Path, Line: line, RuleID: r.ID, Match: scan.Redact(secret), Reason: reason})
+			}
+			continue
+		}
+		fd := f.NewFinding(abs)
+		fd.Kind = scan.KindSecret
+		fd.RuleID = r.ID
+		fd.Severity = r.Severity
+		fd.Match = scan.Redact(secret)
+		fd.Fingerprint = scan.Fingerprint(secret)
+		fd.Message = r.Message
+		if fd.Message == "" {
+			fd.Message = r.Name + " found"
+		}
+		fd.Fix = r.Fix
+		if fd.Fix == "" {
+			fd.Fix = "Revoke and rotate this credential, then remove it from the file (and its history); load it from a secret store or environment at run time."
+		}
+		emit(fd)
+	}
+}
+
+// secretSpan picks the secret's span from a submatch index.
+func secretSpan(r *Rule, m []int) (int, int) {
+	if r.SecretGroup > 0 {
+		return m[2*r.SecretGroup], m[2*r.SecretGroup+1]
+	}
+	skip := r.re.SubexpIndex("key")
+	for g := 1; 2*g+1 < len(m); g++ {
+		if g != skip && m[2*g] >= 0 && m[2*g+1] > m[2*g] {
+			return m[2*g], m[2*g+1]
+		}
+	}
+	return m[0], m[1]
+}
+
+// reject returns why a candidate is not reported, or "".
+func (d *Detector) reject(f *scan.File, r *Rule, secret, full, key string, ms, me int) string {
+	if r.Generic {
+		if why := genericContext(f, key, secret, ms, me); why != "" {
+			return why
+		}
+	}
+	for _, a := range r.allow {
+		if a.MatchString(secret) {
+			return "matches the rule's allow list (known placeholder)"
+		}
+	}
+	if why := placeholder(secret); why != "" {
+		return why
+	}
+	if r.Entropy > 0 {
+		if e := entropy(secret); e < r.Entropy {
+			return "entropy " + ftoa(e) + " below the rule's threshold " + ftoa(r.Entropy)
+		}
+	}
+	switch r.Validate {
+	case "luhn":
+		if why := validCard(secret, f.Data, ms, me); why != "" {
+			return why
+		}
+	case "github-crc32":
+		if !validGitHubToken(secret) {
+			return "GitHub token checksum (CRC32 suffix) does not verify"
+		}
+	case "pem":
+		if why := validPEM(full); why != "" {
+			return why
+		}
+	case "jwt":
+		if why := validJWT(secret); why != "" {
+			return why
+		}
+	}
+	return ""
+}
+
+// knownExamples are credentials published in vendor documentation.
+var knownExamples = []string{
+	"AKIAIOSFODNN7EXAMPLE",
+	"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+	"je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
+	"AKIAI44QH8DHBEXAMPLE",
+	"ASIAIOSFODNN7EXAMPLE",
+}
+
+// placeholderWords mark a value as a template or a documentation stand-in.
+var placeholderWords = []string{
+	"example", "placeholder", "changeme", "change_me", "change-me", "your_", "your-", "yourkey", "yourtoken",
+	"yoursecret", "yourpassword", "insert_", "insert-", "replace_me", "replaceme", "redacted", "dummy",
+	"xxxxx", "*****", "....", "<", ">", "${", "{{", "}}", "%s", "%(", "$(", "todo", "fixme", "sample",
+}
+
+// placeholder reports why secret is a placeholder or known example, or "".
+func placeholder(secret string) string {
+	if slices.Contains(knownExamples, secret) {
+		return "published documentation example"
+	}
+	low := strings.ToLower(secret)
+	for _, w := range placeholderWords {
+		if strings.Contains(low, w) {
+			return "placeholder (" + strings.TrimSpace(w) + ")"
+		}
+	}
+	if envRefRe.MatchString(secret) {
+		return "placeholder (environment variable reference)"
+	}
+	if run := longestRun(secret); run >= 8 && 2*run >= len(secret) {
+		return "placeholder (repeated character)"
+	}
+	return ""
+}
+
+var envRefRe = regexp.MustCompile(`^\$(?:\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)$|^%[A-Za-z_][A-Za-z0-9_]*%$`)
+
+func longestRun(s string) int {
+	best, cur := 0, 0
+	for i := 0; i < len(s); i++ {
+		if i > 0 && s[i] == s[i-1] {
+			cur++
+		} else {
+			cur = 1
+		}
+		best = max(best, cur)
+	}
+	return best
+}

@@ -1,0 +1,207 @@
+package secrets
+
+import (
+	"path"
+	"regexp"
+	"strings"
+	"unicode"
+
+	"github.com/interlock-dev/interlock/internal/scan"
+)
+
+// secretWords are the words of an identifier that make it a credential
+// name; "key" counts only after one of keyQualifiers.
+var secretWords = map[string]bool{
+	"password": true, "passwd": true, "pwd": true, "pass": true, "passphrase": true, "secret": true,
+	"token": true, "apikey": true, "credential": true, "credentials": true, "pw": true, "auth": true,
+}
+
+var keyQualifiers = map[string]bool{
+	"api": true, "access": true, "secret": true, "private": true, "auth": true, "signing": true,
+	"encryption": true, "master": true, "client": true, "app": true, "license": true, "service": true,
+}
+
+// nonSecretSuffixes end identifiers that name something about a secret
+// rather than the secret itself.
+var nonSecretSuffixes = map[string]bool{
+	"file": true, "path": true, "dir": true, "env": true, "name": true, "length": true, "len": true, "min": true,
+	"max": true, "policy": true, "field": true, "url": true, "uri": true, "endpoint": true, "id": true, "type": true,
+	"hint": true, "regex": true, "pattern": true, "label": true, "prompt": true, "header": true, "param": true,
+	"enabled": true, "required": true, "expiry": true, "expires": true, "expiration": true, "ttl": true, "timeout": true,
+	"count": true, "size": true, "format": true, "mode": true, "hash": true, "digest": true, "salt": true,
+	"version": true, "ref": true, "key": false, "arn": true, "location": true, "source": true, "provider": true,
+	"method": true, "validator": true, "strength": true, "reset": true, "changed": true, "at": true, "index": true,
+	"kind": true, "placeholder": true, "help": true, "description": true, "error": true, "message": true, "msg": true,
+	"var": true, "variable": true, "secret_name": true, "store": true, "manager": true, "class": true, "bytes": true,
+}
+
+// nonValues are literal values that are never secrets.
+var nonValues = map[string]bool{
+	"string": true, "str": true, "bool": true, "boolean": true, "true": true, "false": true, "null": true,
+	"none": true, "nil": true, "undefined": true, "required": true, "optional": true, "int": true, "integer": true,
+	"text": true, "password": true, "secret": true, "token": true, "empty": true, "hidden": true, "masked": true,
+	"omitted": true, "notset": true, "not_set": true, "unset": true, "default": true, "value": true, "env": true,
+	"your_password": true, "mypassword": true, "secretkey": true, "apikey": true, "api_key": true, "yes": true, "no": true,
+}
+
+// codeExts are file types in which an unquoted value is code, not a literal.
+var codeExts = map[string]bool{
+	".go": true, ".py": true, ".js": true, ".mjs": true, ".cjs": true, ".ts": true, ".tsx": true, ".jsx": true,
+	".java": true, ".kt": true, ".scala": true, ".rb": true, ".cs": true, ".php": true, ".rs": true, ".c": true,
+	".h": true, ".cc": true, ".cpp": true, ".hpp": true, ".swift": true, ".m": true, ".lua": true, ".pl": true,
+	".dart": true, ".groovy": true, ".vue": true, ".svelte": true, ".ex": true, ".exs": true, ".r": true,
+}
+
+var (
+	identRe     = regexp.MustCompile(`^[A-Za-z_$][\w$]*(?:(?:\.|->|::)[A-Za-z_$][\w$]*)*(?:\(.*|\[.*)?$`)
+	hexRe       = regexp.MustCompile(`^[0-9a-fA-F]{32,}$`)
+	uuidRe      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	cryptHashRe = regexp.MustCompile(`^\$(?:2[abxy]?|5|6|argon2(?:id|i|d)|pbkdf2[-\w]*|scrypt|y)\$`)
+)
+
+// splitIdent splits an identifier into lower-case words at _ - . and
+// camelCase boundaries.
+func splitIdent(s string) []string {
+	var words []string
+	var cur []rune
+	rs := []rune(s)
+	for i, r := range rs {
+		switch {
+		case r == '_' || r == '-' || r == '.' || r == ' ' || r == '[' || r == ']' || r == '"' || r == '\'':
+			if len(cur) > 0 {
+				words = append(words, strings.ToLower(string(cur)))
+				cur = cur[:0]
+			}
+		case unicode.IsUpper(r) && len(cur) > 0 && (unicode.IsLower(cur[len(cur)-1]) || i+1 < len(rs) && unicode.IsLower(rs[i+1])):
+			words = append(words, strings.ToLower(string(cur)))
+			cur = append(cur[:0], r)
+		default:
+			cur = append(cur, r)
+		}
+	}
+	if len(cur) > 0 {
+		words = append(words, strings.ToLower(string(cur)))
+	}
+	return words
+}
+
+// isSecretName reports whether an identifier names a credential.
+func isSecretName(key string) (bool, string) {
+	words := splitIdent(key)
+	if len(words) == 0 {
+		return false, "no key name"
+	}
+	found := -1
+	for i, w := range words {
+		if secretWords[w] || (w == "key" && i > 0 && keyQualifiers[words[i-1]]) || w == "apikey" {
+			found = i
+		}
+	}
+	if found < 0 {
+		return false, "key name " + key + " does not name a credential"
+	}
+	last := words[len(words)-1]
+	if found != len(words)-1 && nonSecretSuffixes[last] {
+		return false, "key name " + key + " names a property of a credential (" + last + "), not the credential"
+	}
+	return true, ""
+}
+
+// genericContext decides whether a generic assignment candidate is a leak;
+// it returns the reason to drop it, or "".
+func genericContext(f *scan.File, key, value string, ms, me int) string {
+	if ok, why := isSecretName(key); !ok {
+		return why
+	}
+	v := strings.TrimSpace(value)
+	low := strings.ToLower(v)
+	// What follows the separator: a comparison is not an assignment.
+	if strings.HasPrefix(v, "=") || strings.HasPrefix(v, "~") {
+		return "comparison, not an assignment"
+	}
+	if len(v) < 6 {
+		return "value shorter than 6 characters"
+	}
+	if nonValues[low] || nonValues[strings.Trim(low, "<>[]{}()")] {
+		return "value " + v + " is a type name or keyword"
+	}
+	if strings.EqualFold(strings.ReplaceAll(v, "_", ""), strings.ReplaceAll(key, "_", "")) {
+		return "value repeats the key name"
+	}
+	quoted := me > 0 && me <= len(f.Data) && (f.Data[me-1] == '"' || f.Data[me-1] == '\'')
+	ext := strings.ToLower(path.Ext(f.Path))
+	if i := strings.LastIndexByte(f.Path, '!'); i >= 0 {
+		ext = strings.ToLower(path.Ext(f.Path[i+1:]))
+	}
+	if !quoted && codeExts[ext] && identRe.MatchString(v) {
+		return "value is a code expression, not a literal"
+	}
+	if strings.ContainsAny(v, "()") && identRe.MatchString(v) {
+		return "value is a function call"
+	}
+	for _, p := range []string{"process.env", "os.environ", "os.getenv", "getenv(", "env[", "env.", "vault:", "secret:", "ssm:", "arn:aws", "secretsmanager", "keyvault", "valuefrom", "secretkeyref", "!ref", "!sub", "!getatt", "lookup("} {
+		if strings.Contains(low, p) {
+			return "value is a reference to a secret store or the environment"
+		}
+	}
+	if strings.HasPrefix(v, "/") || strings.HasPrefix(v, "./") || strings.HasPrefix(v, "~/") || strings.HasPrefix(v, "../") ||
+		strings.HasSuffix(low, ".pem") || strings.HasSuffix(low, ".key") || strings.HasSuffix(low, ".txt") || strings.HasSuffix(low, ".json") {
+		return "value is a file path"
+	}
+	if (strings.HasPrefix(low, "http://") || strings.HasPrefix(low, "https://")) && !strings.Contains(v, "@") {
+		return "value is a URL"
+	}
+	if cryptHashRe.MatchString(v) {
+		return "value is a password hash, not a password"
+	}
+	if uuidRe.MatchString(v) && !strings.Contains(strings.ToLower(key), "token") && !strings.Contains(strings.ToLower(key), "secret") {
+		return "value is a UUID identifier"
+	}
+	if hexRe.MatchString(v) && (strings.Contains(strings.ToLower(key), "hash") || strings.Contains(strings.ToLower(key), "sum")) {
+		return "value is a checksum"
+	}
+	if e := entropy(v); e < 2.0 {
+		return "value entropy " + ftoa(e) + " too low for a credential"
+	}
+	if !strings.ContainsFunc(v, unicode.IsLetter) && len(v) < 10 {
+		return "value has no letters and is short (a number, not a secret)"
+	}
+	if isDocPath(f.Path) && weakValue(low) {
+		return "weak sample value in documentation or test file"
+	}
+	return ""
+}
+
+// isDocPath reports whether a path is documentation, an example or a test.
+func isDocPath(p string) bool {
+	lp := strings.ToLower(p)
+	for _, s := range []string{".md", ".rst", ".adoc", ".txt", "readme", "/docs/", "docs/", "example", "sample", "_test.", ".test.", "/test/", "/tests/", "testdata/", "fixtures/"} {
+		if strings.Contains(lp, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// weakValue reports whether a value reads like a sample (few character
+// classes, dictionary-like).
+func weakValue(low string) bool {
+	var lower, digit, other bool
+	for _, r := range low {
+		switch {
+		case unicode.IsLower(r):
+			lower = true
+		case unicode.IsDigit(r):
+			digit = true
+		default:
+			other = true
+		}
+	}
+	classes := 0
+	for _, b := range []bool{lower, digit, other} {
+		if b {
+			classes++
+		}
+	}
+	return classes < 2 || entropy(low) < 3.0
+}

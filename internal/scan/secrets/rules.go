@@ -1,0 +1,208 @@
+// Package secrets detects leaked credentials with rules kept as data.
+//
+// The bundled rules live in rules.yaml (embedded); users add or override
+// rules, matched by ID, with their own YAML file in the same format (see
+// [Parse]). Every rule names keywords; one Aho-Corasick automaton over all
+// keywords of all rules finds candidate positions in a single pass, and a
+// rule's regular expression runs only in a window around its keyword hits.
+// Candidates then pass offline checks: entropy, placeholder and known
+// example recognition, and validation (GitHub CRC32 checksums, Luhn, PEM
+// structure, JWT structure). Nothing is ever sent to a provider.
+package secrets
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/interlock-dev/interlock/internal/scan"
+)
+
+//go:embed rules.yaml
+var bundledRules []byte
+
+// Rule is one secret detector, as written in a rules file.
+type Rule struct {
+	ID       string        `yaml:"id"`
+	Name     string        `yaml:"name"`
+	Family   string        `yaml:"family"` // cloud, source, chat, payment, database, key, jwt, registry, saas, ai, generic
+	Severity scan.Severity `yaml:"severity"`
+	// Keywords are matched case-insensitively; at least one must occur
+	// near a match. A rule with the "digits" prefilter needs none.
+	Keywords  []string `yaml:"keywords"`
+	Prefilter string   `yaml:"prefilter"` // "" or "digits" (runs of 13+ digits)
+	Regex     string   `yaml:"regex"`
+	// SecretGroup is the capture group holding the secret; 0 means the
+	// first non-empty group, or the whole match when there are none.
+	SecretGroup int `yaml:"secret_group"`
+	// Entropy is the minimum Shannon entropy (bits per byte) of the secret.
+	Entropy float64 `yaml:"entropy"`
+	// Validate names an offline check: luhn, github-crc32, pem, jwt.
+	Validate string `yaml:"validate"`
+	// Window is how far, in bytes, around a keyword hit the regex looks;
+	// default 320. Multiline rules are not clipped to the keyword's line.
+	Window    int  `yaml:"window"`
+	Multiline bool `yaml:"multiline"`
+	// Generic marks assignment rules (password=…) that get context filters.
+	Generic bool `yaml:"generic"`
+	// Allow lists regexes; a secret matching any is a known placeholder.
+	Allow           []string `yaml:"allow"`
+	Message         string   `yaml:"message"`
+	Fix             string   `yaml:"fix"`
+	Examples        []string `yaml:"examples"`
+	Counterexamples []string `yaml:"counterexamples"`
+	Disabled        bool     `yaml:"disabled"`
+
+	re    *regexp.Regexp
+	allow []*regexp.Regexp
+}
+
+type rulesFile struct {
+	Rules []Rule `yaml:"rules"`
+}
+
+// Bundled returns the rules shipped with interlock.
+func Bundled() ([]Rule, error) { return Parse(bundledRules) }
+
+// Parse decodes a rules file strictly (unknown keys are errors) and
+// compiles every rule.
+func Parse(data []byte) ([]Rule, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var rf rulesFile
+	if err := dec.Decode(&rf); err != nil {
+		return nil, fmt.Errorf("decode rules: %w", err)
+	}
+	seen := map[string]bool{}
+	for i := range rf.Rules {
+		r := &rf.Rules[i]
+		if seen[r.ID] {
+			return nil, fmt.Errorf("rule %q defined twice", r.ID)
+		}
+		seen[r.ID] = true
+		if err := r.compile(); err != nil {
+			return nil, err
+		}
+	}
+	return rf.Rules, nil
+}
+
+func (r *Rule) compile() error {
+	if r.ID == "" {
+		return errors.New("rule without id")
+	}
+	if r.Disabled {
+		return nil
+	}
+	if r.Regex == "" {
+		return fmt.Errorf("rule %s: no regex", r.ID)
+	}
+	if len(r.Keywords) == 0 && r.Prefilter == "" {
+		return fmt.Errorf("rule %s: needs keywords or a prefilter", r.ID)
+	}
+	if r.Prefilter != "" && r.Prefilter != "digits" {
+		return fmt.Errorf("rule %s: unknown prefilter %q", r.ID, r.Prefilter)
+	}
+	switch r.Validate {
+	case "", "luhn", "github-crc32", "pem", "jwt":
+	default:
+		return fmt.Errorf("rule %s: unknown validation %q", r.ID, r.Validate)
+	}
+	re, err := regexp.Compile(r.Regex)
+	if err != nil {
+		return fmt.Errorf("rule %s: %w", r.ID, err)
+	}
+	if r.SecretGroup > re.NumSubexp() {
+		return fmt.Errorf("rule %s: secret_group %d but regex has %d groups", r.ID, r.SecretGroup, re.NumSubexp())
+	}
+	r.re = re
+	r.allow = r.allow[:0]
+	for _, a := range r.Allow {
+		are, err := regexp.Compile(a)
+		if err != nil {
+			return fmt.Errorf("rule %s allow: %w", r.ID, err)
+		}
+		r.allow = append(r.allow, are)
+	}
+	for _, k := range r.Keywords {
+		if len(k) < 2 {
+			return fmt.Errorf("rule %s: keyword %q too short", r.ID, k)
+		}
+	}
+	if r.Window <= 0 {
+		r.Window = 320
+	}
+	return nil
+}
+
+// Merge returns base with each rule of extra added, replacing a base rule
+// with the same ID. A rule with disabled: true removes the base rule.
+func Merge(base, extra []Rule) []Rule {
+	out := slices.Clone(base)
+	for _, e := range extra {
+		i := slices.IndexFunc(out, func(r Rule) bool { return r.ID == e.ID })
+		switch {
+		case i >= 0 && e.Disabled:
+			out = slices.Delete(out, i, i+1)
+		case i >= 0:
+			out[i] = e
+		case !e.Disabled:
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// RuleSet is a compiled set of rules with its keyword automaton.
+type RuleSet struct {
+	rules      []Rule
+	kw         *keywordMatcher
+	kwRules    [][]int // keyword index -> rule indices
+	digitRules []int
+}
+
+// Compile builds the keyword automaton over rules.
+func Compile(rules []Rule) (*RuleSet, error) {
+	rs := &RuleSet{}
+	kwIndex := map[string]int{}
+	var kws []string
+	for _, r := range rules {
+		if r.Disabled {
+			continue
+		}
+		if r.re == nil {
+			if err := r.compile(); err != nil {
+				return nil, err
+			}
+		}
+		ri := len(rs.rules)
+		rs.rules = append(rs.rules, r)
+		if r.Prefilter == "digits" {
+			rs.digitRules = append(rs.digitRules, ri)
+		}
+		for _, k := range r.Keywords {
+			k = strings.ToLower(k)
+			ki, ok := kwIndex[k]
+			if !ok {
+				ki = len(kws)
+				kwIndex[k] = ki
+				kws = append(kws, k)
+				rs.kwRules = append(rs.kwRules, nil)
+			}
+			if !slices.Contains(rs.kwRules[ki], ri) {
+				rs.kwRules[ki] = append(rs.kwRules[ki], ri)
+			}
+		}
+	}
+	rs.kw = newKeywordMatcher(kws)
+	return rs, nil
+}
+
+// Rules returns the compiled rules.
+func (rs *RuleSet) Rules() []Rule { return rs.rules }

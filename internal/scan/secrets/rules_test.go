@@ -1,0 +1,92 @@
+package secrets
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/interlock-dev/interlock/internal/scan"
+)
+
+// unsplice removes the "@@" splice markers that keep fake example tokens in
+// rules.yaml from looking like live credentials.
+func unsplice(s string) string { return strings.ReplaceAll(s, "@@", "") }
+
+func bundledSet(t testing.TB) *RuleSet {
+	t.Helper()
+	rules, err := Bundled()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+func detect(t testing.TB, d *Detector, path, text string) []scan.Finding {
+	t.Helper()
+	var got []scan.Finding
+	f := &scan.File{Path: path, Data: []byte(text)}
+	if err := d.Detect(context.Background(), f, func(f scan.Finding) { got = append(got, f) }); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func hasRule(fs []scan.Finding, id string) bool {
+	for _, f := range fs {
+		if f.RuleID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func TestBundledRuleCount(t *testing.T) {
+	rules, err := Bundled()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rules) < 150 {
+		t.Errorf("bundled rules = %d, want at least 150", len(rules))
+	}
+}
+
+// TestRuleExamples checks, for every bundled rule, that each example is
+// found by that rule and each counterexample is not. Rules without an
+// explicit counterexample are checked against their example with the
+// secret cut short, which must not match either.
+func TestRuleExamples(t *testing.T) {
+	rs := bundledSet(t)
+	var explained []Explanation
+	d := NewDetector(rs, Options{Explain: func(e Explanation) { explained = append(explained, e) }})
+	for _, r := range rs.Rules() {
+		t.Run(r.ID, func(t *testing.T) {
+			if len(r.Examples) == 0 {
+				t.Fatal("rule has no examples")
+			}
+			if len(r.Counterexamples) == 0 && !r.Generic {
+				t.Fatal("rule has no counterexamples")
+			}
+			for _, ex := range r.Examples {
+				explained = nil
+				got := detect(t, d, "config/app.env", unsplice(ex))
+				if !hasRule(got, r.ID) {
+					t.Errorf("example not found:\n%s\nfindings: %v\nexplain: %v", unsplice(ex), got, explained)
+				}
+				for _, f := range got {
+					if strings.Contains(unsplice(ex), f.Match) && len(f.Match) > 12 {
+						t.Errorf("finding %s carries an unredacted match %q", f.RuleID, f.Match)
+					}
+				}
+			}
+			for _, cex := range r.Counterexamples {
+				if got := detect(t, d, "config/app.env", unsplice(cex)); hasRule(got, r.ID) {
+					t.Errorf("counterexample found:\n%s", unsplice(cex))
+				}
+			}
+		})
+	}
+}

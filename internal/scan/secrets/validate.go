@@ -1,0 +1,206 @@
+package secrets
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"hash/crc32"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// entropy is the Shannon entropy of s in bits per byte.
+func entropy(s string) float64 {
+	if s == "" {
+		return 0
+	}
+	var counts [256]int
+	for i := 0; i < len(s); i++ {
+		counts[s[i]]++
+	}
+	var h float64
+	n := float64(len(s))
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / n
+			h -= p * math.Log2(p)
+		}
+	}
+	return h
+}
+
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// encodeBase62 encodes v in base62, left-padded with '0' to width.
+func encodeBase62(v uint32, width int) string {
+	var b [16]byte
+	i := len(b)
+	for v > 0 {
+		i--
+		b[i] = base62[v%62]
+		v /= 62
+	}
+	s := string(b[i:])
+	for len(s) < width {
+		s = "0" + s
+	}
+	return s
+}
+
+// GitHubChecksum returns the 6-character checksum GitHub appends to the
+// 30-character random part of its tokens (CRC32, base62).
+func GitHubChecksum(random string) string {
+	return encodeBase62(crc32.ChecksumIEEE([]byte(random)), 6)
+}
+
+// validGitHubToken checks the CRC32 suffix of a ghp_/gho_/ghu_/ghs_/ghr_
+// token (prefix, 30 random characters, 6 checksum characters).
+func validGitHubToken(tok string) bool {
+	i := strings.IndexByte(tok, '_')
+	if i < 0 {
+		return false
+	}
+	body := tok[i+1:]
+	if len(body) != 36 {
+		return false
+	}
+	return GitHubChecksum(body[:30]) == body[30:]
+}
+
+// luhn reports whether digits passes the Luhn check.
+func luhn(digits string) bool {
+	sum, alt := 0, false
+	for i := len(digits) - 1; i >= 0; i-- {
+		d := int(digits[i] - '0')
+		if alt {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		alt = !alt
+	}
+	return sum%10 == 0
+}
+
+// testCards are card numbers card networks and processors publish for tests.
+var testCards = map[string]bool{
+	"4111111111111111": true, "4242424242424242": true, "4012888888881881": true, "4000056655665556": true,
+	"5555555555554444": true, "5105105105105100": true, "5200828282828210": true, "2223003122003222": true,
+	"378282246310005": true, "371449635398431": true, "378734493671000": true, "6011111111111117": true,
+	"6011000990139424": true, "3056930009020004": true, "36227206271667": true, "3566002020360505": true,
+	"6200000000000005": true, "4000000000000002": true, "4000000000009995": true, "5431111111111111": true,
+	"4222222222222": true, "30569309025904": true, "38520000023237": true, "3530111333300000": true,
+	"4917610000000000": true, "4484070000000000": true, "5454545454545454": true, "4007000000027": true,
+}
+
+// validCard checks a card-number candidate: Luhn, a real issuer prefix and
+// length, not a published test card, and not part of a longer number.
+func validCard(cand string, data []byte, ms, me int) string {
+	digits := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, cand)
+	if ms > 0 {
+		if c := data[ms-1]; c == '.' || c == '_' || c == '/' || c == '+' || c == ',' || isAlnum(c) {
+			return "part of a longer number or identifier"
+		}
+	}
+	if me < len(data) {
+		if c := data[me]; c == '.' && me+1 < len(data) && data[me+1] >= '0' && data[me+1] <= '9' || isAlnum(c) || c == '_' {
+			return "part of a longer number or identifier"
+		}
+	}
+	if testCards[digits] {
+		return "published test card number"
+	}
+	if !issuerOK(digits) {
+		return "no card network uses this prefix and length"
+	}
+	if !luhn(digits) {
+		return "fails the Luhn check"
+	}
+	if longestRun(digits) >= 6 {
+		return "placeholder (repeated digits)"
+	}
+	return ""
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+func issuerOK(d string) bool {
+	n := len(d)
+	p := func(k int) int { v, _ := strconv.Atoi(d[:k]); return v }
+	switch {
+	case d[0] == '4':
+		return n == 13 || n == 16 || n == 19
+	case p(2) >= 51 && p(2) <= 55, p(4) >= 2221 && p(4) <= 2720:
+		return n == 16
+	case p(2) == 34 || p(2) == 37:
+		return n == 15
+	case p(4) == 6011 || p(2) == 65 || (p(3) >= 644 && p(3) <= 649):
+		return n >= 16 && n <= 19
+	case p(4) >= 3528 && p(4) <= 3589:
+		return n >= 16 && n <= 19
+	case p(3) >= 300 && p(3) <= 305, p(2) == 36, p(2) == 38:
+		return n == 14
+	case p(2) == 62:
+		return n >= 16 && n <= 19
+	}
+	return false
+}
+
+// validPEM checks that a private key block decodes as PEM with a body of
+// plausible size, so prose that mentions "BEGIN PRIVATE KEY" is not a leak.
+func validPEM(block string) string {
+	b, _ := pem.Decode([]byte(block))
+	if b == nil {
+		// PuTTY and OpenSSH bodies with odd wrapping: fall back to base64 of body lines.
+		return "not a decodable PEM block"
+	}
+	if len(b.Bytes) < 64 {
+		return "PEM body too short to be a key"
+	}
+	if bytes.Count(b.Bytes, []byte{0}) == len(b.Bytes) {
+		return "PEM body is all zero bytes"
+	}
+	return ""
+}
+
+// validJWT checks that a token has a JSON header with an alg and a JSON
+// payload.
+func validJWT(tok string) string {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return "not three dot-separated parts"
+	}
+	var hdr map[string]any
+	raw, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil || json.Unmarshal(raw, &hdr) != nil {
+		return "JWT header is not base64url JSON"
+	}
+	if _, ok := hdr["alg"]; !ok {
+		return "JWT header has no alg"
+	}
+	if a, _ := hdr["alg"].(string); strings.EqualFold(a, "none") {
+		return "unsigned JWT (alg none)"
+	}
+	var payload map[string]any
+	raw, err = base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil || json.Unmarshal(raw, &payload) != nil {
+		return "JWT payload is not base64url JSON"
+	}
+	if len(parts[2]) < 16 {
+		return "JWT signature too short"
+	}
+	return ""
+}
