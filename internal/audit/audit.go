@@ -1,18 +1,37 @@
 // Package audit owns Interlock's record of every privileged action: the
-// entry kinds, Append (which writes an entry inside the caller's database
-// transaction), and — with internal/tlog — the sequencer and signed
-// checkpoints that make the record tamper-evident.
+// entry kinds (versioned, one golden file per kind and version), Append
+// (which writes an entry inside the caller's database transaction), the
+// group-commit [Appender], and — with internal/tlog — the sequencer that
+// integrates committed entries into an RFC 6962 Merkle tree, the signed
+// checkpoints it publishes, proofs, redaction, export bundles and full
+// verification.
 //
 // Invariant: no privileged state change commits without its entry. Callers
 // MUST call Append with the same transaction that carries the change.
+//
+// Lifecycle of an entry: Append inserts a pending row (durable once the
+// caller's transaction commits). The sequencer ([Log]) later assigns it the
+// next log index, the actor's next sequence number and the hash of the
+// actor's previous entry, builds its canonical leaf ([LeafV1]), and adds
+// the leaf hash to the tree; a signed checkpoint then commits to it.
+//
+// Imported by the domain packages (identity, ops, kms, …), internal/api
+// and internal/app; it imports only internal/tlog.
 package audit
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"sort"
 	"time"
+	"unicode/utf8"
 )
 
 // Entry is one record of something that happened.
@@ -33,42 +52,186 @@ type Entry struct {
 	// reasons). They are committed to the log as salted hashes so that they
 	// can later be erased without breaking any proof.
 	Personal map[string]string
+	// IdempotencyKey, when set, makes the entry unique: a second Append
+	// with the same key returns [ErrDuplicate] and records nothing.
+	IdempotencyKey string
 }
 
-// Record is an Entry as the store keeps it.
+// Limits on one entry. The canonical leaf must fit a C2SP entry bundle
+// (16-bit length prefix).
+const (
+	MaxLeafSize   = 65535
+	maxNameLength = 200
+)
+
+// ErrDuplicate is returned by Append when an entry with the same
+// IdempotencyKey already exists. The caller's transaction is still usable.
+var ErrDuplicate = errors.New("audit: an entry with this idempotency key already exists")
+
+// PersonalField is the opening of one Personal value: the salt and the
+// plaintext that hash to the commitment in the leaf. Redaction erases it.
+type PersonalField struct {
+	Name  string
+	Salt  []byte
+	Value string
+}
+
+// Record is an Entry as the store keeps it before it is sequenced.
 type Record struct {
-	Kind     string
-	Version  int
-	Actor    string
-	Subject  string
-	Time     time.Time
-	Data     []byte // canonical JSON of Entry.Data
-	Personal []byte // JSON of Entry.Personal
+	Kind           string
+	Version        int
+	Actor          string
+	Subject        string
+	Time           time.Time
+	IdempotencyKey string // "" for none
+	// Data is the canonical JSON object of Entry.Data.
+	Data []byte
+	// Commitments is the canonical JSON object {name: hex commitment} of
+	// Entry.Personal ("{}" when there is none).
+	Commitments []byte
+	// Personal holds the openings, sorted by name.
+	Personal []PersonalField
 }
 
 // Tx is the part of a database transaction that Append needs. store.Tx
 // implements it; every domain's Tx interface embeds it.
+//
+// InsertAuditRecord MUST insert r as a pending entry in the transaction,
+// and MUST return an error wrapping [ErrDuplicate] — leaving the
+// transaction usable — when r.IdempotencyKey is already recorded.
 type Tx interface {
 	InsertAuditRecord(ctx context.Context, r Record) error
 }
 
-// Append records e inside tx. It returns an error if e is incomplete; the
-// caller MUST then roll back its change.
+// Append records e inside tx. It returns an error if e is incomplete or
+// too large; the caller MUST then roll back its change (except for
+// [ErrDuplicate], which the caller may treat as "already done").
 func Append(ctx context.Context, tx Tx, e Entry) error {
-	if e.Kind == "" || e.Version < 1 || e.Actor == "" || e.Time.IsZero() {
-		return errors.New("audit: entry needs kind, version, actor and time")
-	}
-	data, err := json.Marshal(e.Data) // map keys are sorted: canonical enough for now
+	r, err := NewRecord(e, rand.Reader)
 	if err != nil {
-		return fmt.Errorf("audit: encode %s data: %w", e.Kind, err)
+		return err
 	}
-	personal, err := json.Marshal(e.Personal)
-	if err != nil {
-		return fmt.Errorf("audit: encode %s personal data: %w", e.Kind, err)
-	}
-	r := Record{Kind: e.Kind, Version: e.Version, Actor: e.Actor, Subject: e.Subject, Time: e.Time.UTC(), Data: data, Personal: personal}
 	if err := tx.InsertAuditRecord(ctx, r); err != nil {
+		if errors.Is(err, ErrDuplicate) {
+			return err
+		}
 		return fmt.Errorf("audit: append %s: %w", e.Kind, err)
 	}
 	return nil
+}
+
+// NewRecord validates e and turns it into a Record: canonical Data, fresh
+// 32-byte salts from rand, and the commitments.
+func NewRecord(e Entry, rand io.Reader) (Record, error) {
+	if e.Kind == "" || e.Version < 1 || e.Actor == "" || e.Time.IsZero() {
+		return Record{}, errors.New("audit: entry needs kind, version, actor and time")
+	}
+	for _, s := range []string{e.Kind, e.Actor, e.Subject, e.IdempotencyKey} {
+		if len(s) > maxNameLength || !utf8.ValidString(s) {
+			return Record{}, fmt.Errorf("audit: %s entry: kind, actor, subject and idempotency key must be valid UTF-8 of at most %d bytes", e.Kind, maxNameLength)
+		}
+	}
+	data := []byte("{}")
+	if len(e.Data) > 0 {
+		var err error
+		if data, err = json.Marshal(e.Data); err != nil { // map keys are sorted: canonical
+			return Record{}, fmt.Errorf("audit: encode %s data: %w", e.Kind, err)
+		}
+	}
+	r := Record{Kind: e.Kind, Version: e.Version, Actor: e.Actor, Subject: e.Subject, Time: e.Time.UTC(),
+		IdempotencyKey: e.IdempotencyKey, Data: data}
+	names := make([]string, 0, len(e.Personal))
+	for n := range e.Personal {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	commits := make(map[string]string, len(names))
+	for _, n := range names {
+		salt := make([]byte, 32)
+		if _, err := io.ReadFull(rand, salt); err != nil {
+			return Record{}, fmt.Errorf("audit: salt for %s: %w", e.Kind, err)
+		}
+		f := PersonalField{Name: n, Salt: salt, Value: e.Personal[n]}
+		r.Personal = append(r.Personal, f)
+		commits[n] = hex.EncodeToString(Commitment(f))
+	}
+	c, _ := json.Marshal(commits)
+	r.Commitments = c
+	if size := len(r.Data) + len(r.Commitments) + 4*maxNameLength + 256; size > MaxLeafSize {
+		return Record{}, fmt.Errorf("audit: %s entry is about %d bytes; entries are limited to %d", e.Kind, size, MaxLeafSize)
+	}
+	return r, nil
+}
+
+// Commitment is the salted hash of one Personal value:
+// SHA-256("interlock/audit/personal/v1" || 0 || salt || name || 0 || value).
+func Commitment(f PersonalField) []byte {
+	h := sha256.New()
+	h.Write([]byte("interlock/audit/personal/v1\x00"))
+	h.Write(f.Salt)
+	h.Write([]byte(f.Name))
+	h.Write([]byte{0})
+	h.Write([]byte(f.Value))
+	return h.Sum(nil)
+}
+
+// LeafFormatV1 names the version-1 leaf layout.
+const LeafFormatV1 = "interlock.audit/v1"
+
+// LeafV1 is the canonical leaf: the bytes hashed into the tree are
+// exactly json.Marshal(LeafV1) (fields in this order, Data and Personal
+// as canonical JSON objects). Its layout is versioned by Format.
+type LeafV1 struct {
+	Format  string `json:"format"`
+	Kind    string `json:"kind"`
+	Version int    `json:"version"`
+	Actor   string `json:"actor"`
+	// ActorSeq counts the actor's entries from 1.
+	ActorSeq uint64 `json:"actor_seq"`
+	// ActorPrev is the hex leaf hash of the actor's previous entry ("" for
+	// its first).
+	ActorPrev      string          `json:"actor_prev"`
+	Subject        string          `json:"subject"`
+	TimeUnixNano   int64           `json:"time_unix_nano"`
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	Data           json.RawMessage `json:"data"`
+	// Personal maps each personal field name to its hex [Commitment].
+	Personal json.RawMessage `json:"personal"`
+}
+
+// Marshal returns the canonical leaf bytes.
+func (l LeafV1) Marshal() ([]byte, error) {
+	b, err := json.Marshal(l)
+	if err != nil {
+		return nil, fmt.Errorf("encode leaf: %w", err)
+	}
+	return b, nil
+}
+
+// ParseLeaf decodes canonical leaf bytes and checks that they are
+// canonical (re-encoding gives the same bytes).
+func ParseLeaf(b []byte) (LeafV1, error) {
+	var l LeafV1
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		return LeafV1{}, fmt.Errorf("leaf is not a valid entry: %v", err)
+	}
+	if l.Format != LeafFormatV1 {
+		return LeafV1{}, fmt.Errorf("leaf format %q is not %q", l.Format, LeafFormatV1)
+	}
+	again, err := l.Marshal()
+	if err != nil || !bytes.Equal(again, b) {
+		return LeafV1{}, errors.New("leaf is not in canonical form")
+	}
+	return l, nil
+}
+
+// Commitments decodes the leaf's personal commitments.
+func (l LeafV1) Commitments() (map[string]string, error) {
+	m := map[string]string{}
+	if err := json.Unmarshal(l.Personal, &m); err != nil {
+		return nil, fmt.Errorf("leaf personal commitments: %v", err)
+	}
+	return m, nil
 }
