@@ -1,0 +1,500 @@
+package ops_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/ops"
+	"github.com/interlock-dev/interlock/internal/policy"
+	"github.com/interlock-dev/interlock/internal/store"
+	"github.com/interlock-dev/interlock/internal/store/storetest"
+	"github.com/interlock-dev/interlock/internal/usererr"
+)
+
+var (
+	admin     = wire.Principal{Kind: "person", ID: "p_admin", Name: "admin", Roles: []string{"admin"}}
+	operator1 = wire.Principal{Kind: "person", ID: "p_op1", Name: "operator1", Roles: []string{"operator"}}
+	approver1 = wire.Principal{Kind: "person", ID: "p_ap1", Name: "approver1", Roles: []string{"approver"}}
+	approver2 = wire.Principal{Kind: "person", ID: "p_ap2", Name: "approver2", Roles: []string{"approver"}}
+)
+
+type env struct {
+	t     *testing.T
+	ctx   context.Context
+	db    *store.DB
+	m     *ops.Manager
+	now   time.Time
+	hosts []string
+}
+
+func (e *env) clock() time.Time { return e.now }
+
+// newEnv enrolls n hosts serving billing and index (the 2017 fleet), sets
+// the 2017 capacity rules and applies the example runbook.
+func newEnv(t *testing.T, n int) *env {
+	t.Helper()
+	e := &env{t: t, ctx: context.Background(), db: storetest.OpenSQLite(t), now: time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC)}
+	engine, err := policy.NewEngine(policy.EngineConfig{Now: e.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m, err = ops.New(ops.Config{Store: e.db.OpsStore(), Policy: engine, Now: e.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		tok, err := e.m.CreateJoinToken(e.ctx, admin, []string{"billing", "index"}, map[string]string{"zone": "a"}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _, _, err := e.m.EnrollHost(e.ctx, tok.Reveal(), fmt.Sprintf("host%02d", i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.hosts = append(e.hosts, id)
+	}
+	for _, s := range []ops.Service{
+		{Name: "billing", MinHealthy: ops.Threshold{Percent: 50, IsPercent: true}, MaxPerOperation: ops.Threshold{Percent: 10, IsPercent: true}},
+		{Name: "index", MinHealthy: ops.Threshold{Percent: 80, IsPercent: true}},
+	} {
+		if err := e.m.SetService(e.ctx, admin, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := os.ReadFile("../../examples/runbooks/remove-capacity.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.ApplyRunbook(e.ctx, admin, src); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) count(q string, args ...any) int {
+	e.t.Helper()
+	var n int
+	if err := e.db.QueryRow(e.ctx, q, args...).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+func (e *env) audits(kind string) int {
+	return e.count(`SELECT COUNT(*) FROM audit_entries WHERE kind = $1`, kind)
+}
+
+func (e *env) beatAll() {
+	for _, h := range e.hosts {
+		if err := e.m.RecordHeartbeat(e.ctx, h, true); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+func (e *env) run(count string, mods ...func(*ops.RunRequest)) (ops.Operation, ops.PlanResult, error) {
+	req := ops.RunRequest{Runbook: "remove-capacity", Params: map[string]string{"service": "billing", "count": count}, Reason: "INC-1", Requester: operator1}
+	for _, m := range mods {
+		m(&req)
+	}
+	return e.m.Run(e.ctx, req)
+}
+
+func wantUserErr(t *testing.T, err error, kind usererr.Kind, code string) *usererr.Error {
+	t.Helper()
+	ue, ok := usererr.As(err)
+	if !ok {
+		t.Fatalf("error = %v, want usererr %s", err, code)
+	}
+	if ue.Kind != kind || ue.Code != code {
+		t.Fatalf("error = kind %d code %q (%s), want kind %d code %q", ue.Kind, ue.Code, ue.Msg, kind, code)
+	}
+	return ue
+}
+
+func TestJoinTokens(t *testing.T) {
+	e := newEnv(t, 0)
+	tok, err := e.m.CreateJoinToken(e.ctx, admin, []string{"web"}, nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(tok.Reveal(), "ilk_join_") || fmt.Sprint(tok) != "[redacted]" {
+		t.Errorf("token %q: want prefix ilk_join_ and a redacted String", tok.Reveal())
+	}
+	if n := e.count(`SELECT COUNT(*) FROM ops_join_tokens WHERE hash = $1`, []byte(tok.Reveal())); n != 0 {
+		t.Error("the token is stored in plaintext")
+	}
+	id, services, _, err := e.m.EnrollHost(e.ctx, tok.Reveal(), "web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"web"}, services); diff != "" {
+		t.Errorf("services (-want +got):\n%s", diff)
+	}
+	_, _, _, err = e.m.EnrollHost(e.ctx, tok.Reveal(), "web2")
+	wantUserErr(t, err, usererr.Unauthenticated, "bad_join_token")
+
+	expiring, err := e.m.CreateJoinToken(e.ctx, admin, []string{"web"}, nil, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.now = e.now.Add(time.Minute)
+	_, _, _, err = e.m.EnrollHost(e.ctx, expiring.Reveal(), "web3")
+	wantUserErr(t, err, usererr.Unauthenticated, "bad_join_token")
+
+	hosts, err := e.m.ListHosts(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hosts) != 1 || hosts[0].ID != id || hosts[0].Live {
+		t.Errorf("hosts = %+v, want only %s, stale after a minute without heartbeat", hosts, id)
+	}
+	before := e.audits("host.recovered")
+	if err := e.m.RecordHeartbeat(e.ctx, id, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.RecordHeartbeat(e.ctx, id, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.audits("host.recovered") - before; got != 1 {
+		t.Errorf("host.recovered entries = %d, want 1 (the first heartbeat after going stale only)", got)
+	}
+	svcs, err := e.m.ListServices(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"billing", "index", "web"}, names(svcs)); diff != "" {
+		t.Errorf("services (-want +got):\n%s", diff)
+	}
+	if c := svcs[2].Capacity; c != (ops.Capacity{Total: 1, Healthy: 1}) {
+		t.Errorf("web capacity = %+v", c)
+	}
+}
+
+func names(s []ops.ServiceStatus) []string {
+	var out []string
+	for _, x := range s {
+		out = append(out, x.Name)
+	}
+	return out
+}
+
+// The 2017 scenario through the whole use case, with the default Cedar policy.
+func TestRun2017(t *testing.T) {
+	e := newEnv(t, 20)
+	opsBefore := e.count(`SELECT COUNT(*) FROM ops_operations`)
+	_, res, err := e.run("20")
+	ue := wantUserErr(t, err, usererr.Forbidden, "guardrail")
+	for _, want := range []string{
+		"these hosts also serve index: it would keep 0 of 20 healthy hosts, below its floor of 16 (80%)",
+		"billing would keep 0 of 20, below its floor of 10 (50%)",
+		"at most 2 hosts (10%) of billing may change in one operation",
+	} {
+		if !strings.Contains(ue.Msg, want) {
+			t.Errorf("refusal %q does not say %q", ue.Msg, want)
+		}
+	}
+	if d, ok := ue.Details.(ops.GuardrailError); !ok || len(d.Verdicts) != len(res.Verdicts) {
+		t.Errorf("refusal details = %#v, want the verdicts", ue.Details)
+	}
+	if got := e.count(`SELECT COUNT(*) FROM ops_operations`); got != opsBefore {
+		t.Errorf("a refused run stored an operation")
+	}
+	if e.audits("op.refused") != 1 {
+		t.Error("the refusal was not audited")
+	}
+
+	dry, err := e.m.Plan(e.ctx, ops.RunRequest{Runbook: "remove-capacity", Params: map[string]string{"service": "billing", "count": "2"}, Requester: operator1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dry.Allowed || dry.NeedsApprovals != 1 || !cmp.Equal(dry.ApproverRoles, []string{"approver"}) {
+		t.Errorf("dry run = allowed %v, approvals %d %v; want allowed, 1 from approver", dry.Allowed, dry.NeedsApprovals, dry.ApproverRoles)
+	}
+	if got := e.count(`SELECT COUNT(*) FROM ops_operations`); got != opsBefore {
+		t.Errorf("a dry run stored an operation")
+	}
+
+	op, res, err := e.run("2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.State != ops.OpPending || op.Needed != 1 || res.Plan.Hash != dry.Plan.Hash {
+		t.Errorf("op = %s needing %d; want pending_approval needing 1 with the dry run's hash", op.State, op.Needed)
+	}
+
+	// The requester cannot approve, by person, whatever account or role.
+	sneaky := operator1
+	sneaky.Name, sneaky.Roles = "operator1-alt", []string{"approver"}
+	_, _, err = e.m.Approve(e.ctx, op.ID, sneaky, op.Plan.Hash)
+	ue = wantUserErr(t, err, usererr.Forbidden, "self_approval")
+	if !strings.Contains(ue.Msg, "requester cannot approve their own operation") {
+		t.Errorf("self-approval message %q", ue.Msg)
+	}
+	if e.audits("op.approval_refused") != 1 {
+		t.Error("the self-approval refusal was not audited")
+	}
+	_, _, err = e.m.Approve(e.ctx, op.ID, admin, op.Plan.Hash)
+	wantUserErr(t, err, usererr.Forbidden, "approver_role")
+	_, _, err = e.m.Approve(e.ctx, op.ID, approver1, strings.Repeat("0", 64))
+	wantUserErr(t, err, usererr.Conflict, "plan_hash_mismatch")
+
+	got, ready, err := e.m.Approve(e.ctx, op.ID, approver1, op.Plan.Hash)
+	if err != nil || !ready || got.State != ops.OpReady {
+		t.Fatalf("approve = %s ready %v err %v; want ready", got.State, ready, err)
+	}
+	_, err = e.m.Start(e.ctx, op.ID, approver1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, _ := e.m.Get(e.ctx, op.ID)
+	if running.State != ops.OpRunning {
+		t.Errorf("state after Start = %s, want running", running.State)
+	}
+
+	// One capacity-changing operation per service at a time.
+	_, _, err = e.run("1")
+	ue = wantUserErr(t, err, usererr.Forbidden, "guardrail")
+	if !strings.Contains(ue.Msg, "billing already has a capacity-changing operation in progress ("+op.ID) {
+		t.Errorf("one-at-a-time refusal: %q", ue.Msg)
+	}
+
+	// Before each wave, floors are judged against live health.
+	e.now = e.now.Add(5 * time.Second)
+	for i, h := range e.hosts {
+		if err := e.m.RecordHeartbeat(e.ctx, h, i >= 8); err != nil { // 8 hosts turn unhealthy
+			t.Fatal(err)
+		}
+	}
+	vs, err := e.m.CheckWave(e.ctx, running, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ops.Verdict{
+		{Rule: ops.RuleCapacityFloor, Service: "billing", Pass: true, Message: "before wave 2: billing keeps 12 of 20 healthy hosts, at or above its floor of 10 (50%)"},
+		{Rule: ops.RuleCapacityFloor, Service: "index", Message: "before wave 2: these hosts also serve index: it would keep 12 of 20 healthy hosts, below its floor of 16 (80%); no host serving index can be removed until more are healthy"},
+	}
+	if diff := cmp.Diff(want, vs); diff != "" {
+		t.Errorf("CheckWave (-want +got):\n%s", diff)
+	}
+	if err := e.m.SetState(e.ctx, op.ID, []ops.OpState{ops.OpRunning}, ops.OpHalted, "index below floor", "system"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.SetState(e.ctx, op.ID, []ops.OpState{ops.OpRunning}, ops.OpSucceeded, "", "system"); err == nil {
+		t.Error("SetState from the wrong state succeeded")
+	}
+}
+
+func TestDriftVoidsApprovals(t *testing.T) {
+	e := newEnv(t, 20)
+	op, _, err := e.run("2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := op.Plan.Waves[0].Hosts[0]
+	if err := e.m.RecordHeartbeat(e.ctx, target, false); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = e.m.Approve(e.ctx, op.ID, approver1, op.Plan.Hash)
+	ue := wantUserErr(t, err, usererr.Conflict, "plan_drifted")
+	if !strings.Contains(ue.Msg, "host host01 is unhealthy") {
+		t.Errorf("drift message %q does not name the host", ue.Msg)
+	}
+	got, _ := e.m.Get(e.ctx, op.ID)
+	if got.State != ops.OpVoid || !strings.HasPrefix(got.Detail, "approvals void: host host01 is unhealthy") {
+		t.Errorf("op after drift = %s %q, want void with the reason", got.State, got.Detail)
+	}
+	if e.audits("op.voided") != 1 {
+		t.Error("voiding was not audited")
+	}
+}
+
+func TestApprovalsExpire(t *testing.T) {
+	e := newEnv(t, 20)
+	op, _, err := e.run("2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ready, err := e.m.Approve(e.ctx, op.ID, approver1, op.Plan.Hash); err != nil || !ready {
+		t.Fatalf("approve: ready %v, %v", ready, err)
+	}
+	e.now = e.now.Add(61 * time.Minute)
+	e.beatAll()
+	_, err = e.m.Start(e.ctx, op.ID, approver1)
+	wantUserErr(t, err, usererr.Conflict, "approvals_expired")
+	got, _ := e.m.Get(e.ctx, op.ID)
+	if got.State != ops.OpPending || len(got.Approvals) != 0 {
+		t.Errorf("after expiry: %s with %d approvals, want pending_approval with none", got.State, len(got.Approvals))
+	}
+	if _, ready, err := e.m.Approve(e.ctx, op.ID, approver1, op.Plan.Hash); err != nil || !ready {
+		t.Fatalf("approve again: ready %v, %v", ready, err)
+	}
+	if _, err := e.m.Start(e.ctx, op.ID, approver1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUnusualInputNeedsConfirmAndExtraApproval(t *testing.T) {
+	e := newEnv(t, 40)
+	if err := e.m.SetService(e.ctx, admin, ops.Service{Name: "billing", MinHealthy: ops.Threshold{Count: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.SetService(e.ctx, admin, ops.Service{Name: "index", MinHealthy: ops.Threshold{Count: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	// History: one approved, finished run of count=2.
+	first, _, err := e.run("2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.m.Approve(e.ctx, first.ID, approver1, first.Plan.Hash); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Start(e.ctx, first.ID, approver1); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.SetState(e.ctx, first.ID, []ops.OpState{ops.OpRunning}, ops.OpSucceeded, "", "system"); err != nil {
+		t.Fatal(err)
+	}
+
+	_, res, err := e.run("7")
+	ue := wantUserErr(t, err, usererr.Forbidden, "guardrail")
+	if !strings.Contains(ue.Msg, "count=7 is more than 3× the largest value runbook remove-capacity has used (2)") ||
+		!cmp.Equal(res.NeedsConfirm, []string{"count"}) {
+		t.Errorf("unusual input refusal %q, needs confirm %v", ue.Msg, res.NeedsConfirm)
+	}
+	op, res, err := e.run("7", func(r *ops.RunRequest) { r.Confirm = map[string]string{"count": "7"} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.Needed != 2 {
+		t.Errorf("needed = %d, want 2 (1 from policy + 1 for unusual input)", op.Needed)
+	}
+	if _, ready, err := e.m.Approve(e.ctx, op.ID, approver1, op.Plan.Hash); err != nil || ready {
+		t.Fatalf("first approval: ready %v, %v; want not ready yet", ready, err)
+	}
+	_, _, err = e.m.Approve(e.ctx, op.ID, approver1, op.Plan.Hash)
+	wantUserErr(t, err, usererr.Conflict, "already_approved")
+	if _, ready, err := e.m.Approve(e.ctx, op.ID, approver2, op.Plan.Hash); err != nil || !ready {
+		t.Fatalf("second approval: ready %v, %v; want ready", ready, err)
+	}
+}
+
+func TestBreakGlass(t *testing.T) {
+	e := newEnv(t, 20)
+	_, _, err := e.m.BreakGlass(e.ctx, ops.RunRequest{Runbook: "remove-capacity", Params: map[string]string{"service": "billing", "count": "2"}, Requester: operator1})
+	wantUserErr(t, err, usererr.Invalid, "reason_required")
+	_, _, err = e.run("20", func(r *ops.RunRequest) { r.BreakGlass = true })
+	wantUserErr(t, err, usererr.Forbidden, "guardrail") // never skips floors
+
+	op, _, err := e.run("2", func(r *ops.RunRequest) { r.BreakGlass = true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.State != ops.OpReady || !op.BreakGlass || op.Needed != 0 {
+		t.Errorf("break-glass op = %s needing %d, want ready needing 0", op.State, op.Needed)
+	}
+	var data []byte
+	if err := e.db.QueryRow(e.ctx, `SELECT data FROM audit_entries WHERE kind = 'op.break_glass'`).Scan(&data); err != nil {
+		t.Fatalf("op.break_glass entry: %v", err)
+	}
+	var d map[string]any
+	if err := json.Unmarshal(data, &d); err != nil || d["alert"] != true {
+		t.Errorf("op.break_glass data = %s, want alert true", data)
+	}
+	if _, err := e.m.Start(e.ctx, op.ID, operator1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Bad input changes nothing: not the operations, not the audit log.
+func TestBadInputChangesNothing(t *testing.T) {
+	e := newEnv(t, 4)
+	snapshot := func() [2]int {
+		return [2]int{e.count(`SELECT COUNT(*) FROM ops_operations`), e.count(`SELECT COUNT(*) FROM audit_entries`)}
+	}
+	before := snapshot()
+	for _, tt := range []struct {
+		name   string
+		params map[string]string
+		code   string
+	}{
+		{name: "count out of bounds", params: map[string]string{"service": "billing", "count": "5000"}, code: "bad_parameter"},
+		{name: "count not a number", params: map[string]string{"service": "billing", "count": "lots"}, code: "bad_parameter"},
+		{name: "unknown service", params: map[string]string{"service": "bling", "count": "1"}, code: "bad_parameter"},
+		{name: "unknown parameter", params: map[string]string{"service": "billing", "count": "1", "x": "y"}, code: "bad_parameter"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := e.run("", func(r *ops.RunRequest) { r.Params = tt.params })
+			wantUserErr(t, err, usererr.Invalid, tt.code)
+		})
+	}
+	_, _, err := e.m.Run(e.ctx, ops.RunRequest{Runbook: "nope", Params: map[string]string{}, Reason: "x", Requester: operator1})
+	wantUserErr(t, err, usererr.NotFound, "unknown_runbook")
+	_, err = e.m.ApplyRunbook(e.ctx, admin, []byte("name: x\nbogus: 1\n"))
+	wantUserErr(t, err, usererr.Invalid, "bad_runbook")
+	if diff := cmp.Diff(before, snapshot()); diff != "" {
+		t.Errorf("rows changed by bad input (-want +got):\n%s", diff)
+	}
+}
+
+func TestDeny(t *testing.T) {
+	e := newEnv(t, 20)
+	op, _, err := e.run("2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.m.Deny(e.ctx, op.ID, wire.Principal{Kind: "person", ID: "p_v", Roles: []string{"viewer"}}, "no")
+	wantUserErr(t, err, usererr.Forbidden, "approver_role")
+	got, err := e.m.Deny(e.ctx, op.ID, approver1, "not during the sale")
+	if err != nil || got.State != ops.OpDenied {
+		t.Fatalf("deny = %s, %v", got.State, err)
+	}
+	_, _, err = e.m.Approve(e.ctx, op.ID, approver2, op.Plan.Hash)
+	wantUserErr(t, err, usererr.Conflict, "op_not_pending")
+	// A denied op no longer blocks the service.
+	if _, _, err := e.run("2"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServicesYAML(t *testing.T) {
+	e := newEnv(t, 0)
+	_, err := e.m.LoadServices(e.ctx, admin, []byte("services:\n  - name: web\n    min_healthy: 50%\n    colour: red\n"))
+	wantUserErr(t, err, usererr.Invalid, "bad_services_file")
+	got, err := e.m.LoadServices(e.ctx, admin, []byte(`services:
+  - name: web
+    min_healthy: 50%
+    max_per_operation: "3"
+    freezes:
+      - {start: 2026-12-24T00:00:00Z, end: 2026-12-27T00:00:00Z, reason: holidays}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := e.m.ListServices(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var web ops.Service
+	for _, s := range list {
+		if s.Name == "web" {
+			web = s.Service
+		}
+	}
+	if diff := cmp.Diff(got[0], web); diff != "" {
+		t.Errorf("stored service (-want +got):\n%s", diff)
+	}
+	if web.MaxPerOperation != (ops.Threshold{Count: 3}) || len(web.Freezes) != 1 {
+		t.Errorf("web = %+v", web)
+	}
+}
+
