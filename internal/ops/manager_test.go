@@ -41,7 +41,12 @@ func (e *env) clock() time.Time { return e.now }
 // the 2017 capacity rules and applies the example runbook.
 func newEnv(t *testing.T, n int) *env {
 	t.Helper()
-	e := &env{t: t, ctx: context.Background(), db: storetest.OpenSQLite(t), now: time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC)}
+	return newEnvOn(t, storetest.OpenSQLite(t), n)
+}
+
+func newEnvOn(t *testing.T, db *store.DB, n int) *env {
+	t.Helper()
+	e := &env{t: t, ctx: context.Background(), db: db, now: time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC)}
 	engine, err := policy.NewEngine(policy.EngineConfig{Now: e.clock})
 	if err != nil {
 		t.Fatal(err)
@@ -187,9 +192,15 @@ func names(s []ops.ServiceStatus) []string {
 	return out
 }
 
-// The 2017 scenario through the whole use case, with the default Cedar policy.
-func TestRun2017(t *testing.T) {
-	e := newEnv(t, 20)
+// The 2017 scenario through the whole use case, with the default Cedar
+// policy, on SQLite and on PostgreSQL.
+func TestRun2017(t *testing.T) { testRun2017(t, newEnv(t, 20)) }
+
+func TestRun2017Postgres(t *testing.T) {
+	testRun2017(t, newEnvOn(t, storetest.OpenPostgres(t), 20))
+}
+
+func testRun2017(t *testing.T, e *env) {
 	opsBefore := e.count(`SELECT COUNT(*) FROM ops_operations`)
 	_, res, err := e.run("20")
 	ue := wantUserErr(t, err, usererr.Forbidden, "guardrail")
