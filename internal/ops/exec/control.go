@@ -47,6 +47,7 @@ func (e *Engine) launch(ctx context.Context, opID string) error {
 	e.runs[opID] = r
 	e.wg.Add(1)
 	e.mu.Unlock()
+	e.bump(ctx, opID)
 
 	go func() {
 		defer e.wg.Done()
@@ -60,7 +61,6 @@ func (e *Engine) launch(ctx context.Context, opID string) error {
 		}()
 		e.execute(runCtx, cancel, opID)
 	}()
-	e.bump(ctx, opID)
 	return nil
 }
 

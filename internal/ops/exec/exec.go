@@ -236,6 +236,20 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	}
 }
 
+// Drain waits, without stopping anything, until no operation is running
+// on this engine (every run has finished, halted or noticed a halt and its
+// in-flight steps have reported), or ctx ends.
+func (e *Engine) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // notify wakes everyone waiting for a change of opID.
 func (e *Engine) notify(opID string) {
 	e.mu.Lock()
