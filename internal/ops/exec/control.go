@@ -81,30 +81,48 @@ func (e *Engine) Halt(ctx context.Context, opID, by, reason string) error {
 		return usererr.New(usererr.Invalid, "reason_required", "Say why you are halting the operation (--reason); the reason goes into the audit log.")
 	}
 	if err := e.setState(ctx, opID, []ops.OpState{ops.OpRunning}, ops.OpHalted,
-		fmt.Sprintf("Halted by %s with the kill switch: %s", by, reason), by); err != nil {
+		fmt.Sprintf("Halted by %s with the kill switch.", by), by); err != nil {
 		return err
 	}
 	if r := e.running(opID); r != nil {
 		r.cancel()
 	}
-	e.bump(ctx, opID)
+	e.noteReason(ctx, opID, "op.halt_reason", by, reason)
 	return nil
+}
+
+// noteReason bumps the op's version and records a person's reason as
+// personal data (erasable), apart from the state change's own entry whose
+// detail is public.
+func (e *Engine) noteReason(ctx context.Context, opID, kind, by, reason string) {
+	ctx = context.WithoutCancel(ctx)
+	err := e.cfg.Store.InTx(ctx, func(tx Tx) error {
+		if _, err := tx.BumpExecVersion(ctx, opID); err != nil {
+			return err
+		}
+		if strings.TrimSpace(reason) == "" {
+			return nil
+		}
+		return audit.Append(ctx, tx, audit.Entry{Kind: kind, Version: 1, Actor: by, Subject: "op:" + opID,
+			Time: e.cfg.Now(), Personal: map[string]string{"reason": reason}})
+	})
+	if err != nil {
+		e.log.ErrorContext(ctx, "record reason", slog.String("op", opID), slog.String("kind", kind), slog.Any("err", err))
+	}
+	e.notify(opID)
 }
 
 // Abort ends an operation for good: running, halted or needing attention
 // → aborted. Nothing more is dispatched for it.
 func (e *Engine) Abort(ctx context.Context, opID, by, reason string) error {
-	detail := fmt.Sprintf("Aborted by %s.", by)
-	if strings.TrimSpace(reason) != "" {
-		detail = fmt.Sprintf("Aborted by %s: %s", by, reason)
-	}
-	if err := e.setState(ctx, opID, []ops.OpState{ops.OpRunning, ops.OpHalted, ops.OpAttention}, ops.OpAborted, detail, by); err != nil {
+	if err := e.setState(ctx, opID, []ops.OpState{ops.OpRunning, ops.OpHalted, ops.OpAttention}, ops.OpAborted,
+		fmt.Sprintf("Aborted by %s.", by), by); err != nil {
 		return err
 	}
 	if r := e.running(opID); r != nil {
 		r.cancel()
 	}
-	e.bump(ctx, opID)
+	e.noteReason(ctx, opID, "op.abort_reason", by, reason)
 	return nil
 }
 

@@ -350,8 +350,12 @@ func TestHaltStopsNewDispatches(t *testing.T) {
 	if got.State != ops.OpHalted || got.Waves[1].Hosts[0].State != ops.StepSucceeded {
 		t.Errorf("progress = %+v, want halted with h2's result still recorded", got)
 	}
-	if tr := r.ops.transitions; len(tr) != 1 || tr[0].Actor != "person:p2" || !strings.Contains(tr[0].Detail, "INC-7") {
-		t.Errorf("transitions = %+v, want one halt by person:p2 with the reason", tr)
+	if tr := r.ops.transitions; len(tr) != 1 || tr[0].Actor != "person:p2" || strings.Contains(tr[0].Detail, "INC-7") {
+		t.Errorf("transitions = %+v, want one halt by person:p2, its reason kept out of the public detail", tr)
+	}
+	var personal string
+	if err := r.db.QueryRow(ctx, `SELECT personal FROM audit_entries WHERE kind = 'op.halt_reason'`).Scan(&personal); err != nil || !strings.Contains(personal, "INC-7") {
+		t.Errorf("op.halt_reason personal data = %q, %v; want the reason", personal, err)
 	}
 	if err := r.eng.Halt(ctx, "op1", "person:p2", "again"); !isKind(err, usererr.Conflict) {
 		t.Errorf("second Halt = %v, want Conflict", err)
@@ -587,6 +591,12 @@ func sorted(s []string) []string {
 	slices.Sort(s)
 	return s
 }
+
+// The ops engineer's Manager is what the app hands the engine.
+var (
+	_ exec.Ops   = (*ops.Manager)(nil)
+	_ exec.Guard = (*ops.Manager)(nil)
+)
 
 func isKind(err error, k usererr.Kind) bool {
 	ue, ok := usererr.As(err)
