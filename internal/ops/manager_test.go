@@ -508,4 +508,3 @@ func TestServicesYAML(t *testing.T) {
 		t.Errorf("web = %+v", web)
 	}
 }
-
