@@ -1,0 +1,221 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/interlock-dev/interlock/internal/api/wire"
+)
+
+var testNow = time.Unix(1800000000, 0)
+
+func newTestEngine(t testing.TB) *Engine {
+	t.Helper()
+	e, err := NewEngine(EngineConfig{Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestDefaultPolicyListsEveryAction(t *testing.T) {
+	header, _, _ := strings.Cut(DefaultText, "//   resource")
+	words := map[string]bool{}
+	for _, w := range strings.FieldsFunc(header, func(r rune) bool { return r == ' ' || r == ',' || r == '\n' || r == '/' }) {
+		words[w] = true
+	}
+	for _, a := range Actions {
+		if !words[a] {
+			t.Errorf("the default policy's header does not list action %s", a)
+		}
+	}
+	if len(knownActions) != len(Actions) {
+		t.Errorf("Actions has duplicates: %d names, %d distinct", len(Actions), len(knownActions))
+	}
+}
+
+func TestDecideRefusesWhatItCannotEvaluate(t *testing.T) {
+	e := newTestEngine(t)
+	admin := wire.Principal{Kind: "person", ID: "root", Roles: []string{"admin"}, MFAAt: testNow}
+	for _, tt := range []struct {
+		name string
+		req  Request
+		want Decision
+	}{
+		{"unknown action", Request{Principal: admin, Action: "op.delete"},
+			Decision{Errors: []string{`unknown action "op.delete"`}}},
+		{"unknown resource type", Request{Principal: admin, Action: ActionHostList, Resource: Resource{Type: "Server", ID: "x"}},
+			Decision{Errors: []string{`unknown resource type "Server"`}}},
+		{"unknown principal kind", Request{Principal: wire.Principal{Kind: "robot", ID: "r"}, Action: ActionWhoami},
+			Decision{Errors: []string{`unknown principal kind "robot"`}}},
+		{"principal without id", Request{Principal: wire.Principal{Kind: "person", Roles: []string{"admin"}}, Action: ActionWhoami},
+			Decision{Errors: []string{"the principal has no id"}}},
+		{"context value without a Cedar form", Request{Principal: admin, Action: ActionWhoami, Context: map[string]any{"x": struct{}{}}},
+			Decision{Errors: []string{"context x: a struct {} has no Cedar value"}}},
+		{"null context value", Request{Principal: admin, Action: ActionWhoami, Context: map[string]any{"risk": nil}},
+			Decision{Errors: []string{"context risk: null has no Cedar value; leave the key out instead"}}},
+		{"empty resource means System", Request{Principal: admin, Action: ActionWhoami},
+			Decision{Allow: true, Reasons: []string{"admin.all", "viewer.read"}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, e.Decide(context.Background(), tt.req)); diff != "" {
+				t.Errorf("Decide (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDecideTakesMFAFromThePrincipalOnly(t *testing.T) {
+	e := newTestEngine(t)
+	approver := wire.Principal{Kind: "person", ID: "ann", Roles: []string{"approver"}} // never proved MFA
+	req := Request{Principal: approver, Action: ActionOpApprove, Resource: Resource{Type: ResourceOperation, ID: "op-1"},
+		Context: map[string]any{"mfa_age_s": 0, "device_id": "forged"}}
+	if d := e.Decide(context.Background(), req); d.Allow {
+		t.Fatalf("Decide = %+v: a caller-supplied mfa_age_s must not override the principal's", d)
+	}
+	req.Principal.MFAAt = testNow.Add(-10 * time.Second)
+	if d := e.Decide(context.Background(), req); !d.Allow {
+		t.Fatalf("Decide with MFA 10 s ago = %+v, want allow", d)
+	}
+}
+
+func TestContextValues(t *testing.T) {
+	text := `@id("admins") permit (principal in Role::"admin", action, resource);
+@id("typed") permit (principal, action == Action::"service.set", resource)
+when { context.count == 3 && context.ratio.greaterThan(decimal("0.5")) && context.at == 1800000000 &&
+       context.tags.contains("a") && context.meta.zone == "a" && context.ok && context.n == 7 };`
+	c, err := compile(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := wire.Principal{Kind: "person", ID: "x"}
+	req := Request{Principal: p, Action: ActionServiceSet, Resource: Resource{Type: ResourceService, ID: "billing"}, Context: map[string]any{
+		"count": float64(3), "ratio": 0.75, "at": testNow, "tags": []string{"a", "b"},
+		"meta": map[string]any{"zone": "a"}, "ok": true, "n": uint16(7),
+	}}
+	if d := decide(c, req, testNow); !d.Allow {
+		t.Errorf("decide = %+v, want allow by typed", d)
+	}
+}
+
+func TestLoadKeepsThePolicyInForceOnError(t *testing.T) {
+	e := newTestEngine(t)
+	v0, h0 := e.Version()
+	if err := e.Load("@id(\"a\") permit (principal, action, resource) when {", 7); err == nil {
+		t.Fatal("Load of broken text succeeded")
+	}
+	if v, h := e.Version(); v != v0 || h != h0 {
+		t.Errorf("Version after failed Load = %d %s, want %d %s", v, h, v0, h0)
+	}
+	if err := e.Load(`@id("all") permit (principal, action, resource);`, 7); err != nil {
+		t.Fatal(err)
+	}
+	if v, h := e.Version(); v != 7 || h == h0 {
+		t.Errorf("Version after Load = %d %s, want 7 and a new hash", v, h)
+	}
+}
+
+// TestIndexAgreesWithFullEvaluation checks every action for several
+// principals under the default policy: picking policies by action must
+// never change a decision.
+func TestIndexAgreesWithFullEvaluation(t *testing.T) {
+	for name, c := range map[string]*compiled{"default": mustCompile(t, DefaultText), "generated": mustCompile(t, generatePolicies(300))} {
+		principals := []wire.Principal{
+			{Kind: "agent", ID: "web-1"},
+			{Kind: "person", ID: "n"},
+			{Kind: "person", ID: "v", Roles: []string{"viewer"}},
+			{Kind: "person", ID: "o", Roles: []string{"operator", "team7"}, MFAAt: testNow},
+			{Kind: "person", ID: "a", Roles: []string{"approver", "team12"}, MFAAt: testNow.Add(-time.Hour)},
+			{Kind: "person", ID: "r", Roles: []string{"admin"}, MFAAt: testNow},
+		}
+		n := 0
+		for _, p := range principals {
+			for i, a := range Actions {
+				req := Request{Principal: p, Action: a, Resource: Resource{Type: ResourceService, ID: fmt.Sprintf("svc%d", i%20), Attrs: map[string]any{"tier": "gold"}},
+					Context: map[string]any{"risk": "low"}}
+				got, want := decide(c, req, testNow), evaluate(c.all, req, testNow)
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("%s: %s %s: indexed decision differs (-full +indexed):\n%s", name, p.ID, a, diff)
+				}
+				if got.Allow {
+					n++
+				}
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s: no request was allowed; the comparison proves nothing", name)
+		}
+	}
+}
+
+func mustCompile(t testing.TB, text string) *compiled {
+	t.Helper()
+	c, err := compile(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestConcurrentDecideAndLoad(t *testing.T) {
+	e := newTestEngine(t)
+	viewer := wire.Principal{Kind: "person", ID: "v", Roles: []string{"viewer"}}
+	alt := `@id("admins") permit (principal in Role::"admin", action, resource);
+@id("viewers.hosts") permit (principal in Role::"viewer", action == Action::"host.list", resource);`
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Go(func() {
+			for i := 0; i < 200; i++ {
+				d := e.Decide(context.Background(), Request{Principal: viewer, Action: ActionHostList})
+				if !d.Allow || len(d.Reasons) != 1 {
+					t.Errorf("Decide during Load = %+v, want allow by exactly one policy", d)
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := 0; i < 50; i++ {
+			text := DefaultText
+			if i%2 == 0 {
+				text = alt
+			}
+			if err := e.Load(text, i); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Wait()
+}
+
+func TestApprovalRequirementDefaultsWhenNoRuleHolds(t *testing.T) {
+	e := newTestEngine(t)
+	if err := e.Load(`@id("admins") permit (principal in Role::"admin", action, resource);`, 1); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.ApprovalRequirement(context.Background(), Request{
+		Principal: wire.Principal{Kind: "person", ID: "o", Roles: []string{"operator"}},
+		Action:    ActionOpRun, Resource: Resource{Type: ResourceRunbook, ID: "uptime"},
+		Context: map[string]any{"risk": "low", "removes_capacity": false},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(DefaultRequirement, got); diff != "" {
+		t.Errorf("ApprovalRequirement without approval rules (-want +got):\n%s", diff)
+	}
+	got.Roles[0] = "mutated"
+	if DefaultRequirement.Roles[0] != "approver" {
+		t.Error("ApprovalRequirement returned DefaultRequirement's own slice")
+	}
+	if _, err := e.ApprovalRequirement(context.Background(), Request{Principal: wire.Principal{Kind: "person", ID: "o"}, Action: "op.nope"}); err == nil {
+		t.Error("ApprovalRequirement for an unknown action succeeded")
+	}
+}
