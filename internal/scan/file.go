@@ -90,3 +90,9 @@ func isBinary(data []byte) bool {
 }
 
 func validUTF8(data []byte) bool { return utf8.Valid(data) }
+
+// FindingAt fills the location and provenance fields of a finding at a
+// known 1-based line and column.
+func (f *File) FindingAt(line, col int) Finding {
+	return Finding{File: f.Path, Line: line, Column: col, Commit: f.Commit, Author: f.Author, Date: f.Date}
+}

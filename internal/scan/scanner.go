@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"runtime"
 	"slices"
 	"strings"
@@ -377,7 +376,8 @@ func (s *Scanner) ScanDir(ctx context.Context, dir string) (*Result, error) {
 	)
 	go func() {
 		defer close(pending)
-		walkErr = walkTree(ctx, root, s.cfg.NoIgnore, func(e walkEntry) { pending <- e }, r.skip)
+		w := &walker{ctx: ctx, noIgnore: s.cfg.NoIgnore, file: func(e walkEntry) { pending <- e }, skip: r.skip}
+		walkErr = w.dir(root, ".", nil)
 	}()
 	limit := s.cfg.maxFileSize()
 	err = r.scanLoaders(ctx, func() (loader, error) {
@@ -386,14 +386,16 @@ func (s *Scanner) ScanDir(ctx context.Context, dir string) (*Result, error) {
 			return nil, nil
 		}
 		return func() (*File, *Skip) {
-			data, reason, detail := readUnder(root, e, limit)
+			defer e.dir.release()
+			data, reason, detail := readUnder(e.dir.root, e, limit)
 			if reason != "" {
 				return nil, &Skip{Path: e.path, Reason: reason, Detail: detail}
 			}
 			return &File{Path: e.path, Data: data}, nil
 		}, nil
 	})
-	for range pending { // drain if the scan stopped early
+	for e := range pending { // drain if the scan stopped early
+		e.dir.release()
 	}
 	if err == nil && walkErr != nil {
 		err = walkErr
@@ -401,15 +403,31 @@ func (s *Scanner) ScanDir(ctx context.Context, dir string) (*Result, error) {
 	return r.finish(), err
 }
 
+// dirRoot is an open directory shared by the files queued from it; the last
+// user closes it.
+type dirRoot struct {
+	root  *os.Root
+	refs  atomic.Int32
+	owned bool // false for the scan target, which ScanDir closes
+}
+
+func (d *dirRoot) release() {
+	if d.refs.Add(-1) == 0 && d.owned {
+		d.root.Close()
+	}
+}
+
 // walkEntry is a file found by the walk.
 type walkEntry struct {
-	path    string
+	path    string // relative to the scan target
+	name    string // relative to dir
 	symlink bool
+	dir     *dirRoot
 }
 
 // readUnder reads e under root, refusing what it must not read.
 func readUnder(root *os.Root, e walkEntry, limit int64) ([]byte, SkipReason, string) {
-	p := e.path
+	p := e.name
 	if e.symlink {
 		fi, err := root.Lstat(p)
 		if err != nil {
@@ -463,82 +481,99 @@ type ignoreLevel struct {
 	gi  *gitignore.GitIgnore
 }
 
-// walkTree walks root depth-first, calling file for each candidate file and
-// skip for each refused entry.
-func walkTree(ctx context.Context, root *os.Root, noIgnore bool, file func(walkEntry), skip func(string, SkipReason, string)) error {
-	var levels []ignoreLevel
-	ignored := func(p string, isDir bool) bool {
-		for _, l := range levels {
-			rel := p
-			if l.dir != "." {
-				if !strings.HasPrefix(p, l.dir+"/") {
-					continue
-				}
-				rel = p[len(l.dir)+1:]
-			}
-			if isDir {
-				rel += "/"
-			}
-			if l.gi.MatchesPath(rel) {
-				return true
-			}
-		}
-		return false
-	}
-	fsys := root.FS()
-	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil {
-			skip(p, SkipUnreadable, err.Error())
-			if d != nil && d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() {
-			if p != "." && d.Name() == ".git" {
-				return fs.SkipDir
-			}
-			// pop levels that no longer apply
-			for len(levels) > 0 {
-				top := levels[len(levels)-1].dir
-				if top == "." || p == top || strings.HasPrefix(p, top+"/") {
-					break
-				}
-				levels = levels[:len(levels)-1]
-			}
-			if p != "." && !noIgnore && ignored(p, true) {
-				skip(p+"/", SkipIgnored, "")
-				return fs.SkipDir
-			}
-			if !noIgnore {
-				if data, err := fs.ReadFile(fsys, path.Join(p, ".gitignore")); err == nil {
-					lines := strings.Split(string(data), "\n")
-					levels = append(levels, ignoreLevel{dir: p, gi: gitignore.CompileIgnoreLines(lines...)})
-				}
-			}
-			return nil
-		}
-		for len(levels) > 0 {
-			top := levels[len(levels)-1].dir
-			if top == "." || strings.HasPrefix(p, top+"/") {
-				break
-			}
-			levels = levels[:len(levels)-1]
-		}
-		if !noIgnore && ignored(p, false) {
-			skip(p, SkipIgnored, "")
-			return nil
-		}
-		if !d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0 {
-			skip(p, SkipSpecial, "")
-			return nil
-		}
-		file(walkEntry{path: p, symlink: d.Type()&fs.ModeSymlink != 0})
+// walker walks a tree depth-first, one [os.Root] per directory so that
+// each file opens with a single openat; symlinks to directories are never
+// followed.
+type walker struct {
+	ctx      context.Context
+	noIgnore bool
+	file     func(walkEntry)
+	skip     func(string, SkipReason, string)
+}
+
+// dir walks the directory open as root at slash path rel, with the
+// .gitignore levels of its ancestors.
+func (w *walker) dir(root *os.Root, rel string, levels []ignoreLevel) error {
+	d := &dirRoot{root: root, owned: rel != "."}
+	d.refs.Add(1)
+	defer d.release()
+	f, err := root.Open(".")
+	if err != nil {
+		w.skip(rel+"/", SkipUnreadable, err.Error())
 		return nil
-	})
+	}
+	ents, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		w.skip(rel+"/", SkipUnreadable, err.Error())
+	}
+	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return cmp.Compare(a.Name(), b.Name()) })
+	if !w.noIgnore {
+		if data, err := root.ReadFile(".gitignore"); err == nil {
+			lines := strings.Split(string(data), "\n")
+			levels = append(slices.Clip(levels), ignoreLevel{dir: rel, gi: gitignore.CompileIgnoreLines(lines...)})
+		}
+	}
+	join := func(name string) string {
+		if rel == "." {
+			return name
+		}
+		return rel + "/" + name
+	}
+	for _, e := range ents {
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		p := join(e.Name())
+		switch t := e.Type(); {
+		case t.IsDir():
+			if e.Name() == ".git" {
+				continue
+			}
+			if !w.noIgnore && ignoredBy(levels, p, true) {
+				w.skip(p+"/", SkipIgnored, "")
+				continue
+			}
+			sub, err := root.OpenRoot(e.Name())
+			if err != nil {
+				w.skip(p+"/", SkipUnreadable, err.Error())
+				continue
+			}
+			if err := w.dir(sub, p, levels); err != nil {
+				return err
+			}
+		case t.IsRegular() || t&fs.ModeSymlink != 0:
+			if !w.noIgnore && ignoredBy(levels, p, false) {
+				w.skip(p, SkipIgnored, "")
+				continue
+			}
+			d.refs.Add(1)
+			w.file(walkEntry{path: p, name: e.Name(), symlink: t&fs.ModeSymlink != 0, dir: d})
+		default:
+			w.skip(p, SkipSpecial, "")
+		}
+	}
+	return nil
+}
+
+// ignoredBy reports whether any .gitignore level excludes p.
+func ignoredBy(levels []ignoreLevel, p string, isDir bool) bool {
+	for _, l := range levels {
+		rel := p
+		if l.dir != "." {
+			if !strings.HasPrefix(p, l.dir+"/") {
+				continue
+			}
+			rel = p[len(l.dir)+1:]
+		}
+		if isDir {
+			rel += "/"
+		}
+		if l.gi.MatchesPath(rel) {
+			return true
+		}
+	}
+	return false
 }
 
 // readAllInto reads r to EOF, appending to buf.

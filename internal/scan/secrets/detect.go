@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"bytes"
 	"context"
 	"regexp"
 	"slices"
@@ -70,6 +71,15 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 		if !r.Multiline {
 			ws, we = clipLine(data, s, e, ws, we)
 		}
+		if r.Generic {
+			// The key is the identifier around the keyword: start the
+			// window one byte before it, so the regex matches at once.
+			i := s
+			for i > ws && isIdentByte(data[i-1]) {
+				i--
+			}
+			ws = max(ws, i-1)
+		}
 		c := &cur[ri]
 		if c.start >= 0 && ws <= c.end {
 			c.end = max(c.end, we)
@@ -79,8 +89,11 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 		cur[ri] = window{ws, we}
 	}
 	rs.kw.find(data, func(p, s, e int) {
-		for _, ri := range rs.kwRules[p] {
-			add(ri, s, e)
+		for _, kr := range rs.kwRules[p] {
+			if kr.exact != "" && string(data[s:e]) != kr.exact {
+				continue
+			}
+			add(kr.rule, s, e)
 		}
 	})
 	if len(rs.digitRules) > 0 && err == nil {
@@ -101,23 +114,18 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 
 // clipLine narrows [ws,we) to the line(s) containing [s,e).
 func clipLine(data []byte, s, e, ws, we int) (int, int) {
-	for i := s - 1; i >= ws; i-- {
-		if data[i] == '\n' {
-			ws = i + 1
-			break
-		}
+	if i := bytes.LastIndexByte(data[ws:s], '\n'); i >= 0 {
+		ws += i + 1
 	}
-	for i := e; i < we; i++ {
-		if data[i] == '\n' {
-			we = i
-			break
-		}
+	if i := bytes.IndexByte(data[e:we], '\n'); i >= 0 {
+		we = e + i
 	}
 	return ws, we
 }
 
-// digitRuns calls fn for each run of at least minDigits digits, allowing
-// single spaces or dashes between digits.
+// digitRuns calls fn for each run of minDigits to 19 digits (the longest
+// card number), allowing single spaces or dashes between digits; longer
+// runs are not card numbers.
 //
 // A run of minDigits digits spans at least minDigits bytes, so it contains
 // one of the probe positions minDigits-1, 2*minDigits-1, ...; only around
@@ -157,13 +165,13 @@ func digitRunsSlow(data []byte, minDigits int, fn func(s, e int)) {
 			last = i
 		case (c == ' ' || c == '-') && start >= 0 && last == i-1:
 		default:
-			if start >= 0 && digits >= minDigits {
+			if start >= 0 && digits >= minDigits && digits <= 19 {
 				fn(start, last+1)
 			}
 			start = -1
 		}
 	}
-	if start >= 0 && digits >= minDigits {
+	if start >= 0 && digits >= minDigits && digits <= 19 {
 		fn(start, last+1)
 	}
 }
@@ -316,4 +324,8 @@ func longestRun(s string) int {
 		best = max(best, cur)
 	}
 	return best
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c == '.' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }

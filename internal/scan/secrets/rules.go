@@ -33,8 +33,10 @@ type Rule struct {
 	Name     string        `yaml:"name"`
 	Family   string        `yaml:"family"` // cloud, source, chat, payment, database, key, jwt, registry, saas, ai, generic
 	Severity scan.Severity `yaml:"severity"`
-	// Keywords are matched case-insensitively; at least one must occur
-	// near a match. A rule with the "digits" prefilter needs none.
+	// Keywords locate candidates: at least one must occur near a match.
+	// A keyword that contains an upper-case letter matches exactly (token
+	// prefixes such as "AKIA"); an all-lower-case keyword matches in any
+	// case ("password"). A rule with the "digits" prefilter needs none.
 	Keywords  []string `yaml:"keywords"`
 	Prefilter string   `yaml:"prefilter"` // "" or "digits" (runs of 13+ digits)
 	Regex     string   `yaml:"regex"`
@@ -163,8 +165,15 @@ func Merge(base, extra []Rule) []Rule {
 type RuleSet struct {
 	rules      []Rule
 	kw         *keywordMatcher
-	kwRules    [][]int // keyword index -> rule indices
+	kwRules    [][]kwRule // keyword index -> rules
 	digitRules []int
+}
+
+// kwRule ties a keyword to a rule; exact is set when the keyword must
+// match case-sensitively.
+type kwRule struct {
+	rule  int
+	exact string
 }
 
 // Compile builds the keyword automaton over rules.
@@ -195,8 +204,12 @@ func Compile(rules []Rule) (*RuleSet, error) {
 				kws = append(kws, k)
 				rs.kwRules = append(rs.kwRules, nil)
 			}
-			if !slices.Contains(rs.kwRules[ki], ri) {
-				rs.kwRules[ki] = append(rs.kwRules[ki], ri)
+			kr := kwRule{rule: ri}
+			if orig := r.Keywords[slices.IndexFunc(r.Keywords, func(o string) bool { return strings.ToLower(o) == k })]; orig != k {
+				kr.exact = orig
+			}
+			if !slices.Contains(rs.kwRules[ki], kr) {
+				rs.kwRules[ki] = append(rs.kwRules[ki], kr)
 			}
 		}
 	}

@@ -1,0 +1,393 @@
+// Package defcreds finds vendor default credentials — admin/admin,
+// guest/guest, minioadmin, root with an empty password — in the products'
+// own configuration files (docker-compose, Kubernetes manifests, .env,
+// grafana.ini, tomcat-users.xml, application.properties/yml, my.cnf,
+// redis.conf, rabbitmq.conf) and in connection strings anywhere.
+//
+// Secret scanners miss these by design (entropy filters discard "admin");
+// here the bundled list (defaults.yaml, each entry with its source) is
+// matched against the keys that configure each product.
+package defcreds
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/interlock-dev/interlock/internal/scan"
+)
+
+//go:embed defaults.yaml
+var bundled []byte
+
+// Default is one vendor default account.
+type Default struct {
+	Product      string   `yaml:"product"`
+	User         string   `yaml:"user"`
+	Password     string   `yaml:"password"`
+	Source       string   `yaml:"source"`
+	UserKeys     []string `yaml:"user_keys"`
+	PasswordKeys []string `yaml:"password_keys"`
+	Schemes      []string `yaml:"schemes"`
+}
+
+// Pair is a user/password pair that is a default for many products.
+type Pair struct {
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+}
+
+// List is the decoded defaults file.
+type List struct {
+	Defaults     []Default `yaml:"defaults"`
+	GenericPairs []Pair    `yaml:"generic_pairs"`
+}
+
+// Bundled returns the list shipped with interlock.
+func Bundled() (*List, error) {
+	var l List
+	dec := yaml.NewDecoder(bytes.NewReader(bundled))
+	dec.KnownFields(true)
+	if err := dec.Decode(&l); err != nil {
+		return nil, fmt.Errorf("decode default credentials: %w", err)
+	}
+	for i, d := range l.Defaults {
+		if d.Product == "" || d.Source == "" {
+			return nil, fmt.Errorf("default credential %d: product and source are required", i)
+		}
+	}
+	return &l, nil
+}
+
+// Detector is a [scan.Detector] for default credentials.
+type Detector struct{ list *List }
+
+// New returns a detector over list.
+func New(list *List) *Detector { return &Detector{list: list} }
+
+// Name implements [scan.Detector].
+func (d *Detector) Name() string { return "default-credentials" }
+
+// kv is one configuration setting.
+type kv struct {
+	key, value string
+	off        int    // byte offset of the value (or key) in the file
+	group      string // settings in one group configure one thing
+}
+
+// Detect implements [scan.Detector].
+func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Finding)) error {
+	name := strings.ToLower(path.Base(f.Path))
+	if i := strings.LastIndexByte(name, '!'); i >= 0 {
+		name = name[i+1:]
+	}
+	var kvs []kv
+	switch {
+	case name == "tomcat-users.xml":
+		d.tomcat(f, emit)
+	case strings.HasSuffix(name, ".yml") || strings.HasSuffix(name, ".yaml"):
+		kvs = yamlKVs(f.Data)
+	case name == ".env" || strings.HasPrefix(name, ".env.") || strings.HasSuffix(name, ".env") ||
+		strings.HasSuffix(name, ".properties") || strings.HasSuffix(name, ".ini") || strings.HasSuffix(name, ".cnf") ||
+		strings.HasSuffix(name, ".conf") || strings.HasSuffix(name, ".cfg") || name == "dockerfile" || strings.HasSuffix(name, ".dockerfile"):
+		kvs = lineKVs(f.Data, strings.HasSuffix(name, ".properties"))
+	}
+	if len(kvs) > 0 {
+		d.matchKVs(f, kvs, emit)
+	}
+	d.urls(f, emit)
+	return nil
+}
+
+// keyIs reports whether key is want or ends with "."+want.
+func keyIs(key, want string) bool {
+	if len(key) < len(want) {
+		return false
+	}
+	tail := key[len(key)-len(want):]
+	return strings.EqualFold(tail, want) && (len(key) == len(want) || key[len(key)-len(want)-1] == '.')
+}
+
+func (d *Detector) report(f *scan.File, off int, def *Default, user, pass, key string, emit func(scan.Finding)) {
+	fd := f.NewFinding(off)
+	fd.Kind = scan.KindDefaultCred
+	fd.Severity = scan.SeverityHigh
+	product := "generic"
+	if def != nil {
+		product = def.Product
+		fd.RuleID = "default-credential/" + slug(def.Product)
+	} else {
+		fd.RuleID = "default-credential/generic"
+	}
+	shown := "(empty)"
+	if pass != "" {
+		shown = scan.Redact(pass)
+	}
+	fd.Match = fmt.Sprintf("%s / %s", user, shown)
+	fd.Fingerprint = scan.Fingerprint("defcred\x00" + user + "\x00" + pass + "\x00" + key)
+	if pass == "" {
+		fd.Severity = scan.SeverityCritical
+		fd.Message = fmt.Sprintf("%s account %q has an empty password", product, user)
+	} else {
+		fd.Message = fmt.Sprintf("%s account %q uses a well-known default password", product, user)
+	}
+	if def != nil {
+		fd.Message += " (source: " + def.Source + ")"
+	}
+	fd.Fix = "Set a unique, generated password (from a secret store, not the file) and rotate it where it is already deployed."
+	emit(fd)
+}
+
+func slug(s string) string {
+	s = strings.ToLower(s)
+	var b strings.Builder
+	dash := false
+	for _, r := range s {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	return strings.TrimSuffix(b.String(), "-")
+}
+
+// matchKVs checks settings against the product list and generic pairs.
+func (d *Detector) matchKVs(f *scan.File, kvs []kv, emit func(scan.Finding)) {
+	groups := map[string][]kv{}
+	var order []string
+	for _, s := range kvs {
+		if _, ok := groups[s.group]; !ok {
+			order = append(order, s.group)
+		}
+		groups[s.group] = append(groups[s.group], s)
+	}
+	for _, g := range order {
+		set := groups[g]
+		reported := map[int]bool{}
+		find := func(keys []string) (kv, bool) {
+			for _, s := range set {
+				for _, k := range keys {
+					if keyIs(s.key, k) {
+						return s, true
+					}
+				}
+			}
+			return kv{}, false
+		}
+		// Special cases that mean "no password at all".
+		for _, s := range set {
+			v := strings.ToLower(s.value)
+			switch {
+			case keyIs(s.key, "MYSQL_ALLOW_EMPTY_PASSWORD") || keyIs(s.key, "MARIADB_ALLOW_EMPTY_ROOT_PASSWORD"):
+				if v == "yes" || v == "true" || v == "1" {
+					d.report(f, s.off, &Default{Product: "MySQL", Source: "https://hub.docker.com/_/mysql (MYSQL_ALLOW_EMPTY_PASSWORD)"}, "root", "", s.key, emit)
+					reported[s.off] = true
+				}
+			case keyIs(s.key, "POSTGRES_HOST_AUTH_METHOD") && v == "trust":
+				d.report(f, s.off, &Default{Product: "PostgreSQL", Source: "https://hub.docker.com/_/postgres (POSTGRES_HOST_AUTH_METHOD=trust disables passwords)"}, "postgres", "", s.key, emit)
+				reported[s.off] = true
+			case keyIs(s.key, "ALLOW_EMPTY_PASSWORD") && (v == "yes" || v == "true"):
+				d.report(f, s.off, &Default{Product: "Bitnami image", Source: "https://github.com/bitnami/containers (ALLOW_EMPTY_PASSWORD)"}, "default", "", s.key, emit)
+				reported[s.off] = true
+			}
+		}
+		for i := range d.list.Defaults {
+			def := &d.list.Defaults[i]
+			if len(def.PasswordKeys) == 0 {
+				continue
+			}
+			pw, ok := find(def.PasswordKeys)
+			if !ok || reported[pw.off] || pw.value != def.Password {
+				continue
+			}
+			if def.Password == "" && !keyIs(pw.key, "password") && !strings.Contains(strings.ToLower(pw.key), "password") {
+				continue
+			}
+			user := def.User
+			if u, ok := find(def.UserKeys); ok {
+				if !strings.EqualFold(u.value, def.User) {
+					continue
+				}
+				user = u.value
+			} else if def.Password == "" {
+				continue // an empty password alone is not enough: whose?
+			}
+			reported[pw.off] = true
+			d.report(f, pw.off, def, user, pw.value, pw.key, emit)
+		}
+		// Generic pairs: XX_USER next to XX_PASSWORD.
+		for _, pw := range set {
+			if reported[pw.off] {
+				continue
+			}
+			pfx, ok := cutLastWord(pw.key, passwordWords)
+			if !ok {
+				continue
+			}
+			for _, u := range set {
+				upfx, ok := cutLastWord(u.key, userWords)
+				if !ok || !strings.EqualFold(upfx, pfx) {
+					continue
+				}
+				if slices.ContainsFunc(d.list.GenericPairs, func(p Pair) bool {
+					return strings.EqualFold(p.User, u.value) && p.Password == pw.value
+				}) {
+					reported[pw.off] = true
+					d.report(f, pw.off, nil, u.value, pw.value, pw.key, emit)
+				}
+				break
+			}
+		}
+	}
+}
+
+var (
+	passwordWords = []string{"password", "pass", "passwd", "pwd"}
+	userWords     = []string{"user", "username", "login", "user_name", "usr"}
+)
+
+// cutLastWord splits key before its last word if that word is in words.
+func cutLastWord(key string, words []string) (string, bool) {
+	i := strings.LastIndexAny(key, "._-")
+	last := key[i+1:]
+	for _, w := range words {
+		if strings.EqualFold(last, w) {
+			if i < 0 {
+				return "", true
+			}
+			return key[:i], true
+		}
+	}
+	// camelCase: dbPassword, adminUser
+	for _, w := range words {
+		if len(key) > len(w) && strings.EqualFold(key[len(key)-len(w):], w) {
+			c := key[len(key)-len(w)]
+			if c >= 'A' && c <= 'Z' {
+				return key[:len(key)-len(w)], true
+			}
+		}
+	}
+	return "", false
+}
+
+var tomcatUserRe = regexp.MustCompile(`<user\b[^>]*>`)
+var xmlAttrRe = regexp.MustCompile(`\b(username|name|password)\s*=\s*"([^"]*)"`)
+
+// tomcat checks <user username=… password=…> entries of tomcat-users.xml,
+// outside XML comments.
+func (d *Detector) tomcat(f *scan.File, emit func(scan.Finding)) {
+	data := f.Data
+	comments := commentSpans(data)
+	for _, m := range tomcatUserRe.FindAllIndex(data, -1) {
+		if inSpans(comments, m[0]) {
+			continue
+		}
+		var user, pass string
+		passOff := m[0]
+		for _, a := range xmlAttrRe.FindAllSubmatchIndex(data[m[0]:m[1]], -1) {
+			k, v := string(data[m[0]+a[2]:m[0]+a[3]]), string(data[m[0]+a[4]:m[0]+a[5]])
+			if k == "password" {
+				pass, passOff = v, m[0]+a[4]
+			} else {
+				user = v
+			}
+		}
+		for i := range d.list.Defaults {
+			def := &d.list.Defaults[i]
+			if def.Product == "Apache Tomcat" && def.User == user && def.Password == pass {
+				d.report(f, passOff, def, user, pass, "tomcat-users.xml", emit)
+				break
+			}
+		}
+	}
+}
+
+func commentSpans(data []byte) [][2]int {
+	var spans [][2]int
+	off := 0
+	for {
+		i := bytes.Index(data[off:], []byte("<!--"))
+		if i < 0 {
+			return spans
+		}
+		s := off + i
+		j := bytes.Index(data[s:], []byte("-->"))
+		if j < 0 {
+			return append(spans, [2]int{s, len(data)})
+		}
+		spans = append(spans, [2]int{s, s + j + 3})
+		off = s + j + 3
+	}
+}
+
+func inSpans(spans [][2]int, off int) bool {
+	for _, s := range spans {
+		if off >= s[0] && off < s[1] {
+			return true
+		}
+	}
+	return false
+}
+
+var urlCredRe = regexp.MustCompile(`\b([a-zA-Z][a-zA-Z0-9+.:]{1,30})://([^:@/\s"'<>]{1,64})(?::([^@/\s"'<>]{0,64}))?@[A-Za-z0-9.\-\[\]]+`)
+
+// urls checks user:password@ in URLs against defaults for the scheme and
+// generic pairs.
+func (d *Detector) urls(f *scan.File, emit func(scan.Finding)) {
+	data := f.Data
+	if !bytes.Contains(data, []byte("://")) {
+		return
+	}
+	for _, m := range urlCredRe.FindAllSubmatchIndex(data, -1) {
+		scheme := strings.ToLower(string(data[m[2]:m[3]]))
+		user := string(data[m[4]:m[5]])
+		hasPass := m[6] >= 0
+		pass := ""
+		off := m[4]
+		if hasPass {
+			pass = string(data[m[6]:m[7]])
+			off = m[6]
+		}
+		if strings.ContainsAny(user, "${}%") || strings.ContainsAny(pass, "${}%<>") {
+			continue
+		}
+		var hit *Default
+		for i := range d.list.Defaults {
+			def := &d.list.Defaults[i]
+			if !slices.Contains(def.Schemes, scheme) {
+				continue
+			}
+			if strings.EqualFold(def.User, user) && def.Password == pass && (hasPass || def.Password == "") {
+				hit = def
+				break
+			}
+		}
+		isDB := slices.ContainsFunc(d.list.Defaults, func(def Default) bool { return def.Password == "" && slices.Contains(def.Schemes, scheme) })
+		if hit != nil {
+			if !hasPass && !isDB {
+				continue
+			}
+			d.report(f, off, hit, user, pass, scheme, emit)
+			continue
+		}
+		if !hasPass {
+			continue
+		}
+		if pass == "" && !isDB {
+			continue
+		}
+		if slices.ContainsFunc(d.list.GenericPairs, func(p Pair) bool { return strings.EqualFold(p.User, user) && p.Password == pass }) {
+			d.report(f, off, nil, user, pass, scheme, emit)
+		}
+	}
+}

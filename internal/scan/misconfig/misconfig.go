@@ -1,0 +1,96 @@
+// Package misconfig flags risky settings in infrastructure files:
+// Terraform (parsed with hashicorp/hcl/v2), Kubernetes manifests,
+// Dockerfiles, sshd_config and nginx configuration. Every check has an ID,
+// a severity, a one-line why and a fix; [Checks] lists them.
+package misconfig
+
+import (
+	"context"
+	"path"
+	"strings"
+
+	"github.com/interlock-dev/interlock/internal/scan"
+)
+
+// Check describes one misconfiguration rule.
+type Check struct {
+	ID       string
+	Severity scan.Severity
+	Why      string
+	Fix      string
+}
+
+var checks = map[string]Check{}
+
+func def(id string, sev scan.Severity, why, fix string) string {
+	checks[id] = Check{ID: id, Severity: sev, Why: why, Fix: fix}
+	return id
+}
+
+// Checks returns every check this package runs.
+func Checks() []Check {
+	out := make([]Check, 0, len(checks))
+	for _, c := range checks {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Detector is a [scan.Detector] for misconfigurations.
+type Detector struct{}
+
+// New returns a Detector.
+func New() *Detector { return &Detector{} }
+
+// Name implements [scan.Detector].
+func (*Detector) Name() string { return "misconfig" }
+
+// Detect implements [scan.Detector].
+func (*Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Finding)) error {
+	name := f.Path
+	if i := strings.LastIndexByte(name, '!'); i >= 0 {
+		name = name[i+1:]
+	}
+	base := strings.ToLower(path.Base(name))
+	r := reporter{f: f, emit: emit}
+	switch {
+	case strings.HasSuffix(base, ".tf"):
+		terraform(f.Data, base, &r)
+	case base == "dockerfile" || strings.HasPrefix(base, "dockerfile.") || strings.HasSuffix(base, ".dockerfile") || base == "containerfile":
+		dockerfile(f.Data, &r)
+	case base == "sshd_config" || strings.HasPrefix(base, "sshd_config") || (strings.HasSuffix(base, ".conf") && strings.Contains(name, "sshd_config.d/")):
+		sshd(f.Data, &r)
+	case base == "nginx.conf" || (strings.HasSuffix(base, ".conf") && (strings.Contains(name, "nginx") || strings.Contains(name, "sites-") || strings.Contains(name, "conf.d"))):
+		nginx(f.Data, &r)
+	case strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml"):
+		kubernetes(f.Data, &r)
+	}
+	return ctx.Err()
+}
+
+// reporter turns check IDs into findings.
+type reporter struct {
+	f    *scan.File
+	emit func(scan.Finding)
+}
+
+// add reports check id at line with evidence (shown as the match) and
+// subject (what the finding is about, e.g. a resource address).
+func (r *reporter) add(id string, line int, evidence, subject string) {
+	c, ok := checks[id]
+	if !ok {
+		panic("misconfig: unknown check " + id)
+	}
+	fd := r.f.FindingAt(line, 0)
+	fd.Kind = scan.KindMisconfig
+	fd.RuleID = id
+	fd.Severity = c.Severity
+	fd.Match = evidence
+	fd.Fingerprint = scan.Fingerprint("misconfig\x00" + id + "\x00" + subject + "\x00" + evidence)
+	fd.Message = c.Why
+	if subject != "" {
+		fd.Message = subject + ": " + c.Why
+	}
+	fd.Fix = c.Fix
+	r.emit(fd)
+}

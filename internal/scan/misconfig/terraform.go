@@ -1,0 +1,312 @@
+package misconfig
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/interlock-dev/interlock/internal/scan"
+)
+
+var (
+	tfS3PublicACL      = def("tf-s3-public-acl", scan.SeverityHigh, "the S3 bucket ACL grants access to everyone", `Use acl = "private" and grant access with bucket policies to named principals.`)
+	tfS3PublicBlockOff = def("tf-s3-public-access-block-disabled", scan.SeverityHigh, "S3 public access block is disabled, so public ACLs or policies take effect", "Set block_public_acls, block_public_policy, ignore_public_acls and restrict_public_buckets to true.")
+	tfOpenAdminPort    = def("tf-sg-admin-port-open-to-world", scan.SeverityCritical, "SSH or RDP is reachable from the whole internet (0.0.0.0/0 or ::/0)", "Restrict the source range to a bastion or VPN CIDR, or use a session manager instead of open ports.")
+	tfDBPublic         = def("tf-db-publicly-accessible", scan.SeverityHigh, "the database instance is reachable from the internet", "Set publicly_accessible = false and reach it through private networking.")
+	tfUnencrypted      = def("tf-storage-unencrypted", scan.SeverityMedium, "storage is not encrypted at rest", "Enable encryption (storage_encrypted / encrypted = true, with a KMS key).")
+	tfLoggingDisabled  = def("tf-logging-disabled", scan.SeverityMedium, "audit or access logging is disabled, so misuse leaves no trace", "Enable logging (enable_logging = true / access_logs enabled = true).")
+	tfGCPOpenFirewall  = def("tf-gcp-firewall-admin-port-open", scan.SeverityCritical, "a GCP firewall rule opens SSH or RDP to the whole internet", "Restrict source_ranges, or use IAP TCP forwarding.")
+	tfAzureOpenNSG     = def("tf-azure-nsg-admin-port-open", scan.SeverityCritical, "an Azure NSG rule allows SSH or RDP from the internet", "Restrict source_address_prefix to known ranges, or use Azure Bastion.")
+	tfSQLOpenNetwork   = def("tf-cloudsql-open-to-world", scan.SeverityHigh, "the Cloud SQL instance authorizes 0.0.0.0/0", "Remove the 0.0.0.0/0 authorized network; use private IP or the Cloud SQL proxy.")
+	tfStoragePublic    = def("tf-azure-storage-public", scan.SeverityHigh, "the storage account allows public blob access", "Set allow_nested_items_to_be_public = false.")
+)
+
+// attrValue evaluates a literal attribute; ok is false for expressions
+// that need variables.
+func attrValue(body *hclsyntax.Body, name string) (cty.Value, *hclsyntax.Attribute, bool) {
+	a, ok := body.Attributes[name]
+	if !ok {
+		return cty.NilVal, nil, false
+	}
+	v, diags := a.Expr.Value(nil)
+	if diags.HasErrors() || !v.IsKnown() || v.IsNull() {
+		return cty.NilVal, a, false
+	}
+	return v, a, true
+}
+
+func boolAttr(body *hclsyntax.Body, name string) (val, set bool, line int) {
+	v, a, ok := attrValue(body, name)
+	if a != nil {
+		line = a.SrcRange.Start.Line
+	}
+	if !ok || v.Type() != cty.Bool {
+		return false, a != nil, line
+	}
+	return v.True(), true, line
+}
+
+func stringAttr(body *hclsyntax.Body, name string) (string, int, bool) {
+	v, a, ok := attrValue(body, name)
+	if !ok || v.Type() != cty.String {
+		return "", 0, false
+	}
+	return v.AsString(), a.SrcRange.Start.Line, true
+}
+
+func stringsAttr(body *hclsyntax.Body, name string) ([]string, int) {
+	v, a, ok := attrValue(body, name)
+	if !ok {
+		return nil, 0
+	}
+	if v.Type() == cty.String {
+		return []string{v.AsString()}, a.SrcRange.Start.Line
+	}
+	if !v.CanIterateElements() {
+		return nil, 0
+	}
+	var out []string
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		if e.IsKnown() && !e.IsNull() && e.Type() == cty.String {
+			out = append(out, e.AsString())
+		}
+	}
+	return out, a.SrcRange.Start.Line
+}
+
+func numAttr(body *hclsyntax.Body, name string) (int64, bool) {
+	v, _, ok := attrValue(body, name)
+	if !ok {
+		return 0, false
+	}
+	if v.Type() == cty.String {
+		var n int64
+		_, err := fmt.Sscan(v.AsString(), &n)
+		return n, err == nil
+	}
+	if v.Type() != cty.Number {
+		return 0, false
+	}
+	n, _ := v.AsBigFloat().Int64()
+	return n, true
+}
+
+func worldOpen(cidrs []string) bool {
+	return slices.ContainsFunc(cidrs, func(c string) bool {
+		return c == "0.0.0.0/0" || c == "::/0" || c == "*" || strings.EqualFold(c, "internet") || c == "0.0.0.0"
+	})
+}
+
+func portsCoverAdmin(from, to int64) bool {
+	for _, p := range []int64{22, 3389} {
+		if from <= p && p <= to {
+			return true
+		}
+	}
+	return false
+}
+
+// portSpecCoversAdmin handles Azure/GCP port strings: "22", "20-30", "*".
+func portSpecCoversAdmin(specs []string) bool {
+	for _, s := range specs {
+		if s == "*" {
+			return true
+		}
+		lo, hi, found := strings.Cut(s, "-")
+		var a, b int64
+		if _, err := fmt.Sscan(lo, &a); err != nil {
+			continue
+		}
+		b = a
+		if found {
+			if _, err := fmt.Sscan(hi, &b); err != nil {
+				continue
+			}
+		}
+		if portsCoverAdmin(a, b) {
+			return true
+		}
+	}
+	return false
+}
+
+// terraform parses one .tf file and checks its resources.
+func terraform(data []byte, name string, r *reporter) {
+	f, diags := hclsyntax.ParseConfig(data, name, hcl.InitialPos)
+	if diags.HasErrors() || f == nil {
+		return
+	}
+	body, ok := f.Body.(*hclsyntax.Body)
+	if !ok {
+		return
+	}
+	for _, b := range body.Blocks {
+		if b.Type != "resource" || len(b.Labels) < 2 {
+			continue
+		}
+		addr := b.Labels[0] + "." + b.Labels[1]
+		line := b.DefRange().Start.Line
+		checkResource(b.Labels[0], addr, line, b.Body, r)
+	}
+}
+
+func checkResource(typ, addr string, line int, body *hclsyntax.Body, r *reporter) {
+	switch typ {
+	case "aws_s3_bucket", "aws_s3_bucket_acl":
+		if acl, l, ok := stringAttr(body, "acl"); ok && (acl == "public-read" || acl == "public-read-write" || acl == "authenticated-read") {
+			r.add(tfS3PublicACL, l, `acl = "`+acl+`"`, addr)
+		}
+	case "aws_s3_bucket_public_access_block", "aws_s3_account_public_access_block":
+		for _, k := range []string{"block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"} {
+			if v, set, l := boolAttr(body, k); set && !v && l > 0 {
+				r.add(tfS3PublicBlockOff, l, k+" = false", addr)
+				break
+			}
+		}
+	case "aws_security_group":
+		for _, ib := range body.Blocks {
+			if ib.Type != "ingress" {
+				continue
+			}
+			sgRule(ib.Body, addr, r)
+		}
+	case "aws_security_group_rule":
+		if t, _, _ := stringAttr(body, "type"); t == "ingress" {
+			sgRule(body, addr, r)
+		}
+	case "aws_vpc_security_group_ingress_rule":
+		sgRule(body, addr, r)
+	case "aws_db_instance", "aws_rds_cluster_instance", "aws_redshift_cluster", "aws_dms_replication_instance":
+		if v, _, l := boolAttr(body, "publicly_accessible"); v {
+			r.add(tfDBPublic, l, "publicly_accessible = true", addr)
+		}
+		if typ == "aws_db_instance" || typ == "aws_redshift_cluster" {
+			key := "storage_encrypted"
+			if typ == "aws_redshift_cluster" {
+				key = "encrypted"
+			}
+			if v, set, l := boolAttr(body, key); !set {
+				r.add(tfUnencrypted, line, key+" not set (defaults to false)", addr)
+			} else if !v && l > 0 {
+				r.add(tfUnencrypted, l, key+" = false", addr)
+			}
+		}
+	case "aws_rds_cluster":
+		if v, set, l := boolAttr(body, "storage_encrypted"); set && !v && l > 0 {
+			r.add(tfUnencrypted, l, "storage_encrypted = false", addr)
+		}
+	case "aws_ebs_volume", "aws_efs_file_system":
+		if v, set, l := boolAttr(body, "encrypted"); !set {
+			r.add(tfUnencrypted, line, "encrypted not set (defaults to false)", addr)
+		} else if !v && l > 0 {
+			r.add(tfUnencrypted, l, "encrypted = false", addr)
+		}
+	case "aws_cloudtrail":
+		if v, set, l := boolAttr(body, "enable_logging"); set && !v && l > 0 {
+			r.add(tfLoggingDisabled, l, "enable_logging = false", addr)
+		}
+	case "aws_lb", "aws_alb", "aws_elb":
+		for _, ab := range body.Blocks {
+			if ab.Type == "access_logs" {
+				if v, set, l := boolAttr(ab.Body, "enabled"); set && !v && l > 0 {
+					r.add(tfLoggingDisabled, l, "access_logs.enabled = false", addr)
+				}
+			}
+		}
+	case "google_compute_firewall":
+		src, l := stringsAttr(body, "source_ranges")
+		if !worldOpen(src) {
+			return
+		}
+		for _, ab := range body.Blocks {
+			if ab.Type != "allow" {
+				continue
+			}
+			ports, _ := stringsAttr(ab.Body, "ports")
+			proto, _, _ := stringAttr(ab.Body, "protocol")
+			if (len(ports) == 0 && (proto == "all" || proto == "tcp")) || portSpecCoversAdmin(ports) {
+				r.add(tfGCPOpenFirewall, l, "source_ranges includes 0.0.0.0/0", addr)
+				return
+			}
+		}
+	case "google_sql_database_instance":
+		for _, s := range body.Blocks {
+			for _, ip := range s.Body.Blocks {
+				for _, an := range ip.Body.Blocks {
+					if an.Type == "authorized_networks" {
+						if v, l, ok := stringAttr(an.Body, "value"); ok && worldOpen([]string{v}) {
+							r.add(tfSQLOpenNetwork, l, `value = "`+v+`"`, addr)
+						}
+					}
+				}
+			}
+		}
+	case "azurerm_network_security_rule":
+		azureRule(body, addr, r)
+	case "azurerm_network_security_group":
+		for _, sr := range body.Blocks {
+			if sr.Type == "security_rule" {
+				azureRule(sr.Body, addr, r)
+			}
+		}
+	case "azurerm_storage_account":
+		for _, k := range []string{"allow_nested_items_to_be_public", "allow_blob_public_access"} {
+			if v, _, l := boolAttr(body, k); v {
+				r.add(tfStoragePublic, l, k+" = true", addr)
+			}
+		}
+	case "azurerm_mssql_server", "azurerm_postgresql_server", "azurerm_mysql_server":
+		if v, _, l := boolAttr(body, "public_network_access_enabled"); v {
+			r.add(tfDBPublic, l, "public_network_access_enabled = true", addr)
+		}
+	}
+}
+
+func sgRule(body *hclsyntax.Body, addr string, r *reporter) {
+	cidrs, l := stringsAttr(body, "cidr_blocks")
+	v6, l6 := stringsAttr(body, "ipv6_cidr_blocks")
+	v4, l4 := stringsAttr(body, "cidr_ipv4")
+	v6b, l6b := stringsAttr(body, "cidr_ipv6")
+	all := slices.Concat(cidrs, v6, v4, v6b)
+	if !worldOpen(all) {
+		return
+	}
+	line := max(l, l6, l4, l6b)
+	from, okF := numAttr(body, "from_port")
+	to, okT := numAttr(body, "to_port")
+	proto, _, _ := stringAttr(body, "protocol")
+	if proto == "" {
+		proto, _, _ = stringAttr(body, "ip_protocol")
+	}
+	if proto == "-1" || proto == "all" || (okF && okT && (from == 0 && to == 0 && proto == "-1")) {
+		r.add(tfOpenAdminPort, line, "all ports open to 0.0.0.0/0", addr)
+		return
+	}
+	if okF && okT && portsCoverAdmin(from, to) {
+		r.add(tfOpenAdminPort, line, fmt.Sprintf("ports %d-%d open to 0.0.0.0/0", from, to), addr)
+	}
+}
+
+func azureRule(body *hclsyntax.Body, addr string, r *reporter) {
+	if d, _, _ := stringAttr(body, "direction"); !strings.EqualFold(d, "inbound") {
+		return
+	}
+	if a, _, _ := stringAttr(body, "access"); !strings.EqualFold(a, "allow") {
+		return
+	}
+	src, l := stringsAttr(body, "source_address_prefix")
+	srcs, l2 := stringsAttr(body, "source_address_prefixes")
+	if !worldOpen(append(src, srcs...)) {
+		return
+	}
+	ports, _ := stringsAttr(body, "destination_port_range")
+	ps, _ := stringsAttr(body, "destination_port_ranges")
+	if portSpecCoversAdmin(append(ports, ps...)) {
+		r.add(tfAzureOpenNSG, max(l, l2), "inbound allow from the internet to an admin port", addr)
+	}
+}
