@@ -1,0 +1,291 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/interlock-dev/interlock/internal/api/wire"
+)
+
+// execDoer is the one API call the execution commands make;
+// *apiclient.Client implements it.
+type execDoer interface {
+	Do(ctx context.Context, method, path string, in, out any) error
+}
+
+// execClient returns the logged-in API client for the execution commands
+// (ops watch, halt, resume, abort, mark). The file that builds clients from
+// a profile sets it; nil means this build cannot reach a server yet.
+var execClient func(e *env) (execDoer, error)
+
+// watchWait is how long one long-poll may wait on the server; it stays
+// under the API client's 30 s request timeout.
+const watchWait = "20s"
+
+var _ = register(func(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ops",
+		Short: "Watch and control running operations",
+	}
+	cmd.AddCommand(opsExecCommands(e)...)
+	return cmd
+})
+
+// opsExecCommands are the execution subcommands of `interlock ops`.
+func opsExecCommands(e *env) []*cobra.Command {
+	watch := &cobra.Command{
+		Use:   "watch OP",
+		Short: "Show an operation's progress live, wave by wave, until it stops",
+		Long: "Shows each host's result as it arrives and a progress bar on a terminal (JSON lines with --json),\n" +
+			"until the operation succeeds, halts, is aborted or needs attention. Exits 0 only if it succeeded.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.execAPI()
+			if err != nil {
+				return err
+			}
+			return e.watch(cmd.Context(), c, args[0])
+		},
+	}
+	var haltReason string
+	halt := &cobra.Command{
+		Use:   "halt OP --reason TEXT",
+		Short: "Kill switch: stop dispatching for an operation within a second",
+		Long:  "Steps already sent finish or time out and are recorded; nothing new is sent. No rollback runs.",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.opControl(cmd.Context(), args[0], "halt", wire.OpHaltRequest{Reason: haltReason}, "halted")
+		},
+	}
+	halt.Flags().StringVar(&haltReason, "reason", "", "why (goes into the audit log; required)")
+	resume := &cobra.Command{
+		Use:   "resume OP",
+		Short: "Continue a halted operation, or one that needs attention, from where it stopped",
+		Long:  "Hosts that already have a record are never sent the step again; unknown hosts count as failures unless marked.",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.opControl(cmd.Context(), args[0], "resume", nil, "resumed")
+		},
+	}
+	var abortReason string
+	abort := &cobra.Command{
+		Use:   "abort OP [--reason TEXT]",
+		Short: "End an operation for good",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.opControl(cmd.Context(), args[0], "abort", wire.OpAbortRequest{Reason: abortReason}, "aborted")
+		},
+	}
+	abort.Flags().StringVar(&abortReason, "reason", "", "why (goes into the audit log)")
+	var mark wire.OpMarkRequest
+	markCmd := &cobra.Command{
+		Use:   "mark OP HOST --state succeeded|failed --reason TEXT",
+		Short: "Record what you found on a host whose step was left unknown by a server restart",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.opControl(cmd.Context(), args[0], "hosts/"+url.PathEscape(args[1])+"/mark", mark, "marked "+args[1]+" "+mark.State+" in")
+		},
+	}
+	markCmd.Flags().StringVar(&mark.State, "state", "", "succeeded or failed")
+	markCmd.Flags().StringVar(&mark.Phase, "phase", "run", "run, health or rollback")
+	markCmd.Flags().StringVar(&mark.Reason, "reason", "", "what you checked (goes into the audit log; required)")
+	return []*cobra.Command{watch, halt, resume, abort, markCmd}
+}
+
+func (e *env) execAPI() (execDoer, error) {
+	if execClient == nil {
+		return nil, errors.New("this build cannot reach a server for ops commands yet (no API client wired)")
+	}
+	return execClient(e)
+}
+
+// opControl POSTs to /v1/ops/OP/<verb> and prints the answer.
+func (e *env) opControl(ctx context.Context, op, verb string, in any, done string) error {
+	c, err := e.execAPI()
+	if err != nil {
+		return err
+	}
+	var p wire.OpProgress
+	if err := c.Do(ctx, "POST", "/v1/ops/"+url.PathEscape(op)+"/"+verb, in, &p); err != nil {
+		return err
+	}
+	return e.output(p, func() error {
+		e.printf("%s %s: it is now %s.\n", capitalize(done), op, p.State)
+		if p.Detail != "" {
+			e.printf("%s\n", p.Detail)
+		}
+		return nil
+	})
+}
+
+// watch long-polls the progress route until the operation is terminal.
+// It returns an error (exit 1) unless the operation succeeded.
+func (e *env) watch(ctx context.Context, c execDoer, op string) error {
+	r := newProgressRenderer(e)
+	since := int64(-1)
+	for {
+		path := "/v1/ops/" + url.PathEscape(op) + "/progress?wait=" + watchWait
+		if since >= 0 {
+			path += fmt.Sprintf("&since=%d", since)
+		}
+		var p wire.OpProgress
+		if err := c.Do(ctx, "GET", path, nil, &p); err != nil {
+			r.end()
+			return err
+		}
+		if err := r.show(p); err != nil {
+			return err
+		}
+		if p.Terminal {
+			r.end()
+			if p.State == "succeeded" {
+				return nil
+			}
+			msg := fmt.Sprintf("operation %s is %s", op, p.State)
+			if p.Detail != "" {
+				msg += ": " + p.Detail
+			}
+			return &ExitError{Code: 1, Err: errors.New(msg)}
+		}
+		since = p.Version
+	}
+}
+
+// progressRenderer prints progress: JSON lines, a line per finished host,
+// and on a terminal a progress bar redrawn in place.
+type progressRenderer struct {
+	e     *env
+	tty   bool
+	width int
+	seen  map[string]string // host → last printed state
+	bar   bool              // a bar is on the current line
+}
+
+func newProgressRenderer(e *env) *progressRenderer {
+	r := &progressRenderer{e: e, seen: map[string]string{}, width: 80}
+	if f, ok := e.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		r.tty = true
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 20 {
+			r.width = w
+		}
+	}
+	return r
+}
+
+func (r *progressRenderer) show(p wire.OpProgress) error {
+	out := r.e.stdout
+	if r.e.json {
+		b, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(out, "%s\n", b)
+		return err
+	}
+	r.clearBar()
+	for _, w := range p.Waves {
+		for _, h := range w.Hosts {
+			line := hostLine(w.Number, h)
+			if line == "" || r.seen[h.HostID] == line {
+				continue
+			}
+			r.seen[h.HostID] = line
+			fmt.Fprintln(out, line)
+		}
+	}
+	if r.tty && !p.Terminal {
+		fmt.Fprint(out, progressBar(p, r.width))
+		r.bar = true
+	}
+	if p.Terminal {
+		fmt.Fprintf(out, "Operation %s %s.\n", p.OpID, p.State)
+		if p.Detail != "" {
+			fmt.Fprintln(out, p.Detail)
+		}
+	}
+	return nil
+}
+
+func (r *progressRenderer) clearBar() {
+	if r.bar {
+		fmt.Fprint(r.e.stdout, "\r\033[K")
+		r.bar = false
+	}
+}
+
+func (r *progressRenderer) end() { r.clearBar() }
+
+// hostLine describes a host once it has something to say ("" while pending).
+func hostLine(wave int, h wire.OpHostProgress) string {
+	if h.State == "" || h.State == "pending" {
+		return ""
+	}
+	s := fmt.Sprintf("wave %d  %-20s %s", wave, h.HostID, h.State)
+	if h.ExitCode >= 0 && h.State != "dispatched" {
+		s += fmt.Sprintf(" (exit %d)", h.ExitCode)
+	}
+	if h.Error != "" {
+		s += ": " + h.Error
+	}
+	if h.Health != "" {
+		s += "  health " + h.Health
+	}
+	if h.Rollback != "" {
+		s += "  rollback " + h.Rollback
+	}
+	if out := lastLine(h.Output); out != "" && h.State == "failed" {
+		s += "  │ " + out
+	}
+	return s
+}
+
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	if len(s) > 120 {
+		s = s[:120] + "…"
+	}
+	return s
+}
+
+// progressBar renders "[=====>    ] 7/20 hosts · wave 2/4 · running".
+func progressBar(p wire.OpProgress, width int) string {
+	total, done := 0, 0
+	for _, w := range p.Waves {
+		for _, h := range w.Hosts {
+			total++
+			switch h.State {
+			case "succeeded", "failed", "unknown", "skipped":
+				done++
+			}
+		}
+	}
+	tail := fmt.Sprintf(" %d/%d hosts · wave %d/%d · %s", done, total, p.CurrentWave, len(p.Waves), p.State)
+	n := min(max(width-len(tail)-3, 10), 50)
+	filled := 0
+	if total > 0 {
+		filled = done * n / total
+	}
+	bar := strings.Repeat("=", filled)
+	if filled < n {
+		bar += ">" + strings.Repeat(" ", n-filled-1)
+	}
+	return "[" + bar + "]" + tail
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
