@@ -173,8 +173,6 @@ func (a *Appender[T]) loop() {
 	}
 }
 
-const insertChunk = 500
-
 func (a *Appender[T]) commit(batch []*appendReq[T]) {
 	results := make([]error, len(batch))
 	err := a.inTx(context.Background(), func(tx T) error {
@@ -194,23 +192,19 @@ func (a *Appender[T]) commit(batch []*appendReq[T]) {
 				results[i] = a.underSavepoint(r.ctx, tx, r.fn)
 			}
 		}
-		bi, ok := any(tx).(BatchInserter)
-		for len(recs) > 0 {
-			n := min(len(recs), insertChunk)
-			var err error
-			if ok {
-				err = bi.InsertAuditRecords(context.Background(), recs[:n])
-			} else {
-				for _, r := range recs[:n] {
-					if err = tx.InsertAuditRecord(context.Background(), r); err != nil {
-						break
-					}
-				}
+		if len(recs) == 0 {
+			return nil
+		}
+		if bi, ok := any(tx).(BatchInserter); ok {
+			if err := bi.InsertAuditRecords(context.Background(), recs); err != nil {
+				return fmt.Errorf("audit: insert %d entries: %w", len(recs), err)
 			}
-			if err != nil {
-				return fmt.Errorf("audit: insert %d entries: %w", n, err)
+			return nil
+		}
+		for _, r := range recs {
+			if err := tx.InsertAuditRecord(context.Background(), r); err != nil {
+				return fmt.Errorf("audit: insert %d entries: %w", len(recs), err)
 			}
-			recs = recs[n:]
 		}
 		return nil
 	})

@@ -72,7 +72,7 @@ func (t *Tx) InsertAuditRecord(ctx context.Context, r audit.Record) error {
 		return err
 	}
 	res, err := t.Exec(ctx, `INSERT INTO audit_entries (`+auditInsertCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (idem_key) DO NOTHING`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (idem_key) WHERE idem_key IS NOT NULL DO NOTHING`, args...)
 	if err != nil {
 		return fmt.Errorf("insert audit record: %w", mapErr(err))
 	}
@@ -82,32 +82,68 @@ func (t *Tx) InsertAuditRecord(ctx context.Context, r audit.Record) error {
 	return nil
 }
 
-// InsertAuditRecords implements audit.BatchInserter: one multi-row INSERT.
-// Records MUST NOT carry idempotency keys (the Appender inserts those one
-// by one).
+// InsertAuditRecords implements audit.BatchInserter with multi-row
+// INSERTs of auditChunk rows, prepared once per call (parsing dominates
+// the cost of an INSERT in SQLite). Records MUST NOT carry idempotency
+// keys (the Appender inserts those one by one).
 func (t *Tx) InsertAuditRecords(ctx context.Context, rs []audit.Record) error {
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	for len(rs) > 0 {
+		n := min(len(rs), auditChunk)
+		args := make([]any, 0, 9*n)
+		for _, r := range rs[:n] {
+			if r.IdempotencyKey != "" {
+				return errors.New("insert audit records: batched records cannot carry idempotency keys")
+			}
+			a, err := auditArgs(r)
+			if err != nil {
+				return err
+			}
+			args = append(args, a...)
+		}
+		var err error
+		if n == auditChunk {
+			if full == nil {
+				if full, err = t.tx.PrepareContext(ctx, t.multiInsert(n)); err != nil {
+					return fmt.Errorf("prepare audit insert: %w", err)
+				}
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = t.Exec(ctx, t.multiInsert(n), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("insert %d audit records: %w", n, mapErr(err))
+		}
+		rs = rs[n:]
+	}
+	return nil
+}
+
+const auditChunk = 256
+
+func (t *Tx) multiInsert(rows int) string {
 	var q strings.Builder
 	q.WriteString(`INSERT INTO audit_entries (` + auditInsertCols + `) VALUES `)
-	args := make([]any, 0, 9*len(rs))
-	for i, r := range rs {
-		if r.IdempotencyKey != "" {
-			return errors.New("insert audit records: batched records cannot carry idempotency keys")
-		}
-		a, err := auditArgs(r)
-		if err != nil {
-			return err
-		}
+	for i := 0; i < rows; i++ {
 		if i > 0 {
 			q.WriteByte(',')
 		}
-		n := len(args)
-		fmt.Fprintf(&q, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
-		args = append(args, a...)
+		if t.dialect == SQLite {
+			// Positional "?" parameters: SQLite resolves "$N" by name, which
+			// is quadratic in the number of parameters.
+			q.WriteString("(?,?,?,?,?,?,?,?,?)")
+		} else {
+			n := 9 * i
+			fmt.Fprintf(&q, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
+		}
 	}
-	if _, err := t.Exec(ctx, q.String(), args...); err != nil {
-		return fmt.Errorf("insert %d audit records: %w", len(rs), mapErr(err))
-	}
-	return nil
+	return q.String()
 }
 
 func checkSavepointName(name string) error {

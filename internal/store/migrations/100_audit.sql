@@ -19,8 +19,8 @@ CREATE TABLE audit_entries (
 	actor_seq BIGINT,
 	actor_prev {{BLOB}}
 );
-CREATE UNIQUE INDEX audit_entries_by_idx ON audit_entries (idx);
-CREATE UNIQUE INDEX audit_entries_by_idem ON audit_entries (idem_key);
+CREATE UNIQUE INDEX audit_entries_by_idx ON audit_entries (idx) WHERE idx IS NOT NULL;
+CREATE UNIQUE INDEX audit_entries_by_idem ON audit_entries (idem_key) WHERE idem_key IS NOT NULL;
 CREATE INDEX audit_entries_pending ON audit_entries (id) WHERE idx IS NULL;
 
 -- The tail of each actor's chain.
