@@ -149,8 +149,19 @@ func (e *Engine) Resume(ctx context.Context, opID, by string) error {
 	}
 	if bad := failedHosts(steps); len(bad) > op.Plan.HaltAfter {
 		return usererr.New(usererr.Conflict, "too_many_failures",
-			"Operation %s cannot resume: %d hosts failed or are unknown (%s), more than the %d this plan allows. Mark hosts you have checked (unknown → succeeded or failed), or abort.",
+			"Operation %s cannot resume: %d hosts failed or are unknown (%s), more than the %d this plan allows. Mark unknown hosts you have checked (interlock ops mark), or abort and plan again.",
 			opID, len(bad), strings.Join(bad, ", "), op.Plan.HaltAfter)
+	}
+	var unknownChecks []string
+	for _, s := range steps {
+		if s.Phase == PhaseHealth && s.State == ops.StepUnknown {
+			unknownChecks = append(unknownChecks, s.HostID)
+		}
+	}
+	if len(unknownChecks) > 0 {
+		return usererr.New(usererr.Conflict, "unknown_health",
+			"Operation %s cannot resume: the health check of %s was in flight at a restart and its result is unknown. Check those hosts and mark the health step (interlock ops mark --phase health), or abort.",
+			opID, strings.Join(unknownChecks, ", "))
 	}
 	if err := e.setState(ctx, opID, []ops.OpState{ops.OpHalted, ops.OpAttention}, ops.OpRunning,
 		fmt.Sprintf("Resumed by %s.", by), by); err != nil {

@@ -508,6 +508,46 @@ func TestResumeCountsUnknownUntilMarked(t *testing.T) {
 	}
 }
 
+func TestResumeRefusesUnknownHealthCheck(t *testing.T) {
+	db := storetest.OpenSQLite(t)
+	p := plan([]string{"h1"}, []string{"h2"})
+	p.HealthCheck = &ops.Command{Argv: []string{"svc", "health"}}
+	p.HaltAfter = 5
+	op := operation(p)
+	op.State = ops.OpAttention
+	r := newRig(t, db, newFakeOps(op), newDispatcher())
+	ctx := context.Background()
+	err := r.stor.InTx(ctx, func(tx exec.Tx) error {
+		for _, s := range []exec.StepRecord{
+			{OpID: "op1", HostID: "h1", Phase: exec.PhaseRun, Wave: 1, StepID: "stp_a", State: ops.StepSucceeded, DispatchedAt: t0},
+			{OpID: "op1", HostID: "h1", Phase: exec.PhaseHealth, Wave: 1, StepID: "stp_b", State: ops.StepUnknown, ExitCode: -1, DispatchedAt: t0},
+		} {
+			if err := tx.InsertExecStep(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.eng.Resume(ctx, "op1", "person:p3"); !isKind(err, usererr.Conflict) || !strings.Contains(err.Error(), "h1") {
+		t.Fatalf("Resume with an unknown health check = %v, want Conflict naming h1", err)
+	}
+	if err := r.eng.MarkStep(ctx, "op1", "h1", exec.PhaseHealth, ops.StepSucceeded, "person:p3", "curl is 200"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.eng.Resume(ctx, "op1", "person:p3"); err != nil {
+		t.Fatalf("Resume after marking: %v", err)
+	}
+	if got := r.finish(t); got.State != ops.OpSucceeded {
+		t.Errorf("state = %s (%s), want succeeded", got.State, got.Detail)
+	}
+	if diff := cmp.Diff([]string{"h2/run", "h2/health"}, r.d.called()); diff != "" {
+		t.Errorf("dispatches (-want +got):\n%s", diff)
+	}
+}
+
 func TestExistingRecordIsNeverDispatchedAgain(t *testing.T) {
 	// Another server (or a bug) already recorded h2: the engine must skip
 	// it — the unique constraint is the last line of invariant 4.
@@ -601,4 +641,63 @@ var (
 func isKind(err error, k usererr.Kind) bool {
 	ue, ok := usererr.As(err)
 	return ok && ue.Kind == k
+}
+
+type fakeSecrets map[string]string
+
+func (f fakeSecrets) Resolve(ctx context.Context, op ops.Operation, ref string) (string, error) {
+	v, ok := f[ref]
+	if !ok {
+		return "", errors.New("no such secret")
+	}
+	return v, nil
+}
+
+func TestSecretsResolvedAtDispatchAndRedacted(t *testing.T) {
+	p := plan([]string{"h1"})
+	p.Step.Argv = []string{"db", "--password={{secret:db/pass}}"}
+	p.SecretRefs = []string{"secret:db/pass"}
+	for _, tt := range []struct {
+		name      string
+		secrets   exec.SecretResolver
+		wantState ops.StepState
+		wantSent  bool
+	}{
+		{"resolved", fakeSecrets{"secret:db/pass": "hunter2-long"}, ops.StepSucceeded, true},
+		{"no secret store", nil, ops.StepFailed, false},
+		{"unknown secret", fakeSecrets{}, ops.StepFailed, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db := storetest.OpenSQLite(t)
+			d := newDispatcher().set("h1/run", outcome{output: "connected with hunter2-long\n"})
+			o := newFakeOps(operation(p))
+			eng, err := exec.New(exec.Config{Store: db.ExecStore(), Ops: o, Guard: &fakeGuard{}, Dispatcher: d, Secrets: tt.secrets})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &rig{db: db, ops: o, d: d, eng: eng, stor: db.ExecStore()}
+			start(t, r)
+			got := r.finish(t)
+			h := got.Waves[0].Hosts[0]
+			if h.State != tt.wantState || strings.Contains(h.Output, "hunter2") || strings.Contains(h.Error, "hunter2") {
+				t.Errorf("h1 = %+v, want %s and no secret in what is stored", h, tt.wantState)
+			}
+			if sent := len(d.steps) == 1; sent != tt.wantSent {
+				t.Fatalf("sent = %v, want %v", sent, tt.wantSent)
+			}
+			if tt.wantSent {
+				s := d.steps[0]
+				if diff := cmp.Diff([]string{"db", "--password=hunter2-long"}, s.Argv); diff != "" {
+					t.Errorf("argv (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff([]string{"hunter2-long"}, s.Redact); diff != "" {
+					t.Errorf("redact (-want +got):\n%s", diff)
+				}
+			}
+			var n int
+			if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM audit_entries WHERE data LIKE '%hunter2%'`).Scan(&n); err != nil || n != 0 {
+				t.Errorf("audit entries holding the secret = %d, %v; want 0", n, err)
+			}
+		})
+	}
 }
