@@ -405,6 +405,34 @@ func IdentityCases(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("concurrent logins with one TOTP code: exactly one wins", func(t *testing.T) {
+		e := NewIdentityEnv(t, open(t))
+		enr := e.Bootstrap("admin")
+		req := e.LoginRequest(enr, NewIdentityDevice(t))
+		const n = 6
+		errs := make(chan error, n)
+		for range n {
+			r := req
+			d := NewIdentityDevice(t) // each from its own machine
+			r.DeviceJKT, r.DevicePublicJWK = d.JKT, d.JWK
+			go func() {
+				_, err := e.Svc.Login(ctx, r)
+				errs <- err
+			}()
+		}
+		var ok int
+		for range n {
+			if err := <-errs; err == nil {
+				ok++
+			} else if errCode(err) != "login_failed" {
+				t.Errorf("a losing login = %v, want login_failed", err)
+			}
+		}
+		if ok != 1 {
+			t.Errorf("%d logins succeeded with one code, want exactly 1", ok)
+		}
+	})
+
 	t.Run("ten failures lock the account for the window, whether or not it exists", func(t *testing.T) {
 		e := NewIdentityEnv(t, open(t))
 		enr := e.Bootstrap("admin")
