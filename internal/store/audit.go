@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -13,36 +14,42 @@ import (
 	"github.com/interlock-dev/interlock/internal/tlog"
 )
 
-// personalJSON is how the openings of personal fields are stored.
-type personalJSON struct {
-	Name  string `json:"n"`
-	Salt  []byte `json:"s"`
-	Value string `json:"v"`
-}
-
-func encodePersonal(fs []audit.PersonalField) ([]byte, error) {
+// Personal openings are stored as two JSON objects, {name: value} in
+// personal (the layout other packages' tests read) and {name: salt} in
+// salts; redaction sets both to NULL.
+func encodePersonal(fs []audit.PersonalField) (values, salts []byte, err error) {
 	if len(fs) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	out := make([]personalJSON, len(fs))
-	for i, f := range fs {
-		out[i] = personalJSON{f.Name, f.Salt, f.Value}
+	v := make(map[string]string, len(fs))
+	s := make(map[string][]byte, len(fs))
+	for _, f := range fs {
+		v[f.Name], s[f.Name] = f.Value, f.Salt
 	}
-	return json.Marshal(out)
+	if values, err = json.Marshal(v); err != nil {
+		return nil, nil, err
+	}
+	salts, err = json.Marshal(s)
+	return values, salts, err
 }
 
-func decodePersonal(b []byte) ([]audit.PersonalField, error) {
-	if len(b) == 0 {
+func decodePersonal(values, salts []byte) ([]audit.PersonalField, error) {
+	if len(values) == 0 && len(salts) == 0 {
 		return nil, nil
 	}
-	var in []personalJSON
-	if err := json.Unmarshal(b, &in); err != nil {
-		return nil, fmt.Errorf("decode personal openings: %w", err)
+	var v map[string]string
+	var s map[string][]byte
+	if err := json.Unmarshal(values, &v); err != nil {
+		return nil, fmt.Errorf("decode personal data: %w", err)
 	}
-	out := make([]audit.PersonalField, len(in))
-	for i, f := range in {
-		out[i] = audit.PersonalField{Name: f.Name, Salt: f.Salt, Value: f.Value}
+	if err := json.Unmarshal(salts, &s); err != nil {
+		return nil, fmt.Errorf("decode personal salts: %w", err)
 	}
+	out := make([]audit.PersonalField, 0, len(v))
+	for name, value := range v {
+		out = append(out, audit.PersonalField{Name: name, Salt: s[name], Value: value})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
@@ -53,14 +60,14 @@ func nullString(s string) any {
 	return s
 }
 
-const auditInsertCols = `kind, version, actor, subject, at_unix_nano, idem_key, data, commitments, personal`
+const auditInsertCols = `kind, version, actor, subject, at_unix_nano, idem_key, data, commitments, personal, salts`
 
 func auditArgs(r audit.Record) ([]any, error) {
-	p, err := encodePersonal(r.Personal)
+	p, salts, err := encodePersonal(r.Personal)
 	if err != nil {
 		return nil, err
 	}
-	return []any{r.Kind, r.Version, r.Actor, r.Subject, r.Time.UnixNano(), nullString(r.IdempotencyKey), r.Data, r.Commitments, p}, nil
+	return []any{r.Kind, r.Version, r.Actor, r.Subject, r.Time.UnixNano(), nullString(r.IdempotencyKey), r.Data, r.Commitments, p, salts}, nil
 }
 
 // InsertAuditRecord implements audit.Tx. A repeated idempotency key
@@ -72,7 +79,7 @@ func (t *Tx) InsertAuditRecord(ctx context.Context, r audit.Record) error {
 		return err
 	}
 	res, err := t.Exec(ctx, `INSERT INTO audit_entries (`+auditInsertCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (idem_key) WHERE idem_key IS NOT NULL DO NOTHING`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (idem_key) WHERE idem_key IS NOT NULL DO NOTHING`, args...)
 	if err != nil {
 		return fmt.Errorf("insert audit record: %w", mapErr(err))
 	}
@@ -95,7 +102,7 @@ func (t *Tx) InsertAuditRecords(ctx context.Context, rs []audit.Record) error {
 	}()
 	for len(rs) > 0 {
 		n := min(len(rs), auditChunk)
-		args := make([]any, 0, 9*n)
+		args := make([]any, 0, auditCols*n)
 		for _, r := range rs[:n] {
 			if r.IdempotencyKey != "" {
 				return errors.New("insert audit records: batched records cannot carry idempotency keys")
@@ -125,7 +132,10 @@ func (t *Tx) InsertAuditRecords(ctx context.Context, rs []audit.Record) error {
 	return nil
 }
 
-const auditChunk = 256
+const (
+	auditChunk = 256
+	auditCols  = 10
+)
 
 func (t *Tx) multiInsert(rows int) string {
 	var q strings.Builder
@@ -137,10 +147,16 @@ func (t *Tx) multiInsert(rows int) string {
 		if t.dialect == SQLite {
 			// Positional "?" parameters: SQLite resolves "$N" by name, which
 			// is quadratic in the number of parameters.
-			q.WriteString("(?,?,?,?,?,?,?,?,?)")
+			q.WriteString("(?" + strings.Repeat(",?", auditCols-1) + ")")
 		} else {
-			n := 9 * i
-			fmt.Fprintf(&q, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
+			q.WriteByte('(')
+			for c := 1; c <= auditCols; c++ {
+				if c > 1 {
+					q.WriteByte(',')
+				}
+				fmt.Fprintf(&q, "$%d", auditCols*i+c)
+			}
+			q.WriteByte(')')
 		}
 	}
 	return q.String()
@@ -266,7 +282,7 @@ func (s auditStore) TreeState(ctx context.Context) (audit.TreeState, error) {
 	return treeState(ctx, s.db)
 }
 
-const entryCols = `id, idx, kind, version, actor, subject, at_unix_nano, idem_key, data, commitments, personal, actor_seq, actor_prev`
+const entryCols = `id, idx, kind, version, actor, subject, at_unix_nano, idem_key, data, commitments, personal, salts, actor_seq, actor_prev`
 
 func scanEntries(rows *sql.Rows) ([]audit.StoredEntry, error) {
 	defer rows.Close()
@@ -277,9 +293,9 @@ func scanEntries(rows *sql.Rows) ([]audit.StoredEntry, error) {
 			idx, seq sql.NullInt64
 			idem     sql.NullString
 			ns       int64
-			personal []byte
+			personal, salts []byte
 		)
-		if err := rows.Scan(&e.ID, &idx, &e.Kind, &e.Version, &e.Actor, &e.Subject, &ns, &idem, &e.Data, &e.Commitments, &personal, &seq, &e.ActorPrev); err != nil {
+		if err := rows.Scan(&e.ID, &idx, &e.Kind, &e.Version, &e.Actor, &e.Subject, &ns, &idem, &e.Data, &e.Commitments, &personal, &salts, &seq, &e.ActorPrev); err != nil {
 			return nil, fmt.Errorf("scan audit entry: %w", err)
 		}
 		e.Integrated, e.Index, e.ActorSeq = idx.Valid, uint64(idx.Int64), uint64(seq.Int64)
@@ -288,7 +304,7 @@ func scanEntries(rows *sql.Rows) ([]audit.StoredEntry, error) {
 		if len(e.ActorPrev) == 0 {
 			e.ActorPrev = nil
 		}
-		p, err := decodePersonal(personal)
+		p, err := decodePersonal(personal, salts)
 		if err != nil {
 			return nil, fmt.Errorf("audit entry row %d: %w", e.ID, err)
 		}
@@ -568,15 +584,15 @@ func (r redactTx) EntryAt(ctx context.Context, index uint64) (audit.StoredEntry,
 }
 
 func (r redactTx) ErasePersonal(ctx context.Context, entryID int64) (int, error) {
-	var personal []byte
-	if err := r.QueryRow(ctx, `SELECT personal FROM audit_entries WHERE id = $1`, entryID).Scan(&personal); err != nil {
+	var personal, salts []byte
+	if err := r.QueryRow(ctx, `SELECT personal, salts FROM audit_entries WHERE id = $1`, entryID).Scan(&personal, &salts); err != nil {
 		return 0, fmt.Errorf("read entry row %d: %w", entryID, notFound(err))
 	}
-	fs, err := decodePersonal(personal)
+	fs, err := decodePersonal(personal, salts)
 	if err != nil {
 		return 0, err
 	}
-	if _, err := r.Exec(ctx, `UPDATE audit_entries SET personal = NULL WHERE id = $1`, entryID); err != nil {
+	if _, err := r.Exec(ctx, `UPDATE audit_entries SET personal = NULL, salts = NULL WHERE id = $1`, entryID); err != nil {
 		return 0, fmt.Errorf("erase personal data of entry row %d: %w", entryID, err)
 	}
 	return len(fs), nil

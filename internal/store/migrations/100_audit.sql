@@ -13,9 +13,10 @@ CREATE TABLE audit_entries (
 	idem_key TEXT,
 	data {{BLOB}} NOT NULL,
 	commitments {{BLOB}} NOT NULL,
-	-- personal: JSON openings (name, salt, value) of the commitments,
-	-- NULL once redacted (or when there are none).
+	-- personal {name: value} and salts {name: salt} open the commitments
+	-- (JSON objects), NULL once redacted (or when there are none).
 	personal {{BLOB}},
+	salts {{BLOB}},
 	actor_seq BIGINT,
 	actor_prev {{BLOB}}
 );
