@@ -38,11 +38,15 @@ type Sealer struct {
 }
 
 // NewSealer returns the column sealer derived from root.
-func NewSealer(root *RootKey) (*Sealer, error) {
+func NewSealer(root *RootKey) (*Sealer, error) { return newSealer(root, "seal") }
+
+// newSealer derives a sealer for one purpose ("seal" for columns, "kek"
+// for key-encryption keys), so that no two uses share an AES key.
+func newSealer(root *RootKey, purpose string) (*Sealer, error) {
 	if root == nil {
 		return nil, errors.New("new sealer: root key is nil")
 	}
-	k := root.derive("seal")
+	k := root.derive(purpose)
 	defer clear(k)
 	aead, err := newAEAD(k)
 	if err != nil {
