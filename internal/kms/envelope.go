@@ -42,7 +42,7 @@ const (
 	// Larger payloads use GenerateDataKey and encrypt client-side.
 	MaxPlaintext = 64 << 10
 	// MaxCiphertext is the longest ciphertext text Decrypt accepts.
-	MaxCiphertext = len(ciphertextPrefix) + 64 + 1 + 10 + 1 + (wrappedKeySize+gcmOverhead+MaxPlaintext)*4/3 + 4
+	MaxCiphertext   = len(ciphertextPrefix) + 64 + 1 + 10 + 1 + (wrappedKeySize+gcmOverhead+MaxPlaintext)*4/3 + 4
 	maxContextPairs = 16
 	maxContextKey   = 128
 	maxContextValue = 1024

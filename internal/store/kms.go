@@ -248,7 +248,9 @@ func kmsGetMeta(ctx context.Context, q kmsQuerier, name string) ([]byte, error) 
 func (s kmsStore) GetKMSKey(ctx context.Context, name string) (kms.KeyRecord, error) {
 	return kmsGetKey(ctx, s.db, name)
 }
-func (s kmsStore) ListKMSKeys(ctx context.Context) ([]kms.KeyRecord, error) { return kmsListKeys(ctx, s.db) }
+func (s kmsStore) ListKMSKeys(ctx context.Context) ([]kms.KeyRecord, error) {
+	return kmsListKeys(ctx, s.db)
+}
 func (s kmsStore) ListKMSKeyVersions(ctx context.Context, name string) ([]kms.VersionRecord, error) {
 	return kmsListKeyVersions(ctx, s.db, name)
 }
@@ -301,7 +303,9 @@ func (t *Tx) GetKMSRequest(ctx context.Context, id string) (kms.RequestRecord, e
 func (t *Tx) ListKMSRequests(ctx context.Context, state string) ([]kms.RequestRecord, error) {
 	return kmsListRequests(ctx, t, state)
 }
-func (t *Tx) GetKMSMeta(ctx context.Context, name string) ([]byte, error) { return kmsGetMeta(ctx, t, name) }
+func (t *Tx) GetKMSMeta(ctx context.Context, name string) ([]byte, error) {
+	return kmsGetMeta(ctx, t, name)
+}
 
 // Writes (kms.Tx).
 
