@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -86,6 +87,12 @@ func (s Stats) Incomplete() bool {
 type Result struct {
 	Findings []Finding
 	Stats    Stats
+	// Suppressed counts findings dropped, by mechanism ("inline" here;
+	// package suppress adds "baseline" and "ignore-file").
+	Suppressed map[string]int
+	// Notes are messages for the user that are not findings, such as an
+	// interlock:allow comment without a reason.
+	Notes []string
 }
 
 // Config configures a [Scanner]. The zero value scans nothing (it has no
@@ -100,6 +107,8 @@ type Config struct {
 	FileBudget time.Duration
 	// NoIgnore scans files that .gitignore excludes.
 	NoIgnore bool
+	// NoInlineAllow ignores interlock:allow comments.
+	NoInlineAllow bool
 	// Archives sets limits for zip and tar archives; zero fields take
 	// defaults (see [ArchiveLimits]). Archives are expanded only if
 	// ExpandArchives is set.
@@ -170,6 +179,68 @@ func (r *run) emit(f Finding) {
 	r.mu.Lock()
 	r.res.Findings = append(r.res.Findings, f)
 	r.mu.Unlock()
+}
+
+// emitter returns the emit function for file f, which honours inline
+// "interlock:allow RULE reason" comments on the finding's line or the line
+// above it.
+func (r *run) emitter(f *File) func(Finding) {
+	if r.s.cfg.NoInlineAllow || !bytes.Contains(f.Data, []byte(allowMarker)) {
+		return r.emit
+	}
+	return func(fd Finding) {
+		for _, ln := range []int{fd.Line, fd.Line - 1} {
+			rule, reason, ok := parseAllow(f.LineAt(ln))
+			if !ok || !ruleMatches(rule, fd.RuleID) {
+				continue
+			}
+			if reason == "" {
+				r.note(fmt.Sprintf("%s:%d: interlock:allow %s has no reason; the finding is still reported", fd.File, ln, rule))
+				break
+			}
+			r.mu.Lock()
+			if r.res.Suppressed == nil {
+				r.res.Suppressed = map[string]int{}
+			}
+			r.res.Suppressed["inline"]++
+			r.mu.Unlock()
+			return
+		}
+		r.emit(fd)
+	}
+}
+
+func (r *run) note(s string) {
+	r.mu.Lock()
+	if !slices.Contains(r.res.Notes, s) {
+		r.res.Notes = append(r.res.Notes, s)
+	}
+	r.mu.Unlock()
+}
+
+const allowMarker = "interlock:allow"
+
+// parseAllow finds "interlock:allow RULE reason…" in a line.
+func parseAllow(line []byte) (rule, reason string, ok bool) {
+	i := bytes.Index(line, []byte(allowMarker))
+	if i < 0 {
+		return "", "", false
+	}
+	rest := strings.TrimSpace(string(line[i+len(allowMarker):]))
+	for _, end := range []string{"*/", "-->"} {
+		rest = strings.TrimSpace(strings.TrimSuffix(rest, end))
+	}
+	rule, reason, _ = strings.Cut(rest, " ")
+	return rule, strings.TrimSpace(reason), rule != ""
+}
+
+// ruleMatches reports whether pattern (an ID, or a prefix ending in "*")
+// names rule.
+func ruleMatches(pattern, rule string) bool {
+	if p, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(rule, p)
+	}
+	return pattern == rule
 }
 
 func (r *run) finish() *Result {
@@ -337,8 +408,9 @@ func (r *run) process(ctx context.Context, f *File, depth int) {
 	}
 	fctx, cancel := context.WithTimeout(ctx, cfg.fileBudget())
 	defer cancel()
+	emit := r.emitter(f)
 	for _, d := range cfg.Detectors {
-		if err := d.Detect(fctx, f, r.emit); err != nil {
+		if err := d.Detect(fctx, f, emit); err != nil {
 			if ctx.Err() != nil {
 				return
 			}

@@ -1,0 +1,173 @@
+package deps
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"golang.org/x/mod/modfile"
+)
+
+// Dep is one resolved dependency.
+type Dep struct {
+	Ecosystem string // OSV ecosystem name: Go, npm, PyPI, crates.io
+	Name      string
+	Version   string
+	Line      int
+}
+
+// ParseGoMod returns the modules a go.mod requires.
+func ParseGoMod(data []byte) ([]Dep, error) {
+	f, err := modfile.ParseLax("go.mod", data, nil)
+	if err != nil {
+		return nil, fmt.Errorf("parse go.mod: %w", err)
+	}
+	var out []Dep
+	for _, r := range f.Require {
+		line := 0
+		if r.Syntax != nil {
+			line = r.Syntax.Start.Line
+		}
+		out = append(out, Dep{Ecosystem: "Go", Name: r.Mod.Path, Version: r.Mod.Version, Line: line})
+	}
+	if f.Go != nil {
+		line := 0
+		if f.Go.Syntax != nil {
+			line = f.Go.Syntax.Start.Line
+		}
+		out = append(out, Dep{Ecosystem: "Go", Name: "stdlib", Version: f.Go.Version, Line: line})
+	}
+	return out, nil
+}
+
+// ParsePackageLock returns the packages of an npm package-lock.json
+// (lockfileVersion 1, 2 or 3).
+func ParsePackageLock(data []byte) ([]Dep, error) {
+	var lock struct {
+		Packages     map[string]struct{ Version string } `json:"packages"`
+		Dependencies map[string]json.RawMessage          `json:"dependencies"`
+	}
+	if err := json.Unmarshal(data, &lock); err != nil {
+		return nil, fmt.Errorf("parse package-lock.json: %w", err)
+	}
+	var out []Dep
+	lineOf := func(key string) int {
+		i := bytes.Index(data, []byte(`"`+key+`"`))
+		if i < 0 {
+			return 0
+		}
+		return bytes.Count(data[:i], []byte("\n")) + 1
+	}
+	if len(lock.Packages) > 0 {
+		for p, v := range lock.Packages {
+			i := strings.LastIndex(p, "node_modules/")
+			if i < 0 || v.Version == "" {
+				continue
+			}
+			out = append(out, Dep{Ecosystem: "npm", Name: p[i+len("node_modules/"):], Version: v.Version, Line: lineOf(p)})
+		}
+		return out, nil
+	}
+	var walk func(deps map[string]json.RawMessage, depth int) error
+	walk = func(deps map[string]json.RawMessage, depth int) error {
+		if depth > 64 {
+			return fmt.Errorf("package-lock.json nested too deeply")
+		}
+		for name, raw := range deps {
+			var d struct {
+				Version      string                     `json:"version"`
+				Dependencies map[string]json.RawMessage `json:"dependencies"`
+			}
+			if err := json.Unmarshal(raw, &d); err != nil {
+				return err
+			}
+			if d.Version != "" {
+				out = append(out, Dep{Ecosystem: "npm", Name: name, Version: d.Version, Line: lineOf(name)})
+			}
+			if err := walk(d.Dependencies, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(lock.Dependencies, 0); err != nil {
+		return nil, fmt.Errorf("parse package-lock.json: %w", err)
+	}
+	return out, nil
+}
+
+// ParseRequirements returns the pinned (==) requirements of a pip
+// requirements file.
+func ParseRequirements(data []byte) []Dep {
+	var out []Dep
+	for i, raw := range strings.Split(string(data), "\n") {
+		line := strings.TrimSpace(raw)
+		if j := strings.Index(line, " #"); j >= 0 {
+			line = line[:j]
+		}
+		if line == "" || line[0] == '#' || line[0] == '-' {
+			continue
+		}
+		if j := strings.IndexByte(line, ';'); j >= 0 {
+			line = strings.TrimSpace(line[:j])
+		}
+		name, ver, ok := strings.Cut(line, "==")
+		if !ok || strings.HasPrefix(ver, "=") {
+			continue
+		}
+		if j := strings.IndexByte(name, '['); j >= 0 {
+			name = name[:j]
+		}
+		ver = strings.TrimSpace(ver)
+		if j := strings.IndexAny(ver, " ,\\"); j >= 0 {
+			ver = ver[:j]
+		}
+		name = strings.TrimSpace(name)
+		if name == "" || ver == "" || strings.ContainsAny(ver, "*") {
+			continue
+		}
+		out = append(out, Dep{Ecosystem: "PyPI", Name: name, Version: ver, Line: i + 1})
+	}
+	return out
+}
+
+// ParseTOMLPackages returns name/version of each [[package]] table of a
+// poetry.lock or Cargo.lock file (the only part of TOML these use here).
+func ParseTOMLPackages(data []byte, eco string) []Dep {
+	var out []Dep
+	var cur *Dep
+	flush := func() {
+		if cur != nil && cur.Name != "" && cur.Version != "" {
+			out = append(out, *cur)
+		}
+		cur = nil
+	}
+	for i, raw := range strings.Split(string(data), "\n") {
+		line := strings.TrimSpace(raw)
+		if strings.HasPrefix(line, "[") {
+			flush()
+			if line == "[[package]]" {
+				cur = &Dep{Ecosystem: eco, Line: i + 1}
+			}
+			continue
+		}
+		if cur == nil {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.Trim(strings.TrimSpace(v), `"'`)
+		switch k {
+		case "name":
+			cur.Name = v
+			cur.Line = i + 1
+		case "version":
+			cur.Version = v
+		}
+	}
+	flush()
+	return out
+}
