@@ -134,7 +134,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Session, error) 
 				"This device key belongs to another account; sign in with a profile of your own (--profile) so that a new key is made.")
 		case !d.RevokedAt.IsZero():
 			return usererr.New(usererr.Forbidden, "device_revoked",
-				"This device key has been revoked; remove it (interlock logout) and sign in again to make a new one.")
+				"This device key has been revoked; sign in with a new key (a new --profile, or delete this profile's device.key).")
 		default:
 			if err := tx.TouchDevice(ctx, d.ID, now); err != nil {
 				return fmt.Errorf("touch device: %w", err)
