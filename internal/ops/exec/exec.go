@@ -77,6 +77,15 @@ type Ops interface {
 	ListByState(ctx context.Context, state ops.OpState) ([]ops.Operation, error)
 }
 
+// HostRemover is an optional ability of Ops (found by type assertion):
+// for a plan that removes capacity, the executor takes a host out of
+// service as soon as its step succeeded — before the next wave's guardrail
+// check counts capacity — and puts it back after a successful rollback.
+// ops.Manager implements it.
+type HostRemover interface {
+	SetHostInService(ctx context.Context, by wire.Principal, hostID string, inService bool, reason string) error
+}
+
 // SecretResolver resolves a plan's "secret:PATH" reference to its value at
 // dispatch time. internal/kms (through the app) implements it.
 type SecretResolver interface {

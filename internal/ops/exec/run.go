@@ -334,7 +334,35 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, wave int, host, p
 			rec.State = ops.StepSucceeded
 		}
 	}
-	return rec, e.finish(ctx, r, rec, "op.step_result")
+	if err := e.finish(ctx, r, rec, "op.step_result"); err != nil {
+		return rec, err
+	}
+	return rec, e.updateService(ctx, op, rec)
+}
+
+// updateService keeps the inventory true for plans that remove capacity:
+// a host whose step succeeded is out of service, one rolled back is in
+// again. A failure here stops the run (fail closed: the next guardrail
+// check would otherwise count a removed host as capacity).
+func (e *Engine) updateService(ctx context.Context, op ops.Operation, rec StepRecord) error {
+	hr, ok := e.cfg.Ops.(HostRemover)
+	if !ok || !op.Plan.RemovesCapacity || rec.State != ops.StepSucceeded {
+		return nil
+	}
+	var in bool
+	switch rec.Phase {
+	case PhaseRun:
+		in = false
+	case PhaseRollback:
+		in = true
+	default:
+		return nil
+	}
+	why := fmt.Sprintf("operation %s (%s) %s on this host", op.ID, op.Plan.Runbook, map[bool]string{false: "removed capacity", true: "rolled back"}[in])
+	if err := hr.SetHostInService(context.WithoutCancel(ctx), wire.Principal{}, rec.HostID, in, why); err != nil {
+		return fmt.Errorf("set host %s in service=%v: %w", rec.HostID, in, err)
+	}
+	return nil
 }
 
 // finish records a dispatched step's outcome with its audit entry.

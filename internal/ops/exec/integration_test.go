@@ -1,0 +1,193 @@
+package exec_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/ops"
+	"github.com/interlock-dev/interlock/internal/ops/exec"
+	"github.com/interlock-dev/interlock/internal/policy"
+	"github.com/interlock-dev/interlock/internal/store"
+	"github.com/interlock-dev/interlock/internal/store/storetest"
+)
+
+// With the real ops.Manager (planner, approvals, guardrails, operations
+// table) on the real store: what the app wires.
+
+var (
+	opsAdmin    = wire.Principal{Kind: "person", ID: "p_admin", Name: "admin", Roles: []string{"admin"}}
+	opsOperator = wire.Principal{Kind: "person", ID: "p_op1", Name: "operator1", Roles: []string{"operator"}}
+	opsApprover = wire.Principal{Kind: "person", ID: "p_ap1", Name: "approver1", Roles: []string{"approver"}}
+)
+
+// startedOp sets up the 2017 fleet (n hosts serving billing and index),
+// runs remove-capacity count=2, approves it and starts it in ops: the op
+// is running and nothing has been dispatched.
+func startedOp(t *testing.T, db *store.DB, n int) (*ops.Manager, ops.Operation) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	pol, err := policy.NewEngine(policy.EngineConfig{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ops.New(ops.Config{Store: db.OpsStore(), Policy: pol, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		tok, err := m.CreateJoinToken(ctx, opsAdmin, []string{"billing", "index"}, nil, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _, _, err := m.EnrollHost(ctx, tok.Reveal(), fmt.Sprintf("host%02d", i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.RecordHeartbeat(ctx, id, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []ops.Service{
+		{Name: "billing", MinHealthy: ops.Threshold{Percent: 50, IsPercent: true}, MaxPerOperation: ops.Threshold{Percent: 10, IsPercent: true}},
+		{Name: "index", MinHealthy: ops.Threshold{Percent: 80, IsPercent: true}},
+	} {
+		if err := m.SetService(ctx, opsAdmin, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := os.ReadFile("../../../examples/runbooks/remove-capacity.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ApplyRunbook(ctx, opsAdmin, src); err != nil {
+		t.Fatal(err)
+	}
+	op, _, err := m.Run(ctx, ops.RunRequest{Runbook: "remove-capacity", Params: map[string]string{"service": "billing", "count": "2"},
+		Reason: "INC-1", Requester: opsOperator})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Approve(ctx, op.ID, opsApprover, op.Plan.Hash); err != nil {
+		t.Fatal(err)
+	}
+	op, err = m.Start(ctx, op.ID, opsApprover)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, op
+}
+
+func count(t *testing.T, db *store.DB, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestWithOpsManager(t *testing.T) {
+	if testing.Short() {
+		t.Skip("bakes for a second per wave")
+	}
+	db := storetest.OpenSQLite(t)
+	m, op := startedOp(t, db, 20)
+	d := newDispatcher()
+	eng, err := exec.New(exec.Config{Store: db.ExecStore(), Ops: m, Guard: m, Dispatcher: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := eng.Start(ctx, op.ID); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	p, err := eng.Progress(wctx, op.ID)
+	for err == nil && !p.Terminal() {
+		p, err = eng.Wait(wctx, op.ID, p.Version)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Drain(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if p.State != ops.OpSucceeded {
+		t.Fatalf("state = %s (%s), want succeeded", p.State, p.Detail)
+	}
+	var targets []string
+	for _, w := range op.Plan.Waves {
+		targets = append(targets, w.Hosts...)
+	}
+	if len(op.Plan.Waves) != 2 || len(targets) != 2 {
+		t.Fatalf("plan waves = %+v, want a canary and one more host", op.Plan.Waves)
+	}
+	hosts, err := m.ListHosts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts {
+		if want := !slices.Contains(targets, h.ID); h.InService != want {
+			t.Errorf("host %s in service = %v, want %v", h.ID, h.InService, want)
+		}
+	}
+	for kind, want := range map[string]int{"op.step_dispatched": 4, "op.step_result": 4, "op.succeeded": 1, "host.removed_from_service": 2} {
+		if got := count(t, db, `SELECT COUNT(*) FROM audit_entries WHERE kind = $1`, kind); got != want {
+			t.Errorf("audit %s = %d, want %d", kind, got, want)
+		}
+	}
+}
+
+func TestRecoverWithOpsManager(t *testing.T) {
+	db := storetest.OpenSQLite(t)
+	m, op := startedOp(t, db, 20)
+	canary := op.Plan.Waves[0].Hosts[0]
+	hold := make(chan struct{})
+	defer close(hold)
+	d1 := newDispatcher().set(canary+"/run", outcome{release: hold})
+	d1.sent = make(chan string, 1)
+	dead := &deadStore{Store: db.ExecStore()}
+	first, err := exec.New(exec.Config{Store: dead, Ops: m, Guard: m, Dispatcher: d1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Shutdown(context.Background()) }) // after hold is closed, before the DB closes
+	ctx := context.Background()
+	if err := first.Start(ctx, op.ID); err != nil {
+		t.Fatal(err)
+	}
+	<-d1.sent
+	dead.dead.Store(true) // the server dies with the canary in flight
+
+	second, err := exec.New(exec.Config{Store: db.ExecStore(), Ops: m, Guard: m, Dispatcher: newDispatcher()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Get(ctx, op.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != ops.OpAttention {
+		t.Errorf("state = %s, want needs_attention", got.State)
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM audit_entries WHERE kind = 'op.needs_attention'`); n != 1 {
+		t.Errorf("op.needs_attention entries = %d, want 1", n)
+	}
+	if err := second.Abort(ctx, op.ID, "person:p_ap1", "canary host is gone"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := m.Get(ctx, op.ID); got.State != ops.OpAborted {
+		t.Errorf("state after Abort = %s, want aborted", got.State)
+	}
+}
