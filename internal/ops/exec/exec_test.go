@@ -408,7 +408,18 @@ func TestNothingDispatchedUnlessRunning(t *testing.T) {
 }
 
 func TestCrashRecoverResume(t *testing.T) {
-	db := storetest.OpenSQLite(t)
+	for _, tt := range []struct {
+		name string
+		open func(testing.TB) *store.DB
+	}{
+		{"sqlite", storetest.OpenSQLite},
+		{"postgres", storetest.OpenPostgres},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testCrashRecoverResume(t, tt.open(t)) })
+	}
+}
+
+func testCrashRecoverResume(t *testing.T, db *store.DB) {
 	p := plan([]string{"h1"}, []string{"h2", "h3"}, []string{"h4", "h5"})
 	p.HaltAfter = 2
 	o := newFakeOps(operation(p))
