@@ -1,0 +1,628 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/apiclient"
+)
+
+// Commands for inventory, runbooks, running and approving operations:
+// join-token, hosts, service, runbook, run, approve, deny, and the
+// `ops list|show` subcommands (opsQueryCommands, added to `interlock ops`).
+
+var (
+	_ = register(joinTokenCmd)
+	_ = register(hostsCmd)
+	_ = register(serviceCmd)
+	_ = register(runbookCmd)
+	_ = register(runCmd)
+	_ = register(approveCmd)
+	_ = register(denyCmd)
+)
+
+// parsePairs reads k=v flags (repeated or comma-separated) into a map.
+func parsePairs(flag string, vals []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, v := range vals {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--%s %q: write name=value", flag, v)
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("--%s %s is given twice", flag, k)
+		}
+		out[k] = val
+	}
+	return out, nil
+}
+
+func joinTokenCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "join-token", Short: "Create one-time tokens with which hosts enroll"}
+	var services []string
+	var labels []string
+	var ttl time.Duration
+	create := &cobra.Command{
+		Use:   "create --services a,b [--labels k=v,…] [--ttl 1h]",
+		Short: "Create a one-time join token (shown once; only its hash is stored)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lbl, err := parsePairs("labels", labels)
+			if err != nil {
+				return err
+			}
+			c, err := e.execAPI()
+			if err != nil {
+				return err
+			}
+			var out wire.JoinToken
+			if err := c.Do(cmd.Context(), "POST", "/v1/join-tokens", wire.JoinTokenCreateRequest{Services: services, Labels: lbl, TTLSeconds: int64(ttl / time.Second)}, &out); err != nil {
+				return err
+			}
+			return e.output(out, func() error {
+				e.printf("%s\n", out.Token)
+				fmt.Fprintf(e.stderr, "One-time join token for services %s, valid until %s. It works once; keep it secret.\n",
+					strings.Join(out.Services, ","), out.ExpiresAt.Local().Format(time.RFC3339))
+				return nil
+			})
+		},
+	}
+	create.Flags().StringSliceVar(&services, "services", nil, "services the enrolled host serves (comma-separated)")
+	create.Flags().StringSliceVar(&labels, "labels", nil, "labels of the host, k=v (comma-separated)")
+	create.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token stays valid")
+	cmd.AddCommand(create)
+	return cmd
+}
+
+func hostsCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "hosts",
+		Short: "List enrolled hosts with their services and health",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.execAPI()
+			if err != nil {
+				return err
+			}
+			var out wire.HostList
+			if err := c.Do(cmd.Context(), "GET", "/v1/hosts", nil, &out); err != nil {
+				return err
+			}
+			return e.output(out, func() error {
+				rows := make([][]string, 0, len(out.Hosts))
+				for _, h := range out.Hosts {
+					health := "healthy"
+					switch {
+					case !h.Healthy:
+						health = "unhealthy"
+					case !h.Live:
+						health = "silent"
+					}
+					state := "in service"
+					if !h.InService {
+						state = "out of service"
+					}
+					seen := "never"
+					if !h.LastSeen.IsZero() {
+						seen = h.LastSeen.Local().Format(time.DateTime)
+					}
+					rows = append(rows, []string{h.Name, h.ID, strings.Join(h.Services, ","), formatLabels(h.Labels), health, state, seen, h.HeldBy})
+				}
+				return e.table([]string{"NAME", "ID", "SERVICES", "LABELS", "HEALTH", "STATE", "LAST SEEN", "HELD BY"}, rows)
+			})
+		},
+	}
+}
+
+func formatLabels(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return strings.Join(parts, ",")
+}
+
+func serviceCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "service", Short: "Set and list services and their capacity rules"}
+	var minHealthy, maxPerOp, file string
+	set := &cobra.Command{
+		Use:   "set NAME --min-healthy 50% [--max-per-operation 10%] | set -f FILE",
+		Short: "Set a service's capacity floor and per-operation cap (or apply a services YAML file)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.execAPI()
+			if err != nil {
+				return err
+			}
+			var out wire.ServiceList
+			switch {
+			case file != "" && len(args) == 0:
+				b, err := os.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				if err := c.Do(cmd.Context(), "POST", "/v1/services", wire.ServicesApplyRequest{YAML: string(b)}, &out); err != nil {
+					return err
+				}
+			case file == "" && len(args) == 1:
+				var one wire.Service
+				req := wire.ServiceSetRequest{MinHealthy: minHealthy, MaxPerOperation: maxPerOp}
+				if err := c.Do(cmd.Context(), "PUT", "/v1/services/"+url.PathEscape(args[0]), req, &one); err != nil {
+					return err
+				}
+				out.Services = []wire.Service{one}
+			default:
+				return errors.New("name one service with its flags, or give a YAML file with -f, not both")
+			}
+			return e.output(out, func() error { return e.serviceTable(out.Services) })
+		},
+	}
+	set.Flags().StringVar(&minHealthy, "min-healthy", "", `capacity floor: healthy in-service hosts that must remain, "50%" or a count`)
+	set.Flags().StringVar(&maxPerOp, "max-per-operation", "", `most hosts one operation may change, "10%" or a count`)
+	set.Flags().StringVarP(&file, "file", "f", "", "apply every service in this YAML file")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List services with their rules and capacity now",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.execAPI()
+			if err != nil {
+				return err
+			}
+			var out wire.ServiceList
+			if err := c.Do(cmd.Context(), "GET", "/v1/services", nil, &out); err != nil {
+				return err
+			}
+			return e.output(out, func() error { return e.serviceTable(out.Services) })
+		},
+	}
+	cmd.AddCommand(set, list)
+	return cmd
+}
+
+func (e *env) serviceTable(svcs []wire.Service) error {
+	rows := make([][]string, 0, len(svcs))
+	for _, s := range svcs {
+		floor, maxOp := "none", "none"
+		if s.MinHealthy != "" {
+			floor = fmt.Sprintf("%d (%s)", s.Floor, s.MinHealthy)
+		}
+		if s.MaxPerOperation != "" {
+			maxOp = s.MaxPerOperation
+		}
+		frozen := ""
+		now := time.Now()
+		for _, w := range s.Freezes {
+			if !now.Before(w.Start) && now.Before(w.End) {
+				frozen = "frozen until " + w.End.Local().Format(time.DateTime)
+			}
+		}
+		rows = append(rows, []string{s.Name, fmt.Sprintf("%d/%d", s.Healthy, s.Total), floor, strconv.Itoa(s.Held), maxOp, frozen})
+	}
+	return e.table([]string{"SERVICE", "HEALTHY", "FLOOR", "HELD", "MAX/OP", "FREEZE"}, rows)
+}
+
+func runbookCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "runbook", Short: "Apply and list runbooks"}
+	var file string
+	apply := &cobra.Command{
+		Use:   "apply -f FILE",
+		Short: "Validate a runbook YAML file and store it as a new version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return errors.New("give the runbook file with -f FILE")
+			}
+			b, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			c, err := e.execAPI()
+			if err != nil {
+				return err
+			}
+			var out wire.Runbook
+			if err := c.Do(cmd.Context(), "POST", "/v1/runbooks", wire.RunbookApplyRequest{YAML: string(b)}, &out); err != nil {
+				return err
+			}
+			return e.output(out, func() error {
+				e.printf("Runbook %s is at version %d (risk %s).\n", out.Name, out.Version, out.Risk)
+				return nil
+			})
+		},
+	}
+	apply.Flags().StringVarP(&file, "file", "f", "", "runbook YAML file")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List runbooks (latest versions)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.execAPI()
+			if err != nil {
+				return err
+			}
+			var out wire.RunbookList
+			if err := c.Do(cmd.Context(), "GET", "/v1/runbooks", nil, &out); err != nil {
+				return err
+			}
+			return e.output(out, func() error {
+				rows := make([][]string, 0, len(out.Runbooks))
+				for _, r := range out.Runbooks {
+					var params []string
+					for _, p := range r.Parameters {
+						params = append(params, p.Name+":"+p.Type)
+					}
+					rows = append(rows, []string{r.Name, strconv.Itoa(r.Version), r.Risk, strconv.FormatBool(r.RemovesCapacity), strings.Join(params, " "), r.Description})
+				}
+				return e.table([]string{"NAME", "VERSION", "RISK", "REMOVES CAPACITY", "PARAMETERS", "DESCRIPTION"}, rows)
+			})
+		},
+	}
+	show := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Print a runbook's YAML as applied",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.execAPI()
+			if err != nil {
+				return err
+			}
+			var out wire.Runbook
+			if err := c.Do(cmd.Context(), "GET", "/v1/runbooks/"+url.PathEscape(args[0]), nil, &out); err != nil {
+				return err
+			}
+			return e.output(out, func() error { e.printf("%s", out.Source); return nil })
+		},
+	}
+	cmd.AddCommand(apply, list, show)
+	return cmd
+}
+
+func runCmd(e *env) *cobra.Command {
+	var params, confirm []string
+	var reason string
+	var dryRun, breakGlass bool
+	cmd := &cobra.Command{
+		Use:   "run RUNBOOK --param k=v … --reason TEXT [--dry-run] [--confirm k=v]",
+		Short: "Plan a runbook, judge it with the guardrails, and ask for approvals",
+		Long: "Builds the exact plan (hosts, waves, plan hash), evaluates every guardrail and, if they pass,\n" +
+			"creates the operation waiting for approvals. A refusal changes nothing and says what would pass.\n" +
+			"--dry-run prints the same without creating anything. --break-glass skips approvals (never\n" +
+			"guardrails), needs fresh MFA and a reason, and raises an alert.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := parsePairs("param", params)
+			if err != nil {
+				return err
+			}
+			cf, err := parsePairs("confirm", confirm)
+			if err != nil {
+				return err
+			}
+			c, err := e.execAPI()
+			if err != nil {
+				return err
+			}
+			req := wire.RunRequest{Runbook: args[0], Params: p, Reason: reason, Confirm: cf, BreakGlass: breakGlass}
+			if len(cf) == 0 {
+				req.Confirm = nil
+			}
+			if dryRun {
+				var res wire.PlanResult
+				if err := c.Do(cmd.Context(), "POST", "/v1/plans", req, &res); err != nil {
+					return err
+				}
+				return e.output(res, func() error {
+					e.printPlan(res)
+					if res.Allowed {
+						e.printf("Dry run: nothing was created.\n")
+					} else {
+						e.printf("Dry run: the guardrails would refuse this plan; nothing was created.\n")
+					}
+					return nil
+				})
+			}
+			var out wire.RunResponse
+			if err := c.Do(cmd.Context(), "POST", "/v1/ops", req, &out); err != nil {
+				e.printRefusal(err)
+				return err
+			}
+			return e.output(out, func() error {
+				e.printPlan(out.Result)
+				op := out.Operation
+				switch {
+				case out.Started:
+					e.printf("Operation %s is running. Follow it with: interlock ops watch %s\n", op.ID, op.ID)
+				case op.State == "pending_approval":
+					e.printf("Operation %s created: %s. Approvers run: interlock approve %s\n", op.ID, needsText(op.Needed, op.NeededRoles), op.ID)
+				default:
+					e.printf("Operation %s is %s.\n", op.ID, op.State)
+				}
+				if out.StartError != "" {
+					e.printf("It did not start: %s\n", out.StartError)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringArrayVar(&params, "param", nil, "runbook parameter name=value (repeatable)")
+	cmd.Flags().StringArrayVar(&confirm, "confirm", nil, "type an unusual parameter's value again, name=value (repeatable)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (a ticket or incident; required, goes into the audit log)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and verdicts without creating anything")
+	cmd.Flags().BoolVar(&breakGlass, "break-glass", false, "skip approvals in an emergency (alerts; guardrails still hold)")
+	return cmd
+}
+
+func needsText(n int, roles []string) string {
+	if n == 0 {
+		return "needs no approval"
+	}
+	s := "needs 1 approval"
+	if n > 1 {
+		s = fmt.Sprintf("needs %d approvals", n)
+	}
+	if len(roles) > 0 {
+		s += " from role " + strings.Join(roles, " or ")
+	}
+	return s
+}
+
+func hostName(p wire.Plan, id string) string {
+	if n := p.HostNames[id]; n != "" {
+		return n
+	}
+	return id
+}
+
+// printPlan prints a plan for people: hosts per wave, hash, verdicts, needs.
+func (e *env) printPlan(r wire.PlanResult) {
+	p := r.Plan
+	hosts := 0
+	for _, w := range p.Waves {
+		hosts += len(w.Hosts)
+	}
+	e.printf("Plan for %s v%d on %s: %d hosts in %d waves (concurrency %d, halt after %d failures)\n",
+		p.Runbook, p.RunbookVersion, p.Service, hosts, len(p.Waves), p.Concurrency, p.HaltAfter)
+	for _, w := range p.Waves {
+		names := make([]string, len(w.Hosts))
+		for i, h := range w.Hosts {
+			names[i] = hostName(p, h)
+		}
+		label := fmt.Sprintf("wave %d", w.Number)
+		if w.Number == 1 {
+			label += " (canary)"
+		}
+		e.printf("  %-16s %s\n", label+":", strings.Join(names, ", "))
+	}
+	e.printf("  step:            %s\n", argvText(p.Step.Argv))
+	e.printf("  services:        %s\n", strings.Join(p.Services, ", "))
+	e.printf("  plan hash:       %s\n", p.Hash)
+	e.printVerdicts(r.Verdicts)
+	if r.Allowed {
+		e.printf("It %s.\n", needsText(r.NeedsApprovals, r.ApproverRoles))
+	}
+}
+
+func (e *env) printVerdicts(vs []wire.Verdict) {
+	e.printf("Guardrails:\n")
+	for _, v := range vs {
+		mark := "ok  "
+		if !v.Pass {
+			mark = "FAIL"
+		}
+		e.printf("  %s %s\n", mark, v.Message)
+	}
+}
+
+// printRefusal prints the verdicts of a guardrail refusal to stderr (the
+// error itself is printed by Main).
+func (e *env) printRefusal(err error) {
+	var ae *apiclient.Error
+	if !errors.As(err, &ae) || ae.Problem.Code != "guardrail" || ae.Problem.Details == nil || e.json {
+		return
+	}
+	b, _ := json.Marshal(ae.Problem.Details)
+	var g wire.GuardrailRefusal
+	if json.Unmarshal(b, &g) != nil {
+		return
+	}
+	fmt.Fprintln(e.stderr, "Refused before anything ran. Guardrails:")
+	for _, v := range g.Verdicts {
+		mark := "ok  "
+		if !v.Pass {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(e.stderr, "  %s %s\n", mark, v.Message)
+	}
+}
+
+func approveCmd(e *env) *cobra.Command {
+	var hash string
+	cmd := &cobra.Command{
+		Use:   "approve OP [--plan-hash HASH]",
+		Short: "Approve another person's operation (signs its current plan hash)",
+		Long: "Shows the plan, then signs its hash. With --plan-hash the approval signs exactly that hash and\n" +
+			"is refused if the plan changed. Approving needs fresh MFA; nobody approves their own operation.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.execAPI()
+			if err != nil {
+				return err
+			}
+			id := url.PathEscape(args[0])
+			if hash == "" {
+				var op wire.Operation
+				if err := c.Do(cmd.Context(), "GET", "/v1/ops/"+id, nil, &op); err != nil {
+					return err
+				}
+				hash = op.Plan.Hash
+				if !e.json {
+					e.printf("Approving %s (%s, requested by %s: %q):\n", op.ID, op.Plan.Runbook, op.RequesterID, op.Reason)
+					e.printPlanBrief(op.Plan)
+				}
+			}
+			var out wire.ApproveResponse
+			if err := c.Do(cmd.Context(), "POST", "/v1/ops/"+id+"/approvals", wire.ApproveRequest{PlanHash: hash}, &out); err != nil {
+				return err
+			}
+			return e.output(out, func() error {
+				op := out.Operation
+				switch {
+				case out.Started:
+					e.printf("Approved. Operation %s is running: interlock ops watch %s\n", op.ID, op.ID)
+				case out.Ready:
+					e.printf("Approved. Operation %s is ready.\n", op.ID)
+				default:
+					e.printf("Approved (%d of %d). Operation %s is %s.\n", len(op.Approvals), op.Needed, op.ID, op.State)
+				}
+				if out.StartError != "" {
+					e.printf("It did not start: %s\n", out.StartError)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&hash, "plan-hash", "", "the plan hash you reviewed (default: the operation's current hash, shown before signing)")
+	return cmd
+}
+
+func (e *env) printPlanBrief(p wire.Plan) {
+	var names []string
+	for _, w := range p.Waves {
+		for _, h := range w.Hosts {
+			names = append(names, hostName(p, h))
+		}
+	}
+	e.printf("  hosts:     %s\n  step:      %s\n  plan hash: %s\n", strings.Join(names, ", "), argvText(p.Step.Argv), p.Hash)
+}
+
+func denyCmd(e *env) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "deny OP --reason TEXT",
+		Short: "Deny an operation that has not started (the requester may withdraw their own)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.execAPI()
+			if err != nil {
+				return err
+			}
+			var op wire.Operation
+			if err := c.Do(cmd.Context(), "POST", "/v1/ops/"+url.PathEscape(args[0])+"/deny", wire.ReasonRequest{Reason: reason}, &op); err != nil {
+				return err
+			}
+			return e.output(op, func() error { e.printf("Operation %s is %s.\n", op.ID, op.State); return nil })
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (goes into the audit log)")
+	return cmd
+}
+
+// opsQueryCommands are `interlock ops list` and `interlock ops show OP`.
+// The `ops` command (watch.go) adds them beside the execution subcommands.
+func opsQueryCommands(e *env) []*cobra.Command {
+	var state, runbook string
+	var limit int
+	list := &cobra.Command{
+		Use:   "list [--state S,…] [--runbook NAME]",
+		Short: "List recent operations, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.execAPI()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if state != "" {
+				q.Set("state", state)
+			}
+			if runbook != "" {
+				q.Set("runbook", runbook)
+			}
+			q.Set("limit", strconv.Itoa(limit))
+			var out wire.OperationList
+			if err := c.Do(cmd.Context(), "GET", "/v1/ops?"+q.Encode(), nil, &out); err != nil {
+				return err
+			}
+			return e.output(out, func() error {
+				rows := make([][]string, 0, len(out.Operations))
+				for _, op := range out.Operations {
+					hosts := 0
+					for _, w := range op.Plan.Waves {
+						hosts += len(w.Hosts)
+					}
+					rows = append(rows, []string{op.ID, op.State, op.Plan.Runbook, op.Plan.Service, strconv.Itoa(hosts),
+						fmt.Sprintf("%d/%d", len(op.Approvals), op.Needed), op.CreatedAt.Local().Format(time.DateTime)})
+				}
+				return e.table([]string{"ID", "STATE", "RUNBOOK", "SERVICE", "HOSTS", "APPROVALS", "CREATED"}, rows)
+			})
+		},
+	}
+	list.Flags().StringVar(&state, "state", "", "only these states (comma-separated), e.g. pending_approval,running")
+	list.Flags().StringVar(&runbook, "runbook", "", "only this runbook")
+	list.Flags().IntVar(&limit, "limit", 50, "at most this many (1–500)")
+	show := &cobra.Command{
+		Use:   "show OP",
+		Short: "Show an operation: plan, approvals and state",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.execAPI()
+			if err != nil {
+				return err
+			}
+			var op wire.Operation
+			if err := c.Do(cmd.Context(), "GET", "/v1/ops/"+url.PathEscape(args[0]), nil, &op); err != nil {
+				return err
+			}
+			return e.output(op, func() error {
+				e.printf("Operation %s: %s\n", op.ID, op.State)
+				e.printf("  runbook:   %s v%d, params %s\n", op.Plan.Runbook, op.Plan.RunbookVersion, formatLabels(op.Plan.Params))
+				e.printf("  requested: by %s at %s: %q\n", op.RequesterID, op.CreatedAt.Local().Format(time.DateTime), op.Reason)
+				if op.BreakGlass {
+					e.printf("  BREAK-GLASS: approvals were skipped\n")
+				}
+				e.printPlanBrief(op.Plan)
+				e.printf("  approvals: %d of %d", len(op.Approvals), op.Needed)
+				if len(op.NeededRoles) > 0 {
+					e.printf(" (role %s)", strings.Join(op.NeededRoles, " or "))
+				}
+				e.printf("\n")
+				for _, a := range op.Approvals {
+					e.printf("    %s (%s) at %s, expires %s\n", a.Name, a.Role, a.At.Local().Format(time.DateTime), a.ExpiresAt.Local().Format(time.DateTime))
+				}
+				if op.Detail != "" {
+					e.printf("  detail:    %s\n", op.Detail)
+				}
+				return nil
+			})
+		},
+	}
+	return []*cobra.Command{list, show}
+}
+
+// argvText shows an argv the way a shell would need it typed.
+func argvText(argv []string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`|&;<>(){}*?[]#~") {
+			a = strconv.Quote(a)
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
+}
