@@ -66,7 +66,19 @@ func (e *Engine) Load(text string, version int) error {
 	return nil
 }
 
-func (e *Engine) swap(c *compiled) { e.cur.Store(c) }
+// swapIfNewer puts c in force unless a policy of the same or a later
+// stored version already is (two servers, or Apply racing Sync).
+func (e *Engine) swapIfNewer(c *compiled) bool {
+	for {
+		old := e.cur.Load()
+		if old.version >= c.version && old.version != 0 {
+			return false
+		}
+		if e.cur.CompareAndSwap(old, c) {
+			return true
+		}
+	}
+}
 
 // Version reports the stored version and hash of the policy in force;
 // version 0 is the embedded default.

@@ -105,7 +105,9 @@ func (s *Service) Sync(ctx context.Context) error {
 		return fmt.Errorf("compile stored policy version %d: %w", p.Version, err)
 	}
 	c.version = p.Version
-	s.engine.swap(c)
+	if !s.engine.swapIfNewer(c) {
+		return nil
+	}
 	s.log.InfoContext(ctx, "policy loaded", slog.Int("version", p.Version), slog.String("hash", c.hash))
 	return nil
 }
@@ -189,9 +191,7 @@ func (s *Service) Apply(ctx context.Context, principal wire.Principal, text stri
 	c.version = version
 	// Another server may have applied a later version in the meantime;
 	// never swap an older one over it.
-	if v, _ := s.engine.Version(); v < version {
-		s.engine.swap(c)
-	}
+	s.engine.swapIfNewer(c)
 	s.log.InfoContext(ctx, "policy applied", slog.Int("version", version), slog.String("hash", c.hash), slog.String("actor", principal.Actor()))
 	return version, nil
 }
