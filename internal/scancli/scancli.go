@@ -141,51 +141,9 @@ func run(ctx context.Context, o options, target string, stdin io.Reader, stdout,
 			return fail("--kinds: unknown kind %q", k)
 		}
 	}
-	var dets []scan.Detector
-	if kinds[string(scan.KindSecret)] {
-		rules, err := secrets.Bundled()
-		if err != nil {
-			return fail("bundled rules: %v", err)
-		}
-		for _, p := range o.rules {
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return fail("--rules: %v", err)
-			}
-			extra, err := secrets.Parse(data)
-			if err != nil {
-				return fail("--rules %s: %v", p, err)
-			}
-			rules = secrets.Merge(rules, extra)
-		}
-		rs, err := secrets.Compile(rules)
-		if err != nil {
-			return fail("compile rules: %v", err)
-		}
-		var opts secrets.Options
-		if o.explain {
-			opts.Explain = func(e secrets.Explanation) {
-				fmt.Fprintf(stderr, "explain: %s:%d: %s %s dropped: %s\n", e.File, e.Line, e.RuleID, e.Match, e.Reason)
-			}
-		}
-		dets = append(dets, secrets.NewDetector(rs, opts))
-	}
-	if kinds[string(scan.KindDefaultCred)] {
-		l, err := defcreds.Bundled()
-		if err != nil {
-			return fail("bundled default credentials: %v", err)
-		}
-		dets = append(dets, defcreds.New(l))
-	}
-	if kinds[string(scan.KindMisconfig)] {
-		dets = append(dets, misconfig.New())
-	}
-	if kinds[string(scan.KindVulnerableDep)] && o.osvDB != "" {
-		db, err := deps.LoadOSV(o.osvDB)
-		if err != nil {
-			return fail("--osv-db: %v", err)
-		}
-		dets = append(dets, deps.New(db))
+	dets, err := buildDetectors(o, kinds, stderr)
+	if err != nil {
+		return err
 	}
 
 	var files, bytesDone atomic.Int64
@@ -336,4 +294,56 @@ func progress(stderr io.Writer, o options, files, bytesDone *atomic.Int64) func(
 		}
 	}()
 	return func() { close(done); <-stopped }
+}
+
+// buildDetectors returns the detectors for the requested kinds.
+func buildDetectors(o options, kinds map[string]bool, stderr io.Writer) ([]scan.Detector, error) {
+	var dets []scan.Detector
+	if kinds[string(scan.KindSecret)] {
+		rules, err := secrets.Bundled()
+		if err != nil {
+			return nil, fail("bundled rules: %v", err)
+		}
+		for _, p := range o.rules {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return nil, fail("--rules: %v", err)
+			}
+			extra, err := secrets.Parse(data)
+			if err != nil {
+				return nil, fail("--rules %s: %v", p, err)
+			}
+			rules = secrets.Merge(rules, extra)
+		}
+		rs, err := secrets.Compile(rules)
+		if err != nil {
+			return nil, fail("compile rules: %v", err)
+		}
+		var opts secrets.Options
+		if o.explain {
+			opts.Explain = func(e secrets.Explanation) {
+				fmt.Fprintf(stderr, "explain: %s:%d: %s %s dropped: %s\n", e.File, e.Line, e.RuleID, e.Match, e.Reason)
+			}
+		}
+		dets = append(dets, secrets.NewDetector(rs, opts))
+	}
+	if kinds[string(scan.KindDefaultCred)] {
+		l, err := defcreds.Bundled()
+		if err != nil {
+			return nil, fail("bundled default credentials: %v", err)
+		}
+		dets = append(dets, defcreds.New(l))
+	}
+	if kinds[string(scan.KindMisconfig)] {
+		dets = append(dets, misconfig.New())
+	}
+	if kinds[string(scan.KindVulnerableDep)] && o.osvDB != "" {
+		db, err := deps.LoadOSV(o.osvDB)
+		if err != nil {
+			return nil, fail("--osv-db: %v", err)
+		}
+		dets = append(dets, deps.New(db))
+	}
+
+	return dets, nil
 }

@@ -339,7 +339,7 @@ func inSpans(spans [][2]int, off int) bool {
 	return false
 }
 
-var urlCredRe = regexp.MustCompile(`\b([a-zA-Z][a-zA-Z0-9+.:]{1,30})://([^:@/\s"'<>]{1,64})(?::([^@/\s"'<>]{0,64}))?@[A-Za-z0-9.\-\[\]]+`)
+var urlCredRe = regexp.MustCompile(`\b([a-zA-Z][a-zA-Z0-9+.:]{1,30})://([^:@/\s"'<>]{0,64})(?::([^@/\s"'<>]{0,64}))?@[A-Za-z0-9.\-\[\]]+`)
 
 // urls checks user:password@ in URLs against defaults for the scheme and
 // generic pairs.
@@ -361,13 +361,17 @@ func (d *Detector) urls(f *scan.File, emit func(scan.Finding)) {
 		if strings.ContainsAny(user, "${}%") || strings.ContainsAny(pass, "${}%<>") {
 			continue
 		}
+		if user == "" && !hasPass {
+			continue
+		}
 		var hit *Default
 		for i := range d.list.Defaults {
 			def := &d.list.Defaults[i]
 			if !slices.Contains(def.Schemes, scheme) {
 				continue
 			}
-			if strings.EqualFold(def.User, user) && def.Password == pass && (hasPass || def.Password == "") {
+			// redis://:pass@host authenticates the default user.
+			if (strings.EqualFold(def.User, user) || user == "" && def.User == "default") && def.Password == pass && (hasPass || def.Password == "") {
 				hit = def
 				break
 			}

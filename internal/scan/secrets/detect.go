@@ -73,12 +73,13 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 		}
 		if r.Generic {
 			// The key is the identifier around the keyword: start the
-			// window one byte before it, so the regex matches at once.
+			// window just before it (room for a "name: " prefix), so the
+			// regex matches at once instead of scanning the whole line.
 			i := s
 			for i > ws && isIdentByte(data[i-1]) {
 				i--
 			}
-			ws = max(ws, i-1)
+			ws = max(ws, i-24)
 		}
 		c := &cur[ri]
 		if c.start >= 0 && ws <= c.end {

@@ -115,6 +115,9 @@ func genericContext(f *scan.File, key, value string, ms, me int) string {
 	}
 	v := strings.TrimSpace(value)
 	low := strings.ToLower(v)
+	if lineLen(f.Data, ms) > 1000 || strings.Contains(path.Base(f.Path), ".min.") {
+		return "minified or generated code"
+	}
 	// What follows the separator: a comparison is not an assignment.
 	if strings.HasPrefix(v, "=") || strings.HasPrefix(v, "~") {
 		return "comparison, not an assignment"
@@ -204,4 +207,16 @@ func weakValue(low string) bool {
 		}
 	}
 	return classes < 2 || entropy(low) < 3.0
+}
+
+// lineLen returns the length of the line containing off.
+func lineLen(data []byte, off int) int {
+	s, e := off, off
+	for s > 0 && data[s-1] != '\n' {
+		s--
+	}
+	for e < len(data) && data[e] != '\n' {
+		e++
+	}
+	return e - s
 }

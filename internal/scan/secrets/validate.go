@@ -109,7 +109,7 @@ func validCard(cand string, data []byte, ms, me int) string {
 		return -1
 	}, cand)
 	if ms > 0 {
-		if c := data[ms-1]; c == '.' || c == '_' || c == '/' || c == '+' || c == ',' || isAlnum(c) {
+		if c := data[ms-1]; c == '.' || c == '_' || c == '/' || c == '+' || c == '-' || isAlnum(c) {
 			return "part of a longer number or identifier"
 		}
 	}

@@ -1,0 +1,7 @@
+package crypto
+
+var vectors = []string{
+	"1f40fc92da241694750979ee6cf582f2d5d7d28e18335de05abc54d0560e0f5302860c652bf08d560252aa5e74210546f369fbbbce8c12cfc7957b2652fe9a75",
+	"3e23e8160039594a33894f6564e1b1348bbd7a0088d42c4acb73eeaed59c009d",
+}
+const testKeyID = "key-59bebd2f"
