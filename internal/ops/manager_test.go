@@ -375,6 +375,19 @@ func TestUnusualInputNeedsConfirmAndExtraApproval(t *testing.T) {
 	if err := e.m.SetState(e.ctx, first.ID, []ops.OpState{ops.OpRunning}, ops.OpSucceeded, "", "system"); err != nil {
 		t.Fatal(err)
 	}
+	hosts, err := e.m.ListHosts(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, h := range hosts {
+		if !h.InService {
+			out = append(out, h.ID)
+		}
+	}
+	if diff := cmp.Diff(first.Plan.Hosts(), out); diff != "" {
+		t.Errorf("hosts out of service after a capacity removal succeeded (-want +got):\n%s", diff)
+	}
 
 	_, res, err := e.run("7")
 	ue := wantUserErr(t, err, usererr.Forbidden, "guardrail")
@@ -506,5 +519,30 @@ func TestServicesYAML(t *testing.T) {
 	}
 	if web.MaxPerOperation != (ops.Threshold{Count: 3}) || len(web.Freezes) != 1 {
 		t.Errorf("web = %+v", web)
+	}
+}
+
+func TestApprovalRefusedWhenGuardrailsNowFail(t *testing.T) {
+	e := newEnv(t, 20)
+	op, _, err := e.run("2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freeze := ops.Service{Name: "index", MinHealthy: ops.Threshold{Percent: 80, IsPercent: true},
+		Freezes: []ops.Window{{Start: e.now.Add(-time.Minute), End: e.now.Add(time.Hour), Reason: "sale"}}}
+	if err := e.m.SetService(e.ctx, admin, freeze); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = e.m.Approve(e.ctx, op.ID, approver1, op.Plan.Hash)
+	ue := wantUserErr(t, err, usererr.Forbidden, "guardrail")
+	if !strings.Contains(ue.Msg, "index is frozen from") {
+		t.Errorf("refusal %q does not name the freeze", ue.Msg)
+	}
+	got, _ := e.m.Get(e.ctx, op.ID)
+	if got.State != ops.OpPending || len(got.Approvals) != 0 {
+		t.Errorf("op = %s with %d approvals, want unchanged", got.State, len(got.Approvals))
+	}
+	if e.audits("op.approval_refused") != 1 {
+		t.Error("the refused approval was not audited")
 	}
 }

@@ -427,6 +427,10 @@ func (s *Manager) Approve(ctx context.Context, opID string, approver wire.Princi
 		}
 		if voided, err := s.voidIfDrifted(ctx, tx, &op, now); err != nil || voided != nil {
 			outcome = voided
+			if err == nil && op.State == OpPending { // guardrails refused; nothing changed
+				err = audit.Append(ctx, tx, audit.Entry{Kind: "op.approval_refused", Version: 1, Actor: actorOf(approver), Subject: "op:" + op.ID, Time: now,
+					Data: map[string]any{"code": "guardrail", "plan_hash": planHash}})
+			}
 			return err
 		}
 		valid = append(valid, Approval{PersonID: approver.ID, Name: approver.Name, Role: role, PlanHash: planHash, At: now, ExpiresAt: now.Add(s.cfg.ApprovalTTL)})
@@ -489,7 +493,7 @@ func (s *Manager) voidIfDrifted(ctx context.Context, tx Tx, op *Operation, now t
 			reason = "the plan is no longer the same (its runbook, parameters or the services its hosts serve changed)"
 		}
 	case !res.Allowed:
-		return refusal(res, "Operation "+op.ID+" is now"), nil
+		return refusal(res, "Approving or starting operation "+op.ID+" was"), nil
 	default:
 		return nil, nil
 	}
@@ -662,7 +666,8 @@ func short(h string) string {
 // SetState moves operation id from one of the states in from to to, with
 // detail as its Detail, and appends the matching audit entry ("op.resumed"
 // for a return to running, otherwise "op.<to>") with actor as its Actor, in
-// the same transaction. It changes nothing and returns a Conflict when the
+// the same transaction. When an operation whose runbook removes capacity
+// succeeds, its hosts are marked out of service in that transaction too. It changes nothing and returns a Conflict when the
 // current state is not in from. The executor uses it (exec.Ops); moving a
 // ready operation to running goes through [Manager.Start] instead.
 func (s *Manager) SetState(ctx context.Context, id string, from []OpState, to OpState, detail string, actor string) error {
@@ -688,6 +693,23 @@ func (s *Manager) SetState(ctx context.Context, id string, from []OpState, to Op
 		op.State, op.Detail, op.UpdatedAt = to, detail, now
 		if err := tx.UpdateOperation(ctx, op); err != nil {
 			return err
+		}
+		if to == OpSucceeded && op.Plan.RemovesCapacity {
+			// The hosts are out of rotation now; they stop counting as
+			// capacity when the operation stops holding them.
+			for _, h := range op.Plan.Hosts() {
+				err := tx.SetHostInService(ctx, h, false)
+				if errors.Is(err, ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if err := audit.Append(ctx, tx, audit.Entry{Kind: "host.removed_from_service", Version: 1, Actor: actor, Subject: "host:" + h, Time: now,
+					Data: map[string]any{"op": op.ID}}); err != nil {
+					return err
+				}
+			}
 		}
 		kind := "op." + string(to)
 		if to == OpRunning {
