@@ -2,6 +2,7 @@ package cli
 
 import (
 	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"time"
 
@@ -52,6 +53,6 @@ func (e *env) client() (*apiclient.Client, *profile, error) {
 
 func prover(key ed25519.PrivateKey) apiclient.Prover {
 	return func(method, url, token string) (string, error) {
-		return dpop.NewProof(key, method, url, token, time.Now(), nil)
+		return dpop.NewProof(key, method, url, token, time.Now(), rand.Reader)
 	}
 }
