@@ -150,8 +150,14 @@ func (s *Scanner) scanBlobs(ctx context.Context, dir string, blobs []gitBlob) (*
 	br := bufio.NewReaderSize(stdout, 1<<16)
 	limit := s.cfg.maxFileSize()
 	var pendingSkips []Skip
+	rank := map[string]int{}
+	for _, b := range blobs {
+		if _, ok := rank[b.commit]; !ok {
+			rank[b.commit] = len(rank)
+		}
+	}
 	i := 0
-	res, err := s.ScanFiles(ctx, func() (*File, error) {
+	res, err := s.scanFiles(ctx, rank, func() (*File, error) {
 		for i < len(blobs) {
 			b := blobs[i]
 			i++

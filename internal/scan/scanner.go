@@ -31,6 +31,7 @@ const (
 	SkipUnreadable     SkipReason = "unreadable"
 	SkipSymlinkEscape  SkipReason = "symlink leading outside the target"
 	SkipSymlinkDir     SkipReason = "symlink to a directory (not followed)"
+	SkipSymlinkBroken  SkipReason = "broken symlink or symlink loop"
 	SkipSpecial        SkipReason = "not a regular file"
 	SkipTimeBudget     SkipReason = "per-file time budget exceeded"
 	SkipArchiveLimit   SkipReason = "archive limit reached (depth, size, entries or compression ratio)"
@@ -43,7 +44,7 @@ const (
 // non-regular files are skipped by design; the others are not.
 func (r SkipReason) Incomplete() bool {
 	switch r {
-	case SkipBinary, SkipIgnored, SkipSpecial, SkipSymlinkDir, SkipSymlinkEscape:
+	case SkipBinary, SkipIgnored, SkipSpecial, SkipSymlinkDir, SkipSymlinkEscape, SkipSymlinkBroken:
 		return false
 	}
 	return true
@@ -163,6 +164,8 @@ func New(cfg Config) (*Scanner, error) {
 // run is the state of one scan.
 type run struct {
 	s     *Scanner
+	// commitRank orders commits oldest first for history scans.
+	commitRank map[string]int
 	mu    sync.Mutex
 	res   Result
 	files atomic.Int64
@@ -246,7 +249,7 @@ func ruleMatches(pattern, rule string) bool {
 func (r *run) finish() *Result {
 	r.res.Stats.Files = r.files.Load()
 	r.res.Stats.Bytes = r.bytes.Load()
-	r.res.Findings = dedupe(r.res.Findings)
+	r.res.Findings = dedupe(r.res.Findings, r.commitRank)
 	slices.SortFunc(r.res.Stats.Skipped, func(a, b Skip) int { return cmp.Compare(a.Path, b.Path) })
 	return &r.res
 }
@@ -255,7 +258,7 @@ func (r *run) finish() *Result {
 // the same place, the same rule and secret in the same path at a later
 // commit, and a secret finding on a line that already has a
 // default-credential finding (the more specific report wins).
-func dedupe(fs []Finding) []Finding {
+func dedupe(fs []Finding, commitRank map[string]int) []Finding {
 	slices.SortStableFunc(fs, func(a, b Finding) int {
 		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column),
 			cmp.Compare(a.RuleID, b.RuleID), a.Date.Compare(b.Date))
@@ -277,7 +280,9 @@ func dedupe(fs []Finding) []Finding {
 	}
 	// earliest commit first for history dedupe
 	order := slices.Clone(fs)
-	slices.SortStableFunc(order, func(a, b Finding) int { return a.Date.Compare(b.Date) })
+	slices.SortStableFunc(order, func(a, b Finding) int {
+		return cmp.Or(cmp.Compare(commitRank[a.Commit], commitRank[b.Commit]), a.Date.Compare(b.Date))
+	})
 	out := fs[:0:0]
 	for _, f := range order {
 		k := key{file: f.File, rule: f.RuleID, fp: f.Fingerprint}
@@ -330,7 +335,11 @@ func (s *Scanner) ScanReader(ctx context.Context, name string, rd io.Reader) (*R
 // configured concurrency. next is called from one goroutine at a time. An
 // error from next stops the scan and is returned.
 func (s *Scanner) ScanFiles(ctx context.Context, next func() (*File, error)) (*Result, error) {
-	r := &run{s: s}
+	return s.scanFiles(ctx, nil, next)
+}
+
+func (s *Scanner) scanFiles(ctx context.Context, commitRank map[string]int, next func() (*File, error)) (*Result, error) {
+	r := &run{s: s, commitRank: commitRank}
 	err := r.scanLoaders(ctx, func() (loader, error) {
 		f, err := next()
 		if f == nil || err != nil {
@@ -459,7 +468,7 @@ func (s *Scanner) ScanDir(ctx context.Context, dir string) (*Result, error) {
 		}
 		return func() (*File, *Skip) {
 			defer e.dir.release()
-			data, reason, detail := readUnder(e.dir.root, e, limit)
+			data, reason, detail := readUnder(root, e, limit)
 			if reason != "" {
 				return nil, &Skip{Path: e.path, Reason: reason, Detail: detail}
 			}
@@ -497,10 +506,14 @@ type walkEntry struct {
 	dir     *dirRoot
 }
 
-// readUnder reads e under root, refusing what it must not read.
-func readUnder(root *os.Root, e walkEntry, limit int64) ([]byte, SkipReason, string) {
-	p := e.name
+// readUnder reads e, refusing what it must not read. Regular files open
+// through their directory's root with one openat; symlinks resolve
+// through top, the scan target's root, so a link may point anywhere
+// inside the target but never outside it.
+func readUnder(top *os.Root, e walkEntry, limit int64) ([]byte, SkipReason, string) {
+	root, p := e.dir.root, e.name
 	if e.symlink {
+		root, p = top, e.path
 		fi, err := root.Lstat(p)
 		if err != nil {
 			return nil, SkipUnreadable, err.Error()
@@ -508,11 +521,12 @@ func readUnder(root *os.Root, e walkEntry, limit int64) ([]byte, SkipReason, str
 		// Stat through the root: fails if the link escapes.
 		fi, err = root.Stat(p)
 		if err != nil {
-			if strings.Contains(err.Error(), "escapes") || strings.Contains(err.Error(), "path escapes from parent") {
+			// os.Root reports "path escapes from parent" for links that
+			// leave the root; it has no exported sentinel error.
+			if strings.Contains(err.Error(), "escapes") {
 				return nil, SkipSymlinkEscape, ""
 			}
-			// A dangling link or a loop between links.
-			return nil, SkipSymlinkEscape, err.Error()
+			return nil, SkipSymlinkBroken, err.Error()
 		}
 		if fi.IsDir() {
 			return nil, SkipSymlinkDir, ""
