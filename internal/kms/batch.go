@@ -2,7 +2,9 @@ package kms
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/interlock-dev/interlock/internal/audit"
@@ -127,6 +129,13 @@ func (b *batcher) commit(jobs []*job) {
 			}
 		}
 	}
+	// Build the audit records (canonical data, salts, commitments) before
+	// the transaction, so that the database lock is held for inserts only.
+	records := make([]audit.Record, len(jobs))
+	recErrs := make([]error, len(jobs))
+	for i, j := range jobs {
+		records[i], recErrs[i] = audit.NewRecord(j.entry, rand.Reader)
+	}
 	var refused map[kv]bool
 	err := b.store.InTx(ctx, func(tx Tx) error {
 		refused = map[kv]bool{}
@@ -140,12 +149,25 @@ func (b *batcher) commit(jobs []*job) {
 				refused[k] = true
 			}
 		}
-		for _, j := range jobs {
+		recs := make([]audit.Record, 0, len(jobs))
+		for i, j := range jobs {
 			if stale(j, refused) {
 				continue
 			}
-			if err := audit.Append(ctx, tx, j.entry); err != nil {
-				return err
+			if _, ok := any(tx).(audit.BatchInserter); !ok {
+				if err := audit.Append(ctx, tx, j.entry); err != nil {
+					return err
+				}
+				continue
+			}
+			if recErrs[i] != nil {
+				return recErrs[i]
+			}
+			recs = append(recs, records[i])
+		}
+		if bi, ok := any(tx).(audit.BatchInserter); ok && len(recs) > 0 {
+			if err := bi.InsertAuditRecords(ctx, recs); err != nil {
+				return fmt.Errorf("insert %d audit entries: %w", len(recs), err)
 			}
 		}
 		return nil

@@ -68,7 +68,7 @@ type Config struct {
 	// 0 means 2 s. Disabling, destroying and raising the minimum version
 	// are enforced at commit regardless.
 	CacheTTL time.Duration
-	// MaxBatch caps how many calls share one audit transaction; 0 means 256.
+	// MaxBatch caps how many calls share one audit transaction; 0 means 1024.
 	MaxBatch int
 }
 
@@ -164,7 +164,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.CacheTTL = 2 * time.Second
 	}
 	if cfg.MaxBatch == 0 {
-		cfg.MaxBatch = 256
+		cfg.MaxBatch = 1024
 	}
 	s := &Service{cfg: cfg, store: cfg.Store, now: cfg.Now, rnd: cfg.Rand, log: cfg.Log, keys: map[string]*keyState{}}
 	if s.now == nil {
