@@ -159,7 +159,7 @@ func ParseTOMLPackages(data []byte, eco string) []Dep {
 		if !ok {
 			continue
 		}
-		k, v = strings.TrimSpace(k), strings.Trim(strings.TrimSpace(v), `"'`)
+		k, v = strings.TrimSpace(k), tomlString(strings.TrimSpace(v))
 		switch k {
 		case "name":
 			cur.Name = v
@@ -170,4 +170,18 @@ func ParseTOMLPackages(data []byte, eco string) []Dep {
 	}
 	flush()
 	return out
+}
+
+// tomlString returns the value of a basic or literal TOML string, dropping
+// a trailing comment.
+func tomlString(v string) string {
+	if len(v) > 0 && (v[0] == '"' || v[0] == '\'') {
+		if end := strings.IndexByte(v[1:], v[0]); end >= 0 {
+			return v[1 : 1+end]
+		}
+	}
+	if i := strings.IndexByte(v, '#'); i >= 0 {
+		v = v[:i]
+	}
+	return strings.TrimSpace(v)
 }

@@ -60,7 +60,10 @@ func comparePEP440(a, b string) int {
 			return c
 		}
 	}
-	return cmpInt(pa.suffixRank(), pb.suffixRank())*4 + sign(compareSuffix(pa, pb))
+	if c := cmpInt(pa.suffixRank(), pb.suffixRank()); c != 0 {
+		return c
+	}
+	return sign(compareSuffix(pa, pb))
 }
 
 type pep440 struct {
