@@ -388,6 +388,9 @@ func TestUnusualInputNeedsConfirmAndExtraApproval(t *testing.T) {
 	if diff := cmp.Diff(first.Plan.Hosts(), out); diff != "" {
 		t.Errorf("hosts out of service after a capacity removal succeeded (-want +got):\n%s", diff)
 	}
+	if n := e.audits("host.removed_from_service"); n != 2 {
+		t.Errorf("host.removed_from_service entries = %d, want 2", n)
+	}
 
 	_, res, err := e.run("7")
 	ue := wantUserErr(t, err, usererr.Forbidden, "guardrail")

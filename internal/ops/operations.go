@@ -667,9 +667,12 @@ func short(h string) string {
 // detail as its Detail, and appends the matching audit entry ("op.resumed"
 // for a return to running, otherwise "op.<to>") with actor as its Actor, in
 // the same transaction. When an operation whose runbook removes capacity
-// succeeds, its hosts are marked out of service in that transaction too. It changes nothing and returns a Conflict when the
-// current state is not in from. The executor uses it (exec.Ops); moving a
-// ready operation to running goes through [Manager.Start] instead.
+// succeeds, every host of its plan still in service is taken out of service
+// in that transaction too (the executor may already have done so host by
+// host through [Manager.SetHostInService]). It changes nothing and returns
+// a Conflict when the current state is not in from. The executor uses it
+// (exec.Ops); moving a ready operation to running goes through
+// [Manager.Start] instead.
 func (s *Manager) SetState(ctx context.Context, id string, from []OpState, to OpState, detail string, actor string) error {
 	if to == OpRunning && slices.Contains(from, OpReady) {
 		return errors.New("ops: SetState must not start an operation; use Manager.Start")
@@ -695,20 +698,8 @@ func (s *Manager) SetState(ctx context.Context, id string, from []OpState, to Op
 			return err
 		}
 		if to == OpSucceeded && op.Plan.RemovesCapacity {
-			// The hosts are out of rotation now; they stop counting as
-			// capacity when the operation stops holding them.
-			for _, h := range op.Plan.Hosts() {
-				err := tx.SetHostInService(ctx, h, false)
-				if errors.Is(err, ErrNotFound) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				if err := audit.Append(ctx, tx, audit.Entry{Kind: "host.removed_from_service", Version: 1, Actor: actor, Subject: "host:" + h, Time: now,
-					Data: map[string]any{"op": op.ID}}); err != nil {
-					return err
-				}
+			if err := s.removeHosts(ctx, tx, op, actor, now); err != nil {
+				return err
 			}
 		}
 		kind := "op." + string(to)
@@ -730,4 +721,28 @@ func (s *Manager) SetState(ctx context.Context, id string, from []OpState, to Op
 // ListByState returns every operation currently in state.
 func (s *Manager) ListByState(ctx context.Context, state OpState) ([]Operation, error) {
 	return s.List(ctx, OperationFilter{States: []OpState{state}})
+}
+
+// removeHosts takes op's hosts that are still in service out of service.
+func (s *Manager) removeHosts(ctx context.Context, tx Tx, op Operation, actor string, now time.Time) error {
+	for _, id := range op.Plan.Hosts() {
+		h, err := tx.OpsHost(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !h.InService {
+			continue
+		}
+		if err := tx.SetHostInService(ctx, id, false); err != nil {
+			return err
+		}
+		if err := audit.Append(ctx, tx, audit.Entry{Kind: "host.removed_from_service", Version: 1, Actor: actor, Subject: "host:" + id, Time: now,
+			Data: map[string]any{"op": op.ID}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
