@@ -78,9 +78,15 @@ func (t *Tx) InsertExecStep(ctx context.Context, r exec.StepRecord) error {
 
 // UpdateExecStep implements exec.Tx.
 func (t *Tx) UpdateExecStep(ctx context.Context, r exec.StepRecord, from ops.StepState) error {
-	res, err := t.Exec(ctx, `UPDATE exec_steps SET state = $1, exit_code = $2, output = $3, err_text = $4, finished_at = $5
-		WHERE op_id = $6 AND host_id = $7 AND phase = $8 AND state = $9`,
-		string(r.State), r.ExitCode, r.Output, r.Error, execNanos(r.FinishedAt), r.OpID, r.HostID, r.Phase, string(from))
+	q := `UPDATE exec_steps SET state = $1, exit_code = $2, output = $3, err_text = $4, finished_at = $5
+		WHERE op_id = $6 AND host_id = $7 AND phase = $8 AND state = $9`
+	args := []any{string(r.State), r.ExitCode, r.Output, r.Error, execNanos(r.FinishedAt), r.OpID, r.HostID, r.Phase, string(from)}
+	if !r.DispatchedAt.IsZero() {
+		q = `UPDATE exec_steps SET state = $1, exit_code = $2, output = $3, err_text = $4, finished_at = $5, dispatched_at = $10
+		WHERE op_id = $6 AND host_id = $7 AND phase = $8 AND state = $9`
+		args = append(args, execNanos(r.DispatchedAt))
+	}
+	res, err := t.Exec(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("update step %s/%s of op %s: %w", r.HostID, r.Phase, r.OpID, mapErr(err))
 	}

@@ -77,15 +77,6 @@ type Ops interface {
 	ListByState(ctx context.Context, state ops.OpState) ([]ops.Operation, error)
 }
 
-// HostRemover is an optional ability of Ops (found by type assertion):
-// for a plan that removes capacity, the executor takes a host out of
-// service as soon as its step succeeded — before the next wave's guardrail
-// check counts capacity — and puts it back after a successful rollback.
-// ops.Manager implements it.
-type HostRemover interface {
-	SetHostInService(ctx context.Context, by wire.Principal, hostID string, inService bool, reason string) error
-}
-
 // SecretResolver resolves a plan's "secret:PATH" reference to its value at
 // dispatch time. internal/kms (through the app) implements it.
 type SecretResolver interface {
@@ -126,9 +117,11 @@ type Tx interface {
 	// InsertExecStep records a new step. It MUST fail with an error
 	// wrapping ErrStepExists when (OpID, HostID, Phase) is already recorded.
 	InsertExecStep(ctx context.Context, r StepRecord) error
-	// UpdateExecStep sets State, ExitCode, Output, Error and FinishedAt of
-	// the record (r.OpID, r.HostID, r.Phase) if its state is from, and fails
-	// with an error wrapping ErrStepState otherwise.
+	// UpdateExecStep sets State, ExitCode, Output, Error and FinishedAt
+	// (and DispatchedAt unless r's is zero) of the record (r.OpID, r.HostID,
+	// r.Phase) if its state is from, and fails with an error wrapping
+	// ErrStepState otherwise. This compare-and-set is what lets a pending
+	// record be dispatched only once.
 	UpdateExecStep(ctx context.Context, r StepRecord, from ops.StepState) error
 	// BumpExecVersion increments the operation's change counter (starting
 	// at 1) and returns the new value.

@@ -712,3 +712,38 @@ func TestSecretsResolvedAtDispatchAndRedacted(t *testing.T) {
 		})
 	}
 }
+
+func TestHaltBetweenRecordAndSendLeavesPending(t *testing.T) {
+	db := storetest.OpenSQLite(t)
+	p := plan([]string{"h1"}, []string{"h2", "h3"})
+	p.Concurrency = 1
+	o := newFakeOps(operation(p))
+	r := &rig{db: db, ops: o, g: &fakeGuard{}, d: newDispatcher(), stor: db.ExecStore()}
+	hs := &hookStore{Store: db.ExecStore(), host: "h2"}
+	r.eng = r.engine(t, hs)
+	hs.after = func() {
+		if err := r.eng.Halt(context.Background(), "op1", "person:p2", "stop now"); err != nil {
+			t.Errorf("Halt: %v", err)
+		}
+	}
+	start(t, r)
+	got := r.finish(t)
+	if diff := cmp.Diff([]string{"h1/run"}, r.d.called()); diff != "" {
+		t.Fatalf("dispatches before resume (-want +got):\n%s", diff)
+	}
+	if h := got.Waves[1].Hosts[0]; got.State != ops.OpHalted || h.State != ops.StepPending {
+		t.Fatalf("state %s, h2 %+v; want halted with h2 back to pending (never sent)", got.State, h)
+	}
+	if err := r.eng.Resume(context.Background(), "op1", "person:p2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.finish(t); got.State != ops.OpSucceeded {
+		t.Errorf("state after resume = %s (%s), want succeeded", got.State, got.Detail)
+	}
+	if diff := cmp.Diff([]string{"h1/run", "h2/run", "h3/run"}, r.d.called()); diff != "" {
+		t.Errorf("dispatches (-want +got):\n%s", diff)
+	}
+	if kinds := r.auditKinds(t); kinds["op.step_not_sent"] != 1 || kinds["op.step_dispatched"] != 4 {
+		t.Errorf("audit kinds = %v, want 1 op.step_not_sent and 4 op.step_dispatched (h2 twice)", kinds)
+	}
+}

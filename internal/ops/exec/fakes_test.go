@@ -215,3 +215,35 @@ func (s *deadStore) InTx(ctx context.Context, fn func(exec.Tx) error) error {
 	}
 	return s.Store.InTx(ctx, fn)
 }
+
+// hookStore calls after once, right after the transaction that first
+// records host as dispatched commits: the moment between the record and
+// the send.
+type hookStore struct {
+	exec.Store
+	host  string
+	after func()
+	once  sync.Once
+}
+
+type spyTx struct {
+	exec.Tx
+	hit *bool
+	s   *hookStore
+}
+
+func (t spyTx) InsertExecStep(ctx context.Context, r exec.StepRecord) error {
+	if r.HostID == t.s.host && r.State == ops.StepDispatched {
+		*t.hit = true
+	}
+	return t.Tx.InsertExecStep(ctx, r)
+}
+
+func (s *hookStore) InTx(ctx context.Context, fn func(exec.Tx) error) error {
+	hit := false
+	err := s.Store.InTx(ctx, func(tx exec.Tx) error { return fn(spyTx{tx, &hit, s}) })
+	if err == nil && hit {
+		s.once.Do(s.after)
+	}
+	return err
+}

@@ -79,9 +79,11 @@ func (e *Engine) execute(ctx context.Context, cancel context.CancelFunc, opID st
 	r := &runState{e: e, opID: opID, cancel: cancel, steps: map[stepKey]StepRecord{}}
 	err := e.runPlan(ctx, r)
 	switch {
-	case err == nil, errors.Is(err, errStopped), ctx.Err() != nil:
-		// Done, or stopped by a halt, an abort or Shutdown: whoever stopped
-		// it set the state (after Shutdown, Recover will at next start).
+	case err == nil, errors.Is(err, errStopped):
+	case ctx.Err() != nil:
+		// Stopped by a halt, an abort or Shutdown: whoever stopped it set
+		// the state (after Shutdown, Recover will at next start).
+		e.log.ErrorContext(ctx, "executor failed while stopping", slog.String("op", opID), slog.Any("err", err))
 	default:
 		// The executor itself failed (store down…): halt so that a person
 		// looks, rather than leave an operation running with no runner.
@@ -140,10 +142,10 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 		if plan.HealthCheck == nil {
 			continue
 		}
-		var check []string // hosts whose step succeeded and that have no health record yet
+		var check []string // hosts whose step succeeded and whose health is not yet checked
 		for _, h := range w.Hosts {
 			if s, ok := r.get(h, PhaseRun); ok && s.State == ops.StepSucceeded {
-				if _, ok := r.get(h, PhaseHealth); !ok {
+				if hs, ok := r.get(h, PhaseHealth); !ok || hs.State == ops.StepPending {
 					check = append(check, h)
 				}
 			}
@@ -158,9 +160,9 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 		if err := e.runPhase(ctx, r, op, w, check, PhaseHealth, plan.HealthCheck, -1); err != nil {
 			return err
 		}
-		var sick []string
-		for _, h := range w.Hosts {
-			if s, ok := r.get(h, PhaseHealth); ok && s.State != ops.StepSucceeded {
+		var sick []string // of the hosts checked now (a person who resumed has seen earlier failures)
+		for _, h := range check {
+			if s, ok := r.get(h, PhaseHealth); !ok || s.State != ops.StepSucceeded {
 				sick = append(sick, h)
 			}
 		}
@@ -188,11 +190,11 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 func (r *runState) waveDone(w ops.Wave, plan ops.Plan) bool {
 	for _, h := range w.Hosts {
 		s, ok := r.get(h, PhaseRun)
-		if !ok {
+		if !ok || s.State == ops.StepPending {
 			return false
 		}
 		if plan.HealthCheck != nil && s.State == ops.StepSucceeded {
-			if _, ok := r.get(h, PhaseHealth); !ok {
+			if hs, ok := r.get(h, PhaseHealth); !ok || hs.State == ops.StepPending {
 				return false
 			}
 		}
@@ -214,8 +216,8 @@ func (e *Engine) runPhase(ctx context.Context, r *runState, op ops.Operation, w 
 	var once sync.Once
 	stop := func(err error) { once.Do(func() { stopped = err; stopWave() }) }
 	for _, h := range hosts {
-		if _, ok := r.get(h, phase); ok {
-			continue // never twice: any record means this host/phase was handled
+		if s, ok := r.get(h, phase); ok && s.State != ops.StepPending {
+			continue // never twice: any record but pending means it may have run
 		}
 		select {
 		case sem <- struct{}{}:
@@ -272,10 +274,17 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, wave int, host, p
 		rec.State, rec.Error, rec.FinishedAt = ops.StepFailed, serr.Error(), now
 	}
 	// Invariant 4: the record commits BEFORE the step leaves; the store
-	// refuses a second record for this op, host and phase.
+	// refuses a second record for this op, host and phase, and a pending
+	// record (never sent) moves to dispatched only once.
+	prev, had := r.get(host, phase)
+	hadPending := had && prev.State == ops.StepPending
 	wctx := context.WithoutCancel(ctx) // a halt must not tear a half-written record
 	err = e.cfg.Store.InTx(wctx, func(tx Tx) error {
-		if err := tx.InsertExecStep(wctx, rec); err != nil {
+		if hadPending {
+			if err := tx.UpdateExecStep(wctx, rec, prev.State); err != nil {
+				return err
+			}
+		} else if err := tx.InsertExecStep(wctx, rec); err != nil {
 			return err
 		}
 		if _, err := tx.BumpExecVersion(wctx, op.ID); err != nil {
@@ -288,7 +297,7 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, wave int, host, p
 		return audit.Append(wctx, tx, audit.Entry{Kind: kind, Version: 1, Actor: SystemActor,
 			Subject: "op:" + op.ID, Time: now, Data: data})
 	})
-	if errors.Is(err, ErrStepExists) {
+	if errors.Is(err, ErrStepExists) || errors.Is(err, ErrStepState) {
 		e.log.WarnContext(ctx, "step already recorded; not dispatching again", slog.String("op", op.ID), slog.String("host", host), slog.String("phase", phase))
 		return StepRecord{}, nil
 	}
@@ -301,9 +310,10 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, wave int, host, p
 		return rec, nil
 	}
 	if ctx.Err() != nil {
-		// Halted between the record and the send: say so, send nothing.
-		rec.State, rec.Error, rec.FinishedAt = ops.StepSkipped, "not sent: the operation stopped", e.cfg.Now()
-		return rec, e.finish(ctx, r, rec, "")
+		// Halted between the record and the send: nothing was sent, so the
+		// record goes back to pending and a resume may send it.
+		rec.State, rec.Error, rec.FinishedAt = ops.StepPending, "not sent: the operation stopped first", time.Time{}
+		return StepRecord{}, e.finish(ctx, r, rec, "op.step_not_sent")
 	}
 
 	// In-flight steps finish or time out even after a halt; only new
@@ -334,35 +344,7 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, wave int, host, p
 			rec.State = ops.StepSucceeded
 		}
 	}
-	if err := e.finish(ctx, r, rec, "op.step_result"); err != nil {
-		return rec, err
-	}
-	return rec, e.updateService(ctx, op, rec)
-}
-
-// updateService keeps the inventory true for plans that remove capacity:
-// a host whose step succeeded is out of service, one rolled back is in
-// again. A failure here stops the run (fail closed: the next guardrail
-// check would otherwise count a removed host as capacity).
-func (e *Engine) updateService(ctx context.Context, op ops.Operation, rec StepRecord) error {
-	hr, ok := e.cfg.Ops.(HostRemover)
-	if !ok || !op.Plan.RemovesCapacity || rec.State != ops.StepSucceeded {
-		return nil
-	}
-	var in bool
-	switch rec.Phase {
-	case PhaseRun:
-		in = false
-	case PhaseRollback:
-		in = true
-	default:
-		return nil
-	}
-	why := fmt.Sprintf("operation %s (%s) %s on this host", op.ID, op.Plan.Runbook, map[bool]string{false: "removed capacity", true: "rolled back"}[in])
-	if err := hr.SetHostInService(context.WithoutCancel(ctx), wire.Principal{}, rec.HostID, in, why); err != nil {
-		return fmt.Errorf("set host %s in service=%v: %w", rec.HostID, in, err)
-	}
-	return nil
+	return rec, e.finish(ctx, r, rec, "op.step_result")
 }
 
 // finish records a dispatched step's outcome with its audit entry.
@@ -371,6 +353,10 @@ func (e *Engine) finish(ctx context.Context, r *runState, rec StepRecord, kind s
 		kind = "op.step_result"
 	}
 	ctx = context.WithoutCancel(ctx)
+	at := rec.FinishedAt
+	if at.IsZero() {
+		at = e.cfg.Now()
+	}
 	err := e.cfg.Store.InTx(ctx, func(tx Tx) error {
 		if err := tx.UpdateExecStep(ctx, rec, ops.StepDispatched); err != nil {
 			return err
@@ -379,7 +365,7 @@ func (e *Engine) finish(ctx context.Context, r *runState, rec StepRecord, kind s
 			return err
 		}
 		return audit.Append(ctx, tx, audit.Entry{Kind: kind, Version: 1, Actor: SystemActor,
-			Subject: "op:" + rec.OpID, Time: rec.FinishedAt,
+			Subject: "op:" + rec.OpID, Time: at,
 			Data: map[string]any{"host": rec.HostID, "phase": rec.Phase, "wave": rec.Wave, "step_id": rec.StepID,
 				"state": string(rec.State), "exit_code": rec.ExitCode, "error": rec.Error}})
 	})
@@ -417,7 +403,7 @@ func (e *Engine) haltWave(ctx context.Context, r *runState, w ops.Wave, detail s
 	if rb := op.Plan.Rollback; rb != nil {
 		var hosts []string
 		for _, h := range w.Hosts {
-			if s, ok := r.get(h, PhaseRun); ok && s.State != ops.StepSkipped {
+			if s, ok := r.get(h, PhaseRun); ok && s.State != ops.StepPending {
 				hosts = append(hosts, h)
 			}
 		}

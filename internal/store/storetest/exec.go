@@ -93,6 +93,31 @@ var _ = Register("exec", func(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("a pending record is dispatched once", func(t *testing.T) {
+		st := open(t).ExecStore()
+		r := dispatched("h1", exec.PhaseRun, 1)
+		r.State = ops.StepPending
+		if err := insert(t, st, r); err != nil {
+			t.Fatal(err)
+		}
+		again := dispatched("h1", exec.PhaseRun, 1)
+		again.DispatchedAt = t0.Add(time.Minute)
+		var errs []error
+		for range 2 {
+			errs = append(errs, st.InTx(ctx, func(tx exec.Tx) error { return tx.UpdateExecStep(ctx, again, ops.StepPending) }))
+		}
+		if errs[0] != nil || !errors.Is(errs[1], exec.ErrStepState) {
+			t.Fatalf("pending → dispatched twice = %v; want nil, then ErrStepState", errs)
+		}
+		got, err := st.ExecSteps(ctx, "op1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]exec.StepRecord{again}, got); diff != "" {
+			t.Errorf("ExecSteps (-want +got):\n%s", diff)
+		}
+	})
+
 	t.Run("a rolled-back dispatch leaves no record and no audit entry", func(t *testing.T) {
 		db := open(t)
 		st := db.ExecStore()
