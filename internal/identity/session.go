@@ -149,7 +149,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Session, error) 
 			return fmt.Errorf("clear login failures: %w", err)
 		}
 		return appendAudit(ctx, tx, audit.Entry{Kind: "identity.login", Actor: personActor(p.ID), Subject: "session:" + sessID, Time: now,
-			Data: map[string]any{"device_id": d.ID, "new_device": out.NewDevice, "expires_at": out.ExpiresAt.UTC().Format(time.RFC3339)},
+			Data:     map[string]any{"device_id": d.ID, "new_device": out.NewDevice, "expires_at": out.ExpiresAt.UTC().Format(time.RFC3339)},
 			Personal: map[string]string{"username": req.Username, "source_ip": req.SourceIP, "device_name": name}})
 	})
 	if errors.Is(err, errOTPReplay) {

@@ -216,7 +216,9 @@ func (r identityReads) LoginFailuresSince(ctx context.Context, username string, 
 
 // The reads inside a transaction.
 
-func (t *Tx) CountPersons(ctx context.Context) (int, error) { return identityReads{t}.CountPersons(ctx) }
+func (t *Tx) CountPersons(ctx context.Context) (int, error) {
+	return identityReads{t}.CountPersons(ctx)
+}
 func (t *Tx) PersonByID(ctx context.Context, id string) (identity.Person, error) {
 	return identityReads{t}.PersonByID(ctx, id)
 }

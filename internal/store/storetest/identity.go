@@ -40,7 +40,9 @@ func NewIdentitySealer() *IdentitySealer {
 	return &IdentitySealer{a}
 }
 
-func (s *IdentitySealer) Seal(pt, aad []byte) ([]byte, error) { return s.aead.Seal(nil, nil, pt, aad), nil }
+func (s *IdentitySealer) Seal(pt, aad []byte) ([]byte, error) {
+	return s.aead.Seal(nil, nil, pt, aad), nil
+}
 func (s *IdentitySealer) Open(ct, aad []byte) ([]byte, error) { return s.aead.Open(nil, nil, ct, aad) }
 
 // IdentityEnv is an identity.Service over a real store with a settable clock.
