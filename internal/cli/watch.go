@@ -22,9 +22,14 @@ type execDoer interface {
 }
 
 // execClient returns the logged-in API client for the execution commands
-// (ops watch, halt, resume, abort, mark). The file that builds clients from
-// a profile sets it; nil means this build cannot reach a server yet.
-var execClient func(e *env) (execDoer, error)
+// (ops watch, halt, resume, abort, mark); tests replace it.
+var execClient = func(e *env) (execDoer, error) {
+	c, _, err := e.client()
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
 
 // watchWait is how long one long-poll may wait on the server; it stays
 // under the API client's 30 s request timeout.
@@ -33,8 +38,9 @@ const watchWait = "20s"
 var _ = register(func(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ops",
-		Short: "Watch and control running operations",
+		Short: "List, show, watch and control operations",
 	}
+	cmd.AddCommand(opsQueryCommands(e)...)
 	cmd.AddCommand(opsExecCommands(e)...)
 	return cmd
 })
@@ -100,12 +106,7 @@ func opsExecCommands(e *env) []*cobra.Command {
 	return []*cobra.Command{watch, halt, resume, abort, markCmd}
 }
 
-func (e *env) execAPI() (execDoer, error) {
-	if execClient == nil {
-		return nil, errors.New("this build cannot reach a server for ops commands yet (no API client wired)")
-	}
-	return execClient(e)
-}
+func (e *env) execAPI() (execDoer, error) { return execClient(e) }
 
 // opControl POSTs to /v1/ops/OP/<verb> and prints the answer.
 func (e *env) opControl(ctx context.Context, op, verb string, in any, done string) error {
