@@ -549,3 +549,33 @@ func TestApprovalRefusedWhenGuardrailsNowFail(t *testing.T) {
 		t.Error("the refused approval was not audited")
 	}
 }
+
+// Two people asking at once for capacity changes on the same service: the
+// planning transactions are serialised, so exactly one operation is created.
+func TestConcurrentRunsOneAtATime(t *testing.T) {
+	for name, open := range map[string]func(testing.TB) *store.DB{"sqlite": storetest.OpenSQLite, "postgres": storetest.OpenPostgres} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnvOn(t, open(t), 20)
+			const n = 8
+			errs := make(chan error, n)
+			for range n {
+				go func() { _, _, err := e.run("1"); errs <- err }()
+			}
+			created, refused := 0, 0
+			for range n {
+				err := <-errs
+				switch ue, ok := usererr.As(err); {
+				case err == nil:
+					created++
+				case ok && ue.Code == "guardrail":
+					refused++
+				default:
+					t.Errorf("run: %v", err)
+				}
+			}
+			if created != 1 || refused != n-1 {
+				t.Errorf("created %d, refused %d; want 1 and %d", created, refused, n-1)
+			}
+		})
+	}
+}
