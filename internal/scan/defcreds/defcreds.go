@@ -106,13 +106,19 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 	return nil
 }
 
-// keyIs reports whether key is want or ends with "."+want.
+// keyIs reports whether key is want or ends with "."+want. Upper-case
+// entries are environment variable names and match case-sensitively;
+// others (ini and properties keys) match in any case.
 func keyIs(key, want string) bool {
 	if len(key) < len(want) {
 		return false
 	}
 	tail := key[len(key)-len(want):]
-	return strings.EqualFold(tail, want) && (len(key) == len(want) || key[len(key)-len(want)-1] == '.')
+	eq := strings.EqualFold(tail, want)
+	if strings.ToUpper(want) == want {
+		eq = tail == want
+	}
+	return eq && (len(key) == len(want) || key[len(key)-len(want)-1] == '.')
 }
 
 func (d *Detector) report(f *scan.File, off int, def *Default, user, pass, key string, emit func(scan.Finding)) {

@@ -127,7 +127,7 @@ func ParseNginx(data []byte) []Directive {
 			flush()
 		case c == ';':
 			flush()
-			if len(words) > 0 {
+			if len(words) > 0 && words[0] != "" {
 				out = append(out, Directive{Name: words[0], Args: words[1:], Line: startLine, Block: strings.Join(stack, "/")})
 			}
 			words = nil

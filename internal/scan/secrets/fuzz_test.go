@@ -1,0 +1,43 @@
+package secrets
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/interlock-dev/interlock/internal/scan"
+)
+
+func FuzzDetect(f *testing.F) {
+	rs := bundledSet(f)
+	for _, r := range rs.Rules()[:40] {
+		f.Add(unsplice(r.Examples[0]))
+	}
+	f.Add("password = \"x\"\n-----BEGIN RSA PRIVATE KEY-----\nAAAA\n")
+	d := NewDetector(rs, Options{Explain: func(Explanation) {}})
+	f.Fuzz(func(t *testing.T, s string) {
+		file := &scan.File{Path: "f.env", Data: []byte(s)}
+		d.Detect(context.Background(), file, func(fd scan.Finding) {
+			if fd.Line < 1 || fd.Column < 1 || fd.Fingerprint == "" {
+				t.Fatalf("bad finding %+v", fd)
+			}
+			if len(fd.Match) > 12 && strings.Contains(s, fd.Match) {
+				t.Fatalf("unredacted match %q", fd.Match)
+			}
+		})
+	})
+}
+
+func FuzzParseRules(f *testing.F) {
+	f.Add("rules:\n- id: x\n  keywords: [abc]\n  regex: 'abc(\\d+)'\n  severity: high\n")
+	f.Add("rules:\n- id: y\n  prefilter: digits\n  regex: '\\d+'\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		rules, err := Parse([]byte(s))
+		if err != nil {
+			return
+		}
+		if _, err := Compile(rules); err != nil {
+			t.Fatalf("parsed rules do not compile: %v", err)
+		}
+	})
+}
