@@ -21,9 +21,7 @@ type stepKey struct{ host, phase string }
 
 // runState is what one execution knows while it runs an operation.
 type runState struct {
-	e      *Engine
-	opID   string
-	cancel context.CancelFunc
+	opID string
 
 	mu       sync.Mutex
 	steps    map[stepKey]StepRecord
@@ -76,7 +74,7 @@ func (e *Engine) execute(ctx context.Context, cancel context.CancelFunc, opID st
 		}
 	}()
 
-	r := &runState{e: e, opID: opID, cancel: cancel, steps: map[stepKey]StepRecord{}}
+	r := &runState{opID: opID, steps: map[stepKey]StepRecord{}}
 	err := e.runPlan(ctx, r)
 	switch {
 	case err == nil, errors.Is(err, errStopped):
@@ -109,7 +107,7 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 		e.haltAuto(ctx, r.opID, thresholdSentence(0, bad, plan.HaltAfter))
 		return nil
 	}
-	for _, w := range plan.Waves {
+	for i, w := range plan.Waves {
 		if r.waveDone(w, plan) {
 			continue
 		}
@@ -130,6 +128,12 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 			return nil
 		}
 
+		fresh := false // does this wave send anything now (not all done before a restart)?
+		for _, h := range w.Hosts {
+			if s, ok := r.get(h, PhaseRun); !ok || s.State == ops.StepPending {
+				fresh = true
+			}
+		}
 		// The wave's step, with bounded concurrency; stop dispatching as
 		// soon as failures pass the threshold.
 		if err := e.runPhase(ctx, r, op, w, w.Hosts, PhaseRun, &plan.Step, plan.HaltAfter); err != nil {
@@ -139,7 +143,14 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 			return e.haltWave(ctx, r, w, thresholdSentence(w.Number, bad, plan.HaltAfter))
 		}
 
+		last := i == len(plan.Waves)-1
 		if plan.HealthCheck == nil {
+			// Bake before the next wave's guardrail check reads live health.
+			if fresh && !last && plan.BakeSeconds > 0 {
+				if err := bake(ctx, plan.BakeSeconds); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		var check []string // hosts whose step succeeded and whose health is not yet checked
@@ -151,10 +162,8 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 			}
 		}
 		if len(check) > 0 && plan.BakeSeconds > 0 {
-			select {
-			case <-ctx.Done():
-				return errStopped
-			case <-time.After(time.Duration(plan.BakeSeconds) * time.Second):
+			if err := bake(ctx, plan.BakeSeconds); err != nil {
+				return err
 			}
 		}
 		if err := e.runPhase(ctx, r, op, w, check, PhaseHealth, plan.HealthCheck, -1); err != nil {
@@ -182,6 +191,16 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 	}
 	e.bump(ctx, r.opID)
 	return nil
+}
+
+// bake waits for a wave's changes to settle, or until the run stops.
+func bake(ctx context.Context, seconds int) error {
+	select {
+	case <-ctx.Done():
+		return errStopped
+	case <-time.After(time.Duration(seconds) * time.Second):
+		return nil
+	}
 }
 
 // waveDone reports whether every host of w has its step recorded and, if

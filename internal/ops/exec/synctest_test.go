@@ -83,3 +83,39 @@ func TestHaltElsewhereStopsWithinASecond(t *testing.T) {
 		}
 	})
 }
+
+func TestBakeWithoutHealthCheckOnlyBetweenWaves(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := plan([]string{"h1"}, []string{"h2"})
+		p.BakeSeconds = 600
+		o := newFakeOps(operation(p))
+		d := newDispatcher()
+		eng, err := exec.New(exec.Config{Store: storetest.OpenSQLite(t).ExecStore(), Ops: o, Guard: &fakeGuard{}, Dispatcher: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { eng.Shutdown(context.Background()) })
+		start := time.Now()
+		if err := eng.Start(context.Background(), "op1"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(599 * time.Second)
+		synctest.Wait()
+		if diff := cmp.Diff([]string{"h1/run"}, d.called()); diff != "" {
+			t.Fatalf("before the bake ends (-want +got):\n%s", diff)
+		}
+		if err := eng.Drain(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		// The run ended 600 s in: one bake between the waves, none after the last.
+		if got := time.Since(start); got < 600*time.Second || got >= 601*time.Second {
+			t.Errorf("the run took %s, want 600s (one bake)", got)
+		}
+		if diff := cmp.Diff([]string{"h1/run", "h2/run"}, d.called()); diff != "" {
+			t.Errorf("dispatches (-want +got):\n%s", diff)
+		}
+		if op := o.op("op1"); op.State != ops.OpSucceeded {
+			t.Errorf("state = %s, want succeeded", op.State)
+		}
+	})
+}
