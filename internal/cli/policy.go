@@ -22,17 +22,17 @@ type policyDoer interface {
 	Do(ctx context.Context, method, path string, in, out any) error
 }
 
-// policyClient returns the logged-in API client for the policy commands.
-// The file that builds clients from a profile sets it; nil means this
-// build cannot reach a server yet.
-var policyClient func(e *env) (policyDoer, error)
-
-func (e *env) policyAPI() (policyDoer, error) {
-	if policyClient == nil {
-		return nil, errors.New("this build cannot reach a server for policy commands yet (no API client wired)")
+// policyClient returns the logged-in API client for the policy commands;
+// tests replace it.
+var policyClient = func(e *env) (policyDoer, error) {
+	c, _, err := e.client()
+	if err != nil {
+		return nil, err
 	}
-	return policyClient(e)
+	return c, nil
 }
+
+func (e *env) policyAPI() (policyDoer, error) { return policyClient(e) }
 
 var _ = register(func(e *env) *cobra.Command {
 	cmd := &cobra.Command{
