@@ -85,7 +85,7 @@ func (s *Service) Bootstrap(ctx context.Context, code, username, password string
 	if err != nil {
 		return Enrollment{}, err
 	}
-	enr, pwSealed, totpSealed, err := s.credentials(id, username, password)
+	enr, pwSealed, totpSealed, err := s.credentials(ctx, id, username, password)
 	if err != nil {
 		return Enrollment{}, err
 	}
@@ -121,7 +121,11 @@ func (s *Service) Bootstrap(ctx context.Context, code, username, password string
 }
 
 // credentials hashes and seals a new password and makes and seals a TOTP seed.
-func (s *Service) credentials(personID, username, password string) (Enrollment, []byte, []byte, error) {
+func (s *Service) credentials(ctx context.Context, personID, username, password string) (Enrollment, []byte, []byte, error) {
+	if err := s.acquireHash(ctx); err != nil {
+		return Enrollment{}, nil, nil, err
+	}
+	defer s.releaseHash()
 	salt, err := s.randBytes(saltLen)
 	if err != nil {
 		return Enrollment{}, nil, nil, err
@@ -250,7 +254,7 @@ func (s *Service) Accept(ctx context.Context, code, password string) (Enrollment
 	if err := checkPasswordPolicy(password, p.Username); err != nil {
 		return Enrollment{}, err
 	}
-	enr, pwSealed, totpSealed, err := s.credentials(p.ID, p.Username, password)
+	enr, pwSealed, totpSealed, err := s.credentials(ctx, p.ID, p.Username, password)
 	if err != nil {
 		return Enrollment{}, err
 	}

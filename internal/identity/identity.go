@@ -101,6 +101,9 @@ type Config struct {
 	// Argon2 sets the password hashing cost; the zero value means
 	// [DefaultArgon2]. Tests use a cheap one.
 	Argon2 Argon2Params
+	// MaxConcurrentHashes bounds the password hashes computed at once
+	// (each takes Argon2.MemoryKiB); zero means 4. Callers beyond it wait.
+	MaxConcurrentHashes int
 }
 
 // Service carries out identity use cases. It is safe for concurrent use.
@@ -116,6 +119,7 @@ type Service struct {
 	issuer                                                 string
 	argon                                                  Argon2Params
 
+	hashSem   chan struct{}
 	dummyOnce sync.Once
 	dummy     string // a password hash to verify against for unknown users
 }
@@ -157,6 +161,11 @@ func New(cfg Config) (*Service, error) {
 	if s.issuer == "" {
 		s.issuer = DefaultIssuer
 	}
+	n := cfg.MaxConcurrentHashes
+	if n <= 0 {
+		n = 4
+	}
+	s.hashSem = make(chan struct{}, n)
 	if s.argon == (Argon2Params{}) {
 		s.argon = DefaultArgon2
 	}

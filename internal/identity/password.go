@@ -3,6 +3,7 @@ package identity
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/subtle"
 	_ "embed"
 	"encoding/base64"
@@ -27,8 +28,10 @@ type Argon2Params struct {
 }
 
 // DefaultArgon2 follows RFC 9106 §4's second recommended option (t=3,
-// 64 MiB) with 2 lanes for small servers: about 0.1 s per hash on one core.
-// The salt is 16 random bytes and the hash 32 bytes.
+// 64 MiB) with 2 lanes for small servers: on the order of 0.1 s per hash on
+// an idle modern core. The salt is 16 random bytes and the hash 32 bytes.
+// Service bounds how many hashes run at once (Config.MaxConcurrentHashes),
+// so a flood of sign-ins cannot take more than that many times 64 MiB.
 var DefaultArgon2 = Argon2Params{Time: 3, MemoryKiB: 64 * 1024, Threads: 2}
 
 const (
@@ -168,3 +171,15 @@ func isSequence(s string) bool {
 	}
 	return up || down
 }
+
+// acquireHash waits for a hashing slot (see Config.MaxConcurrentHashes).
+func (s *Service) acquireHash(ctx context.Context) error {
+	select {
+	case s.hashSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Service) releaseHash() { <-s.hashSem }

@@ -74,7 +74,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Session, error) 
 	if err != nil && !s.store.IsNotFound(err) {
 		return Session{}, fmt.Errorf("load person: %w", err)
 	}
-	ok, err := s.checkPassword(p, known, req.Password)
+	ok, err := s.checkPassword(ctx, p, known, req.Password)
 	if err != nil {
 		return Session{}, err
 	}
@@ -163,7 +163,11 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Session, error) 
 
 // checkPassword verifies password against p's hash, or against a dummy hash
 // when the person is unknown, so that both take the same time.
-func (s *Service) checkPassword(p Person, known bool, password string) (bool, error) {
+func (s *Service) checkPassword(ctx context.Context, p Person, known bool, password string) (bool, error) {
+	if err := s.acquireHash(ctx); err != nil {
+		return false, err
+	}
+	defer s.releaseHash()
 	if !known {
 		s.dummyOnce.Do(func() { s.dummy = hashPassword("not a password of anyone", make([]byte, saltLen), s.argon) })
 		_, _ = checkPassword(s.dummy, password)
