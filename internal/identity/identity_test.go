@@ -1,6 +1,8 @@
 package identity
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -125,5 +127,28 @@ func TestSecretRedacted(t *testing.T) {
 	}
 	if s.Reveal() != "ilk_sess_topsecret" {
 		t.Error("Reveal lost the secret")
+	}
+}
+
+type nopStore struct{ Store } // calls panic: the test below must not reach the store
+
+type nopSealer struct{ Sealer }
+
+func TestHashingIsBounded(t *testing.T) {
+	s, err := New(Config{Store: nopStore{}, Sealer: nopSealer{}, MaxConcurrentHashes: 1, Argon2: Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.acquireHash(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := s.checkPassword(ctx, Person{}, false, "x"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("checkPassword with every slot taken = %v, want to wait until the deadline", err)
+	}
+	s.releaseHash()
+	if _, err := s.checkPassword(context.Background(), Person{}, false, "x"); err != nil {
+		t.Errorf("checkPassword with a free slot: %v", err)
 	}
 }
