@@ -18,7 +18,7 @@ var importRules = map[string]struct {
 	ban   []string // outside import paths this one must not reach, even indirectly
 }{
 	"cmd/interlock":            {allow: []string{"internal/cli"}},
-	"internal/cli":             {allow: []string{"internal/app", "internal/apiclient", "internal/api/wire", "internal/config", "internal/scancli", "internal/scan", "internal/agent", "internal/tlog", "internal/pki"}},
+	"internal/cli":             {allow: []string{"internal/app", "internal/apiclient", "internal/dpop", "internal/api/wire", "internal/config", "internal/scancli", "internal/scan", "internal/agent", "internal/tlog", "internal/pki"}},
 	"internal/app":             {allow: []string{"internal/api", "internal/agenthub", "internal/ops/exec", "internal/dpop", "internal/api/wire", "internal/store", "internal/config", "internal/ops", "internal/identity", "internal/policy", "internal/audit", "internal/kms", "internal/scan", "internal/tlog", "internal/pki"}},
 	"internal/config":          {},
 	"internal/dpop":            {ban: []string{"database/sql"}},
