@@ -42,10 +42,10 @@ type batcher struct {
 	store  Store
 	max    int
 	linger time.Duration
-	in    chan *job
-	quit  chan struct{}
-	once  sync.Once
-	wg    sync.WaitGroup
+	in     chan *job
+	quit   chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup
 }
 
 func newBatcher(st Store, max int, linger time.Duration) *batcher {
