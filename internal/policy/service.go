@@ -40,9 +40,14 @@ type Tx interface {
 	// 0 and "" when none is stored.
 	LatestPolicyVersion(ctx context.Context) (version int, hash string, err error)
 	// InsertPolicyVersion stores p. A second row with the same Version
-	// MUST fail (two servers applying at once).
+	// (two servers applying at once) MUST fail with an error wrapping
+	// [ErrVersionTaken].
 	InsertPolicyVersion(ctx context.Context, p StoredPolicy) error
 }
+
+// ErrVersionTaken is wrapped by Tx.InsertPolicyVersion when the version
+// number is already stored.
+var ErrVersionTaken = errors.New("policy version already stored")
 
 // Config configures a [Service]. Store and Engine are required.
 type Config struct {
@@ -182,6 +187,10 @@ func (s *Service) Apply(ctx context.Context, principal wire.Principal, text stri
 			},
 		})
 	})
+	if errors.Is(err, ErrVersionTaken) {
+		return 0, usererr.Wrap(err, usererr.Conflict, "policy_apply_conflict",
+			"someone applied another policy at the same moment; run `interlock policy get`, merge your change into it and apply again")
+	}
 	if err != nil {
 		return 0, fmt.Errorf("apply policy: %w", err)
 	}

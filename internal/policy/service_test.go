@@ -62,7 +62,7 @@ func (t fakeTx) LatestPolicyVersion(ctx context.Context) (int, string, error) {
 func (t fakeTx) InsertPolicyVersion(ctx context.Context, p StoredPolicy) error {
 	for _, v := range t.s.versions {
 		if v.Version == p.Version {
-			return errors.New("conflict")
+			return ErrVersionTaken
 		}
 	}
 	t.s.versions = append(t.s.versions, p)

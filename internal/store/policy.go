@@ -50,12 +50,16 @@ func (t *Tx) LatestPolicyVersion(ctx context.Context) (int, string, error) {
 }
 
 // InsertPolicyVersion implements policy.Tx. A version that exists already
-// fails with ErrConflict.
+// fails with an error wrapping both ErrConflict and policy.ErrVersionTaken.
 func (t *Tx) InsertPolicyVersion(ctx context.Context, p policy.StoredPolicy) error {
 	_, err := t.Exec(ctx, `INSERT INTO policy_versions (version, text, hash, author, created_at_unix_nano)
 		VALUES ($1, $2, $3, $4, $5)`, p.Version, p.Text, p.Hash, p.Author, p.CreatedAt.UnixNano())
 	if err != nil {
-		return fmt.Errorf("insert policy version %d: %w", p.Version, mapErr(err))
+		err = mapErr(err)
+		if errors.Is(err, ErrConflict) {
+			return fmt.Errorf("insert policy version %d: %w: %w", p.Version, policy.ErrVersionTaken, err)
+		}
+		return fmt.Errorf("insert policy version %d: %w", p.Version, err)
 	}
 	return nil
 }

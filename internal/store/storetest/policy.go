@@ -3,7 +3,9 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/api/wire"
 	"github.com/interlock-dev/interlock/internal/policy"
 	"github.com/interlock-dev/interlock/internal/store"
+	"github.com/interlock-dev/interlock/internal/usererr"
 )
 
 var _ = Register("policy", func(t *testing.T, open Opener) {
@@ -63,8 +66,50 @@ var _ = Register("policy", func(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 		err := s.InTx(ctx, func(tx policy.Tx) error { return tx.InsertPolicyVersion(ctx, p) })
-		if !errors.Is(err, store.ErrConflict) {
-			t.Errorf("second insert of version 1 = %v, want ErrConflict", err)
+		if !errors.Is(err, store.ErrConflict) || !errors.Is(err, policy.ErrVersionTaken) {
+			t.Errorf("second insert of version 1 = %v, want ErrConflict and policy.ErrVersionTaken", err)
+		}
+	})
+
+	t.Run("concurrent applies get distinct versions or a conflict", func(t *testing.T) {
+		db := open(t)
+		var svcs []*policy.Service
+		for i := 0; i < 4; i++ {
+			eng, _ := policy.NewEngine(policy.EngineConfig{})
+			svc, err := policy.New(policy.Config{Store: db.PolicyStore(), Engine: eng})
+			if err != nil {
+				t.Fatal(err)
+			}
+			svcs = append(svcs, svc)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, len(svcs))
+		for i, svc := range svcs {
+			wg.Go(func() {
+				_, errs[i] = svc.Apply(ctx, admin, policy.DefaultText+fmt.Sprintf("\n// server %d\n", i))
+			})
+		}
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			if err == nil {
+				ok++
+				continue
+			}
+			if ue, isUser := usererr.As(err); !isUser || ue.Kind != usererr.Conflict {
+				t.Errorf("concurrent Apply = %v, want success or usererr.Conflict", err)
+			}
+		}
+		var n, maxV int
+		if err := db.QueryRow(ctx, `SELECT COUNT(*), COALESCE(MAX(version), 0) FROM policy_versions`).Scan(&n, &maxV); err != nil {
+			t.Fatal(err)
+		}
+		var audits int
+		if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM audit_entries WHERE kind = 'policy.applied'`).Scan(&audits); err != nil {
+			t.Fatal(err)
+		}
+		if ok == 0 || n != ok || maxV != ok || audits != ok {
+			t.Errorf("%d applies succeeded; stored %d versions (max %d) and %d audit entries, want all equal and > 0", ok, n, maxV, audits)
 		}
 	})
 
