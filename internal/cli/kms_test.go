@@ -1,0 +1,195 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/interlock-dev/interlock/internal/api"
+	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/apiclient"
+	"github.com/interlock-dev/interlock/internal/policy"
+	"github.com/interlock-dev/interlock/internal/store/storetest"
+)
+
+// kmsTestDoer sends calls into an in-process api.Server with the real KMS
+// service, store and default policy, as the admin named by *who.
+type kmsTestDoer struct {
+	s   *api.Server
+	who *string
+}
+
+func (d kmsTestDoer) Do(_ context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		body, _ = json.Marshal(in)
+	}
+	req := httptest.NewRequest(method, "https://api.test"+path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "DPoP "+*d.who)
+	req.Header.Set("DPoP", "proof")
+	rec := httptest.NewRecorder()
+	d.s.Handler().ServeHTTP(rec, req)
+	if rec.Code >= 300 {
+		e := &apiclient.Error{Status: rec.Code}
+		_ = json.Unmarshal(rec.Body.Bytes(), &e.Problem)
+		return e
+	}
+	if out != nil {
+		return json.Unmarshal(rec.Body.Bytes(), out)
+	}
+	return nil
+}
+
+type kmsTestAuthn struct{}
+
+func (kmsTestAuthn) Authenticate(_ context.Context, token, _ string) (wire.Principal, error) {
+	if !strings.HasPrefix(token, "admin") {
+		return wire.Principal{}, errors.New("bad session")
+	}
+	return wire.Principal{Kind: "person", ID: "p-" + token, Name: token, Roles: []string{"admin"}}, nil
+}
+
+type kmsTestProofs struct{}
+
+func (kmsTestProofs) Verify(string, string, string, string, time.Time) (string, error) { return "k", nil }
+
+func kmsCLI(t *testing.T) func(who, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	db := storetest.OpenSQLite(t)
+	svc, _ := storetest.NewKMS(t, db, nil)
+	eng, err := policy.NewEngine(policy.EngineConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := api.New(api.Config{Authenticator: kmsTestAuthn{}, Proofs: kmsTestProofs{}, Authorizer: api.PolicyAuthorizer(eng)}, api.KMSRoutes(svc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var who string
+	old := kmsClient
+	kmsClient = func(*env) (kmsDoer, error) { return kmsTestDoer{s, &who}, nil }
+	t.Cleanup(func() { kmsClient = old })
+	return func(w, stdin string, args ...string) (int, string, string) {
+		who = w
+		var out, errb bytes.Buffer
+		code := Main(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+}
+
+func TestKMSCommands(t *testing.T) {
+	cli := kmsCLI(t)
+	ok := func(code int, out, errOut string) string {
+		t.Helper()
+		if code != 0 {
+			t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+		return out
+	}
+	out := ok(cli("admin1", "", "kms", "key", "create", "app"))
+	if !strings.Contains(out, "Key app: version 1 current") {
+		t.Errorf("key create printed %q", out)
+	}
+	ct := strings.TrimSpace(ok(cli("admin1", "attack at dawn", "kms", "encrypt", "--key", "app", "--context", "tenant=acme")))
+	if !strings.HasPrefix(ct, "ilk:v1:app:1:") {
+		t.Fatalf("encrypt printed %q", ct)
+	}
+	if pt := ok(cli("admin1", "", "kms", "decrypt", ct, "--context", "tenant=acme")); pt != "attack at dawn" {
+		t.Errorf("decrypt printed %q", pt)
+	}
+	if pt := ok(cli("admin1", ct+"\n", "kms", "decrypt", "--context", "tenant=acme")); pt != "attack at dawn" {
+		t.Errorf("decrypt from stdin printed %q", pt)
+	}
+	if code, _, errOut := cli("admin1", "", "kms", "decrypt", ct); code == 0 || !strings.Contains(errOut, "encryption context") {
+		t.Errorf("decrypt without the context = %d, %q", code, errOut)
+	}
+	ok(cli("admin1", "", "kms", "key", "rotate", "app"))
+	rw := strings.TrimSpace(ok(cli("admin1", "", "kms", "rewrap", ct, "--context", "tenant=acme")))
+	if !strings.HasPrefix(rw, "ilk:v1:app:2:") {
+		t.Errorf("rewrap printed %q", rw)
+	}
+	out = ok(cli("admin1", "", "kms", "generate-data-key", "--key", "app"))
+	if !strings.Contains(out, "plaintext:  ") || !strings.Contains(out, "ciphertext: ilk:v1:app:2:") {
+		t.Errorf("generate-data-key printed %q", out)
+	}
+	out = ok(cli("admin1", "", "kms", "key", "list"))
+	if !strings.Contains(out, "app") || !strings.Contains(out, "NEXT ROTATION") {
+		t.Errorf("key list printed %q", out)
+	}
+	out = ok(cli("admin1", "", "--json", "kms", "key", "show", "app"))
+	var k wire.KMSKey
+	if err := json.Unmarshal([]byte(out), &k); err != nil || k.CurrentVersion != 2 || len(k.Versions) != 2 {
+		t.Errorf("key show --json = %q (%v)", out, err)
+	}
+
+	// Secrets, with a critical one that needs a second admin.
+	ok(cli("admin1", "", "kms", "key", "create", "secrets"))
+	out = ok(cli("admin1", "hunter2", "secret", "put", "prod/db/password", "--critical"))
+	if !strings.Contains(out, "version 1") || !strings.Contains(out, "critical") {
+		t.Errorf("secret put printed %q", out)
+	}
+	if code, _, errOut := cli("admin1", "", "secret", "get", "prod/db/password"); code == 0 || !strings.Contains(errOut, "--reason") {
+		t.Errorf("secret get without --reason = %d, %q", code, errOut)
+	}
+	if v := ok(cli("admin1", "", "secret", "get", "prod/db/password", "--reason", "INC-1")); v != "hunter2" {
+		t.Errorf("secret get printed %q", v)
+	}
+	out = ok(cli("admin1", "new value", "secret", "put", "prod/db/password"))
+	if !strings.Contains(out, "Nothing changed yet") {
+		t.Fatalf("critical put printed %q", out)
+	}
+	out = ok(cli("admin1", "", "--json", "kms", "request", "list", "--state", "pending"))
+	var l wire.KMSRequestList
+	if err := json.Unmarshal([]byte(out), &l); err != nil || len(l.Requests) != 1 {
+		t.Fatalf("request list = %q (%v)", out, err)
+	}
+	r := l.Requests[0]
+	if code, _, errOut := cli("admin1", "", "kms", "request", "approve", r.ID, "--hash", r.Hash); code == 0 || !strings.Contains(errOut, "second person") {
+		t.Errorf("self approval = %d, %q", code, errOut)
+	}
+	if code, _, errOut := cli("admin2", "", "kms", "request", "approve", r.ID, "--hash", "abc"); code == 0 || !strings.Contains(errOut, "hashes to") {
+		t.Errorf("approval with a wrong hash = %d, %q", code, errOut)
+	}
+	out = ok(cli("admin2", "", "kms", "request", "approve", r.ID, "--hash", r.Hash))
+	if !strings.Contains(out, "Approved.") || !strings.Contains(out, "is done") {
+		t.Errorf("approve printed %q", out)
+	}
+	if v := ok(cli("admin2", "", "secret", "get", "prod/db/password", "--reason", "verify")); v != "new value" {
+		t.Errorf("value after approval = %q", v)
+	}
+	out = ok(cli("admin1", "", "secret", "versions", "prod/db/password"))
+	if !strings.Contains(out, "version 2") || !strings.Contains(out, "person:p-admin1") {
+		t.Errorf("versions printed %q", out)
+	}
+	out = ok(cli("admin1", "", "secret", "list", "prod/"))
+	if !strings.Contains(out, "prod/db/password") {
+		t.Errorf("list printed %q", out)
+	}
+	out = ok(cli("admin1", "", "secret", "delete", "prod/db/password"))
+	if !strings.Contains(out, "Nothing changed yet") {
+		t.Errorf("critical delete printed %q", out)
+	}
+	ok(cli("admin1", "tok", "secret", "put", "dev/token"))
+	if out := ok(cli("admin1", "", "secret", "delete", "dev/token")); !strings.Contains(out, "Deleted dev/token") {
+		t.Errorf("delete printed %q", out)
+	}
+	out = ok(cli("admin1", "", "kms", "key", "destroy", "app", "--version", "1"))
+	if !strings.Contains(out, "waiting period") {
+		t.Errorf("destroy printed %q", out)
+	}
+	out = ok(cli("admin1", "", "kms", "key", "disable", "app"))
+	if !strings.Contains(out, "second person") {
+		t.Errorf("disable printed %q", out)
+	}
+	if code, _, errOut := cli("admin1", "", "kms", "encrypt", "--key", "app", "--context", "novalue"); code == 0 || !strings.Contains(errOut, "key=value") {
+		t.Errorf("bad --context = %d, %q", code, errOut)
+	}
+	if code, _, errOut := cli("admin1", "", "kms", "decrypt", "not-a-ciphertext"); code == 0 || !strings.Contains(errOut, "ilk:v1:") {
+		t.Errorf("bad ciphertext = %d, %q", code, errOut)
+	}
+}
