@@ -40,7 +40,9 @@ func (kmsAuthn) Authenticate(_ context.Context, token, jkt string) (wire.Princip
 
 type kmsProofs struct{}
 
-func (kmsProofs) Verify(proof, method, url, token string, now time.Time) (string, error) { return "k", nil }
+func (kmsProofs) Verify(proof, method, url, token string, now time.Time) (string, error) {
+	return "k", nil
+}
 
 func kmsServer(t testing.TB) (*api.Server, *kms.Service, *store.DB) {
 	t.Helper()

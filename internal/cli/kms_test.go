@@ -56,7 +56,9 @@ func (kmsTestAuthn) Authenticate(_ context.Context, token, _ string) (wire.Princ
 
 type kmsTestProofs struct{}
 
-func (kmsTestProofs) Verify(string, string, string, string, time.Time) (string, error) { return "k", nil }
+func (kmsTestProofs) Verify(string, string, string, string, time.Time) (string, error) {
+	return "k", nil
+}
 
 func kmsCLI(t *testing.T) func(who, stdin string, args ...string) (int, string, string) {
 	t.Helper()
