@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -199,13 +200,57 @@ type LeafV1 struct {
 	Personal json.RawMessage `json:"personal"`
 }
 
-// Marshal returns the canonical leaf bytes.
+// Marshal returns the canonical leaf bytes: exactly what
+// encoding/json.Marshal(l) returns when Data and Personal are compact,
+// written by hand because verification re-encodes every leaf.
 func (l LeafV1) Marshal() ([]byte, error) {
-	b, err := json.Marshal(l)
-	if err != nil {
-		return nil, fmt.Errorf("encode leaf: %w", err)
+	b := make([]byte, 0, 256+len(l.Data)+len(l.Personal))
+	b = append(b, `{"format":`...)
+	b = appendJSONString(b, l.Format)
+	b = append(b, `,"kind":`...)
+	b = appendJSONString(b, l.Kind)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, int64(l.Version), 10)
+	b = append(b, `,"actor":`...)
+	b = appendJSONString(b, l.Actor)
+	b = append(b, `,"actor_seq":`...)
+	b = strconv.AppendUint(b, l.ActorSeq, 10)
+	b = append(b, `,"actor_prev":`...)
+	b = appendJSONString(b, l.ActorPrev)
+	b = append(b, `,"subject":`...)
+	b = appendJSONString(b, l.Subject)
+	b = append(b, `,"time_unix_nano":`...)
+	b = strconv.AppendInt(b, l.TimeUnixNano, 10)
+	if l.IdempotencyKey != "" {
+		b = append(b, `,"idempotency_key":`...)
+		b = appendJSONString(b, l.IdempotencyKey)
 	}
-	return b, nil
+	b = append(b, `,"data":`...)
+	b = appendRaw(b, l.Data)
+	b = append(b, `,"personal":`...)
+	b = appendRaw(b, l.Personal)
+	return append(b, '}'), nil
+}
+
+func appendRaw(b, raw []byte) []byte {
+	if len(raw) == 0 {
+		return append(b, "null"...)
+	}
+	return append(b, raw...)
+}
+
+// appendJSONString appends s as encoding/json writes it (HTML-safe).
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // ParseLeaf decodes canonical leaf bytes and checks that they are

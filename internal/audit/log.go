@@ -357,6 +357,12 @@ func (l *Log) integrateBatch(ctx context.Context) (int, error) {
 		seqd := make([]Sequenced, 0, len(pending))
 		changed := map[string]ActorState{}
 		for _, e := range pending {
+			for _, raw := range [][]byte{e.Data, e.Commitments} {
+				var c bytes.Buffer
+				if err := json.Compact(&c, raw); err != nil || !bytes.Equal(c.Bytes(), raw) || len(raw) == 0 || raw[0] != '{' {
+					return fmt.Errorf("entry row %d: stored data is not a canonical JSON object", e.ID)
+				}
+			}
 			as := actors[e.Actor]
 			e.Index, e.ActorSeq, e.ActorPrev, e.Integrated = r.Size(), as.Seq+1, as.LastHash, true
 			leaf, err := e.Leaf()
@@ -431,11 +437,8 @@ func (l *Log) Publish(ctx context.Context) (tlog.Checkpoint, error) {
 // Leaf returns the entry's canonical leaf bytes. The entry MUST be
 // integrated (Index, ActorSeq and ActorPrev set).
 func (e StoredEntry) Leaf() ([]byte, error) {
-	for _, raw := range [][]byte{e.Data, e.Commitments} {
-		var c bytes.Buffer
-		if err := json.Compact(&c, raw); err != nil || !bytes.Equal(c.Bytes(), raw) || len(raw) == 0 || raw[0] != '{' {
-			return nil, errors.New("stored data is not a canonical JSON object")
-		}
+	if !e.Integrated {
+		return nil, errors.New("entry is not integrated yet")
 	}
 	prev := ""
 	if e.ActorPrev != nil {

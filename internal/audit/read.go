@@ -98,7 +98,11 @@ func (l *Log) Entries(ctx context.Context, start, end uint64) ([]LogEntry, error
 		if err != nil {
 			return nil, fmt.Errorf("audit: entry %d: %w", e.Index, err)
 		}
-		out = append(out, LogEntry{Index: e.Index, Leaf: leaf, Personal: e.Personal})
+		ps, err := e.Openings()
+		if err != nil {
+			return nil, fmt.Errorf("audit: entry %d: %w", e.Index, err)
+		}
+		out = append(out, LogEntry{Index: e.Index, Leaf: leaf, Personal: ps})
 	}
 	return out, nil
 }

@@ -32,11 +32,15 @@ func (l *Log) Redact(ctx context.Context, index uint64, actor, reason string) er
 		if err != nil {
 			return err
 		}
-		if len(e.Personal) == 0 {
+		ps, err := e.Openings()
+		if err != nil {
+			return err
+		}
+		if len(ps) == 0 {
 			return usererr.New(usererr.Conflict, "nothing_to_redact", "Entry %d holds no personal data (any it had is already erased).", index)
 		}
-		names := make([]any, 0, len(e.Personal))
-		for _, f := range e.Personal {
+		names := make([]any, 0, len(ps))
+		for _, f := range ps {
 			names = append(names, f.Name)
 		}
 		if _, err := tx.ErasePersonal(ctx, e.ID); err != nil {

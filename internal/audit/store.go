@@ -2,7 +2,10 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"sort"
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/tlog"
@@ -106,7 +109,54 @@ type StoredEntry struct {
 	Index      uint64
 	ActorSeq   uint64
 	ActorPrev  []byte // nil for the actor's first entry
-	Record            // Personal holds the openings still stored
+	Record            // Personal is not filled on reads: see Openings
+	// PersonalJSON and SaltsJSON are the stored openings (see
+	// EncodeOpenings); both nil once redacted.
+	PersonalJSON, SaltsJSON []byte
+}
+
+// Openings decodes the personal openings still stored.
+func (e StoredEntry) Openings() ([]PersonalField, error) {
+	return DecodeOpenings(e.PersonalJSON, e.SaltsJSON)
+}
+
+// EncodeOpenings is the stored form of personal openings: two JSON
+// objects, {name: value} and {name: base64 salt}; nil when there are none.
+func EncodeOpenings(fs []PersonalField) (values, salts []byte, err error) {
+	if len(fs) == 0 {
+		return nil, nil, nil
+	}
+	v := make(map[string]string, len(fs))
+	s := make(map[string][]byte, len(fs))
+	for _, f := range fs {
+		v[f.Name], s[f.Name] = f.Value, f.Salt
+	}
+	if values, err = json.Marshal(v); err != nil {
+		return nil, nil, err
+	}
+	salts, err = json.Marshal(s)
+	return values, salts, err
+}
+
+// DecodeOpenings reverses EncodeOpenings.
+func DecodeOpenings(values, salts []byte) ([]PersonalField, error) {
+	if len(values) == 0 && len(salts) == 0 {
+		return nil, nil
+	}
+	var v map[string]string
+	var s map[string][]byte
+	if err := json.Unmarshal(values, &v); err != nil {
+		return nil, fmt.Errorf("decode personal data: %w", err)
+	}
+	if err := json.Unmarshal(salts, &s); err != nil {
+		return nil, fmt.Errorf("decode personal salts: %w", err)
+	}
+	out := make([]PersonalField, 0, len(v))
+	for name, value := range v {
+		out = append(out, PersonalField{Name: name, Salt: s[name], Value: value})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
 }
 
 // StoredCheckpoint is one signed checkpoint as published.

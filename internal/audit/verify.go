@@ -41,16 +41,117 @@ type VerifyOptions struct {
 	// entries (keyed by index); each is checked against its commitment,
 	// and missing ones must have been redacted by a later entry.
 	Openings func(ctx context.Context, start, end uint64) (map[uint64][]PersonalField, error)
+
+	// readers > 1 reads fixed pages concurrently (store-backed readers,
+	// which never return short pages except at a gap).
+	readers int
+}
+
+// readFixedPages reads pages [k·pageSize, (k+1)·pageSize) with n workers
+// and delivers them in order. A page shorter than asked ends the stream
+// (the consumer reports the missing index).
+func readFixedPages(ctx context.Context, size uint64, read pageFunc, n int, out chan<- leafPage) {
+	defer close(out)
+	type slot struct{ ch chan leafPage }
+	slots := make(chan slot, n)
+	go func() {
+		defer close(slots)
+		for start := uint64(0); start < size; start += pageSize {
+			s := slot{ch: make(chan leafPage, 1)}
+			select {
+			case slots <- s:
+			case <-ctx.Done():
+				return
+			}
+			go func(start uint64) {
+				end := min(size, start+pageSize)
+				leaves, openings, err := read(ctx, start, end)
+				s.ch <- leafPage{start: start, leaves: leaves, openings: openings, err: err}
+			}(start)
+		}
+	}()
+	for s := range slots {
+		var pg leafPage
+		select {
+		case pg = <-s.ch:
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case out <- pg:
+		case <-ctx.Done():
+			return
+		}
+		if pg.err != nil || uint64(len(pg.leaves)) < min(size, pg.start+pageSize)-pg.start {
+			return
+		}
+	}
 }
 
 // pageSize is how many leaves VerifyEntries asks for at a time.
 const pageSize = MaxRange
+
+type leafPage struct {
+	start    uint64
+	leaves   [][]byte
+	openings map[uint64][]PersonalField
+	err      error
+}
+
+type pageFunc func(ctx context.Context, start, end uint64) ([][]byte, map[uint64][]PersonalField, error)
+
+// verifyLeaf is the part of a leaf verification looks at.
+type verifyLeaf struct {
+	Format    string          `json:"format"`
+	Kind      string          `json:"kind"`
+	Actor     string          `json:"actor"`
+	ActorSeq  uint64          `json:"actor_seq"`
+	ActorPrev string          `json:"actor_prev"`
+	Data      json.RawMessage `json:"data"`
+	Personal  json.RawMessage `json:"personal"`
+}
 
 // VerifyEntries re-derives the tree of cp from every leaf and checks it
 // against cp's root (cp MUST already be signature-verified), and checks
 // each leaf's form and its actor's chain. It returns a *[VerifyError]
 // naming the first bad index.
 func VerifyEntries(ctx context.Context, cp tlog.Checkpoint, r LeafReader, opt VerifyOptions) error {
+	return verifyPages(ctx, cp, func(ctx context.Context, start, end uint64) ([][]byte, map[uint64][]PersonalField, error) {
+		leaves, err := r.Leaves(ctx, start, end)
+		if err != nil || opt.Openings == nil || len(leaves) == 0 {
+			return leaves, nil, err
+		}
+		op, err := opt.Openings(ctx, start, start+uint64(len(leaves)))
+		return leaves, op, err
+	}, opt)
+}
+
+func verifyPages(ctx context.Context, cp tlog.Checkpoint, read pageFunc, opt VerifyOptions) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan leafPage, 2)
+	if opt.readers > 1 {
+		go readFixedPages(ctx, cp.Size, read, opt.readers, pages)
+	} else {
+		// Read ahead on another goroutine: storage and hashing overlap.
+		go func() {
+			defer close(pages)
+			for start := uint64(0); start < cp.Size; {
+				end := min(cp.Size, start+pageSize)
+				leaves, openings, err := read(ctx, start, end)
+				select {
+				case pages <- leafPage{start: start, leaves: leaves, openings: openings, err: err}:
+				case <-ctx.Done():
+					return
+				}
+				if err != nil || len(leaves) == 0 {
+					return
+				}
+				start += uint64(len(leaves))
+			}
+		}()
+	}
+
 	rng, _ := tlog.NewRange(0, nil)
 	type tail struct {
 		seq  uint64
@@ -64,26 +165,27 @@ func VerifyEntries(ctx context.Context, cp tlog.Checkpoint, r LeafReader, opt Ve
 	redacted := map[uint64]bool{}
 	var tileData []byte // current level-0 tile
 	tileIndex := ^uint64(0)
-	for start := uint64(0); start < cp.Size; {
-		end := min(cp.Size, start+pageSize)
-		leaves, err := r.Leaves(ctx, start, end)
-		if err != nil {
-			return fmt.Errorf("read entries %d–%d: %w", start, end, err)
-		}
-		if len(leaves) == 0 {
-			return &VerifyError{Index: start, Reason: fmt.Sprintf("entry is missing: the signed checkpoint covers %d entries but only %d are stored", cp.Size, start)}
-		}
-		var openings map[uint64][]PersonalField
-		if opt.Openings != nil {
-			if openings, err = opt.Openings(ctx, start, start+uint64(len(leaves))); err != nil {
-				return fmt.Errorf("read personal openings %d–%d: %w", start, end, err)
+	checkOpenings := opt.Openings != nil
+	for pg := range pages {
+		start := pg.start
+		if pg.err != nil {
+			var ve *VerifyError
+			if errors.As(pg.err, &ve) {
+				return ve
 			}
+			return fmt.Errorf("read entries from %d: %w", start, pg.err)
 		}
-		for k, leaf := range leaves {
+		if len(pg.leaves) == 0 || start != rng.Size() {
+			return &VerifyError{Index: rng.Size(), Reason: fmt.Sprintf("entry is missing: the signed checkpoint covers %d entries", cp.Size)}
+		}
+		if pg.openings != nil {
+			checkOpenings = true
+		}
+		for k, leaf := range pg.leaves {
 			i := start + uint64(k)
-			l, err := ParseLeaf(leaf)
-			if err != nil {
-				return &VerifyError{Index: i, Reason: err.Error()}
+			l, err := parseVerifyLeaf(leaf)
+			if err != nil || l.Format != LeafFormatV1 {
+				return &VerifyError{Index: i, Reason: fmt.Sprintf("leaf is not a valid %s entry", LeafFormatV1)}
 			}
 			h := tlog.LeafHash(leaf)
 			if opt.Tiles != nil {
@@ -117,23 +219,25 @@ func VerifyEntries(ctx context.Context, cp tlog.Checkpoint, r LeafReader, opt Ve
 					redacted[*d.Index] = true
 				}
 			}
-			if opt.Openings != nil {
-				commits, err := l.Commitments()
-				if err != nil {
-					return &VerifyError{Index: i, Reason: err.Error()}
-				}
-				got := openings[i]
-				if len(got) == 0 && len(commits) > 0 {
+			if checkOpenings {
+				got := pg.openings[i]
+				if len(got) == 0 && !bytes.Equal(l.Personal, []byte("{}")) {
 					missingOpenings[i] = true
 				}
-				for _, f := range got {
-					c, ok := commits[f.Name]
-					if !ok || c != hex.EncodeToString(Commitment(f)) {
-						return &VerifyError{Index: i, Reason: fmt.Sprintf("personal field %q does not match its commitment in the entry", f.Name)}
+				if len(got) > 0 {
+					var commits map[string]string
+					if err := json.Unmarshal(l.Personal, &commits); err != nil {
+						return &VerifyError{Index: i, Reason: "leaf personal commitments are not a JSON object"}
 					}
-				}
-				if len(got) != 0 && len(got) != len(commits) {
-					return &VerifyError{Index: i, Reason: "some personal fields are missing although the entry was not redacted"}
+					for _, f := range got {
+						c, ok := commits[f.Name]
+						if !ok || c != hex.EncodeToString(Commitment(f)) {
+							return &VerifyError{Index: i, Reason: fmt.Sprintf("personal field %q does not match its commitment in the entry", f.Name)}
+						}
+					}
+					if len(got) != len(commits) {
+						return &VerifyError{Index: i, Reason: "some personal fields are missing although the entry was not redacted"}
+					}
 				}
 			}
 			if err := rng.Append(h, nil); err != nil {
@@ -150,7 +254,9 @@ func VerifyEntries(ctx context.Context, cp tlog.Checkpoint, r LeafReader, opt Ve
 				}
 			}
 		}
-		start += uint64(len(leaves))
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	if rng.Size() != cp.Size {
 		return &VerifyError{Index: rng.Size(), Reason: "entry is missing"}
@@ -235,41 +341,37 @@ func (l *Log) Verify(ctx context.Context, full bool) (Report, error) {
 	if !full {
 		return rep, nil
 	}
-	err = VerifyEntries(ctx, *last, storeLeaves{l.store}, VerifyOptions{
-		Tiles:   l.store,
-		History: history,
-		Openings: func(ctx context.Context, start, end uint64) (map[uint64][]PersonalField, error) {
-			es, err := l.store.Entries(ctx, start, end)
-			if err != nil {
-				return nil, err
-			}
-			m := map[uint64][]PersonalField{}
-			for _, e := range es {
-				m[e.Index] = e.Personal
-			}
-			return m, nil
-		},
-	})
+	err = verifyPages(ctx, *last, storePages(l.store), VerifyOptions{Tiles: l.store, History: history, readers: 2})
 	return rep, err
 }
 
-type storeLeaves struct{ s Store }
-
-func (r storeLeaves) Leaves(ctx context.Context, start, end uint64) ([][]byte, error) {
-	es, err := r.s.Entries(ctx, start, end)
-	if err != nil {
-		return nil, err
-	}
-	out := make([][]byte, 0, len(es))
-	for k, e := range es {
-		if e.Index != start+uint64(k) {
-			break // a gap: report the missing index
-		}
-		leaf, err := e.Leaf()
+// storePages reads leaves and openings in one query per page. A gap in
+// the indexes ends the page, so the next page reports the missing index.
+func storePages(s Store) pageFunc {
+	return func(ctx context.Context, start, end uint64) ([][]byte, map[uint64][]PersonalField, error) {
+		es, err := s.Entries(ctx, start, end)
 		if err != nil {
-			return nil, &VerifyError{Index: e.Index, Reason: err.Error()}
+			return nil, nil, err
 		}
-		out = append(out, leaf)
+		leaves := make([][]byte, 0, len(es))
+		openings := map[uint64][]PersonalField{}
+		for k, e := range es {
+			if e.Index != start+uint64(k) {
+				break
+			}
+			leaf, err := e.Leaf()
+			if err != nil {
+				return nil, nil, &VerifyError{Index: e.Index, Reason: err.Error()}
+			}
+			leaves = append(leaves, leaf)
+			if e.PersonalJSON != nil || e.SaltsJSON != nil {
+				ps, err := e.Openings()
+				if err != nil {
+					return nil, nil, &VerifyError{Index: e.Index, Reason: err.Error()}
+				}
+				openings[e.Index] = ps
+			}
+		}
+		return leaves, openings, nil
 	}
-	return out, nil
 }

@@ -3,55 +3,14 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/audit"
 	"github.com/interlock-dev/interlock/internal/tlog"
 )
-
-// Personal openings are stored as two JSON objects, {name: value} in
-// personal (the layout other packages' tests read) and {name: salt} in
-// salts; redaction sets both to NULL.
-func encodePersonal(fs []audit.PersonalField) (values, salts []byte, err error) {
-	if len(fs) == 0 {
-		return nil, nil, nil
-	}
-	v := make(map[string]string, len(fs))
-	s := make(map[string][]byte, len(fs))
-	for _, f := range fs {
-		v[f.Name], s[f.Name] = f.Value, f.Salt
-	}
-	if values, err = json.Marshal(v); err != nil {
-		return nil, nil, err
-	}
-	salts, err = json.Marshal(s)
-	return values, salts, err
-}
-
-func decodePersonal(values, salts []byte) ([]audit.PersonalField, error) {
-	if len(values) == 0 && len(salts) == 0 {
-		return nil, nil
-	}
-	var v map[string]string
-	var s map[string][]byte
-	if err := json.Unmarshal(values, &v); err != nil {
-		return nil, fmt.Errorf("decode personal data: %w", err)
-	}
-	if err := json.Unmarshal(salts, &s); err != nil {
-		return nil, fmt.Errorf("decode personal salts: %w", err)
-	}
-	out := make([]audit.PersonalField, 0, len(v))
-	for name, value := range v {
-		out = append(out, audit.PersonalField{Name: name, Salt: s[name], Value: value})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
-}
 
 func nullString(s string) any {
 	if s == "" {
@@ -63,7 +22,7 @@ func nullString(s string) any {
 const auditInsertCols = `kind, version, actor, subject, at_unix_nano, idem_key, data, commitments, personal, salts`
 
 func auditArgs(r audit.Record) ([]any, error) {
-	p, salts, err := encodePersonal(r.Personal)
+	p, salts, err := audit.EncodeOpenings(r.Personal)
 	if err != nil {
 		return nil, err
 	}
@@ -304,11 +263,7 @@ func scanEntries(rows *sql.Rows) ([]audit.StoredEntry, error) {
 		if len(e.ActorPrev) == 0 {
 			e.ActorPrev = nil
 		}
-		p, err := decodePersonal(personal, salts)
-		if err != nil {
-			return nil, fmt.Errorf("audit entry row %d: %w", e.ID, err)
-		}
-		e.Personal = p
+		e.PersonalJSON, e.SaltsJSON = personal, salts
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -588,7 +543,7 @@ func (r redactTx) ErasePersonal(ctx context.Context, entryID int64) (int, error)
 	if err := r.QueryRow(ctx, `SELECT personal, salts FROM audit_entries WHERE id = $1`, entryID).Scan(&personal, &salts); err != nil {
 		return 0, fmt.Errorf("read entry row %d: %w", entryID, notFound(err))
 	}
-	fs, err := decodePersonal(personal, salts)
+	fs, err := audit.DecodeOpenings(personal, salts)
 	if err != nil {
 		return 0, err
 	}

@@ -2,6 +2,7 @@ package tlog
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strconv"
@@ -201,24 +202,20 @@ func (r TileHashReader) ReadHashes(ctx context.Context, ids []NodeID) ([][]byte,
 }
 
 // subtreeHash folds 2^k consecutive hashes into the root of their perfect
-// subtree.
+// subtree, hashing in place in one scratch buffer.
 func subtreeHash(b []byte) []byte {
 	n := len(b) / HashSize
-	if n == 1 {
-		return append([]byte(nil), b...)
-	}
-	hs := make([][]byte, n)
-	for i := range hs {
-		hs[i] = b[i*HashSize : (i+1)*HashSize]
-	}
-	for len(hs) > 1 {
-		next := hs[:len(hs)/2]
-		for i := range next {
-			next[i] = hasher.HashChildren(hs[2*i], hs[2*i+1])
+	work := append([]byte(nil), b...)
+	var in [1 + 2*HashSize]byte
+	in[0] = 1 // RFC 6962 node prefix
+	for ; n > 1; n /= 2 {
+		for i := 0; i < n/2; i++ {
+			copy(in[1:], work[2*i*HashSize:(2*i+2)*HashSize])
+			h := sha256.Sum256(in[:])
+			copy(work[i*HashSize:], h[:])
 		}
-		hs = next
 	}
-	return hs[0]
+	return work[:HashSize:HashSize]
 }
 
 // TileSet collects the tile hashes produced while appending leaves to a
