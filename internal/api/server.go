@@ -282,6 +282,9 @@ func (s *Server) authenticatePerson(r *http.Request) (wire.Principal, error) {
 	}
 	jkt, err := s.cfg.Proofs.Verify(proof, r.Method, RequestURL(r), token, s.now())
 	if err != nil {
+		if _, ok := usererr.As(err); ok {
+			return wire.Principal{}, err // e.g. dpop_replayed, dpop_busy (429)
+		}
 		return wire.Principal{}, usererr.Wrap(err, usererr.Unauthenticated, "dpop_invalid", "the request's DPoP proof is not valid: %v", err)
 	}
 	p, err := s.cfg.Authenticator.Authenticate(r.Context(), token, jkt)
