@@ -8,12 +8,13 @@ import (
 
 	"github.com/interlock-dev/interlock/internal/apiclient"
 	"github.com/interlock-dev/interlock/internal/dpop"
+	"github.com/interlock-dev/interlock/internal/pki"
 )
 
 // anonClient is a client with no session, for bootstrap, login and
 // invitation acceptance. With a key, every request carries a DPoP proof.
 func (e *env) anonClient(server, fingerprint string, key ed25519.PrivateKey) (*apiclient.Client, error) {
-	tlsCfg, err := apiclient.PinnedTLS(fingerprint)
+	tlsCfg, err := pki.PinnedTLSConfig(fingerprint)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +41,7 @@ func (e *env) client() (*apiclient.Client, *profile, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	tlsCfg, err := apiclient.PinnedTLS(p.CAFingerprint)
+	tlsCfg, err := pki.PinnedTLSConfig(p.CAFingerprint)
 	if err != nil {
 		return nil, nil, err
 	}
