@@ -248,10 +248,10 @@ func scanEntries(rows *sql.Rows) ([]audit.StoredEntry, error) {
 	var out []audit.StoredEntry
 	for rows.Next() {
 		var (
-			e        audit.StoredEntry
-			idx, seq sql.NullInt64
-			idem     sql.NullString
-			ns       int64
+			e               audit.StoredEntry
+			idx, seq        sql.NullInt64
+			idem            sql.NullString
+			ns              int64
 			personal, salts []byte
 		)
 		if err := rows.Scan(&e.ID, &idx, &e.Kind, &e.Version, &e.Actor, &e.Subject, &ns, &idem, &e.Data, &e.Commitments, &personal, &salts, &seq, &e.ActorPrev); err != nil {
