@@ -1,0 +1,265 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/pki"
+)
+
+// agent is one enrolled agent with its one HTTP/2 connection.
+type agent struct {
+	cfg    Config
+	id     identity
+	log    *slog.Logger
+	client *http.Client
+	ledger *ledger
+	root   context.Context // the agent's lifetime: steps and reports end with it
+
+	mu      sync.Mutex
+	running map[string]bool
+	results *resultCache
+	wg      sync.WaitGroup // steps and reports in flight
+}
+
+func newAgent(cfg Config, id identity) (*agent, error) {
+	tlsCfg, err := pki.PinnedTLSConfig(cfg.CAFingerprint)
+	if err != nil {
+		return nil, err
+	}
+	cert := id.cert
+	tlsCfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+	tr := &http.Transport{
+		TLSClientConfig:   tlsCfg,
+		ForceAttemptHTTP2: true,
+		// One connection: the stream, heartbeats and results are HTTP/2
+		// streams on it. HTTP/1 is off, so they can never need a second one.
+		MaxConnsPerHost: 1,
+		HTTP2:           &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 10 * time.Second},
+	}
+	tr.Protocols = new(http.Protocols)
+	tr.Protocols.SetHTTP2(true)
+	led, err := openLedger(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	return &agent{
+		cfg: cfg, id: id, log: cfg.Log.With(slog.String("host", id.HostID)),
+		client: &http.Client{Transport: tr}, ledger: led,
+		running: map[string]bool{}, results: newResultCache(256),
+	}, nil
+}
+
+// run holds the connection until ctx ends, reconnecting with exponential
+// backoff (1 s doubling up to MaxBackoff, with jitter; reset after a
+// connection that lasted a minute).
+func (a *agent) run(ctx context.Context) error {
+	defer a.client.CloseIdleConnections()
+	defer a.ledger.close()
+	defer a.wg.Wait()
+	a.root = ctx
+	attempt := 0
+	for {
+		start := time.Now()
+		err := a.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(start) > time.Minute {
+			attempt = 0
+		}
+		wait := backoff(attempt, a.cfg.MaxBackoff)
+		attempt++
+		a.log.WarnContext(ctx, "connection to the server ended; reconnecting", slog.String("error", errString(err)), slog.Duration("in", wait))
+		if !sleep(ctx, wait) {
+			return nil
+		}
+	}
+}
+
+// session is one GET /v1/agent/connect: it reads step lines until the
+// stream ends or stays silent for StreamIdle, heartbeating meanwhile.
+func (a *agent) session(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.cfg.Server+"/v1/agent/connect", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/x-ndjson")
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return readProblem(resp)
+	}
+	a.log.InfoContext(ctx, "connected", slog.String("proto", resp.Proto))
+
+	go a.heartbeats(ctx, cancel)
+
+	lines := make(chan []byte)
+	go func() {
+		r := bufio.NewReaderSize(resp.Body, 64<<10)
+		for {
+			line, err := readLine(r, 4<<20)
+			if err != nil {
+				cancel(fmt.Errorf("stream: %w", err))
+				return
+			}
+			select {
+			case lines <- line:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	idle := time.NewTimer(a.cfg.StreamIdle)
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-idle.C:
+			return fmt.Errorf("the server sent nothing for %s", a.cfg.StreamIdle)
+		case line := <-lines:
+			idle.Reset(a.cfg.StreamIdle)
+			var m wire.AgentMessage
+			if err := json.Unmarshal(line, &m); err != nil {
+				return fmt.Errorf("stream: bad line: %w", err)
+			}
+			if m.Type == "step" && m.Step != nil {
+				step := *m.Step
+				a.wg.Add(1)
+				go func() {
+					defer a.wg.Done()
+					a.handleStep(a.root, step)
+				}()
+			}
+		}
+	}
+}
+
+// readLine reads one '\n'-terminated line of at most max bytes.
+func readLine(r *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > max {
+			return nil, errors.New("line too long")
+		}
+		if err == nil {
+			return line, nil
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, err
+		}
+	}
+}
+
+func (a *agent) heartbeats(ctx context.Context, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(a.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		body, _ := json.Marshal(wire.Heartbeat{ProtocolVersion: wire.ProtocolVersion, Healthy: a.healthy(ctx)})
+		hctx, hcancel := context.WithTimeout(ctx, a.cfg.HeartbeatInterval+10*time.Second)
+		err := postJSON(hctx, a.client, a.cfg.Server+"/v1/agent/heartbeat", body, nil)
+		hcancel()
+		if err != nil && ctx.Err() == nil {
+			var pe *problemError
+			if errors.As(err, &pe) && (pe.Status == http.StatusUnauthorized || pe.Status == http.StatusForbidden) {
+				cancel(fmt.Errorf("heartbeat refused: %w", err))
+				return
+			}
+			a.log.WarnContext(ctx, "heartbeat failed", slog.String("error", err.Error()))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *agent) healthy(ctx context.Context) bool {
+	if len(a.cfg.HealthCommand) == 0 {
+		return true
+	}
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(hctx, a.cfg.HealthCommand[0], a.cfg.HealthCommand[1:]...)
+	cmd.WaitDelay = time.Second
+	if err := cmd.Run(); err != nil {
+		a.log.WarnContext(ctx, "health command failed", slog.String("error", err.Error()))
+		return false
+	}
+	return true
+}
+
+// report delivers a result, retrying through reconnects until the server
+// answers (a 4xx such as "no dispatch waits for it" also ends the retries)
+// or ten minutes pass.
+func (a *agent) report(ctx context.Context, res wire.StepResult) {
+	body, _ := json.Marshal(res)
+	deadline := time.Now().Add(10 * time.Minute)
+	for attempt := 0; ; attempt++ {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := postJSON(rctx, a.client, a.cfg.Server+"/v1/agent/results", body, nil)
+		cancel()
+		var pe *problemError
+		switch {
+		case err == nil:
+			return
+		case errors.As(err, &pe) && pe.Status < 500:
+			a.log.WarnContext(ctx, "server did not take the step result", slog.String("step", res.StepID), slog.String("error", err.Error()))
+			return
+		case time.Now().After(deadline):
+			a.log.ErrorContext(ctx, "gave up reporting a step result", slog.String("step", res.StepID), slog.String("error", err.Error()))
+			return
+		}
+		if !sleep(ctx, backoff(attempt, a.cfg.MaxBackoff)) {
+			return
+		}
+	}
+}
+
+// backoff is 1 s × 2^attempt, capped, with ±20 % jitter.
+func backoff(attempt int, max time.Duration) time.Duration {
+	d := time.Second << min(attempt, 16)
+	if d > max || d <= 0 {
+		d = max
+	}
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func errString(err error) string {
+	if err == nil || errors.Is(err, io.EOF) {
+		return "closed by the server"
+	}
+	return err.Error()
+}

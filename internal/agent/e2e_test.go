@@ -1,0 +1,338 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/interlock-dev/interlock/internal/agent"
+	"github.com/interlock-dev/interlock/internal/agenthub"
+	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/pki"
+	"github.com/interlock-dev/interlock/internal/usererr"
+)
+
+type testSealer struct{}
+
+func (testSealer) aead() cipher.AEAD {
+	b, _ := aes.NewCipher(make([]byte, 32))
+	a, _ := cipher.NewGCM(b)
+	return a
+}
+func (s testSealer) Seal(p, aad []byte) ([]byte, error) {
+	return s.aead().Seal(nil, make([]byte, 12), p, aad), nil
+}
+func (s testSealer) Open(c, aad []byte) ([]byte, error) {
+	return s.aead().Open(nil, make([]byte, 12), c, aad)
+}
+
+// fakeInventory is the Enroller and HeartbeatRecorder: one join token
+// allowing a number of enrollments.
+type fakeInventory struct {
+	mu         sync.Mutex
+	token      string
+	uses       int
+	hosts      []string
+	heartbeats map[string]int
+}
+
+func (f *fakeInventory) EnrollHost(_ context.Context, token, hostname string) (string, []string, map[string]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if token != f.token || f.uses == 0 {
+		return "", nil, nil, usererr.New(usererr.Unauthenticated, "bad_join_token", "The join token is unknown, expired or already used.")
+	}
+	f.uses--
+	id := fmt.Sprintf("host_%d", len(f.hosts)+1)
+	f.hosts = append(f.hosts, hostname)
+	return id, []string{"billing", "index"}, map[string]string{"zone": "a"}, nil
+}
+
+func (f *fakeInventory) RecordHeartbeat(_ context.Context, hostID string, healthy bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if healthy {
+		f.heartbeats[hostID]++
+	}
+	return nil
+}
+
+func (f *fakeInventory) beats(host string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.heartbeats[host]
+}
+
+// testServer serves the hub over real HTTPS (TLS 1.3, h2, optional client
+// certificates), recording which connection each agent request came on.
+type testServer struct {
+	url   string
+	ca    *pki.CA
+	hub   *agenthub.Hub
+	inv   *fakeInventory
+	mu    sync.Mutex
+	conns map[string]map[string]bool // host → remote addrs
+	proto map[string]bool
+}
+
+func startServer(t *testing.T, uses int) *testServer {
+	t.Helper()
+	ca, err := pki.LoadOrCreateCA(t.TempDir(), testSealer{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := &fakeInventory{token: "ilk_join_test", uses: uses, heartbeats: map[string]int{}}
+	hub, err := agenthub.New(agenthub.Config{CA: ca, Enroller: inv, Heartbeats: inv, PingInterval: 200 * time.Millisecond, Margin: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{ca: ca, hub: hub, inv: inv, conns: map[string]map[string]bool{}, proto: map[string]bool{}}
+	h := hub.Handler()
+	tlsCfg, err := ca.ServerTLSConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{TLSConfig: tlsCfg, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id, ok := hub.HostIDFromRequest(r); ok {
+			ts.mu.Lock()
+			if ts.conns[id] == nil {
+				ts.conns[id] = map[string]bool{}
+			}
+			ts.conns[id][r.RemoteAddr] = true
+			ts.proto[r.Proto] = true
+			ts.mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { srv.Close() })
+	ts.url = "https://" + ln.Addr().String()
+	return ts
+}
+
+func (ts *testServer) startAgents(t *testing.T, dir string, count int, token string) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- agent.Run(ctx, agent.Config{
+			Server: ts.url, CAFingerprint: ts.ca.Fingerprint(), Token: token, DataDir: dir,
+			Count: count, Hostname: "web", HeartbeatInterval: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
+		})
+	}()
+	stopped := false
+	stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			return errors.New("agents did not stop")
+		}
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestAgentsEndToEnd(t *testing.T) {
+	ts := startServer(t, 3)
+	dir := t.TempDir()
+	stop := ts.startAgents(t, dir, 3, "ilk_join_test")
+	hosts := []string{"host_1", "host_2", "host_3"}
+	for _, h := range hosts {
+		waitFor(t, h+" to connect and heartbeat", func() bool { return ts.hub.Connected(h) && ts.inv.beats(h) >= 2 })
+	}
+	ts.inv.mu.Lock()
+	enrolled := append([]string(nil), ts.inv.hosts...)
+	ts.inv.mu.Unlock()
+	if diff := cmp.Diff([]string{"web-01", "web-02", "web-03"}, sortStrings(enrolled)); diff != "" {
+		t.Errorf("enrolled hostnames (-want +got):\n%s", diff)
+	}
+	for i := 1; i <= 3; i++ {
+		st, err := os.Stat(filepath.Join(dir, fmt.Sprintf("agent-%02d", i), "agent.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("agent-%02d key mode = %v, want 0600", i, st.Mode().Perm())
+		}
+	}
+
+	marker := filepath.Join(t.TempDir(), "runs")
+	once := wire.Step{StepID: "stp_once", OpID: "op1", Phase: "run", Argv: []string{"sh", "-c", "echo run >> " + marker + "; echo ran"}, TimeoutSeconds: 5}
+	for _, tt := range []struct {
+		name string
+		host string
+		step wire.Step
+		want wire.StepResult
+	}{
+		{name: "echo", host: "host_1",
+			step: wire.Step{StepID: "stp_echo", Argv: []string{"echo", "hi"}, TimeoutSeconds: 5},
+			want: wire.StepResult{StepID: "stp_echo", Output: "hi\n"}},
+		{name: "no shell unless asked", host: "host_1",
+			step: wire.Step{StepID: "stp_noshell", Argv: []string{"echo", "$HOME;", "exit", "7"}, TimeoutSeconds: 5},
+			want: wire.StepResult{StepID: "stp_noshell", Output: "$HOME; exit 7\n"}},
+		{name: "shell", host: "host_2",
+			step: wire.Step{StepID: "stp_shell", Argv: []string{"echo", "a;", "exit", "4"}, Shell: true, TimeoutSeconds: 5},
+			want: wire.StepResult{StepID: "stp_shell", ExitCode: 4, Output: "a\n"}},
+		{name: "exit 3", host: "host_2",
+			step: wire.Step{StepID: "stp_exit3", Argv: []string{"sh", "-c", "exit 3"}, TimeoutSeconds: 5},
+			want: wire.StepResult{StepID: "stp_exit3", ExitCode: 3}},
+		{name: "timeout", host: "host_3",
+			step: wire.Step{StepID: "stp_sleep", Argv: []string{"sleep", "5"}, TimeoutSeconds: 1},
+			want: wire.StepResult{StepID: "stp_sleep", ExitCode: -1, TimedOut: true, Error: "killed after the step's timeout of 1s"}},
+		{name: "capped and redacted", host: "host_3",
+			step: wire.Step{StepID: "stp_cap", Argv: []string{"sh", "-c", "echo token=s3cr3t-VALUE; head -c 5000 /dev/zero | tr '\\0' x"},
+				TimeoutSeconds: 5, MaxOutputBytes: 30, Redact: []string{"s3cr3t-VALUE"}},
+			want: wire.StepResult{StepID: "stp_cap", Output: "token=[redacted]\nxxxxxxxxxxxxx", Truncated: true}},
+		{name: "missing command", host: "host_1",
+			step: wire.Step{StepID: "stp_missing", Argv: []string{"/nonexistent/s3cr3t"}, TimeoutSeconds: 5, Redact: []string{"s3cr3t"}},
+			want: wire.StepResult{StepID: "stp_missing", ExitCode: -1, Error: "could not run the command: fork/exec /nonexistent/[redacted]: no such file or directory"}},
+		{name: "first run of a step", host: "host_1", step: once,
+			want: wire.StepResult{StepID: "stp_once", Output: "ran\n"}},
+		{name: "same StepID again is not rerun", host: "host_1", step: once,
+			want: wire.StepResult{StepID: "stp_once", Output: "ran\n"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			got, err := ts.hub.Dispatch(t.Context(), tt.host, tt.step)
+			if err != nil {
+				t.Fatalf("Dispatch: %v", err)
+			}
+			if tt.step.TimeoutSeconds == 1 && time.Since(start) > 3*time.Second {
+				t.Errorf("a 1 s timeout took %s", time.Since(start))
+			}
+			got.StartedAt, got.FinishedAt = time.Time{}, time.Time{}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("result (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if runs, _ := os.ReadFile(marker); string(runs) != "run\n" {
+		t.Errorf("step stp_once ran %d times, want once", bytes.Count(runs, []byte("run")))
+	}
+
+	t.Run("unconnected host is unreachable", func(t *testing.T) {
+		_, err := ts.hub.Dispatch(t.Context(), "host_9", wire.Step{StepID: "stp_x", Argv: []string{"true"}, TimeoutSeconds: 1})
+		if !errors.Is(err, agenthub.ErrUnreachable) {
+			t.Errorf("Dispatch to an unconnected host: err = %v, want ErrUnreachable", err)
+		}
+	})
+
+	t.Run("one HTTP/2 connection per agent", func(t *testing.T) {
+		ts.mu.Lock()
+		defer ts.mu.Unlock()
+		for _, h := range hosts {
+			if n := len(ts.conns[h]); n != 1 {
+				t.Errorf("%s used %d connections, want 1", h, n)
+			}
+		}
+		if diff := cmp.Diff(map[string]bool{"HTTP/2.0": true}, ts.proto); diff != "" {
+			t.Errorf("protocols (-want +got):\n%s", diff)
+		}
+	})
+
+	// After a restart (no token needed: the identity is on disk), the
+	// ledger still refuses the step.
+	if err := stop(); err != nil {
+		t.Fatalf("stop agents: %v", err)
+	}
+	waitFor(t, "host_1 to disconnect", func() bool { return !ts.hub.Connected("host_1") })
+	ts.startAgents(t, dir, 3, "")
+	waitFor(t, "host_1 to reconnect", func() bool { return ts.hub.Connected("host_1") })
+	got, err := ts.hub.Dispatch(t.Context(), "host_1", once)
+	if err != nil {
+		t.Fatalf("Dispatch after restart: %v", err)
+	}
+	if !strings.Contains(got.Error, "refuses to run it twice") || got.ExitCode != -1 {
+		t.Errorf("replayed step after restart: got %+v, want a refusal", got)
+	}
+	if runs, _ := os.ReadFile(marker); string(runs) != "run\n" {
+		t.Errorf("after restart, step stp_once ran %d times, want once", bytes.Count(runs, []byte("run")))
+	}
+}
+
+func TestAgentRoutesNeedAClientCertificate(t *testing.T) {
+	ts := startServer(t, 0)
+	cfg, err := pki.PinnedTLSConfig(ts.ca.Fingerprint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}, Timeout: 5 * time.Second}
+	for _, tt := range []struct{ method, path, body string }{
+		{"GET", "/v1/agent/connect", ""},
+		{"POST", "/v1/agent/heartbeat", `{"protocol_version":1,"healthy":true}`},
+		{"POST", "/v1/agent/results", `{"step_id":"stp_x","exit_code":0,"output":""}`},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, ts.url+tt.path, strings.NewReader(tt.body))
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("%s %s without a client certificate: status %d, want 401", tt.method, tt.path, resp.StatusCode)
+			}
+		})
+	}
+	t.Run("bad token", func(t *testing.T) {
+		err := agent.Run(t.Context(), agent.Config{Server: ts.url, CAFingerprint: ts.ca.Fingerprint(), Token: "ilk_join_wrong", DataDir: t.TempDir()})
+		if err == nil || !strings.Contains(err.Error(), "bad_join_token") {
+			t.Errorf("Run with a bad token: err = %v, want the server's bad_join_token refusal", err)
+		}
+	})
+	t.Run("wrong pin", func(t *testing.T) {
+		other, _ := pki.LoadOrCreateCA(t.TempDir(), testSealer{}, nil, nil)
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		dir := t.TempDir()
+		_ = agent.Run(ctx, agent.Config{Server: ts.url, CAFingerprint: other.Fingerprint(), Token: "ilk_join_test", DataDir: dir})
+		if _, err := os.Stat(filepath.Join(dir, "identity.json")); err == nil {
+			t.Error("the agent enrolled with a server whose CA does not match its pin")
+		}
+	})
+}
+
+func sortStrings(s []string) []string {
+	out := append([]string(nil), s...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}

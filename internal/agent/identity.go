@@ -1,0 +1,200 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/pki"
+)
+
+// Files in an agent's data directory.
+const (
+	keyFile      = "agent.key"     // PKCS#8 PEM, 0600
+	certFile     = "agent.pem"     // client certificate
+	caFile       = "ca.pem"        // the server's CA, as pinned
+	identityFile = "identity.json" // written last: its presence means "enrolled"
+	ledgerFile   = "steps.log"     // step IDs already started, one per line
+)
+
+// identity is what enrollment leaves in the data directory.
+type identity struct {
+	HostID        string    `json:"host_id"`
+	Hostname      string    `json:"hostname"`
+	Server        string    `json:"server"`
+	CAFingerprint string    `json:"ca_fingerprint"`
+	EnrolledAt    time.Time `json:"enrolled_at"`
+	Services      []string  `json:"services,omitempty"`
+
+	cert tls.Certificate
+}
+
+func loadIdentity(dir string) (identity, error) {
+	var id identity
+	raw, err := os.ReadFile(filepath.Join(dir, identityFile))
+	if err != nil {
+		return id, err // os.ErrNotExist: not enrolled
+	}
+	if err := json.Unmarshal(raw, &id); err != nil {
+		return id, fmt.Errorf("read %s: %w", identityFile, err)
+	}
+	id.cert, err = tls.LoadX509KeyPair(filepath.Join(dir, certFile), filepath.Join(dir, keyFile))
+	if err != nil {
+		return id, fmt.Errorf("load the agent's key and certificate from %s: %w", dir, err)
+	}
+	return id, nil
+}
+
+// enroll makes a key and CSR, spends the join token, checks what comes back
+// and saves the identity (identity.json last).
+func enroll(ctx context.Context, cfg Config) (identity, error) {
+	key, csr, err := pki.NewAgentKey(cfg.Rand, cfg.Hostname)
+	if err != nil {
+		return identity{}, fmt.Errorf("generate agent key: %w", err)
+	}
+	tlsCfg, err := pki.PinnedTLSConfig(cfg.CAFingerprint)
+	if err != nil {
+		return identity{}, err
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true}}
+	defer client.CloseIdleConnections()
+	body, _ := json.Marshal(wire.EnrollRequest{Token: cfg.Token, Hostname: cfg.Hostname, CSR: string(csr)})
+
+	var resp wire.EnrollResponse
+	for attempt := 0; ; attempt++ {
+		err = postJSON(ctx, client, cfg.Server+"/v1/agent/enroll", body, &resp)
+		var pe *problemError
+		if err == nil || errors.As(err, &pe) && pe.Status < 500 {
+			break // done, or refused for good (bad token, bad request)
+		}
+		cfg.Log.WarnContext(ctx, "enrollment failed; retrying", slog.String("error", err.Error()))
+		if !sleep(ctx, backoff(attempt, cfg.MaxBackoff)) {
+			return identity{}, ctx.Err()
+		}
+	}
+	if err != nil {
+		return identity{}, fmt.Errorf("enroll: %w", err)
+	}
+
+	ca, err := pki.ParseCertificatePEM([]byte(resp.CA))
+	if err != nil || !pki.MatchesFingerprint(ca, cfg.CAFingerprint) {
+		return identity{}, errors.New("enroll: the server sent a CA that does not match --ca-fingerprint")
+	}
+	leaf, err := pki.ParseCertificatePEM([]byte(resp.Certificate))
+	if err != nil {
+		return identity{}, fmt.Errorf("enroll: certificate: %w", err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: cfg.Now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return identity{}, fmt.Errorf("enroll: the issued certificate does not verify against the CA: %w", err)
+	}
+	if !key.PublicKey.Equal(leaf.PublicKey) {
+		return identity{}, errors.New("enroll: the issued certificate is not for this agent's key")
+	}
+	if hid, err := pki.HostID(leaf); err != nil || hid != resp.HostID {
+		return identity{}, fmt.Errorf("enroll: the certificate names host %q, the response %q", hid, resp.HostID)
+	}
+
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return identity{}, err
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})
+	clear(pkcs8)
+	id := identity{HostID: resp.HostID, Hostname: cfg.Hostname, Server: cfg.Server, CAFingerprint: cfg.CAFingerprint,
+		EnrolledAt: cfg.Now().UTC(), Services: resp.Services}
+	idJSON, _ := json.MarshalIndent(id, "", "  ")
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{keyFile, keyPEM}, {certFile, []byte(resp.Certificate)}, {caFile, []byte(resp.CA)}, {identityFile, append(idJSON, '\n')}} {
+		if err := writeFileAtomic(filepath.Join(cfg.DataDir, f.name), f.data, 0o600); err != nil {
+			return identity{}, fmt.Errorf("save %s: %w", f.name, err)
+		}
+	}
+	id.cert, err = tls.X509KeyPair([]byte(resp.Certificate), keyPEM)
+	clear(keyPEM)
+	if err != nil {
+		return identity{}, err
+	}
+	cfg.Log.InfoContext(ctx, "enrolled", slog.String("host", id.HostID), slog.Any("services", resp.Services))
+	return id, nil
+}
+
+// problemError is a non-2xx answer from the server.
+type problemError struct {
+	Status int
+	wire.Problem
+}
+
+func (e *problemError) Error() string {
+	if e.Detail != "" {
+		return fmt.Sprintf("server said %d %s: %s", e.Status, e.Code, e.Detail)
+	}
+	return fmt.Sprintf("server said %d", e.Status)
+}
+
+// postJSON POSTs body and decodes a 2xx JSON answer into out (nil: none).
+func postJSON(ctx context.Context, client *http.Client, url string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return readProblem(resp)
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		return nil
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out)
+}
+
+func readProblem(resp *http.Response) error {
+	pe := &problemError{Status: resp.StatusCode}
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&pe.Problem)
+	return pe
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

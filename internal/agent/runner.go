@@ -1,0 +1,325 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/interlock-dev/interlock/internal/api/wire"
+)
+
+const (
+	defaultStepTimeout = 5 * time.Minute
+	defaultOutputBytes = 64 << 10
+	redacted           = "[redacted]"
+)
+
+// handleStep runs a step at most once. A StepID already in flight is
+// ignored (its result is on its way); one that finished recently has its
+// result reported again; one in the ledger without a result (run before a
+// restart) is refused with an error result — never run again.
+func (a *agent) handleStep(ctx context.Context, step wire.Step) {
+	a.mu.Lock()
+	if res, ok := a.results.get(step.StepID); ok {
+		a.mu.Unlock()
+		a.log.InfoContext(ctx, "step already ran; reporting its result again", slog.String("step", step.StepID))
+		a.report(ctx, res)
+		return
+	}
+	if a.running[step.StepID] {
+		a.mu.Unlock()
+		return
+	}
+	now := a.cfg.Now()
+	if a.ledger.has(step.StepID) {
+		a.mu.Unlock()
+		a.log.WarnContext(ctx, "refusing to run a step twice", slog.String("step", step.StepID), slog.String("op", step.OpID))
+		a.report(ctx, wire.StepResult{StepID: step.StepID, ExitCode: -1, StartedAt: now, FinishedAt: now,
+			Error: "this agent already started this step (before a restart or reconnect) and refuses to run it twice; its outcome is unknown"})
+		return
+	}
+	if err := validStepID(step.StepID); err != nil {
+		a.mu.Unlock()
+		a.report(ctx, wire.StepResult{StepID: step.StepID, ExitCode: -1, StartedAt: now, FinishedAt: now, Error: err.Error()})
+		return
+	}
+	// Durably remember the step BEFORE it starts: a crash after this line
+	// means the step is refused later, never run twice.
+	if err := a.ledger.add(step.StepID); err != nil {
+		a.mu.Unlock()
+		a.log.ErrorContext(ctx, "cannot record step; not running it", slog.String("step", step.StepID), slog.String("error", err.Error()))
+		a.report(ctx, wire.StepResult{StepID: step.StepID, ExitCode: -1, StartedAt: now, FinishedAt: now,
+			Error: "the agent could not record the step in its ledger, so it did not run it"})
+		return
+	}
+	a.running[step.StepID] = true
+	a.mu.Unlock()
+
+	a.log.InfoContext(ctx, "running step", slog.String("step", step.StepID), slog.String("op", step.OpID), slog.String("phase", step.Phase))
+	res := runStep(ctx, step, a.cfg.MaxOutputBytes, a.cfg.Now)
+	a.log.InfoContext(ctx, "step finished", slog.String("step", step.StepID), slog.Int("exit", res.ExitCode), slog.Bool("timed_out", res.TimedOut))
+
+	a.mu.Lock()
+	delete(a.running, step.StepID)
+	a.results.put(res)
+	a.mu.Unlock()
+	a.report(ctx, res)
+}
+
+func validStepID(id string) error {
+	if id == "" || len(id) > 200 || strings.ContainsAny(id, "\n\r\x00") {
+		return fmt.Errorf("step ID %q is not valid", id)
+	}
+	return nil
+}
+
+// runStep runs one step: argv without a shell (or `/bin/sh -c` with the
+// argv joined by spaces when Shell is set), killed with its process group
+// after the timeout, combined output capped and redacted.
+func runStep(ctx context.Context, step wire.Step, hardCap int, now func() time.Time) wire.StepResult {
+	res := wire.StepResult{StepID: step.StepID, StartedAt: now()}
+	limit := step.MaxOutputBytes
+	if limit <= 0 {
+		limit = defaultOutputBytes
+	}
+	limit = min(limit, hardCap)
+	timeout := time.Duration(step.TimeoutSeconds) * time.Second
+	if timeout <= 0 {
+		timeout = defaultStepTimeout
+	}
+	if len(step.Argv) == 0 || step.Argv[0] == "" {
+		res.ExitCode, res.Error, res.FinishedAt = -1, "the step has no command to run", now()
+		return res
+	}
+	argv := step.Argv
+	if step.Shell {
+		argv = []string{"/bin/sh", "-c", strings.Join(step.Argv, " ")}
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
+	cmd.Env = stepEnv(step.Env)
+	cmd.Dir = "/"
+	slack := 0
+	for _, v := range step.Redact {
+		slack = max(slack, len(v))
+	}
+	out := &capWriter{keep: limit + slack}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.WaitDelay = 2 * time.Second
+	setProcessGroup(cmd)
+	err := cmd.Run()
+	res.FinishedAt = now()
+
+	text := redact(string(out.buf), step.Redact)
+	if len(text) > limit {
+		text = text[:limit]
+		res.Truncated = true
+	}
+	res.Truncated = res.Truncated || out.dropped
+	res.Output = text
+
+	var ee *exec.ExitError
+	switch {
+	case errors.Is(cctx.Err(), context.DeadlineExceeded):
+		res.TimedOut, res.ExitCode = true, -1
+		res.Error = fmt.Sprintf("killed after the step's timeout of %s", timeout)
+	case err == nil:
+		res.ExitCode = 0
+	case errors.As(err, &ee):
+		res.ExitCode = ee.ExitCode()
+		if res.ExitCode < 0 {
+			res.Error = "the command was killed: " + ee.String()
+		}
+	case ctx.Err() != nil:
+		res.ExitCode, res.Error = -1, "the agent stopped while the step ran"
+	default:
+		res.ExitCode = -1
+		res.Error = redact("could not run the command: "+err.Error(), step.Redact)
+	}
+	return res
+}
+
+func stepEnv(extra map[string]string) []string {
+	env := os.Environ()
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+extra[k])
+	}
+	return env
+}
+
+// redact replaces every occurrence of each non-empty value with
+// "[redacted]", longest values first so a value containing another is
+// removed whole.
+func redact(s string, values []string) string {
+	vs := make([]string, 0, len(values))
+	for _, v := range values {
+		if v != "" {
+			vs = append(vs, v)
+		}
+	}
+	sort.Slice(vs, func(i, j int) bool { return len(vs[i]) > len(vs[j]) })
+	for _, v := range vs {
+		s = strings.ReplaceAll(s, v, redacted)
+	}
+	return s
+}
+
+// capWriter keeps the first keep bytes and counts the rest as dropped. It
+// keeps a little more than the output cap (the longest redacted value) so
+// that a secret straddling the cap is still seen whole and redacted before
+// the output is cut.
+type capWriter struct {
+	keep    int
+	buf     []byte
+	dropped bool
+}
+
+func (w *capWriter) Write(p []byte) (int, error) {
+	room := w.keep - len(w.buf)
+	if room >= len(p) {
+		w.buf = append(w.buf, p...)
+	} else {
+		if room > 0 {
+			w.buf = append(w.buf, p[:room]...)
+		}
+		w.dropped = true
+	}
+	return len(p), nil
+}
+
+// ledger is the on-disk list of step IDs this agent has started.
+type ledger struct {
+	mu    sync.Mutex
+	path  string
+	f     *os.File
+	seen  map[string]bool
+	order []string
+}
+
+const ledgerKeep = 10000
+
+func openLedger(dir string) (*ledger, error) {
+	l := &ledger{path: filepath.Join(dir, ledgerFile), seen: map[string]bool{}}
+	if f, err := os.Open(l.path); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if id := strings.TrimSpace(sc.Text()); id != "" && !l.seen[id] {
+				l.seen[id] = true
+				l.order = append(l.order, id)
+			}
+		}
+		f.Close()
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("read step ledger: %w", err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("open step ledger: %w", err)
+	}
+	if len(l.order) > ledgerKeep {
+		if err := l.compact(); err != nil {
+			return nil, err
+		}
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open step ledger: %w", err)
+	}
+	l.f = f
+	return l, nil
+}
+
+func (l *ledger) has(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seen[id]
+}
+
+// add appends id and syncs the file before returning.
+func (l *ledger) add(id string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, err := l.f.WriteString(id + "\n"); err != nil {
+		return err
+	}
+	if err := l.f.Sync(); err != nil {
+		return err
+	}
+	l.seen[id] = true
+	l.order = append(l.order, id)
+	if len(l.order) > 2*ledgerKeep {
+		l.f.Close()
+		if err := l.compact(); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		l.f = f
+	}
+	return nil
+}
+
+// compact keeps the most recent ledgerKeep IDs. Step IDs embed the
+// operation, so an ID old enough to be dropped belongs to an operation the
+// server finished long ago.
+func (l *ledger) compact() error {
+	l.order = l.order[len(l.order)-ledgerKeep:]
+	l.seen = make(map[string]bool, len(l.order))
+	for _, id := range l.order {
+		l.seen[id] = true
+	}
+	if err := writeFileAtomic(l.path, []byte(strings.Join(l.order, "\n")+"\n"), 0o600); err != nil {
+		return fmt.Errorf("compact step ledger: %w", err)
+	}
+	return nil
+}
+
+func (l *ledger) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		l.f.Close()
+	}
+}
+
+// resultCache keeps the last n results in memory so a replayed step gets
+// its real result again.
+type resultCache struct {
+	n     int
+	m     map[string]wire.StepResult
+	order []string
+}
+
+func newResultCache(n int) *resultCache { return &resultCache{n: n, m: map[string]wire.StepResult{}} }
+
+func (c *resultCache) get(id string) (wire.StepResult, bool) {
+	r, ok := c.m[id]
+	return r, ok
+}
+
+func (c *resultCache) put(r wire.StepResult) {
+	if _, ok := c.m[r.StepID]; !ok {
+		c.order = append(c.order, r.StepID)
+	}
+	c.m[r.StepID] = r
+	for len(c.order) > c.n {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
+}

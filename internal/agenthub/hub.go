@@ -1,0 +1,455 @@
+// Package agenthub is the server side of agent connections: enrollment
+// (sign an agent's CSR after an [Enroller] spends its join token), the one
+// long-lived stream per host over which steps are sent, heartbeats, and
+// step results. It holds no store and makes no policy decision: the caller
+// (internal/api) puts the Cedar check in front of the handlers, and
+// internal/app gives the Hub to the executor as its Dispatcher. Only
+// internal/app and internal/api import it.
+//
+// # Mounting
+//
+// The four handlers are plain http.Handlers:
+//
+//	POST /v1/agent/enroll     EnrollHandler     public (join token in the body; no client certificate)
+//	GET  /v1/agent/connect    ConnectHandler    mTLS; long-lived stream, needs no write timeout
+//	POST /v1/agent/heartbeat  HeartbeatHandler  mTLS
+//	POST /v1/agent/results    ResultsHandler    mTLS
+//
+// The listener's tls.Config comes from pki.CA.ServerTLSConfig (TLS 1.3,
+// h2, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: the CA pool).
+// Each mTLS handler checks for the client certificate itself with
+// [Hub.HostIDFromRequest], which re-verifies the leaf against the CA, so
+// the handlers stay safe even if a route is mounted without the middleware.
+// The agent's identity comes only from that certificate, never from the
+// body or a header.
+package agenthub
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/pki"
+	"github.com/interlock-dev/interlock/internal/usererr"
+)
+
+// Enroller spends a join token and creates the host. ops.Manager
+// implements it. It MUST return a usererr (Unauthenticated) for an unknown,
+// expired or used token and change nothing in that case.
+type Enroller interface {
+	EnrollHost(ctx context.Context, token, hostname string) (hostID string, services []string, labels map[string]string, err error)
+}
+
+// HeartbeatRecorder records that a host is alive. ops.Manager implements it.
+type HeartbeatRecorder interface {
+	RecordHeartbeat(ctx context.Context, hostID string, healthy bool) error
+}
+
+// ErrUnreachable is returned (wrapped) by Dispatch when the host has no open
+// stream or its stream ends before the result arrives.
+var ErrUnreachable = errors.New("its agent is not connected")
+
+// Config configures a Hub. CA, Enroller and Heartbeats are required.
+type Config struct {
+	CA         *pki.CA
+	Enroller   Enroller
+	Heartbeats HeartbeatRecorder
+	// CertTTL is the lifetime of agent certificates; 0 means 90 days.
+	CertTTL time.Duration
+	// PingInterval is how often the stream carries a ping line; 0 means 15 s.
+	PingInterval time.Duration
+	// Margin is added to a step's own timeout before Dispatch gives up
+	// waiting for its result; 0 means 10 s.
+	Margin time.Duration
+	// MaxBodyBytes caps request bodies; 0 means 1 MiB (results carry output).
+	MaxBodyBytes int64
+	Now          func() time.Time // nil means time.Now
+	Log          *slog.Logger     // nil discards
+}
+
+// Hub tracks connected agents and routes steps and results.
+type Hub struct {
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+
+	mu      sync.Mutex
+	streams map[string]*stream                  // host ID → its live stream
+	pending map[pendingKey]chan wire.StepResult // waiting Dispatch calls
+	nextID  uint64
+}
+
+type pendingKey struct{ host, step string }
+
+// stream is one open GET /v1/agent/connect.
+type stream struct {
+	id   uint64
+	send chan wire.AgentMessage
+	done chan struct{} // closed when the stream ends or is replaced
+	once sync.Once
+}
+
+func (s *stream) close() { s.once.Do(func() { close(s.done) }) }
+
+// New returns a Hub.
+func New(cfg Config) (*Hub, error) {
+	if cfg.CA == nil || cfg.Enroller == nil || cfg.Heartbeats == nil {
+		return nil, errors.New("agenthub: Config needs CA, Enroller and Heartbeats")
+	}
+	if cfg.CertTTL <= 0 {
+		cfg.CertTTL = 90 * 24 * time.Hour
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 15 * time.Second
+	}
+	if cfg.Margin <= 0 {
+		cfg.Margin = 10 * time.Second
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	h := &Hub{cfg: cfg, log: cfg.Log, now: cfg.Now, streams: map[string]*stream{}, pending: map[pendingKey]chan wire.StepResult{}}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	return h, nil
+}
+
+// Handler serves all four agent routes (for tests and simple servers; the
+// API mounts the handlers one by one behind its Cedar checks).
+func (h *Hub) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/agent/enroll", h.EnrollHandler())
+	mux.Handle("GET /v1/agent/connect", h.ConnectHandler())
+	mux.Handle("POST /v1/agent/heartbeat", h.HeartbeatHandler())
+	mux.Handle("POST /v1/agent/results", h.ResultsHandler())
+	return mux
+}
+
+// HostIDFromRequest returns the host named by the request's verified client
+// certificate. It re-verifies the leaf against the hub's CA at the hub's
+// clock for client authentication, so a certificate from another CA, a
+// server certificate or an expired one is refused even if the listener
+// was configured loosely.
+func (h *Hub) HostIDFromRequest(r *http.Request) (string, bool) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return "", false
+	}
+	id, err := h.cfg.CA.VerifyAgent(r.TLS.PeerCertificates[0], h.now())
+	if err != nil {
+		h.log.InfoContext(r.Context(), "agent certificate refused", slog.String("error", err.Error()))
+		return "", false
+	}
+	return id, true
+}
+
+// Connected reports whether host has a live stream on this server.
+func (h *Hub) Connected(hostID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.streams[hostID]
+	return ok
+}
+
+// Dispatch sends step to host's stream and waits for its result. It returns
+// an error wrapping ErrUnreachable when the host has no stream or the
+// stream ends first, ctx's error when ctx ends, and one wrapping
+// context.DeadlineExceeded when no result arrives within the step's timeout
+// plus the margin. Only one Dispatch per (host, StepID) may wait at a time.
+func (h *Hub) Dispatch(ctx context.Context, hostID string, step wire.Step) (wire.StepResult, error) {
+	if step.StepID == "" {
+		return wire.StepResult{}, errors.New("dispatch: step has no StepID")
+	}
+	key := pendingKey{hostID, step.StepID}
+	ch := make(chan wire.StepResult, 1)
+	h.mu.Lock()
+	s := h.streams[hostID]
+	if s == nil {
+		h.mu.Unlock()
+		return wire.StepResult{}, fmt.Errorf("host %s: %w", hostID, ErrUnreachable)
+	}
+	if _, dup := h.pending[key]; dup {
+		h.mu.Unlock()
+		return wire.StepResult{}, fmt.Errorf("dispatch: step %s is already waiting for host %s", step.StepID, hostID)
+	}
+	h.pending[key] = ch
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.pending, key)
+		h.mu.Unlock()
+	}()
+
+	wait := time.Duration(step.TimeoutSeconds)*time.Second + h.cfg.Margin
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	msg := wire.AgentMessage{Type: "step", Step: &step}
+	select {
+	case s.send <- msg:
+	case <-s.done:
+		return wire.StepResult{}, fmt.Errorf("host %s: %w (the connection closed before the step was sent)", hostID, ErrUnreachable)
+	case <-ctx.Done():
+		return wire.StepResult{}, ctx.Err()
+	case <-timer.C:
+		return wire.StepResult{}, fmt.Errorf("host %s did not take the step within %s: %w", hostID, wait, context.DeadlineExceeded)
+	}
+	for {
+		select {
+		case res := <-ch:
+			return res, nil
+		case <-s.done:
+			// A newer stream of the same agent replaced this one: its result
+			// comes over that connection. With no stream left, this dispatch
+			// cannot know the outcome.
+			h.mu.Lock()
+			next := h.streams[hostID]
+			h.mu.Unlock()
+			if next == nil || next == s {
+				select {
+				case res := <-ch: // reported just before the stream ended
+					return res, nil
+				default:
+				}
+				return wire.StepResult{}, fmt.Errorf("host %s: %w (the connection closed while the step ran)", hostID, ErrUnreachable)
+			}
+			s = next
+		case <-ctx.Done():
+			return wire.StepResult{}, ctx.Err()
+		case <-timer.C:
+			return wire.StepResult{}, fmt.Errorf("host %s reported no result within %s: %w", hostID, wait, context.DeadlineExceeded)
+		}
+	}
+}
+
+// EnrollHandler serves POST /v1/agent/enroll: wire.EnrollRequest in,
+// wire.EnrollResponse out. The CSR is checked before the token is spent,
+// so a malformed request changes nothing.
+func (h *Hub) EnrollHandler() http.Handler {
+	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
+		var req wire.EnrollRequest
+		if err := h.decode(w, r, &req); err != nil {
+			return err
+		}
+		if req.Token == "" {
+			return usererr.New(usererr.Invalid, "missing_token", "The enrollment request has no join token; pass --token from `interlock join-token create`.")
+		}
+		if _, err := pki.ParseCSR([]byte(req.CSR)); err != nil {
+			return usererr.Wrap(err, usererr.Invalid, "bad_csr", "The certificate signing request is not valid: %v.", err)
+		}
+		hostID, services, labels, err := h.cfg.Enroller.EnrollHost(r.Context(), req.Token, req.Hostname)
+		if err != nil {
+			return err
+		}
+		cert, err := h.cfg.CA.SignAgentCSR([]byte(req.CSR), hostID, h.cfg.CertTTL)
+		if err != nil {
+			return fmt.Errorf("sign certificate for %s: %w", hostID, err)
+		}
+		h.log.InfoContext(r.Context(), "agent enrolled", slog.String("host", hostID))
+		return writeJSON(w, http.StatusOK, wire.EnrollResponse{
+			HostID: hostID, Certificate: string(cert), CA: string(h.cfg.CA.CertificatePEM()),
+			Services: services, Labels: labels,
+		})
+	})
+}
+
+// ConnectHandler serves GET /v1/agent/connect (mTLS): it streams
+// wire.AgentMessage values as JSON lines (application/x-ndjson), flushing
+// after each, with a ping every PingInterval. A new stream for the same
+// host replaces (ends) the old one.
+func (h *Hub) ConnectHandler() http.Handler {
+	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
+		hostID, ok := h.HostIDFromRequest(r)
+		if !ok {
+			return errNoCert()
+		}
+		rc := http.NewResponseController(w)
+		_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives any server write timeout
+
+		s := h.attach(hostID)
+		defer h.detach(hostID, s)
+		h.log.InfoContext(r.Context(), "agent connected", slog.String("host", hostID), slog.String("proto", r.Proto))
+
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		enc := json.NewEncoder(w)
+		write := func(m wire.AgentMessage) error {
+			if err := enc.Encode(m); err != nil {
+				return err
+			}
+			return rc.Flush()
+		}
+		if err := write(wire.AgentMessage{Type: "ping"}); err != nil {
+			return nil
+		}
+		ping := time.NewTicker(h.cfg.PingInterval)
+		defer ping.Stop()
+		for {
+			select {
+			case <-r.Context().Done():
+				return nil
+			case <-s.done:
+				return nil // replaced by a newer stream
+			case m := <-s.send:
+				if err := write(m); err != nil {
+					h.log.InfoContext(r.Context(), "agent stream write failed", slog.String("host", hostID), slog.String("error", err.Error()))
+					return nil
+				}
+			case <-ping.C:
+				if err := write(wire.AgentMessage{Type: "ping"}); err != nil {
+					return nil
+				}
+			}
+		}
+	})
+}
+
+func (h *Hub) attach(hostID string) *stream {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.nextID++
+	s := &stream{id: h.nextID, send: make(chan wire.AgentMessage), done: make(chan struct{})}
+	if old := h.streams[hostID]; old != nil {
+		old.close()
+	}
+	h.streams[hostID] = s
+	return s
+}
+
+func (h *Hub) detach(hostID string, s *stream) {
+	s.close()
+	h.mu.Lock()
+	if h.streams[hostID] == s {
+		delete(h.streams, hostID)
+	}
+	h.mu.Unlock()
+	h.log.Info("agent disconnected", slog.String("host", hostID))
+}
+
+// HeartbeatHandler serves POST /v1/agent/heartbeat (mTLS, wire.Heartbeat).
+func (h *Hub) HeartbeatHandler() http.Handler {
+	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
+		hostID, ok := h.HostIDFromRequest(r)
+		if !ok {
+			return errNoCert()
+		}
+		var hb wire.Heartbeat
+		if err := h.decode(w, r, &hb); err != nil {
+			return err
+		}
+		if err := h.cfg.Heartbeats.RecordHeartbeat(r.Context(), hostID, hb.Healthy); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+}
+
+// ResultsHandler serves POST /v1/agent/results (mTLS, wire.StepResult). A
+// result is accepted only from the host the step was sent to, while its
+// Dispatch is waiting: 204 when delivered, 409 (code unknown_step) when no
+// dispatch waits for it — the agent then stops retrying it.
+func (h *Hub) ResultsHandler() http.Handler {
+	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
+		hostID, ok := h.HostIDFromRequest(r)
+		if !ok {
+			return errNoCert()
+		}
+		var res wire.StepResult
+		if err := h.decode(w, r, &res); err != nil {
+			return err
+		}
+		h.mu.Lock()
+		ch := h.pending[pendingKey{hostID, res.StepID}]
+		h.mu.Unlock()
+		if ch == nil {
+			return usererr.New(usererr.Conflict, "unknown_step", "No dispatch to this host is waiting for step %q; the result was dropped.", res.StepID)
+		}
+		select {
+		case ch <- res:
+		default: // a result was already delivered; the first one stands
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+}
+
+func errNoCert() error {
+	return usererr.New(usererr.Unauthenticated, "agent_unauthenticated", "This route needs an agent's client certificate issued by this server's CA; enroll the agent with a join token first.")
+}
+
+// decode reads one JSON value, rejecting unknown fields, trailing data and
+// bodies over the limit.
+func (h *Hub) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return usererr.New(usererr.Invalid, "bad_content_type", "The body must be application/json, not %q.", ct)
+	}
+	dec := json.NewDecoder(bufio.NewReader(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return usererr.New(usererr.TooLarge, "body_too_large", "The body is larger than %d bytes.", h.cfg.MaxBodyBytes)
+		}
+		return usererr.Wrap(err, usererr.Invalid, "bad_json", "The body is not valid JSON for this route: %v.", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return usererr.New(usererr.Invalid, "bad_json", "The body must hold exactly one JSON value.")
+	}
+	return nil
+}
+
+var statusOf = map[usererr.Kind]int{
+	usererr.Invalid:         http.StatusBadRequest,
+	usererr.Unauthenticated: http.StatusUnauthorized,
+	usererr.Forbidden:       http.StatusForbidden,
+	usererr.NotFound:        http.StatusNotFound,
+	usererr.Conflict:        http.StatusConflict,
+	usererr.TooLarge:        http.StatusRequestEntityTooLarge,
+	usererr.RateLimited:     http.StatusTooManyRequests,
+}
+
+// handle renders a handler's error as an RFC 9457 problem body: user
+// errors with their sentence, anything else as a 500 that names nothing
+// internal (the cause is logged).
+func (h *Hub) handle(fn func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := fn(w, r)
+		if err == nil {
+			return
+		}
+		p := wire.Problem{RequestID: w.Header().Get("X-Request-Id")}
+		if ue, ok := usererr.As(err); ok {
+			p.Status, p.Code, p.Detail = statusOf[ue.Kind], ue.Code, ue.Msg
+			if p.Status == 0 {
+				p.Status = http.StatusBadRequest
+			}
+		} else {
+			p.Status, p.Code = http.StatusInternalServerError, "internal"
+			p.Detail = "The server failed to handle this agent request; operators can find the cause in its log."
+			h.log.ErrorContext(r.Context(), "agent request failed", slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+		}
+		p.Title = http.StatusText(p.Status)
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(p.Status)
+		_ = json.NewEncoder(w).Encode(p)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
