@@ -1,0 +1,234 @@
+// Package app wires every Interlock service together: it opens the store,
+// loads the root key and the CA, builds the domain services, mounts the
+// API and serves it over TLS 1.3. Only internal/cli imports it.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/interlock-dev/interlock/internal/agenthub"
+	"github.com/interlock-dev/interlock/internal/api"
+	"github.com/interlock-dev/interlock/internal/audit"
+	"github.com/interlock-dev/interlock/internal/config"
+	"github.com/interlock-dev/interlock/internal/dpop"
+	"github.com/interlock-dev/interlock/internal/identity"
+	"github.com/interlock-dev/interlock/internal/kms"
+	"github.com/interlock-dev/interlock/internal/ops"
+	"github.com/interlock-dev/interlock/internal/ops/exec"
+	"github.com/interlock-dev/interlock/internal/pki"
+	"github.com/interlock-dev/interlock/internal/policy"
+	"github.com/interlock-dev/interlock/internal/store"
+)
+
+// Options are what tests and `interlock serve` may set beyond the config file.
+type Options struct {
+	Log  *slog.Logger     // nil discards
+	Now  func() time.Time // nil means time.Now
+	// OnReady, if set, is called once the listener is bound.
+	OnReady func(Ready)
+}
+
+// Ready describes a started server, for printing and for tests.
+type Ready struct {
+	URL           string
+	CAFingerprint string
+	// BootstrapCode is set only when no person exists yet.
+	BootstrapCode    string
+	BootstrapExpires time.Time
+	LogKey           string
+}
+
+// App is a running control plane.
+type App struct {
+	cfg  config.Config
+	log  *slog.Logger
+	now  func() time.Time
+	db   *store.DB
+	root *kms.RootKey
+
+	Audit    *audit.Log
+	Identity *identity.Service
+	Policy   *policy.Service
+	Engine   *policy.Engine
+	Ops      *ops.Manager
+	Exec     *exec.Engine
+	Hub      *agenthub.Hub
+	KMS      *kms.Service
+	API      *api.Server
+	CA       *pki.CA
+
+	tlsConfig *tls.Config
+}
+
+// New opens everything the control plane needs. It does not listen yet.
+func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	a := &App{cfg: cfg, log: opt.Log, now: opt.Now}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("restrict data dir: %w", err)
+	}
+	if a.root, err = loadRootKey(cfg); err != nil {
+		return nil, err
+	}
+	sealer, err := kms.NewSealer(a.root)
+	if err != nil {
+		return nil, fmt.Errorf("root key sealer: %w", err)
+	}
+	if a.db, err = store.Open(ctx, store.Config{DSN: cfg.Store, DataDir: cfg.DataDir, Log: a.log}); err != nil {
+		return nil, err
+	}
+	if a.Audit, err = audit.New(audit.Config{Store: a.db.AuditStore(), Sealer: sealer, CheckpointEvery: cfg.CheckpointInterval, Now: a.now, Log: a.log}); err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	if a.Engine, err = policy.NewEngine(policy.EngineConfig{Now: a.now, Log: a.log}); err != nil {
+		return nil, fmt.Errorf("policy engine: %w", err)
+	}
+	if a.Policy, err = policy.New(policy.Config{Store: a.db.PolicyStore(), Engine: a.Engine, Now: a.now, Log: a.log}); err != nil {
+		return nil, fmt.Errorf("policy service: %w", err)
+	}
+	if err := a.Policy.Sync(ctx); err != nil {
+		return nil, fmt.Errorf("load policy: %w", err)
+	}
+	if a.Identity, err = identity.New(identity.Config{Store: a.db.IdentityStore(), Sealer: sealer, Now: a.now, Log: a.log, SessionTTL: cfg.SessionTTL}); err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	if a.Ops, err = ops.New(ops.Config{Store: a.db.OpsStore(), Policy: a.Engine, Now: a.now, Log: a.log}); err != nil {
+		return nil, fmt.Errorf("ops: %w", err)
+	}
+	if a.KMS, err = kms.New(kms.Config{Store: a.db.KMSStore(), Root: a.root, Now: a.now, Log: a.log}); err != nil {
+		return nil, fmt.Errorf("kms: %w", err)
+	}
+	if err := a.setupTLSAndAgents(ctx, sealer); err != nil {
+		return nil, err
+	}
+	if a.Exec, err = exec.New(exec.Config{Store: a.db.ExecStore(), Ops: a.Ops, Guard: a.Ops, Dispatcher: a.Hub, Secrets: secretResolver{a.KMS}, Now: a.now, Log: a.log}); err != nil {
+		return nil, fmt.Errorf("executor: %w", err)
+	}
+	proofs := dpop.NewVerifier(dpop.VerifierConfig{})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if a.API, err = api.New(api.Config{
+		Authenticator: a.Identity,
+		Proofs:        proofs,
+		Agents:        a.Hub,
+		Authorizer:    api.PolicyAuthorizer(a.Engine),
+		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Now:           a.now,
+		Log:           a.log,
+	}, a.routes(proofs)...); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	return a, nil
+}
+
+func loadRootKey(cfg config.Config) (*kms.RootKey, error) {
+	if cfg.UnsealPassphraseFile == "" {
+		k, err := kms.LoadOrCreateRootKey(cfg.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("root key: %w", err)
+		}
+		return k, nil
+	}
+	pass, err := os.ReadFile(cfg.UnsealPassphraseFile)
+	if err != nil {
+		return nil, fmt.Errorf("read unseal passphrase: %w", err)
+	}
+	salt, err := kms.LoadOrCreateSalt(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("root key salt: %w", err)
+	}
+	return kms.RootKeyFromPassphrase(pass, salt)
+}
+
+// Close releases everything New opened.
+func (a *App) Close() {
+	if a.KMS != nil {
+		_ = a.KMS.Close()
+	}
+	if a.db != nil {
+		_ = a.db.Close()
+	}
+}
+
+// Serve listens and serves until ctx ends, then shuts down gracefully.
+func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
+	}
+	if err := a.Exec.Recover(ctx); err != nil {
+		ln.Close()
+		return fmt.Errorf("recover operations: %w", err)
+	}
+	if err := a.Audit.Start(ctx); err != nil {
+		ln.Close()
+		return fmt.Errorf("start log: %w", err)
+	}
+	defer a.Audit.Stop(context.WithoutCancel(ctx))
+	ready := Ready{URL: "https://" + ln.Addr().String(), CAFingerprint: a.CAFingerprint()}
+	code, expires, ok, err := a.Identity.EnsureBootstrapCode(ctx)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("bootstrap code: %w", err)
+	}
+	if ok {
+		ready.BootstrapCode, ready.BootstrapExpires = code.Reveal(), expires
+	}
+	if ready.LogKey, err = a.Audit.PublicKey(ctx); err != nil {
+		ln.Close()
+		return fmt.Errorf("log key: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           a.API.Handler(),
+		TLSConfig:         a.tlsConfig,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	if onReady != nil {
+		onReady(ready)
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	return nil
+}

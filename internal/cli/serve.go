@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/interlock-dev/interlock/internal/app"
+	"github.com/interlock-dev/interlock/internal/config"
+)
+
+var _ = register(newServeCmd)
+
+func newServeCmd(e *env) *cobra.Command {
+	var file string
+	var flags config.Config
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the control plane (HTTPS; embedded SQLite in --data unless --store postgres://…)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(file, os.Getenv)
+			if err != nil {
+				return err
+			}
+			// Flags win over the file and the environment.
+			f := cmd.Flags()
+			if f.Changed("listen") {
+				cfg.Listen = flags.Listen
+			}
+			if f.Changed("data") {
+				cfg.DataDir = flags.DataDir
+			}
+			if f.Changed("store") {
+				cfg.Store = flags.Store
+			}
+			if f.Changed("server-name") {
+				cfg.ServerNames = flags.ServerNames
+			}
+			if f.Changed("unseal-passphrase-file") {
+				cfg.UnsealPassphraseFile = flags.UnsealPassphraseFile
+			}
+			if f.Changed("checkpoint-interval") {
+				cfg.CheckpointInterval = flags.CheckpointInterval
+			}
+			level := slog.LevelInfo
+			if verbose {
+				level = slog.LevelDebug
+			}
+			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+			a, err := app.New(e.ctx, cfg, app.Options{Log: log})
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			return a.Serve(e.ctx, func(r app.Ready) {
+				if e.json {
+					_ = e.printJSON(r)
+					return
+				}
+				e.printf("Interlock is serving on %s\n", r.URL)
+				e.printf("CA fingerprint: %s\n", r.CAFingerprint)
+				e.printf("Log key:        %s\n", r.LogKey)
+				if r.BootstrapCode != "" {
+					e.printf("\nNo one has an account yet. Create the first admin within %s with this one-time code:\n\n", time.Until(r.BootstrapExpires).Round(time.Minute))
+					e.printf("  interlock bootstrap --server %s --ca-fingerprint %s --code %s --user admin\n\n", r.URL, r.CAFingerprint, r.BootstrapCode)
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&file, "config", "c", "", "YAML config file (unknown keys are errors)")
+	cmd.Flags().StringVar(&flags.Listen, "listen", "", "HTTPS address (default 127.0.0.1:8443)")
+	cmd.Flags().StringVar(&flags.DataDir, "data", "", "data directory (default ./interlock-data)")
+	cmd.Flags().StringVar(&flags.Store, "store", "", "PostgreSQL URL (postgres://…); default: SQLite in the data directory")
+	cmd.Flags().StringSliceVar(&flags.ServerNames, "server-name", nil, "extra DNS names or IPs for the server certificate")
+	cmd.Flags().StringVar(&flags.UnsealPassphraseFile, "unseal-passphrase-file", "", "derive the root key from the passphrase in this file")
+	cmd.Flags().DurationVar(&flags.CheckpointInterval, "checkpoint-interval", 0, "how often the log signs a checkpoint (default 10s)")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log debug messages (every authorization decision)")
+	return cmd
+}
