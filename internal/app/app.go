@@ -34,8 +34,8 @@ import (
 
 // Options are what tests and `interlock serve` may set beyond the config file.
 type Options struct {
-	Log  *slog.Logger     // nil discards
-	Now  func() time.Time // nil means time.Now
+	Log *slog.Logger     // nil discards
+	Now func() time.Time // nil means time.Now
 	// OnReady, if set, is called once the listener is bound.
 	OnReady func(Ready)
 }
