@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/interlock-dev/interlock/internal/agent"
+)
+
+var _ = register(newAgentCmd)
+
+func newAgentCmd(e *env) *cobra.Command {
+	var sf serverFlags
+	var cfg agent.Config
+	var health string
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the host agent: enroll with a join token, hold one mTLS connection, run assigned steps",
+		Long: `Run the host agent.
+
+On first start the agent makes its own key, enrolls with the one-time join
+token (--token, or $INTERLOCK_JOIN_TOKEN to keep it out of process lists)
+and keeps its key (0600), certificate and host ID in --data. Later starts
+need no token. It then holds one mTLS HTTP/2 connection to the server,
+heartbeats every few seconds, and runs the steps it is sent — never the
+same step twice, also across restarts.
+
+--count N runs N agents in this process (for tests and the quickstart),
+each in --data/agent-01, agent-02, … with its own key, certificate and
+connection. They enroll with N comma-separated tokens, or with one token
+created to allow N enrollments.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Server, cfg.CAFingerprint = sf.server, sf.fingerprint
+			if cfg.Token == "" {
+				cfg.Token = os.Getenv("INTERLOCK_JOIN_TOKEN")
+			}
+			cfg.HealthCommand = strings.Fields(health)
+			level := slog.LevelInfo
+			if verbose {
+				level = slog.LevelDebug
+			}
+			opts := &slog.HandlerOptions{Level: level}
+			if e.json {
+				cfg.Log = slog.New(slog.NewJSONHandler(e.stderr, opts))
+			} else {
+				cfg.Log = slog.New(slog.NewTextHandler(e.stderr, opts))
+			}
+			return agent.Run(e.ctx, cfg)
+		},
+	}
+	sf.add(cmd)
+	cmd.Flags().StringVar(&cfg.Token, "token", "", "one-time join token from \"interlock join-token create\" (only for the first start)")
+	cmd.Flags().StringVar(&cfg.DataDir, "data", "./interlock-agent", "directory for the agent's key, certificate and step ledger (0700)")
+	cmd.Flags().IntVar(&cfg.Count, "count", 1, "run this many agents in one process, each with its own identity and connection")
+	cmd.Flags().StringVar(&cfg.Hostname, "hostname", "", "hostname to enroll as (default: this machine's; -01, -02, … are appended with --count)")
+	cmd.Flags().StringVar(&health, "health-cmd", "", "command (argv split on spaces, no shell) whose failure reports this host unhealthy")
+	cmd.Flags().DurationVar(&cfg.HeartbeatInterval, "heartbeat", 5*time.Second, "time between heartbeats")
+	cmd.Flags().BoolVar(&verbose, "verbose", false, "log debug detail")
+	return cmd
+}
