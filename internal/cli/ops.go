@@ -52,6 +52,7 @@ func joinTokenCmd(e *env) *cobra.Command {
 	var services []string
 	var labels []string
 	var ttl time.Duration
+	var count int
 	create := &cobra.Command{
 		Use:   "create --services a,b [--labels k=v,…] [--ttl 1h]",
 		Short: "Create a one-time join token (shown once; only its hash is stored)",
@@ -65,14 +66,27 @@ func joinTokenCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out wire.JoinToken
-			if err := c.Do(cmd.Context(), "POST", "/v1/join-tokens", wire.JoinTokenCreateRequest{Services: services, Labels: lbl, TTLSeconds: int64(ttl / time.Second)}, &out); err != nil {
-				return err
+			if count < 1 || count > 1000 {
+				return fmt.Errorf("--count %d: create between 1 and 1000 tokens at once", count)
+			}
+			// Each token enrolls exactly one host; --count makes several,
+			// printed comma-separated for `interlock agent --count N --token …`.
+			toks := make([]wire.JoinToken, count)
+			texts := make([]string, count)
+			for i := range toks {
+				if err := c.Do(cmd.Context(), "POST", "/v1/join-tokens", wire.JoinTokenCreateRequest{Services: services, Labels: lbl, TTLSeconds: int64(ttl / time.Second)}, &toks[i]); err != nil {
+					return err
+				}
+				texts[i] = toks[i].Token
+			}
+			var out any = toks[0]
+			if count > 1 {
+				out = toks
 			}
 			return e.output(out, func() error {
-				e.printf("%s\n", out.Token)
-				fmt.Fprintf(e.stderr, "One-time join token for services %s, valid until %s. It works once; keep it secret.\n",
-					strings.Join(out.Services, ","), out.ExpiresAt.Local().Format(time.RFC3339))
+				e.printf("%s\n", strings.Join(texts, ","))
+				fmt.Fprintf(e.stderr, "%d one-time join token(s) for services %s, valid until %s. Each enrolls one host once; keep them secret.\n",
+					count, strings.Join(toks[0].Services, ","), toks[0].ExpiresAt.Local().Format(time.RFC3339))
 				return nil
 			})
 		},
@@ -80,6 +94,7 @@ func joinTokenCmd(e *env) *cobra.Command {
 	create.Flags().StringSliceVar(&services, "services", nil, "services the enrolled host serves (comma-separated)")
 	create.Flags().StringSliceVar(&labels, "labels", nil, "labels of the host, k=v (comma-separated)")
 	create.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token stays valid")
+	create.Flags().IntVar(&count, "count", 1, "how many one-time tokens to create (one per host)")
 	cmd.AddCommand(create)
 	return cmd
 }
@@ -452,7 +467,7 @@ func (e *env) printRefusal(err error) {
 }
 
 func approveCmd(e *env) *cobra.Command {
-	var hash string
+	var hash, otp string
 	cmd := &cobra.Command{
 		Use:   "approve OP [--plan-hash HASH]",
 		Short: "Approve another person's operation (signs its current plan hash)",
@@ -465,6 +480,17 @@ func approveCmd(e *env) *cobra.Command {
 				return err
 			}
 			id := url.PathEscape(args[0])
+			if otp == "" && e.isTerminal() {
+				if otp, err = e.readSecret("One-time code (approving needs fresh MFA): ", false); err != nil {
+					return err
+				}
+			}
+			if otp != "" {
+				var mfa wire.MFAResponse
+				if err := c.Do(cmd.Context(), "POST", "/v1/mfa", wire.MFARequest{OTP: otp}, &mfa); err != nil {
+					return err
+				}
+			}
 			if hash == "" {
 				var op wire.Operation
 				if err := c.Do(cmd.Context(), "GET", "/v1/ops/"+id, nil, &op); err != nil {
@@ -498,6 +524,7 @@ func approveCmd(e *env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&hash, "plan-hash", "", "the plan hash you reviewed (default: the operation's current hash, shown before signing)")
+	cmd.Flags().StringVar(&otp, "otp", "", "a current one-time code, proving fresh MFA (prompted on a terminal)")
 	return cmd
 }
 

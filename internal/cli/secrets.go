@@ -93,3 +93,9 @@ func printQR(w io.Writer, s string) error {
 	_, err = io.WriteString(w, sb.String())
 	return err
 }
+
+// isTerminal reports whether stdin is an interactive terminal.
+func (e *env) isTerminal() bool {
+	f, ok := e.stdin.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
