@@ -66,6 +66,19 @@ func PostgresURL(t testing.TB) string {
 // t when the variable is unset.
 func OpenPostgres(t testing.TB) *store.DB {
 	t.Helper()
+	db, err := store.Open(context.Background(), store.Config{DSN: PostgresDSN(t)})
+	if err != nil {
+		t.Fatalf("open postgres: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// PostgresDSN creates a throwaway, empty database and returns its URL; the
+// database is dropped when t ends. It skips t when
+// INTERLOCK_TEST_POSTGRES_URL is unset.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
 	base := PostgresURL(t)
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -83,16 +96,11 @@ func OpenPostgres(t testing.TB) *store.DB {
 		t.Fatalf("parse INTERLOCK_TEST_POSTGRES_URL: %v", err)
 	}
 	u.Path = "/" + name
-	db, err := store.Open(context.Background(), store.Config{DSN: u.String()})
-	if err != nil {
-		t.Fatalf("open postgres: %v", err)
-	}
 	t.Cleanup(func() {
-		db.Close()
 		if a, err := sql.Open("pgx", base); err == nil {
 			_, _ = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
 			a.Close()
 		}
 	})
-	return db
+	return u.String()
 }

@@ -1,0 +1,326 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/interlock-dev/interlock/internal/agent"
+	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/app"
+	"github.com/interlock-dev/interlock/internal/audit"
+	"github.com/interlock-dev/interlock/internal/cli"
+	"github.com/interlock-dev/interlock/internal/config"
+	"github.com/interlock-dev/interlock/internal/store/storetest"
+)
+
+// quickstart is one running control plane and the people and agents of the
+// README's quickstart, all driven through the real CLI over real HTTPS.
+type quickstart struct {
+	t      *testing.T
+	ctx    context.Context
+	app    *app.App
+	ready  app.Ready
+	dir    string
+	mu     sync.Mutex
+	otpAt  map[string]int64 // last TOTP step used per person
+	secret map[string]string
+}
+
+const password = "correct-horse-battery-staple-42"
+
+// startServer starts `interlock serve`'s App on a free loopback port.
+func startServer(t *testing.T, store string) *quickstart {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	dir := t.TempDir()
+	a, err := app.New(ctx, config.Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), Store: store,
+		CheckpointInterval: time.Second}, app.Options{})
+	if err != nil {
+		t.Fatalf("app.New: %v", err)
+	}
+	readyc := make(chan app.Ready, 1)
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, func(r app.Ready) { readyc <- r }) }()
+	var ready app.Ready
+	select {
+	case ready = <-readyc:
+	case err := <-done:
+		t.Fatalf("Serve: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		a.Close()
+	})
+	t.Setenv("INTERLOCK_CONFIG_DIR", filepath.Join(dir, "config"))
+	return &quickstart{t: t, ctx: ctx, app: a, ready: ready, dir: dir, otpAt: map[string]int64{}, secret: map[string]string{}}
+}
+
+// run runs one CLI command in-process and returns its exit code and output.
+func (q *quickstart) run(stdin string, args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = cli.Main(q.ctx, args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// must runs a command that must succeed.
+func (q *quickstart) must(stdin string, args ...string) string {
+	q.t.Helper()
+	code, out, errs := q.run(stdin, args...)
+	if code != 0 {
+		q.t.Fatalf("interlock %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+// otp returns a fresh, not yet used TOTP code for user, waiting for the
+// next time step when the skew window is used up.
+func (q *quickstart) otp(user string) string {
+	q.t.Helper()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for {
+		now := time.Now().Unix() / 30
+		step := max(now, q.otpAt[user]+1)
+		if step <= now+1 {
+			q.otpAt[user] = step
+			code, err := totp.GenerateCode(q.secret[user], time.Unix(step*30, 0))
+			if err != nil {
+				q.t.Fatal(err)
+			}
+			return code
+		}
+		time.Sleep(time.Until(time.Unix((now+1)*30, 0)))
+	}
+}
+
+func (q *quickstart) readSecret(user, file string) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		q.t.Fatalf("read TOTP secret of %s: %v", user, err)
+	}
+	q.secret[user] = strings.TrimSpace(string(b))
+}
+
+func (q *quickstart) serverFlags() []string {
+	return []string{"--server", q.ready.URL, "--ca-fingerprint", q.ready.CAFingerprint}
+}
+
+func (q *quickstart) login(user string) {
+	q.t.Helper()
+	args := append([]string{"--profile", user, "login", "--user", user, "--password-stdin", "--otp", q.otp(user)}, q.serverFlags()...)
+	q.must(password+"\n", args...)
+}
+
+// as runs a command as user's profile.
+func (q *quickstart) as(user string, args ...string) (int, string, string) {
+	return q.run("", append([]string{"--profile", user}, args...)...)
+}
+
+func (q *quickstart) mustAs(user string, args ...string) string {
+	q.t.Helper()
+	return q.must("", append([]string{"--profile", user}, args...)...)
+}
+
+// auditKinds returns the kinds of every entry the log has integrated.
+func (q *quickstart) auditKinds() map[string]int {
+	q.t.Helper()
+	cp, err := q.app.Audit.Sync(q.ctx)
+	if err != nil {
+		q.t.Fatalf("sync log: %v", err)
+	}
+	kinds := map[string]int{}
+	for start := uint64(0); start < cp.Size; {
+		entries, err := q.app.Audit.Entries(q.ctx, start, cp.Size)
+		if err != nil {
+			q.t.Fatalf("read log: %v", err)
+		}
+		for _, e := range entries {
+			l, err := audit.ParseLeaf(e.Leaf)
+			if err != nil {
+				q.t.Fatalf("parse leaf %d: %v", e.Index, err)
+			}
+			kinds[l.Kind]++
+		}
+		start += uint64(len(entries))
+	}
+	return kinds
+}
+
+// setUp walks quickstart steps 2–7: people, agents, services, runbook.
+func (q *quickstart) setUp(hosts int) {
+	t := q.t
+	t.Helper()
+	// 2. bootstrap the first admin; the code works once.
+	secretFile := filepath.Join(q.dir, "admin.totp")
+	q.must(password+"\n", append([]string{"bootstrap", "--code", q.ready.BootstrapCode, "--user", "admin", "--password-stdin", "--totp-secret-out", secretFile}, q.serverFlags()...)...)
+	q.readSecret("admin", secretFile)
+	if code, _, errs := q.run(password+"\n", append([]string{"bootstrap", "--code", q.ready.BootstrapCode, "--user", "mallory", "--password-stdin"}, q.serverFlags()...)...); code == 0 {
+		t.Fatalf("a bootstrap code worked twice")
+	} else if !strings.Contains(errs, "code") {
+		t.Errorf("second bootstrap refused without naming the code: %s", errs)
+	}
+	// 3. log in.
+	q.login("admin")
+	// 4. invite people; each accepts with their own password and TOTP.
+	for _, p := range []struct{ user, role string }{{"operator1", "operator"}, {"approver1", "approver"}} {
+		var inv wire.Invitation
+		if err := json.Unmarshal([]byte(q.mustAs("admin", "--json", "user", "invite", p.user, "--role", p.role)), &inv); err != nil {
+			t.Fatalf("invite %s: %v", p.user, err)
+		}
+		f := filepath.Join(q.dir, p.user+".totp")
+		q.must(password+"\n", append([]string{"user", "accept", "--code", inv.Code, "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
+		q.readSecret(p.user, f)
+		q.login(p.user)
+	}
+	// 5. join tokens and agents.
+	tokens := strings.TrimSpace(q.mustAs("admin", "join-token", "create", "--services", "index,billing", "--labels", "zone=a", "--ttl", "1h", "--count", strconv.Itoa(hosts)))
+	agentCtx, stopAgents := context.WithCancel(q.ctx)
+	agentDone := make(chan error, 1)
+	go func() {
+		agentDone <- agent.Run(agentCtx, agent.Config{Server: q.ready.URL, CAFingerprint: q.ready.CAFingerprint, Token: tokens,
+			DataDir: filepath.Join(q.dir, "agents"), Count: hosts, Hostname: "host", HeartbeatInterval: 500 * time.Millisecond})
+	}()
+	t.Cleanup(func() { stopAgents(); <-agentDone })
+	q.waitHealthy(hosts)
+	// 6. capacity rules.
+	q.mustAs("admin", "service", "set", "billing", "--min-healthy", "50%", "--max-per-operation", "10%")
+	q.mustAs("admin", "service", "set", "index", "--min-healthy", "80%")
+	// 7. the runbook.
+	q.mustAs("admin", "runbook", "apply", "-f", "../../examples/runbooks/remove-capacity.yaml")
+}
+
+// waitHealthy waits until n hosts are enrolled and healthy.
+func (q *quickstart) waitHealthy(n int) {
+	q.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var hosts wire.HostList
+		out := q.mustAs("admin", "--json", "hosts")
+		if err := json.Unmarshal([]byte(out), &hosts); err != nil {
+			q.t.Fatalf("hosts --json: %v\n%s", err, out)
+		}
+		healthy := 0
+		for _, h := range hosts.Hosts {
+			if h.Live {
+				healthy++
+			}
+		}
+		if healthy == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			q.t.Fatalf("%d of %d hosts healthy after 30 s:\n%s", healthy, n, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+
+// TestQuickstart drives the README's quickstart end to end: the 2017 typo
+// is refused before anything runs, self-approval is refused by person, and
+// an approved removal of 2 hosts runs in waves to success, every step in
+// the log.
+func TestQuickstart(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) string
+	}{
+		{"sqlite", func(*testing.T) string { return "" }},
+		{"postgres", func(t *testing.T) string { return storetest.PostgresDSN(t) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := startServer(t, tc.store(t))
+			q.setUp(20)
+			runQuickstart(t, q)
+		})
+	}
+}
+
+func runQuickstart(t *testing.T, q *quickstart) {
+	// 8. The 2017 typo: count=20 instead of 2. Refused, nothing created.
+	code, out, errs := q.as("operator1", "run", "remove-capacity", "--param", "service=billing", "--param", "count=20", "--reason", "INC-1")
+	if code == 0 {
+		t.Fatalf("removing 20 of 20 hosts was not refused:\n%s", out)
+	}
+	for _, want := range []string{
+		"these hosts also serve index: it would keep 0 of 20 healthy hosts, below its floor of 16 (80%)",
+		"billing would keep 0 of 20, below its floor of 10 (50%)",
+		"at most 2 hosts (10%) of billing may change in one operation",
+	} {
+		if !strings.Contains(out+errs, want) {
+			t.Errorf("refusal does not say %q:\n%s%s", want, out, errs)
+		}
+	}
+	if list := q.mustAs("admin", "--json", "ops", "list"); strings.Contains(list, `"id"`) {
+		t.Fatalf("a refused run created an operation:\n%s", list)
+	}
+
+	// Self-approval is refused by person: admin (who may approve) asks, then tries to approve.
+	var own wire.RunResponse
+	mustJSON(t, q.mustAs("admin", "--json", "run", "remove-capacity", "--param", "service=billing", "--param", "count=1", "--reason", "self-approval check"), &own)
+	code, _, errs = q.as("admin", "approve", own.Operation.ID)
+	if code == 0 || !strings.Contains(errs, "cannot approve") {
+		t.Fatalf("requester approving their own operation: exit %d, %s", code, errs)
+	}
+	q.mustAs("admin", "deny", own.Operation.ID, "--reason", "only a check")
+
+	// 9. count=2: a plan that passes and needs one approver; --dry-run creates nothing.
+	dry := q.mustAs("operator1", "run", "remove-capacity", "--param", "service=billing", "--param", "count=2", "--reason", "INC-1", "--dry-run")
+	if !strings.Contains(dry, "Dry run") {
+		t.Errorf("dry run output:\n%s", dry)
+	}
+	var run wire.RunResponse
+	mustJSON(t, q.mustAs("operator1", "--json", "run", "remove-capacity", "--param", "service=billing", "--param", "count=2", "--reason", "INC-1"), &run)
+	op := run.Operation
+	if op.State != "pending_approval" || op.Needed != 1 {
+		t.Fatalf("operation %s is %s needing %d approvals, want pending_approval needing 1", op.ID, op.State, op.Needed)
+	}
+	hosts := 0
+	for _, w := range run.Result.Plan.Waves {
+		hosts += len(w.Hosts)
+	}
+	if hosts != 2 || len(run.Result.Plan.Waves[0].Hosts) != 1 {
+		t.Fatalf("plan waves %+v: want 2 hosts with a canary of 1", run.Result.Plan.Waves)
+	}
+
+	// 10. operator1 cannot approve; approver1 can, with fresh MFA, and it runs.
+	if code, _, _ := q.as("operator1", "approve", op.ID); code == 0 {
+		t.Fatal("operator1 approved their own operation")
+	}
+	q.mustAs("approver1", "approve", op.ID, "--otp", q.otp("approver1"))
+	watch := q.mustAs("approver1", "--json", "ops", "watch", op.ID)
+	if !strings.Contains(watch, `"succeeded"`) {
+		t.Fatalf("ops watch did not end in success:\n%s", watch)
+	}
+
+	// 11. The log holds every step.
+	kinds := q.auditKinds()
+	for _, k := range []string{"identity.bootstrapped", "identity.login", "identity.invited", "identity.accepted",
+		"host.enrolled", "service.set", "runbook.applied", "op.refused", "op.requested", "op.approval_refused",
+		"op.approved", "op.step_dispatched", "op.step_result", "op.succeeded"} {
+		if kinds[k] == 0 {
+			t.Errorf("the log has no %s entry (kinds: %v)", k, kinds)
+		}
+	}
+	if kinds["op.step_dispatched"] < 2 {
+		t.Errorf("op.step_dispatched = %d, want one per host (2)", kinds["op.step_dispatched"])
+	}
+}
+
+func mustJSON(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("decode %T: %v\n%s", v, err, s)
+	}
+}
