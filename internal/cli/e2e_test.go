@@ -226,7 +226,6 @@ func (q *quickstart) waitHealthy(n int) {
 	}
 }
 
-
 // TestQuickstart drives the README's quickstart end to end: the 2017 typo
 // is refused before anything runs, self-approval is refused by person, and
 // an approved removal of 2 hosts runs in waves to success, every step in
