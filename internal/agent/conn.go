@@ -12,7 +12,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
@@ -27,6 +29,7 @@ type agent struct {
 	client *http.Client
 	ledger *ledger
 	root   context.Context // the agent's lifetime: steps and reports end with it
+	cert   atomic.Pointer[tls.Certificate]
 
 	mu      sync.Mutex
 	running map[string]bool
@@ -39,8 +42,11 @@ func newAgent(cfg Config, id identity) (*agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	a := &agent{cfg: cfg, id: id, log: cfg.Log.With(slog.String("host", id.HostID)),
+		running: map[string]bool{}, results: newResultCache(256)}
 	cert := id.cert
-	tlsCfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+	a.cert.Store(&cert)
+	tlsCfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return a.cert.Load(), nil }
 	tr := &http.Transport{
 		TLSClientConfig:   tlsCfg,
 		ForceAttemptHTTP2: true,
@@ -51,15 +57,12 @@ func newAgent(cfg Config, id identity) (*agent, error) {
 	}
 	tr.Protocols = new(http.Protocols)
 	tr.Protocols.SetHTTP2(true)
-	led, err := openLedger(cfg.DataDir)
+	a.ledger, err = openLedger(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	return &agent{
-		cfg: cfg, id: id, log: cfg.Log.With(slog.String("host", id.HostID)),
-		client: &http.Client{Transport: tr}, ledger: led,
-		running: map[string]bool{}, results: newResultCache(256),
-	}, nil
+	a.client = &http.Client{Transport: tr}
+	return a, nil
 }
 
 // run holds the connection until ctx ends, reconnecting with exponential
@@ -110,6 +113,7 @@ func (a *agent) session(ctx context.Context) error {
 	a.log.InfoContext(ctx, "connected", slog.String("proto", resp.Proto))
 
 	go a.heartbeats(ctx, cancel)
+	go a.renewals(ctx)
 
 	lines := make(chan []byte)
 	go func() {
@@ -193,6 +197,60 @@ func (a *agent) heartbeats(ctx context.Context, cancel context.CancelCauseFunc) 
 		case <-t.C:
 		}
 	}
+}
+
+// renewals renews the client certificate when a third of its life is
+// left, checking at connect and then hourly. The new certificate is used
+// from the next connection on; the hub re-checks expiry on every request,
+// so a connection outliving its certificate is refused and reconnects.
+func (a *agent) renewals(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		leaf := a.cert.Load().Leaf
+		if leaf != nil && leaf.NotAfter.Sub(a.cfg.Now()) < leaf.NotAfter.Sub(leaf.NotBefore)/3 {
+			if err := a.renew(ctx); err != nil && ctx.Err() == nil {
+				a.log.WarnContext(ctx, "certificate renewal failed; will retry", slog.String("error", err.Error()))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *agent) renew(ctx context.Context) error {
+	key, csr, err := pki.NewAgentKey(a.cfg.Rand, a.id.Hostname)
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(wire.RenewRequest{CSR: string(csr)})
+	var resp wire.RenewResponse
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := postJSON(rctx, a.client, a.cfg.Server+"/v1/agent/renew", body, &resp); err != nil {
+		return err
+	}
+	if err := checkIssued(a.cfg, key, resp.Certificate, resp.CA, a.id.HostID); err != nil {
+		return err
+	}
+	pair, err := keyPairPEM(resp.Certificate, key)
+	if err != nil {
+		return err
+	}
+	defer clear(pair)
+	cert, err := tls.X509KeyPair(pair, pair)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(a.cfg.DataDir, certFile), pair, 0o600); err != nil {
+		return fmt.Errorf("save renewed certificate: %w", err)
+	}
+	a.cert.Store(&cert)
+	a.log.InfoContext(ctx, "certificate renewed", slog.Time("not_after", cert.Leaf.NotAfter))
+	return nil
 }
 
 func (a *agent) healthy(ctx context.Context) bool {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -78,27 +79,33 @@ func (f *fakeInventory) beats(host string) int {
 // testServer serves the hub over real HTTPS (TLS 1.3, h2, optional client
 // certificates), recording which connection each agent request came on.
 type testServer struct {
-	url   string
-	ca    *pki.CA
-	hub   *agenthub.Hub
-	inv   *fakeInventory
-	mu    sync.Mutex
-	conns map[string]map[string]bool // host → remote addrs
-	proto map[string]bool
+	url     string
+	ca      *pki.CA
+	hub     *agenthub.Hub
+	inv     *fakeInventory
+	mu      sync.Mutex
+	conns   map[string]map[string]bool // host → remote addrs
+	proto   map[string]bool
+	renew   int
+	serials map[string][]string // host → client certificate serials, in first-seen order
 }
 
 func startServer(t *testing.T, uses int) *testServer {
+	return startServerTTL(t, uses, 0)
+}
+
+func startServerTTL(t *testing.T, uses int, certTTL time.Duration) *testServer {
 	t.Helper()
 	ca, err := pki.LoadOrCreateCA(t.TempDir(), testSealer{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	inv := &fakeInventory{token: "ilk_join_test", uses: uses, heartbeats: map[string]int{}}
-	hub, err := agenthub.New(agenthub.Config{CA: ca, Enroller: inv, Heartbeats: inv, PingInterval: 200 * time.Millisecond, Margin: 2 * time.Second})
+	hub, err := agenthub.New(agenthub.Config{CA: ca, Enroller: inv, Heartbeats: inv, CertTTL: certTTL, PingInterval: 200 * time.Millisecond, Margin: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{ca: ca, hub: hub, inv: inv, conns: map[string]map[string]bool{}, proto: map[string]bool{}}
+	ts := &testServer{ca: ca, hub: hub, inv: inv, conns: map[string]map[string]bool{}, proto: map[string]bool{}, serials: map[string][]string{}}
 	h := hub.Handler()
 	tlsCfg, err := ca.ServerTLSConfig(nil)
 	if err != nil {
@@ -112,6 +119,13 @@ func startServer(t *testing.T, uses int) *testServer {
 			}
 			ts.conns[id][r.RemoteAddr] = true
 			ts.proto[r.Proto] = true
+			serial := r.TLS.PeerCertificates[0].SerialNumber.String()
+			if !slices.Contains(ts.serials[id], serial) {
+				ts.serials[id] = append(ts.serials[id], serial)
+			}
+			if r.URL.Path == "/v1/agent/renew" {
+				ts.renew++
+			}
 			ts.mu.Unlock()
 		}
 		h.ServeHTTP(w, r)
@@ -176,11 +190,11 @@ func TestAgentsEndToEnd(t *testing.T) {
 	ts.inv.mu.Lock()
 	enrolled := append([]string(nil), ts.inv.hosts...)
 	ts.inv.mu.Unlock()
-	if diff := cmp.Diff([]string{"web-01", "web-02", "web-03"}, sortStrings(enrolled)); diff != "" {
+	if diff := cmp.Diff([]string{"web-01", "web-02", "web-03"}, slices.Sorted(slices.Values(enrolled))); diff != "" {
 		t.Errorf("enrolled hostnames (-want +got):\n%s", diff)
 	}
 	for i := 1; i <= 3; i++ {
-		st, err := os.Stat(filepath.Join(dir, fmt.Sprintf("agent-%02d", i), "agent.key"))
+		st, err := os.Stat(filepath.Join(dir, fmt.Sprintf("agent-%02d", i), "agent.pem"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,6 +267,9 @@ func TestAgentsEndToEnd(t *testing.T) {
 	t.Run("one HTTP/2 connection per agent", func(t *testing.T) {
 		ts.mu.Lock()
 		defer ts.mu.Unlock()
+		if ts.renew != 0 {
+			t.Errorf("agents renewed %d times a certificate that has 90 days left", ts.renew)
+		}
 		for _, h := range hosts {
 			if n := len(ts.conns[h]); n != 1 {
 				t.Errorf("%s used %d connections, want 1", h, n)
@@ -283,6 +300,42 @@ func TestAgentsEndToEnd(t *testing.T) {
 	}
 }
 
+func TestAgentRenewsItsCertificate(t *testing.T) {
+	// One-minute certificates (backdated five minutes for clock skew) have
+	// less than a third of their life left at once.
+	ts := startServerTTL(t, 1, time.Minute)
+	dir := t.TempDir()
+	stop := ts.startAgents(t, dir, 1, "ilk_join_test")
+	waitFor(t, "a renewal", func() bool { ts.mu.Lock(); defer ts.mu.Unlock(); return ts.renew > 0 })
+	ts.mu.Lock()
+	first := ts.serials["host_1"][0]
+	ts.mu.Unlock()
+	waitFor(t, "the renewed certificate on disk", func() bool {
+		pemBytes, err := os.ReadFile(filepath.Join(dir, "agent.pem"))
+		if err != nil {
+			return false
+		}
+		c, err := pki.ParseCertificatePEM(pemBytes)
+		return err == nil && c.SerialNumber.String() != first
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "host_1 to disconnect", func() bool { return !ts.hub.Connected("host_1") })
+	// The agent restarts from the renewed files and still works.
+	ts.startAgents(t, dir, 1, "")
+	waitFor(t, "host_1 to reconnect", func() bool { return ts.hub.Connected("host_1") })
+	got, err := ts.hub.Dispatch(t.Context(), "host_1", wire.Step{StepID: "stp_after_renew", Argv: []string{"true"}, TimeoutSeconds: 5})
+	if err != nil || got.ExitCode != 0 {
+		t.Fatalf("Dispatch after renewal: %+v, %v", got, err)
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if n := len(ts.serials["host_1"]); n < 2 {
+		t.Errorf("the restarted agent connected with %d distinct certificates, want the renewed one too", n)
+	}
+}
+
 func TestAgentRoutesNeedAClientCertificate(t *testing.T) {
 	ts := startServer(t, 0)
 	cfg, err := pki.PinnedTLSConfig(ts.ca.Fingerprint())
@@ -294,6 +347,7 @@ func TestAgentRoutesNeedAClientCertificate(t *testing.T) {
 		{"GET", "/v1/agent/connect", ""},
 		{"POST", "/v1/agent/heartbeat", `{"protocol_version":1,"healthy":true}`},
 		{"POST", "/v1/agent/results", `{"step_id":"stp_x","exit_code":0,"output":""}`},
+		{"POST", "/v1/agent/renew", `{"csr":""}`},
 	} {
 		t.Run(tt.path, func(t *testing.T) {
 			req, _ := http.NewRequest(tt.method, ts.url+tt.path, strings.NewReader(tt.body))
@@ -323,16 +377,4 @@ func TestAgentRoutesNeedAClientCertificate(t *testing.T) {
 			t.Error("the agent enrolled with a server whose CA does not match its pin")
 		}
 	})
-}
-
-func sortStrings(s []string) []string {
-	out := append([]string(nil), s...)
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
-	return out
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -22,8 +23,9 @@ import (
 
 // Files in an agent's data directory.
 const (
-	keyFile      = "agent.key"     // PKCS#8 PEM, 0600
-	certFile     = "agent.pem"     // client certificate
+	// certFile holds the client certificate and its PKCS#8 key in one PEM
+	// file (0600), so renewal replaces both with one atomic rename.
+	certFile     = "agent.pem"
 	caFile       = "ca.pem"        // the server's CA, as pinned
 	identityFile = "identity.json" // written last: its presence means "enrolled"
 	ledgerFile   = "steps.log"     // step IDs already started, one per line
@@ -50,7 +52,7 @@ func loadIdentity(dir string) (identity, error) {
 	if err := json.Unmarshal(raw, &id); err != nil {
 		return id, fmt.Errorf("read %s: %w", identityFile, err)
 	}
-	id.cert, err = tls.LoadX509KeyPair(filepath.Join(dir, certFile), filepath.Join(dir, keyFile))
+	id.cert, err = tls.LoadX509KeyPair(filepath.Join(dir, certFile), filepath.Join(dir, certFile))
 	if err != nil {
 		return id, fmt.Errorf("load the agent's key and certificate from %s: %w", dir, err)
 	}
@@ -88,50 +90,67 @@ func enroll(ctx context.Context, cfg Config) (identity, error) {
 		return identity{}, fmt.Errorf("enroll: %w", err)
 	}
 
-	ca, err := pki.ParseCertificatePEM([]byte(resp.CA))
-	if err != nil || !pki.MatchesFingerprint(ca, cfg.CAFingerprint) {
-		return identity{}, errors.New("enroll: the server sent a CA that does not match --ca-fingerprint")
+	if err := checkIssued(cfg, key, resp.Certificate, resp.CA, resp.HostID); err != nil {
+		return identity{}, fmt.Errorf("enroll: %w", err)
 	}
-	leaf, err := pki.ParseCertificatePEM([]byte(resp.Certificate))
-	if err != nil {
-		return identity{}, fmt.Errorf("enroll: certificate: %w", err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(ca)
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: cfg.Now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return identity{}, fmt.Errorf("enroll: the issued certificate does not verify against the CA: %w", err)
-	}
-	if !key.PublicKey.Equal(leaf.PublicKey) {
-		return identity{}, errors.New("enroll: the issued certificate is not for this agent's key")
-	}
-	if hid, err := pki.HostID(leaf); err != nil || hid != resp.HostID {
-		return identity{}, fmt.Errorf("enroll: the certificate names host %q, the response %q", hid, resp.HostID)
-	}
-
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	pair, err := keyPairPEM(resp.Certificate, key)
 	if err != nil {
 		return identity{}, err
 	}
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})
-	clear(pkcs8)
 	id := identity{HostID: resp.HostID, Hostname: cfg.Hostname, Server: cfg.Server, CAFingerprint: cfg.CAFingerprint,
 		EnrolledAt: cfg.Now().UTC(), Services: resp.Services}
 	idJSON, _ := json.MarshalIndent(id, "", "  ")
 	for _, f := range []struct {
 		name string
 		data []byte
-	}{{keyFile, keyPEM}, {certFile, []byte(resp.Certificate)}, {caFile, []byte(resp.CA)}, {identityFile, append(idJSON, '\n')}} {
+	}{{certFile, pair}, {caFile, []byte(resp.CA)}, {identityFile, append(idJSON, '\n')}} {
 		if err := writeFileAtomic(filepath.Join(cfg.DataDir, f.name), f.data, 0o600); err != nil {
 			return identity{}, fmt.Errorf("save %s: %w", f.name, err)
 		}
 	}
-	id.cert, err = tls.X509KeyPair([]byte(resp.Certificate), keyPEM)
-	clear(keyPEM)
+	id.cert, err = tls.X509KeyPair(pair, pair)
+	clear(pair)
 	if err != nil {
 		return identity{}, err
 	}
 	cfg.Log.InfoContext(ctx, "enrolled", slog.String("host", id.HostID), slog.Any("services", resp.Services))
 	return id, nil
+}
+
+// checkIssued checks a certificate the server issued: the CA is the pinned
+// one, the certificate verifies against it for client authentication now,
+// it is for key, and it names hostID.
+func checkIssued(cfg Config, key *ecdsa.PrivateKey, certPEM, caPEM, hostID string) error {
+	ca, err := pki.ParseCertificatePEM([]byte(caPEM))
+	if err != nil || !pki.MatchesFingerprint(ca, cfg.CAFingerprint) {
+		return errors.New("the server sent a CA that does not match --ca-fingerprint")
+	}
+	leaf, err := pki.ParseCertificatePEM([]byte(certPEM))
+	if err != nil {
+		return fmt.Errorf("certificate: %w", err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: cfg.Now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return fmt.Errorf("the issued certificate does not verify against the CA: %w", err)
+	}
+	if !key.PublicKey.Equal(leaf.PublicKey) {
+		return errors.New("the issued certificate is not for this agent's key")
+	}
+	if hid, err := pki.HostID(leaf); err != nil || hid != hostID {
+		return fmt.Errorf("the certificate names host %q, not %q", hid, hostID)
+	}
+	return nil
+}
+
+// keyPairPEM is the certificate followed by the PKCS#8 key, one PEM file.
+func keyPairPEM(certPEM string, key *ecdsa.PrivateKey) ([]byte, error) {
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pkcs8)
+	return append([]byte(certPEM), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})...), nil
 }
 
 // problemError is a non-2xx answer from the server.

@@ -14,6 +14,7 @@
 //	GET  /v1/agent/connect    ConnectHandler    mTLS; long-lived stream, needs no write timeout
 //	POST /v1/agent/heartbeat  HeartbeatHandler  mTLS
 //	POST /v1/agent/results    ResultsHandler    mTLS
+//	POST /v1/agent/renew      RenewHandler      mTLS; new certificate for a new key, same host
 //
 // The listener's tls.Config comes from pki.CA.ServerTLSConfig (TLS 1.3,
 // h2, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: the CA pool).
@@ -135,6 +136,7 @@ func (h *Hub) Handler() http.Handler {
 	mux.Handle("GET /v1/agent/connect", h.ConnectHandler())
 	mux.Handle("POST /v1/agent/heartbeat", h.HeartbeatHandler())
 	mux.Handle("POST /v1/agent/results", h.ResultsHandler())
+	mux.Handle("POST /v1/agent/renew", h.RenewHandler())
 	return mux
 }
 
@@ -383,6 +385,32 @@ func (h *Hub) ResultsHandler() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
+	})
+}
+
+// RenewHandler serves POST /v1/agent/renew (mTLS, wire.RenewRequest): it
+// signs a certificate for the same host ID as the caller's current,
+// still-valid certificate, for the key in the CSR. Agents renew when a
+// third of their certificate's life is left.
+func (h *Hub) RenewHandler() http.Handler {
+	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
+		hostID, ok := h.HostIDFromRequest(r)
+		if !ok {
+			return errNoCert()
+		}
+		var req wire.RenewRequest
+		if err := h.decode(w, r, &req); err != nil {
+			return err
+		}
+		if _, err := pki.ParseCSR([]byte(req.CSR)); err != nil {
+			return usererr.Wrap(err, usererr.Invalid, "bad_csr", "The certificate signing request is not valid: %v.", err)
+		}
+		cert, err := h.cfg.CA.SignAgentCSR([]byte(req.CSR), hostID, h.cfg.CertTTL)
+		if err != nil {
+			return fmt.Errorf("renew certificate for %s: %w", hostID, err)
+		}
+		h.log.InfoContext(r.Context(), "agent certificate renewed", slog.String("host", hostID))
+		return writeJSON(w, http.StatusOK, wire.RenewResponse{Certificate: string(cert), CA: string(h.cfg.CA.CertificatePEM())})
 	})
 }
 

@@ -4,7 +4,8 @@ import "time"
 
 // ProtocolVersion is the agent↔server protocol version.
 //   - 1: 2026-11-29: enroll, connect (one mTLS connection, server streams
-//     steps as JSON lines), heartbeat, report step results
+//     steps as JSON lines), heartbeat, report step results, renew the
+//     client certificate (POST /v1/agent/renew)
 const ProtocolVersion = 1
 
 // EnrollRequest is what a new agent sends, with its one-time join token,
@@ -22,6 +23,19 @@ type EnrollResponse struct {
 	CA          string            `json:"ca"`          // PEM of the CA, to pin
 	Services    []string          `json:"services"`
 	Labels      map[string]string `json:"labels,omitempty"`
+}
+
+// RenewRequest asks for a new client certificate for a new key before the
+// current one expires (POST /v1/agent/renew, mTLS with the current
+// certificate; the host ID comes from it, never from the body).
+type RenewRequest struct {
+	CSR string `json:"csr"` // PEM certificate signing request for the agent's new key
+}
+
+// RenewResponse carries the renewed certificate.
+type RenewResponse struct {
+	Certificate string `json:"certificate"` // PEM, signed by Interlock's CA
+	CA          string `json:"ca"`          // PEM of the CA
 }
 
 // Heartbeat is sent by an agent every few seconds (POST /v1/agent/heartbeat, mTLS).
