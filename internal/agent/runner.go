@@ -18,8 +18,8 @@ import (
 )
 
 const (
-	defaultStepTimeout = 5 * time.Minute
-	defaultOutputBytes = 64 << 10
+	defaultStepTimeout = wire.DefaultStepTimeoutSeconds * time.Second
+	defaultOutputBytes = wire.DefaultMaxOutputBytes
 	redacted           = "[redacted]"
 )
 

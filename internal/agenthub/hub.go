@@ -169,7 +169,7 @@ func (h *Hub) Connected(hostID string) bool {
 // an error wrapping ErrUnreachable when the host has no stream or the
 // stream ends first, ctx's error when ctx ends, and one wrapping
 // context.DeadlineExceeded when no result arrives within the step's timeout
-// plus the margin. Only one Dispatch per (host, StepID) may wait at a time.
+// (wire.DefaultStepTimeoutSeconds if zero) plus the margin. Only one Dispatch per (host, StepID) may wait at a time.
 func (h *Hub) Dispatch(ctx context.Context, hostID string, step wire.Step) (wire.StepResult, error) {
 	if step.StepID == "" {
 		return wire.StepResult{}, errors.New("dispatch: step has no StepID")
@@ -194,7 +194,11 @@ func (h *Hub) Dispatch(ctx context.Context, hostID string, step wire.Step) (wire
 		h.mu.Unlock()
 	}()
 
-	wait := time.Duration(step.TimeoutSeconds)*time.Second + h.cfg.Margin
+	timeout := step.TimeoutSeconds
+	if timeout <= 0 {
+		timeout = wire.DefaultStepTimeoutSeconds // what the agent applies
+	}
+	wait := time.Duration(timeout)*time.Second + h.cfg.Margin
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	msg := wire.AgentMessage{Type: "step", Step: &step}

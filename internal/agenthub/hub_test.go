@@ -230,7 +230,7 @@ func TestStreamEnds(t *testing.T) {
 	t.Run("no result within the step's timeout and margin", func(t *testing.T) {
 		s, closeS := f.connect(t, a, "host_a")
 		defer closeS()
-		done := f.dispatch("host_a", wire.Step{StepID: "stp_t", Argv: []string{"true"}})
+		done := f.dispatch("host_a", wire.Step{StepID: "stp_t", Argv: []string{"true"}, TimeoutSeconds: 1})
 		<-s
 		select {
 		case d := <-done:

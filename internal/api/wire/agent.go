@@ -44,6 +44,13 @@ type Heartbeat struct {
 	Healthy         bool `json:"healthy"`
 }
 
+// Defaults an agent applies to a Step that leaves them zero; the hub waits
+// for a result by the same timeout.
+const (
+	DefaultStepTimeoutSeconds = 300
+	DefaultMaxOutputBytes     = 64 << 10
+)
+
 // Step is one command the server assigns to one host as part of an
 // operation. StepID is unique per (operation, host, phase) so the agent
 // and server can refuse to run it twice.
