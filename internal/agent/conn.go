@@ -85,7 +85,13 @@ func (a *agent) run(ctx context.Context) error {
 		}
 		wait := backoff(attempt, a.cfg.MaxBackoff)
 		attempt++
-		a.log.WarnContext(ctx, "connection to the server ended; reconnecting", slog.String("error", errString(err)), slog.Duration("in", wait))
+		var pe *problemError
+		if errors.As(err, &pe) && pe.Status == http.StatusUnauthorized {
+			a.log.ErrorContext(ctx, "the server refuses this agent's certificate (expired, or the host was removed?); retrying — to enroll again, use a new join token and an empty --data directory",
+				slog.String("error", err.Error()), slog.Duration("in", wait))
+		} else {
+			a.log.WarnContext(ctx, "connection to the server ended; reconnecting", slog.String("error", errString(err)), slog.Duration("in", wait))
+		}
 		if !sleep(ctx, wait) {
 			return nil
 		}

@@ -47,6 +47,7 @@ type fakeInventory struct {
 	uses       int
 	hosts      []string
 	heartbeats map[string]int
+	unhealthy  map[string]int
 }
 
 func (f *fakeInventory) EnrollHost(_ context.Context, token, hostname string) (string, []string, map[string]string, error) {
@@ -66,6 +67,8 @@ func (f *fakeInventory) RecordHeartbeat(_ context.Context, hostID string, health
 	defer f.mu.Unlock()
 	if healthy {
 		f.heartbeats[hostID]++
+	} else {
+		f.unhealthy[hostID]++
 	}
 	return nil
 }
@@ -100,7 +103,7 @@ func startServerTTL(t *testing.T, uses int, certTTL time.Duration) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv := &fakeInventory{token: "ilk_join_test", uses: uses, heartbeats: map[string]int{}}
+	inv := &fakeInventory{token: "ilk_join_test", uses: uses, heartbeats: map[string]int{}, unhealthy: map[string]int{}}
 	hub, err := agenthub.New(agenthub.Config{CA: ca, Enroller: inv, Heartbeats: inv, CertTTL: certTTL, PingInterval: 200 * time.Millisecond, Margin: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -142,13 +145,17 @@ func startServerTTL(t *testing.T, uses int, certTTL time.Duration) *testServer {
 
 func (ts *testServer) startAgents(t *testing.T, dir string, count int, token string) (stop func() error) {
 	t.Helper()
+	return ts.startAgentsWith(t, agent.Config{Token: token, DataDir: dir, Count: count})
+}
+
+func (ts *testServer) startAgentsWith(t *testing.T, cfg agent.Config) (stop func() error) {
+	t.Helper()
+	cfg.Server, cfg.CAFingerprint, cfg.Hostname = ts.url, ts.ca.Fingerprint(), "web"
+	cfg.HeartbeatInterval, cfg.MaxBackoff = 100*time.Millisecond, 500*time.Millisecond
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- agent.Run(ctx, agent.Config{
-			Server: ts.url, CAFingerprint: ts.ca.Fingerprint(), Token: token, DataDir: dir,
-			Count: count, Hostname: "web", HeartbeatInterval: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
-		})
+		done <- agent.Run(ctx, cfg)
 	}()
 	stopped := false
 	stop = func() error {
@@ -180,6 +187,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestAgentsEndToEnd(t *testing.T) {
+	t.Setenv("INTERLOCK_JOIN_TOKEN", "ilk_join_must_not_leak")
 	ts := startServer(t, 3)
 	dir := t.TempDir()
 	stop := ts.startAgents(t, dir, 3, "ilk_join_test")
@@ -233,6 +241,9 @@ func TestAgentsEndToEnd(t *testing.T) {
 		{name: "missing command", host: "host_1",
 			step: wire.Step{StepID: "stp_missing", Argv: []string{"/nonexistent/s3cr3t"}, TimeoutSeconds: 5, Redact: []string{"s3cr3t"}},
 			want: wire.StepResult{StepID: "stp_missing", ExitCode: -1, Error: "could not run the command: fork/exec /nonexistent/[redacted]: no such file or directory"}},
+		{name: "environment: step variables, none of the agent's INTERLOCK_*", host: "host_2",
+			step: wire.Step{StepID: "stp_env", Argv: []string{"sh", "-c", "echo ${INTERLOCK_JOIN_TOKEN:-none} $GREETING"}, Env: map[string]string{"GREETING": "hello"}, TimeoutSeconds: 5},
+			want: wire.StepResult{StepID: "stp_env", Output: "none hello\n"}},
 		{name: "first run of a step", host: "host_1", step: once,
 			want: wire.StepResult{StepID: "stp_once", Output: "ran\n"}},
 		{name: "same StepID again is not rerun", host: "host_1", step: once,
@@ -298,6 +309,18 @@ func TestAgentsEndToEnd(t *testing.T) {
 	if runs, _ := os.ReadFile(marker); string(runs) != "run\n" {
 		t.Errorf("after restart, step stp_once ran %d times, want once", bytes.Count(runs, []byte("run")))
 	}
+}
+
+func TestHealthCommand(t *testing.T) {
+	ts := startServer(t, 2)
+	dir := t.TempDir()
+	ts.startAgentsWith(t, agent.Config{Token: "ilk_join_test", DataDir: filepath.Join(dir, "sick"), HealthCommand: []string{"false"}})
+	waitFor(t, "unhealthy heartbeats", func() bool { ts.inv.mu.Lock(); defer ts.inv.mu.Unlock(); return ts.inv.unhealthy["host_1"] >= 2 })
+	if n := ts.inv.beats("host_1"); n != 0 {
+		t.Errorf("a host whose health command fails sent %d healthy heartbeats", n)
+	}
+	ts.startAgentsWith(t, agent.Config{Token: "ilk_join_test", DataDir: filepath.Join(dir, "well"), HealthCommand: []string{"true"}})
+	waitFor(t, "healthy heartbeats", func() bool { return ts.inv.beats("host_2") >= 2 })
 }
 
 func TestAgentRenewsItsCertificate(t *testing.T) {

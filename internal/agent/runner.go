@@ -149,8 +149,15 @@ func runStep(ctx context.Context, step wire.Step, hardCap int, now func() time.T
 	return res
 }
 
+// stepEnv is the agent's environment without its own INTERLOCK_*
+// variables (such as the join token), plus the step's variables.
 func stepEnv(extra map[string]string) []string {
-	env := os.Environ()
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "INTERLOCK_") {
+			env = append(env, kv)
+		}
+	}
 	keys := make([]string, 0, len(extra))
 	for k := range extra {
 		keys = append(keys, k)
