@@ -20,7 +20,6 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -30,9 +29,10 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/interlock-dev/interlock/internal/tlog"
 )
 
 // Entry is one record of something that happened.
@@ -176,107 +176,36 @@ func Commitment(f PersonalField) []byte {
 	return h.Sum(nil)
 }
 
+// The canonical leaf format and its verification live in internal/tlog
+// (pure, importable by the CLI); these aliases keep audit's API whole.
+type (
+	// LeafV1 is the canonical leaf; see tlog.LeafV1.
+	LeafV1 = tlog.LeafV1
+	// VerifyError names the first bad entry; see tlog.VerifyError.
+	VerifyError = tlog.VerifyError
+	// LeafReader reads canonical leaves by index.
+	LeafReader = tlog.LeafReader
+	// VerifyOptions refine VerifyEntries.
+	VerifyOptions = tlog.VerifyOptions
+	// Bundle is an offline-verifiable export; see tlog.Bundle.
+	Bundle = tlog.Bundle
+	// BundleEntry is one entry of a Bundle.
+	BundleEntry = tlog.BundleEntry
+	// BundleReport says what a verified bundle proved.
+	BundleReport = tlog.BundleReport
+)
+
 // LeafFormatV1 names the version-1 leaf layout.
-const LeafFormatV1 = "interlock.audit/v1"
+const LeafFormatV1 = tlog.LeafFormatV1
 
-// LeafV1 is the canonical leaf: the bytes hashed into the tree are
-// exactly json.Marshal(LeafV1) (fields in this order, Data and Personal
-// as canonical JSON objects). Its layout is versioned by Format.
-type LeafV1 struct {
-	Format  string `json:"format"`
-	Kind    string `json:"kind"`
-	Version int    `json:"version"`
-	Actor   string `json:"actor"`
-	// ActorSeq counts the actor's entries from 1.
-	ActorSeq uint64 `json:"actor_seq"`
-	// ActorPrev is the hex leaf hash of the actor's previous entry ("" for
-	// its first).
-	ActorPrev      string          `json:"actor_prev"`
-	Subject        string          `json:"subject"`
-	TimeUnixNano   int64           `json:"time_unix_nano"`
-	IdempotencyKey string          `json:"idempotency_key,omitempty"`
-	Data           json.RawMessage `json:"data"`
-	// Personal maps each personal field name to its hex [Commitment].
-	Personal json.RawMessage `json:"personal"`
-}
+// BundleFormat names the export bundle layout.
+const BundleFormat = tlog.BundleFormat
 
-// Marshal returns the canonical leaf bytes: exactly what
-// encoding/json.Marshal(l) returns when Data and Personal are compact,
-// written by hand because verification re-encodes every leaf.
-func (l LeafV1) Marshal() ([]byte, error) {
-	b := make([]byte, 0, 256+len(l.Data)+len(l.Personal))
-	b = append(b, `{"format":`...)
-	b = appendJSONString(b, l.Format)
-	b = append(b, `,"kind":`...)
-	b = appendJSONString(b, l.Kind)
-	b = append(b, `,"version":`...)
-	b = strconv.AppendInt(b, int64(l.Version), 10)
-	b = append(b, `,"actor":`...)
-	b = appendJSONString(b, l.Actor)
-	b = append(b, `,"actor_seq":`...)
-	b = strconv.AppendUint(b, l.ActorSeq, 10)
-	b = append(b, `,"actor_prev":`...)
-	b = appendJSONString(b, l.ActorPrev)
-	b = append(b, `,"subject":`...)
-	b = appendJSONString(b, l.Subject)
-	b = append(b, `,"time_unix_nano":`...)
-	b = strconv.AppendInt(b, l.TimeUnixNano, 10)
-	if l.IdempotencyKey != "" {
-		b = append(b, `,"idempotency_key":`...)
-		b = appendJSONString(b, l.IdempotencyKey)
-	}
-	b = append(b, `,"data":`...)
-	b = appendRaw(b, l.Data)
-	b = append(b, `,"personal":`...)
-	b = appendRaw(b, l.Personal)
-	return append(b, '}'), nil
-}
-
-func appendRaw(b, raw []byte) []byte {
-	if len(raw) == 0 {
-		return append(b, "null"...)
-	}
-	return append(b, raw...)
-}
-
-// appendJSONString appends s as encoding/json writes it (HTML-safe).
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
-// ParseLeaf decodes canonical leaf bytes and checks that they are
-// canonical (re-encoding gives the same bytes).
-func ParseLeaf(b []byte) (LeafV1, error) {
-	var l LeafV1
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&l); err != nil {
-		return LeafV1{}, fmt.Errorf("leaf is not a valid entry: %v", err)
-	}
-	if l.Format != LeafFormatV1 {
-		return LeafV1{}, fmt.Errorf("leaf format %q is not %q", l.Format, LeafFormatV1)
-	}
-	again, err := l.Marshal()
-	if err != nil || !bytes.Equal(again, b) {
-		return LeafV1{}, errors.New("leaf is not in canonical form")
-	}
-	return l, nil
-}
-
-// Commitments decodes the leaf's personal commitments.
-func (l LeafV1) Commitments() (map[string]string, error) {
-	m := map[string]string{}
-	if err := json.Unmarshal(l.Personal, &m); err != nil {
-		return nil, fmt.Errorf("leaf personal commitments: %v", err)
-	}
-	return m, nil
-}
+var (
+	// ParseLeaf decodes canonical leaf bytes (tlog.ParseLeaf).
+	ParseLeaf = tlog.ParseLeaf
+	// VerifyEntries re-derives a tree from its leaves (tlog.VerifyEntries).
+	VerifyEntries = tlog.VerifyEntries
+	// VerifyBundle checks a bundle offline (tlog.VerifyBundle).
+	VerifyBundle = tlog.VerifyBundle
+)

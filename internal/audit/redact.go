@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/interlock-dev/interlock/internal/tlog"
 	"github.com/interlock-dev/interlock/internal/usererr"
 )
 
 // KindRedacted is the entry that records a redaction. Data: the redacted
 // index and the names of the erased fields; Personal: the reason.
-const KindRedacted = "log.redacted"
+const KindRedacted = tlog.KindRedacted
 
 // Redact erases the personal openings (plaintext and salt) of the entry at
 // index, keeping its leaf and therefore every proof, and records the
