@@ -351,10 +351,35 @@ var urlCredRe = regexp.MustCompile(`\b([a-zA-Z][a-zA-Z0-9+.:]{1,30})://([^:@/\s"
 // generic pairs.
 func (d *Detector) urls(f *scan.File, emit func(scan.Finding)) {
 	data := f.Data
-	if !bytes.Contains(data, []byte("://")) {
-		return
+	sep := []byte("://")
+	for off := 0; ; {
+		i := bytes.Index(data[off:], sep)
+		if i < 0 {
+			return
+		}
+		i += off
+		off = i + len(sep)
+		// Only URLs with userinfo matter: look for '@' before the path.
+		end := min(len(data), off+140)
+		if j := bytes.IndexAny(data[off:end], "@/ \t\n\"'<>"); j < 0 || data[off+j] != '@' {
+			continue
+		}
+		ws := max(0, i-32)
+		if k := bytes.LastIndexAny(data[ws:i], " \t\n\"'=(,<>`"); k >= 0 {
+			ws += k + 1
+		}
+		d.url(f, data, ws, min(len(data), off+200), emit)
 	}
-	for _, m := range urlCredRe.FindAllSubmatchIndex(data, -1) {
+}
+
+// url checks the first URL with credentials in data[ws:we].
+func (d *Detector) url(f *scan.File, data []byte, ws, we int, emit func(scan.Finding)) {
+	for _, m := range urlCredRe.FindAllSubmatchIndex(data[ws:we], 1) {
+		for i := range m {
+			if m[i] >= 0 {
+				m[i] += ws
+			}
+		}
 		scheme := strings.ToLower(string(data[m[2]:m[3]]))
 		user := string(data[m[4]:m[5]])
 		hasPass := m[6] >= 0

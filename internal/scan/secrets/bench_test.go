@@ -1,7 +1,9 @@
 package secrets
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -33,4 +35,31 @@ func BenchmarkGOROOTSrc(b *testing.B) {
 		bytes = res.Stats.Bytes
 	}
 	b.SetBytes(bytes)
+}
+
+// denseData is 64 KiB of Go-like code in which every tenth line assigns a
+// credential and every line mentions a keyword.
+func denseData() []byte {
+	var buf bytes.Buffer
+	for l := 0; buf.Len() < 64<<10; l++ {
+		if l%10 == 0 {
+			fmt.Fprintf(&buf, "db_password: \"Xk29aaLq0Zz%04d\"", l)
+		} else {
+			fmt.Fprintf(&buf, "func handler%d(w http.ResponseWriter, r *http.Request) { token := r.Header.Get(\"X-Token\"); _ = token }", l)
+		}
+		buf.WriteByte('\n')
+	}
+	return buf.Bytes()
+}
+
+// BenchmarkDetectDense measures one detector goroutine on secret-dense
+// input.
+func BenchmarkDetectDense(b *testing.B) {
+	d := NewDetector(bundledSet(b), Options{})
+	data := denseData()
+	b.SetBytes(int64(len(data)))
+	n := 0
+	for b.Loop() {
+		d.Detect(context.Background(), &scan.File{Path: "x.go", Data: data}, func(scan.Finding) { n++ })
+	}
 }

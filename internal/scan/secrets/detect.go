@@ -40,6 +40,12 @@ func (d *Detector) Name() string { return "secrets" }
 
 type window struct{ start, end int }
 
+// maxSecretLen bounds single-line secrets; longer matches are data.
+const maxSecretLen = 2048
+
+// maxMergedWindow bounds how far windows of a single-line rule are merged.
+const maxMergedWindow = 64
+
 // Detect implements [scan.Detector].
 func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Finding)) error {
 	data := f.Data
@@ -70,19 +76,38 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 		ws, we := max(0, s-r.Window), min(len(data), e+r.Window)
 		if !r.Multiline {
 			ws, we = clipLine(data, s, e, ws, we)
+			for extra := r.Lines - 1; extra > 0 && we < len(data); extra-- {
+				next := min(len(data), we+1+r.Window)
+				if i := bytes.IndexByte(data[we+1:next], '\n'); i >= 0 {
+					next = we + 1 + i
+				}
+				we = next
+			}
 		}
 		if r.Generic {
-			// The key is the identifier around the keyword: start the
-			// window just before it (room for a "name: " prefix), so the
-			// regex matches at once instead of scanning the whole line.
+			// The key is the identifier around the keyword. Skip hits
+			// that no assignment follows (most mentions of "token" in
+			// code), and start the window just before the identifier so
+			// the regex matches at once instead of scanning the line.
+			if !assignmentFollows(data, e, r.Lines > 1) {
+				return
+			}
 			i := s
 			for i > ws && isIdentByte(data[i-1]) {
 				i--
 			}
-			ws = max(ws, i-24)
+			back := 1
+			if r.Lines > 1 {
+				back = 24 // room for a "- name: " prefix
+			}
+			ws = max(ws, i-back)
 		}
 		c := &cur[ri]
-		if c.start >= 0 && ws <= c.end {
+		// Merge overlapping windows, but keep single-line windows small
+		// (Go's regexp uses its fast backtracker only on short inputs)
+		// unless the hit lies inside the current window already, as with
+		// overlapping hits in a run of repeated characters.
+		if c.start >= 0 && ws <= c.end && !r.Generic && (r.Multiline || s < c.end || max(c.end, we)-c.start <= maxMergedWindow) {
 			c.end = max(c.end, we)
 			return
 		}
@@ -180,7 +205,17 @@ func digitRunsSlow(data []byte, minDigits int, fn func(s, e int)) {
 func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool, emit func(scan.Finding)) {
 	r := &d.rs.rules[ri]
 	chunk := f.Data[w.start:w.end]
-	for _, m := range r.re.FindAllSubmatchIndex(chunk, -1) {
+	var matches [][]int
+	if r.Generic {
+		// One window per keyword hit, starting at its identifier: the
+		// first match is the assignment of that identifier.
+		if m := r.re.FindSubmatchIndex(chunk); m != nil {
+			matches = [][]int{m}
+		}
+	} else {
+		matches = r.re.FindAllSubmatchIndex(chunk, -1)
+	}
+	for _, m := range matches {
 		ss, se := secretSpan(r, m)
 		if ss < 0 {
 			continue
@@ -237,8 +272,11 @@ func secretSpan(r *Rule, m []int) (int, int) {
 
 // reject returns why a candidate is not reported, or "".
 func (d *Detector) reject(f *scan.File, r *Rule, secret, full, key string, ms, me int) string {
+	if len(secret) > maxSecretLen && !r.Multiline {
+		return "longer than any credential format (data, not a token)"
+	}
 	if r.Generic {
-		if why := genericContext(f, key, secret, ms, me); why != "" {
+		if why := genericContext(f, r, key, secret, ms, me); why != "" {
 			return why
 		}
 	}
@@ -303,7 +341,7 @@ func placeholder(secret string) string {
 			return "placeholder (" + strings.TrimSpace(w) + ")"
 		}
 	}
-	if envRefRe.MatchString(secret) {
+	if (secret[0] == '$' || secret[0] == '%') && envRefRe.MatchString(secret) {
 		return "placeholder (environment variable reference)"
 	}
 	if run := longestRun(secret); run >= 8 && 2*run >= len(secret) {
@@ -329,4 +367,33 @@ func longestRun(s string) int {
 
 func isIdentByte(c byte) bool {
 	return c == '_' || c == '.' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// assignmentFollows reports whether the identifier that contains the
+// keyword ending at e is followed by an assignment (":", "=", "=>", ":="),
+// after an optional closing quote or bracket; with nextLine, a line break
+// also counts (a name: line followed by a value: line).
+func assignmentFollows(data []byte, e int, nextLine bool) bool {
+	j := e
+	for j < len(data) && isIdentByte(data[j]) {
+		j++
+	}
+	if j < len(data) && (data[j] == '"' || data[j] == '\'' || data[j] == '`' || data[j] == ']') {
+		j++
+	}
+	for j < len(data) && (data[j] == ' ' || data[j] == '\t') {
+		j++
+	}
+	if j >= len(data) {
+		return false
+	}
+	switch data[j] {
+	case ':', '=':
+		return true
+	case '\r', '\n':
+		return nextLine
+	case 'i', 'I':
+		return j+2 < len(data) && (data[j+1] == 's' || data[j+1] == 'S') && (data[j+2] == ' ' || data[j+2] == '\t')
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"path"
+	"slices"
 	"regexp"
 	"strings"
 	"unicode"
@@ -109,7 +110,11 @@ func isSecretName(key string) (bool, string) {
 
 // genericContext decides whether a generic assignment candidate is a leak;
 // it returns the reason to drop it, or "".
-func genericContext(f *scan.File, key, value string, ms, me int) string {
+func genericContext(f *scan.File, r *Rule, key, value string, ms, me int) string {
+	lk := strings.ToLower(key)
+	if !slices.ContainsFunc(r.Keywords, func(k string) bool { return strings.Contains(lk, strings.ToLower(k)) }) {
+		return "key name " + key + " has none of the rule's keywords"
+	}
 	if ok, why := isSecretName(key); !ok {
 		return why
 	}
@@ -124,6 +129,9 @@ func genericContext(f *scan.File, key, value string, ms, me int) string {
 	}
 	if len(v) < 6 {
 		return "value shorter than 6 characters"
+	}
+	if len(v) > 300 {
+		return "value longer than 300 characters (data, not a credential)"
 	}
 	if nonValues[low] || nonValues[strings.Trim(low, "<>[]{}()")] {
 		return "value " + v + " is a type name or keyword"

@@ -51,6 +51,9 @@ type Rule struct {
 	// default 320. Multiline rules are not clipped to the keyword's line.
 	Window    int  `yaml:"window"`
 	Multiline bool `yaml:"multiline"`
+	// Lines, for rules that are not multiline, is how many lines from the
+	// keyword's line on the window spans; default 1.
+	Lines int `yaml:"lines"`
 	// Generic marks assignment rules (password=…) that get context filters.
 	Generic bool `yaml:"generic"`
 	// Allow lists regexes; a secret matching any is a known placeholder.
