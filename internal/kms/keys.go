@@ -156,6 +156,10 @@ func (s *Service) rotate(ctx context.Context, c Caller, name string, from int, r
 			return err
 		}
 		if err := tx.InsertKMSKeyVersion(ctx, ver); err != nil {
+			if errors.Is(err, ErrDuplicate) {
+				// Another server rotated at the same moment.
+				return usererr.Wrap(err, usererr.Conflict, "key_changed", "key %q was rotated by someone else at the same moment; look at it again", name)
+			}
 			return fmt.Errorf("insert key %s version %d: %w", name, newV, err)
 		}
 		k.CurrentVersion = newV
@@ -166,6 +170,9 @@ func (s *Service) rotate(ctx context.Context, c Caller, name string, from int, r
 			Data: map[string]any{"key": name, "from_version": newV - 1, "version": newV, "reason": reason}})
 	})
 	s.forget(name)
+	if ue, ok := usererr.As(err); ok && ue.Code == "key_changed" && from != 0 {
+		return 0, nil // an automatic rotation raced another: the key has a new version either way
+	}
 	if err != nil {
 		return 0, err
 	}

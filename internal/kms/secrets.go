@@ -185,6 +185,9 @@ func (s *Service) putSecret(ctx context.Context, c Caller, path string, value []
 			rec.CreatedAt = cur.CreatedAt
 		}
 		if err := s.storeSecretVersion(ctx, tx, rec, ctText, c.Actor()); err != nil {
+			if errors.Is(err, ErrDuplicate) {
+				return usererr.Wrap(err, usererr.Conflict, "secret_changed", "the secret at %q changed while it was being written; try again", path)
+			}
 			return err
 		}
 		if err := audit.Append(ctx, tx, audit.Entry{Kind: "secret.put", Version: 1, Actor: c.Actor(), Subject: "secret:" + path, Time: now,

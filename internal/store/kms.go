@@ -84,8 +84,8 @@ func scanKMSKey(r kmsScanner) (kms.KeyRecord, error) {
 	return k, err
 }
 
-func kmsGetKey(ctx context.Context, q kmsQuerier, name string) (kms.KeyRecord, error) {
-	k, err := scanKMSKey(q.QueryRow(ctx, `SELECT `+kmsKeyCols+` FROM kms_keys WHERE name = $1`, name))
+func kmsGetKey(ctx context.Context, q kmsQuerier, name, lock string) (kms.KeyRecord, error) {
+	k, err := scanKMSKey(q.QueryRow(ctx, `SELECT `+kmsKeyCols+` FROM kms_keys WHERE name = $1`+lock, name))
 	if err != nil {
 		return kms.KeyRecord{}, kmsErr(err)
 	}
@@ -139,8 +139,8 @@ func scanKMSSecret(r kmsScanner) (kms.SecretRecord, error) {
 	return s, err
 }
 
-func kmsGetSecret(ctx context.Context, q kmsQuerier, path string) (kms.SecretRecord, error) {
-	s, err := scanKMSSecret(q.QueryRow(ctx, `SELECT `+kmsSecretCols+` FROM kms_secrets WHERE path = $1`, path))
+func kmsGetSecret(ctx context.Context, q kmsQuerier, path, lock string) (kms.SecretRecord, error) {
+	s, err := scanKMSSecret(q.QueryRow(ctx, `SELECT `+kmsSecretCols+` FROM kms_secrets WHERE path = $1`+lock, path))
 	if err != nil {
 		return kms.SecretRecord{}, kmsErr(err)
 	}
@@ -210,8 +210,8 @@ func scanKMSRequest(r kmsScanner) (kms.RequestRecord, error) {
 	return q, err
 }
 
-func kmsGetRequest(ctx context.Context, q kmsQuerier, id string) (kms.RequestRecord, error) {
-	r, err := scanKMSRequest(q.QueryRow(ctx, `SELECT `+kmsRequestCols+` FROM kms_requests WHERE id = $1`, id))
+func kmsGetRequest(ctx context.Context, q kmsQuerier, id, lock string) (kms.RequestRecord, error) {
+	r, err := scanKMSRequest(q.QueryRow(ctx, `SELECT `+kmsRequestCols+` FROM kms_requests WHERE id = $1`+lock, id))
 	if err != nil {
 		return kms.RequestRecord{}, kmsErr(err)
 	}
@@ -246,7 +246,7 @@ func kmsGetMeta(ctx context.Context, q kmsQuerier, name string) ([]byte, error) 
 // Reads outside a transaction.
 
 func (s kmsStore) GetKMSKey(ctx context.Context, name string) (kms.KeyRecord, error) {
-	return kmsGetKey(ctx, s.db, name)
+	return kmsGetKey(ctx, s.db, name, "")
 }
 func (s kmsStore) ListKMSKeys(ctx context.Context) ([]kms.KeyRecord, error) {
 	return kmsListKeys(ctx, s.db)
@@ -255,7 +255,7 @@ func (s kmsStore) ListKMSKeyVersions(ctx context.Context, name string) ([]kms.Ve
 	return kmsListKeyVersions(ctx, s.db, name)
 }
 func (s kmsStore) GetKMSSecret(ctx context.Context, path string) (kms.SecretRecord, error) {
-	return kmsGetSecret(ctx, s.db, path)
+	return kmsGetSecret(ctx, s.db, path, "")
 }
 func (s kmsStore) ListKMSSecrets(ctx context.Context, prefix string) ([]kms.SecretRecord, error) {
 	return kmsListSecrets(ctx, s.db, prefix)
@@ -267,7 +267,7 @@ func (s kmsStore) ListKMSSecretVersions(ctx context.Context, path string) ([]kms
 	return kmsListSecretVersions(ctx, s.db, path)
 }
 func (s kmsStore) GetKMSRequest(ctx context.Context, id string) (kms.RequestRecord, error) {
-	return kmsGetRequest(ctx, s.db, id)
+	return kmsGetRequest(ctx, s.db, id, "")
 }
 func (s kmsStore) ListKMSRequests(ctx context.Context, state string) ([]kms.RequestRecord, error) {
 	return kmsListRequests(ctx, s.db, state)
@@ -276,17 +276,27 @@ func (s kmsStore) GetKMSMeta(ctx context.Context, name string) ([]byte, error) {
 	return kmsGetMeta(ctx, s.db, name)
 }
 
-// Reads inside a transaction (kms.Tx).
+// Reads inside a transaction (kms.Tx). On PostgreSQL a single-row read
+// locks the row (FOR UPDATE), so that read-check-write sequences (rotate,
+// approve, put a secret) on several servers serialize instead of losing
+// an update; SQLite transactions are already serialized (BEGIN IMMEDIATE).
+
+func (t *Tx) kmsLock() string {
+	if t.dialect == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
 
 func (t *Tx) GetKMSKey(ctx context.Context, name string) (kms.KeyRecord, error) {
-	return kmsGetKey(ctx, t, name)
+	return kmsGetKey(ctx, t, name, t.kmsLock())
 }
 func (t *Tx) ListKMSKeys(ctx context.Context) ([]kms.KeyRecord, error) { return kmsListKeys(ctx, t) }
 func (t *Tx) ListKMSKeyVersions(ctx context.Context, name string) ([]kms.VersionRecord, error) {
 	return kmsListKeyVersions(ctx, t, name)
 }
 func (t *Tx) GetKMSSecret(ctx context.Context, path string) (kms.SecretRecord, error) {
-	return kmsGetSecret(ctx, t, path)
+	return kmsGetSecret(ctx, t, path, t.kmsLock())
 }
 func (t *Tx) ListKMSSecrets(ctx context.Context, prefix string) ([]kms.SecretRecord, error) {
 	return kmsListSecrets(ctx, t, prefix)
@@ -298,7 +308,7 @@ func (t *Tx) ListKMSSecretVersions(ctx context.Context, path string) ([]kms.Secr
 	return kmsListSecretVersions(ctx, t, path)
 }
 func (t *Tx) GetKMSRequest(ctx context.Context, id string) (kms.RequestRecord, error) {
-	return kmsGetRequest(ctx, t, id)
+	return kmsGetRequest(ctx, t, id, t.kmsLock())
 }
 func (t *Tx) ListKMSRequests(ctx context.Context, state string) ([]kms.RequestRecord, error) {
 	return kmsListRequests(ctx, t, state)

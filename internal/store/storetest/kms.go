@@ -814,3 +814,116 @@ var _ = Register("kms", func(t *testing.T, open Opener) {
 
 	_ = errors.New
 })
+
+// Several servers share one database: these behaviours must hold when two
+// Services race on the same rows (PostgreSQL runs them truly in parallel).
+var _ = Register("kms concurrency", func(t *testing.T, open Opener) {
+	ctx := context.Background()
+
+	t.Run("racing rotations make consecutive versions", func(t *testing.T) {
+		db := open(t)
+		a, _ := NewKMS(t, db, nil)
+		b, _ := NewKMS(t, db, nil)
+		mustKey(t, a, "app", kms.KeyOptions{})
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok, conflicts := 0, 0
+		for i := 0; i < 8; i++ {
+			svc := a
+			if i%2 == 1 {
+				svc = b
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := svc.RotateKey(ctx, alice, "app")
+				mu.Lock()
+				defer mu.Unlock()
+				if ue, isUE := usererr.As(err); isUE && ue.Code == "key_changed" {
+					conflicts++
+				} else if err != nil {
+					t.Errorf("rotate: %v", err)
+				} else {
+					ok++
+				}
+			}()
+		}
+		wg.Wait()
+		ki, err := a.GetKey(ctx, "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ki.CurrentVersion != 1+ok || len(ki.Versions) != 1+ok {
+			t.Errorf("after %d successful rotations (%d conflicts): current %d, %d versions", ok, conflicts, ki.CurrentVersion, len(ki.Versions))
+		}
+		if n := len(auditRows(t, db, "kms.key.rotated")); n != ok {
+			t.Errorf("rotation audit entries = %d, want %d", n, ok)
+		}
+	})
+
+	t.Run("racing approvals carry a request out once", func(t *testing.T) {
+		db := open(t)
+		a, _ := NewKMS(t, db, nil)
+		b, _ := NewKMS(t, db, nil)
+		mustKey(t, a, "secrets", kms.KeyOptions{})
+		yes := true
+		a.PutSecret(ctx, alice, "prod/root", []byte("v1"), kms.PutOptions{Critical: &yes})
+		r, err := a.PutSecret(ctx, alice, "prod/root", []byte("v2"), kms.PutOptions{})
+		if err != nil || r.Pending == nil {
+			t.Fatalf("put = %+v, %v", r, err)
+		}
+		carol := kms.Caller{Kind: "person", ID: "p-carol"}
+		errs := make(chan error, 2)
+		go func() { _, err := a.Approve(ctx, bob, r.Pending.ID, r.Pending.Hash); errs <- err }()
+		go func() { _, err := b.Approve(ctx, carol, r.Pending.ID, r.Pending.Hash); errs <- err }()
+		e1, e2 := <-errs, <-errs
+		if (e1 == nil) == (e2 == nil) {
+			t.Fatalf("approvals = %v, %v; want exactly one to succeed", e1, e2)
+		}
+		loser := e1
+		if loser == nil {
+			loser = e2
+		}
+		wantUserErr(t, "losing approval", loser, usererr.Conflict, "request_not_pending")
+		_, vs, _ := a.SecretVersions(ctx, "prod/root")
+		if len(vs) != 2 {
+			t.Errorf("versions = %d, want 2", len(vs))
+		}
+	})
+
+	t.Run("racing puts of one secret never fail with a server error", func(t *testing.T) {
+		db := open(t)
+		a, _ := NewKMS(t, db, nil)
+		b, _ := NewKMS(t, db, nil)
+		mustKey(t, a, "secrets", kms.KeyOptions{})
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		stored := 0
+		for i := 0; i < 8; i++ {
+			svc := a
+			if i%2 == 1 {
+				svc = b
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := svc.PutSecret(ctx, alice, "prod/racy", []byte("v"), kms.PutOptions{})
+				mu.Lock()
+				defer mu.Unlock()
+				if ue, isUE := usererr.As(err); isUE && ue.Code == "secret_changed" {
+					return
+				}
+				if err != nil {
+					t.Errorf("put: %v", err)
+					return
+				}
+				stored++
+			}()
+		}
+		wg.Wait()
+		_, vs, err := a.SecretVersions(ctx, "prod/racy")
+		if err != nil || len(vs) != stored {
+			t.Errorf("%d versions stored, %d puts succeeded (%v)", len(vs), stored, err)
+		}
+	})
+})
