@@ -124,8 +124,13 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 	})
 	if len(rs.digitRules) > 0 && err == nil {
 		digitRuns(data, 13, func(s, e int) {
+			// Most long numbers fail Luhn; skip them before any regex.
+			if !luhn(onlyDigits(data[s:e])) {
+				return
+			}
 			for _, ri := range rs.digitRules {
-				add(ri, s, e)
+				flush(ri)
+				cur[ri] = window{max(0, s-1), min(len(data), e+1)}
 			}
 		})
 	}
@@ -396,4 +401,14 @@ func assignmentFollows(data []byte, e int, nextLine bool) bool {
 		return j+2 < len(data) && (data[j+1] == 's' || data[j+1] == 'S') && (data[j+2] == ' ' || data[j+2] == '\t')
 	}
 	return false
+}
+
+func onlyDigits(b []byte) string {
+	out := make([]byte, 0, len(b))
+	for _, c := range b {
+		if c >= '0' && c <= '9' {
+			out = append(out, c)
+		}
+	}
+	return string(out)
 }
