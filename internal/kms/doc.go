@@ -35,4 +35,28 @@
 // rotate before [DefaultMaxEncryptions]; the column [Sealer] derives a
 // fresh HKDF subkey per purpose and is used for a few rows per person or
 // host, far below the limit.
+//
+// # Audit entries (all Version 1)
+//
+// Every state change and every data-plane call commits an entry in the
+// same transaction. Data never holds plaintext or an encryption context;
+// contexts appear only as "context_hmac" (HMAC-SHA-256 under a key derived
+// from the root key), and secret-read reasons go to Personal.
+//
+//	kms.root_key.initialized   system; first start with this database
+//	kms.key.created            key, version, rotation_period_s, max_encryptions
+//	kms.key.rotated            key, from_version, version, reason (manual|encryption_limit|schedule)
+//	kms.key.enabled            key
+//	kms.key.disabled           key, request, requested_by, approved_by
+//	kms.key.version_destroyed  key, version, request, requested_by, approved_by (actor system after the delay)
+//	kms.key.min_version_set    key, from, to (+ request fields when lowered)
+//	kms.encrypt / kms.datakey  key, version, bytes, context_hmac
+//	kms.decrypt                key, version, context_hmac
+//	kms.rewrap                 key, from_version, version, context_hmac
+//	kms.request.created        request, action, hash
+//	kms.request.approved       request, action, hash, requested_by
+//	kms.request.cancelled / .expired / .failed   request, action
+//	secret.put                 path, version, key, key_version, critical
+//	secret.read                path, secret_version, key, version, context_hmac; Personal: reason
+//	secret.deleted             path, versions
 package kms

@@ -126,9 +126,20 @@ type ciphertext struct {
 }
 
 func (ct ciphertext) String() string {
-	raw := make([]byte, 0, len(ct.Wrapped)+len(ct.Body))
-	raw = append(append(raw, ct.Wrapped...), ct.Body...)
-	return ciphertextPrefix + ct.Key + ":" + strconv.Itoa(ct.Version) + ":" + base64.RawURLEncoding.EncodeToString(raw)
+	enc := base64.RawURLEncoding
+	b := make([]byte, 0, len(ciphertextPrefix)+len(ct.Key)+22+enc.EncodedLen(len(ct.Wrapped)+len(ct.Body)))
+	b = append(b, ciphertextPrefix...)
+	b = append(b, ct.Key...)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, int64(ct.Version), 10)
+	b = append(b, ':')
+	if len(ct.Wrapped)%3 == 0 { // always: 60 bytes, so the two parts encode as their concatenation would
+		b = enc.AppendEncode(b, ct.Wrapped)
+		b = enc.AppendEncode(b, ct.Body)
+	} else {
+		b = enc.AppendEncode(b, append(append([]byte(nil), ct.Wrapped...), ct.Body...))
+	}
+	return string(b)
 }
 
 func parseCiphertext(s string) (ciphertext, error) {
