@@ -214,11 +214,11 @@ func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool,
 	if r.Generic {
 		// One window per keyword hit, starting at its identifier: the
 		// first match is the assignment of that identifier.
-		if m := r.re.FindSubmatchIndex(chunk); m != nil {
+		if m := r.re.get().FindSubmatchIndex(chunk); m != nil {
 			matches = [][]int{m}
 		}
 	} else {
-		matches = r.re.FindAllSubmatchIndex(chunk, -1)
+		matches = r.re.get().FindAllSubmatchIndex(chunk, -1)
 	}
 	for _, m := range matches {
 		ss, se := secretSpan(r, m)
@@ -233,7 +233,7 @@ func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool,
 		secret := string(chunk[ss:se])
 		full := string(chunk[m[0]:m[1]])
 		key := ""
-		if ki := r.re.SubexpIndex("key"); ki > 0 && m[2*ki] >= 0 {
+		if ki := r.re.get().SubexpIndex("key"); ki > 0 && m[2*ki] >= 0 {
 			key = string(chunk[m[2*ki]:m[2*ki+1]])
 		}
 		if reason := d.reject(f, r, secret, full, key, w.start+m[0], w.start+m[1]); reason != "" {
@@ -266,7 +266,7 @@ func secretSpan(r *Rule, m []int) (int, int) {
 	if r.SecretGroup > 0 {
 		return m[2*r.SecretGroup], m[2*r.SecretGroup+1]
 	}
-	skip := r.re.SubexpIndex("key")
+	skip := r.re.get().SubexpIndex("key")
 	for g := 1; 2*g+1 < len(m); g++ {
 		if g != skip && m[2*g] >= 0 && m[2*g+1] > m[2*g] {
 			return m[2*g], m[2*g+1]

@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 
@@ -64,7 +65,7 @@ type Rule struct {
 	Counterexamples []string `yaml:"counterexamples"`
 	Disabled        bool     `yaml:"disabled"`
 
-	re    *regexp.Regexp
+	re    *lazyRegexp
 	allow []*regexp.Regexp
 }
 
@@ -72,12 +73,28 @@ type rulesFile struct {
 	Rules []Rule `yaml:"rules"`
 }
 
-// Bundled returns the rules shipped with interlock.
-func Bundled() ([]Rule, error) { return Parse(bundledRules) }
+// lazyRegexp compiles its expression on first use: a scan uses few of the
+// bundled rules, and compiling them all costs start-up time.
+type lazyRegexp struct {
+	expr string
+	once sync.Once
+	re   *regexp.Regexp
+}
+
+func (l *lazyRegexp) get() *regexp.Regexp {
+	l.once.Do(func() { l.re = regexp.MustCompile(l.expr) })
+	return l.re
+}
+
+// Bundled returns the rules shipped with interlock. Their regular
+// expressions are compiled on first use (the tests compile them all).
+func Bundled() ([]Rule, error) { return parse(bundledRules, false) }
 
 // Parse decodes a rules file strictly (unknown keys are errors) and
-// compiles every rule.
-func Parse(data []byte) ([]Rule, error) {
+// compiles every rule, so that errors in user rules surface at once.
+func Parse(data []byte) ([]Rule, error) { return parse(data, true) }
+
+func parse(data []byte, eager bool) ([]Rule, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var rf rulesFile
@@ -91,14 +108,14 @@ func Parse(data []byte) ([]Rule, error) {
 			return nil, fmt.Errorf("rule %q defined twice", r.ID)
 		}
 		seen[r.ID] = true
-		if err := r.compile(); err != nil {
+		if err := r.compile(eager); err != nil {
 			return nil, err
 		}
 	}
 	return rf.Rules, nil
 }
 
-func (r *Rule) compile() error {
+func (r *Rule) compile(eager bool) error {
 	if r.ID == "" {
 		return errors.New("rule without id")
 	}
@@ -119,14 +136,18 @@ func (r *Rule) compile() error {
 	default:
 		return fmt.Errorf("rule %s: unknown validation %q", r.ID, r.Validate)
 	}
-	re, err := regexp.Compile(r.Regex)
-	if err != nil {
-		return fmt.Errorf("rule %s: %w", r.ID, err)
+	r.re = &lazyRegexp{expr: r.Regex}
+	if eager {
+		re, err := regexp.Compile(r.Regex)
+		if err != nil {
+			return fmt.Errorf("rule %s: %w", r.ID, err)
+		}
+		if r.SecretGroup > re.NumSubexp() {
+			return fmt.Errorf("rule %s: secret_group %d but regex has %d groups", r.ID, r.SecretGroup, re.NumSubexp())
+		}
+		r.re.re = re
+		r.re.once.Do(func() {})
 	}
-	if r.SecretGroup > re.NumSubexp() {
-		return fmt.Errorf("rule %s: secret_group %d but regex has %d groups", r.ID, r.SecretGroup, re.NumSubexp())
-	}
-	r.re = re
 	r.allow = r.allow[:0]
 	for _, a := range r.Allow {
 		are, err := regexp.Compile(a)
@@ -189,7 +210,7 @@ func Compile(rules []Rule) (*RuleSet, error) {
 			continue
 		}
 		if r.re == nil {
-			if err := r.compile(); err != nil {
+			if err := r.compile(true); err != nil {
 				return nil, err
 			}
 		}

@@ -90,3 +90,52 @@ func TestRuleExamples(t *testing.T) {
 		})
 	}
 }
+
+// TestBundledRulesCompile compiles every bundled regex (the scanner
+// compiles them lazily) and checks the secret group.
+func TestBundledRulesCompile(t *testing.T) {
+	data := bundledRules
+	if _, err := Parse(data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMergeUserRules(t *testing.T) {
+	base, err := Bundled()
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := Parse([]byte(`rules:
+- id: acme-internal-token
+  name: ACME internal token
+  family: saas
+  severity: critical
+  keywords: [acme_]
+  regex: '\b(acme_[a-z0-9]{24})\b'
+- id: jwt
+  disabled: true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := Compile(Merge(base, user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDetector(rs, Options{})
+	got := detect(t, d, "x.env", "TOKEN=acme_k3j4h5g6f7d8s9a0q1w2e3r4\n")
+	if !hasRule(got, "acme-internal-token") {
+		t.Errorf("user rule not applied: %v", got)
+	}
+	for _, r := range rs.Rules() {
+		if r.ID == "jwt" {
+			t.Error("disabled rule still present")
+		}
+	}
+	if _, err := Parse([]byte("rules:\n- id: bad\n  keywords: [x1]\n  regex: '(('\n")); err == nil {
+		t.Error("Parse accepted an invalid regex")
+	}
+	if _, err := Parse([]byte("rules:\n- id: bad\n  regex: 'x'\n  colour: red\n")); err == nil {
+		t.Error("Parse accepted an unknown field")
+	}
+}
