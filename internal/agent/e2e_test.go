@@ -104,7 +104,7 @@ func startServerTTL(t *testing.T, uses int, certTTL time.Duration) *testServer {
 		t.Fatal(err)
 	}
 	inv := &fakeInventory{token: "ilk_join_test", uses: uses, heartbeats: map[string]int{}, unhealthy: map[string]int{}}
-	hub, err := agenthub.New(agenthub.Config{CA: ca, Enroller: inv, Heartbeats: inv, CertTTL: certTTL, PingInterval: 200 * time.Millisecond, Margin: 2 * time.Second})
+	hub, err := agenthub.New(agenthub.Config{CA: ca, Enroller: inv, Heartbeats: inv, CertTTL: certTTL, ConnectGrace: 300 * time.Millisecond, PingInterval: 200 * time.Millisecond, Margin: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,6 +71,11 @@ type Config struct {
 	// Margin is added to a step's own timeout before Dispatch gives up
 	// waiting for its result; 0 means 10 s.
 	Margin time.Duration
+	// ConnectGrace is how long Dispatch waits for a host without a stream
+	// to connect before it calls the host unreachable, so that a server
+	// restart or a network blip (agents reconnect within seconds) does not
+	// fail steps; 0 means 5 s, negative means no wait.
+	ConnectGrace time.Duration
 	// MaxBodyBytes caps request bodies; 0 means 1 MiB (results carry output).
 	MaxBodyBytes int64
 	Now          func() time.Time // nil means time.Now
@@ -87,6 +92,9 @@ type Hub struct {
 	streams map[string]*stream                  // host ID → its live stream
 	pending map[pendingKey]chan wire.StepResult // waiting Dispatch calls
 	nextID  uint64
+	// attached is closed (and replaced) whenever a stream attaches, waking
+	// Dispatch calls waiting for their host to connect.
+	attached chan struct{}
 }
 
 type pendingKey struct{ host, step string }
@@ -118,7 +126,11 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
-	h := &Hub{cfg: cfg, log: cfg.Log, now: cfg.Now, streams: map[string]*stream{}, pending: map[pendingKey]chan wire.StepResult{}}
+	if cfg.ConnectGrace == 0 {
+		cfg.ConnectGrace = 5 * time.Second
+	}
+	h := &Hub{cfg: cfg, log: cfg.Log, now: cfg.Now, streams: map[string]*stream{}, pending: map[pendingKey]chan wire.StepResult{},
+		attached: make(chan struct{})}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -166,8 +178,8 @@ func (h *Hub) Connected(hostID string) bool {
 }
 
 // Dispatch sends step to host's stream and waits for its result. It returns
-// an error wrapping ErrUnreachable when the host has no stream or the
-// stream ends first, ctx's error when ctx ends, and one wrapping
+// an error wrapping ErrUnreachable when the host has no stream (after
+// waiting up to ConnectGrace for one) or the stream ends first, ctx's error when ctx ends, and one wrapping
 // context.DeadlineExceeded when no result arrives within the step's timeout
 // (wire.DefaultStepTimeoutSeconds if zero) plus the margin. Only one Dispatch per (host, StepID) may wait at a time.
 func (h *Hub) Dispatch(ctx context.Context, hostID string, step wire.Step) (wire.StepResult, error) {
@@ -178,6 +190,23 @@ func (h *Hub) Dispatch(ctx context.Context, hostID string, step wire.Step) (wire
 	ch := make(chan wire.StepResult, 1)
 	h.mu.Lock()
 	s := h.streams[hostID]
+	if s == nil && h.cfg.ConnectGrace > 0 {
+		grace := time.NewTimer(h.cfg.ConnectGrace)
+		defer grace.Stop()
+		for s == nil {
+			wake := h.attached
+			h.mu.Unlock()
+			select {
+			case <-wake:
+			case <-grace.C:
+				return wire.StepResult{}, fmt.Errorf("host %s: %w (not within %s)", hostID, ErrUnreachable, h.cfg.ConnectGrace)
+			case <-ctx.Done():
+				return wire.StepResult{}, ctx.Err()
+			}
+			h.mu.Lock()
+			s = h.streams[hostID]
+		}
+	}
 	if s == nil {
 		h.mu.Unlock()
 		return wire.StepResult{}, fmt.Errorf("host %s: %w", hostID, ErrUnreachable)
@@ -331,6 +360,8 @@ func (h *Hub) attach(hostID string) *stream {
 		old.close()
 	}
 	h.streams[hostID] = s
+	close(h.attached)
+	h.attached = make(chan struct{})
 	return s
 }
 

@@ -69,7 +69,7 @@ func newFixture(t *testing.T, now func() time.Time) *fixture {
 		t.Fatal(err)
 	}
 	inv := &fakeInventory{}
-	hub, err := agenthub.New(agenthub.Config{CA: ca, Enroller: inv, Heartbeats: inv, Margin: 300 * time.Millisecond, PingInterval: time.Hour, Now: now})
+	hub, err := agenthub.New(agenthub.Config{CA: ca, Enroller: inv, Heartbeats: inv, Margin: 300 * time.Millisecond, ConnectGrace: 500 * time.Millisecond, PingInterval: time.Hour, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,6 +241,33 @@ func TestStreamEnds(t *testing.T) {
 			t.Fatal("Dispatch ignored the timeout")
 		}
 	})
+}
+
+func TestDispatchWaitsBrieflyForAHostToConnect(t *testing.T) {
+	f := newFixture(t, nil)
+	a := f.client(t, "host_a")
+
+	start := time.Now()
+	_, err := f.hub.Dispatch(t.Context(), "host_never", wire.Step{StepID: "stp_n", Argv: []string{"true"}, TimeoutSeconds: 5})
+	if !errors.Is(err, agenthub.ErrUnreachable) {
+		t.Errorf("Dispatch to a host that never connects: err = %v, want ErrUnreachable", err)
+	}
+	if d := time.Since(start); d < 400*time.Millisecond || d > 3*time.Second {
+		t.Errorf("gave up after %s, want about the 500 ms grace", d)
+	}
+
+	// A host that connects within the grace gets the step.
+	done := f.dispatch("host_a", wire.Step{StepID: "stp_late", Argv: []string{"true"}, TimeoutSeconds: 5})
+	time.Sleep(100 * time.Millisecond)
+	s, closeS := f.connect(t, a, "host_a")
+	defer closeS()
+	if m := <-s; m.Step == nil || m.Step.StepID != "stp_late" {
+		t.Fatalf("late stream got %+v, want the step", m)
+	}
+	post(t, a, f.url+"/v1/agent/results", `{"step_id":"stp_late","exit_code":0,"output":""}`)
+	if d := <-done; d.err != nil {
+		t.Errorf("Dispatch to a host that connected within the grace: %v", d.err)
+	}
 }
 
 func TestEnroll(t *testing.T) {
