@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/interlock-dev/interlock/internal/scan"
+	"github.com/interlock-dev/interlock/internal/scan/secrets"
 )
 
 // materialize copies testdata/corpus to a temporary directory, removing
@@ -164,6 +165,36 @@ func TestCorpusAccuracy(t *testing.T) {
 		if g, ok := goals[k]; ok && (recall < g[0] || precision < g[1]) {
 			t.Errorf("%s: recall %.3f precision %.3f, want at least %.2f / %.2f", k, recall, precision, g[0], g[1])
 		}
+	}
+	// Secret findings per rule family (labels carry only the kind, so this
+	// counts reported findings: true and false positives per family).
+	rules, _ := secrets.Bundled()
+	family := map[string]string{}
+	for _, r := range rules {
+		family[r.ID] = r.Family
+	}
+	perFam := map[string][2]int{}
+	for l, fs := range got {
+		if l.kind != scan.KindSecret {
+			continue
+		}
+		c := perFam[family[fs[0].RuleID]]
+		if want[l] {
+			c[0]++
+		} else {
+			c[1]++
+		}
+		perFam[family[fs[0].RuleID]] = c
+	}
+	for _, fam := range slices.Sorted(func(yield func(string) bool) {
+		for k := range perFam {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		c := perFam[fam]
+		t.Logf("  secret family %-9s tp %3d  fp %3d  precision %.3f", fam, c[0], c[1], float64(c[0])/float64(max(1, c[0]+c[1])))
 	}
 	if scores[scan.KindSecret] == nil || scores[scan.KindDefaultCred] == nil || scores[scan.KindMisconfig] == nil {
 		t.Fatalf("corpus lacks labels for a kind: %v", fmt.Sprint(scores))

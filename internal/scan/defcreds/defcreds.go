@@ -231,8 +231,11 @@ func (d *Detector) matchKVs(f *scan.File, kvs []kv, emit func(scan.Finding)) {
 			reported[pw.off] = true
 			d.report(f, pw.off, def, user, pw.value, pw.key, emit)
 		}
-		// Generic pairs: XX_USER next to XX_PASSWORD.
+		// Generic pairs: XX_USER next to XX_PASSWORD (not in documentation).
 		for _, pw := range set {
+			if isDoc(f.Path) {
+				break
+			}
 			if reported[pw.off] {
 				continue
 			}
@@ -421,8 +424,24 @@ func (d *Detector) url(f *scan.File, data []byte, ws, we int, emit func(scan.Fin
 		if pass == "" && !isDB {
 			continue
 		}
+		// user:password@ in documentation is the textbook placeholder;
+		// only product defaults count there.
+		if isDoc(f.Path) {
+			continue
+		}
 		if slices.ContainsFunc(d.list.GenericPairs, func(p Pair) bool { return strings.EqualFold(p.User, user) && p.Password == pass }) {
 			d.report(f, off, nil, user, pass, scheme, emit)
 		}
 	}
+}
+
+// isDoc reports whether a path is documentation.
+func isDoc(p string) bool {
+	lp := strings.ToLower(p)
+	for _, s := range []string{".md", ".rst", ".adoc", "/docs/", "readme"} {
+		if strings.Contains(lp, s) || strings.HasPrefix(lp, "docs/") {
+			return true
+		}
+	}
+	return false
 }

@@ -332,7 +332,7 @@ var knownExamples = []string{
 var placeholderWords = []string{
 	"example", "placeholder", "changeme", "change_me", "change-me", "your_", "your-", "yourkey", "yourtoken",
 	"yoursecret", "yourpassword", "insert_", "insert-", "replace_me", "replaceme", "redacted", "dummy",
-	"xxxxx", "*****", "....", "<", ">", "${", "{{", "}}", "%s", "%(", "$(", "todo", "fixme", "sample",
+	"xxxxx", "*****", "....", "not-a-real", "not_a_real", "notareal", "<", ">", "${", "{{", "}}", "%s", "%(", "$(", "todo", "fixme", "sample",
 }
 
 // placeholder reports why secret is a placeholder or known example, or "".
@@ -341,6 +341,9 @@ func placeholder(secret string) string {
 		return "published documentation example"
 	}
 	low := strings.ToLower(secret)
+	if nonValues[low] || nonValues[strings.Trim(low, "_-.")] {
+		return "placeholder (the value is the word " + secret + ")"
+	}
 	for _, w := range placeholderWords {
 		if strings.Contains(low, w) {
 			return "placeholder (" + strings.TrimSpace(w) + ")"

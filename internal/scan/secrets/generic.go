@@ -55,6 +55,8 @@ var codeExts = map[string]bool{
 
 var (
 	identRe     = regexp.MustCompile(`^[A-Za-z_$][\w$]*(?:(?:\.|->|::)[A-Za-z_$][\w$]*)*(?:\(.*|\[.*)?$`)
+	testishKey  = regexp.MustCompile(`(?i)(fake|dummy|mock|test|example|sample|stub)`)
+	weakWords   = []string{"password", "passwd", "secret", "admin", "changeme", "qwerty", "letmein", "welcome", "default", "test", "example", "sample", "12345"}
 	hexRe       = regexp.MustCompile(`^[0-9a-fA-F]{32,}$`)
 	uuidRe      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	cryptHashRe = regexp.MustCompile(`^\$(?:2[abxy]?|5|6|argon2(?:id|i|d)|pbkdf2[-\w]*|scrypt|y)\$`)
@@ -124,6 +126,9 @@ func genericContext(f *scan.File, r *Rule, key, value string, ms, me int) string
 		return "minified or generated code"
 	}
 	// What follows the separator: a comparison is not an assignment.
+	if strings.HasPrefix(v, "`") {
+		return "inline code in prose (documentation), not an assignment"
+	}
 	if strings.HasPrefix(v, "=") || strings.HasPrefix(v, "~") {
 		return "comparison, not an assignment"
 	}
@@ -180,6 +185,9 @@ func genericContext(f *scan.File, r *Rule, key, value string, ms, me int) string
 	if isDocPath(f.Path) && weakValue(low) {
 		return "weak sample value in documentation or test file"
 	}
+	if isDocPath(f.Path) && testishKey.MatchString(key) {
+		return "key names a test or sample value (" + key + ") in a test or documentation file"
+	}
 	return ""
 }
 
@@ -197,6 +205,11 @@ func isDocPath(p string) bool {
 // weakValue reports whether a value reads like a sample (few character
 // classes, dictionary-like).
 func weakValue(low string) bool {
+	for _, w := range weakWords {
+		if strings.Contains(low, w) {
+			return true
+		}
+	}
 	var lower, digit, other bool
 	for _, r := range low {
 		switch {
