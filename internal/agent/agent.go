@@ -55,7 +55,8 @@ type Config struct {
 	// StreamIdle ends a connection that has carried no line (the server
 	// pings every 15 s) for this long; 0 means 45 s.
 	StreamIdle time.Duration
-	// MaxBackoff caps the wait between reconnects; 0 means 30 s.
+	// MaxBackoff caps the wait between reconnects; 0 means 10 s (short, so
+	// agents are back soon after a server restart).
 	MaxBackoff time.Duration
 	// MaxOutputBytes caps any step's output whatever the step asks for,
 	// so a result always fits the server's body limit; 0 means 128 KiB.
@@ -93,7 +94,7 @@ func (c *Config) defaults() error {
 		c.StreamIdle = 45 * time.Second
 	}
 	if c.MaxBackoff <= 0 {
-		c.MaxBackoff = 30 * time.Second
+		c.MaxBackoff = 10 * time.Second
 	}
 	if c.MaxOutputBytes <= 0 {
 		c.MaxOutputBytes = 128 << 10
