@@ -56,6 +56,7 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 		cur[i].start = -1
 	}
 	seen := map[[2]int]bool{} // (rule, secret offset)
+	var found []spanFinding
 	n := 0
 	var err error
 	flush := func(ri int) {
@@ -69,7 +70,7 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 			err = ctx.Err()
 			return
 		}
-		d.runRule(f, ri, w, seen, emit)
+		d.runRule(f, ri, w, seen, &found)
 	}
 	add := func(ri, s, e int) {
 		r := &rs.rules[ri]
@@ -140,6 +141,9 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 		}
 		flush(ri)
 	}
+	if err == nil {
+		emitFound(found, emit)
+	}
 	return err
 }
 
@@ -207,7 +211,7 @@ func digitRunsSlow(data []byte, minDigits int, fn func(s, e int)) {
 	}
 }
 
-func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool, emit func(scan.Finding)) {
+func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool, found *[]spanFinding) {
 	r := &d.rs.rules[ri]
 	chunk := f.Data[w.start:w.end]
 	var matches [][]int
@@ -257,7 +261,27 @@ func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool,
 		if fd.Fix == "" {
 			fd.Fix = "Revoke and rotate this credential, then remove it from the file (and its history); load it from a secret store or environment at run time."
 		}
-		emit(fd)
+		*found = append(*found, spanFinding{f: fd, start: abs, end: abs + len(secret), generic: r.Generic})
+	}
+}
+
+// spanFinding is a finding with the byte span of its secret.
+type spanFinding struct {
+	f          scan.Finding
+	start, end int
+	generic    bool
+}
+
+// emitFound reports findings, dropping a generic finding whose secret
+// overlaps one found by a specific rule: one secret, one report.
+func emitFound(found []spanFinding, emit func(scan.Finding)) {
+	for _, g := range found {
+		if g.generic && slices.ContainsFunc(found, func(o spanFinding) bool {
+			return !o.generic && o.start < g.end && g.start < o.end
+		}) {
+			continue
+		}
+		emit(g.f)
 	}
 }
 
