@@ -143,4 +143,3 @@ func Redact(secret string) string {
 	}
 	return secret[:head] + "…" + secret[n-tail:]
 }
-

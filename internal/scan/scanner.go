@@ -163,13 +163,13 @@ func New(cfg Config) (*Scanner, error) {
 
 // run is the state of one scan.
 type run struct {
-	s     *Scanner
+	s *Scanner
 	// commitRank orders commits oldest first for history scans.
 	commitRank map[string]int
-	mu    sync.Mutex
-	res   Result
-	files atomic.Int64
-	bytes atomic.Int64
+	mu         sync.Mutex
+	res        Result
+	files      atomic.Int64
+	bytes      atomic.Int64
 }
 
 func (r *run) skip(p string, reason SkipReason, detail string) {

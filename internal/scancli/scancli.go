@@ -61,11 +61,11 @@ func (e *ExitError) Unwrap() error { return e.Err }
 
 type options struct {
 	git, staged, noIgnore, explain, noArchives, noInline, noProgress bool
-	format, failOn, baseline, ignoreFile, osvDB, output, kinds        string
-	rules                                                             []string
-	maxFileMB                                                         int64
-	workers                                                           int
-	fileBudget                                                        time.Duration
+	format, failOn, baseline, ignoreFile, osvDB, output, kinds       string
+	rules                                                            []string
+	maxFileMB                                                        int64
+	workers                                                          int
+	fileBudget                                                       time.Duration
 }
 
 // Command returns the `scan` command with all its flags.

@@ -2,8 +2,8 @@ package secrets
 
 import (
 	"path"
-	"slices"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 

@@ -9,7 +9,7 @@ package secrets
 // input byte and tops out near 100 MB/s per core on source code, the whole
 // throughput budget of the scanner; this table walk does one load per byte.
 type keywordMatcher struct {
-	nc    int      // number of byte classes
+	nc    int // number of byte classes
 	class [256]uint8
 	// trans[state*nc+class] = (next*nc)<<1 | 1 if next has outputs: state
 	// ids are premultiplied so the walk needs no multiplication.
