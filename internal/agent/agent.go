@@ -180,6 +180,9 @@ func runOne(ctx context.Context, cfg Config) error {
 			return errors.New("this agent is not enrolled yet: pass --token with a join token from `interlock join-token create`")
 		}
 		id, err = enroll(ctx, cfg)
+		if ctx.Err() != nil {
+			return nil // stopped while enrolling
+		}
 		if err != nil {
 			return err
 		}

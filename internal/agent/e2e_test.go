@@ -395,7 +395,10 @@ func TestAgentRoutesNeedAClientCertificate(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
 		dir := t.TempDir()
-		_ = agent.Run(ctx, agent.Config{Server: ts.url, CAFingerprint: other.Fingerprint(), Token: "ilk_join_test", DataDir: dir})
+		err := agent.Run(ctx, agent.Config{Server: ts.url, CAFingerprint: other.Fingerprint(), Token: "ilk_join_test", DataDir: dir})
+		if !errors.Is(err, pki.ErrPinMismatch) {
+			t.Errorf("Run against a server with another CA: err = %v, want ErrPinMismatch at once", err)
+		}
 		if _, err := os.Stat(filepath.Join(dir, "identity.json")); err == nil {
 			t.Error("the agent enrolled with a server whose CA does not match its pin")
 		}

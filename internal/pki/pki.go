@@ -456,6 +456,10 @@ func MatchesFingerprint(cert *x509.Certificate, fp string) bool {
 	return subtle.ConstantTimeCompare(sum[:], want) == 1
 }
 
+// ErrPinMismatch is the handshake error when the server's chain does not
+// contain the pinned CA.
+var ErrPinMismatch = errors.New("the server's certificate chain does not contain the pinned CA: wrong server or wrong --ca-fingerprint")
+
 // PinnedTLSConfig returns a TLS 1.3 client config that trusts exactly the
 // CA with this fingerprint: the server's handshake chain MUST contain a
 // certificate with that fingerprint (compared in constant time), and the
@@ -484,7 +488,7 @@ func PinnedTLSConfig(fingerprint string) (*tls.Config, error) {
 				}
 			}
 			if ca == nil {
-				return errors.New("the server's certificate chain does not contain the pinned CA: wrong server or wrong --ca-fingerprint")
+				return ErrPinMismatch
 			}
 			roots := x509.NewCertPool()
 			roots.AddCert(ca)
