@@ -1,6 +1,7 @@
 package scancli
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -175,6 +176,28 @@ func TestExplain(t *testing.T) {
 	for _, want := range []string{"value is a function call", "placeholder"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("--explain output lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
+func TestArchiveTarget(t *testing.T) {
+	dir := t.TempDir()
+	zp := filepath.Join(dir, "release.zip")
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, _ := zw.Create("etc/redis.conf")
+	w.Write([]byte("requirepass foobared\n"))
+	w, _ = zw.Create("big/zeros.txt")
+	w.Write(bytes.Repeat([]byte{'0'}, 30<<20))
+	zw.Close()
+	os.WriteFile(zp, buf.Bytes(), 0o644)
+	out, _, code := runCmd(t, "", zp, "--format", "json")
+	if code != ExitIncomplete {
+		t.Errorf("exit code = %d, want %d (the zip bomb member was skipped)", code, ExitIncomplete)
+	}
+	for _, want := range []string{`"file": "release.zip!etc/redis.conf"`, `"path": "release.zip!big/zeros.txt"`, `"incomplete": true`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %s:\n%s", want, out)
 		}
 	}
 }
