@@ -44,9 +44,19 @@ type Pair struct {
 	Password string `yaml:"password"`
 }
 
+// SSHKey is a published SSH key pair whose public key must never be
+// authorized.
+type SSHKey struct {
+	Product string `yaml:"product"`
+	Comment string `yaml:"comment"`
+	Prefix  string `yaml:"prefix"`
+	Source  string `yaml:"source"`
+}
+
 // List is the decoded defaults file.
 type List struct {
 	Defaults     []Default `yaml:"defaults"`
+	SSHKeys      []SSHKey  `yaml:"ssh_keys"`
 	GenericPairs []Pair    `yaml:"generic_pairs"`
 }
 
@@ -92,6 +102,8 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 	switch {
 	case name == "tomcat-users.xml":
 		d.tomcat(f, emit)
+	case name == "authorized_keys" || name == "authorized_keys2":
+		d.authorizedKeys(f, emit)
 	case strings.HasSuffix(name, ".yml") || strings.HasSuffix(name, ".yaml"):
 		kvs = yamlKVs(f.Data)
 	case name == ".env" || strings.HasPrefix(name, ".env.") || strings.HasSuffix(name, ".env") ||
@@ -444,4 +456,30 @@ func isDoc(p string) bool {
 		}
 	}
 	return false
+}
+
+// authorizedKeys flags published insecure keys in authorized_keys files.
+func (d *Detector) authorizedKeys(f *scan.File, emit func(scan.Finding)) {
+	off := 0
+	for _, line := range bytes.SplitAfter(f.Data, []byte("\n")) {
+		t := string(bytes.TrimSpace(line))
+		for _, k := range d.list.SSHKeys {
+			if t == "" || strings.HasPrefix(t, "#") {
+				break
+			}
+			if (k.Comment != "" && strings.HasSuffix(t, k.Comment)) || (k.Prefix != "" && strings.Contains(t, k.Prefix)) {
+				fd := f.NewFinding(off)
+				fd.Kind = scan.KindDefaultCred
+				fd.RuleID = "default-credential/" + slug(k.Product) + "-ssh-key"
+				fd.Severity = scan.SeverityCritical
+				fd.Match = k.Product + " insecure public key"
+				fd.Fingerprint = scan.Fingerprint("sshkey\x00" + t)
+				fd.Message = fmt.Sprintf("the %s insecure SSH key is authorized; its private key is public (source: %s)", k.Product, k.Source)
+				fd.Fix = "Remove this line from authorized_keys and authorize a key generated for this host."
+				emit(fd)
+				break
+			}
+		}
+		off += len(line)
+	}
 }

@@ -56,6 +56,7 @@ func TestDetect(t *testing.T) {
 		{"url root no password", "app.cfg", "dsn = mysql://root@db/app\n", []string{"default-credential/mysql@1 root / (empty)"}},
 		{"url placeholder", "app.cfg", "dsn = postgres://postgres:${PW}@db/app\n", nil},
 		{"http url is not a DB", "README.md", "see https://root@example.org/x\n", nil},
+		{"vagrant insecure key", "home/vagrant/.ssh/authorized_keys", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFake me@host\nssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC0 vagrant insecure public key\n", []string{"default-credential/vagrant-ssh-key@2 Vagrant insecure public key"}},
 		{"spring properties", "application.properties", "spring.rabbitmq.username=guest\nspring.rabbitmq.password=guest\n", []string{"default-credential/rabbitmq@2 guest / *****"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
