@@ -3,6 +3,7 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -355,5 +356,50 @@ func TestLeafMarshalMatchesEncodingJSON(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("Marshal(%q):\n got %s\nwant %s", s, got, want)
 		}
+	}
+}
+
+func TestWitnessCosignaturesAreStoredBesideTheCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	w, err := tlog.NewCosigner("witness.test", ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, _, _ := openLog(t)
+	l, err := audit.New(audit.Config{Store: db.AuditStore(), Sealer: fakeSealer{}, Origin: "interlock.test/log", Witnesses: []string{w.VerifierKey()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, db, 3, false)
+	if _, err := l.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	vkey, _ := l.PublicKey(ctx)
+	logV, _ := tlog.NewVerifier(vkey)
+	cp, err := l.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosigned, _, err := tlog.Cosign(cp.Note, logV, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A stranger's cosignature is refused.
+	other, _ := tlog.NewCosigner("stranger", ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, 32)))
+	strange, _, _ := tlog.Cosign(cp.Note, logV, other)
+	if err := l.AddCosignature(ctx, strange); err == nil {
+		t.Error("AddCosignature accepted a cosignature from an unknown witness")
+	}
+	if err := l.AddCosignature(ctx, cosigned); err != nil {
+		t.Fatal(err)
+	}
+	cp2, err := l.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wv, _ := tlog.NewVerifier(w.VerifierKey())
+	_, n, err := tlog.OpenCheckpoint(cp2.Note, logV, wv)
+	if err != nil || len(n.Sigs) != 2 {
+		t.Errorf("served checkpoint: %v, %d verified signatures; want the log's and the witness's", err, len(n.Sigs))
 	}
 }
