@@ -3,8 +3,11 @@
 // github.com/transparency-dev/merkle, inclusion and consistency proofs
 // built from a small [HashReader] over stored hashes, C2SP tlog-tiles
 // paths and tile hashing, C2SP tlog-checkpoint signed notes, C2SP
-// tlog-cosignature witness signatures, and the verification helpers an
-// offline auditor needs.
+// tlog-cosignature witness signatures, the canonical leaf format of
+// Interlock's audit log ([LeafV1]), and the verification an offline
+// auditor needs: [VerifyEntries] (re-derive a tree from every leaf, check
+// actor chains, name the first bad index), [VerifyBundle] (export files)
+// and [CheckExtension] (consistency, rollback and fork detection).
 //
 // tlog does no I/O of its own: storage is reached only through the
 // [HashReader] and [TileReader] interfaces its callers implement.
