@@ -54,7 +54,6 @@ var codeExts = map[string]bool{
 }
 
 var (
-	identRe     = regexp.MustCompile(`^[A-Za-z_$][\w$]*(?:(?:\.|->|::)[A-Za-z_$][\w$]*)*(?:\(.*|\[.*)?$`)
 	testishKey  = regexp.MustCompile(`(?i)(fake|dummy|mock|test|example|sample|stub)`)
 	weakWords   = []string{"password", "passwd", "secret", "admin", "changeme", "qwerty", "letmein", "welcome", "default", "test", "example", "sample", "12345"}
 	hexRe       = regexp.MustCompile(`^[0-9a-fA-F]{32,}$`)
@@ -114,13 +113,17 @@ func isSecretName(key string) (bool, string) {
 // it returns the reason to drop it, or "".
 func genericContext(f *scan.File, r *Rule, key, value string, ms, me int) string {
 	lk := strings.ToLower(key)
-	if !slices.ContainsFunc(r.Keywords, func(k string) bool { return strings.Contains(lk, strings.ToLower(k)) }) {
+	if !slices.ContainsFunc(r.Keywords, func(k string) bool { return strings.Contains(lk, k) }) {
 		return "key name " + key + " has none of the rule's keywords"
+	}
+	v := strings.TrimSpace(value)
+	quoted := me > 0 && me <= len(f.Data) && (f.Data[me-1] == '"' || f.Data[me-1] == '\'')
+	if !quoted && isIdentExpr(v) && codeExts[fileExt(f.Path)] {
+		return "value is a code expression, not a literal"
 	}
 	if ok, why := isSecretName(key); !ok {
 		return why
 	}
-	v := strings.TrimSpace(value)
 	low := strings.ToLower(v)
 	if lineLen(f.Data, ms) > 1000 || strings.Contains(path.Base(f.Path), ".min.") {
 		return "minified or generated code"
@@ -144,15 +147,7 @@ func genericContext(f *scan.File, r *Rule, key, value string, ms, me int) string
 	if strings.EqualFold(strings.ReplaceAll(v, "_", ""), strings.ReplaceAll(key, "_", "")) {
 		return "value repeats the key name"
 	}
-	quoted := me > 0 && me <= len(f.Data) && (f.Data[me-1] == '"' || f.Data[me-1] == '\'')
-	ext := strings.ToLower(path.Ext(f.Path))
-	if i := strings.LastIndexByte(f.Path, '!'); i >= 0 {
-		ext = strings.ToLower(path.Ext(f.Path[i+1:]))
-	}
-	if !quoted && codeExts[ext] && identRe.MatchString(v) {
-		return "value is a code expression, not a literal"
-	}
-	if strings.ContainsAny(v, "()") && identRe.MatchString(v) {
+	if strings.ContainsAny(v, "()") && isIdentExpr(v) {
 		return "value is a function call"
 	}
 	for _, p := range []string{"process.env", "os.environ", "os.getenv", "getenv(", "env[", "env.", "vault:", "secret:", "ssm:", "arn:aws", "secretsmanager", "keyvault", "valuefrom", "secretkeyref", "!ref", "!sub", "!getatt", "lookup("} {
@@ -240,4 +235,46 @@ func lineLen(data []byte, off int) int {
 		e++
 	}
 	return e - s
+}
+
+func fileExt(p string) string {
+	if i := strings.LastIndexByte(p, '!'); i >= 0 {
+		p = p[i+1:]
+	}
+	return strings.ToLower(path.Ext(p))
+}
+
+// isIdentExpr reports whether v reads as code: an identifier path
+// (a.b, a->b, a::b) optionally followed by a call or index.
+func isIdentExpr(v string) bool {
+	if v == "" {
+		return false
+	}
+	start := true
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			start = false
+		case c >= '0' && c <= '9':
+			if start {
+				return false
+			}
+		case c == '.' || c == ':' || c == '-' && i+1 < len(v) && v[i+1] == '>':
+			if start {
+				return false
+			}
+			if c == '-' || c == ':' && i+1 < len(v) && v[i+1] == ':' {
+				i++
+			} else if c == ':' {
+				return false
+			}
+			start = true
+		case c == '(' || c == '[':
+			return !start
+		default:
+			return false
+		}
+	}
+	return !start
 }

@@ -164,6 +164,11 @@ func (r *Rule) compile(eager bool) error {
 	if r.Window <= 0 {
 		r.Window = 320
 	}
+	if r.Generic {
+		for i, k := range r.Keywords {
+			r.Keywords[i] = strings.ToLower(k)
+		}
+	}
 	return nil
 }
 
