@@ -13,6 +13,7 @@ type AgentHub interface {
 	ConnectHandler() http.Handler
 	HeartbeatHandler() http.Handler
 	ResultsHandler() http.Handler
+	RenewHandler() http.Handler
 	HostIDFromRequest(r *http.Request) (string, bool)
 }
 
@@ -33,5 +34,6 @@ func AgentRoutes(hub AgentHub) []Route {
 		{Pattern: "GET /v1/agent/connect", Agent: true, Action: policy.ActionAgentConnect, Stream: true, Resource: self, Handle: serve(hub.ConnectHandler())},
 		{Pattern: "POST /v1/agent/heartbeat", Agent: true, Action: policy.ActionAgentReport, Resource: self, Handle: serve(hub.HeartbeatHandler())},
 		{Pattern: "POST /v1/agent/results", Agent: true, Action: policy.ActionAgentReport, Resource: self, Handle: serve(hub.ResultsHandler())},
+		{Pattern: "POST /v1/agent/renew", Agent: true, Action: policy.ActionAgentReport, Resource: self, Handle: serve(hub.RenewHandler())},
 	}
 }

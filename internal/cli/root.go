@@ -67,5 +67,8 @@ func exitCode(err error) int {
 	if errors.As(err, &ee) {
 		return ee.Code
 	}
+	if code, ok := scanExitCode(err); ok {
+		return code
+	}
 	return 1
 }
