@@ -173,9 +173,17 @@ func (a *Appender[T]) loop() {
 	}
 }
 
+// errUseSavepoints aborts an optimistic attempt in which a caller failed.
+var errUseSavepoints = errors.New("audit: a grouped caller failed; retry the batch with savepoints")
+
+// commit runs one batch in one transaction. It first runs every caller's
+// work without savepoints (two fewer statements per caller); if one
+// fails, it rolls back and runs the batch again with a savepoint around
+// each caller, so that only the failing callers' work is undone.
 func (a *Appender[T]) commit(batch []*appendReq[T]) {
 	results := make([]error, len(batch))
-	err := a.inTx(context.Background(), func(tx T) error {
+	optimistic := true
+	attempt := func(tx T) error {
 		clear(results)
 		var recs []Record
 		for i, r := range batch {
@@ -183,14 +191,22 @@ func (a *Appender[T]) commit(batch []*appendReq[T]) {
 				results[i] = err
 				continue
 			}
+			var err error
 			switch {
 			case r.rec != nil && r.rec.IdempotencyKey == "":
 				recs = append(recs, *r.rec)
+				continue
 			case r.rec != nil:
-				results[i] = a.underSavepoint(r.ctx, tx, func(tx T) error { return tx.InsertAuditRecord(r.ctx, *r.rec) })
+				// A duplicate key leaves the transaction usable.
+				rec := *r.rec
+				err = a.guard(r.ctx, tx, optimistic, func(tx T) error { return tx.InsertAuditRecord(r.ctx, rec) })
 			default:
-				results[i] = a.underSavepoint(r.ctx, tx, r.fn)
+				err = a.guard(r.ctx, tx, optimistic, r.fn)
 			}
+			if err != nil && optimistic && !errors.Is(err, ErrDuplicate) {
+				return errUseSavepoints
+			}
+			results[i] = err
 		}
 		if len(recs) == 0 {
 			return nil
@@ -207,7 +223,12 @@ func (a *Appender[T]) commit(batch []*appendReq[T]) {
 			}
 		}
 		return nil
-	})
+	}
+	err := a.inTx(context.Background(), attempt)
+	if errors.Is(err, errUseSavepoints) {
+		optimistic = false
+		err = a.inTx(context.Background(), attempt)
+	}
 	for i, r := range batch {
 		switch {
 		case err != nil:
@@ -216,6 +237,14 @@ func (a *Appender[T]) commit(batch []*appendReq[T]) {
 			r.done <- results[i]
 		}
 	}
+}
+
+// guard runs fn directly (optimistic) or under a savepoint.
+func (a *Appender[T]) guard(ctx context.Context, tx T, optimistic bool, fn func(T) error) error {
+	if optimistic {
+		return fn(tx)
+	}
+	return a.underSavepoint(ctx, tx, fn)
 }
 
 func (a *Appender[T]) underSavepoint(ctx context.Context, tx T, fn func(T) error) error {

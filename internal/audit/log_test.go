@@ -403,3 +403,34 @@ func TestWitnessCosignaturesAreStoredBesideTheCheckpoint(t *testing.T) {
 		t.Errorf("served checkpoint: %v, %d verified signatures; want the log's and the witness's", err, len(n.Sigs))
 	}
 }
+
+func TestAppenderIdempotencyKeys(t *testing.T) {
+	ctx := context.Background()
+	db, _, _ := openLog(t)
+	a := audit.NewAppender(db.InTx, audit.AppenderConfig{})
+	defer a.Close()
+	var wg sync.WaitGroup
+	errs := make([]error, 10)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = a.Append(ctx, audit.Entry{Kind: "test.event", Version: 1, Actor: "system", Time: t0, IdempotencyKey: fmt.Sprintf("k%d", i%2)})
+		}()
+	}
+	wg.Wait()
+	ok, dup := 0, 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, audit.ErrDuplicate):
+			dup++
+		default:
+			t.Errorf("Append = %v", err)
+		}
+	}
+	if ok != 2 || dup != 8 {
+		t.Errorf("%d recorded, %d duplicates; want 2 and 8", ok, dup)
+	}
+}
