@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -41,8 +42,8 @@ func TestLookup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if db.Len() != 4 {
-		t.Errorf("loaded %d records, want 4 (withdrawn ones are skipped)", db.Len())
+	if db.Len() != 5 {
+		t.Errorf("loaded %d records, want 5 (withdrawn ones are skipped)", db.Len())
 	}
 	for _, tt := range []struct {
 		eco, name, version string
@@ -102,7 +103,7 @@ func TestDetector(t *testing.T) {
 	}
 	d := New(db)
 	files := map[string]string{
-		"go.mod": "module example.com/app\n\ngo 1.22\n\nrequire (\n\texample.com/fakeparse v1.4.0\n\texample.com/other v1.0.0\n)\n",
+		"go.mod": "module example.com/app\n\ngo 1.22\n\nrequire (\n\texample.com/fakeparse v1.4.0\n\texample.com/other v1.0.0\n)\n\ntoolchain go1.21.3\n",
 		"web/package-lock.json": `{"lockfileVersion": 3, "packages": {"": {"name": "web"},
   "node_modules/fake-merge": {"version": "1.2.0"},
   "node_modules/a/node_modules/fake-merge": {"version": "1.2.4"}}}`,
@@ -128,6 +129,7 @@ func TestDetector(t *testing.T) {
 	want := []hit{
 		{"Cargo.lock", "RUSTSEC-0000-0001", "fakecrate@0.3.1", 4, scan.SeverityMedium},
 		{"go.mod", "GO-0000-0001", "example.com/fakeparse@v1.4.0", 6, scan.SeverityHigh},
+		{"go.mod", "GO-0000-0002", "stdlib@1.21.3", 10, scan.SeverityHigh},
 		{"requirements.txt", "PYSEC-0000-0001", "Fake_Web@1.0", 2, scan.SeverityHigh},
 		{"web/package-lock.json", "GHSA-fake-fake-0001", "fake-merge@1.2.0", 2, scan.SeverityCritical},
 	}
@@ -170,4 +172,30 @@ func FuzzCompare(f *testing.F) {
 			t.Errorf("Compare not antisymmetric: (%q,%q)=%d, (%q,%q)=%d", a, b, x, b, a, y)
 		}
 	})
+}
+
+// TestGoVulnDB loads the OSV records shipped in the golang.org/x/vulndb
+// module, e.g.
+//
+//	go mod download -json golang.org/x/vulndb@latest   # note "Dir"
+//	INTERLOCK_TEST_VULNDB=<Dir>/data/osv go test ./internal/scan/deps -run GoVulnDB
+func TestGoVulnDB(t *testing.T) {
+	dir := os.Getenv("INTERLOCK_TEST_VULNDB")
+	if dir == "" {
+		t.Skip("set INTERLOCK_TEST_VULNDB to the data/osv directory of golang.org/x/vulndb to run")
+	}
+	db, err := LoadOSV(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, v := range db.Lookup("Go", "github.com/gin-gonic/gin", "v1.5.0") {
+		ids = append(ids, v.ID)
+	}
+	if !slices.Contains(ids, "GO-2020-0001") {
+		t.Errorf("gin v1.5.0: got %v, want GO-2020-0001 among them", ids)
+	}
+	if got := db.Lookup("Go", "github.com/gin-gonic/gin", "v1.6.0"); slices.ContainsFunc(got, func(v *Vuln) bool { return v.ID == "GO-2020-0001" }) {
+		t.Error("gin v1.6.0 is fixed for GO-2020-0001")
+	}
 }

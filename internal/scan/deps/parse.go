@@ -19,9 +19,13 @@ type Dep struct {
 
 // ParseGoMod returns the modules a go.mod requires.
 func ParseGoMod(data []byte) ([]Dep, error) {
-	f, err := modfile.ParseLax("go.mod", data, nil)
+	// Parse understands every directive (including toolchain); ParseLax
+	// tolerates what Parse rejects but skips toolchain lines.
+	f, err := modfile.Parse("go.mod", data, nil)
 	if err != nil {
-		return nil, fmt.Errorf("parse go.mod: %w", err)
+		if f, err = modfile.ParseLax("go.mod", data, nil); err != nil {
+			return nil, fmt.Errorf("parse go.mod: %w", err)
+		}
 	}
 	var out []Dep
 	for _, r := range f.Require {
@@ -31,12 +35,18 @@ func ParseGoMod(data []byte) ([]Dep, error) {
 		}
 		out = append(out, Dep{Ecosystem: "Go", Name: r.Mod.Path, Version: r.Mod.Version, Line: line})
 	}
-	if f.Go != nil {
+	// The go line is a minimum language version, not the toolchain that
+	// builds the module; only a toolchain line pins the standard library.
+	if f.Toolchain != nil && strings.HasPrefix(f.Toolchain.Name, "go1") {
 		line := 0
-		if f.Go.Syntax != nil {
-			line = f.Go.Syntax.Start.Line
+		if f.Toolchain.Syntax != nil {
+			line = f.Toolchain.Syntax.Start.Line
 		}
-		out = append(out, Dep{Ecosystem: "Go", Name: "stdlib", Version: f.Go.Version, Line: line})
+		v := strings.TrimPrefix(f.Toolchain.Name, "go")
+		if i := strings.IndexByte(v, '-'); i >= 0 {
+			v = v[:i] // go1.22.1-custom
+		}
+		out = append(out, Dep{Ecosystem: "Go", Name: "stdlib", Version: v, Line: line})
 	}
 	return out, nil
 }
