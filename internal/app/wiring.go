@@ -19,6 +19,7 @@ func (a *App) routes(proofs *dpop.Verifier) [][]api.Route {
 		api.OpsRoutes(a.Ops, a.Exec),
 		api.ExecRoutes(a.Exec),
 		api.KMSRoutes(a.KMS),
+		api.LogRoutes(a.Audit),
 		a.agentRoutes(),
 	}
 }
