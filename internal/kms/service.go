@@ -70,10 +70,6 @@ type Config struct {
 	CacheTTL time.Duration
 	// MaxBatch caps how many calls share one audit transaction; 0 means 1024.
 	MaxBatch int
-	// BatchLinger is how long the audit batcher waits for more calls
-	// before committing a batch; 0 means 1 ms, negative means not at all.
-	// It trades that much latency for much larger batches under load.
-	BatchLinger time.Duration
 }
 
 // Validate reports a configuration that cannot work.
@@ -170,12 +166,6 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxBatch == 0 {
 		cfg.MaxBatch = 1024
 	}
-	switch {
-	case cfg.BatchLinger == 0:
-		cfg.BatchLinger = time.Millisecond
-	case cfg.BatchLinger < 0:
-		cfg.BatchLinger = 0
-	}
 	s := &Service{cfg: cfg, store: cfg.Store, now: cfg.Now, rnd: cfg.Rand, log: cfg.Log, keys: map[string]*keyState{}}
 	if s.now == nil {
 		s.now = time.Now
@@ -191,7 +181,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.ctxHash = contextHasher{key: cfg.Root.derive("context-hmac")}
-	s.batch = newBatcher(cfg.Store, cfg.MaxBatch, cfg.BatchLinger)
+	s.batch = newBatcher(cfg.Store, cfg.MaxBatch)
 	return s, nil
 }
 
