@@ -222,6 +222,22 @@ func TestInlineAllow(t *testing.T) {
 	}
 }
 
+func TestAllowFile(t *testing.T) {
+	src := "# interlock:allow-file word fixtures for the word detector\nSECRET\nSECRET\n"
+	res, err := mustScanner(t, Config{}).ScanFile(context.Background(), &File{Path: "list.yaml", Data: []byte(src)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Findings) != 0 || res.Suppressed["inline"] != 2 {
+		t.Errorf("findings %v, suppressed %v; want none and 2", res.Findings, res.Suppressed)
+	}
+	src = "# interlock:allow-file other-rule not this one\nSECRET\n"
+	res, _ = mustScanner(t, Config{}).ScanFile(context.Background(), &File{Path: "list.yaml", Data: []byte(src)})
+	if len(res.Findings) != 1 {
+		t.Errorf("findings %v, want 1", res.Findings)
+	}
+}
+
 func zipOf(t *testing.T, files map[string][]byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer

@@ -191,7 +191,17 @@ func (r *run) emitter(f *File) func(Finding) {
 	if r.s.cfg.NoInlineAllow || !bytes.Contains(f.Data, []byte(allowMarker)) {
 		return r.emit
 	}
+	fileRule, fileReason, fileAllow := allowFile(f)
 	return func(fd Finding) {
+		if fileAllow && fileReason != "" && ruleMatches(fileRule, fd.RuleID) {
+			r.mu.Lock()
+			if r.res.Suppressed == nil {
+				r.res.Suppressed = map[string]int{}
+			}
+			r.res.Suppressed["inline"]++
+			r.mu.Unlock()
+			return
+		}
 		for _, ln := range []int{fd.Line, fd.Line - 1} {
 			rule, reason, ok := parseAllow(f.LineAt(ln))
 			if !ok || !ruleMatches(rule, fd.RuleID) {
@@ -223,10 +233,27 @@ func (r *run) note(s string) {
 
 const allowMarker = "interlock:allow"
 
+// allowFile finds "interlock:allow-file RULE reason" in the first ten lines
+// of f: it suppresses RULE ("*" for all) in the whole file, for data files
+// such as rule and default-credential lists.
+func allowFile(f *File) (rule, reason string, ok bool) {
+	for n := 1; n <= 10; n++ {
+		line := f.LineAt(n)
+		i := bytes.Index(line, []byte(allowMarker+"-file"))
+		if i < 0 {
+			continue
+		}
+		rest := strings.TrimSpace(string(line[i+len(allowMarker)+len("-file"):]))
+		rule, reason, _ = strings.Cut(rest, " ")
+		return rule, strings.TrimSpace(reason), rule != ""
+	}
+	return "", "", false
+}
+
 // parseAllow finds "interlock:allow RULE reason…" in a line.
 func parseAllow(line []byte) (rule, reason string, ok bool) {
 	i := bytes.Index(line, []byte(allowMarker))
-	if i < 0 {
+	if i < 0 || bytes.HasPrefix(line[i+len(allowMarker):], []byte("-file")) {
 		return "", "", false
 	}
 	rest := strings.TrimSpace(string(line[i+len(allowMarker):]))
@@ -237,8 +264,8 @@ func parseAllow(line []byte) (rule, reason string, ok bool) {
 	return rule, strings.TrimSpace(reason), rule != ""
 }
 
-// ruleMatches reports whether pattern (an ID, or a prefix ending in "*")
-// names rule.
+// ruleMatches reports whether pattern (an ID, a prefix ending in "*", or
+// "*") names rule.
 func ruleMatches(pattern, rule string) bool {
 	if p, ok := strings.CutSuffix(pattern, "*"); ok {
 		return strings.HasPrefix(rule, p)

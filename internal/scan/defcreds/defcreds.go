@@ -114,7 +114,9 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 	if len(kvs) > 0 {
 		d.matchKVs(f, kvs, emit)
 	}
-	d.urls(f, emit)
+	if !isTestCode(f.Path) {
+		d.urls(f, emit) // connection strings in test code are fixtures
+	}
 	return nil
 }
 
@@ -482,4 +484,15 @@ func (d *Detector) authorizedKeys(f *scan.File, emit func(scan.Finding)) {
 		}
 		off += len(line)
 	}
+}
+
+// isTestCode reports whether p is test source code.
+func isTestCode(p string) bool {
+	lp := strings.ToLower(p)
+	for _, s := range []string{"_test.go", ".test.js", ".test.ts", ".spec.js", ".spec.ts", "_test.py", "test_", "_spec.rb"} {
+		if strings.Contains(path.Base(lp), s) {
+			return true
+		}
+	}
+	return false
 }

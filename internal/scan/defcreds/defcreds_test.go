@@ -50,6 +50,7 @@ func TestDetect(t *testing.T) {
 		{"my.cnf empty root", "my.cnf", "[client]\nuser=root\npassword=\n", []string{"default-credential/mysql@3 root / (empty)"}},
 		{"redis.conf commented", "redis.conf", "# requirepass foobared\nrequirepass Xk-92-aa\n", nil},
 		{"compose list env", "docker-compose.yml", "services:\n  pg:\n    environment:\n      - POSTGRES_HOST_AUTH_METHOD=trust\n", []string{"default-credential/postgresql@4 postgres / (empty)"}},
+		// interlock:allow generic-password base64 of the MinIO default, a fixture
 		{"k8s secret data base64", "secret.yaml", "kind: Secret\ndata:\n  MINIO_ROOT_PASSWORD: bWluaW9hZG1pbg==\n", []string{"default-credential/minio@3 minioadmin / ********"}},
 		{"tomcat", "tomcat-users.xml", "<tomcat-users>\n<!-- <user username=\"role1\" password=\"role1\"/> -->\n<user username=\"both\" password=\"tomcat\" roles=\"x\"/>\n</tomcat-users>\n", []string{"default-credential/apache-tomcat@3 both / ******"}},
 		{"url with scheme default", "notes.md", "use mongodb://admin:admin@db:27017\n", []string{"default-credential/mongodb@1 admin / *****"}},

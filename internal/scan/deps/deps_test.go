@@ -2,10 +2,12 @@ package deps
 
 import (
 	"archive/zip"
+	stdcmp "cmp"
 	"context"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -133,16 +135,7 @@ func TestDetector(t *testing.T) {
 		{"requirements.txt", "PYSEC-0000-0001", "Fake_Web@1.0", 2, scan.SeverityHigh},
 		{"web/package-lock.json", "GHSA-fake-fake-0001", "fake-merge@1.2.0", 2, scan.SeverityCritical},
 	}
-	sortHits := func(h []hit) {
-		for i := range h {
-			for j := i + 1; j < len(h); j++ {
-				if h[j].File < h[i].File {
-					h[i], h[j] = h[j], h[i]
-				}
-			}
-		}
-	}
-	sortHits(got)
+	slices.SortFunc(got, func(a, b hit) int { return stdcmp.Or(strings.Compare(a.File, b.File), a.Line-b.Line) })
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}

@@ -38,7 +38,12 @@ func NewDetector(rs *RuleSet, opts Options) *Detector { return &Detector{rs: rs,
 // Name implements [scan.Detector].
 func (d *Detector) Name() string { return "secrets" }
 
-type window struct{ start, end int }
+type window struct {
+	start, end int
+	// For generic rules, the keyword hit the window was opened for: the
+	// match's key must contain it.
+	hitStart, hitEnd int
+}
 
 // maxSecretLen bounds single-line secrets; longer matches are data.
 const maxSecretLen = 2048
@@ -113,7 +118,7 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 			return
 		}
 		flush(ri)
-		cur[ri] = window{ws, we}
+		cur[ri] = window{start: ws, end: we, hitStart: s, hitEnd: e}
 	}
 	rs.kw.find(data, func(p, s, e int) {
 		for _, kr := range rs.kwRules[p] {
@@ -131,7 +136,7 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 			}
 			for _, ri := range rs.digitRules {
 				flush(ri)
-				cur[ri] = window{max(0, s-1), min(len(data), e+1)}
+				cur[ri] = window{start: max(0, s-1), end: min(len(data), e+1)}
 			}
 		})
 	}
@@ -218,7 +223,9 @@ func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool,
 	if r.Generic {
 		// One window per keyword hit, starting at its identifier: the
 		// first match is the assignment of that identifier.
-		if m := r.re.get().FindSubmatchIndex(chunk); m != nil {
+		m := r.re.get().FindSubmatchIndex(chunk)
+		if ki := r.re.get().SubexpIndex("key"); m != nil && ki > 0 && m[2*ki] >= 0 &&
+			w.start+m[2*ki] <= w.hitStart && w.hitEnd <= w.start+m[2*ki+1] {
 			matches = [][]int{m}
 		}
 	} else {
@@ -240,7 +247,7 @@ func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool,
 		if ki := r.re.get().SubexpIndex("key"); ki > 0 && m[2*ki] >= 0 {
 			key = string(chunk[m[2*ki]:m[2*ki+1]])
 		}
-		if reason := d.reject(f, r, secret, full, key, w.start+m[0], w.start+m[1]); reason != "" {
+		if reason := d.reject(f, r, secret, full, key, abs, w.start+m[0], w.start+m[1]); reason != "" {
 			if d.opts.Explain != nil {
 				line, _ := f.LineCol(abs)
 				d.opts.Explain(Explanation{File: f.Path, Line: line, RuleID: r.ID, Match: scan.Redact(secret), Reason: reason})
@@ -300,12 +307,12 @@ func secretSpan(r *Rule, m []int) (int, int) {
 }
 
 // reject returns why a candidate is not reported, or "".
-func (d *Detector) reject(f *scan.File, r *Rule, secret, full, key string, ms, me int) string {
+func (d *Detector) reject(f *scan.File, r *Rule, secret, full, key string, vs, ms, me int) string {
 	if len(secret) > maxSecretLen && !r.Multiline {
 		return "longer than any credential format (data, not a token)"
 	}
 	if r.Generic {
-		if why := genericContext(f, r, key, secret, ms, me); why != "" {
+		if why := genericContext(f, r, key, secret, vs, me); why != "" {
 			return why
 		}
 	}
@@ -316,6 +323,9 @@ func (d *Detector) reject(f *scan.File, r *Rule, secret, full, key string, ms, m
 	}
 	if why := placeholder(secret); why != "" {
 		return why
+	}
+	if r.Family == "database" && wellKnownPasswords[strings.ToLower(secret)] {
+		return "a well-known default password: reported as a default credential where it configures a product"
 	}
 	if r.Entropy > 0 {
 		if e := entropy(secret); e < r.Entropy {
@@ -350,6 +360,15 @@ var knownExamples = []string{
 	"je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
 	"AKIAI44QH8DHBEXAMPLE",
 	"ASIAIOSFODNN7EXAMPLE",
+	"JBSWY3DPEHPK3PXP", // the TOTP secret of the Google Authenticator docs
+}
+
+// wellKnownPasswords are vendor defaults that the default-credential
+// detector reports with their product; the database URL rules leave them.
+var wellKnownPasswords = map[string]bool{
+	"admin": true, "guest": true, "foobared": true, "postgres": true, "root": true, "password": true,
+	"changeme": true, "minioadmin": true, "mysql": true, "oracle": true, "tiger": true, "neo4j": true,
+	"cassandra": true, "toor": true, "admin123": true, "123456": true,
 }
 
 // placeholderWords mark a value as a template or a documentation stand-in.

@@ -36,13 +36,22 @@ var nonSecretSuffixes = map[string]bool{
 	"var": true, "variable": true, "secret_name": true, "store": true, "manager": true, "class": true, "bytes": true,
 }
 
+// valueSuffixes may follow the credential word in a key that still names
+// the credential itself: api_token_prod, db_password_b64.
+var valueSuffixes = map[string]bool{
+	"key": true, "value": true, "val": true, "str": true, "string": true, "b64": true, "base64": true, "hex": true,
+	"raw": true, "plain": true, "plaintext": true, "prod": true, "production": true, "dev": true, "staging": true,
+	"live": true, "secret": true, "token": true, "pass": true, "pwd": true, "password": true, "1": true, "2": true,
+	"v1": true, "v2": true, "old": true, "new": true, "current": true, "primary": true, "secondary": true, "data": true,
+}
+
 // nonValues are literal values that are never secrets.
 var nonValues = map[string]bool{
 	"string": true, "str": true, "bool": true, "boolean": true, "true": true, "false": true, "null": true,
 	"none": true, "nil": true, "undefined": true, "required": true, "optional": true, "int": true, "integer": true,
 	"text": true, "password": true, "secret": true, "token": true, "empty": true, "hidden": true, "masked": true,
 	"omitted": true, "notset": true, "not_set": true, "unset": true, "default": true, "value": true, "env": true,
-	"your_password": true, "mypassword": true, "secretkey": true, "apikey": true, "api_key": true, "yes": true, "no": true,
+	"your_password": true, "mypassword": true, "pass": true, "pwd": true, "passwd": true, "user": true, "username": true, "secretkey": true, "apikey": true, "api_key": true, "yes": true, "no": true,
 }
 
 // codeExts are file types in which an unquoted value is code, not a literal.
@@ -103,15 +112,17 @@ func isSecretName(key string) (bool, string) {
 		return false, "key name " + key + " does not name a credential"
 	}
 	last := words[len(words)-1]
-	if found != len(words)-1 && nonSecretSuffixes[last] {
-		return false, "key name " + key + " names a property of a credential (" + last + "), not the credential"
+	for _, w := range words[found+1:] {
+		if !valueSuffixes[w] {
+			return false, "key name " + key + " names something about a credential (" + last + "), not the credential"
+		}
 	}
 	return true, ""
 }
 
 // genericContext decides whether a generic assignment candidate is a leak;
 // it returns the reason to drop it, or "".
-func genericContext(f *scan.File, r *Rule, key, value string, ms, me int) string {
+func genericContext(f *scan.File, r *Rule, key, value string, vs, me int) string {
 	lk := strings.ToLower(key)
 	if !slices.ContainsFunc(r.Keywords, func(k string) bool { return strings.Contains(lk, k) }) {
 		return "key name " + key + " has none of the rule's keywords"
@@ -125,7 +136,7 @@ func genericContext(f *scan.File, r *Rule, key, value string, ms, me int) string
 		return why
 	}
 	low := strings.ToLower(v)
-	if lineLen(f.Data, ms) > 1000 || strings.Contains(path.Base(f.Path), ".min.") {
+	if lineLen(f.Data, vs) > 1000 || strings.Contains(path.Base(f.Path), ".min.") {
 		return "minified or generated code"
 	}
 	// What follows the separator: a comparison is not an assignment.
@@ -134,6 +145,9 @@ func genericContext(f *scan.File, r *Rule, key, value string, ms, me int) string
 	}
 	if strings.HasPrefix(v, "=") || strings.HasPrefix(v, "~") {
 		return "comparison, not an assignment"
+	}
+	if vs > 0 && vs <= len(f.Data) && f.Data[vs-1] == ':' && !quoted {
+		return "key:value without a space is a reference or URI, not an assignment"
 	}
 	if len(v) < 6 {
 		return "value shorter than 6 characters"
@@ -179,6 +193,12 @@ func genericContext(f *scan.File, r *Rule, key, value string, ms, me int) string
 	}
 	if isDocPath(f.Path) && weakValue(low) {
 		return "weak sample value in documentation or test file"
+	}
+	if isDocPath(f.Path) && !looksGenerated(v) {
+		return "value in a test or documentation file does not look machine-generated (a fixture, not a leak)"
+	}
+	if testishKey.MatchString(key) && !looksGenerated(v) {
+		return "key names a test or sample value (" + key + ") and the value is not machine-generated"
 	}
 	if isDocPath(f.Path) && testishKey.MatchString(key) {
 		return "key names a test or sample value (" + key + ") in a test or documentation file"
@@ -247,6 +267,7 @@ func fileExt(p string) string {
 // isIdentExpr reports whether v reads as code: an identifier path
 // (a.b, a->b, a::b) optionally followed by a call or index.
 func isIdentExpr(v string) bool {
+	v = strings.TrimLeft(v, "*&!")
 	if v == "" {
 		return false
 	}
@@ -277,4 +298,30 @@ func isIdentExpr(v string) bool {
 		}
 	}
 	return !start
+}
+
+// looksGenerated reports whether v reads like a generated credential rather
+// than a human-made fixture: high entropy, mixed character classes, not a
+// phrase of words.
+func looksGenerated(v string) bool {
+	if entropy(v) < 3.5 || len(v) < 12 {
+		return false
+	}
+	segs := strings.FieldsFunc(v, func(r rune) bool { return r == '-' || r == '_' || r == '.' || r == ' ' || r == ':' })
+	words := 0
+	for _, sg := range segs {
+		if !strings.ContainsFunc(sg, func(r rune) bool { return !unicode.IsLetter(r) }) || !strings.ContainsFunc(sg, func(r rune) bool { return !unicode.IsDigit(r) }) {
+			words++
+		}
+	}
+	if len(segs) >= 2 && words == len(segs) {
+		return false // a phrase such as correct-horse-battery-42
+	}
+	var upper, lower, digit bool
+	for _, r := range v {
+		upper = upper || unicode.IsUpper(r)
+		lower = lower || unicode.IsLower(r)
+		digit = digit || unicode.IsDigit(r)
+	}
+	return digit && (upper || lower) || upper && lower
 }

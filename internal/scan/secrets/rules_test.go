@@ -123,6 +123,7 @@ func TestMergeUserRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := NewDetector(rs, Options{})
+	// interlock:allow generic-api-key fixture for a user-defined rule
 	got := detect(t, d, "x.env", "TOKEN=acme_k3j4h5g6f7d8s9a0q1w2e3r4\n")
 	if !hasRule(got, "acme-internal-token") {
 		t.Errorf("user rule not applied: %v", got)
