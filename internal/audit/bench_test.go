@@ -283,7 +283,7 @@ func BenchmarkVerifyFull(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(size)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
-	b.ReportMetric((cpuTime() - cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 }
 
 // cpuTime is this process's user+system CPU time so far.
@@ -322,7 +322,7 @@ func BenchmarkVerifyEntries(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(size)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
-	b.ReportMetric((cpuTime() - cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 }
 
 type memLeaves [][]byte
