@@ -265,8 +265,10 @@ func (h kmsHandlers) getRequest(c *Call) error {
 
 // authorizeRequest asks policy whether the caller may take the request's
 // own action on its subject: approving or cancelling a key destruction
-// needs kms.key.destroy on that key.
-func (h kmsHandlers) authorizeRequest(c *Call, id string) error {
+// needs kms.key.destroy on that key. attrs tell policy which it is
+// (context.approval == true for approvals, so a policy can demand fresh
+// MFA of approvers as it does for op.approve).
+func (h kmsHandlers) authorizeRequest(c *Call, id string, attrs map[string]any) error {
 	r, err := h.svc.GetRequest(c.Context(), id)
 	if err != nil {
 		return err
@@ -276,7 +278,7 @@ func (h kmsHandlers) authorizeRequest(c *Call, id string) error {
 	if typ == "secret" {
 		res.Type = "Secret"
 	}
-	return c.Authorize(r.Action, res, nil)
+	return c.Authorize(r.Action, res, attrs)
 }
 
 func (h kmsHandlers) approve(c *Call) error {
@@ -285,7 +287,7 @@ func (h kmsHandlers) approve(c *Call) error {
 		return err
 	}
 	id := c.R.PathValue("id")
-	if err := h.authorizeRequest(c, id); err != nil {
+	if err := h.authorizeRequest(c, id, map[string]any{"approval": true}); err != nil {
 		return err
 	}
 	r, err := h.svc.Approve(c.Context(), kmsCaller(c), id, in.Hash)
@@ -297,7 +299,7 @@ func (h kmsHandlers) approve(c *Call) error {
 
 func (h kmsHandlers) cancel(c *Call) error {
 	id := c.R.PathValue("id")
-	if err := h.authorizeRequest(c, id); err != nil {
+	if err := h.authorizeRequest(c, id, map[string]any{"cancel": true}); err != nil {
 		return err
 	}
 	r, err := h.svc.Cancel(c.Context(), kmsCaller(c), id)

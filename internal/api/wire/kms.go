@@ -24,8 +24,8 @@ import (
 //	POST   /v1/kms/keys/{name}/rewrap            KMSRewrapRequest → KMSEncryptResponse  kms.rewrap
 //	GET    /v1/kms/requests?state=pending        → KMSRequestList                       kms.key.list (System)
 //	GET    /v1/kms/requests/{id}                 → KMSRequest                           kms.key.list (System)
-//	POST   /v1/kms/requests/{id}/approve         KMSApproveRequest → KMSRequest         the request's own action on its subject
-//	POST   /v1/kms/requests/{id}/cancel          → KMSRequest                           the request's own action on its subject
+//	POST   /v1/kms/requests/{id}/approve         KMSApproveRequest → KMSRequest         kms.key.list, then the request's own action on its subject with context.approval = true
+//	POST   /v1/kms/requests/{id}/cancel          → KMSRequest                           kms.key.list, then the request's own action on its subject with context.cancel = true
 //	PUT    /v1/secrets/value/{path...}           SecretPutRequest → 200|202 SecretPutResponse secret.put
 //	POST   /v1/secrets/read/{path...}            SecretReadRequest → SecretValue        secret.get
 //	GET    /v1/secrets?prefix=p                  → SecretList                           secret.list (Secret::"<prefix>")
