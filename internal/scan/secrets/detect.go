@@ -334,7 +334,7 @@ func (d *Detector) reject(f *scan.File, r *Rule, secret, full, key string, vs, m
 	}
 	switch r.Validate {
 	case "luhn":
-		if why := validCard(secret, f.Data, ms, me); why != "" {
+		if why := validCard(f, secret, f.Data, ms, me); why != "" {
 			return why
 		}
 	case "github-crc32":
@@ -347,6 +347,14 @@ func (d *Detector) reject(f *scan.File, r *Rule, secret, full, key string, vs, m
 		}
 	case "jwt":
 		if why := validJWT(secret); why != "" {
+			return why
+		}
+	case "basic-auth":
+		if why := validBasicAuth(f, secret); why != "" {
+			return why
+		}
+	case "userinfo":
+		if why := validUserinfo(f, secret); why != "" {
 			return why
 		}
 	}
@@ -443,8 +451,6 @@ func assignmentFollows(data []byte, e int, nextLine bool) bool {
 		return true
 	case '\r', '\n':
 		return nextLine
-	case 'i', 'I':
-		return j+2 < len(data) && (data[j+1] == 's' || data[j+1] == 'S') && (data[j+2] == ' ' || data[j+2] == '\t')
 	}
 	return false
 }

@@ -59,7 +59,7 @@ var codeExts = map[string]bool{
 	".go": true, ".py": true, ".js": true, ".mjs": true, ".cjs": true, ".ts": true, ".tsx": true, ".jsx": true,
 	".java": true, ".kt": true, ".scala": true, ".rb": true, ".cs": true, ".php": true, ".rs": true, ".c": true,
 	".h": true, ".cc": true, ".cpp": true, ".hpp": true, ".swift": true, ".m": true, ".lua": true, ".pl": true,
-	".dart": true, ".groovy": true, ".vue": true, ".svelte": true, ".ex": true, ".exs": true, ".r": true,
+	".dart": true, ".groovy": true, ".s": true, ".asm": true, ".vue": true, ".svelte": true, ".ex": true, ".exs": true, ".r": true,
 }
 
 var (
@@ -140,6 +140,12 @@ func genericContext(f *scan.File, r *Rule, key, value string, vs, me int) string
 		return "minified or generated code"
 	}
 	// What follows the separator: a comparison is not an assignment.
+	if strings.HasPrefix(v, "+") || strings.HasSuffix(v, "+") {
+		return "string concatenation, not a literal"
+	}
+	if isDocPath(f.Path) && hexRe.MatchString(v) {
+		return "hex test vector in a test or documentation file"
+	}
 	if strings.HasPrefix(v, "`") {
 		return "inline code in prose (documentation), not an assignment"
 	}
@@ -158,8 +164,12 @@ func genericContext(f *scan.File, r *Rule, key, value string, vs, me int) string
 	if nonValues[low] || nonValues[strings.Trim(low, "<>[]{}()")] {
 		return "value " + v + " is a type name or keyword"
 	}
-	if strings.EqualFold(strings.ReplaceAll(v, "_", ""), strings.ReplaceAll(key, "_", "")) {
+	lastSeg := key[strings.LastIndexAny(key, ".-")+1:]
+	if strings.EqualFold(strings.ReplaceAll(v, "_", ""), strings.ReplaceAll(key, "_", "")) || strings.EqualFold(v, lastSeg) {
 		return "value repeats the key name"
+	}
+	if strings.ContainsAny(v, " \t") && !looksGenerated(v) {
+		return "prose, not a credential (a value with spaces that does not look generated)"
 	}
 	if strings.ContainsAny(v, "()") && isIdentExpr(v) {
 		return "value is a function call"
@@ -267,7 +277,7 @@ func fileExt(p string) string {
 // isIdentExpr reports whether v reads as code: an identifier path
 // (a.b, a->b, a::b) optionally followed by a call or index.
 func isIdentExpr(v string) bool {
-	v = strings.TrimLeft(v, "*&!")
+	v = strings.TrimLeft(v, "*&!(")
 	if v == "" {
 		return false
 	}
@@ -291,7 +301,7 @@ func isIdentExpr(v string) bool {
 				return false
 			}
 			start = true
-		case c == '(' || c == '[':
+		case c == '(' || c == '[' || c == '{':
 			return !start
 		default:
 			return false

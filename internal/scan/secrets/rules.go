@@ -46,7 +46,8 @@ type Rule struct {
 	SecretGroup int `yaml:"secret_group"`
 	// Entropy is the minimum Shannon entropy (bits per byte) of the secret.
 	Entropy float64 `yaml:"entropy"`
-	// Validate names an offline check: luhn, github-crc32, pem, jwt.
+	// Validate names an offline check: luhn, github-crc32, pem, jwt,
+	// basic-auth (base64 of user:password) or userinfo (user:password).
 	Validate string `yaml:"validate"`
 	// Window is how far, in bytes, around a keyword hit the regex looks;
 	// default 320. Multiline rules are not clipped to the keyword's line.
@@ -132,7 +133,7 @@ func (r *Rule) compile(eager bool) error {
 		return fmt.Errorf("rule %s: unknown prefilter %q", r.ID, r.Prefilter)
 	}
 	switch r.Validate {
-	case "", "luhn", "github-crc32", "pem", "jwt":
+	case "", "luhn", "github-crc32", "pem", "jwt", "basic-auth", "userinfo":
 	default:
 		return fmt.Errorf("rule %s: unknown validation %q", r.ID, r.Validate)
 	}

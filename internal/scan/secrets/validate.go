@@ -2,11 +2,17 @@ package secrets
 
 import (
 	"bytes"
+	"net/url"
+	"regexp"
+	"unicode/utf8"
+
+	"github.com/interlock-dev/interlock/internal/scan"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"hash/crc32"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -101,7 +107,7 @@ var testCards = map[string]bool{
 
 // validCard checks a card-number candidate: Luhn, a real issuer prefix and
 // length, not a published test card, and not part of a longer number.
-func validCard(cand string, data []byte, ms, me int) string {
+func validCard(f *scan.File, cand string, data []byte, ms, me int) string {
 	digits := strings.Map(func(r rune) rune {
 		if r >= '0' && r <= '9' {
 			return r
@@ -117,6 +123,15 @@ func validCard(cand string, data []byte, ms, me int) string {
 		if c := data[me]; c == '.' && me+1 < len(data) && data[me+1] >= '0' && data[me+1] <= '9' || isAlnum(c) || c == '_' {
 			return "part of a longer number or identifier"
 		}
+	}
+	if why := cardGrouping(cand); why != "" {
+		return why
+	}
+	if codeExts[fileExt(f.Path)] && !quotedAt(data, ms, me) && !cardContext.Match(lineAround(data, ms)) {
+		return "a numeric literal in code, with no card context on the line"
+	}
+	if len(digits) == 13 {
+		return "13-digit number (a legacy card length; numbers this long are mostly data)"
 	}
 	if testCards[digits] {
 		return "published test card number"
@@ -203,4 +218,93 @@ func validJWT(tok string) string {
 		return "JWT signature too short"
 	}
 	return ""
+}
+
+// documentedUserinfo are credentials from RFCs and tutorials.
+var documentedUserinfo = map[string]bool{
+	"aladdin:opensesame": true, "aladdin:open sesame": true, "user:pass": true, "user:password": true,
+	"username:password": true, "foo:bar": true, "admin:admin": true,
+}
+
+// validUserinfo checks a user:password pair for placeholders and
+// fixtures.
+func validUserinfo(f *scan.File, ui string) string {
+	if documentedUserinfo[strings.ToLower(ui)] {
+		return "documented example credentials"
+	}
+	_, pass, ok := strings.Cut(ui, ":")
+	if !ok || pass == "" {
+		return "no password"
+	}
+	if p, err := url.PathUnescape(pass); err == nil {
+		pass = p
+	}
+	if why := placeholder(pass); why != "" {
+		return why
+	}
+	if wellKnownPasswords[strings.ToLower(pass)] {
+		return "a well-known default password: reported as a default credential where it configures a product"
+	}
+	if isDocPath(f.Path) && !looksGenerated(pass) {
+		return "password in a test or documentation file does not look machine-generated"
+	}
+	return ""
+}
+
+// validBasicAuth checks that an HTTP Basic credential decodes to
+// user:password.
+func validBasicAuth(f *scan.File, b64 string) string {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		if raw, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(b64, "=")); err != nil {
+			return "not base64"
+		}
+	}
+	s := string(raw)
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) || !strings.Contains(s, ":") {
+		return "does not decode to user:password"
+	}
+	return validUserinfo(f, s)
+}
+
+// cardGrouping accepts the ways card numbers are written: no separators,
+// groups of four, or 4-6-5 / 4-6-4 (American Express, Diners Club).
+func cardGrouping(cand string) string {
+	groups := strings.FieldsFunc(cand, func(r rune) bool { return r == ' ' || r == '-' })
+	if len(groups) == 1 {
+		return ""
+	}
+	lens := make([]int, len(groups))
+	for i, g := range groups {
+		lens[i] = len(g)
+	}
+	fours := true
+	for i, n := range lens {
+		if n != 4 && !(i == len(lens)-1 && n >= 1 && n <= 4) {
+			fours = false
+		}
+	}
+	if fours || slices.Equal(lens, []int{4, 6, 5}) || slices.Equal(lens, []int{4, 6, 4}) {
+		return ""
+	}
+	return "digits are not grouped like a card number"
+}
+
+var cardContext = regexp.MustCompile(`(?i)card|\bpan\b|\bcc[_-]?(num|number)?\b|visa|master|amex|payment|credit|debit`)
+
+// quotedAt reports whether data[ms:me] sits inside quotes.
+func quotedAt(data []byte, ms, me int) bool {
+	return ms > 0 && me < len(data) && (data[ms-1] == '"' || data[ms-1] == '\'') && data[me] == data[ms-1]
+}
+
+// lineAround returns the line containing off.
+func lineAround(data []byte, off int) []byte {
+	s, e := off, off
+	for s > 0 && data[s-1] != '\n' {
+		s--
+	}
+	for e < len(data) && data[e] != '\n' {
+		e++
+	}
+	return data[s:e]
 }
