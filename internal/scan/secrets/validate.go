@@ -6,10 +6,10 @@ import (
 	"regexp"
 	"unicode/utf8"
 
-	"github.com/interlock-dev/interlock/internal/scan"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"github.com/interlock-dev/interlock/internal/scan"
 	"hash/crc32"
 	"math"
 	"slices"
