@@ -75,6 +75,12 @@ type Authorizer interface {
 	Authorize(ctx context.Context, p wire.Principal, action string, res Resource, attrs map[string]any) (allow bool, reasons []string, err error)
 }
 
+// DenialRecorder writes a refused authorization to the audit log: a
+// refused attempt at a privileged action is itself a security event.
+type DenialRecorder interface {
+	RecordDenial(ctx context.Context, p wire.Principal, action string, res Resource, sourceIP string) error
+}
+
 // Config configures a Server. Authenticator, Proofs and Authorizer are
 // required; without them no authenticated route could answer.
 type Config struct {
@@ -82,6 +88,8 @@ type Config struct {
 	Proofs        ProofVerifier
 	Agents        AgentAuthenticator // nil: agent routes refuse every call
 	Authorizer    Authorizer
+	// Denials, if set, records every refused authorization.
+	Denials DenialRecorder
 	// MaxBodyBytes caps request bodies; 0 means 1 MiB.
 	MaxBodyBytes int64
 	// Metrics, if set, is served at /metrics without authentication.
@@ -221,6 +229,13 @@ func (s *Server) authorize(ctx context.Context, p wire.Principal, action string,
 	s.log.DebugContext(ctx, "authorization decision", slog.String("action", action), slog.String("principal", p.Actor()),
 		slog.Bool("allow", allow), slog.Any("reasons", reasons))
 	if !allow {
+		if s.cfg.Denials != nil {
+			ip, _ := attrs["source_ip"].(string)
+			if err := s.cfg.Denials.RecordDenial(ctx, p, action, res, ip); err != nil {
+				// The refusal stands either way; an operator must see that its record failed.
+				s.log.ErrorContext(ctx, "record authorization denial", slog.String("action", action), slog.String("error", err.Error()))
+			}
+		}
 		return &usererr.Error{Kind: usererr.Forbidden, Code: "forbidden",
 			Msg: fmt.Sprintf("policy does not allow %s %q to %s on %s %q", p.Kind, p.Name, action, res.Type, res.ID)}
 	}

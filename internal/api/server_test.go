@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +133,27 @@ func TestNewRefusesRouteWithoutAction(t *testing.T) {
 		[]Route{{Pattern: "GET /v1/x", Handle: func(*Call) error { return nil }}})
 	if err == nil {
 		t.Fatal("New accepted a non-public route without a Cedar action")
+	}
+}
+
+type denials struct{ actions []string }
+
+func (d *denials) RecordDenial(_ context.Context, p wire.Principal, action string, res Resource, ip string) error {
+	d.actions = append(d.actions, p.Name+" "+action+" "+ip)
+	return nil
+}
+
+func TestDenialsAreRecorded(t *testing.T) {
+	rec := &denials{}
+	s, err := New(Config{Authenticator: fakeAuthn{}, Proofs: fakeProofs{}, Authorizer: fakeAuthz{"echo": true}, Denials: rec},
+		[]Route{{Pattern: "GET /v1/secret", Action: "secret.read", Handle: func(c *Call) error { return nil }},
+			{Pattern: "GET /v1/ok", Action: "echo", Handle: func(c *Call) error { return nil }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do(t, s, "GET", "/v1/secret", "", true)
+	do(t, s, "GET", "/v1/ok", "", true)
+	if want := []string{"alice secret.read 192.0.2.1"}; !reflect.DeepEqual(rec.actions, want) {
+		t.Errorf("recorded denials %q, want %q", rec.actions, want)
 	}
 }

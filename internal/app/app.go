@@ -141,6 +141,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		Proofs:        proofs,
 		Agents:        a.Hub,
 		Authorizer:    api.PolicyAuthorizer(a.Engine),
+		Denials:       denialRecorder{db: a.db, now: a.now},
 		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Now:           a.now,
 		Log:           a.log,
@@ -213,9 +214,9 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		// Agents hold one long connection each; pings notice dead ones.
-		HTTP2: &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 10 * time.Second},
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		HTTP2:       &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 10 * time.Second},
+		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()

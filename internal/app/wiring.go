@@ -3,11 +3,15 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/interlock-dev/interlock/internal/api"
+	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/audit"
 	"github.com/interlock-dev/interlock/internal/dpop"
 	"github.com/interlock-dev/interlock/internal/kms"
 	"github.com/interlock-dev/interlock/internal/ops"
+	"github.com/interlock-dev/interlock/internal/store"
 )
 
 // routes gathers every domain's routes. A route missing here is not
@@ -34,4 +38,20 @@ func (r secretResolver) Resolve(ctx context.Context, op ops.Operation, ref strin
 		return "", fmt.Errorf("resolve secret %s for op %s: %w", ref, op.ID, err)
 	}
 	return string(v.Value.Bytes()), nil
+}
+
+// denialRecorder writes refused authorizations to the audit log, each in
+// its own transaction (nothing else changes on a refusal).
+type denialRecorder struct {
+	db  *store.DB
+	now func() time.Time
+}
+
+func (d denialRecorder) RecordDenial(ctx context.Context, p wire.Principal, action string, res api.Resource, sourceIP string) error {
+	return d.db.InTx(ctx, func(tx *store.Tx) error {
+		return audit.Append(ctx, tx, audit.Entry{Kind: "authz.denied", Version: 1, Actor: p.Actor(),
+			Subject: res.Type + ":" + res.ID, Time: d.now(),
+			Data:     map[string]any{"action": action, "resource_type": res.Type, "resource_id": res.ID},
+			Personal: map[string]string{"source_ip": sourceIP}})
+	})
 }

@@ -300,7 +300,7 @@ func runQuickstart(t *testing.T, q *quickstart) {
 
 	// 11. The log holds every step.
 	kinds := q.auditKinds("op.succeeded")
-	for _, k := range []string{"identity.bootstrapped", "identity.login", "identity.invited", "identity.accepted",
+	for _, k := range []string{"identity.bootstrapped", "identity.login", "authz.denied", "identity.invited", "identity.accepted",
 		"host.enrolled", "service.set", "runbook.applied", "op.refused", "op.requested", "op.approval_refused",
 		"op.approved", "op.step_dispatched", "op.step_result", "op.succeeded"} {
 		if kinds[k] == 0 {
