@@ -36,7 +36,6 @@ func (l *Log) Verify(ctx context.Context, full bool) (Report, error) {
 	}
 	var history []tlog.Checkpoint
 	var last *tlog.Checkpoint
-	tiles := tlog.TileHashReader{Size: st.Size, Tiles: l.store}
 	// A quick check looks at the newest 1000 checkpoints (about three hours
 	// at the default cadence); a full one at all of them.
 	after := int64(0)
@@ -80,7 +79,6 @@ func (l *Log) Verify(ctx context.Context, full bool) (Report, error) {
 			history = append(history, c)
 		}
 	}
-	_ = tiles
 	if last == nil {
 		return Report{}, errors.New("the log has no checkpoint yet")
 	}
