@@ -5,14 +5,20 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -234,8 +240,9 @@ func TestKMSRoutes(t *testing.T) {
 // encryption of 1 KiB, and the audit entry plus usage counter committed
 // (SQLite, synchronous=FULL, group commit) before the answer. Session and
 // DPoP verification are faked (the identity package's cost). The client is
-// a lean keep-alive loop on raw TLS connections in this same process; the
-// TLS handshakes happen before the timer starts.
+// a lean keep-alive loop on raw TLS connections; TLS handshakes happen
+// before the timer starts. With -kms.external-client the client runs in a
+// child process, so req/cpu-s counts the server's CPU alone.
 func BenchmarkKMSEncryptHTTPS(b *testing.B) {
 	s, _, _ := kmsServer(b)
 	srv := httptest.NewUnstartedServer(s.Handler())
@@ -249,65 +256,189 @@ func BenchmarkKMSEncryptHTTPS(b *testing.B) {
 	srv.StartTLS()
 	defer srv.Close()
 	tlsCfg := srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
-	tlsCfg.MinVersion = tls.VersionTLS13
 	host := strings.TrimPrefix(srv.URL, "https://")
-	request := func(path, body string) []byte {
-		return []byte("POST " + path + " HTTP/1.1\r\nHost: " + host + "\r\nAuthorization: DPoP admin-1\r\nDPoP: proof\r\n" +
-			"Content-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+	conns := kmsBenchConns
+	if *externalClient {
+		conns = 1 // only to create the key; the child makes its own
 	}
-	type conn struct {
-		c *tls.Conn
-		r *bufio.Reader
+	lc, err := newLoadClient(host, tlsCfg, conns)
+	if err != nil {
+		b.Fatal(err)
 	}
-	roundTrip := func(c conn, req []byte) error {
-		if _, err := c.c.Write(req); err != nil {
-			return err
-		}
-		resp, err := http.ReadResponse(c.r, nil)
-		if err != nil {
-			return err
-		}
-		out, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		if resp.StatusCode/100 != 2 {
-			return fmt.Errorf("%d: %s", resp.StatusCode, out)
-		}
-		return nil
+	defer lc.close()
+	if err := lc.roundTrip(lc.conns[0], lc.request("/v1/kms/keys", `{"name":"bench"}`)); err != nil {
+		b.Fatal(err)
 	}
-	conns := make([]conn, kmsBenchConns)
-	for i := range conns {
-		c, err := tls.Dial("tcp", host, tlsCfg)
+	var el, cpu time.Duration
+	if *externalClient {
+		caFile := filepath.Join(b.TempDir(), "ca.pem")
+		pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+		if err := os.WriteFile(caFile, pemBytes, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestKMSHTTPSLoadClient$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "KMS_LOAD_HOST="+host, "KMS_LOAD_CA="+caFile, "KMS_LOAD_N="+strconv.Itoa(b.N),
+			"KMS_LOAD_CONNS="+strconv.Itoa(kmsBenchConns))
+		out, err := cmd.StdoutPipe()
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer c.Close()
-		conns[i] = conn{c, bufio.NewReader(c)}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		var cpu0 time.Duration
+		var start time.Time
+		for sc.Scan() {
+			switch strings.TrimSpace(sc.Text()) {
+			case "ready":
+				b.ResetTimer()
+				cpu0, start = cpuTime(), time.Now()
+			case "done":
+				el, cpu = time.Since(start), cpuTime()-cpu0
+			}
+		}
+		if err := cmd.Wait(); err != nil || el == 0 {
+			b.Fatalf("load client: %v (finished: %v)", err, el != 0)
+		}
+	} else {
+		if err := lc.warmUp(); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		cpu0, start := cpuTime(), time.Now()
+		if err := lc.run(b.N); err != nil {
+			b.Fatal(err)
+		}
+		el, cpu = time.Since(start), cpuTime()-cpu0
 	}
-	if err := roundTrip(conns[0], request("/v1/kms/keys", `{"name":"bench"}`)); err != nil {
-		b.Fatal(err)
+	b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
+	b.ReportMetric(float64(newConns.Load()), "conns")
+	// On a shared machine the wall-clock rate says little: requests per
+	// CPU-second of this process (server, plus the client unless it is
+	// external) says what the code costs.
+	b.ReportMetric(float64(b.N)/cpu.Seconds(), "req/cpu-s")
+}
+
+var externalClient = flag.Bool("kms.external-client", false, "BenchmarkKMSEncryptHTTPS: run the load client in a child process")
+
+// TestKMSHTTPSLoadClient is the child-process load client of
+// BenchmarkKMSEncryptHTTPS; it skips unless the benchmark started it.
+func TestKMSHTTPSLoadClient(t *testing.T) {
+	host := os.Getenv("KMS_LOAD_HOST")
+	if host == "" {
+		t.Skip("run by BenchmarkKMSEncryptHTTPS -kms.external-client")
 	}
-	req := request("/v1/kms/keys/bench/encrypt",
+	ca, err := os.ReadFile(os.Getenv("KMS_LOAD_CA"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	n, _ := strconv.Atoi(os.Getenv("KMS_LOAD_N"))
+	conns, _ := strconv.Atoi(os.Getenv("KMS_LOAD_CONNS"))
+	lc, err := newLoadClient(host, &tls.Config{RootCAs: pool, ServerName: "example.com"}, conns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.close()
+	if err := lc.warmUp(); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("ready")
+	if err := lc.run(n); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("done")
+}
+
+// loadClient holds keep-alive TLS connections and sends prebuilt
+// HTTP/1.1 requests on them.
+type loadClient struct {
+	host  string
+	conns []loadConn
+	enc   []byte
+}
+
+type loadConn struct {
+	c *tls.Conn
+	r *bufio.Reader
+}
+
+func newLoadClient(host string, cfg *tls.Config, n int) (*loadClient, error) {
+	cfg = cfg.Clone()
+	cfg.MinVersion = tls.VersionTLS13
+	lc := &loadClient{host: host}
+	for range n {
+		c, err := tls.Dial("tcp", host, cfg)
+		if err != nil {
+			lc.close()
+			return nil, err
+		}
+		lc.conns = append(lc.conns, loadConn{c, bufio.NewReader(c)})
+	}
+	lc.enc = lc.request("/v1/kms/keys/bench/encrypt",
 		fmt.Sprintf(`{"plaintext":%q,"context":{"tenant":"acme"}}`, base64.StdEncoding.EncodeToString(make([]byte, 1024))))
-	var wg sync.WaitGroup
-	for _, c := range conns { // warm up: finish every handshake
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = roundTrip(c, req) }()
+	return lc, nil
+}
+
+func (lc *loadClient) close() {
+	for _, c := range lc.conns {
+		c.c.Close()
 	}
-	wg.Wait()
-	var n atomic.Int64
+}
+
+func (lc *loadClient) request(path, body string) []byte {
+	return []byte("POST " + path + " HTTP/1.1\r\nHost: " + lc.host + "\r\nAuthorization: DPoP admin-1\r\nDPoP: proof\r\n" +
+		"Content-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+}
+
+func (lc *loadClient) roundTrip(c loadConn, req []byte) error {
+	if _, err := c.c.Write(req); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(c.r, nil)
+	if err != nil {
+		return err
+	}
+	out, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%d: %s", resp.StatusCode, out)
+	}
+	return nil
+}
+
+// warmUp sends one request per connection so every handshake is done.
+func (lc *loadClient) warmUp() error {
+	errs := make(chan error, len(lc.conns))
+	for _, c := range lc.conns {
+		go func() { errs <- lc.roundTrip(c, lc.enc) }()
+	}
+	var first error
+	for range lc.conns {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// run sends n encrypt requests spread over all connections.
+func (lc *loadClient) run(n int) error {
+	var next atomic.Int64
 	var firstErr atomic.Value
-	b.ResetTimer()
-	cpu0 := cpuTime()
-	start := time.Now()
-	for _, c := range conns {
+	var wg sync.WaitGroup
+	for _, c := range lc.conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for n.Add(1) <= int64(b.N) {
-				if err := roundTrip(c, req); err != nil {
+			for next.Add(1) <= int64(n) {
+				if err := lc.roundTrip(c, lc.enc); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
@@ -315,17 +446,10 @@ func BenchmarkKMSEncryptHTTPS(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	el := time.Since(start)
-	cpu := cpuTime() - cpu0
 	if err, _ := firstErr.Load().(error); err != nil {
-		b.Fatal(err)
+		return err
 	}
-	b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
-	b.ReportMetric(float64(newConns.Load()), "conns")
-	// On a shared machine the wall-clock rate says little: requests per
-	// CPU-second of this process (server and client together) says what
-	// the code costs.
-	b.ReportMetric(float64(b.N)/cpu.Seconds(), "req/cpu-s")
+	return nil
 }
 
 // cpuTime is the user+system CPU time this process has used.
