@@ -106,7 +106,8 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if a.db, err = store.Open(ctx, store.Config{DSN: cfg.Store, DataDir: cfg.DataDir, Log: a.log}); err != nil {
 		return nil, err
 	}
-	if a.Audit, err = audit.New(audit.Config{Store: a.db.AuditStore(), Sealer: sealer, CheckpointEvery: cfg.CheckpointInterval, Now: a.now, Log: a.log}); err != nil {
+	if a.Audit, err = audit.New(audit.Config{Store: a.db.AuditStore(), Sealer: sealer, Origin: cfg.LogOrigin, Witnesses: cfg.LogWitnesses,
+		CheckpointEvery: cfg.CheckpointInterval, Now: a.now, Log: a.log}); err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	if a.Engine, err = policy.NewEngine(policy.EngineConfig{Now: a.now, Log: a.log}); err != nil {
@@ -125,6 +126,11 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		return nil, fmt.Errorf("ops: %w", err)
 	}
 	if a.KMS, err = kms.New(kms.Config{Store: a.db.KMSStore(), Root: a.root, Now: a.now, Log: a.log}); err != nil {
+		return nil, fmt.Errorf("kms: %w", err)
+	}
+	// A wrong unseal passphrase must stop the start, not surface later as
+	// undecryptable keys.
+	if err := a.KMS.CheckRootKey(ctx); err != nil {
 		return nil, fmt.Errorf("kms: %w", err)
 	}
 	if err := a.setupTLSAndAgents(ctx, sealer); err != nil {
@@ -151,7 +157,34 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	return a, nil
 }
 
+// runPeriodic does the KMS's due work once a minute until ctx ends:
+// scheduled rotations, approved key destructions after their wait, and
+// expiry of stale dual-control requests.
+func (a *App) runPeriodic(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := a.KMS.RunDue(ctx); err != nil {
+				a.log.ErrorContext(ctx, "kms periodic work", slog.String("error", err.Error()))
+			} else if n > 0 {
+				a.log.InfoContext(ctx, "kms periodic work done", slog.Int("items", n))
+			}
+		}
+	}
+}
+
 func loadRootKey(cfg config.Config) (*kms.RootKey, error) {
+	if cfg.RootKeyEnv != "" {
+		k, err := kms.RootKeyFromEnv(cfg.RootKeyEnv)
+		if err != nil {
+			return nil, fmt.Errorf("root key from $%s: %w", cfg.RootKeyEnv, err)
+		}
+		return k, nil
+	}
 	if cfg.UnsealPassphraseFile == "" {
 		k, err := kms.LoadOrCreateRootKey(cfg.DataDir)
 		if err != nil {
@@ -220,6 +253,7 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	go a.runPeriodic(ctx)
 	if onReady != nil {
 		onReady(ready)
 	}

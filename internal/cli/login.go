@@ -140,6 +140,9 @@ func newLoginCmd(e *env) *cobra.Command {
 			if err := p.save(); err != nil {
 				return err
 			}
+			if err := e.pinLogKey(p); err != nil {
+				return err
+			}
 			return e.output(map[string]any{"user": user, "device_id": resp.DeviceID, "expires_at": resp.ExpiresAt}, func() error {
 				e.printf("Logged in as %s (profile %s) until %s.\n", user, e.profileName(), resp.ExpiresAt.Local().Format(time.RFC1123))
 				return nil
@@ -198,4 +201,30 @@ func newWhoamiCmd(e *env) *cobra.Command {
 			})
 		},
 	}
+}
+
+// pinLogKey pins the tamper-evident log's public key at login, like the CA
+// fingerprint, so `interlock log verify` checks checkpoints against the key
+// this person first saw. A different key for the same server is refused:
+// a new log key is how a rewritten history would look.
+func (e *env) pinLogKey(p *profile) error {
+	c, _, err := e.client()
+	if err != nil {
+		return err
+	}
+	var info wire.LogInfo
+	if err := c.Do(e.ctx, "GET", "/v1/log", nil, &info); err != nil {
+		// A person whose role may not read the log still logs in.
+		fmt.Fprintf(e.stderr, "note: the log key was not pinned (%v)\n", err)
+		return nil
+	}
+	switch {
+	case p.LogKey == "":
+		p.LogKey = info.PublicKey
+		return p.save()
+	case p.LogKey != info.PublicKey:
+		return fmt.Errorf("the server's log key is %s, but this profile pinned %s: the log may have been replaced; "+
+			"ask an operator before trusting it (log in with a new --profile to start over)", info.PublicKey, p.LogKey)
+	}
+	return nil
 }

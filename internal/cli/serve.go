@@ -46,6 +46,15 @@ func newServeCmd(e *env) *cobra.Command {
 			if f.Changed("checkpoint-interval") {
 				cfg.CheckpointInterval = flags.CheckpointInterval
 			}
+			if f.Changed("root-key-env") {
+				cfg.RootKeyEnv = flags.RootKeyEnv
+			}
+			if f.Changed("log-origin") {
+				cfg.LogOrigin = flags.LogOrigin
+			}
+			if f.Changed("log-witness") {
+				cfg.LogWitnesses = flags.LogWitnesses
+			}
 			level := slog.LevelInfo
 			if verbose {
 				level = slog.LevelDebug
@@ -78,6 +87,9 @@ func newServeCmd(e *env) *cobra.Command {
 	cmd.Flags().StringSliceVar(&flags.ServerNames, "server-name", nil, "extra DNS names or IPs for the server certificate")
 	cmd.Flags().StringVar(&flags.UnsealPassphraseFile, "unseal-passphrase-file", "", "derive the root key from the passphrase in this file")
 	cmd.Flags().DurationVar(&flags.CheckpointInterval, "checkpoint-interval", 0, "how often the log signs a checkpoint (default 10s)")
+	cmd.Flags().StringVar(&flags.RootKeyEnv, "root-key-env", "", "read the root key from this environment variable (for containers)")
+	cmd.Flags().StringVar(&flags.LogOrigin, "log-origin", "", "the log's name in its checkpoints (default interlock/log)")
+	cmd.Flags().StringSliceVar(&flags.LogWitnesses, "log-witness", nil, "verifier key of a witness whose cosignatures the log keeps (repeatable)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log debug messages (every authorization decision)")
 	return cmd
 }

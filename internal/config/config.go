@@ -33,8 +33,16 @@ type Config struct {
 	// UnsealPassphraseFile, if set, derives the root key from the
 	// passphrase in this file instead of the root key file in DataDir.
 	UnsealPassphraseFile string `yaml:"unseal_passphrase_file"`
-	// PrivateMetrics requires authentication for /metrics (default: public on the listener).
-	PrivateMetrics bool `yaml:"private_metrics"`
+	// RootKeyEnv, if set, names an environment variable holding the root
+	// key in its text form (for containers); it wins over the file and
+	// the passphrase.
+	RootKeyEnv string `yaml:"root_key_env"`
+	// LogOrigin names the log in its checkpoints, e.g. "interlock.example.com/log";
+	// empty means "interlock/log".
+	LogOrigin string `yaml:"log_origin"`
+	// LogWitnesses are the C2SP cosignature verifier keys of witnesses whose
+	// cosignatures the log accepts and keeps beside its checkpoints.
+	LogWitnesses []string `yaml:"log_witnesses"`
 }
 
 // Load reads a YAML file (unknown keys are errors) if path is not empty,
@@ -100,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if c.CheckpointInterval < 0 || (c.CheckpointInterval > 0 && c.CheckpointInterval < 100*time.Millisecond) {
 		errs = append(errs, fmt.Errorf("checkpoint_interval %s: must be at least 100ms", c.CheckpointInterval))
+	}
+	if c.RootKeyEnv != "" && c.UnsealPassphraseFile != "" {
+		errs = append(errs, errors.New("root_key_env and unseal_passphrase_file both name a root key: choose one"))
 	}
 	return errors.Join(errs...)
 }

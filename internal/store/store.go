@@ -89,7 +89,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		// WAL for concurrent readers; IMMEDIATE transactions so that two
 		// writers queue on busy_timeout instead of failing on upgrade.
 		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-			"&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_txlock=immediate"
+			"&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_pragma=secure_delete(ON)&_txlock=immediate"
 		db.sql, err = sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
