@@ -39,7 +39,9 @@ func (logProofs) Verify(_, _, _, _ string, _ time.Time) (string, error) { return
 
 type logSealer struct{}
 
-func (logSealer) Seal(p, aad []byte) ([]byte, error) { return append(append([]byte(nil), aad...), p...), nil }
+func (logSealer) Seal(p, aad []byte) ([]byte, error) {
+	return append(append([]byte(nil), aad...), p...), nil
+}
 func (logSealer) Open(s, aad []byte) ([]byte, error) {
 	if !bytes.HasPrefix(s, aad) {
 		return nil, errors.New("wrong aad")
