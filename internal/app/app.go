@@ -133,6 +133,9 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if err := a.KMS.CheckRootKey(ctx); err != nil {
 		return nil, fmt.Errorf("kms: %w", err)
 	}
+	if err := ensureSecretsKey(ctx, a.KMS); err != nil {
+		return nil, err
+	}
 	if err := a.setupTLSAndAgents(ctx, sealer); err != nil {
 		return nil, err
 	}

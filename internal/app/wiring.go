@@ -12,6 +12,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/kms"
 	"github.com/interlock-dev/interlock/internal/ops"
 	"github.com/interlock-dev/interlock/internal/store"
+	"github.com/interlock-dev/interlock/internal/usererr"
 )
 
 // routes gathers every domain's routes. A route missing here is not
@@ -54,4 +55,27 @@ func (d denialRecorder) RecordDenial(ctx context.Context, p wire.Principal, acti
 			Data:     map[string]any{"action": action, "resource_type": res.Type, "resource_id": res.ID},
 			Personal: map[string]string{"source_ip": sourceIP}})
 	})
+}
+
+// secretsKey is the named key new secrets are encrypted with unless the
+// caller names another (kms.Config.DefaultSecretKey's default).
+const secretsKey = "secrets"
+
+// ensureSecretsKey creates the secrets store's key on first start, so
+// `interlock secret put` works without a setup step. Creating it is audited
+// like any key creation, with the system as the actor.
+func ensureSecretsKey(ctx context.Context, k *kms.Service) error {
+	if _, err := k.GetKey(ctx, secretsKey); err == nil {
+		return nil
+	} else if ue, ok := usererr.As(err); !ok || ue.Kind != usererr.NotFound {
+		return fmt.Errorf("look up the secrets key: %w", err)
+	}
+	_, err := k.CreateKey(ctx, kms.Caller{Kind: "system", ID: "interlock"}, secretsKey, kms.KeyOptions{})
+	if ue, ok := usererr.As(err); ok && ue.Kind == usererr.Conflict {
+		return nil // another server created it first
+	}
+	if err != nil {
+		return fmt.Errorf("create the secrets key: %w", err)
+	}
+	return nil
 }

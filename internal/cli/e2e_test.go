@@ -310,6 +310,11 @@ func runQuickstart(t *testing.T, q *quickstart) {
 	if kinds["op.step_dispatched"] < 2 {
 		t.Errorf("op.step_dispatched = %d, want one per host (2)", kinds["op.step_dispatched"])
 	}
+	// Secrets work from the first start: the server creates their key.
+	q.must("s3cr3t-value", "--profile", "admin", "secret", "put", "db/password")
+	if got := q.mustAs("admin", "secret", "get", "db/password", "--reason", "INC-1"); strings.TrimSpace(got) != "s3cr3t-value" {
+		t.Errorf("secret get = %q, want the value put", got)
+	}
 	// The record verifies against the log key pinned at login.
 	if out := q.mustAs("admin", "log", "verify", "--full"); !strings.Contains(strings.ToLower(out), "verif") {
 		t.Errorf("log verify --full said:\n%s", out)
