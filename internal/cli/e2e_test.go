@@ -315,6 +315,24 @@ func runQuickstart(t *testing.T, q *quickstart) {
 	if got := q.mustAs("admin", "secret", "get", "db/password", "--reason", "INC-1"); strings.TrimSpace(got) != "s3cr3t-value" {
 		t.Errorf("secret get = %q, want the value put", got)
 	}
+	// Revoking a device takes effect on its very next request.
+	var devs wire.DeviceList
+	mustJSON(t, q.mustAs("admin", "--json", "device", "list", "--all"), &devs)
+	revoked := false
+	for _, d := range devs.Devices {
+		if d.Username == "approver1" {
+			q.mustAs("admin", "device", "revoke", d.ID)
+			revoked = true
+		}
+	}
+	if !revoked {
+		t.Fatalf("approver1 has no device in %+v", devs)
+	}
+	if code, _, errs := q.as("approver1", "whoami"); code == 0 {
+		t.Errorf("a revoked device still works")
+	} else if !strings.Contains(errs, "revoked") {
+		t.Errorf("revoked device refused without saying so: %s", errs)
+	}
 	// The record verifies against the log key pinned at login.
 	if out := q.mustAs("admin", "log", "verify", "--full"); !strings.Contains(strings.ToLower(out), "verif") {
 		t.Errorf("log verify --full said:\n%s", out)
