@@ -333,6 +333,15 @@ func runQuickstart(t *testing.T, q *quickstart) {
 	} else if !strings.Contains(errs, "revoked") {
 		t.Errorf("revoked device refused without saying so: %s", errs)
 	}
+	// Logging in again from that profile refuses the revoked key, replaces
+	// it, and the next login registers a new device. The refused login
+	// rolled back, so its one-time code is still unused.
+	loginArgs := append([]string{"--profile", "approver1", "login", "--user", "approver1", "--password-stdin", "--otp", q.otp("approver1")}, q.serverFlags()...)
+	if code, _, errs := q.run(password+"\n", loginArgs...); code == 0 || !strings.Contains(errs, "new device key") {
+		t.Errorf("login with a revoked device key: exit %d, %s", code, errs)
+	}
+	q.must(password+"\n", loginArgs...)
+	q.mustAs("approver1", "whoami")
 	// The record verifies against the log key pinned at login.
 	if out := q.mustAs("admin", "log", "verify", "--full"); !strings.Contains(strings.ToLower(out), "verif") {
 		t.Errorf("log verify --full said:\n%s", out)

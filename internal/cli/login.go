@@ -4,11 +4,13 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/apiclient"
 	"github.com/interlock-dev/interlock/internal/dpop"
 )
 
@@ -133,7 +135,16 @@ func newLoginCmd(e *env) *cobra.Command {
 				device, _ = os.Hostname()
 			}
 			var resp wire.LoginResponse
-			if err := c.Do(e.ctx, "POST", "/v1/login", wire.LoginRequest{Username: user, Password: pw, OTP: otp, DeviceJWK: jwk, DeviceName: device}, &resp); err != nil {
+			err = c.Do(e.ctx, "POST", "/v1/login", wire.LoginRequest{Username: user, Password: pw, OTP: otp, DeviceJWK: jwk, DeviceName: device}, &resp)
+			if apiclient.Code(err) == "device_revoked" {
+				// This device's key was revoked: it stays revoked. Make a new
+				// key; the person signs in again with a fresh one-time code.
+				if rmErr := os.Remove(filepath.Join(p.dir, "device.key")); rmErr != nil {
+					return fmt.Errorf("%w; and removing the revoked device key failed: %v", err, rmErr)
+				}
+				return fmt.Errorf("%w: a new device key will be made; run `interlock login` again with a new one-time code", err)
+			}
+			if err != nil {
 				return err
 			}
 			p.Token, p.ExpiresAt = resp.Token, resp.ExpiresAt
