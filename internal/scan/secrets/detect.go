@@ -53,6 +53,18 @@ const maxMergedWindow = 64
 
 // Detect implements [scan.Detector].
 func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Finding)) error {
+	found, err := d.find(ctx, f, true)
+	if err != nil {
+		return err
+	}
+	emitFound(found, emit)
+	return nil
+}
+
+// find runs every rule whose keywords occur in f and returns the spans of
+// the candidates that pass validation. With build unset (redaction) it
+// skips building findings and explanations.
+func (d *Detector) find(ctx context.Context, f *scan.File, build bool) ([]spanFinding, error) {
 	data := f.Data
 	rs := d.rs
 	// Current open window per rule; flushed when a hit falls outside it.
@@ -75,7 +87,7 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 			err = ctx.Err()
 			return
 		}
-		d.runRule(f, ri, w, seen, &found)
+		d.runRule(f, ri, w, seen, &found, build)
 	}
 	add := func(ri, s, e int) {
 		r := &rs.rules[ri]
@@ -146,10 +158,10 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 		}
 		flush(ri)
 	}
-	if err == nil {
-		emitFound(found, emit)
+	if err != nil {
+		return nil, err
 	}
-	return err
+	return found, nil
 }
 
 // clipLine narrows [ws,we) to the line(s) containing [s,e).
@@ -216,7 +228,7 @@ func digitRunsSlow(data []byte, minDigits int, fn func(s, e int)) {
 	}
 }
 
-func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool, found *[]spanFinding) {
+func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool, found *[]spanFinding, build bool) {
 	r := &d.rs.rules[ri]
 	chunk := f.Data[w.start:w.end]
 	var matches [][]int
@@ -248,10 +260,14 @@ func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool,
 			key = string(chunk[m[2*ki]:m[2*ki+1]])
 		}
 		if reason := d.reject(f, r, secret, full, key, abs, w.start+m[0], w.start+m[1]); reason != "" {
-			if d.opts.Explain != nil {
+			if build && d.opts.Explain != nil {
 				line, _ := f.LineCol(abs)
 				d.opts.Explain(Explanation{File: f.Path, Line: line, RuleID: r.ID, Match: scan.Redact(secret), Reason: reason})
 			}
+			continue
+		}
+		if !build {
+			*found = append(*found, spanFinding{rule: ri, start: abs, end: abs + len(secret), generic: r.Generic})
 			continue
 		}
 		fd := f.NewFinding(abs)
@@ -268,13 +284,14 @@ func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool,
 		if fd.Fix == "" {
 			fd.Fix = "Revoke and rotate this credential, then remove it from the file (and its history); load it from a secret store or environment at run time."
 		}
-		*found = append(*found, spanFinding{f: fd, start: abs, end: abs + len(secret), generic: r.Generic})
+		*found = append(*found, spanFinding{f: fd, rule: ri, start: abs, end: abs + len(secret), generic: r.Generic})
 	}
 }
 
 // spanFinding is a finding with the byte span of its secret.
 type spanFinding struct {
-	f          scan.Finding
+	f          scan.Finding // zero when found for redaction
+	rule       int
 	start, end int
 	generic    bool
 }
