@@ -15,12 +15,17 @@ import (
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/scan/secrets"
 )
 
 const (
 	defaultStepTimeout = wire.DefaultStepTimeoutSeconds * time.Second
 	defaultOutputBytes = wire.DefaultMaxOutputBytes
 	redacted           = "[redacted]"
+	// secretSlack is how much output is kept beyond the cap so that a
+	// secret straddling the cap (up to a 4096-bit RSA key in PEM) is seen
+	// whole by the secret detector and redacted before the cut.
+	secretSlack = 8 << 10
 )
 
 // handleStep runs a step at most once. A StepID already in flight is
@@ -109,7 +114,7 @@ func runStep(ctx context.Context, step wire.Step, hardCap int, now func() time.T
 	cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
 	cmd.Env = stepEnv(step.Env)
 	cmd.Dir = "/"
-	slack := 0
+	slack := secretSlack
 	for _, v := range step.Redact {
 		slack = max(slack, len(v))
 	}
@@ -120,7 +125,7 @@ func runStep(ctx context.Context, step wire.Step, hardCap int, now func() time.T
 	err := cmd.Run()
 	res.FinishedAt = now()
 
-	text := redact(string(out.buf), step.Redact)
+	text := redactSecrets(ctx, redact(string(out.buf), step.Redact))
 	if len(text) > limit {
 		text = text[:limit]
 		res.Truncated = true
@@ -144,7 +149,7 @@ func runStep(ctx context.Context, step wire.Step, hardCap int, now func() time.T
 		res.ExitCode, res.Error = -1, "the agent stopped while the step ran"
 	default:
 		res.ExitCode = -1
-		res.Error = redact("could not run the command: "+err.Error(), step.Redact)
+		res.Error = redactSecrets(ctx, redact("could not run the command: "+err.Error(), step.Redact))
 	}
 	return res
 }
@@ -184,6 +189,29 @@ func redact(s string, values []string) string {
 		s = strings.ReplaceAll(s, v, redacted)
 	}
 	return s
+}
+
+// outputDetector is the secret detector over the bundled rules, built once
+// per process (the first step pays for it).
+var outputDetector = secrets.BundledDetector
+
+// withheld replaces output that could not be checked for secrets.
+const withheld = "[output withheld: the agent could not check it for secrets]"
+
+// redactSecrets replaces every secret the scanner's rules find in s with
+// "[redacted:<rule-id>]". It fails closed: if the detector cannot be built
+// or does not finish, the output is withheld rather than sent unchecked.
+func redactSecrets(ctx context.Context, s string) string {
+	d, err := outputDetector()
+	if err != nil {
+		return withheld
+	}
+	// The step's own context may have timed out; the redaction still runs.
+	out, _, err := d.RedactText(context.WithoutCancel(ctx), []byte(s))
+	if err != nil {
+		return withheld
+	}
+	return string(out)
 }
 
 // capWriter keeps the first keep bytes and counts the rest as dropped. It
