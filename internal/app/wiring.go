@@ -25,6 +25,7 @@ func (a *App) routes(proofs *dpop.Verifier) [][]api.Route {
 		api.ExecRoutes(a.Exec),
 		api.KMSRoutes(a.KMS),
 		api.LogRoutes(a.Audit),
+		api.ScanRoutes(scanRecorder{db: a.db, now: a.now}),
 		a.agentRoutes(),
 	}
 }
