@@ -201,15 +201,30 @@ func (s *Service) checkOTP(p Person, code string, now time.Time) (int64, bool, e
 }
 
 // checkLockout refuses when username has MaxFailures failures in the window.
+// checkLockout reserves one attempt for username, counted as a failure
+// until a success clears it, or refuses when the account already has
+// MaxFailures within the window. Reserving before the password is checked
+// is what makes the limit hold against many concurrent attempts.
 func (s *Service) checkLockout(ctx context.Context, username, sourceIP string, now time.Time) error {
+	var reserved bool
+	if err := s.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		reserved, err = tx.ReserveLoginAttempt(ctx, username, now.Add(-s.lockoutWindow), now, s.maxFailures)
+		return err
+	}); err != nil {
+		return fmt.Errorf("reserve login attempt: %w", err)
+	}
+	if reserved {
+		return nil
+	}
 	fails, err := s.store.LoginFailuresSince(ctx, username, now.Add(-s.lockoutWindow))
 	if err != nil {
 		return fmt.Errorf("load login failures: %w", err)
 	}
-	if len(fails) < s.maxFailures {
-		return nil
+	until := now.Add(s.lockoutWindow)
+	if len(fails) >= s.maxFailures {
+		until = fails[len(fails)-s.maxFailures].Add(s.lockoutWindow)
 	}
-	until := fails[len(fails)-s.maxFailures].Add(s.lockoutWindow)
 	err = s.store.InTx(ctx, func(tx Tx) error {
 		return appendAudit(ctx, tx, audit.Entry{Kind: "identity.login_locked", Actor: "anonymous", Time: now,
 			Data:     map[string]any{"until": until.UTC().Format(time.RFC3339)},
@@ -224,17 +239,15 @@ func (s *Service) checkLockout(ctx context.Context, username, sourceIP string, n
 	return ue
 }
 
-// recordFailure stores and audits one failed sign-in in its own
-// transaction and returns the error for the caller.
+// recordFailure audits one failed sign-in in its own transaction and
+// returns the error for the caller. The failure itself was counted when
+// checkLockout reserved the attempt.
 func (s *Service) recordFailure(ctx context.Context, kind, personID, username, sourceIP, reason string, now time.Time) error {
 	subject := ""
 	if personID != "" {
 		subject = personSubject(personID)
 	}
 	err := s.store.InTx(ctx, func(tx Tx) error {
-		if err := tx.InsertLoginFailure(ctx, username, now); err != nil {
-			return fmt.Errorf("insert login failure: %w", err)
-		}
 		// Housekeeping: forget everyone's failures older than the window.
 		if err := tx.DeleteLoginFailures(ctx, "", now.Add(-s.lockoutWindow)); err != nil {
 			return fmt.Errorf("prune login failures: %w", err)
@@ -322,6 +335,10 @@ func (s *Service) VerifyOTP(ctx context.Context, p wire.Principal, code string) 
 		}
 		if err := tx.SetLoginSessionMFA(ctx, p.SessionID, now); err != nil {
 			return fmt.Errorf("set session mfa: %w", err)
+		}
+		// A proven second factor clears the attempts checkLockout reserved.
+		if err := tx.DeleteLoginFailures(ctx, p.Name, now.Add(-s.lockoutWindow)); err != nil {
+			return fmt.Errorf("clear login failures: %w", err)
 		}
 		return appendAudit(ctx, tx, audit.Entry{Kind: "identity.mfa_verified", Actor: p.Actor(), Subject: "session:" + p.SessionID, Time: now})
 	})

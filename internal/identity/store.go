@@ -85,6 +85,13 @@ type Tx interface {
 	SetLoginSessionMFA(ctx context.Context, id string, at time.Time) error
 
 	InsertLoginFailure(ctx context.Context, username string, at time.Time) error
+	// ReserveLoginAttempt atomically counts username's failures since
+	// since and, if fewer than max, records this attempt as one (at now)
+	// and returns true. Counting and recording MUST be one atomic step
+	// (a lock on the username across servers), so that concurrent attempts
+	// cannot all pass the count before any of them is recorded; a
+	// successful sign-in deletes the reservation with DeleteLoginFailures.
+	ReserveLoginAttempt(ctx context.Context, username string, since, now time.Time, max int) (bool, error)
 	// DeleteLoginFailures forgets every failure of username (none when it
 	// is ""), and everyone's failures older than before (housekeeping).
 	DeleteLoginFailures(ctx context.Context, username string, before time.Time) error

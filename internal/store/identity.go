@@ -380,6 +380,28 @@ func (t *Tx) InsertLoginFailure(ctx context.Context, username string, at time.Ti
 	return identityErr("insert login failure", err)
 }
 
+// ReserveLoginAttempt implements identity.Tx. On PostgreSQL a transaction
+// advisory lock on the username makes count-then-insert atomic across
+// servers; SQLite transactions are already serialized (BEGIN IMMEDIATE).
+func (t *Tx) ReserveLoginAttempt(ctx context.Context, username string, since, now time.Time, max int) (bool, error) {
+	if t.dialect == Postgres {
+		if _, err := t.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "interlock-login:"+username); err != nil {
+			return false, identityErr("lock login attempts of "+username, err)
+		}
+	}
+	var n int
+	if err := t.QueryRow(ctx, `SELECT COUNT(*) FROM login_failures WHERE username = $1 AND at >= $2`, username, since.UnixNano()).Scan(&n); err != nil {
+		return false, identityErr("count login failures", err)
+	}
+	if n >= max {
+		return false, nil
+	}
+	if err := t.InsertLoginFailure(ctx, username, now); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 func (t *Tx) DeleteLoginFailures(ctx context.Context, username string, before time.Time) error {
 	_, err := t.Exec(ctx, `DELETE FROM login_failures WHERE username = $1 OR at < $2`, username, before.UnixNano())
 	return identityErr("delete login failures", err)

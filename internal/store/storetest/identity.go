@@ -477,6 +477,28 @@ func IdentityCases(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("concurrent guesses cannot pass the lockout limit", func(t *testing.T) {
+		e := NewIdentityEnv(t, open(t))
+		enr := e.Bootstrap("admin")
+		const n = 40
+		codes := make(chan string, n)
+		for range n {
+			req := e.LoginRequest(enr, NewIdentityDevice(t))
+			req.Password = "wrong-password-123"
+			go func() {
+				_, err := e.Svc.Login(ctx, req)
+				codes <- errCode(err)
+			}()
+		}
+		count := map[string]int{}
+		for range n {
+			count[<-codes]++
+		}
+		if count["login_failed"] > 10 || count["login_failed"]+count["account_locked"] != n {
+			t.Errorf("answers to %d concurrent wrong guesses: %v; want at most 10 checked, the rest account_locked", n, count)
+		}
+	})
+
 	t.Run("invitation, roles, disable and revoke", func(t *testing.T) {
 		e := NewIdentityEnv(t, open(t))
 		_, admin := e.Login(e.Bootstrap("admin"), NewIdentityDevice(t))
