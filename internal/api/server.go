@@ -92,6 +92,10 @@ type Config struct {
 	Denials DenialRecorder
 	// MaxBodyBytes caps request bodies; 0 means 1 MiB.
 	MaxBodyBytes int64
+	// ReadTimeout and WriteTimeout bound how long a client of a route that
+	// is not a Stream may take to send its body and to read the answer;
+	// 0 means 30 s and 90 s (long-polls wait at most 60 s).
+	ReadTimeout, WriteTimeout time.Duration
 	// Metrics, if set, is served at /metrics without authentication.
 	Metrics http.Handler
 	Now     func() time.Time // nil means time.Now
@@ -132,6 +136,12 @@ func New(cfg Config, groups ...[]Route) (*Server, error) {
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 90 * time.Second
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, now: cfg.Now, mux: http.NewServeMux()}
 	if s.log == nil {
@@ -254,6 +264,15 @@ func (s *Server) wrap(rt Route) http.Handler {
 		}()
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		}
+		if !rt.Stream {
+			// Bound how long a client may take to send its body and to read
+			// the answer, so a slow client cannot hold a handler forever.
+			// Long-polls wait at most 60 s, inside the write deadline.
+			rc := http.NewResponseController(w)
+			now := time.Now()
+			_ = rc.SetReadDeadline(now.Add(s.cfg.ReadTimeout))
+			_ = rc.SetWriteDeadline(now.Add(s.cfg.WriteTimeout))
 		}
 		if err := s.serve(rt, c); err != nil {
 			s.writeError(w, r, c.RequestID, err)

@@ -1,9 +1,12 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -155,5 +158,38 @@ func TestDenialsAreRecorded(t *testing.T) {
 	do(t, s, "GET", "/v1/ok", "", true)
 	if want := []string{"alice secret.read 192.0.2.1"}; !reflect.DeepEqual(rec.actions, want) {
 		t.Errorf("recorded denials %q, want %q", rec.actions, want)
+	}
+}
+
+// TestSlowBodyIsCutOff proves a client that trickles its body cannot hold
+// a handler past the read deadline (slowloris on the body).
+func TestSlowBodyIsCutOff(t *testing.T) {
+	s, err := New(Config{Authenticator: fakeAuthn{}, Proofs: fakeProofs{}, Authorizer: fakeAuthz{"echo": true}, ReadTimeout: 200 * time.Millisecond},
+		[]Route{{Pattern: "POST /v1/echo", Public: true, Handle: func(c *Call) error {
+			var in echoReq
+			if err := c.Decode(&in); err != nil {
+				return err
+			}
+			return c.JSON(http.StatusOK, in)
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\":")
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer within 5 s to a body that stopped arriving: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+		t.Errorf("status %d, want a 4xx for a body cut off by the deadline", resp.StatusCode)
 	}
 }
