@@ -160,6 +160,11 @@ func (h identityHandlers) listDevices(c *Call) error {
 	switch c.R.URL.Query().Get("all") {
 	case "", "false":
 	case "true":
+		// Everyone's devices (names, key thumbprints, last use) are people
+		// management, not read-only browsing: they need what revoking does.
+		if err := c.Authorize(policy.ActionDeviceRevoke, SystemResource, map[string]any{"all_devices": true}); err != nil {
+			return err
+		}
 		personID = ""
 	default:
 		return usererr.New(usererr.Invalid, "bad_query", "The query parameter all must be true or false.")

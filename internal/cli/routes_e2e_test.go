@@ -156,3 +156,32 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 		})
 	}
 }
+
+// TestViewerSeesOnlyOwnDevices: listing every person's devices is for
+// those who may revoke them, not for every signed-in viewer.
+func TestViewerSeesOnlyOwnDevices(t *testing.T) {
+	q := startServer(t, "")
+	secretFile := filepath.Join(q.dir, "admin.totp")
+	q.must(password+"\n", append([]string{"bootstrap", "--code", q.ready.BootstrapCode, "--user", "admin", "--password-stdin", "--totp-secret-out", secretFile}, q.serverFlags()...)...)
+	q.readSecret("admin", secretFile)
+	q.login("admin")
+	var inv wire.Invitation
+	mustJSON(t, q.mustAs("admin", "--json", "user", "invite", "viewer1", "--role", "viewer"), &inv)
+	f := filepath.Join(q.dir, "viewer.totp")
+	q.must(password+"\n", append([]string{"user", "accept", "--code", inv.Code, "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
+	q.readSecret("viewer1", f)
+	q.login("viewer1")
+	if code, _, errs := q.as("viewer1", "device", "list", "--all"); code == 0 || !strings.Contains(errs, "policy does not allow") {
+		t.Errorf("viewer listing everyone's devices: exit %d, %s", code, errs)
+	}
+	var own wire.DeviceList
+	mustJSON(t, q.mustAs("viewer1", "--json", "device", "list"), &own)
+	if len(own.Devices) != 1 || own.Devices[0].Username != "viewer1" {
+		t.Errorf("viewer's own devices = %+v", own.Devices)
+	}
+	var all wire.DeviceList
+	mustJSON(t, q.mustAs("admin", "--json", "device", "list", "--all"), &all)
+	if len(all.Devices) != 2 {
+		t.Errorf("admin sees %d devices, want 2", len(all.Devices))
+	}
+}
