@@ -1,6 +1,8 @@
 // Package scancli is the `interlock scan` command: it wires the detectors
 // of internal/scan into a cobra command with its flags, output formats and
-// exit codes. internal/cli registers [Command] in the root command.
+// exit codes. internal/cli registers [CommandWith] in the root command,
+// with a reporter that sends findings to the server (--report); [Command]
+// is the standalone command without one.
 package scancli
 
 import (
@@ -63,13 +65,35 @@ type options struct {
 	git, staged, noIgnore, explain, noArchives, noInline, noProgress bool
 	format, failOn, baseline, ignoreFile, osvDB, output, kinds       string
 	rules                                                            []string
+	report                                                           bool
 	maxFileMB                                                        int64
 	workers                                                          int
 	fileBudget                                                       time.Duration
 }
 
-// Command returns the `scan` command with all its flags.
-func Command() *cobra.Command {
+// Options extends the command with what this package may not import.
+type Options struct {
+	// Report, if set, is what --report calls once the report is written,
+	// with the findings as reported (after suppression). Findings are
+	// redacted (see [scan.Finding]); Report MUST NOT add anything that is
+	// not. Report writes its own confirmation to stderr. A Report error
+	// makes the command exit with [ExitIncomplete].
+	Report func(ctx context.Context, r Result, stderr io.Writer) error
+}
+
+// Result is a finished scan, as --report hands it to [Options.Report].
+type Result struct {
+	Target   string
+	Findings []scan.Finding
+	Summary  report.Summary
+}
+
+// Command returns the `scan` command with all its flags and no reporter:
+// --report then fails before scanning.
+func Command() *cobra.Command { return CommandWith(Options{}) }
+
+// CommandWith returns the `scan` command with opts.
+func CommandWith(opts Options) *cobra.Command {
 	var o options
 	cmd := &cobra.Command{
 		Use:   "scan [PATH | -]",
@@ -88,7 +112,10 @@ limits; the report lists them).`,
 			if len(args) == 1 {
 				target = args[0]
 			}
-			return run(cmd.Context(), o, target, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+			if o.report && opts.Report == nil {
+				return fail("--report needs a logged-in profile: it sends findings to an Interlock server (run `interlock login`, then `interlock scan --report`)")
+			}
+			return run(cmd.Context(), o, opts, target, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -110,6 +137,7 @@ limits; the report lists them).`,
 	f.BoolVar(&o.noArchives, "no-archives", false, "do not look inside zip/jar/tar/tar.gz files")
 	f.BoolVar(&o.noInline, "no-inline-allow", false, "ignore interlock:allow comments")
 	f.BoolVar(&o.noProgress, "no-progress", false, "never show a progress line")
+	f.BoolVar(&o.report, "report", false, "after the scan, send the findings (redacted: never a secret) to the server of the logged-in profile, where they become audit entries; the exit code is the scan's")
 	return cmd
 }
 
@@ -117,7 +145,7 @@ func fail(format string, a ...any) error {
 	return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf(format, a...)}
 }
 
-func run(ctx context.Context, o options, target string, stdin io.Reader, stdout, stderr io.Writer) error {
+func run(ctx context.Context, o options, opts Options, target string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -240,6 +268,11 @@ func run(ctx context.Context, o options, target string, stdin io.Reader, stdout,
 	}
 	if err != nil {
 		return fail("write report: %v", err)
+	}
+	if o.report {
+		if err := opts.Report(ctx, Result{Target: target, Findings: findings, Summary: sum}, stderr); err != nil {
+			return fail("--report: the findings were not sent: %v", err)
+		}
 	}
 
 	if res.Stats.Incomplete() {
