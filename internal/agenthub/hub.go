@@ -474,16 +474,6 @@ func (h *Hub) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-var statusOf = map[usererr.Kind]int{
-	usererr.Invalid:         http.StatusBadRequest,
-	usererr.Unauthenticated: http.StatusUnauthorized,
-	usererr.Forbidden:       http.StatusForbidden,
-	usererr.NotFound:        http.StatusNotFound,
-	usererr.Conflict:        http.StatusConflict,
-	usererr.TooLarge:        http.StatusRequestEntityTooLarge,
-	usererr.RateLimited:     http.StatusTooManyRequests,
-}
-
 // handle renders a handler's error as an RFC 9457 problem body: user
 // errors with their sentence, anything else as a 500 that names nothing
 // internal (the cause is logged).
@@ -495,7 +485,7 @@ func (h *Hub) handle(fn func(http.ResponseWriter, *http.Request) error) http.Han
 		}
 		p := wire.Problem{RequestID: w.Header().Get("X-Request-Id")}
 		if ue, ok := usererr.As(err); ok {
-			p.Status, p.Code, p.Detail = statusOf[ue.Kind], ue.Code, ue.Msg
+			p.Status, p.Code, p.Detail = ue.Kind.HTTPStatus(), ue.Code, ue.Msg
 			if p.Status == 0 {
 				p.Status = http.StatusBadRequest
 			}

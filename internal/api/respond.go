@@ -70,16 +70,6 @@ func (c *Call) PathValue(name string) (string, error) {
 	return v, nil
 }
 
-var statusOf = map[usererr.Kind]int{
-	usererr.Invalid:         http.StatusBadRequest,
-	usererr.Unauthenticated: http.StatusUnauthorized,
-	usererr.Forbidden:       http.StatusForbidden,
-	usererr.NotFound:        http.StatusNotFound,
-	usererr.Conflict:        http.StatusConflict,
-	usererr.TooLarge:        http.StatusRequestEntityTooLarge,
-	usererr.RateLimited:     http.StatusTooManyRequests,
-}
-
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, requestID string, err error) {
 	p := wire.Problem{RequestID: requestID}
 	var mbe *http.MaxBytesError
@@ -87,10 +77,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, requestID st
 		err = decodeError(err)
 	}
 	if ue, ok := usererr.As(err); ok {
-		p.Status = statusOf[ue.Kind]
-		if p.Status == 0 {
-			p.Status = http.StatusBadRequest
-		}
+		p.Status = ue.Kind.HTTPStatus()
 		p.Code, p.Detail, p.Details = ue.Code, ue.Msg, ue.Details
 		s.log.InfoContext(r.Context(), "request refused", slog.String("request_id", requestID),
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", p.Status), slog.String("code", p.Code))

@@ -153,10 +153,10 @@ func LoadOrCreateCA(dataDir string, sealer Sealer, now func() time.Time, random 
 	}
 	// Key first: a crash between the two writes leaves a key without a
 	// certificate, which the next start reports instead of overwriting.
-	if err := writeFileAtomic(keyPath, sealed, 0o600); err != nil {
+	if err := WriteFileAtomic(keyPath, sealed, 0o600); err != nil {
 		return nil, fmt.Errorf("write CA key: %w", err)
 	}
-	if err := writeFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+	if err := WriteFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		return nil, fmt.Errorf("write CA certificate: %w", err)
 	}
 	return newCA(cert, key, now, random), nil
@@ -528,7 +528,9 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+// WriteFileAtomic writes data to path with mode through a synced temporary
+// file and a rename, so a crash leaves either the old file or the new one.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err

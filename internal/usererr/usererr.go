@@ -22,6 +22,27 @@ const (
 	RateLimited                     // 429: too many attempts
 )
 
+// HTTPStatus is the status an HTTP API answers with for k; 400 for an
+// unknown kind.
+func (k Kind) HTTPStatus() int {
+	switch k {
+	case Unauthenticated:
+		return 401
+	case Forbidden:
+		return 403
+	case NotFound:
+		return 404
+	case Conflict:
+		return 409
+	case TooLarge:
+		return 413
+	case RateLimited:
+		return 429
+	default:
+		return 400
+	}
+}
+
 // Error is a user-facing error.
 type Error struct {
 	Kind Kind
