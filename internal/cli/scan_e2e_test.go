@@ -3,9 +3,13 @@ package cli_test
 import (
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/interlock-dev/interlock/internal/api/wire"
 	"github.com/interlock-dev/interlock/internal/scan/secrets"
 	"github.com/interlock-dev/interlock/internal/store/storetest"
 )
@@ -56,6 +60,41 @@ func TestScanReport(t *testing.T) {
 					t.Errorf("the log does not mention %s", want)
 				}
 			}
+			// The finding entries, decoded: rule, file, line, a hash and a
+			// redacted match; the summary counts them.
+			var got []scanEntry
+			var summary map[string]any
+			for _, line := range strings.Split(strings.TrimSpace(logJSON), "\n") {
+				var e wire.LogEntry
+				mustJSON(t, line, &e)
+				var leaf struct {
+					Kind, Actor, Subject string
+					Data                 map[string]any
+				}
+				mustJSON(t, string(e.Entry), &leaf)
+				switch leaf.Kind {
+				case "scan.finding":
+					d := leaf.Data
+					fp, _ := d["fingerprint"].(string)
+					match, _ := d["match"].(string)
+					got = append(got, scanEntry{Rule: d["rule"].(string), File: d["file"].(string), Line: d["line"].(float64),
+						Target: d["target"].(string), Actor: leaf.Actor[:len("person:")], FingerprintHex: len(fp) == 32 && strings.Trim(fp, "0123456789abcdef") == "",
+						Redacted: strings.Contains(match, "…") || strings.Trim(match, "*") == ""})
+				case "scan.reported":
+					summary = leaf.Data
+				}
+			}
+			sort.Slice(got, func(i, j int) bool { return got[i].Line < got[j].Line })
+			want := []scanEntry{
+				{Rule: "github-pat", File: "deploy.env", Line: 1, Target: dir, Actor: "person:", FingerprintHex: true, Redacted: true},
+				{Rule: "aws-access-key-id", File: "deploy.env", Line: 2, Target: dir, Actor: "person:", FingerprintHex: true, Redacted: true},
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("scan.finding entries (-want +got):\n%s", diff)
+			}
+			if summary["findings"] != 2.0 || summary["files"] != 1.0 || summary["target"] != dir {
+				t.Errorf("scan.reported data = %v, want 2 findings in 1 file of %s", summary, dir)
+			}
 			for _, s := range []string{github, random, aws, aws[4:]} {
 				if strings.Contains(logJSON, s) || strings.Contains(logText, s) {
 					t.Errorf("the log holds a secret in plaintext (%s…)", s[:4])
@@ -69,4 +108,11 @@ func TestScanReport(t *testing.T) {
 			}
 		})
 	}
+}
+
+// scanEntry is what TestScanReport checks of a scan.finding entry.
+type scanEntry struct {
+	Rule, File, Target, Actor string
+	Line                      float64
+	FingerprintHex, Redacted  bool
 }
