@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,23 +135,105 @@ func (q *quickstart) mustAs(user string, args ...string) string {
 }
 
 // auditKinds returns the kinds of every entry `interlock log tail` shows,
-// once the log has integrated at least want entries of kind wantKind.
+// once the log has integrated at least one entry of kind wantKind.
 func (q *quickstart) auditKinds(wantKind string) map[string]int {
+	q.t.Helper()
+	kinds := map[string]int{}
+	for _, e := range q.auditEntries(wantKind) {
+		kinds[e.Kind]++
+	}
+	return kinds
+}
+
+// auditEntry is the part of a log entry the tests look at.
+type auditEntry struct {
+	Kind    string
+	Version int
+	Data    map[string]json.RawMessage
+}
+
+// auditEntries returns every entry `interlock log tail` shows, once the
+// log has integrated at least one entry of kind wantKind.
+func (q *quickstart) auditEntries(wantKind string) []auditEntry {
 	q.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		kinds := map[string]int{}
+		var out []auditEntry
+		found := false
 		for _, line := range strings.Split(strings.TrimSpace(q.mustAs("admin", "--json", "log", "tail", "-n", "100000")), "\n") {
 			var e wire.LogEntry
 			mustJSON(q.t, line, &e)
-			var body struct{ Kind string }
+			var body auditEntry
 			mustJSON(q.t, string(e.Entry), &body)
-			kinds[body.Kind]++
+			out = append(out, body)
+			found = found || body.Kind == wantKind
 		}
-		if kinds[wantKind] > 0 || time.Now().After(deadline) {
-			return kinds
+		if found || time.Now().After(deadline) {
+			return out
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// checkEntryLayouts pins the Data fields of every kind/version the run
+// wrote against testdata/audit_kinds.golden: changing a kind's layout
+// without a new version fails here (go test ./internal/cli -run
+// TestQuickstart -update rewrites the file; review its diff). Kinds the
+// file has but this run did not write are left alone.
+func checkEntryLayouts(t *testing.T, entries []auditEntry) {
+	t.Helper()
+	seen := map[string]map[string]bool{}
+	for _, e := range entries {
+		k := fmt.Sprintf("%s v%d", e.Kind, e.Version)
+		if seen[k] == nil {
+			seen[k] = map[string]bool{}
+		}
+		for f := range e.Data {
+			seen[k][f] = true
+		}
+	}
+	const golden = "testdata/audit_kinds.golden"
+	want := map[string]string{}
+	if b, err := os.ReadFile(golden); err == nil {
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if k, fields, ok := strings.Cut(line, ": "); ok {
+				want[k] = fields
+			}
+		}
+	} else if !*update {
+		t.Fatalf("read %s: %v (run with -update to create it)", golden, err)
+	}
+	for k, fs := range seen {
+		names := make([]string, 0, len(fs))
+		for f := range fs {
+			names = append(names, f)
+		}
+		sort.Strings(names)
+		got := strings.Join(names, ",")
+		if *update {
+			want[k] = got
+			continue
+		}
+		if w, ok := want[k]; !ok {
+			t.Errorf("%s is not in %s: a new kind needs its layout pinned (-update)", k, golden)
+		} else if w != got {
+			t.Errorf("%s changed its Data fields without a new version:\n  golden: %s\n  now:    %s", k, w, got)
+		}
+	}
+	if *update {
+		lines := make([]string, 0, len(want))
+		for k, fs := range want {
+			lines = append(lines, k+": "+fs)
+		}
+		sort.Strings(lines)
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -299,7 +384,12 @@ func runQuickstart(t *testing.T, q *quickstart) {
 	}
 
 	// 11. The log holds every step.
-	kinds := q.auditKinds("op.succeeded")
+	entries := q.auditEntries("op.succeeded")
+	checkEntryLayouts(t, entries)
+	kinds := map[string]int{}
+	for _, e := range entries {
+		kinds[e.Kind]++
+	}
 	for _, k := range []string{"identity.bootstrapped", "identity.login", "authz.denied", "identity.invited", "identity.accepted",
 		"host.enrolled", "service.set", "runbook.applied", "op.refused", "op.requested", "op.approval_refused",
 		"op.approved", "op.step_dispatched", "op.step_result", "op.succeeded"} {
