@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/api"
@@ -35,7 +36,8 @@ func (a *App) routes(proofs *dpop.Verifier) [][]api.Route {
 type secretResolver struct{ kms *kms.Service }
 
 func (r secretResolver) Resolve(ctx context.Context, op ops.Operation, ref string) (string, error) {
-	v, err := r.kms.GetSecret(ctx, kms.Caller{Kind: "system", ID: "executor"}, ref, 0, "dispatch of operation "+op.ID)
+	path := strings.TrimPrefix(ref, "secret:") // plans carry "secret:PATH"
+	v, err := r.kms.GetSecret(ctx, kms.Caller{Kind: "system", ID: "executor"}, path, 0, "dispatch of operation "+op.ID)
 	if err != nil {
 		return "", fmt.Errorf("resolve secret %s for op %s: %w", ref, op.ID, err)
 	}

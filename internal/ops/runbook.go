@@ -263,6 +263,11 @@ func (rb *Runbook) checkCommand(field string, c *CommandSpec) error {
 		if err := rb.checkPlaceholders(field+".argv", a); err != nil {
 			return err
 		}
+		if c.Shell {
+			if err := checkShellQuoting(field+".argv", a); err != nil {
+				return err
+			}
+		}
 	}
 	if c.TimeoutSeconds == 0 {
 		c.TimeoutSeconds = DefaultTimeoutSeconds
@@ -283,6 +288,32 @@ func (rb *Runbook) checkPlaceholders(field, s string) error {
 	for _, m := range placeholderPattern.FindAllStringSubmatch(s, -1) {
 		if rb.param(m[1]) == nil {
 			return invalidRunbook("%s uses {{%s}}, which is not a declared parameter", field, m[1])
+		}
+	}
+	return nil
+}
+
+// checkShellQuoting refuses a placeholder inside quotes or after a
+// backslash in a shell command. Values are substituted single-quoted, which
+// makes them plain data only where the template itself is unquoted: inside
+// "…" the quotes would be literal and $(…) would run, inside '…' the value
+// would end the author's quotes. Hand-written: a four-state scan of POSIX
+// sh quoting is all this needs, and no shell parser library is made for it.
+func checkShellQuoting(field, s string) error {
+	inSingle, inDouble := false, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case !inSingle && c == '\\':
+			if strings.HasPrefix(s[i+1:], "{{") {
+				return invalidRunbook("%s has a placeholder right after a backslash; write it unquoted, e.g. echo {{name}}", field)
+			}
+			i++ // the escaped character
+		case !inDouble && c == '\'':
+			inSingle = !inSingle
+		case !inSingle && c == '"':
+			inDouble = !inDouble
+		case c == '{' && strings.HasPrefix(s[i:], "{{") && (inSingle || inDouble):
+			return invalidRunbook("%s puts a placeholder inside quotes in a shell command; write it unquoted (Interlock quotes every value itself), e.g. echo restarting {{name}}", field)
 		}
 	}
 	return nil
@@ -312,6 +343,11 @@ func (p *Param) check(v string, services map[string]Service) error {
 		}
 		if strings.ContainsAny(v, "\x00\n\r") {
 			return paramErr("parameter %s must not contain NUL or line breaks", p.Name)
+		}
+		if strings.Contains(v, "{{") || strings.Contains(v, "}}") {
+			// A value is substituted once; it must not smuggle in another
+			// placeholder (e.g. {{secret:…}}) that a later step would resolve.
+			return paramErr("parameter %s must not contain {{ or }}", p.Name)
 		}
 	case ParamService:
 		if services == nil {

@@ -483,8 +483,14 @@ func (e *Engine) buildStep(ctx context.Context, op ops.Operation, host, phase st
 		if err != nil {
 			return s, nil, fmt.Errorf("could not resolve %s: %v", ref, err)
 		}
+		sub := v
+		if cmd.Shell {
+			// The value is data, never shell syntax: single-quote it (the
+			// runbook refuses placeholders inside quotes, see ops).
+			sub = "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+		}
 		for i := range s.Argv {
-			s.Argv[i] = strings.ReplaceAll(s.Argv[i], placeholder, v)
+			s.Argv[i] = strings.ReplaceAll(s.Argv[i], placeholder, sub)
 		}
 		values = append(values, v)
 	}
