@@ -11,7 +11,9 @@ import (
 
 type constSecret string
 
-func (c constSecret) Resolve(context.Context, ops.Operation, string) (string, error) { return string(c), nil }
+func (c constSecret) Resolve(context.Context, ops.Operation, string) (string, error) {
+	return string(c), nil
+}
 
 // TestSecretIsDataInAShellStep: a secret with shell syntax in it reaches
 // `sh -c` as one literal word, never as commands.
