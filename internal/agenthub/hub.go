@@ -177,11 +177,16 @@ func (h *Hub) Connected(hostID string) bool {
 	return ok
 }
 
-// Dispatch sends step to host's stream and waits for its result. It returns
-// an error wrapping ErrUnreachable when the host has no stream (after
-// waiting up to ConnectGrace for one) or the stream ends first, ctx's error when ctx ends, and one wrapping
-// context.DeadlineExceeded when no result arrives within the step's timeout
-// (wire.DefaultStepTimeoutSeconds if zero) plus the margin. Only one Dispatch per (host, StepID) may wait at a time.
+// Dispatch sends step to host's stream and waits for its result. ctx is
+// honoured only until the step is handed to the stream: if it ends first,
+// Dispatch returns ctx's error and the step was NOT sent (a halt stops it,
+// even while waiting for the host to reconnect). After the hand-off ctx is
+// ignored, so an in-flight step's result is never lost to a halt. It
+// returns an error wrapping ErrUnreachable when the host has no stream
+// (after waiting up to ConnectGrace for one) or the stream ends first, and
+// one wrapping context.DeadlineExceeded when no result arrives within the
+// step's timeout (wire.DefaultStepTimeoutSeconds if zero) plus the margin.
+// Only one Dispatch per (host, StepID) may wait at a time.
 func (h *Hub) Dispatch(ctx context.Context, hostID string, step wire.Step) (wire.StepResult, error) {
 	if step.StepID == "" {
 		return wire.StepResult{}, errors.New("dispatch: step has no StepID")
@@ -260,8 +265,8 @@ func (h *Hub) Dispatch(ctx context.Context, hostID string, step wire.Step) (wire
 				return wire.StepResult{}, fmt.Errorf("host %s: %w (the connection closed while the step ran)", hostID, ErrUnreachable)
 			}
 			s = next
-		case <-ctx.Done():
-			return wire.StepResult{}, ctx.Err()
+		// ctx is not watched here: once the step is on its way, a halt
+		// must not lose its result; the timer bounds the wait.
 		case <-timer.C:
 			return wire.StepResult{}, fmt.Errorf("host %s reported no result within %s: %w", hostID, wait, context.DeadlineExceeded)
 		}

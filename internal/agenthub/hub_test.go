@@ -363,3 +363,51 @@ func TestHostIDFromRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestHaltStopsAStepWaitingForItsHost: a step still waiting for its host
+// to (re)connect is not sent once its context ends (the kill switch), and
+// a step already handed over keeps waiting for its result through it.
+func TestHaltStopsAStepWaitingForItsHost(t *testing.T) {
+	f := newFixture(t, nil)
+	a := f.client(t, "host_a")
+	ctx, halt := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := f.hub.Dispatch(ctx, "host_a", wire.Step{StepID: "stp_halted", Argv: []string{"true"}, TimeoutSeconds: 5})
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	halt()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Dispatch after a halt = %v, want context.Canceled (not sent)", err)
+	}
+	s, closeS := f.connect(t, a, "host_a")
+	defer closeS()
+	select {
+	case m := <-s:
+		if m.Step != nil {
+			t.Fatalf("the agent got step %s after the halt", m.Step.StepID)
+		}
+	case <-time.After(700 * time.Millisecond): // past the connect grace
+	}
+
+	// Handed over, then halted: the result still comes back.
+	ctx2, halt2 := context.WithCancel(t.Context())
+	type res struct {
+		r   wire.StepResult
+		err error
+	}
+	done := make(chan res, 1)
+	go func() {
+		r, err := f.hub.Dispatch(ctx2, "host_a", wire.Step{StepID: "stp_inflight", Argv: []string{"true"}, TimeoutSeconds: 5})
+		done <- res{r, err}
+	}()
+	if m := <-s; m.Step == nil || m.Step.StepID != "stp_inflight" {
+		t.Fatalf("stream got %+v, want stp_inflight", m)
+	}
+	halt2()
+	post(t, a, f.url+"/v1/agent/results", `{"step_id":"stp_inflight","exit_code":0,"output":"done"}`)
+	if d := <-done; d.err != nil || d.r.Output != "done" {
+		t.Errorf("in-flight step after a halt: %+v, %v; want its result", d.r, d.err)
+	}
+}

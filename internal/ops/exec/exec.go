@@ -43,10 +43,14 @@ const (
 // Dispatcher sends one step to one host's agent and waits for its result.
 // The agent hub implements it.
 //
-// Dispatch MUST return an error when the host is unreachable or ctx ends
-// before a result arrives; the executor counts both as a failed step. A
-// returned StepResult is the agent's report (non-zero ExitCode, TimedOut or
-// Error are failures too).
+// Dispatch MUST return an error when the host is unreachable or no result
+// arrives in time; the executor counts both as a failed step. ctx is
+// cancelled when the operation halts: Dispatch MUST honour that only until
+// the step is handed to the agent, returning an error wrapping
+// context.Canceled to say "not sent" (the step goes back to pending), and
+// MUST NOT abandon a step already handed over because of it. A returned
+// StepResult is the agent's report (non-zero ExitCode, TimedOut or Error
+// are failures too).
 type Dispatcher interface {
 	Dispatch(ctx context.Context, hostID string, step wire.Step) (wire.StepResult, error)
 }

@@ -179,6 +179,15 @@ func (d *fakeDispatcher) Dispatch(ctx context.Context, host string, step wire.St
 	if sent != nil {
 		sent <- key
 	}
+	// The step is handed over: like the hub, keep waiting through a halt
+	// (cancellation) but not past the deadline.
+	wctx := context.WithoutCancel(ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithDeadline(wctx, dl)
+		defer cancel()
+	}
+	ctx = wctx
 	if o.hang {
 		<-ctx.Done()
 		return wire.StepResult{}, ctx.Err()

@@ -341,10 +341,17 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, wave int, host, p
 	if timeout <= 0 {
 		timeout = e.cfg.DefaultTimeout
 	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout+e.cfg.Grace)
+	// ctx ends on a halt: the Dispatcher honours it only until the step is
+	// handed to the agent (see Dispatcher), so a halt stops a step that is
+	// still waiting for its host, and never loses one already sent.
+	dctx, cancel := context.WithTimeout(ctx, timeout+e.cfg.Grace)
 	res, derr := e.cfg.Dispatcher.Dispatch(dctx, host, step)
 	cancel()
 	rec.FinishedAt = e.cfg.Now()
+	if errors.Is(derr, context.Canceled) && ctx.Err() != nil {
+		rec.State, rec.Error, rec.FinishedAt = ops.StepPending, "not sent: the operation stopped first", time.Time{}
+		return StepRecord{}, e.finish(ctx, r, rec, "op.step_not_sent")
+	}
 	switch {
 	case derr != nil && errors.Is(derr, context.DeadlineExceeded):
 		rec.State, rec.Error = ops.StepFailed, fmt.Sprintf("timed out: no result within %s", timeout+e.cfg.Grace)
