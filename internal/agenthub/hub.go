@@ -336,8 +336,15 @@ func (h *Hub) ConnectHandler() http.Handler {
 		}
 		ping := time.NewTicker(h.cfg.PingInterval)
 		defer ping.Stop()
+		// The certificate was checked once, at connect: end the stream when
+		// it expires, so a key that is no longer valid receives no steps.
+		expiry := time.NewTimer(r.TLS.PeerCertificates[0].NotAfter.Sub(h.now()))
+		defer expiry.Stop()
 		for {
 			select {
+			case <-expiry.C:
+				h.log.InfoContext(r.Context(), "agent stream ended: its certificate expired", slog.String("host", hostID))
+				return nil
 			case <-r.Context().Done():
 				return nil
 			case <-s.done:

@@ -90,11 +90,17 @@ func newFixture(t *testing.T, now func() time.Time) *fixture {
 // client returns an HTTP client holding a certificate for hostID.
 func (f *fixture) client(t *testing.T, hostID string) *http.Client {
 	t.Helper()
+	return f.clientFor(t, hostID, time.Hour)
+}
+
+// clientFor is client with a certificate valid for ttl.
+func (f *fixture) clientFor(t *testing.T, hostID string, ttl time.Duration) *http.Client {
+	t.Helper()
 	key, csr, err := pki.NewAgentKey(nil, hostID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM, err := f.ca.SignAgentCSR(csr, hostID, time.Hour)
+	certPEM, err := f.ca.SignAgentCSR(csr, hostID, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,5 +415,25 @@ func TestHaltStopsAStepWaitingForItsHost(t *testing.T) {
 	post(t, a, f.url+"/v1/agent/results", `{"step_id":"stp_inflight","exit_code":0,"output":"done"}`)
 	if d := <-done; d.err != nil || d.r.Output != "done" {
 		t.Errorf("in-flight step after a halt: %+v, %v; want its result", d.r, d.err)
+	}
+}
+
+// TestStreamEndsWhenItsCertificateExpires: the certificate is checked at
+// connect; an open stream must not outlive it and keep receiving steps.
+func TestStreamEndsWhenItsCertificateExpires(t *testing.T) {
+	f := newFixture(t, nil)
+	a := f.clientFor(t, "host_a", 2*time.Second)
+	s, closeS := f.connect(t, a, "host_a")
+	defer closeS()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case _, open := <-s:
+			if !open {
+				return // the server ended the stream
+			}
+		case <-deadline:
+			t.Fatal("the stream is still open 10 s after a 2 s certificate expired")
+		}
 	}
 }
