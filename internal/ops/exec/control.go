@@ -211,24 +211,30 @@ func (e *Engine) MarkStep(ctx context.Context, opID, hostID, phase string, to op
 // (dispatched, no result) marked unknown and moves to needs_attention with
 // a detail naming those hosts. Nothing is re-dispatched; a person resumes
 // or aborts.
+//
+// Operations that were already halted (or waiting for a person) when the
+// process stopped keep their state, but their in-flight steps become
+// unknown too: otherwise a resume would count them as done.
 func (e *Engine) Recover(ctx context.Context) error {
-	running, err := e.cfg.Ops.ListByState(ctx, ops.OpRunning)
-	if err != nil {
-		return fmt.Errorf("list running ops: %w", err)
-	}
 	var errs []error
-	for _, op := range running {
-		if e.running(op.ID) != nil {
-			continue // started by this process: not orphaned
+	for _, state := range []ops.OpState{ops.OpRunning, ops.OpHalted, ops.OpAttention} {
+		list, err := e.cfg.Ops.ListByState(ctx, state)
+		if err != nil {
+			return fmt.Errorf("list %s ops: %w", state, err)
 		}
-		if err := e.recoverOne(ctx, op); err != nil {
-			errs = append(errs, fmt.Errorf("recover op %s: %w", op.ID, err))
+		for _, op := range list {
+			if e.running(op.ID) != nil {
+				continue // started by this process: not orphaned
+			}
+			if err := e.recoverOne(ctx, op, state == ops.OpRunning); err != nil {
+				errs = append(errs, fmt.Errorf("recover op %s: %w", op.ID, err))
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (e *Engine) recoverOne(ctx context.Context, op ops.Operation) error {
+func (e *Engine) recoverOne(ctx context.Context, op ops.Operation, wasRunning bool) error {
 	steps, err := e.cfg.Store.ExecSteps(ctx, op.ID)
 	if err != nil {
 		return err
@@ -260,6 +266,10 @@ func (e *Engine) recoverOne(ctx context.Context, op ops.Operation) error {
 	})
 	if err != nil {
 		return err
+	}
+	if !wasRunning {
+		e.notify(op.ID)
+		return nil
 	}
 	detail := fmt.Sprintf("The server restarted during wave %d with no step in flight. Nothing was re-run; resume to continue or abort.", currentWave(steps))
 	if len(unknown) > 0 {
