@@ -266,6 +266,17 @@ func (e *Engine) notify(opID string) {
 	e.mu.Unlock()
 }
 
+// forget drops opID's change channel if it is still ch, so long-polls on
+// IDs that will never change (unknown, finished) leave nothing behind.
+// Another waiter on ch notices changes at its next poll.
+func (e *Engine) forget(opID string, ch <-chan struct{}) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if cur, ok := e.changed[opID]; ok && (<-chan struct{})(cur) == ch {
+		delete(e.changed, opID)
+	}
+}
+
 // changes returns a channel closed at the next change of opID.
 func (e *Engine) changes(opID string) <-chan struct{} {
 	e.mu.Lock()

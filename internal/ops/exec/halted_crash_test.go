@@ -2,6 +2,7 @@ package exec_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -60,5 +61,19 @@ func TestHaltedOpCrashedMidWaveDoesNotResumeAsDone(t *testing.T) {
 	t.Logf("after Resume: state %s (%s), dispatched %v, records %v", got.State, got.Detail, d2.called(), r.records(t))
 	if got.State == ops.OpSucceeded {
 		t.Error("h2 and h3 (outcome unknown after the crash) were treated as done: the op went on to wave 3 and succeeded with HaltAfter=0")
+	}
+}
+
+// TestWaitOnUnknownOpLeavesNothingBehind: long-polls on made-up IDs must
+// not grow the engine's memory.
+func TestWaitOnUnknownOpLeavesNothingBehind(t *testing.T) {
+	r := newRig(t, storetest.OpenSQLite(t), newFakeOps(), newDispatcher())
+	for i := range 50 {
+		if _, err := r.eng.Wait(context.Background(), fmt.Sprintf("op_nope_%d", i), 0); err == nil {
+			t.Fatal("Wait on an unknown operation succeeded")
+		}
+	}
+	if n := r.eng.WaitersForTest(); n != 0 {
+		t.Errorf("%d change channels left after waits on unknown operations, want 0", n)
 	}
 }

@@ -98,12 +98,17 @@ func (e *Engine) Wait(ctx context.Context, opID string, since int64) (Progress, 
 		ch := e.changes(opID) // before reading, so no change slips between
 		p, err := e.Progress(context.WithoutCancel(ctx), opID)
 		if err != nil {
+			e.forget(opID, ch) // e.g. an unknown ID: no change will ever close it
 			return p, err
 		}
 		if first == "" {
 			first = p.State
 		}
-		if p.Version > since || p.State != first || p.Terminal() {
+		if p.Terminal() {
+			e.forget(opID, ch)
+			return p, nil
+		}
+		if p.Version > since || p.State != first {
 			return p, nil
 		}
 		select {
