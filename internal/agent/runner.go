@@ -288,7 +288,9 @@ func (l *ledger) has(id string) bool {
 func (l *ledger) add(id string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, err := l.f.WriteString(id + "\n"); err != nil {
+	// The leading newline ends any line a failed earlier write left
+	// unfinished, so this ID can never merge into it (blank lines are skipped).
+	if _, err := l.f.WriteString("\n" + id + "\n"); err != nil {
 		return err
 	}
 	if err := l.f.Sync(); err != nil {
