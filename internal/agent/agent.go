@@ -33,9 +33,9 @@ type Config struct {
 	Server string
 	// CAFingerprint pins the server's CA: "SHA256:<hex>".
 	CAFingerprint string
-	// Token is the join token (ilk_join_…). With Count > 1 it may be one
-	// token for every agent (it must then allow Count enrollments) or Count
-	// tokens separated by commas, one per agent.
+	// Token is the join token (ilk_join_…). With Count > 1 it is Count
+	// tokens separated by commas, one per agent (join tokens enroll one host
+	// once; `interlock join-token create --count N` prints them so).
 	Token string
 	// DataDir holds the identity (key 0600, certificate, host ID) and the
 	// ledger of steps already run. With Count > 1 each agent uses

@@ -32,8 +32,8 @@ same step twice, also across restarts.
 
 --count N runs N agents in this process (for tests and the quickstart),
 each in --data/agent-01, agent-02, … with its own key, certificate and
-connection. They enroll with N comma-separated tokens, or with one token
-created to allow N enrollments.`,
+connection. They enroll with N comma-separated one-time tokens, as
+"interlock join-token create --count N" prints them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Server, cfg.CAFingerprint = sf.server, sf.fingerprint
