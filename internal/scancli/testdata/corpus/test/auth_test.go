@@ -6,5 +6,7 @@ func TestLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
 var testToken = "test-token"
+
 const fakeSecret = "not-a-real-secret"
