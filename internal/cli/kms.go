@@ -44,20 +44,9 @@ func escapeSegments(p string) string {
 // parseKV turns k=v flags into a context map.
 func parseKV(pairs []string) (map[string]string, error) {
 	if len(pairs) == 0 {
-		return nil, nil
+		return nil, nil // no context at all, not an empty one
 	}
-	m := map[string]string{}
-	for _, p := range pairs {
-		k, v, ok := strings.Cut(p, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--context %q must look like key=value", p)
-		}
-		if _, dup := m[k]; dup {
-			return nil, fmt.Errorf("--context key %q is given twice", k)
-		}
-		m[k] = v
-	}
-	return m, nil
+	return parsePairs("context", "key", pairs)
 }
 
 // readInput reads a value from a file, or stdin for "-" (the default).

@@ -31,13 +31,14 @@ var (
 	_ = register(denyCmd)
 )
 
-// parsePairs reads k=v flags (repeated or comma-separated) into a map.
-func parsePairs(flag string, vals []string) (map[string]string, error) {
+// parsePairs reads k=v flags (repeated or comma-separated) into a map;
+// left names the key in errors ("name", "key") to match the flag's help.
+func parsePairs(flag, left string, vals []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, v := range vals {
 		k, val, ok := strings.Cut(v, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("--%s %q: write name=value", flag, v)
+			return nil, fmt.Errorf("--%s %q: write %s=value", flag, v, left)
 		}
 		if _, dup := out[k]; dup {
 			return nil, fmt.Errorf("--%s %s is given twice", flag, k)
@@ -58,7 +59,7 @@ func joinTokenCmd(e *env) *cobra.Command {
 		Short: "Create a one-time join token (shown once; only its hash is stored)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			lbl, err := parsePairs("labels", labels)
+			lbl, err := parsePairs("labels", "name", labels)
 			if err != nil {
 				return err
 			}
@@ -321,11 +322,11 @@ func runCmd(e *env) *cobra.Command {
 			"guardrails), needs fresh MFA and a reason, and raises an alert.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := parsePairs("param", params)
+			p, err := parsePairs("param", "name", params)
 			if err != nil {
 				return err
 			}
-			cf, err := parsePairs("confirm", confirm)
+			cf, err := parsePairs("confirm", "name", confirm)
 			if err != nil {
 				return err
 			}
