@@ -41,8 +41,8 @@ func LogRoutes(l LogReader) []Route {
 		{Pattern: "GET /v1/log/checkpoint", Action: read, Resource: res, Handle: h.checkpoint},
 		{Pattern: "GET /v1/log/tile/{path...}", Action: read, Resource: res, Handle: h.tile},
 		{Pattern: "GET /v1/log/entries", Action: read, Resource: res, Handle: h.entries},
-		{Pattern: "GET /v1/log/proof/inclusion", Action: read, Resource: res, Handle: h.inclusion},
-		{Pattern: "GET /v1/log/proof/consistency", Action: read, Resource: res, Handle: h.consistency},
+		{Pattern: "GET /v1/log/proof/inclusion", Action: read, Resource: res, Handle: proof("index", "size", l.InclusionProof)},
+		{Pattern: "GET /v1/log/proof/consistency", Action: read, Resource: res, Handle: proof("from", "to", l.ConsistencyProof)},
 		{Pattern: "GET /v1/log/export", Action: read, Resource: res, Handle: h.export},
 		{Pattern: "POST /v1/log/entries/{index}/redact", Action: policy.ActionLogRedact, Resource: res, Handle: h.redact},
 		// Any reader may submit; only cosignatures by the witness keys the
@@ -145,36 +145,24 @@ func (h logHandlers) entries(c *Call) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-func (h logHandlers) inclusion(c *Call) error {
-	index, err := uintParam(c, "index")
-	if err != nil {
-		return err
+// proof serves a proof named by two query parameters, e.g. index and
+// size for inclusion, from and to for consistency.
+func proof(a, b string, prove func(ctx context.Context, x, y uint64) ([][]byte, error)) func(*Call) error {
+	return func(c *Call) error {
+		x, err := uintParam(c, a)
+		if err != nil {
+			return err
+		}
+		y, err := uintParam(c, b)
+		if err != nil {
+			return err
+		}
+		p, err := prove(c.Context(), x, y)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, wire.LogProof{Hashes: p})
 	}
-	size, err := uintParam(c, "size")
-	if err != nil {
-		return err
-	}
-	p, err := h.l.InclusionProof(c.Context(), index, size)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, wire.LogProof{Hashes: p})
-}
-
-func (h logHandlers) consistency(c *Call) error {
-	from, err := uintParam(c, "from")
-	if err != nil {
-		return err
-	}
-	to, err := uintParam(c, "to")
-	if err != nil {
-		return err
-	}
-	p, err := h.l.ConsistencyProof(c.Context(), from, to)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, wire.LogProof{Hashes: p})
 }
 
 func (h logHandlers) export(c *Call) error {
