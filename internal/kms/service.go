@@ -308,6 +308,12 @@ func kekAAD(name string, version int) []byte {
 // it, rotating first when the version reached its encryption limit or its
 // rotation period.
 func (s *Service) reserve(ctx context.Context, name string) (cipher.AEAD, int, error) {
+	return s.reserveN(ctx, name, 1)
+}
+
+// reserveN is reserve for n encryptions at once, all with one version: a
+// version that cannot take all n is rotated first.
+func (s *Service) reserveN(ctx context.Context, name string, n int64) (cipher.AEAD, int, error) {
 	for attempt := 0; attempt < 4; attempt++ {
 		ks, err := s.load(ctx, name)
 		if err != nil {
@@ -318,16 +324,22 @@ func (s *Service) reserve(ctx context.Context, name string) (cipher.AEAD, int, e
 			s.mu.Unlock()
 			return nil, 0, keyDisabled(name)
 		}
+		if n > ks.rec.MaxEncryptions {
+			limit := ks.rec.MaxEncryptions
+			s.mu.Unlock()
+			return nil, 0, usererr.New(usererr.Invalid, "batch_too_large",
+				"the batch has %d items but key %q rotates every %d encryptions; send at most %d items at once", n, clip(name), limit, limit)
+		}
 		cv := ks.versions[ks.rec.CurrentVersion]
 		reason := ""
 		switch {
-		case cv.count >= ks.rec.MaxEncryptions:
+		case cv.count+n > ks.rec.MaxEncryptions:
 			reason = "encryption_limit"
 		case ks.rec.RotationPeriod > 0 && !s.now().Before(cv.rec.CreatedAt.Add(ks.rec.RotationPeriod)):
 			reason = "schedule"
 		}
 		if reason == "" {
-			cv.count++
+			cv.count += n
 			aead, v := cv.aead, ks.rec.CurrentVersion
 			s.mu.Unlock()
 			return aead, v, nil
