@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,6 +33,8 @@ func KMSRoutes(svc *kms.Service) []Route {
 		{Pattern: "PUT /v1/kms/keys/{name}/min-decryption-version", Action: "kms.key.set_min_version", Resource: key, Handle: h.setMinVersion},
 		{Pattern: "POST /v1/kms/keys/{name}/encrypt", Action: "kms.encrypt", Resource: key, Handle: h.encrypt},
 		{Pattern: "POST /v1/kms/keys/{name}/decrypt", Action: "kms.decrypt", Resource: key, Handle: h.decrypt},
+		{Pattern: "POST /v1/kms/keys/{name}/encrypt-batch", Action: "kms.encrypt", Resource: key, Handle: h.encryptBatch},
+		{Pattern: "POST /v1/kms/keys/{name}/decrypt-batch", Action: "kms.decrypt", Resource: key, Handle: h.decryptBatch},
 		{Pattern: "POST /v1/kms/keys/{name}/datakey", Action: "kms.datakey", Resource: key, Handle: h.dataKey},
 		{Pattern: "POST /v1/kms/keys/{name}/rewrap", Action: "kms.rewrap", Resource: key, Handle: h.rewrap},
 		{Pattern: "GET /v1/kms/requests", Action: "kms.key.list", Handle: h.listRequests},
@@ -210,6 +213,56 @@ func (h kmsHandlers) decrypt(c *Call) error {
 	}
 	out := wire.KMSDecryptResponse{Plaintext: base64.StdEncoding.EncodeToString(r.Plaintext.Bytes()), Key: r.Key, Version: r.Version}
 	clear(r.Plaintext.Bytes())
+	return c.JSON(http.StatusOK, out)
+}
+
+func (h kmsHandlers) encryptBatch(c *Call) error {
+	var in wire.KMSEncryptBatchRequest
+	if err := c.Decode(&in); err != nil {
+		return err
+	}
+	items := make([]kms.EncryptItem, len(in.Items))
+	defer func() {
+		for _, it := range items {
+			clear(it.Plaintext)
+		}
+	}()
+	for i, it := range in.Items {
+		pt, err := decodeB64(fmt.Sprintf("items[%d].plaintext", i), it.Plaintext)
+		if err != nil {
+			return err
+		}
+		items[i] = kms.EncryptItem{Plaintext: pt, Context: it.Context}
+	}
+	rs, err := h.svc.EncryptBatch(c.Context(), kmsCaller(c), c.R.PathValue("name"), items)
+	if err != nil {
+		return err
+	}
+	out := wire.KMSEncryptBatchResponse{Key: c.R.PathValue("name"), Items: make([]wire.KMSBatchCipher, len(rs))}
+	for i, r := range rs {
+		out.Items[i] = wire.KMSBatchCipher{Ciphertext: r.Ciphertext, Version: r.Version}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (h kmsHandlers) decryptBatch(c *Call) error {
+	var in wire.KMSDecryptBatchRequest
+	if err := c.Decode(&in); err != nil {
+		return err
+	}
+	items := make([]kms.DecryptItem, len(in.Items))
+	for i, it := range in.Items {
+		items[i] = kms.DecryptItem{Ciphertext: it.Ciphertext, Context: it.Context}
+	}
+	rs, err := h.svc.DecryptBatch(c.Context(), kmsCaller(c), c.R.PathValue("name"), items)
+	if err != nil {
+		return err
+	}
+	out := wire.KMSDecryptBatchResponse{Key: c.R.PathValue("name"), Items: make([]wire.KMSBatchPlain, len(rs))}
+	for i, r := range rs {
+		out.Items[i] = wire.KMSBatchPlain{Plaintext: base64.StdEncoding.EncodeToString(r.Plaintext.Bytes()), Version: r.Version}
+		clear(r.Plaintext.Bytes())
+	}
 	return c.JSON(http.StatusOK, out)
 }
 

@@ -124,6 +124,26 @@ func TestKMSRoutes(t *testing.T) {
 	if dec.Plaintext != b64("hello") {
 		t.Errorf("decrypt = %q", dec.Plaintext)
 	}
+	// A batch: ciphertexts in request order, each as good as a single call's.
+	var eb wire.KMSEncryptBatchResponse
+	code, p = kmsDo(t, s, admin, "POST", "/v1/kms/keys/app/encrypt-batch", wire.KMSEncryptBatchRequest{Items: []wire.KMSEncryptRequest{
+		{Plaintext: b64("first"), Context: ctx}, {Plaintext: b64("second")}}}, &eb)
+	must(code, p, 200)
+	if eb.Key != "app" || len(eb.Items) != 2 {
+		t.Fatalf("encrypt-batch = %+v", eb)
+	}
+	code, p = kmsDo(t, s, admin, "POST", "/v1/kms/keys/app/decrypt", wire.KMSDecryptRequest{Ciphertext: eb.Items[0].Ciphertext, Context: ctx}, &dec)
+	must(code, p, 200)
+	if dec.Plaintext != b64("first") {
+		t.Errorf("items[0] decrypts to %q", dec.Plaintext)
+	}
+	var db wire.KMSDecryptBatchResponse
+	code, p = kmsDo(t, s, admin, "POST", "/v1/kms/keys/app/decrypt-batch", wire.KMSDecryptBatchRequest{Items: []wire.KMSDecryptRequest{
+		{Ciphertext: eb.Items[1].Ciphertext}, {Ciphertext: enc.Ciphertext, Context: ctx}}}, &db)
+	must(code, p, 200)
+	if len(db.Items) != 2 || db.Items[0].Plaintext != b64("second") || db.Items[1].Plaintext != b64("hello") {
+		t.Errorf("decrypt-batch = %+v", db)
+	}
 	var dk wire.KMSDataKeyResponse
 	code, p = kmsDo(t, s, admin, "POST", "/v1/kms/keys/app/datakey", wire.KMSDataKeyRequest{}, &dk)
 	must(code, p, 200)
@@ -211,6 +231,13 @@ func TestKMSRoutes(t *testing.T) {
 		{"viewer cannot encrypt", viewer, "POST", "/v1/kms/keys/app/encrypt", wire.KMSEncryptRequest{Plaintext: b64("x")}, 403, "forbidden"},
 		{"unknown key", admin, "POST", "/v1/kms/keys/nokey/encrypt", wire.KMSEncryptRequest{Plaintext: b64("x")}, 404, "unknown_key"},
 		{"invalid base64", admin, "POST", "/v1/kms/keys/app/encrypt", wire.KMSEncryptRequest{Plaintext: "!!"}, 400, "invalid_base64"},
+		{"viewer cannot encrypt a batch", viewer, "POST", "/v1/kms/keys/app/encrypt-batch", wire.KMSEncryptBatchRequest{Items: []wire.KMSEncryptRequest{{Plaintext: b64("x")}}}, 403, "forbidden"},
+		{"viewer cannot decrypt a batch", viewer, "POST", "/v1/kms/keys/app/decrypt-batch", wire.KMSDecryptBatchRequest{Items: []wire.KMSDecryptRequest{{Ciphertext: rw.Ciphertext, Context: ctx}}}, 403, "forbidden"},
+		{"empty batch", admin, "POST", "/v1/kms/keys/app/encrypt-batch", wire.KMSEncryptBatchRequest{}, 400, "empty_batch"},
+		{"invalid base64 in a batch", admin, "POST", "/v1/kms/keys/app/encrypt-batch", wire.KMSEncryptBatchRequest{Items: []wire.KMSEncryptRequest{{Plaintext: b64("x")}, {Plaintext: "!!"}}}, 400, "invalid_base64"},
+		{"batch item of another key", admin, "POST", "/v1/kms/keys/secrets/decrypt-batch", wire.KMSDecryptBatchRequest{Items: []wire.KMSDecryptRequest{{Ciphertext: rw.Ciphertext, Context: ctx}}}, 400, "key_mismatch"},
+		{"batch item with the wrong context", admin, "POST", "/v1/kms/keys/app/decrypt-batch", wire.KMSDecryptBatchRequest{Items: []wire.KMSDecryptRequest{{Ciphertext: rw.Ciphertext}}}, 400, "decrypt_failed"},
+		{"batch on an unknown key", admin, "POST", "/v1/kms/keys/nokey/encrypt-batch", wire.KMSEncryptBatchRequest{Items: []wire.KMSEncryptRequest{{Plaintext: b64("x")}}}, 404, "unknown_key"},
 		{"empty plaintext", admin, "POST", "/v1/kms/keys/app/encrypt", wire.KMSEncryptRequest{Plaintext: ""}, 400, "empty_plaintext"},
 		{"oversized plaintext", admin, "POST", "/v1/kms/keys/app/encrypt", wire.KMSEncryptRequest{Plaintext: b64(strings.Repeat("x", kms.MaxPlaintext+1))}, 413, "plaintext_too_large"},
 		{"ciphertext of another key", admin, "POST", "/v1/kms/keys/secrets/decrypt", wire.KMSDecryptRequest{Ciphertext: rw.Ciphertext, Context: ctx}, 400, "key_mismatch"},

@@ -52,6 +52,8 @@
 //	kms.key.min_version_set    key, from, to (+ request fields when lowered)
 //	kms.encrypt / kms.datakey  key, version, bytes, context_hmac
 //	kms.decrypt                key, version, context_hmac
+//	kms.encrypt_batch          key, version, items, bytes, context_hmacs (one per item, in order)
+//	kms.decrypt_batch          key, items, versions, context_hmacs (one each per item, in order)
 //	kms.rewrap                 key, from_version, version, context_hmac
 //	kms.request.created        request, action, hash
 //	kms.request.approved       request, action, hash, requested_by

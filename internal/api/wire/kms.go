@@ -20,6 +20,8 @@ import (
 //	                                             → 200 KMSChange{Key} | 202 KMSChange{Pending}  kms.key.set_min_version
 //	POST   /v1/kms/keys/{name}/encrypt           KMSEncryptRequest → KMSEncryptResponse kms.encrypt
 //	POST   /v1/kms/keys/{name}/decrypt           KMSDecryptRequest → KMSDecryptResponse kms.decrypt
+//	POST   /v1/kms/keys/{name}/encrypt-batch     KMSEncryptBatchRequest → KMSEncryptBatchResponse kms.encrypt
+//	POST   /v1/kms/keys/{name}/decrypt-batch     KMSDecryptBatchRequest → KMSDecryptBatchResponse kms.decrypt
 //	POST   /v1/kms/keys/{name}/datakey           KMSDataKeyRequest → KMSDataKeyResponse kms.datakey
 //	POST   /v1/kms/keys/{name}/rewrap            KMSRewrapRequest → KMSEncryptResponse  kms.rewrap
 //	GET    /v1/kms/requests?state=pending        → KMSRequestList                       kms.key.list (System)
@@ -97,6 +99,44 @@ type KMSDecryptRequest struct {
 type KMSDecryptResponse struct {
 	Plaintext string `json:"plaintext"`
 	Key       string `json:"key"`
+	Version   int    `json:"version"`
+}
+
+// KMSEncryptBatchRequest encrypts up to 1,000 items in one call (one
+// policy decision, one audit entry); any invalid item refuses the whole
+// batch with a problem naming it (items[i]).
+type KMSEncryptBatchRequest struct {
+	Items []KMSEncryptRequest `json:"items"`
+}
+
+// KMSEncryptBatchResponse holds one ciphertext per item, in request order.
+type KMSEncryptBatchResponse struct {
+	Key   string           `json:"key"`
+	Items []KMSBatchCipher `json:"items"`
+}
+
+// KMSBatchCipher is one ciphertext of a batch.
+type KMSBatchCipher struct {
+	Ciphertext string `json:"ciphertext"`
+	Version    int    `json:"version"`
+}
+
+// KMSDecryptBatchRequest decrypts up to 1,000 ciphertexts of the key the
+// path names, all or none.
+type KMSDecryptBatchRequest struct {
+	Items []KMSDecryptRequest `json:"items"`
+}
+
+// KMSDecryptBatchResponse holds one plaintext (base64) per item, in
+// request order.
+type KMSDecryptBatchResponse struct {
+	Key   string          `json:"key"`
+	Items []KMSBatchPlain `json:"items"`
+}
+
+// KMSBatchPlain is one plaintext of a batch.
+type KMSBatchPlain struct {
+	Plaintext string `json:"plaintext"`
 	Version   int    `json:"version"`
 }
 
