@@ -93,3 +93,21 @@ func BenchmarkDecideDefault(b *testing.B) {
 		e.Decide(b.Context(), req)
 	}
 }
+
+// BenchmarkDecideKMSEncrypt is a decision shaped like the KMS encrypt
+// route, the hottest one: an admin, a Key, and source_ip in the context.
+func BenchmarkDecideKMSEncrypt(b *testing.B) {
+	e := newTestEngine(b)
+	req := Request{
+		Principal: wire.Principal{Kind: "person", ID: "p-1", Roles: []string{"admin"}, MFAAt: testNow},
+		Action:    ActionKMSEncrypt,
+		Resource:  Resource{Type: ResourceKey, ID: "bench"},
+		Context:   map[string]any{"source_ip": "10.0.0.1"},
+	}
+	if d := e.Decide(b.Context(), req); !d.Allow {
+		b.Fatalf("Decide = %+v, want allow", d)
+	}
+	for b.Loop() {
+		e.Decide(b.Context(), req)
+	}
+}

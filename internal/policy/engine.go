@@ -96,7 +96,10 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	if !d.Allow {
 		lvl = slog.LevelInfo
 	}
-	e.log.Log(ctx, lvl, "policy decision",
+	if !e.log.Enabled(ctx, lvl) {
+		return d // building the attributes costs a quarter of the allocations
+	}
+	e.log.LogAttrs(ctx, lvl, "policy decision",
 		slog.String("principal", req.Principal.Actor()), slog.String("action", req.Action),
 		slog.String("resource", req.Resource.Type+"::"+req.Resource.ID),
 		slog.Bool("allow", d.Allow), slog.Any("reasons", d.Reasons), slog.Any("errors", d.Errors))

@@ -1,8 +1,10 @@
 package policy
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -66,6 +68,50 @@ func TestDecideRefusesWhatItCannotEvaluate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if diff := cmp.Diff(tt.want, e.Decide(context.Background(), tt.req)); diff != "" {
 				t.Errorf("Decide (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDecideLogsAtTheLevelItIsGiven(t *testing.T) {
+	viewer := wire.Principal{Kind: "person", ID: "v", Roles: []string{"viewer"}}
+	allow := Request{Principal: viewer, Action: ActionHostList}
+	deny := Request{Principal: viewer, Action: ActionUserInvite}
+	for _, tt := range []struct {
+		name  string
+		level slog.Level
+		want  []string
+	}{
+		{"debug logs both", slog.LevelDebug, []string{
+			`level=DEBUG msg="policy decision" principal=person:v action=host.list resource=:: allow=true reasons=[viewer.read] errors=[]`,
+			`level=INFO msg="policy decision" principal=person:v action=user.invite resource=:: allow=false reasons=[] errors=[]`,
+		}},
+		{"info logs denials", slog.LevelInfo, []string{
+			`level=INFO msg="policy decision" principal=person:v action=user.invite resource=:: allow=false reasons=[] errors=[]`,
+		}},
+		{"warn logs nothing", slog.LevelWarn, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: tt.level,
+				ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+					if a.Key == slog.TimeKey {
+						return slog.Attr{}
+					}
+					return a
+				}}))
+			e, err := NewEngine(EngineConfig{Now: func() time.Time { return testNow }, Log: log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Decide(t.Context(), allow)
+			e.Decide(t.Context(), deny)
+			var got []string
+			for line := range strings.Lines(buf.String()) {
+				got = append(got, strings.TrimSuffix(line, "\n"))
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("log lines (-want +got):\n%s", diff)
 			}
 		})
 	}
