@@ -194,7 +194,7 @@ func evaluate(policies policyList, req Request, now time.Time) Decision {
 // cedarRequest turns a Request into Cedar's form and the entities the
 // policies may look at: the principal (a Person in its roles, or an Agent)
 // and the resource with its attributes.
-func cedarRequest(req Request, now time.Time) (cedar.Request, cedar.EntityMap, error) {
+func cedarRequest(req Request, now time.Time) (cedar.Request, *requestEntities, error) {
 	p := req.Principal
 	if p.ID == "" {
 		return cedar.Request{}, nil, fmt.Errorf("the principal has no id")
@@ -202,19 +202,13 @@ func cedarRequest(req Request, now time.Time) (cedar.Request, cedar.EntityMap, e
 	if !knownActions[req.Action] {
 		return cedar.Request{}, nil, fmt.Errorf("unknown action %q", req.Action)
 	}
-	entities := make(cedar.EntityMap, 2)
-	var principal types.EntityUID
+	entities := new(requestEntities)
 	switch p.Kind {
 	case "person":
-		principal = types.NewEntityUID(EntityPerson, types.String(p.ID))
-		parents := make([]types.EntityUID, len(p.Roles))
-		for i, r := range p.Roles {
-			parents[i] = types.NewEntityUID(EntityRole, types.String(r))
-		}
-		entities[principal] = types.Entity{UID: principal, Parents: types.NewEntityUIDSet(parents...)}
+		uid := types.NewEntityUID(EntityPerson, types.String(p.ID))
+		entities.principal = types.Entity{UID: uid, Parents: roleSet(p.Roles)}
 	case "agent":
-		principal = types.NewEntityUID(EntityAgent, types.String(p.ID))
-		entities[principal] = types.Entity{UID: principal}
+		entities.principal = types.Entity{UID: types.NewEntityUID(EntityAgent, types.String(p.ID))}
 	default:
 		return cedar.Request{}, nil, fmt.Errorf("unknown principal kind %q", p.Kind)
 	}
@@ -226,17 +220,15 @@ func cedarRequest(req Request, now time.Time) (cedar.Request, cedar.EntityMap, e
 	if !knownResources[res.Type] {
 		return cedar.Request{}, nil, fmt.Errorf("unknown resource type %q", res.Type)
 	}
-	resource := types.NewEntityUID(types.EntityType(res.Type), types.String(res.ID))
 	attrs, err := toRecord(res.Attrs)
 	if err != nil {
 		return cedar.Request{}, nil, fmt.Errorf("resource attribute %w", err)
 	}
-	entities[resource] = types.Entity{UID: resource, Attributes: attrs}
+	entities.resource = types.Entity{UID: types.NewEntityUID(types.EntityType(res.Type), types.String(res.ID)), Attributes: attrs}
 
-	rm := types.RecordMap{
-		"source_ip": types.String(""),
-		"now":       types.Long(now.Unix()),
-	}
+	rm := make(types.RecordMap, len(req.Context)+4)
+	rm["source_ip"] = types.String("")
+	rm["now"] = types.Long(now.Unix())
 	for k, v := range req.Context {
 		if k == "mfa_age_s" || k == "device_id" {
 			continue // always from the principal
@@ -251,11 +243,41 @@ func cedarRequest(req Request, now time.Time) (cedar.Request, cedar.EntityMap, e
 	rm["device_id"] = types.String(p.DeviceID)
 
 	return cedar.Request{
-		Principal: principal,
+		Principal: entities.principal.UID,
 		Action:    types.NewEntityUID(EntityAction, types.String(req.Action)),
-		Resource:  resource,
+		Resource:  entities.resource.UID,
 		Context:   types.NewRecord(rm),
 	}, entities, nil
+}
+
+// roleSet is the parents of a Person: Role::"<role>" for each role.
+func roleSet(roles []string) types.EntityUIDSet {
+	if len(roles) == 0 {
+		return types.EntityUIDSet{} // what an empty set holds, without a map
+	}
+	parents := make([]types.EntityUID, len(roles))
+	for i, r := range roles {
+		parents[i] = types.NewEntityUID(EntityRole, types.String(r))
+	}
+	return types.NewEntityUIDSet(parents...)
+}
+
+// requestEntities is the [types.EntityGetter] of one request: its
+// principal and its resource, nothing else (roles have no entity of their
+// own). A principal is a Person or an Agent and a resource never is, so
+// the two UIDs differ and a lookup is two comparisons, not a map.
+type requestEntities struct {
+	principal, resource types.Entity
+}
+
+func (r *requestEntities) Get(uid types.EntityUID) (types.Entity, bool) {
+	switch uid {
+	case r.principal.UID:
+		return r.principal, true
+	case r.resource.UID:
+		return r.resource, true
+	}
+	return types.Entity{}, false
 }
 
 // mfaAge is whole seconds since the principal's last second factor, -1

@@ -150,6 +150,51 @@ when { context.count == 3 && context.ratio.greaterThan(decimal("0.5")) && contex
 	}
 }
 
+// TestEntitiesPoliciesSee pins what a policy can read of the principal and
+// the resource: roles as parents, attributes only on the resource, and no
+// other entity.
+func TestEntitiesPoliciesSee(t *testing.T) {
+	c := mustCompile(t, `@id("tier") permit (principal, action == Action::"service.set", resource) when { resource.tier == "gold" };
+@id("has-tier") permit (principal, action == Action::"runbook.get", resource) when { resource has tier };
+@id("roleless") permit (principal is Person, action == Action::"service.list", resource)
+unless { principal in [Role::"viewer", Role::"admin"] };
+@id("in-admin") permit (principal in Role::"admin", action == Action::"host.list", resource);
+@id("principal-attrs") permit (principal, action == Action::"user.list", resource) when { principal has roles };
+@id("role-attrs") permit (principal, action == Action::"device.list", resource) when { Role::"admin" has name };
+@id("in-resource") permit (principal, action == Action::"op.list", resource) when { principal in resource };`)
+	admin := wire.Principal{Kind: "person", ID: "root", Roles: []string{"admin"}}
+	nobody := wire.Principal{Kind: "person", ID: "n"}
+	agent := wire.Principal{Kind: "agent", ID: "web-1"}
+	gold := Resource{Type: ResourceService, ID: "billing", Attrs: map[string]any{"tier": "gold"}}
+	bare := Resource{Type: ResourceService, ID: "billing"}
+	for _, tt := range []struct {
+		name string
+		req  Request
+		want Decision
+	}{
+		{"attribute", Request{Principal: nobody, Action: ActionServiceSet, Resource: gold}, Decision{Allow: true, Reasons: []string{"tier"}}},
+		{"missing attribute", Request{Principal: nobody, Action: ActionServiceSet, Resource: bare},
+			Decision{Errors: []string{"policy tier: `Service::\"billing\"` does not have the attribute `tier`"}}},
+		{"has attribute", Request{Principal: nobody, Action: ActionRunbookGet, Resource: gold}, Decision{Allow: true, Reasons: []string{"has-tier"}}},
+		{"has no attribute", Request{Principal: nobody, Action: ActionRunbookGet, Resource: bare}, Decision{}},
+		{"has no attribute, empty map", Request{Principal: nobody, Action: ActionRunbookGet, Resource: Resource{Type: ResourceService, ID: "billing", Attrs: map[string]any{}}}, Decision{}},
+		{"roleless person", Request{Principal: nobody, Action: ActionServiceList}, Decision{Allow: true, Reasons: []string{"roleless"}}},
+		{"person with a listed role", Request{Principal: admin, Action: ActionServiceList}, Decision{}},
+		{"agent is no person", Request{Principal: agent, Action: ActionServiceList}, Decision{}},
+		{"in role", Request{Principal: admin, Action: ActionHostList}, Decision{Allow: true, Reasons: []string{"in-admin"}}},
+		{"not in role", Request{Principal: nobody, Action: ActionHostList}, Decision{}},
+		{"principal has no attributes", Request{Principal: admin, Action: ActionUserList}, Decision{}},
+		{"roles are not entities", Request{Principal: admin, Action: ActionDeviceList}, Decision{}},
+		{"principal not in resource", Request{Principal: admin, Action: ActionOpList, Resource: gold}, Decision{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, decide(c, tt.req, testNow)); diff != "" {
+				t.Errorf("decide (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestLoadKeepsThePolicyInForceOnError(t *testing.T) {
 	e := newTestEngine(t)
 	v0, h0 := e.Version()

@@ -107,6 +107,9 @@ func floatValue(f float64) (types.Value, error) {
 }
 
 func toRecord(m map[string]any) (types.Record, error) {
+	if len(m) == 0 {
+		return types.Record{}, nil // an empty record, without the map NewRecord would copy
+	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
