@@ -55,7 +55,7 @@ func BenchmarkDecide1000(b *testing.B) {
 	if got, want := decide(c, req, testNow), evaluate(c.all, req, testNow); fmt.Sprint(got) != fmt.Sprint(want) || !got.Allow {
 		b.Fatalf("indexed %+v, full %+v: want the same allow", got, want)
 	}
-	b.Logf("policies: %d; evaluated per op: indexed %d, full %d", len(c.all), len(c.byAction[req.Action]), len(c.all))
+	b.Logf("policies: %d; evaluated per op: indexed %d, full %d", len(c.all.entries), len(c.byAction[req.Action].entries), len(c.all.entries))
 	b.Run("indexed", func(b *testing.B) {
 		for b.Loop() {
 			decide(c, req, testNow)
@@ -69,7 +69,7 @@ func BenchmarkDecide1000(b *testing.B) {
 	// The same full evaluation through cedar-go's own PolicySet, to show
 	// the unindexed figure is not an artefact of our iterator.
 	ps := cedar.NewPolicySet()
-	for _, e := range c.all {
+	for _, e := range c.all.entries {
 		ps.Add(e.id, e.policy)
 	}
 	creq, entities, err := cedarRequest(req, testNow)

@@ -43,18 +43,27 @@ type entry struct {
 	policy *cedar.Policy
 }
 
-// policyList lets cedar.Authorize evaluate exactly the entries given.
-type policyList []entry
+// policyList lets cedar.Authorize evaluate exactly the entries given. It
+// is built once per compiled policy set, iterator included, so handing one
+// to Authorize allocates nothing.
+type policyList struct {
+	entries []entry
+	all     iter.Seq2[cedar.PolicyID, *cedar.Policy]
+}
 
-func (l policyList) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
-	return func(yield func(cedar.PolicyID, *cedar.Policy) bool) {
-		for _, e := range l {
+func newPolicyList(entries []entry) *policyList {
+	l := &policyList{entries: entries}
+	l.all = func(yield func(cedar.PolicyID, *cedar.Policy) bool) {
+		for _, e := range l.entries {
 			if !yield(e.id, e.policy) {
 				return
 			}
 		}
 	}
+	return l
 }
+
+func (l *policyList) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] { return l.all }
 
 // approvalRule is a policy annotated @approvals.
 type approvalRule struct {
@@ -74,10 +83,9 @@ type compiled struct {
 	// all holds every authorization policy (approval rules excluded), in
 	// file order; byAction holds, per action, the policies whose action
 	// scope names it followed by those whose scope is any action.
-	all       policyList
-	anyAction policyList
-	byAction  map[string]policyList
-	approvals policyList
+	all       *policyList
+	byAction  map[string]*policyList
+	approvals *policyList
 	rules     map[cedar.PolicyID]approvalRule
 }
 
@@ -128,11 +136,12 @@ func compile(text string) (*compiled, error) {
 	c := &compiled{
 		text:     text,
 		hash:     Hash(text),
-		byAction: map[string]policyList{},
+		byAction: make(map[string]*policyList, len(Actions)),
 		rules:    map[cedar.PolicyID]approvalRule{},
 	}
 	seen := map[string]int{} // id → line
-	specific := map[string]policyList{}
+	var all, anyAction, approvals []entry
+	specific := map[string][]entry{}
 	for _, p := range list {
 		pos := p.Position()
 		at := fmt.Sprintf("line %d, column %d", pos.Line, pos.Column)
@@ -179,7 +188,7 @@ func compile(text string) (*compiled, error) {
 					return nil, invalidf("policy_approvals", "the approval policy %q at %s has an empty @approver_role", id, at)
 				}
 			}
-			c.approvals = append(c.approvals, e)
+			approvals = append(approvals, e)
 			c.rules[e.id] = approvalRule{entry: e, count: count, roles: roles}
 			continue
 		}
@@ -187,18 +196,19 @@ func compile(text string) (*compiled, error) {
 			return nil, invalidf("policy_approvals", "the policy %q at %s has @approver_role but no @approvals(\"N\")", id, at)
 		}
 
-		c.all = append(c.all, e)
-		actions, anyAction := actionScope(pa)
-		if anyAction {
-			c.anyAction = append(c.anyAction, e)
+		all = append(all, e)
+		actions, anyScope := actionScope(pa)
+		if anyScope {
+			anyAction = append(anyAction, e)
 			continue
 		}
 		for _, a := range actions {
 			specific[a] = append(specific[a], e)
 		}
 	}
+	c.all, c.approvals = newPolicyList(all), newPolicyList(approvals)
 	for _, a := range Actions {
-		c.byAction[a] = slices.Concat(specific[a], c.anyAction)
+		c.byAction[a] = newPolicyList(slices.Concat(specific[a], anyAction))
 	}
 	return c, nil
 }

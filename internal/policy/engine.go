@@ -173,7 +173,7 @@ func decide(c *compiled, req Request, now time.Time) Decision {
 }
 
 // evaluate runs the given policies (already picked for the action) on req.
-func evaluate(policies policyList, req Request, now time.Time) Decision {
+func evaluate(policies *policyList, req Request, now time.Time) Decision {
 	creq, entities, err := cedarRequest(req, now)
 	if err != nil {
 		return Decision{Errors: []string{err.Error()}}
