@@ -97,17 +97,23 @@ func TestRefusals(t *testing.T) {
 		authed                   bool
 		wantStatus               int
 		wantCode                 string
+		wantDetail               string // a part of the detail, if given
 	}{
-		{"no session", "POST", "/v1/echo", `{"name":"x"}`, false, 401, "unauthenticated"},
-		{"policy denies", "GET", "/v1/secret", "", true, 403, "forbidden"},
-		{"malformed json", "POST", "/v1/echo", `{"name":`, true, 400, "bad_json"},
-		{"unknown field", "POST", "/v1/echo", `{"nmae":"x"}`, true, 400, "unknown_field"},
-		{"wrong type", "POST", "/v1/echo", `{"count":"many"}`, true, 400, "bad_json"},
-		{"trailing data", "POST", "/v1/echo", `{"name":"x"} {}`, true, 400, "bad_json"},
-		{"empty body", "POST", "/v1/echo", ``, true, 400, "bad_json"},
-		{"oversized body", "POST", "/v1/echo", `{"name":"` + strings.Repeat("a", 100) + `"}`, true, 413, "body_too_large"},
-		{"unknown route", "GET", "/v1/nope", "", true, 404, "no_route"},
-		{"panic becomes a problem", "GET", "/v1/panic", "", true, 500, "internal"},
+		{"no session", "POST", "/v1/echo", `{"name":"x"}`, false, 401, "unauthenticated", ""},
+		{"policy denies", "GET", "/v1/secret", "", true, 403, "forbidden", ""},
+		{"malformed json", "POST", "/v1/echo", `{"name":`, true, 400, "bad_json", "unexpected EOF"},
+		{"unknown field", "POST", "/v1/echo", `{"nmae":"x"}`, true, 400, "unknown_field", `"/nmae"`},
+		{"field in another case", "POST", "/v1/echo", `{"Name":"x"}`, true, 400, "unknown_field", `"/Name"`},
+		{"duplicate field", "POST", "/v1/echo", `{"name":"x","name":"y"}`, true, 400, "bad_json", "duplicate"},
+		{"invalid UTF-8", "POST", "/v1/echo", "{\"name\":\"\xff\"}", true, 400, "bad_json", "UTF-8"},
+		{"wrong type", "POST", "/v1/echo", `{"count":"many"}`, true, 400, "bad_json", `field "/count" must be a whole number (int), not a string`},
+		{"fraction for a count", "POST", "/v1/echo", `{"count":1.5}`, true, 400, "bad_json", "not the number 1.5"},
+		{"not an object", "POST", "/v1/echo", `[]`, true, 400, "bad_json", "the body must be an object, not an array"},
+		{"trailing data", "POST", "/v1/echo", `{"name":"x"} {}`, true, 400, "bad_json", "after top-level value"},
+		{"empty body", "POST", "/v1/echo", ``, true, 400, "bad_json", "the body is empty"},
+		{"oversized body", "POST", "/v1/echo", `{"name":"` + strings.Repeat("a", 100) + `"}`, true, 413, "body_too_large", "limit of 64 bytes"},
+		{"unknown route", "GET", "/v1/nope", "", true, 404, "no_route", ""},
+		{"panic becomes a problem", "GET", "/v1/panic", "", true, 500, "internal", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			status, p := do(t, s, tt.method, tt.path, tt.body, tt.authed)
@@ -116,6 +122,9 @@ func TestRefusals(t *testing.T) {
 			}
 			if status >= 400 && p.Detail == "" {
 				t.Error("problem has no detail")
+			}
+			if !strings.Contains(p.Detail, tt.wantDetail) {
+				t.Errorf("detail %q does not say %q", p.Detail, tt.wantDetail)
 			}
 		})
 	}
