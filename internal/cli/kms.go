@@ -101,7 +101,7 @@ var _ = register(func(e *env) *cobra.Command {
 		kmsKeyEnableCmd(e), kmsKeyDestroyCmd(e), kmsKeySetMinCmd(e))
 	req := &cobra.Command{Use: "request", Short: "Dual-control requests for keys and critical secrets: list, show, approve, cancel"}
 	req.AddCommand(kmsRequestListCmd(e), kmsRequestShowCmd(e), kmsRequestApproveCmd(e), kmsRequestCancelCmd(e))
-	cmd.AddCommand(key, req, kmsEncryptCmd(e), kmsDecryptCmd(e), kmsDataKeyCmd(e), kmsRewrapCmd(e))
+	cmd.AddCommand(key, req, kmsEncryptCmd(e), kmsDecryptCmd(e), kmsEncryptBatchCmd(e), kmsDecryptBatchCmd(e), kmsDataKeyCmd(e), kmsRewrapCmd(e))
 	return cmd
 })
 

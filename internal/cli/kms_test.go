@@ -3,8 +3,10 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -109,6 +111,44 @@ func TestKMSCommands(t *testing.T) {
 	}
 	if code, _, errOut := cli("admin1", "", "kms", "decrypt", ct); code == 0 || !strings.Contains(errOut, "encryption context") {
 		t.Errorf("decrypt without the context = %d, %q", code, errOut)
+	}
+	// Batches: JSON Lines in, one answer line per input line, in order,
+	// across more items than one call takes.
+	var lines strings.Builder
+	const n = 1205
+	for i := range n {
+		fmt.Fprintf(&lines, "{\"plaintext\":%q,\"context\":{\"row\":\"%d\"}}\n", base64.StdEncoding.EncodeToString([]byte(fmt.Sprint("value ", i))), i)
+		if i == 3 {
+			lines.WriteString("\n")
+		}
+	}
+	encOut := strings.Split(strings.TrimSpace(ok(cli("admin1", lines.String(), "kms", "encrypt-batch", "--key", "app"))), "\n")
+	if len(encOut) != n {
+		t.Fatalf("encrypt-batch printed %d lines for %d items", len(encOut), n)
+	}
+	var decIn strings.Builder
+	for i, l := range encOut {
+		var c wire.KMSBatchCipher
+		if err := json.Unmarshal([]byte(l), &c); err != nil || c.Version != 1 {
+			t.Fatalf("encrypt-batch line %d = %q (%v)", i+1, l, err)
+		}
+		fmt.Fprintf(&decIn, "{\"ciphertext\":%q,\"context\":{\"row\":\"%d\"}}\n", c.Ciphertext, i)
+	}
+	decOut := strings.Split(strings.TrimSpace(ok(cli("admin1", decIn.String(), "kms", "decrypt-batch", "--key", "app"))), "\n")
+	for _, i := range []int{0, 999, 1000, n - 1} {
+		var p wire.KMSBatchPlain
+		_ = json.Unmarshal([]byte(decOut[i]), &p)
+		if pt, _ := base64.StdEncoding.DecodeString(p.Plaintext); string(pt) != fmt.Sprint("value ", i) {
+			t.Errorf("decrypt-batch line %d = %q, want value %d", i+1, decOut[i], i)
+		}
+	}
+	if code, _, errOut := cli("admin1", "{\"plaintext\":\"eA==\"}\n{\"plaintext\":1}\n", "kms", "encrypt-batch", "--key", "app"); code == 0 ||
+		!strings.Contains(errOut, "line 2 is not a batch item") || !strings.Contains(errOut, "nothing from line 1 on was sent") {
+		t.Errorf("encrypt-batch with a bad line = %d, %q", code, errOut)
+	}
+	if code, out, errOut := cli("admin1", decIn.String()[:strings.Index(decIn.String(), "\n")+1]+"{\"ciphertext\":\"ilk:v1:app:1:AAAA\"}\n", "kms", "decrypt-batch", "--key", "app"); code == 0 ||
+		out != "" || !strings.Contains(errOut, "lines 1 to 2") || !strings.Contains(errOut, "items[1]") {
+		t.Errorf("decrypt-batch with a bad ciphertext = %d, %q, %q", code, out, errOut)
 	}
 	ok(cli("admin1", "", "kms", "key", "rotate", "app"))
 	rw := strings.TrimSpace(ok(cli("admin1", "", "kms", "rewrap", ct, "--context", "tenant=acme")))

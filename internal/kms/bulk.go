@@ -18,8 +18,11 @@ import (
 // context HMAC, and all-or-nothing: an invalid item refuses the whole
 // batch, naming the item, and nothing is encrypted, decrypted or counted.
 
-// MaxBatchItems is the most items one batch call may carry.
-const MaxBatchItems = 1000
+// MaxBatchItems is the most items one batch call may carry. The call's
+// audit entry lists every item's context HMAC (79 bytes each), and an
+// entry must stay under audit.MaxLeafSize (64 KiB); 500 also keeps a batch
+// of 1 KiB plaintexts (base64) under the API's 1 MiB body limit.
+const MaxBatchItems = 500
 
 // EncryptItem is one plaintext of EncryptBatch with its encryption context.
 type EncryptItem struct {

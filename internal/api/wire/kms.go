@@ -102,7 +102,7 @@ type KMSDecryptResponse struct {
 	Version   int    `json:"version"`
 }
 
-// KMSEncryptBatchRequest encrypts up to 1,000 items in one call (one
+// KMSEncryptBatchRequest encrypts up to 500 items in one call (one
 // policy decision, one audit entry); any invalid item refuses the whole
 // batch with a problem naming it (items[i]).
 type KMSEncryptBatchRequest struct {
@@ -121,7 +121,7 @@ type KMSBatchCipher struct {
 	Version    int    `json:"version"`
 }
 
-// KMSDecryptBatchRequest decrypts up to 1,000 ciphertexts of the key the
+// KMSDecryptBatchRequest decrypts up to 500 ciphertexts of the key the
 // path names, all or none.
 type KMSDecryptBatchRequest struct {
 	Items []KMSDecryptRequest `json:"items"`

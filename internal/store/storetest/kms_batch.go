@@ -174,5 +174,21 @@ var _ = Register("kms batches", func(t *testing.T, open Opener) {
 		if diff := cmp.Diff(fmt.Sprint(kiBefore.Versions), fmt.Sprint(kiAfter.Versions)); diff != "" {
 			t.Errorf("refused batches moved the usage counters (-before +after):\n%s", diff)
 		}
+		// The largest batch fits its audit entry (every item's context HMAC).
+		full := many[:kms.MaxBatchItems]
+		for i := range full {
+			full[i].Context = kms.Context{"row": fmt.Sprint(i)}
+		}
+		enc, err := svc.EncryptBatch(ctx, alice, "app", full)
+		if err != nil {
+			t.Fatalf("a batch of %d items: %v", len(full), err)
+		}
+		dis := make([]kms.DecryptItem, len(enc))
+		for i, r := range enc {
+			dis[i] = kms.DecryptItem{Ciphertext: r.Ciphertext, Context: full[i].Context}
+		}
+		if _, err := svc.DecryptBatch(ctx, alice, "app", dis); err != nil {
+			t.Fatalf("decrypting a batch of %d items: %v", len(dis), err)
+		}
 	})
 })

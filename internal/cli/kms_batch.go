@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/interlock-dev/interlock/internal/api/wire"
+)
+
+// The batch commands turn a stream of JSON Lines into batch calls, so that
+// a script encrypting a table's column makes one call per thousand rows
+// instead of one per row. Each input line is one API item; each output
+// line answers the input line at the same position. A batch is all or
+// nothing on the server, so when one fails the command stops and says
+// which lines it held: every line before them has been answered.
+
+// Limits of one call: the server takes at most 500 items (kms.MaxBatchItems) and a 1 MiB
+// body; batchBodyBudget leaves room for the JSON around the items.
+const (
+	batchMaxItems   = 500
+	batchBodyBudget = 768 << 10
+	maxBatchLine    = 128 << 10
+)
+
+func kmsEncryptBatchCmd(e *env) *cobra.Command {
+	var key, in string
+	cmd := &cobra.Command{
+		Use:   "encrypt-batch --key NAME [--in FILE]",
+		Short: "Encrypt JSON Lines of {\"plaintext\":BASE64,\"context\":{...}}, printing {\"ciphertext\",\"version\"} per line",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := kmsClient(e)
+			if err != nil {
+				return err
+			}
+			path := "/v1/kms/keys/" + url.PathEscape(key) + "/encrypt-batch"
+			return batchLines(e, in, func(items []wire.KMSEncryptRequest) ([]any, error) {
+				var out wire.KMSEncryptBatchResponse
+				if err := c.Do(cmd.Context(), "POST", path, wire.KMSEncryptBatchRequest{Items: items}, &out); err != nil {
+					return nil, err
+				}
+				return anySlice(out.Items), nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&key, "key", "", "key name")
+	cmd.Flags().StringVar(&in, "in", "-", "JSON Lines file (- for stdin)")
+	_ = cmd.MarkFlagRequired("key")
+	return cmd
+}
+
+func kmsDecryptBatchCmd(e *env) *cobra.Command {
+	var key, in string
+	cmd := &cobra.Command{
+		Use:   "decrypt-batch --key NAME [--in FILE]",
+		Short: "Decrypt JSON Lines of {\"ciphertext\":…,\"context\":{...}}, printing {\"plaintext\":BASE64,\"version\"} per line",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := kmsClient(e)
+			if err != nil {
+				return err
+			}
+			path := "/v1/kms/keys/" + url.PathEscape(key) + "/decrypt-batch"
+			return batchLines(e, in, func(items []wire.KMSDecryptRequest) ([]any, error) {
+				var out wire.KMSDecryptBatchResponse
+				if err := c.Do(cmd.Context(), "POST", path, wire.KMSDecryptBatchRequest{Items: items}, &out); err != nil {
+					return nil, err
+				}
+				return anySlice(out.Items), nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&key, "key", "", "key name")
+	cmd.Flags().StringVar(&in, "in", "-", "JSON Lines file (- for stdin)")
+	_ = cmd.MarkFlagRequired("key")
+	return cmd
+}
+
+func anySlice[T any](xs []T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
+}
+
+// batchLines reads JSON Lines of T from file, sends them in batches within
+// the server's limits, and prints one JSON line per answer, in order.
+// Blank lines are skipped; a line that is not a T stops the command before
+// its batch is sent.
+func batchLines[T any](e *env, file string, send func([]T) ([]any, error)) error {
+	var r io.Reader = e.stdin
+	if file != "" && file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxBatchLine)
+	out := bufio.NewWriter(e.stdout)
+	defer out.Flush()
+	enc := json.NewEncoder(out)
+	var items []T
+	var first, line, size int // first: line number of items[0]
+	flush := func() error {
+		if len(items) == 0 {
+			return nil
+		}
+		answers, err := send(items)
+		if err != nil {
+			return fmt.Errorf("lines %d to %d were one batch and none of them was answered (every line before them was): %w", first, line, err)
+		}
+		if len(answers) != len(items) {
+			return fmt.Errorf("the server answered %d of the %d items of lines %d to %d", len(answers), len(items), first, line)
+		}
+		for _, a := range answers {
+			if err := enc.Encode(a); err != nil {
+				return err
+			}
+		}
+		items, size = items[:0], 0
+		return out.Flush()
+	}
+	for sc.Scan() {
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			line++
+			continue
+		}
+		if len(items) == batchMaxItems || size+len(b) > batchBodyBudget {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		line++
+		var it T
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&it); err != nil || dec.More() {
+			if err == nil {
+				err = fmt.Errorf("more than one JSON value")
+			}
+			from := line
+			if len(items) > 0 {
+				from = first
+			}
+			return fmt.Errorf("line %d is not a batch item (%v); nothing from line %d on was sent", line, err, from)
+		}
+		if len(items) == 0 {
+			first = line
+		}
+		items = append(items, it)
+		size += len(b) + 1
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read line %d: %w", line+1, err)
+	}
+	return flush()
+}
