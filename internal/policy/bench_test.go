@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -52,18 +53,18 @@ func BenchmarkDecide1000(b *testing.B) {
 		b.Fatal(err)
 	}
 	req := benchRequest()
-	if got, want := decide(c, req, testNow), evaluate(c.all, req, testNow); fmt.Sprint(got) != fmt.Sprint(want) || !got.Allow {
+	if got, want := decide(c, req, testNow, nil), evaluate(c.all, req, testNow, nil); fmt.Sprint(got) != fmt.Sprint(want) || !got.Allow {
 		b.Fatalf("indexed %+v, full %+v: want the same allow", got, want)
 	}
 	b.Logf("policies: %d; evaluated per op: indexed %d, full %d", len(c.all.entries), len(c.byAction[req.Action].entries), len(c.all.entries))
 	b.Run("indexed", func(b *testing.B) {
 		for b.Loop() {
-			decide(c, req, testNow)
+			decide(c, req, testNow, nil)
 		}
 	})
 	b.Run("full", func(b *testing.B) {
 		for b.Loop() {
-			evaluate(c.all, req, testNow)
+			evaluate(c.all, req, testNow, nil)
 		}
 	})
 	// The same full evaluation through cedar-go's own PolicySet, to show
@@ -72,7 +73,7 @@ func BenchmarkDecide1000(b *testing.B) {
 	for _, e := range c.all.entries {
 		ps.Add(e.id, e.policy)
 	}
-	creq, entities, err := cedarRequest(req, testNow)
+	creq, entities, err := cedarRequest(req, testNow, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -95,7 +96,8 @@ func BenchmarkDecideDefault(b *testing.B) {
 }
 
 // BenchmarkDecideKMSEncrypt is a decision shaped like the KMS encrypt
-// route, the hottest one: an admin, a Key, and source_ip in the context.
+// route, the hottest one: an admin, a Key, and source_ip in the context;
+// "parallel" makes them from every P at once, as a loaded server does.
 func BenchmarkDecideKMSEncrypt(b *testing.B) {
 	e := newTestEngine(b)
 	req := Request{
@@ -107,7 +109,16 @@ func BenchmarkDecideKMSEncrypt(b *testing.B) {
 	if d := e.Decide(b.Context(), req); !d.Allow {
 		b.Fatalf("Decide = %+v, want allow", d)
 	}
-	for b.Loop() {
-		e.Decide(b.Context(), req)
-	}
+	b.Run("serial", func(b *testing.B) {
+		for b.Loop() {
+			e.Decide(b.Context(), req)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				e.Decide(context.Background(), req)
+			}
+		})
+	})
 }

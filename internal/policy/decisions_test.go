@@ -87,7 +87,7 @@ func TestDecisions(t *testing.T) {
 			// The action index must never change an answer.
 			for _, tc := range cases {
 				req, _ := tc.request(now)
-				if got, want := decide(c, req, now), evaluate(c.all, req, now); fmt.Sprint(got) != fmt.Sprint(want) {
+				if got, want := decide(c, req, now, nil), evaluate(c.all, req, now, nil); fmt.Sprint(got) != fmt.Sprint(want) {
 					t.Errorf("%s: indexed decision %+v differs from unindexed %+v", tc.Name, got, want)
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,9 +32,10 @@ type EngineConfig struct {
 // any action): cedar-go evaluates every policy it is handed, so this index
 // is what keeps a decision cheap with hundreds of policies.
 type Engine struct {
-	cur atomic.Pointer[compiled]
-	now func() time.Time
-	log *slog.Logger
+	cur    atomic.Pointer[compiled]
+	now    func() time.Time
+	log    *slog.Logger
+	people people
 }
 
 // NewEngine returns an Engine running the embedded default policy.
@@ -91,7 +93,7 @@ func (e *Engine) Version() (version int, hash string) {
 // evaluate — an unknown action or resource type, a context value with no
 // Cedar form — is a denial whose Errors say why. Default deny.
 func (e *Engine) Decide(ctx context.Context, req Request) Decision {
-	d := decide(e.cur.Load(), req, e.now())
+	d := decide(e.cur.Load(), req, e.now(), &e.people)
 	lvl := slog.LevelDebug
 	if !d.Allow {
 		lvl = slog.LevelInfo
@@ -115,14 +117,14 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 // never lowers the requirement. When none holds, the answer is 1 approval
 // from role approver: leaving approval rules out never means "none".
 func (e *Engine) ApprovalRequirement(ctx context.Context, req Request) (Requirement, error) {
-	return approvalRequirement(e.cur.Load(), req, e.now())
+	return approvalRequirement(e.cur.Load(), req, e.now(), &e.people)
 }
 
 // DefaultRequirement applies when no approval policy holds.
 var DefaultRequirement = Requirement{Count: 1, Roles: []string{"approver"}, PolicyIDs: []string{"builtin.approvals.default"}}
 
-func approvalRequirement(c *compiled, req Request, now time.Time) (Requirement, error) {
-	creq, entities, err := cedarRequest(req, now)
+func approvalRequirement(c *compiled, req Request, now time.Time, people *people) (Requirement, error) {
+	creq, entities, err := cedarRequest(req, now, people)
 	if err != nil {
 		return Requirement{}, fmt.Errorf("approval requirement for %s: %w", req.Action, err)
 	}
@@ -164,17 +166,18 @@ func cloneRequirement(r Requirement) Requirement {
 	return Requirement{Count: r.Count, Roles: slices.Clone(r.Roles), PolicyIDs: slices.Clone(r.PolicyIDs)}
 }
 
-func decide(c *compiled, req Request, now time.Time) Decision {
+// decide answers req with c. people may be nil (no cache).
+func decide(c *compiled, req Request, now time.Time, people *people) Decision {
 	policies, ok := c.byAction[req.Action]
 	if !ok {
 		return Decision{Errors: []string{fmt.Sprintf("unknown action %q", req.Action)}}
 	}
-	return evaluate(policies, req, now)
+	return evaluate(policies, req, now, people)
 }
 
 // evaluate runs the given policies (already picked for the action) on req.
-func evaluate(policies *policyList, req Request, now time.Time) Decision {
-	creq, entities, err := cedarRequest(req, now)
+func evaluate(policies *policyList, req Request, now time.Time, people *people) Decision {
+	creq, entities, err := cedarRequest(req, now, people)
 	if err != nil {
 		return Decision{Errors: []string{err.Error()}}
 	}
@@ -193,8 +196,8 @@ func evaluate(policies *policyList, req Request, now time.Time) Decision {
 
 // cedarRequest turns a Request into Cedar's form and the entities the
 // policies may look at: the principal (a Person in its roles, or an Agent)
-// and the resource with its attributes.
-func cedarRequest(req Request, now time.Time) (cedar.Request, *requestEntities, error) {
+// and the resource with its attributes. people may be nil.
+func cedarRequest(req Request, now time.Time, people *people) (cedar.Request, *requestEntities, error) {
 	p := req.Principal
 	if p.ID == "" {
 		return cedar.Request{}, nil, fmt.Errorf("the principal has no id")
@@ -205,8 +208,7 @@ func cedarRequest(req Request, now time.Time) (cedar.Request, *requestEntities, 
 	entities := new(requestEntities)
 	switch p.Kind {
 	case "person":
-		uid := types.NewEntityUID(EntityPerson, types.String(p.ID))
-		entities.principal = types.Entity{UID: uid, Parents: roleSet(p.Roles)}
+		entities.principal = people.entity(p.ID, p.Roles)
 	case "agent":
 		entities.principal = types.Entity{UID: types.NewEntityUID(EntityAgent, types.String(p.ID))}
 	default:
@@ -250,16 +252,57 @@ func cedarRequest(req Request, now time.Time) (cedar.Request, *requestEntities, 
 	}, entities, nil
 }
 
-// roleSet is the parents of a Person: Role::"<role>" for each role.
-func roleSet(roles []string) types.EntityUIDSet {
+// personEntity is Person::"<id>", a member of Role::"<role>" for each role.
+func personEntity(id string, roles []string) types.Entity {
+	e := types.Entity{UID: types.NewEntityUID(EntityPerson, types.String(id))}
 	if len(roles) == 0 {
-		return types.EntityUIDSet{} // what an empty set holds, without a map
+		return e // an empty set, without a map
 	}
 	parents := make([]types.EntityUID, len(roles))
 	for i, r := range roles {
 		parents[i] = types.NewEntityUID(EntityRole, types.String(r))
 	}
-	return types.NewEntityUIDSet(parents...)
+	e.Parents = types.NewEntityUIDSet(parents...)
+	return e
+}
+
+// maxPeople bounds the [people] cache: adding one more empties it first.
+const maxPeople = 4096
+
+// people caches the Person entities of the principals seen lately, by
+// person id. Building one costs a map for its role set, the same from one
+// request to the next. An entry serves only a principal whose roles are
+// exactly those it was built from, in the same order, so a change of roles
+// is seen by the very next decision. Entities are immutable once built, so
+// concurrent decisions may share them.
+type people struct {
+	m sync.Map     // person id → *person
+	n atomic.Int64 // ids added since the last clear; off by at most the decisions in flight
+}
+
+type person struct {
+	roles  []string // a copy: the caller's slice may change
+	entity types.Entity
+}
+
+// entity returns the Person entity for id in roles. A nil cache builds it.
+func (c *people) entity(id string, roles []string) types.Entity {
+	if c == nil {
+		return personEntity(id, roles)
+	}
+	v, found := c.m.Load(id)
+	if found {
+		if p := v.(*person); slices.Equal(p.roles, roles) {
+			return p.entity
+		}
+	}
+	p := &person{roles: slices.Clone(roles), entity: personEntity(id, roles)}
+	if !found && c.n.Add(1) > maxPeople {
+		c.n.Store(1)
+		c.m.Clear()
+	}
+	c.m.Store(id, p)
+	return p.entity
 }
 
 // requestEntities is the [types.EntityGetter] of one request: its

@@ -145,7 +145,7 @@ when { context.count == 3 && context.ratio.greaterThan(decimal("0.5")) && contex
 		"count": float64(3), "ratio": 0.75, "at": testNow, "tags": []string{"a", "b"},
 		"meta": map[string]any{"zone": "a"}, "ok": true, "n": uint16(7),
 	}}
-	if d := decide(c, req, testNow); !d.Allow {
+	if d := decide(c, req, testNow, nil); !d.Allow {
 		t.Errorf("decide = %+v, want allow by typed", d)
 	}
 }
@@ -188,11 +188,92 @@ unless { principal in [Role::"viewer", Role::"admin"] };
 		{"principal not in resource", Request{Principal: admin, Action: ActionOpList, Resource: gold}, Decision{}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, decide(c, tt.req, testNow)); diff != "" {
+			if diff := cmp.Diff(tt.want, decide(c, tt.req, testNow, nil)); diff != "" {
 				t.Errorf("decide (-want +got):\n%s", diff)
 			}
 		})
 	}
+}
+
+// TestDecideSeesRoleChangesAtOnce: the Engine caches Person entities by
+// id, and a cached entry must never answer for other roles.
+func TestDecideSeesRoleChangesAtOnce(t *testing.T) {
+	e := newTestEngine(t)
+	roles := []string{"viewer"}
+	req := Request{Principal: wire.Principal{Kind: "person", ID: "p-1", Roles: roles}, Action: ActionUserInvite}
+	steps := []struct {
+		name  string
+		roles []string
+		allow bool
+	}{
+		{"viewer", []string{"viewer"}, false},
+		{"promoted", []string{"viewer", "admin"}, true},
+		{"demoted", []string{"viewer"}, false},
+		{"no roles", nil, false},
+		{"admin", []string{"admin"}, true},
+	}
+	for _, st := range steps {
+		req.Principal.Roles = st.roles
+		if d := e.Decide(t.Context(), req); d.Allow != st.allow {
+			t.Errorf("%s: Decide = %+v, want allow %v", st.name, d, st.allow)
+		}
+	}
+	if _, ok := e.people.m.Load("p-1"); !ok {
+		t.Error("the Engine did not cache Person p-1")
+	}
+	// The cache holds its own copy: a caller reusing its slice changes
+	// the roles the next decision sees, not the cached entry.
+	req.Principal.Roles[0] = "viewer"
+	if d := e.Decide(t.Context(), req); d.Allow {
+		t.Errorf("after the caller's slice became [viewer]: Decide = %+v, want deny", d)
+	}
+	// An agent with a person's id is not that person.
+	agent := Request{Principal: wire.Principal{Kind: "agent", ID: "p-1"}, Action: ActionUserInvite}
+	if d := e.Decide(t.Context(), agent); d.Allow {
+		t.Errorf("agent p-1: Decide = %+v, want deny", d)
+	}
+}
+
+func TestPeopleCacheIsBounded(t *testing.T) {
+	var c people
+	for i := range maxPeople * 3 {
+		id := fmt.Sprintf("p-%d", i)
+		got := c.entity(id, []string{"viewer"})
+		if diff := cmp.Diff(personEntity(id, []string{"viewer"}), got); diff != "" {
+			t.Fatalf("entity(%s) (-want +got):\n%s", id, diff)
+		}
+		if i%64 != 0 && i != maxPeople {
+			continue // counting is linear; sample
+		}
+		n := 0
+		for range c.m.Range {
+			n++
+		}
+		if n == 0 || n > maxPeople {
+			t.Fatalf("after %d people the cache holds %d, want 1 to %d", i+1, n, maxPeople)
+		}
+	}
+}
+
+func TestPeopleCacheConcurrentRoleChanges(t *testing.T) {
+	e := newTestEngine(t)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			roles, allow := []string{"viewer"}, false
+			if g%2 == 0 {
+				roles, allow = []string{"admin"}, true
+			}
+			req := Request{Principal: wire.Principal{Kind: "person", ID: "same", Roles: roles}, Action: ActionUserInvite}
+			for range 500 {
+				if d := e.Decide(context.Background(), req); d.Allow != allow {
+					t.Errorf("roles %v: Decide = %+v, want allow %v", roles, d, allow)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestLoadKeepsThePolicyInForceOnError(t *testing.T) {
@@ -230,7 +311,7 @@ func TestIndexAgreesWithFullEvaluation(t *testing.T) {
 			for i, a := range Actions {
 				req := Request{Principal: p, Action: a, Resource: Resource{Type: ResourceService, ID: fmt.Sprintf("svc%d", i%20), Attrs: map[string]any{"tier": "gold"}},
 					Context: map[string]any{"risk": "low"}}
-				got, want := decide(c, req, testNow), evaluate(c.all, req, testNow)
+				got, want := decide(c, req, testNow, nil), evaluate(c.all, req, testNow, nil)
 				if diff := cmp.Diff(want, got); diff != "" {
 					t.Errorf("%s: %s %s: indexed decision differs (-full +indexed):\n%s", name, p.ID, a, diff)
 				}

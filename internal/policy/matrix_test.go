@@ -44,7 +44,7 @@ func TestDefaultMatrix(t *testing.T) {
 		fmt.Fprint(tw, a)
 		for _, col := range cols {
 			mark := "-"
-			if decide(c, Request{Principal: col.p, Action: a}, testNow).Allow {
+			if decide(c, Request{Principal: col.p, Action: a}, testNow, nil).Allow {
 				mark = "allow"
 			}
 			fmt.Fprint(tw, "\t", mark)

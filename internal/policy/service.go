@@ -209,7 +209,7 @@ func (s *Service) Apply(ctx context.Context, principal wire.Principal, text stri
 // role, with fresh MFA, could not apply policy any more.
 func checkNoLockout(c *compiled, now time.Time) error {
 	admin := wire.Principal{Kind: "person", ID: "lockout-check", Roles: []string{"admin"}, MFAAt: now}
-	d := decide(c, Request{Principal: admin, Action: ActionPolicyApply, Resource: Resource{Type: ResourcePolicy, ID: "interlock"}}, now)
+	d := decide(c, Request{Principal: admin, Action: ActionPolicyApply, Resource: Resource{Type: ResourcePolicy, ID: "interlock"}}, now, nil)
 	if !d.Allow {
 		return usererr.New(usererr.Invalid, "policy_lockout",
 			"under this policy a person with role admin (fresh MFA) could not apply policy again (action policy.apply on Policy::\"interlock\"), so nobody could undo it; keep a permit for admins")
@@ -276,7 +276,7 @@ func runCases(c *compiled, cases []TestCase, now time.Time) ([]TestResult, error
 		if err != nil {
 			return nil, usererr.Wrap(err, usererr.Invalid, "policy_test_case", "test case %q: %v", name, err)
 		}
-		r := TestResult{Name: name, Decision: decide(c, req, now), Pass: true}
+		r := TestResult{Name: name, Decision: decide(c, req, now, nil), Pass: true}
 		fail := func(format string, args ...any) {
 			r.Pass = false
 			r.Failures = append(r.Failures, fmt.Sprintf(format, args...))
@@ -298,7 +298,7 @@ func runCases(c *compiled, cases []TestCase, now time.Time) ([]TestResult, error
 			}
 		}
 		if tc.WantApprovals != nil {
-			got, err := approvalRequirement(c, req, now)
+			got, err := approvalRequirement(c, req, now, nil)
 			if err != nil {
 				return nil, usererr.Wrap(err, usererr.Invalid, "policy_test_case", "test case %q: %v", name, err)
 			}
