@@ -513,9 +513,14 @@ func (s *Manager) voidIfDrifted(ctx context.Context, tx Tx, op *Operation, now t
 
 // driftReason names the planned hosts that can no longer be targeted.
 func driftReason(inv *Inventory, p Plan, self string) string {
+	return hostsDrift(inv, p.Hosts(), self)
+}
+
+// hostsDrift names the hosts among ids that can no longer be targeted.
+func hostsDrift(inv *Inventory, ids []string, self string) string {
 	held := inv.held(self)
 	var why []string
-	for _, id := range p.Hosts() {
+	for _, id := range ids {
 		h, ok := inv.byID[id]
 		switch {
 		case !ok:
@@ -629,6 +634,38 @@ func (s *Manager) Start(ctx context.Context, opID string, by wire.Principal) (Op
 		return op, outcome
 	}
 	return op, nil
+}
+
+// CheckResume says whether a stopped operation may continue: a resume
+// sends the hosts it has not reached yet, so it needs what a start needs.
+// Its approvals must still be valid (unless glass was broken), since a
+// halt is a reason for fresh eyes and an approval is for a window of time,
+// not for whenever someone resumes; and untouched, the hosts it would
+// still send to, must still be targetable (present, live, in service, not
+// held by another operation). It changes nothing: a refused operation
+// stays as it is, for a person to abort and plan again. Capacity floors
+// are judged before each wave as always.
+func (s *Manager) CheckResume(ctx context.Context, op Operation, untouched []string) error {
+	now := s.clock()
+	if !op.BreakGlass {
+		if valid := validApprovals(op, now); len(valid) < op.Needed {
+			return usererr.New(usererr.Conflict, "approvals_expired",
+				"Operation %s cannot resume: only %d of the %d approvals it needs are still valid (approvals last %s). Abort it and run it again: the new plan covers the hosts it has not reached and needs fresh approval.",
+				op.ID, len(valid), op.Needed, s.cfg.ApprovalTTL)
+		}
+	}
+	if len(untouched) == 0 {
+		return nil
+	}
+	inv, err := s.snapshot(ctx, s.store)
+	if err != nil {
+		return fmt.Errorf("check resume of op %s: %w", op.ID, err)
+	}
+	if why := hostsDrift(inv, untouched, op.ID); why != "" {
+		return usererr.New(usererr.Conflict, "plan_drifted",
+			"Operation %s cannot resume: hosts it has not reached changed since it was planned: %s. Abort it and run it again for a plan of what is left.", op.ID, why)
+	}
+	return nil
 }
 
 // CheckWave judges the capacity floors of every service op's hosts serve

@@ -163,11 +163,30 @@ func (e *Engine) Resume(ctx context.Context, opID, by string) error {
 			"Operation %s cannot resume: the health check of %s was in flight at a restart and its result is unknown. Check those hosts and mark the health step (interlock ops mark --phase health), or abort.",
 			opID, strings.Join(unknownChecks, ", "))
 	}
+	if err := e.cfg.Guard.CheckResume(ctx, op, untouchedHosts(op.Plan, steps)); err != nil {
+		return err
+	}
 	if err := e.setState(ctx, opID, []ops.OpState{ops.OpHalted, ops.OpAttention}, ops.OpRunning,
 		fmt.Sprintf("Resumed by %s.", by), by); err != nil {
 		return err
 	}
 	return e.launch(ctx, opID)
+}
+
+// untouchedHosts are the plan's hosts with no step of any phase: the ones
+// a resume would send to for the first time.
+func untouchedHosts(p ops.Plan, steps []StepRecord) []string {
+	seen := map[string]bool{}
+	for _, s := range steps {
+		seen[s.HostID] = true
+	}
+	var out []string
+	for _, h := range p.Hosts() {
+		if !seen[h] {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // MarkStep records a person's finding about a step left unknown by a

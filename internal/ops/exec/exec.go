@@ -61,8 +61,13 @@ type Dispatcher interface {
 // The executor halts the operation when CheckWave returns an error or any
 // verdict with Pass false; the failing verdicts' messages become the
 // operation's detail.
+//
+// CheckResume is asked before a stopped operation resumes, with the plan's
+// hosts that have no step yet; a returned error refuses the resume and
+// the operation stays as it is.
 type Guard interface {
 	CheckWave(ctx context.Context, op ops.Operation, wave int) ([]ops.Verdict, error)
+	CheckResume(ctx context.Context, op ops.Operation, untouched []string) error
 }
 
 // Ops is the part of internal/ops' operation store the executor needs.

@@ -362,6 +362,47 @@ func TestHaltStopsNewDispatches(t *testing.T) {
 	}
 }
 
+func TestResumeAsksTheGuardAboutUntouchedHosts(t *testing.T) {
+	p := plan([]string{"h1"}, []string{"h2", "h3", "h4"})
+	p.Concurrency = 1
+	release := make(chan struct{})
+	d := newDispatcher().set("h2/run", outcome{release: release})
+	d.sent = make(chan string, 10)
+	r := newRig(t, storetest.OpenSQLite(t), newFakeOps(operation(p)), d)
+	start(t, r)
+	for k := range d.sent {
+		if k == "h2/run" {
+			break
+		}
+	}
+	ctx := context.Background()
+	if err := r.eng.Halt(ctx, "op1", "person:p2", "look first"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	r.finish(t)
+	r.g.resumeErr = usererr.New(usererr.Conflict, "approvals_expired", "Operation op1 cannot resume: approvals expired.")
+	if err := r.eng.Resume(ctx, "op1", "person:p3"); !isKind(err, usererr.Conflict) {
+		t.Fatalf("Resume refused by the guard = %v, want its Conflict", err)
+	}
+	if got, _ := r.ops.Get(ctx, "op1"); got.State != ops.OpHalted {
+		t.Errorf("state after a refused resume = %s, want halted", got.State)
+	}
+	if diff := cmp.Diff([][]string{{"h3", "h4"}}, r.g.resumes); diff != "" {
+		t.Errorf("hosts the guard was asked about (-want +got):\n%s", diff)
+	}
+	r.g.resumeErr = nil
+	if err := r.eng.Resume(ctx, "op1", "person:p3"); err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	if got := r.finish(t); got.State != ops.OpSucceeded {
+		t.Errorf("state after resume = %s (%s), want succeeded", got.State, got.Detail)
+	}
+	if diff := cmp.Diff([]string{"h1/run", "h2/run", "h3/run", "h4/run"}, r.d.called()); diff != "" {
+		t.Errorf("dispatches (-want +got):\n%s", diff)
+	}
+}
+
 func TestNothingDispatchedUnlessRunning(t *testing.T) {
 	for _, s := range []ops.OpState{ops.OpPending, ops.OpHalted, ops.OpAttention, ops.OpAborted, ops.OpDenied, ops.OpVoid} {
 		t.Run(string(s), func(t *testing.T) {

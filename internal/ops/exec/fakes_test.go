@@ -116,6 +116,10 @@ type fakeGuard struct {
 	fail   map[int]string // wave → failing verdict's message
 	err    error
 	checks []int
+	// resumeErr refuses every resume; resumes records each call's
+	// untouched hosts.
+	resumeErr error
+	resumes   [][]string
 }
 
 func (g *fakeGuard) CheckWave(ctx context.Context, op ops.Operation, wave int) ([]ops.Verdict, error) {
@@ -130,6 +134,13 @@ func (g *fakeGuard) CheckWave(ctx context.Context, op ops.Operation, wave int) (
 		vs = append(vs, ops.Verdict{Rule: "capacity_floor", Service: "index", Pass: false, Message: msg})
 	}
 	return vs, nil
+}
+
+func (g *fakeGuard) CheckResume(ctx context.Context, op ops.Operation, untouched []string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.resumes = append(g.resumes, untouched)
+	return g.resumeErr
 }
 
 func (g *fakeGuard) waves() []int {

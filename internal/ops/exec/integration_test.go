@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/policy"
 	"github.com/interlock-dev/interlock/internal/store"
 	"github.com/interlock-dev/interlock/internal/store/storetest"
+	"github.com/interlock-dev/interlock/internal/usererr"
 )
 
 // With the real ops.Manager (planner, approvals, guardrails, operations
@@ -27,17 +30,19 @@ var (
 
 // startedOp sets up the 2017 fleet (n hosts serving billing and index),
 // runs remove-capacity count=2, approves it and starts it in ops: the op
-// is running and nothing has been dispatched.
-func startedOp(t *testing.T, db *store.DB, n int) (*ops.Manager, ops.Operation) {
+// is running and nothing has been dispatched. advance moves ops' clock.
+func startedOp(t *testing.T, db *store.DB, n int) (m *ops.Manager, op ops.Operation, advance func(time.Duration)) {
 	t.Helper()
 	ctx := context.Background()
+	var mu sync.Mutex
 	now := time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance = func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	pol, err := policy.NewEngine(policy.EngineConfig{Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := ops.New(ops.Config{Store: db.OpsStore(), Policy: pol, Now: clock})
+	m, err = ops.New(ops.Config{Store: db.OpsStore(), Policy: pol, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +74,7 @@ func startedOp(t *testing.T, db *store.DB, n int) (*ops.Manager, ops.Operation) 
 	if _, err := m.ApplyRunbook(ctx, opsAdmin, src); err != nil {
 		t.Fatal(err)
 	}
-	op, _, err := m.Run(ctx, ops.RunRequest{Runbook: "remove-capacity", Params: map[string]string{"service": "billing", "count": "2"},
+	op, _, err = m.Run(ctx, ops.RunRequest{Runbook: "remove-capacity", Params: map[string]string{"service": "billing", "count": "2"},
 		Reason: "INC-1", Requester: opsOperator})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +86,7 @@ func startedOp(t *testing.T, db *store.DB, n int) (*ops.Manager, ops.Operation) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, op
+	return m, op, advance
 }
 
 func count(t *testing.T, db *store.DB, q string, args ...any) int {
@@ -98,7 +103,7 @@ func TestWithOpsManager(t *testing.T) {
 		t.Skip("bakes for a second per wave")
 	}
 	db := storetest.OpenSQLite(t)
-	m, op := startedOp(t, db, 20)
+	m, op, _ := startedOp(t, db, 20)
 	d := newDispatcher()
 	eng, err := exec.New(exec.Config{Store: db.ExecStore(), Ops: m, Guard: m, Dispatcher: d})
 	if err != nil {
@@ -148,7 +153,7 @@ func TestWithOpsManager(t *testing.T) {
 
 func TestRecoverWithOpsManager(t *testing.T) {
 	db := storetest.OpenSQLite(t)
-	m, op := startedOp(t, db, 20)
+	m, op, _ := startedOp(t, db, 20)
 	canary := op.Plan.Waves[0].Hosts[0]
 	hold := make(chan struct{})
 	defer close(hold)
@@ -189,5 +194,59 @@ func TestRecoverWithOpsManager(t *testing.T) {
 	}
 	if got, _ := m.Get(ctx, op.ID); got.State != ops.OpAborted {
 		t.Errorf("state after Abort = %s, want aborted", got.State)
+	}
+}
+
+// TestResumeRechecksWithOpsManager: a halted operation resumes only while
+// its approvals are valid and the hosts it has not reached can still be
+// targeted; a refusal leaves it halted.
+func TestResumeRechecksWithOpsManager(t *testing.T) {
+	db := storetest.OpenSQLite(t)
+	m, op, advance := startedOp(t, db, 20)
+	canary, rest := op.Plan.Waves[0].Hosts[0], op.Plan.Waves[1].Hosts[0]
+	hold := make(chan struct{})
+	d := newDispatcher().set(canary+"/run", outcome{release: hold})
+	d.sent = make(chan string, 10)
+	eng, err := exec.New(exec.Config{Store: db.ExecStore(), Ops: m, Guard: m, Dispatcher: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Shutdown(context.Background()) })
+	ctx := context.Background()
+	if err := eng.Start(ctx, op.ID); err != nil {
+		t.Fatal(err)
+	}
+	<-d.sent
+	if err := eng.Halt(ctx, op.ID, "person:p_ap1", "graphs look odd"); err != nil {
+		t.Fatal(err)
+	}
+	close(hold)
+	if err := eng.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	resume := func(code, says string) {
+		t.Helper()
+		err := eng.Resume(ctx, op.ID, "person:p_ap1")
+		if ue, ok := usererr.As(err); !ok || ue.Code != code || !strings.Contains(ue.Msg, says) {
+			t.Errorf("Resume = %v, want %s saying %q", err, code, says)
+		}
+		if got, _ := m.Get(ctx, op.ID); got.State != ops.OpHalted {
+			t.Errorf("state after a refused resume = %s, want halted", got.State)
+		}
+	}
+	if err := m.RecordHeartbeat(ctx, rest, false); err != nil {
+		t.Fatal(err)
+	}
+	resume("plan_drifted", "unhealthy")
+	if err := m.RecordHeartbeat(ctx, rest, true); err != nil {
+		t.Fatal(err)
+	}
+	advance(2 * time.Hour)
+	resume("approvals_expired", "0 of the 1 approvals")
+	if got := d.called(); len(got) != 1 {
+		t.Errorf("dispatches = %v, want only the canary's", got)
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM audit_entries WHERE kind = 'op.resumed'`); n != 0 {
+		t.Errorf("op.resumed entries = %d, want 0", n)
 	}
 }
