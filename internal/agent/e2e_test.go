@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,19 +47,29 @@ type fakeInventory struct {
 	token      string
 	uses       int
 	hosts      []string
+	byKey      map[string]string // enrolled key → host
 	heartbeats map[string]int
 	unhealthy  map[string]int
 }
 
-func (f *fakeInventory) EnrollHost(_ context.Context, token, hostname string) (string, []string, map[string]string, error) {
+// EnrollHost spends one use of the token per key, like ops.Manager: the
+// key that spent a use may enroll again and gets the same host.
+func (f *fakeInventory) EnrollHost(_ context.Context, token, hostname, keySHA256 string) (string, []string, map[string]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if id, ok := f.byKey[keySHA256]; ok && token == f.token && keySHA256 != "" {
+		return id, []string{"billing", "index"}, map[string]string{"zone": "a"}, nil
+	}
 	if token != f.token || f.uses == 0 {
 		return "", nil, nil, usererr.New(usererr.Unauthenticated, "bad_join_token", "The join token is unknown, expired or already used.")
 	}
 	f.uses--
 	id := fmt.Sprintf("host_%d", len(f.hosts)+1)
 	f.hosts = append(f.hosts, hostname)
+	if f.byKey == nil {
+		f.byKey = map[string]string{}
+	}
+	f.byKey[keySHA256] = id
 	return id, []string{"billing", "index"}, map[string]string{"zone": "a"}, nil
 }
 
@@ -91,6 +102,10 @@ type testServer struct {
 	proto   map[string]bool
 	renew   int
 	serials map[string][]string // host → client certificate serials, in first-seen order
+	// dropEnroll answers that many enrollments with 502 after the hub has
+	// handled them, signalling droppedEnroll each time.
+	dropEnroll    int
+	droppedEnroll chan struct{}
 }
 
 func startServer(t *testing.T, uses int) *testServer {
@@ -108,13 +123,27 @@ func startServerTTL(t *testing.T, uses int, certTTL time.Duration) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{ca: ca, hub: hub, inv: inv, conns: map[string]map[string]bool{}, proto: map[string]bool{}, serials: map[string][]string{}}
+	ts := &testServer{ca: ca, hub: hub, inv: inv, conns: map[string]map[string]bool{}, proto: map[string]bool{}, serials: map[string][]string{},
+		droppedEnroll: make(chan struct{}, 10)}
 	h := hub.Handler()
 	tlsCfg, err := ca.ServerTLSConfig(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{TLSConfig: tlsCfg, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ts.mu.Lock()
+		drop := r.URL.Path == "/v1/agent/enroll" && ts.dropEnroll > 0
+		if drop {
+			ts.dropEnroll--
+		}
+		ts.mu.Unlock()
+		if drop {
+			// The server enrolls the host, then the answer is lost.
+			h.ServeHTTP(httptest.NewRecorder(), r)
+			http.Error(w, "upstream connection reset", http.StatusBadGateway)
+			ts.droppedEnroll <- struct{}{}
+			return
+		}
 		if id, ok := hub.HostIDFromRequest(r); ok {
 			ts.mu.Lock()
 			if ts.conns[id] == nil {
@@ -356,6 +385,46 @@ func TestAgentRenewsItsCertificate(t *testing.T) {
 	defer ts.mu.Unlock()
 	if n := len(ts.serials["host_1"]); n < 2 {
 		t.Errorf("the restarted agent connected with %d distinct certificates, want the renewed one too", n)
+	}
+}
+
+// TestEnrollmentSurvivesALostAnswer: the server enrolls the host but its
+// answer is lost, once while the agent keeps running and once while the
+// agent is stopped before it retries. Either way the agent enrolls as the
+// host the token created, with its one-use token, and no second host
+// appears.
+func TestEnrollmentSurvivesALostAnswer(t *testing.T) {
+	ts := startServer(t, 2)
+	ts.dropEnroll = 1
+	dir := t.TempDir()
+	ts.startAgents(t, dir, 1, "ilk_join_test")
+	waitFor(t, "host_1 to connect after a lost answer", func() bool { return ts.hub.Connected("host_1") })
+	if _, err := os.Stat(filepath.Join(dir, "enroll-key.pem")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the enrollment key file is still there after enrolling: %v", err)
+	}
+
+	<-ts.droppedEnroll // the first agent's
+	ts.mu.Lock()
+	ts.dropEnroll = 1000 // every answer, until the agent is stopped
+	ts.mu.Unlock()
+	dir2 := t.TempDir()
+	stop := ts.startAgents(t, dir2, 1, "ilk_join_test")
+	<-ts.droppedEnroll // host_2 exists, the agent did not hear of it
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	ts.mu.Lock()
+	ts.dropEnroll = 0
+	ts.mu.Unlock()
+	if _, err := os.Stat(filepath.Join(dir2, "enroll-key.pem")); err != nil {
+		t.Fatalf("the stopped agent left no enrollment key: %v", err)
+	}
+	ts.startAgents(t, dir2, 1, "ilk_join_test")
+	waitFor(t, "host_2 to connect after a restart", func() bool { return ts.hub.Connected("host_2") })
+	ts.inv.mu.Lock()
+	defer ts.inv.mu.Unlock()
+	if len(ts.inv.hosts) != 2 || ts.inv.uses != 0 {
+		t.Errorf("hosts %v with %d uses left, want 2 hosts and the token spent", ts.inv.hosts, ts.inv.uses)
 	}
 }
 

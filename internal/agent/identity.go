@@ -28,7 +28,9 @@ const (
 	certFile     = "agent.pem"
 	caFile       = "ca.pem"        // the server's CA, as pinned
 	identityFile = "identity.json" // written last: its presence means "enrolled"
-	ledgerFile   = "steps.log"     // step IDs already started, one per line
+	// enrollKeyFile holds the key of an enrollment not finished yet.
+	enrollKeyFile = "enroll-key.pem"
+	ledgerFile    = "steps.log" // step IDs already started, one per line
 )
 
 // identity is what enrollment leaves in the data directory.
@@ -62,9 +64,13 @@ func loadIdentity(dir string) (identity, error) {
 // enroll makes a key and CSR, spends the join token, checks what comes back
 // and saves the identity (identity.json last).
 func enroll(ctx context.Context, cfg Config) (identity, error) {
-	key, csr, err := pki.NewAgentKey(cfg.Rand, cfg.Hostname)
+	key, err := enrollmentKey(cfg)
 	if err != nil {
-		return identity{}, fmt.Errorf("generate agent key: %w", err)
+		return identity{}, err
+	}
+	csr, err := pki.AgentCSR(cfg.Rand, key, cfg.Hostname)
+	if err != nil {
+		return identity{}, fmt.Errorf("make certificate request: %w", err)
 	}
 	tlsCfg, err := pki.PinnedTLSConfig(cfg.CAFingerprint)
 	if err != nil {
@@ -113,8 +119,48 @@ func enroll(ctx context.Context, cfg Config) (identity, error) {
 	if err != nil {
 		return identity{}, err
 	}
+	if err := os.Remove(filepath.Join(cfg.DataDir, enrollKeyFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		cfg.Log.WarnContext(ctx, "remove the enrollment key file", slog.String("error", err.Error()))
+	}
 	cfg.Log.InfoContext(ctx, "enrolled", slog.String("host", id.HostID), slog.Any("services", resp.Services))
 	return id, nil
+}
+
+// enrollmentKey returns the key to enroll with: the one an unfinished
+// enrollment left in the data directory, or a new one, saved there (0600)
+// before the join token is sent. The server gives the same host back to
+// the same token and key, so an agent whose answer was lost (a timeout, a
+// failed response after the server committed, a restart mid-enrollment)
+// enrolls on its next try instead of stranding a spent token.
+func enrollmentKey(cfg Config) (*ecdsa.PrivateKey, error) {
+	path := filepath.Join(cfg.DataDir, enrollKeyFile)
+	if b, err := os.ReadFile(path); err == nil {
+		defer clear(b)
+		block, _ := pem.Decode(b)
+		if block == nil || block.Type != "PRIVATE KEY" {
+			return nil, fmt.Errorf("%s is not a PEM private key; remove it to enroll with a new key", path)
+		}
+		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if ek, ok := k.(*ecdsa.PrivateKey); err == nil && ok {
+			return ek, nil
+		}
+		return nil, fmt.Errorf("%s does not hold an ECDSA key; remove it to enroll with a new key", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	key, _, err := pki.NewAgentKey(cfg.Rand, cfg.Hostname)
+	if err != nil {
+		return nil, fmt.Errorf("generate agent key: %w", err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pkcs8)
+	if err := writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), 0o600); err != nil {
+		return nil, fmt.Errorf("save the enrollment key: %w", err)
+	}
+	return key, nil
 }
 
 // checkIssued checks a certificate the server issued: the CA is the pinned

@@ -28,6 +28,8 @@ package agenthub
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,8 +48,12 @@ import (
 // Enroller spends a join token and creates the host. ops.Manager
 // implements it. It MUST return a usererr (Unauthenticated) for an unknown,
 // expired or used token and change nothing in that case.
+// keySHA256 identifies the agent's key (SHA-256 of the CSR's
+// SubjectPublicKeyInfo, hex): the same token and key may enroll again and
+// MUST then get the same host, so that an agent whose answer was lost
+// retries instead of stranding its token.
 type Enroller interface {
-	EnrollHost(ctx context.Context, token, hostname string) (hostID string, services []string, labels map[string]string, err error)
+	EnrollHost(ctx context.Context, token, hostname, keySHA256 string) (hostID string, services []string, labels map[string]string, err error)
 }
 
 // HeartbeatRecorder records that a host is alive. ops.Manager implements it.
@@ -285,10 +291,12 @@ func (h *Hub) EnrollHandler() http.Handler {
 		if req.Token == "" {
 			return usererr.New(usererr.Invalid, "missing_token", "The enrollment request has no join token; pass --token from `interlock join-token create`.")
 		}
-		if _, err := pki.ParseCSR([]byte(req.CSR)); err != nil {
+		csr, err := pki.ParseCSR([]byte(req.CSR))
+		if err != nil {
 			return usererr.Wrap(err, usererr.Invalid, "bad_csr", "The certificate signing request is not valid: %v.", err)
 		}
-		hostID, services, labels, err := h.cfg.Enroller.EnrollHost(r.Context(), req.Token, req.Hostname)
+		keySum := sha256.Sum256(csr.RawSubjectPublicKeyInfo)
+		hostID, services, labels, err := h.cfg.Enroller.EnrollHost(r.Context(), req.Token, req.Hostname, hex.EncodeToString(keySum[:]))
 		if err != nil {
 			return err
 		}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net"
@@ -41,12 +43,14 @@ func (s testSealer) Open(c, aad []byte) ([]byte, error) {
 type fakeInventory struct {
 	mu    sync.Mutex
 	calls int
+	keys  []string // keySHA256 of each call
 }
 
-func (f *fakeInventory) EnrollHost(_ context.Context, token, hostname string) (string, []string, map[string]string, error) {
+func (f *fakeInventory) EnrollHost(_ context.Context, token, hostname, keySHA256 string) (string, []string, map[string]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
+	f.keys = append(f.keys, keySHA256)
 	if token != "ilk_join_ok" {
 		return "", nil, nil, usererr.New(usererr.Unauthenticated, "bad_join_token", "The join token is unknown, expired or already used.")
 	}
@@ -278,7 +282,7 @@ func TestDispatchWaitsBrieflyForAHostToConnect(t *testing.T) {
 
 func TestEnroll(t *testing.T) {
 	f := newFixture(t, nil)
-	_, csr, _ := pki.NewAgentKey(nil, "web-1")
+	key, csr, _ := pki.NewAgentKey(nil, "web-1")
 	csrJSON, _ := json.Marshal(string(csr))
 	cfg, _ := pki.PinnedTLSConfig(f.ca.Fingerprint())
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
@@ -307,6 +311,15 @@ func TestEnroll(t *testing.T) {
 			}
 			if f.inv.calls != tt.wantCalls {
 				t.Errorf("Enroller called %d times, want %d", f.inv.calls, tt.wantCalls)
+			}
+			if tt.wantCalls > 0 {
+				// The enroller learns which key enrolls (SHA-256 of its
+				// SubjectPublicKeyInfo), so the same key can ask again.
+				spki, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+				sum := sha256.Sum256(spki)
+				if got := f.inv.keys[len(f.inv.keys)-1]; got != hex.EncodeToString(sum[:]) {
+					t.Errorf("key passed to the enroller = %q, want the CSR key's SPKI SHA-256", got)
+				}
 			}
 			if tt.status != 200 {
 				var p wire.Problem

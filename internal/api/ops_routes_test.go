@@ -107,7 +107,7 @@ func TestOpsRoutes2017(t *testing.T) {
 		if code, p := a.call("admin", "POST", "/v1/join-tokens", wire.JoinTokenCreateRequest{Services: []string{"billing", "index"}, TTLSeconds: 3600}, &tok); code != http.StatusCreated {
 			t.Fatalf("join token: %d %s", code, p.Detail)
 		}
-		if _, _, _, err := a.m.EnrollHost(ctx, tok.Token, fmt.Sprintf("host%02d", i+1)); err != nil {
+		if _, _, _, err := a.m.EnrollHost(ctx, tok.Token, fmt.Sprintf("host%02d", i+1), ""); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -101,7 +101,7 @@ func TestOpsCommands2017(t *testing.T) {
 		if code != 0 || !strings.HasPrefix(out, "ilk_join_") {
 			t.Fatalf("join-token create: %d %q %q", code, out, stderr)
 		}
-		if _, _, _, err := m.EnrollHost(context.Background(), strings.TrimSpace(out), fmt.Sprintf("host%02d", i+1)); err != nil {
+		if _, _, _, err := m.EnrollHost(context.Background(), strings.TrimSpace(out), fmt.Sprintf("host%02d", i+1), ""); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -35,6 +35,7 @@ type JoinToken struct {
 	ExpiresAt time.Time
 	UsedAt    time.Time // zero until used
 	HostID    string    // the host it enrolled
+	KeySHA256 string    // the enrolled public key (SHA-256 of its SubjectPublicKeyInfo, hex)
 }
 
 // Secret is a bearer value that never prints: String and LogValue redact it.
@@ -105,9 +106,12 @@ func badServiceName(name string) error {
 	return usererr.New(usererr.Invalid, "bad_service_name", "Service name %q must be 1–63 lower-case letters, digits or dashes, starting with a letter or digit.", name)
 }
 
-// EnrollHost spends a join token and creates the host it names. The token
-// works once and only before it expires; every failure says the same thing.
-func (s *Manager) EnrollHost(ctx context.Context, token, hostname string) (hostID string, services []string, labels map[string]string, err error) {
+// EnrollHost spends a join token and creates the host it names, for the
+// agent key keySHA256 (SHA-256 of the CSR's SubjectPublicKeyInfo, hex). The
+// token works once and only before it expires, except that the same key
+// and hostname may present it again (enrollAgain); every failure says the
+// same thing.
+func (s *Manager) EnrollHost(ctx context.Context, token, hostname, keySHA256 string) (hostID string, services []string, labels map[string]string, err error) {
 	hostname = strings.TrimSpace(hostname)
 	if hostname == "" || len(hostname) > 253 || strings.ContainsAny(hostname, " \t\n\r\x00/") {
 		return "", nil, nil, usererr.New(usererr.Invalid, "bad_hostname", "The hostname %q is not valid.", hostname)
@@ -122,7 +126,10 @@ func (s *Manager) EnrollHost(ctx context.Context, token, hostname string) (hostI
 	now := s.clock()
 	var jt JoinToken
 	err = s.store.InTx(ctx, func(tx Tx) error {
-		jt, err = tx.ClaimJoinToken(ctx, hashToken(token), id, now)
+		jt, err = tx.ClaimJoinToken(ctx, hashToken(token), id, keySHA256, now)
+		if errors.Is(err, ErrNotFound) && keySHA256 != "" {
+			return s.enrollAgain(ctx, tx, token, hostname, keySHA256, now, &jt)
+		}
 		if err != nil {
 			return err
 		}
@@ -139,8 +146,31 @@ func (s *Manager) EnrollHost(ctx context.Context, token, hostname string) (hostI
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("enroll host %s: %w", hostname, err)
 	}
-	s.log.InfoContext(ctx, "host enrolled", slog.String("host", id), slog.String("hostname", hostname))
-	return id, jt.Services, jt.Labels, nil
+	s.log.InfoContext(ctx, "host enrolled", slog.String("host", jt.HostID), slog.String("hostname", hostname))
+	return jt.HostID, jt.Services, jt.Labels, nil
+}
+
+// enrollAgain answers an enrollment whose token is already spent when the
+// same key (and hostname) spent it: the agent lost the first answer (a
+// timeout, a failed response after the commit, a restart mid-enrollment)
+// and asks again. Only the holder of both the token and the enrolled
+// private key (the CSR proves possession) gets the same host back, and
+// only until the token would have expired; everyone else gets ErrNotFound.
+func (s *Manager) enrollAgain(ctx context.Context, tx Tx, token, hostname, keySHA256 string, now time.Time, jt *JoinToken) error {
+	spent, err := tx.SpentJoinToken(ctx, hashToken(token), keySHA256, now)
+	if err != nil {
+		return err
+	}
+	h, err := tx.OpsHost(ctx, spent.HostID)
+	if err != nil {
+		return err
+	}
+	if h.Name != hostname {
+		return ErrNotFound
+	}
+	*jt = spent
+	return audit.Append(ctx, tx, audit.Entry{Kind: "host.enrolled_again", Version: 1, Actor: "agent:" + h.ID, Subject: "host:" + h.ID, Time: now,
+		Data: map[string]any{"hostname": hostname, "join_token": spent.ID}})
 }
 
 func badJoinToken() error {

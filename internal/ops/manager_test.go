@@ -60,7 +60,7 @@ func newEnvOn(t *testing.T, db *store.DB, n int) *env {
 		if err != nil {
 			t.Fatal(err)
 		}
-		id, _, _, err := e.m.EnrollHost(e.ctx, tok.Reveal(), fmt.Sprintf("host%02d", i+1))
+		id, _, _, err := e.m.EnrollHost(e.ctx, tok.Reveal(), fmt.Sprintf("host%02d", i+1), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,14 +137,14 @@ func TestJoinTokens(t *testing.T) {
 	if n := e.count(`SELECT COUNT(*) FROM ops_join_tokens WHERE hash = $1`, []byte(tok.Reveal())); n != 0 {
 		t.Error("the token is stored in plaintext")
 	}
-	id, services, _, err := e.m.EnrollHost(e.ctx, tok.Reveal(), "web1")
+	id, services, _, err := e.m.EnrollHost(e.ctx, tok.Reveal(), "web1", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{"web"}, services); diff != "" {
 		t.Errorf("services (-want +got):\n%s", diff)
 	}
-	_, _, _, err = e.m.EnrollHost(e.ctx, tok.Reveal(), "web2")
+	_, _, _, err = e.m.EnrollHost(e.ctx, tok.Reveal(), "web2", "")
 	wantUserErr(t, err, usererr.Unauthenticated, "bad_join_token")
 
 	expiring, err := e.m.CreateJoinToken(e.ctx, admin, []string{"web"}, nil, time.Minute)
@@ -152,7 +152,7 @@ func TestJoinTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.now = e.now.Add(time.Minute)
-	_, _, _, err = e.m.EnrollHost(e.ctx, expiring.Reveal(), "web3")
+	_, _, _, err = e.m.EnrollHost(e.ctx, expiring.Reveal(), "web3", "")
 	wantUserErr(t, err, usererr.Unauthenticated, "bad_join_token")
 
 	hosts, err := e.m.ListHosts(e.ctx)
@@ -194,6 +194,45 @@ func names(s []ops.ServiceStatus) []string {
 
 // The 2017 scenario through the whole use case, with the default Cedar
 // policy, on SQLite and on PostgreSQL.
+// TestEnrollAgainWithTheSameKey: an agent whose enrollment answer was lost
+// presents its spent token again with the same key and hostname and gets
+// the same host; no other key, hostname or late retry does.
+func TestEnrollAgainWithTheSameKey(t *testing.T) {
+	e := newEnv(t, 0)
+	tok, err := e.m.CreateJoinToken(e.ctx, admin, []string{"web"}, map[string]string{"zone": "b"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, _, err := e.m.EnrollHost(e.ctx, tok.Reveal(), "web1", "key-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, services, labels, err := e.m.EnrollHost(e.ctx, tok.Reveal(), "web1", "key-a")
+	if err != nil || again != id {
+		t.Fatalf("enrolling again with the same key = %q, %v; want %s", again, err, id)
+	}
+	if !cmp.Equal(services, []string{"web"}) || labels["zone"] != "b" {
+		t.Errorf("again: services %v labels %v, want the token's", services, labels)
+	}
+	for _, tt := range []struct{ name, host, key string }{
+		{"another key", "web1", "key-b"},
+		{"no key", "web1", ""},
+		{"another hostname", "web2", "key-a"},
+	} {
+		_, _, _, err := e.m.EnrollHost(e.ctx, tok.Reveal(), tt.host, tt.key)
+		wantUserErr(t, err, usererr.Unauthenticated, "bad_join_token")
+	}
+	e.now = e.now.Add(time.Hour)
+	_, _, _, err = e.m.EnrollHost(e.ctx, tok.Reveal(), "web1", "key-a")
+	wantUserErr(t, err, usererr.Unauthenticated, "bad_join_token")
+	if n := e.count(`SELECT COUNT(*) FROM ops_hosts`); n != 1 {
+		t.Errorf("%d hosts, want 1", n)
+	}
+	if n := e.audits("host.enrolled_again"); n != 1 {
+		t.Errorf("%d host.enrolled_again entries, want 1", n)
+	}
+}
+
 func TestRun2017(t *testing.T) { testRun2017(t, newEnv(t, 20)) }
 
 func TestRun2017Postgres(t *testing.T) {

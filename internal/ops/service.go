@@ -58,8 +58,13 @@ type Tx interface {
 	LockOps(ctx context.Context) error
 	InsertJoinToken(ctx context.Context, t JoinToken) error
 	// ClaimJoinToken marks the unused, unexpired token with this hash as
-	// used by hostID and returns it; ErrNotFound if there is none.
-	ClaimJoinToken(ctx context.Context, hash []byte, hostID string, now time.Time) (JoinToken, error)
+	// used by hostID with the key keySHA256 and returns it; ErrNotFound if
+	// there is none.
+	ClaimJoinToken(ctx context.Context, hash []byte, hostID, keySHA256 string, now time.Time) (JoinToken, error)
+	// SpentJoinToken returns the token with this hash if it was used with
+	// the key keySHA256 (not empty) and has not expired; ErrNotFound
+	// otherwise.
+	SpentJoinToken(ctx context.Context, hash []byte, keySHA256 string, now time.Time) (JoinToken, error)
 	InsertHost(ctx context.Context, h Host, enrolledAt time.Time) error
 	SetHostHeartbeat(ctx context.Context, id string, healthy bool, at time.Time) error
 	SetHostInService(ctx context.Context, id string, inService bool) error

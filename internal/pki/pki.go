@@ -404,11 +404,20 @@ func NewAgentKey(random io.Reader, hostname string) (key *ecdsa.PrivateKey, csrP
 	if err != nil {
 		return nil, nil, err
 	}
+	csrPEM, err = AgentCSR(random, key, hostname)
+	return key, csrPEM, err
+}
+
+// AgentCSR makes a CSR for an existing agent key.
+func AgentCSR(random io.Reader, key *ecdsa.PrivateKey, hostname string) ([]byte, error) {
+	if random == nil {
+		random = rand.Reader
+	}
 	der, err := x509.CreateCertificateRequest(random, &x509.CertificateRequest{Subject: pkix.Name{CommonName: hostname}}, key)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
 }
 
 // ParseCertificatePEM decodes the first CERTIFICATE block of data.

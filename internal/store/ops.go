@@ -339,26 +339,46 @@ func nonNilLabels(m map[string]string) map[string]string {
 }
 
 // ClaimJoinToken implements ops.Tx.
-func (t *Tx) ClaimJoinToken(ctx context.Context, hash []byte, hostID string, now time.Time) (ops.JoinToken, error) {
+func (t *Tx) ClaimJoinToken(ctx context.Context, hash []byte, hostID, keySHA256 string, now time.Time) (ops.JoinToken, error) {
 	var j ops.JoinToken
 	var services, labels string
 	var created, expires int64
-	err := t.QueryRow(ctx, `UPDATE ops_join_tokens SET used_at = $1, host_id = $2
+	err := t.QueryRow(ctx, `UPDATE ops_join_tokens SET used_at = $1, host_id = $2, key_sha256 = $4
 		WHERE hash = $3 AND used_at = 0 AND expires_at > $1
 		RETURNING id, services, labels, created_by, created_at, expires_at`,
-		now.UnixNano(), hostID, hash).Scan(&j.ID, &services, &labels, &j.CreatedBy, &created, &expires)
+		now.UnixNano(), hostID, hash, keySHA256).Scan(&j.ID, &services, &labels, &j.CreatedBy, &created, &expires)
 	if err != nil {
 		return ops.JoinToken{}, opsErr("claim join token", err)
 	}
+	j.Hash, j.HostID, j.UsedAt, j.KeySHA256 = hash, hostID, now, keySHA256
+	j.CreatedAt, j.ExpiresAt = opsTime(created), opsTime(expires)
+	return j, decodeJoinTokenSets(&j, services, labels)
+}
+
+// SpentJoinToken implements ops.Tx.
+func (t *Tx) SpentJoinToken(ctx context.Context, hash []byte, keySHA256 string, now time.Time) (ops.JoinToken, error) {
+	var j ops.JoinToken
+	var services, labels string
+	var created, expires, used int64
+	err := t.QueryRow(ctx, `SELECT id, services, labels, created_by, created_at, expires_at, used_at, host_id FROM ops_join_tokens
+		WHERE hash = $1 AND used_at > 0 AND key_sha256 = $2 AND key_sha256 <> '' AND expires_at > $3`,
+		hash, keySHA256, now.UnixNano()).Scan(&j.ID, &services, &labels, &j.CreatedBy, &created, &expires, &used, &j.HostID)
+	if err != nil {
+		return ops.JoinToken{}, opsErr("find spent join token", err)
+	}
+	j.Hash, j.KeySHA256 = hash, keySHA256
+	j.CreatedAt, j.ExpiresAt, j.UsedAt = opsTime(created), opsTime(expires), opsTime(used)
+	return j, decodeJoinTokenSets(&j, services, labels)
+}
+
+func decodeJoinTokenSets(j *ops.JoinToken, services, labels string) error {
 	if err := json.Unmarshal([]byte(services), &j.Services); err != nil {
-		return j, fmt.Errorf("decode services of join token %s: %w", j.ID, err)
+		return fmt.Errorf("decode services of join token %s: %w", j.ID, err)
 	}
 	if err := json.Unmarshal([]byte(labels), &j.Labels); err != nil {
-		return j, fmt.Errorf("decode labels of join token %s: %w", j.ID, err)
+		return fmt.Errorf("decode labels of join token %s: %w", j.ID, err)
 	}
-	j.Hash, j.HostID, j.UsedAt = hash, hostID, now
-	j.CreatedAt, j.ExpiresAt = opsTime(created), opsTime(expires)
-	return j, nil
+	return nil
 }
 
 // InsertHost implements ops.Tx.

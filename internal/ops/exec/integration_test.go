@@ -51,7 +51,7 @@ func startedOp(t *testing.T, db *store.DB, n int) (m *ops.Manager, op ops.Operat
 		if err != nil {
 			t.Fatal(err)
 		}
-		id, _, _, err := m.EnrollHost(ctx, tok.Reveal(), fmt.Sprintf("host%02d", i+1))
+		id, _, _, err := m.EnrollHost(ctx, tok.Reveal(), fmt.Sprintf("host%02d", i+1), "")
 		if err != nil {
 			t.Fatal(err)
 		}

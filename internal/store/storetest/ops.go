@@ -80,13 +80,42 @@ var _ = Register("ops", func(t *testing.T, open Opener) {
 		var got ops.JoinToken
 		opsTx(t, s, func(tx ops.Tx) error {
 			var err error
-			got, err = tx.ClaimJoinToken(ctx, jt.Hash, "host_x", opsT0.Add(time.Minute))
+			got, err = tx.ClaimJoinToken(ctx, jt.Hash, "host_x", "key-x", opsT0.Add(time.Minute))
 			return err
 		})
 		want := jt
-		want.UsedAt, want.HostID = opsT0.Add(time.Minute), "host_x"
+		want.UsedAt, want.HostID, want.KeySHA256 = opsT0.Add(time.Minute), "host_x", "key-x"
 		if diff := cmp.Diff(want, got, equate); diff != "" {
 			t.Errorf("claimed token (-want +got):\n%s", diff)
+		}
+		opsTx(t, s, func(tx ops.Tx) error {
+			spent, err := tx.SpentJoinToken(ctx, jt.Hash, "key-x", opsT0.Add(2*time.Minute))
+			if err != nil {
+				return err
+			}
+			if diff := cmp.Diff(want, spent, equate); diff != "" {
+				t.Errorf("spent token (-want +got):\n%s", diff)
+			}
+			return nil
+		})
+		for name, tc := range map[string]struct {
+			hash []byte
+			key  string
+			at   time.Time
+		}{
+			"another key":  {jt.Hash, "key-y", opsT0.Add(2 * time.Minute)},
+			"no key":       {jt.Hash, "", opsT0.Add(2 * time.Minute)},
+			"after expiry": {jt.Hash, "key-x", opsT0.Add(time.Hour)},
+			"never used":   {old.Hash, "", opsT0},
+			"unknown":      {[]byte("nope"), "key-x", opsT0},
+		} {
+			err := s.InTx(ctx, func(tx ops.Tx) error {
+				_, err := tx.SpentJoinToken(ctx, tc.hash, tc.key, tc.at)
+				return err
+			})
+			if !errors.Is(err, ops.ErrNotFound) {
+				t.Errorf("%s: SpentJoinToken = %v, want ops.ErrNotFound", name, err)
+			}
 		}
 		for name, tc := range map[string]struct {
 			hash []byte
@@ -97,7 +126,7 @@ var _ = Register("ops", func(t *testing.T, open Opener) {
 			"unknown":    {[]byte("nope"), opsT0},
 		} {
 			err := s.InTx(ctx, func(tx ops.Tx) error {
-				_, err := tx.ClaimJoinToken(ctx, tc.hash, "host_y", tc.at)
+				_, err := tx.ClaimJoinToken(ctx, tc.hash, "host_y", "key-y", tc.at)
 				return err
 			})
 			if !errors.Is(err, ops.ErrNotFound) {
