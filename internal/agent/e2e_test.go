@@ -73,6 +73,8 @@ func (f *fakeInventory) EnrollHost(_ context.Context, token, hostname, keySHA256
 	return id, []string{"billing", "index"}, map[string]string{"zone": "a"}, nil
 }
 
+func (f *fakeInventory) HostRevoked(context.Context, string) (bool, error) { return false, nil }
+
 func (f *fakeInventory) RecordHeartbeat(_ context.Context, hostID string, healthy bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -119,7 +121,7 @@ func startServerTTL(t *testing.T, uses int, certTTL time.Duration) *testServer {
 		t.Fatal(err)
 	}
 	inv := &fakeInventory{token: "ilk_join_test", uses: uses, heartbeats: map[string]int{}, unhealthy: map[string]int{}}
-	hub, err := agenthub.New(agenthub.Config{CA: ca, Enroller: inv, Heartbeats: inv, CertTTL: certTTL, ConnectGrace: 300 * time.Millisecond, PingInterval: 200 * time.Millisecond, Margin: 2 * time.Second})
+	hub, err := agenthub.New(agenthub.Config{CA: ca, Enroller: inv, Heartbeats: inv, Revocations: inv, CertTTL: certTTL, ConnectGrace: 300 * time.Millisecond, PingInterval: 200 * time.Millisecond, Margin: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

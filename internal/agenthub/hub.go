@@ -56,6 +56,15 @@ type Enroller interface {
 	EnrollHost(ctx context.Context, token, hostname, keySHA256 string) (hostID string, services []string, labels map[string]string, err error)
 }
 
+// Revocations says whether a host's identity was revoked. ops.Manager
+// implements it. It is asked on every agent request and before every
+// dispatch, so that a revocation takes effect at once on every server
+// sharing the database, though the certificate itself stays valid until it
+// expires. An error counts as revoked.
+type Revocations interface {
+	HostRevoked(ctx context.Context, hostID string) (bool, error)
+}
+
 // HeartbeatRecorder records that a host is alive. ops.Manager implements it.
 type HeartbeatRecorder interface {
 	RecordHeartbeat(ctx context.Context, hostID string, healthy bool) error
@@ -67,9 +76,10 @@ var ErrUnreachable = errors.New("its agent is not connected")
 
 // Config configures a Hub. CA, Enroller and Heartbeats are required.
 type Config struct {
-	CA         *pki.CA
-	Enroller   Enroller
-	Heartbeats HeartbeatRecorder
+	CA          *pki.CA
+	Enroller    Enroller
+	Heartbeats  HeartbeatRecorder
+	Revocations Revocations
 	// CertTTL is the lifetime of agent certificates; 0 means 90 days.
 	CertTTL time.Duration
 	// PingInterval is how often the stream carries a ping line; 0 means 15 s.
@@ -117,8 +127,8 @@ func (s *stream) close() { s.once.Do(func() { close(s.done) }) }
 
 // New returns a Hub.
 func New(cfg Config) (*Hub, error) {
-	if cfg.CA == nil || cfg.Enroller == nil || cfg.Heartbeats == nil {
-		return nil, errors.New("agenthub: Config needs CA, Enroller and Heartbeats")
+	if cfg.CA == nil || cfg.Enroller == nil || cfg.Heartbeats == nil || cfg.Revocations == nil {
+		return nil, errors.New("agenthub: Config needs CA, Enroller, Heartbeats and Revocations")
 	}
 	if cfg.CertTTL <= 0 {
 		cfg.CertTTL = 90 * 24 * time.Hour
@@ -172,7 +182,21 @@ func (h *Hub) HostIDFromRequest(r *http.Request) (string, bool) {
 		h.log.InfoContext(r.Context(), "agent certificate refused", slog.String("error", err.Error()))
 		return "", false
 	}
+	if h.revoked(r.Context(), id) {
+		h.log.InfoContext(r.Context(), "agent certificate refused: the host is revoked", slog.String("host", id))
+		return "", false
+	}
 	return id, true
+}
+
+// revoked asks Revocations, failing closed.
+func (h *Hub) revoked(ctx context.Context, hostID string) bool {
+	revoked, err := h.cfg.Revocations.HostRevoked(ctx, hostID)
+	if err != nil {
+		h.log.ErrorContext(ctx, "check host revocation", slog.String("host", hostID), slog.String("error", err.Error()))
+		return true
+	}
+	return revoked
 }
 
 // Connected reports whether host has a live stream on this server.
@@ -196,6 +220,9 @@ func (h *Hub) Connected(hostID string) bool {
 func (h *Hub) Dispatch(ctx context.Context, hostID string, step wire.Step) (wire.StepResult, error) {
 	if step.StepID == "" {
 		return wire.StepResult{}, errors.New("dispatch: step has no StepID")
+	}
+	if h.revoked(ctx, hostID) {
+		return wire.StepResult{}, fmt.Errorf("host %s is revoked: %w", hostID, ErrUnreachable)
 	}
 	key := pendingKey{hostID, step.StepID}
 	ch := make(chan wire.StepResult, 1)
@@ -363,6 +390,10 @@ func (h *Hub) ConnectHandler() http.Handler {
 					return nil
 				}
 			case <-ping.C:
+				if h.revoked(r.Context(), hostID) {
+					h.log.InfoContext(r.Context(), "agent stream ended: the host is revoked", slog.String("host", hostID))
+					return nil
+				}
 				if err := write(wire.AgentMessage{Type: "ping"}); err != nil {
 					return nil
 				}

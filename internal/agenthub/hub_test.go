@@ -41,9 +41,25 @@ func (s testSealer) Open(c, aad []byte) ([]byte, error) {
 }
 
 type fakeInventory struct {
-	mu    sync.Mutex
-	calls int
-	keys  []string // keySHA256 of each call
+	mu      sync.Mutex
+	calls   int
+	keys    []string // keySHA256 of each call
+	revoked map[string]bool
+}
+
+func (f *fakeInventory) HostRevoked(_ context.Context, hostID string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.revoked[hostID], nil
+}
+
+func (f *fakeInventory) revoke(hostID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.revoked == nil {
+		f.revoked = map[string]bool{}
+	}
+	f.revoked[hostID] = true
 }
 
 func (f *fakeInventory) EnrollHost(_ context.Context, token, hostname, keySHA256 string) (string, []string, map[string]string, error) {
@@ -67,13 +83,17 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, now func() time.Time) *fixture {
+	return newFixturePing(t, now, time.Hour)
+}
+
+func newFixturePing(t *testing.T, now func() time.Time, ping time.Duration) *fixture {
 	t.Helper()
 	ca, err := pki.LoadOrCreateCA(t.TempDir(), testSealer{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	inv := &fakeInventory{}
-	hub, err := agenthub.New(agenthub.Config{CA: ca, Enroller: inv, Heartbeats: inv, Margin: 300 * time.Millisecond, ConnectGrace: 500 * time.Millisecond, PingInterval: time.Hour, Now: now})
+	hub, err := agenthub.New(agenthub.Config{CA: ca, Enroller: inv, Heartbeats: inv, Revocations: inv, Margin: 300 * time.Millisecond, ConnectGrace: 500 * time.Millisecond, PingInterval: ping, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,5 +468,41 @@ func TestStreamEndsWhenItsCertificateExpires(t *testing.T) {
 		case <-deadline:
 			t.Fatal("the stream is still open 10 s after a 2 s certificate expired")
 		}
+	}
+}
+
+// TestRevokedHostIsShutOut: once a host is revoked, its still-valid
+// certificate is refused on every route, nothing is dispatched to it, and
+// its open stream ends at the next ping.
+func TestRevokedHostIsShutOut(t *testing.T) {
+	f := newFixturePing(t, nil, 50*time.Millisecond)
+	a := f.client(t, "host_a")
+	s, closeS := f.connect(t, a, "host_a")
+	defer closeS()
+	f.inv.revoke("host_a")
+	deadline := time.After(5 * time.Second)
+	for open := true; open; {
+		select {
+		case _, open = <-s:
+		case <-deadline:
+			t.Fatal("the revoked host's stream is still open 5 s later")
+		}
+	}
+	if got := post(t, a, f.url+"/v1/agent/heartbeat", `{"healthy":true}`); got != http.StatusUnauthorized {
+		t.Errorf("heartbeat from a revoked host: status %d, want 401", got)
+	}
+	if got := post(t, a, f.url+"/v1/agent/renew", `{"csr":"x"}`); got != http.StatusUnauthorized {
+		t.Errorf("renewal by a revoked host: status %d, want 401", got)
+	}
+	resp, err := a.Get(f.url + "/v1/agent/connect")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("reconnect of a revoked host: status %d, want 401", resp.StatusCode)
+	}
+	if _, err := f.hub.Dispatch(t.Context(), "host_a", wire.Step{StepID: "stp_r", Argv: []string{"true"}}); !errors.Is(err, agenthub.ErrUnreachable) {
+		t.Errorf("Dispatch to a revoked host = %v, want ErrUnreachable", err)
 	}
 }

@@ -28,6 +28,8 @@ func OpsRoutes(m *ops.Manager, exec OpsStarter) []Route {
 	return []Route{
 		{Pattern: "POST /v1/join-tokens", Action: "jointoken.create", Handle: h.createJoinToken},
 		{Pattern: "GET /v1/hosts", Action: "host.list", Handle: h.listHosts},
+		{Pattern: "POST /v1/hosts/{id}/revoke", Action: "host.revoke", Handle: h.revokeHost,
+			Resource: func(r *http.Request) Resource { return Resource{Type: "Host", ID: r.PathValue("id")} }},
 		{Pattern: "GET /v1/services", Action: "service.list", Handle: h.listServices},
 		{Pattern: "PUT /v1/services/{name}", Action: "service.set", Handle: h.setService,
 			Resource: func(r *http.Request) Resource { return Resource{Type: "Service", ID: r.PathValue("name")} }},
@@ -71,9 +73,22 @@ func (h opsHandlers) listHosts(c *Call) error {
 	out := wire.HostList{Hosts: make([]wire.Host, 0, len(hosts))}
 	for _, x := range hosts {
 		out.Hosts = append(out.Hosts, wire.Host{ID: x.ID, Name: x.Name, Services: x.Services, Labels: x.Labels, InService: x.InService,
-			Healthy: x.Healthy, Live: x.Live, LastSeen: x.LastSeen, HeldBy: x.HeldBy})
+			Healthy: x.Healthy, Live: x.Live, LastSeen: x.LastSeen, HeldBy: x.HeldBy, RevokedAt: x.RevokedAt})
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+func (h opsHandlers) revokeHost(c *Call) error {
+	var req wire.ReasonRequest
+	if err := c.Decode(&req); err != nil {
+		return err
+	}
+	x, err := h.m.RevokeHost(c.Context(), c.Principal, c.R.PathValue("id"), req.Reason)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wire.Host{ID: x.ID, Name: x.Name, Services: x.Services, Labels: x.Labels, InService: x.InService,
+		Healthy: x.Healthy, LastSeen: x.LastSeen, RevokedAt: x.RevokedAt})
 }
 
 func wireService(s ops.ServiceStatus) wire.Service {

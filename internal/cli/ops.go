@@ -101,6 +101,60 @@ func joinTokenCmd(e *env) *cobra.Command {
 }
 
 func hostsCmd(e *env) *cobra.Command {
+	cmd := hostsListCmd(e)
+	cmd.AddCommand(hostsRevokeCmd(e))
+	return cmd
+}
+
+// hostsRevokeCmd revokes a host's agent identity by ID or by its unique
+// name, as `interlock hosts` shows them.
+func hostsRevokeCmd(e *env) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "revoke HOST --reason TEXT",
+		Short: "Refuse a host's agent from now on (a stolen key, a retired machine); it comes back only by enrolling anew",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.execAPI()
+			if err != nil {
+				return err
+			}
+			id := args[0]
+			if !strings.HasPrefix(id, "host_") {
+				var list wire.HostList
+				if err := c.Do(cmd.Context(), "GET", "/v1/hosts", nil, &list); err != nil {
+					return err
+				}
+				var ids []string
+				for _, h := range list.Hosts {
+					if h.Name == args[0] {
+						ids = append(ids, h.ID)
+					}
+				}
+				switch len(ids) {
+				case 0:
+					return fmt.Errorf("no host is named %q; `interlock hosts` lists them", args[0])
+				case 1:
+					id = ids[0]
+				default:
+					return fmt.Errorf("%d hosts are named %q (%s); give the ID", len(ids), args[0], strings.Join(ids, ", "))
+				}
+			}
+			var h wire.Host
+			if err := c.Do(cmd.Context(), "POST", "/v1/hosts/"+url.PathEscape(id)+"/revoke", wire.ReasonRequest{Reason: reason}, &h); err != nil {
+				return err
+			}
+			return e.output(h, func() error {
+				e.printf("Revoked %s (%s). Its agent is refused from now on; to bring the machine back, enroll it with a new join token.\n", h.Name, h.ID)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (goes to the audit log)")
+	return cmd
+}
+
+func hostsListCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "hosts",
 		Short: "List enrolled hosts with their services and health",
@@ -119,6 +173,8 @@ func hostsCmd(e *env) *cobra.Command {
 				for _, h := range out.Hosts {
 					health := "healthy"
 					switch {
+					case !h.RevokedAt.IsZero():
+						health = "revoked"
 					case !h.Healthy:
 						health = "unhealthy"
 					case !h.Live:

@@ -165,7 +165,7 @@ func (s *Manager) enrollAgain(ctx context.Context, tx Tx, token, hostname, keySH
 	if err != nil {
 		return err
 	}
-	if h.Name != hostname {
+	if h.Name != hostname || !h.RevokedAt.IsZero() {
 		return ErrNotFound
 	}
 	*jt = spent
@@ -187,6 +187,9 @@ func (s *Manager) RecordHeartbeat(ctx context.Context, hostID string, healthy bo
 		if err != nil {
 			return err
 		}
+		if !prev.RevokedAt.IsZero() {
+			return hostRevoked(prev)
+		}
 		if err := tx.SetHostHeartbeat(ctx, hostID, healthy, now); err != nil {
 			return err
 		}
@@ -201,6 +204,64 @@ func (s *Manager) RecordHeartbeat(ctx context.Context, hostID string, healthy bo
 		return usererr.New(usererr.NotFound, "unknown_host", "Host %s is not enrolled.", hostID)
 	}
 	return err
+}
+
+// RevokeHost revokes a host's agent identity, at once and for good: its
+// certificate is refused on every agent route from the next request (on
+// every server sharing the database), its live stream ends, it is never
+// live or targetable again, and a spent join token cannot enroll it
+// again. Use it for a host whose key may be stolen or that is being
+// retired; the machine comes back only by enrolling as a new host with a
+// new join token. It needs a reason, which goes to the audit log.
+func (s *Manager) RevokeHost(ctx context.Context, by wire.Principal, hostID, reason string) (Host, error) {
+	if strings.TrimSpace(reason) == "" {
+		return Host{}, usererr.New(usererr.Invalid, "reason_required", "Say why host %s is revoked (--reason); it goes into the audit log.", hostID)
+	}
+	now := s.clock()
+	var h Host
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		if h, err = tx.OpsHost(ctx, hostID); err != nil {
+			return err
+		}
+		if !h.RevokedAt.IsZero() {
+			return usererr.New(usererr.Conflict, "host_revoked", "Host %s (%s) was revoked already, at %s.", h.ID, h.Name, h.RevokedAt.UTC().Format(time.RFC3339))
+		}
+		if err := tx.RevokeHost(ctx, hostID, now); err != nil {
+			return err
+		}
+		h.RevokedAt = now
+		return audit.Append(ctx, tx, audit.Entry{Kind: "host.revoked", Version: 1, Actor: actorOf(by), Subject: "host:" + hostID, Time: now,
+			Data: map[string]any{"hostname": h.Name}, Personal: map[string]string{"reason": reason}})
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Host{}, usererr.New(usererr.NotFound, "unknown_host", "Host %s is not enrolled.", hostID)
+	}
+	if err != nil {
+		if _, ok := usererr.As(err); ok {
+			return Host{}, err
+		}
+		return Host{}, fmt.Errorf("revoke host %s: %w", hostID, err)
+	}
+	s.log.InfoContext(ctx, "host revoked", slog.String("host", hostID), slog.String("by", actorOf(by)))
+	return h, nil
+}
+
+// HostRevoked reports whether host id's identity was revoked (an unknown
+// host counts as revoked: nothing may act as it).
+func (s *Manager) HostRevoked(ctx context.Context, id string) (bool, error) {
+	h, err := s.store.OpsHost(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return true, fmt.Errorf("check host %s: %w", id, err)
+	}
+	return !h.RevokedAt.IsZero(), nil
+}
+
+func hostRevoked(h Host) error {
+	return usererr.New(usererr.Unauthenticated, "host_revoked", "Host %s was revoked at %s; enroll the machine again with a new join token.", h.ID, h.RevokedAt.UTC().Format(time.RFC3339))
 }
 
 // SetHostInService takes a host out of service or puts it back. The

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -231,6 +232,83 @@ func TestEnrollAgainWithTheSameKey(t *testing.T) {
 	if n := e.audits("host.enrolled_again"); n != 1 {
 		t.Errorf("%d host.enrolled_again entries, want 1", n)
 	}
+}
+
+// TestRevokeHost: a revoked host is never live, sends no heartbeat, is not
+// planned for, cannot be enrolled again with its spent token, and the
+// revocation is audited with its reason.
+func TestRevokeHost(t *testing.T) {
+	e := newEnv(t, 20)
+	e.beatAll()
+	victim := e.hosts[0]
+	_, err := e.m.RevokeHost(e.ctx, admin, victim, " ")
+	wantUserErr(t, err, usererr.Invalid, "reason_required")
+	_, err = e.m.RevokeHost(e.ctx, admin, "host_nope", "stolen key")
+	wantUserErr(t, err, usererr.NotFound, "unknown_host")
+	if revoked, err := e.m.HostRevoked(e.ctx, victim); err != nil || revoked {
+		t.Fatalf("HostRevoked before = %v, %v", revoked, err)
+	}
+	h, err := e.m.RevokeHost(e.ctx, admin, victim, "key copied off the box, INC-9")
+	if err != nil || h.RevokedAt.IsZero() || h.Name != "host01" {
+		t.Fatalf("RevokeHost = %+v, %v", h, err)
+	}
+	_, err = e.m.RevokeHost(e.ctx, admin, victim, "again")
+	wantUserErr(t, err, usererr.Conflict, "host_revoked")
+	for id, want := range map[string]bool{victim: true, e.hosts[1]: false, "host_nope": true} {
+		if got, err := e.m.HostRevoked(e.ctx, id); err != nil || got != want {
+			t.Errorf("HostRevoked(%s) = %v, %v; want %v", id, got, err, want)
+		}
+	}
+	err = e.m.RecordHeartbeat(e.ctx, victim, true)
+	wantUserErr(t, err, usererr.Unauthenticated, "host_revoked")
+	hosts, err := e.m.ListHosts(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range hosts {
+		if x.ID == victim && (x.Live || x.RevokedAt.IsZero()) {
+			t.Errorf("revoked host listed as %+v", x)
+		}
+	}
+	// 19 live hosts of 20: the planner never picks the revoked one.
+	for range 5 {
+		op, res, err := e.run("2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(res.Plan.Hosts(), victim) {
+			t.Fatalf("plan %+v targets the revoked host", res.Plan)
+		}
+		if _, err := e.m.Deny(e.ctx, op.ID, operator1, "try again"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.audits("host.revoked"); n != 1 {
+		t.Errorf("%d host.revoked entries, want 1", n)
+	}
+	var personal string
+	if err := e.db.QueryRow(e.ctx, `SELECT personal FROM audit_entries WHERE kind = 'host.revoked'`).Scan(&personal); err != nil || !strings.Contains(personal, "INC-9") {
+		t.Errorf("host.revoked personal data = %q, %v; want the reason", personal, err)
+	}
+}
+
+// TestRevokedHostCannotEnrollAgain: the key that enrolled a host cannot
+// get it back with the spent token once it is revoked.
+func TestRevokedHostCannotEnrollAgain(t *testing.T) {
+	e := newEnv(t, 0)
+	tok, err := e.m.CreateJoinToken(e.ctx, admin, []string{"web"}, nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, _, err := e.m.EnrollHost(e.ctx, tok.Reveal(), "web1", "key-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.RevokeHost(e.ctx, admin, id, "retired"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, err = e.m.EnrollHost(e.ctx, tok.Reveal(), "web1", "key-a")
+	wantUserErr(t, err, usererr.Unauthenticated, "bad_join_token")
 }
 
 func TestRun2017(t *testing.T) { testRun2017(t, newEnv(t, 20)) }

@@ -525,6 +525,8 @@ func hostsDrift(inv *Inventory, ids []string, self string) string {
 		switch {
 		case !ok:
 			why = append(why, "host "+id+" is gone")
+		case !h.RevokedAt.IsZero():
+			why = append(why, "host "+h.Name+" is revoked")
 		case !inv.Live(h):
 			why = append(why, "host "+h.Name+" is unhealthy or has not sent a heartbeat within "+inv.StaleAfter.String())
 		case !h.InService:

@@ -80,7 +80,7 @@ func NewInventory(now time.Time, staleAfter time.Duration, hosts []Host, service
 // Live reports whether h counts as healthy now: its last heartbeat said
 // healthy and arrived within the staleness window.
 func (inv *Inventory) Live(h *Host) bool {
-	return h.Healthy && !h.LastSeen.IsZero() && inv.Now.Sub(h.LastSeen) <= inv.StaleAfter
+	return h.Healthy && h.RevokedAt.IsZero() && !h.LastSeen.IsZero() && inv.Now.Sub(h.LastSeen) <= inv.StaleAfter
 }
 
 // Available reports whether h is healthy and in service.

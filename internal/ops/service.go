@@ -68,6 +68,9 @@ type Tx interface {
 	InsertHost(ctx context.Context, h Host, enrolledAt time.Time) error
 	SetHostHeartbeat(ctx context.Context, id string, healthy bool, at time.Time) error
 	SetHostInService(ctx context.Context, id string, inService bool) error
+	// RevokeHost marks the host revoked at at; ErrNotFound if there is no
+	// such host or it is revoked already.
+	RevokeHost(ctx context.Context, id string, at time.Time) error
 	// PutService creates or replaces a service.
 	PutService(ctx context.Context, s Service, at time.Time) error
 	// EnsureServices creates the named services, without rules, where missing.

@@ -19,6 +19,10 @@ type Host struct {
 	// LastSeen is the last heartbeat; Healthy is what that heartbeat said.
 	LastSeen time.Time
 	Healthy  bool
+	// RevokedAt is when a person revoked the host's agent identity (zero:
+	// never). A revoked host is never live: its certificate is refused and
+	// its last heartbeat no longer counts.
+	RevokedAt time.Time
 }
 
 // Threshold is a count of hosts or a percentage of a service's hosts.

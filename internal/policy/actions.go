@@ -12,6 +12,7 @@ const (
 	ActionDeviceList          = "device.list"
 	ActionDeviceRevoke        = "device.revoke"
 	ActionHostList            = "host.list"
+	ActionHostRevoke          = "host.revoke"
 	ActionJoinTokenCreate     = "jointoken.create"
 	ActionServiceList         = "service.list"
 	ActionServiceSet          = "service.set"
@@ -59,7 +60,7 @@ var Actions = []string{
 	ActionWhoami, ActionSessionLogout,
 	ActionUserInvite, ActionUserList, ActionUserDisable,
 	ActionDeviceList, ActionDeviceRevoke,
-	ActionHostList, ActionJoinTokenCreate,
+	ActionHostList, ActionHostRevoke, ActionJoinTokenCreate,
 	ActionServiceList, ActionServiceSet,
 	ActionRunbookList, ActionRunbookGet, ActionRunbookApply,
 	ActionOpPlan, ActionOpRun, ActionOpList, ActionOpGet, ActionOpApprove, ActionOpDeny,

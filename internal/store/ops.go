@@ -114,14 +114,14 @@ func (t *Tx) OpsOperations(ctx context.Context, f ops.OperationFilter) ([]ops.Op
 	return opsOperations(ctx, t, f)
 }
 
-const opsHostColumns = `id, name, services, labels, in_service, healthy, last_seen`
+const opsHostColumns = `id, name, services, labels, in_service, healthy, last_seen, revoked_at`
 
 func scanOpsHost(sc interface{ Scan(...any) error }) (ops.Host, error) {
 	var h ops.Host
 	var services, labels string
 	var inService, healthy int
-	var lastSeen int64
-	if err := sc.Scan(&h.ID, &h.Name, &services, &labels, &inService, &healthy, &lastSeen); err != nil {
+	var lastSeen, revoked int64
+	if err := sc.Scan(&h.ID, &h.Name, &services, &labels, &inService, &healthy, &lastSeen, &revoked); err != nil {
 		return h, err
 	}
 	if err := json.Unmarshal([]byte(services), &h.Services); err != nil {
@@ -131,6 +131,9 @@ func scanOpsHost(sc interface{ Scan(...any) error }) (ops.Host, error) {
 		return h, fmt.Errorf("decode labels of host %s: %w", h.ID, err)
 	}
 	h.InService, h.Healthy, h.LastSeen = inService != 0, healthy != 0, opsTime(lastSeen)
+	if revoked != 0 {
+		h.RevokedAt = opsTime(revoked)
+	}
 	return h, nil
 }
 
@@ -423,6 +426,15 @@ func (t *Tx) SetHostInService(ctx context.Context, id string, inService bool) er
 		return opsErr("set in-service of host "+id, err)
 	}
 	return expectOne(res, "set in-service of host "+id)
+}
+
+// RevokeHost implements ops.Tx.
+func (t *Tx) RevokeHost(ctx context.Context, id string, at time.Time) error {
+	res, err := t.Exec(ctx, `UPDATE ops_hosts SET revoked_at = $1 WHERE id = $2 AND revoked_at = 0`, at.UnixNano(), id)
+	if err != nil {
+		return opsErr("revoke host "+id, err)
+	}
+	return expectOne(res, "revoke host "+id)
 }
 
 // PutService implements ops.Tx.

@@ -6,6 +6,7 @@ import "time"
 //
 //	POST /v1/join-tokens             JoinTokenCreateRequest → JoinToken
 //	GET  /v1/hosts                   → HostList
+//	POST /v1/hosts/{id}/revoke       ReasonRequest → Host (host.revoke on Host::"<id>"; its agent identity is refused from now on)
 //	GET  /v1/services                → ServiceList
 //	PUT  /v1/services/{name}         ServiceSetRequest → Service
 //	POST /v1/services                ServicesApplyRequest (YAML) → ServiceList
@@ -47,7 +48,8 @@ type Host struct {
 	Healthy   bool              `json:"healthy"` // what its last heartbeat said
 	Live      bool              `json:"live"`    // healthy and heard from within the staleness window
 	LastSeen  time.Time         `json:"last_seen,omitzero"`
-	HeldBy    string            `json:"held_by,omitempty"` // operation holding it
+	HeldBy    string            `json:"held_by,omitempty"`   // operation holding it
+	RevokedAt time.Time         `json:"revoked_at,omitzero"` // its agent identity was revoked: never live again
 }
 
 // HostList is GET /v1/hosts.

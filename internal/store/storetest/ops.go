@@ -64,6 +64,16 @@ var _ = Register("ops", func(t *testing.T, open Opener) {
 		if !errors.Is(err, ops.ErrNotFound) {
 			t.Errorf("heartbeat of unknown host = %v, want ops.ErrNotFound", err)
 		}
+		opsTx(t, s, func(tx ops.Tx) error { return tx.RevokeHost(ctx, "host_b", later) })
+		if one, err := s.OpsHost(ctx, "host_b"); err != nil || !one.RevokedAt.Equal(later) {
+			t.Errorf("after RevokeHost: %+v, %v; want revoked at %s", one, err, later)
+		}
+		for _, id := range []string{"host_b", "nope"} {
+			err := s.InTx(ctx, func(tx ops.Tx) error { return tx.RevokeHost(ctx, id, later) })
+			if !errors.Is(err, ops.ErrNotFound) {
+				t.Errorf("RevokeHost(%s) again or unknown = %v, want ops.ErrNotFound", id, err)
+			}
+		}
 	})
 
 	t.Run("join tokens are claimed once and only before expiry", func(t *testing.T) {

@@ -1,0 +1,60 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/interlock-dev/interlock/internal/api/wire"
+)
+
+// TestRevokedHostIsShutOut drives `interlock hosts revoke` against the real
+// server and real agents: only an admin may revoke, the host's agent is
+// refused from then on (its heartbeats no longer make it live), and the
+// revocation is in the log with its reason kept personal.
+func TestRevokedHostIsShutOut(t *testing.T) {
+	q := startServer(t, "")
+	q.setUp(3)
+	if code, _, errOut := q.as("operator1", "hosts", "revoke", "host-02", "--reason", "looks odd"); code == 0 || !strings.Contains(errOut, "host.revoke") {
+		t.Errorf("an operator revoking a host: exit %d, %q; want a policy refusal", code, errOut)
+	}
+	if code, _, errOut := q.as("admin", "hosts", "revoke", "host-02"); code == 0 || !strings.Contains(errOut, "--reason") {
+		t.Errorf("revoking without a reason: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := q.as("admin", "hosts", "revoke", "host-99", "--reason", "x"); code == 0 || !strings.Contains(errOut, "no host is named") {
+		t.Errorf("revoking an unknown name: exit %d, %q", code, errOut)
+	}
+	out := q.mustAs("admin", "hosts", "revoke", "host-02", "--reason", "key copied off the box, INC-9")
+	if !strings.Contains(out, "Revoked host-02") {
+		t.Errorf("revoke printed %q", out)
+	}
+	// Three heartbeat intervals later the host is still not live, and the
+	// others are.
+	time.Sleep(1500 * time.Millisecond)
+	var hosts wire.HostList
+	if err := json.Unmarshal([]byte(q.mustAs("admin", "--json", "hosts")), &hosts); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts.Hosts {
+		revoked := h.Name == "host-02"
+		if revoked != !h.RevokedAt.IsZero() || h.Live == revoked {
+			t.Errorf("host %s: live %v, revoked at %v", h.Name, h.Live, h.RevokedAt)
+		}
+	}
+	if !strings.Contains(q.mustAs("admin", "hosts"), "revoked") {
+		t.Error("`interlock hosts` does not show the revoked host as revoked")
+	}
+	var revoked []auditEntry
+	for _, e := range q.auditEntries("host.revoked") {
+		if e.Kind == "host.revoked" {
+			revoked = append(revoked, e)
+		}
+	}
+	if len(revoked) != 1 {
+		t.Fatalf("%d host.revoked entries, want 1", len(revoked))
+	}
+	if raw, _ := json.Marshal(revoked[0]); strings.Contains(string(raw), "INC-9") || !strings.Contains(string(raw), "host-02") {
+		t.Errorf("host.revoked entry %s: want the hostname, and the reason kept out of its public part", raw)
+	}
+}
