@@ -30,50 +30,40 @@ const (
 )
 
 func kmsEncryptBatchCmd(e *env) *cobra.Command {
-	var key, in string
-	cmd := &cobra.Command{
-		Use:   "encrypt-batch --key NAME [--in FILE]",
-		Short: "Encrypt JSON Lines of {\"plaintext\":BASE64,\"context\":{...}}, printing {\"ciphertext\",\"version\"} per line",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
-			path := "/v1/kms/keys/" + url.PathEscape(key) + "/encrypt-batch"
-			return batchLines(e, in, func(items []wire.KMSEncryptRequest) ([]any, error) {
-				var out wire.KMSEncryptBatchResponse
-				if err := c.Do(cmd.Context(), "POST", path, wire.KMSEncryptBatchRequest{Items: items}, &out); err != nil {
-					return nil, err
-				}
-				return anySlice(out.Items), nil
-			})
-		},
-	}
-	cmd.Flags().StringVar(&key, "key", "", "key name")
-	cmd.Flags().StringVar(&in, "in", "-", "JSON Lines file (- for stdin)")
-	_ = cmd.MarkFlagRequired("key")
-	return cmd
+	return kmsBatchCmd(e, "encrypt-batch",
+		"Encrypt JSON Lines of {\"plaintext\":BASE64,\"context\":{...}}, printing {\"ciphertext\",\"version\"} per line",
+		func(items []wire.KMSEncryptRequest) any { return wire.KMSEncryptBatchRequest{Items: items} },
+		func(out *wire.KMSEncryptBatchResponse) []any { return anySlice(out.Items) })
 }
 
 func kmsDecryptBatchCmd(e *env) *cobra.Command {
+	return kmsBatchCmd(e, "decrypt-batch",
+		"Decrypt JSON Lines of {\"ciphertext\":…,\"context\":{...}}, printing {\"plaintext\":BASE64,\"version\"} per line",
+		func(items []wire.KMSDecryptRequest) any { return wire.KMSDecryptBatchRequest{Items: items} },
+		func(out *wire.KMSDecryptBatchResponse) []any { return anySlice(out.Items) })
+}
+
+// kmsBatchCmd is `kms NAME --key KEY [--in FILE]`: lines of Item go to
+// POST /v1/kms/keys/KEY/NAME as request(items), and answers(response)
+// are printed a line each.
+func kmsBatchCmd[Item, Resp any](e *env, name, short string, request func([]Item) any, answers func(*Resp) []any) *cobra.Command {
 	var key, in string
 	cmd := &cobra.Command{
-		Use:   "decrypt-batch --key NAME [--in FILE]",
-		Short: "Decrypt JSON Lines of {\"ciphertext\":…,\"context\":{...}}, printing {\"plaintext\":BASE64,\"version\"} per line",
+		Use:   name + " --key NAME [--in FILE]",
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := kmsClient(e)
 			if err != nil {
 				return err
 			}
-			path := "/v1/kms/keys/" + url.PathEscape(key) + "/decrypt-batch"
-			return batchLines(e, in, func(items []wire.KMSDecryptRequest) ([]any, error) {
-				var out wire.KMSDecryptBatchResponse
-				if err := c.Do(cmd.Context(), "POST", path, wire.KMSDecryptBatchRequest{Items: items}, &out); err != nil {
+			path := "/v1/kms/keys/" + url.PathEscape(key) + "/" + name
+			return batchLines(e, in, func(items []Item) ([]any, error) {
+				var out Resp
+				if err := c.Do(cmd.Context(), "POST", path, request(items), &out); err != nil {
 					return nil, err
 				}
-				return anySlice(out.Items), nil
+				return answers(&out), nil
 			})
 		},
 	}
