@@ -320,19 +320,27 @@ func TestRollbackRunsOnHaltedWaveHosts(t *testing.T) {
 	}
 }
 
-func TestHaltStopsNewDispatches(t *testing.T) {
+// startWithH2InFlight starts h1, then h2 | h3, h4 one at a time, and
+// returns once h2's run is sent and held until release is closed.
+func startWithH2InFlight(t *testing.T) (r *rig, release chan struct{}) {
+	t.Helper()
 	p := plan([]string{"h1"}, []string{"h2", "h3", "h4"})
 	p.Concurrency = 1
-	release := make(chan struct{})
+	release = make(chan struct{})
 	d := newDispatcher().set("h2/run", outcome{release: release})
 	d.sent = make(chan string, 10)
-	r := newRig(t, storetest.OpenSQLite(t), newFakeOps(operation(p)), d)
+	r = newRig(t, storetest.OpenSQLite(t), newFakeOps(operation(p)), d)
 	start(t, r)
 	for k := range d.sent {
 		if k == "h2/run" {
 			break // h2 is in flight, h3 waits for the slot
 		}
 	}
+	return r, release
+}
+
+func TestHaltStopsNewDispatches(t *testing.T) {
+	r, release := startWithH2InFlight(t)
 	ctx := context.Background()
 	if err := r.eng.Halt(ctx, "op1", "person:p2", ""); !isKind(err, usererr.Invalid) {
 		t.Errorf("Halt without a reason = %v, want Invalid", err)
@@ -363,18 +371,7 @@ func TestHaltStopsNewDispatches(t *testing.T) {
 }
 
 func TestResumeAsksTheGuardAboutUntouchedHosts(t *testing.T) {
-	p := plan([]string{"h1"}, []string{"h2", "h3", "h4"})
-	p.Concurrency = 1
-	release := make(chan struct{})
-	d := newDispatcher().set("h2/run", outcome{release: release})
-	d.sent = make(chan string, 10)
-	r := newRig(t, storetest.OpenSQLite(t), newFakeOps(operation(p)), d)
-	start(t, r)
-	for k := range d.sent {
-		if k == "h2/run" {
-			break
-		}
-	}
+	r, release := startWithH2InFlight(t)
 	ctx := context.Background()
 	if err := r.eng.Halt(ctx, "op1", "person:p2", "look first"); err != nil {
 		t.Fatal(err)
