@@ -193,8 +193,6 @@ func names(s []ops.ServiceStatus) []string {
 	return out
 }
 
-// The 2017 scenario through the whole use case, with the default Cedar
-// policy, on SQLite and on PostgreSQL.
 // TestEnrollAgainWithTheSameKey: an agent whose enrollment answer was lost
 // presents its spent token again with the same key and hostname and gets
 // the same host; no other key, hostname or late retry does.
@@ -270,9 +268,21 @@ func TestRevokeHost(t *testing.T) {
 			t.Errorf("revoked host listed as %+v", x)
 		}
 	}
-	// 19 live hosts of 20: the planner never picks the revoked one.
-	for range 5 {
-		op, res, err := e.run("2")
+	// The revoked host leaves its services' totals: index's 80% floor is
+	// now 80% of 19, not of 20 with one host that can never be healthy.
+	svcs, err := e.m.ListServices(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sv := range svcs {
+		if sv.Total != 19 || sv.Healthy != 19 {
+			t.Errorf("service %s: total %d, healthy %d; want 19 and 19 without the revoked host", sv.Name, sv.Total, sv.Healthy)
+		}
+	}
+	// 19 live hosts of 20: the planner never picks the revoked one (host01,
+	// first by name).
+	for range 3 {
+		op, res, err := e.run("1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -311,6 +321,8 @@ func TestRevokedHostCannotEnrollAgain(t *testing.T) {
 	wantUserErr(t, err, usererr.Unauthenticated, "bad_join_token")
 }
 
+// The 2017 scenario through the whole use case, with the default Cedar
+// policy, on SQLite and on PostgreSQL.
 func TestRun2017(t *testing.T) { testRun2017(t, newEnv(t, 20)) }
 
 func TestRun2017Postgres(t *testing.T) {

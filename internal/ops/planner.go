@@ -58,6 +58,12 @@ func NewInventory(now time.Time, staleAfter time.Duration, hosts []Host, service
 	for i := range inv.hosts {
 		h := &inv.hosts[i]
 		inv.byID[h.ID] = h
+		if !h.RevokedAt.IsZero() {
+			// A revoked host is gone for good (the machine comes back as a
+			// new host): it must not stay in its services' totals, where it
+			// would raise percentage floors and blast radius forever.
+			continue
+		}
 		for _, s := range h.Services {
 			k, ok := slot[s]
 			if !ok {
