@@ -390,7 +390,12 @@ func (h *Hub) ConnectHandler() http.Handler {
 					return nil
 				}
 			case <-ping.C:
-				if h.revoked(r.Context(), hostID) {
+				// Only a revocation ends a live stream: a failed lookup here
+				// would fail the steps in flight, so it is logged and the
+				// next ping asks again (new requests still fail closed).
+				if revoked, err := h.cfg.Revocations.HostRevoked(r.Context(), hostID); err != nil {
+					h.log.ErrorContext(r.Context(), "check host revocation", slog.String("host", hostID), slog.String("error", err.Error()))
+				} else if revoked {
 					h.log.InfoContext(r.Context(), "agent stream ended: the host is revoked", slog.String("host", hostID))
 					return nil
 				}

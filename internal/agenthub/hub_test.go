@@ -45,11 +45,15 @@ type fakeInventory struct {
 	calls   int
 	keys    []string // keySHA256 of each call
 	revoked map[string]bool
+	lookErr error // HostRevoked fails with it when set
 }
 
 func (f *fakeInventory) HostRevoked(_ context.Context, hostID string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.lookErr != nil {
+		return true, f.lookErr
+	}
 	return f.revoked[hostID], nil
 }
 
@@ -504,5 +508,32 @@ func TestRevokedHostIsShutOut(t *testing.T) {
 	}
 	if _, err := f.hub.Dispatch(t.Context(), "host_a", wire.Step{StepID: "stp_r", Argv: []string{"true"}}); !errors.Is(err, agenthub.ErrUnreachable) {
 		t.Errorf("Dispatch to a revoked host = %v, want ErrUnreachable", err)
+	}
+}
+
+// TestRevocationLookupFailures: a failed revocation lookup refuses new
+// agent requests (fail closed) but does not end a live stream, whose
+// in-flight steps would otherwise fail.
+func TestRevocationLookupFailures(t *testing.T) {
+	f := newFixturePing(t, nil, 20*time.Millisecond)
+	a := f.client(t, "host_a")
+	s, closeS := f.connect(t, a, "host_a")
+	defer closeS()
+	f.inv.mu.Lock()
+	f.inv.lookErr = errors.New("database is down")
+	f.inv.mu.Unlock()
+	if got := post(t, a, f.url+"/v1/agent/heartbeat", `{"healthy":true}`); got != http.StatusUnauthorized {
+		t.Errorf("heartbeat while revocation cannot be checked: status %d, want 401", got)
+	}
+	quiet := time.After(300 * time.Millisecond) // 15 pings
+	for done := false; !done; {
+		select {
+		case _, open := <-s:
+			if !open {
+				t.Fatal("the stream ended because a revocation lookup failed")
+			}
+		case <-quiet:
+			done = true
+		}
 	}
 }
