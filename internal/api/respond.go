@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -50,9 +53,13 @@ func decodeError(err error) error {
 		return usererr.New(usererr.Invalid, "bad_json", "the body is not valid JSON: %s%s (at byte %d)",
 			strings.TrimPrefix(syn.Err.Error(), "jsontext: "), where(syn.JSONPointer), syn.ByteOffset)
 	case errors.Is(err, jsonv2.ErrUnknownName) && errors.As(err, &sem):
-		return usererr.New(usererr.Invalid, "unknown_field", "the body has a field this route does not take: %q", string(sem.JSONPointer))
+		return usererr.New(usererr.Invalid, "unknown_field", "the body has a field this route does not take: %q", clipText(string(sem.JSONPointer)))
 	case errors.As(err, &sem):
-		return usererr.New(usererr.Invalid, "bad_json", "%s must be %s, not %s", fieldName(sem.JSONPointer), goKind(sem.GoType), jsonKind(sem.JSONKind, sem.JSONValue))
+		why := ""
+		if sem.Err != nil {
+			why = ": " + clipText(sem.Err.Error())
+		}
+		return usererr.New(usererr.Invalid, "bad_json", "%s must be %s, not %s%s", fieldName(sem.JSONPointer), goKind(sem.GoType), jsonKind(sem.JSONKind, sem.JSONValue), why)
 	default:
 		return usererr.New(usererr.Invalid, "bad_json", "the body could not be read as JSON: %v", err)
 	}
@@ -62,15 +69,31 @@ func where(p jsontext.Pointer) string {
 	if p == "" {
 		return ""
 	}
-	return fmt.Sprintf(" in %q", string(p))
+	return fmt.Sprintf(" in %q", clipText(string(p)))
 }
 
 func fieldName(p jsontext.Pointer) string {
 	if p == "" {
 		return "the body"
 	}
-	return fmt.Sprintf("field %q", string(p))
+	return fmt.Sprintf("field %q", clipText(string(p)))
 }
+
+// clipText bounds what a problem echoes from the request: a field name
+// can be as long as the body.
+func clipText(s string) string {
+	const max = 100
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 
 // goKind says in words what JSON a Go type takes.
 func goKind(t reflect.Type) string {
@@ -79,6 +102,14 @@ func goKind(t reflect.Type) string {
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	switch {
+	case t == reflect.TypeFor[time.Time]():
+		return "an RFC 3339 time (a string)"
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8:
+		return "base64 (a string)"
+	case reflect.PointerTo(t).Implements(textUnmarshaler):
+		return "a string"
 	}
 	switch t.Kind() {
 	case reflect.String:

@@ -44,11 +44,17 @@ func (a fakeAuthz) Authorize(_ context.Context, p wire.Principal, action string,
 }
 
 type echoReq struct {
-	Name  string `json:"name"`
-	Count int    `json:"count"`
+	Name  string    `json:"name"`
+	Count int       `json:"count"`
+	At    time.Time `json:"at,omitzero"`
 }
 
 func testServer(t *testing.T) *Server {
+	t.Helper()
+	return testServerLimit(t, 64)
+}
+
+func testServerLimit(t *testing.T, maxBody int64) *Server {
 	t.Helper()
 	routes := []Route{
 		{Pattern: "POST /v1/echo", Action: "echo", Handle: func(c *Call) error {
@@ -62,7 +68,7 @@ func testServer(t *testing.T) *Server {
 		{Pattern: "GET /v1/panic", Action: "echo", Handle: func(c *Call) error { panic("boom") }},
 		{Pattern: "GET /v1/public", Public: true, Handle: func(c *Call) error { return c.JSON(200, "hi") }},
 	}
-	s, err := New(Config{Authenticator: fakeAuthn{}, Proofs: fakeProofs{}, Authorizer: fakeAuthz{"echo": true}, MaxBodyBytes: 64}, routes)
+	s, err := New(Config{Authenticator: fakeAuthn{}, Proofs: fakeProofs{}, Authorizer: fakeAuthz{"echo": true}, MaxBodyBytes: maxBody}, routes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +115,7 @@ func TestRefusals(t *testing.T) {
 		{"wrong type", "POST", "/v1/echo", `{"count":"many"}`, true, 400, "bad_json", `field "/count" must be a whole number (int), not a string`},
 		{"fraction for a count", "POST", "/v1/echo", `{"count":1.5}`, true, 400, "bad_json", "not the number 1.5"},
 		{"not an object", "POST", "/v1/echo", `[]`, true, 400, "bad_json", "the body must be an object, not an array"},
+		{"bad time", "POST", "/v1/echo", `{"at":"yesterday"}`, true, 400, "bad_json", `field "/at" must be an RFC 3339 time (a string), not a string: parsing time "yesterday"`},
 		{"trailing data", "POST", "/v1/echo", `{"name":"x"} {}`, true, 400, "bad_json", "after top-level value"},
 		{"empty body", "POST", "/v1/echo", ``, true, 400, "bad_json", "the body is empty"},
 		{"oversized body", "POST", "/v1/echo", `{"name":"` + strings.Repeat("a", 100) + `"}`, true, 413, "body_too_large", "limit of 64 bytes"},
@@ -127,6 +134,11 @@ func TestRefusals(t *testing.T) {
 				t.Errorf("detail %q does not say %q", p.Detail, tt.wantDetail)
 			}
 		})
+	}
+	// A problem quotes at most a clipped field name, however long the name.
+	status, p := do(t, testServerLimit(t, 1<<20), "POST", "/v1/echo", `{"`+strings.Repeat("x", 50000)+`":1}`, true)
+	if status != 400 || p.Code != "unknown_field" || len(p.Detail) > 300 {
+		t.Errorf("huge unknown field: %d %s, detail of %d bytes", status, p.Code, len(p.Detail))
 	}
 }
 
