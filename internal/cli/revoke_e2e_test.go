@@ -22,28 +22,47 @@ func TestRevokedHostIsShutOut(t *testing.T) {
 	if code, _, errOut := q.as("admin", "hosts", "revoke", "host-02"); code == 0 || !strings.Contains(errOut, "--reason") {
 		t.Errorf("revoking without a reason: exit %d, %q", code, errOut)
 	}
-	if code, _, errOut := q.as("admin", "hosts", "revoke", "host-99", "--reason", "x"); code == 0 || !strings.Contains(errOut, "no host is named") {
+	if code, _, errOut := q.as("admin", "hosts", "revoke", "host-99", "--reason", "x"); code == 0 || !strings.Contains(errOut, "no host not yet revoked") {
 		t.Errorf("revoking an unknown name: exit %d, %q", code, errOut)
 	}
 	out := q.mustAs("admin", "hosts", "revoke", "host-02", "--reason", "key copied off the box, INC-9")
 	if !strings.Contains(out, "Revoked host-02") {
 		t.Errorf("revoke printed %q", out)
 	}
-	// Three heartbeat intervals later the host is still not live, and the
-	// others are.
-	time.Sleep(1500 * time.Millisecond)
-	var hosts wire.HostList
-	if err := json.Unmarshal([]byte(q.mustAs("admin", "--json", "hosts")), &hosts); err != nil {
-		t.Fatal(err)
+	list := func() map[string]wire.Host {
+		var hosts wire.HostList
+		if err := json.Unmarshal([]byte(q.mustAs("admin", "--json", "hosts")), &hosts); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]wire.Host{}
+		for _, h := range hosts.Hosts {
+			out[h.Name] = h
+		}
+		return out
 	}
-	for _, h := range hosts.Hosts {
-		revoked := h.Name == "host-02"
+	before := list()
+	// Three heartbeat intervals later the revoked host's agent has not been
+	// heard (its heartbeats are refused), the others have.
+	time.Sleep(1500 * time.Millisecond)
+	for name, h := range list() {
+		revoked := name == "host-02"
 		if revoked != !h.RevokedAt.IsZero() || h.Live == revoked {
-			t.Errorf("host %s: live %v, revoked at %v", h.Name, h.Live, h.RevokedAt)
+			t.Errorf("host %s: live %v, revoked at %v", name, h.Live, h.RevokedAt)
+		}
+		if heard := h.LastSeen.After(before[name].LastSeen); heard == revoked {
+			t.Errorf("host %s: last seen %v, then %v (revoked: %v)", name, before[name].LastSeen, h.LastSeen, revoked)
 		}
 	}
 	if !strings.Contains(q.mustAs("admin", "hosts"), "revoked") {
 		t.Error("`interlock hosts` does not show the revoked host as revoked")
+	}
+	// By name, a revoked host is no longer found; by ID it is, and the
+	// server says it is revoked already.
+	if code, _, errOut := q.as("admin", "hosts", "revoke", "host-02", "--reason", "again"); code == 0 || !strings.Contains(errOut, "no host not yet revoked") {
+		t.Errorf("revoking the revoked host by name: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := q.as("admin", "hosts", "revoke", before["host-02"].ID, "--reason", "again"); code == 0 || !strings.Contains(errOut, "revoked already") {
+		t.Errorf("revoking the revoked host by ID: exit %d, %q", code, errOut)
 	}
 	var revoked []auditEntry
 	for _, e := range q.auditEntries("host.revoked") {

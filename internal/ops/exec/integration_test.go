@@ -197,15 +197,16 @@ func TestRecoverWithOpsManager(t *testing.T) {
 	}
 }
 
-// TestResumeRechecksWithOpsManager: a halted operation resumes only while
-// its approvals are valid and the hosts it has not reached can still be
-// targeted; a refusal leaves it halted.
-func TestResumeRechecksWithOpsManager(t *testing.T) {
-	db := storetest.OpenSQLite(t)
-	m, op, advance := startedOp(t, db, 20)
-	canary, rest := op.Plan.Waves[0].Hosts[0], op.Plan.Waves[1].Hosts[0]
+// haltedOp starts the 2017 operation with the real Manager and halts it
+// while its canary runs; it returns once the canary has finished and the
+// operation is halted with its second host untouched.
+func haltedOp(t *testing.T) (m *ops.Manager, op ops.Operation, advance func(time.Duration), eng *exec.Engine, d *fakeDispatcher, db *store.DB) {
+	t.Helper()
+	db = storetest.OpenSQLite(t)
+	m, op, advance = startedOp(t, db, 20)
+	canary := op.Plan.Waves[0].Hosts[0]
 	hold := make(chan struct{})
-	d := newDispatcher().set(canary+"/run", outcome{release: hold})
+	d = newDispatcher().set(canary+"/run", outcome{release: hold})
 	d.sent = make(chan string, 10)
 	eng, err := exec.New(exec.Config{Store: db.ExecStore(), Ops: m, Guard: m, Dispatcher: d})
 	if err != nil {
@@ -224,6 +225,16 @@ func TestResumeRechecksWithOpsManager(t *testing.T) {
 	if err := eng.Drain(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return m, op, advance, eng, d, db
+}
+
+// TestResumeRechecksWithOpsManager: a halted operation resumes only while
+// its approvals are valid and the hosts it has not reached can still be
+// targeted; a refusal leaves it halted.
+func TestResumeRechecksWithOpsManager(t *testing.T) {
+	m, op, advance, eng, d, db := haltedOp(t)
+	rest := op.Plan.Waves[1].Hosts[0]
+	ctx := context.Background()
 	resume := func(code, says string) {
 		t.Helper()
 		err := eng.Resume(ctx, op.ID, "person:p_ap1")
@@ -248,5 +259,35 @@ func TestResumeRechecksWithOpsManager(t *testing.T) {
 	}
 	if n := count(t, db, `SELECT COUNT(*) FROM audit_entries WHERE kind = 'op.resumed'`); n != 0 {
 		t.Errorf("op.resumed entries = %d, want 0", n)
+	}
+}
+
+// TestResumeWithOpsManager: within its approvals' lifetime, with its
+// untouched host still targetable (its own hold on its hosts does not
+// count against it), a halted operation resumes and finishes.
+func TestResumeWithOpsManager(t *testing.T) {
+	m, op, _, eng, d, _ := haltedOp(t)
+	ctx := context.Background()
+	if err := eng.Resume(ctx, op.ID, "person:p_ap1"); err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	p, err := eng.Progress(wctx, op.ID)
+	for err == nil && !p.Terminal() {
+		p, err = eng.Wait(wctx, op.ID, p.Version)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.State != ops.OpSucceeded {
+		t.Fatalf("state after resume = %s (%s), want succeeded", p.State, p.Detail)
+	}
+	rest := op.Plan.Waves[1].Hosts[0]
+	if !slices.Contains(d.called(), rest+"/run") {
+		t.Errorf("dispatches = %v, want %s/run after the resume", d.called(), rest)
+	}
+	if got, _ := m.Get(ctx, op.ID); got.State != ops.OpSucceeded {
+		t.Errorf("stored state = %s", got.State)
 	}
 }
