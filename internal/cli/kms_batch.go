@@ -15,7 +15,7 @@ import (
 )
 
 // The batch commands turn a stream of JSON Lines into batch calls, so that
-// a script encrypting a table's column makes one call per thousand rows
+// a script encrypting a table's column makes one call per 500 rows
 // instead of one per row. Each input line is one API item; each output
 // line answers the input line at the same position. A batch is all or
 // nothing on the server, so when one fails the command stops and says
@@ -48,17 +48,21 @@ func kmsDecryptBatchCmd(e *env) *cobra.Command {
 // are printed a line each.
 func kmsBatchCmd[Item, Resp any](e *env, name, short string, request func([]Item) any, answers func(*Resp) []any) *cobra.Command {
 	var key, in string
+	var size int
 	cmd := &cobra.Command{
-		Use:   name + " --key NAME [--in FILE]",
+		Use:   name + " --key NAME [--in FILE] [--batch-size N]",
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if size < 1 || size > batchMaxItems {
+				return fmt.Errorf("--batch-size must be from 1 to %d; got %d", batchMaxItems, size)
+			}
 			c, err := kmsClient(e)
 			if err != nil {
 				return err
 			}
 			path := "/v1/kms/keys/" + url.PathEscape(key) + "/" + name
-			return batchLines(e, in, func(items []Item) ([]any, error) {
+			return batchLines(e, in, size, func(items []Item) ([]any, error) {
 				var out Resp
 				if err := c.Do(cmd.Context(), "POST", path, request(items), &out); err != nil {
 					return nil, err
@@ -69,6 +73,7 @@ func kmsBatchCmd[Item, Resp any](e *env, name, short string, request func([]Item
 	}
 	cmd.Flags().StringVar(&key, "key", "", "key name")
 	cmd.Flags().StringVar(&in, "in", "-", "JSON Lines file (- for stdin)")
+	cmd.Flags().IntVar(&size, "batch-size", batchMaxItems, "items per call (smaller for a key that rotates more often)")
 	_ = cmd.MarkFlagRequired("key")
 	return cmd
 }
@@ -85,7 +90,7 @@ func anySlice[T any](xs []T) []any {
 // the server's limits, and prints one JSON line per answer, in order.
 // Blank lines are skipped; a line that is not a T stops the command before
 // its batch is sent.
-func batchLines[T any](e *env, file string, send func([]T) ([]any, error)) error {
+func batchLines[T any](e *env, file string, maxItems int, send func([]T) ([]any, error)) error {
 	var r io.Reader = e.stdin
 	if file != "" && file != "-" {
 		f, err := os.Open(file)
@@ -127,11 +132,6 @@ func batchLines[T any](e *env, file string, send func([]T) ([]any, error)) error
 			line++
 			continue
 		}
-		if len(items) == batchMaxItems || size+len(b) > batchBodyBudget {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
 		line++
 		var it T
 		dec := json.NewDecoder(bytes.NewReader(b))
@@ -146,11 +146,24 @@ func batchLines[T any](e *env, file string, send func([]T) ([]any, error)) error
 			}
 			return fmt.Errorf("line %d is not a batch item (%v); nothing from line %d on was sent", line, err, from)
 		}
+		// The budget counts the item as it will be sent (re-encoded, which
+		// may escape characters), not as it was read.
+		sent, err := json.Marshal(it)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		if len(items) == maxItems || len(items) > 0 && size+len(sent) > batchBodyBudget {
+			line-- // flush reports the lines it holds
+			if err := flush(); err != nil {
+				return err
+			}
+			line++
+		}
 		if len(items) == 0 {
 			first = line
 		}
 		items = append(items, it)
-		size += len(b) + 1
+		size += len(sent) + 1
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("read line %d: %w", line+1, err)

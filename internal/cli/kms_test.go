@@ -150,6 +150,24 @@ func TestKMSCommands(t *testing.T) {
 		out != "" || !strings.Contains(errOut, "lines 1 to 2") || !strings.Contains(errOut, "items[1]") {
 		t.Errorf("decrypt-batch with a bad ciphertext = %d, %q, %q", code, out, errOut)
 	}
+	// A key that rotates every 3 encryptions takes batches of at most 3.
+	ok(cli("admin1", "", "kms", "key", "create", "small", "--max-encryptions", "3"))
+	five := strings.Repeat("{\"plaintext\":\"eA==\"}\n", 5)
+	if code, _, errOut := cli("admin1", five, "kms", "encrypt-batch", "--key", "small"); code == 0 || !strings.Contains(errOut, "at most 3 items") {
+		t.Errorf("a batch over the key's rotation count = %d, %q", code, errOut)
+	}
+	var versions []int
+	for _, l := range strings.Split(strings.TrimSpace(ok(cli("admin1", five, "kms", "encrypt-batch", "--key", "small", "--batch-size", "3"))), "\n") {
+		var c wire.KMSBatchCipher
+		_ = json.Unmarshal([]byte(l), &c)
+		versions = append(versions, c.Version)
+	}
+	if fmt.Sprint(versions) != "[1 1 1 2 2]" {
+		t.Errorf("--batch-size 3 over 5 items used versions %v, want [1 1 1 2 2]", versions)
+	}
+	if code, _, errOut := cli("admin1", five, "kms", "encrypt-batch", "--key", "small", "--batch-size", "501"); code == 0 || !strings.Contains(errOut, "--batch-size") {
+		t.Errorf("--batch-size 501 = %d, %q", code, errOut)
+	}
 	ok(cli("admin1", "", "kms", "key", "rotate", "app"))
 	rw := strings.TrimSpace(ok(cli("admin1", "", "kms", "rewrap", ct, "--context", "tenant=acme")))
 	if !strings.HasPrefix(rw, "ilk:v1:app:2:") {

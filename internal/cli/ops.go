@@ -119,26 +119,30 @@ func hostsRevokeCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			id := args[0]
-			if !strings.HasPrefix(id, "host_") {
-				var list wire.HostList
-				if err := c.Do(cmd.Context(), "GET", "/v1/hosts", nil, &list); err != nil {
-					return err
+			var list wire.HostList
+			if err := c.Do(cmd.Context(), "GET", "/v1/hosts", nil, &list); err != nil {
+				return err
+			}
+			// An ID names one host; a name names the hosts not revoked yet
+			// (a re-enrolled machine keeps its name under a new ID).
+			var ids []string
+			for _, h := range list.Hosts {
+				if h.ID == args[0] {
+					ids = []string{h.ID}
+					break
 				}
-				var ids []string
-				for _, h := range list.Hosts {
-					if h.Name == args[0] {
-						ids = append(ids, h.ID)
-					}
+				if h.Name == args[0] && h.RevokedAt.IsZero() {
+					ids = append(ids, h.ID)
 				}
-				switch len(ids) {
-				case 0:
-					return fmt.Errorf("no host is named %q; `interlock hosts` lists them", args[0])
-				case 1:
-					id = ids[0]
-				default:
-					return fmt.Errorf("%d hosts are named %q (%s); give the ID", len(ids), args[0], strings.Join(ids, ", "))
-				}
+			}
+			var id string
+			switch len(ids) {
+			case 0:
+				return fmt.Errorf("no host not yet revoked has the ID or name %q; `interlock hosts` lists them", args[0])
+			case 1:
+				id = ids[0]
+			default:
+				return fmt.Errorf("%d hosts are named %q (%s); give the ID", len(ids), args[0], strings.Join(ids, ", "))
 			}
 			var h wire.Host
 			if err := c.Do(cmd.Context(), "POST", "/v1/hosts/"+url.PathEscape(id)+"/revoke", wire.ReasonRequest{Reason: reason}, &h); err != nil {

@@ -327,7 +327,7 @@ func (s *Service) reserveN(ctx context.Context, name string, n int64) (cipher.AE
 		if n > ks.rec.MaxEncryptions {
 			limit := ks.rec.MaxEncryptions
 			s.mu.Unlock()
-			return nil, 0, usererr.New(usererr.Invalid, "batch_too_large",
+			return nil, 0, usererr.New(usererr.Invalid, "batch_over_key_limit",
 				"the batch has %d items but key %q rotates every %d encryptions; send at most %d items at once", n, clip(name), limit, limit)
 		}
 		cv := ks.versions[ks.rec.CurrentVersion]

@@ -104,7 +104,7 @@ var _ = Register("kms batches", func(t *testing.T, open Opener) {
 			t.Errorf("versions (-want +got):\n%s", diff)
 		}
 		_, err := svc.EncryptBatch(ctx, alice, "app", batch(6))
-		wantUserErr(t, "batch above the key's limit", err, usererr.Invalid, "batch_too_large")
+		wantUserErr(t, "batch above the key's limit", err, usererr.Invalid, "batch_over_key_limit")
 	})
 
 	t.Run("an invalid item refuses the whole batch, names it, and changes nothing", func(t *testing.T) {
