@@ -16,7 +16,8 @@
 // the leaf hash to the tree; a signed checkpoint then commits to it.
 //
 // Imported by the domain packages (identity, ops, kms, …), internal/api
-// and internal/app; it imports only internal/tlog.
+// and internal/app; it imports only internal/tlog (and internal/usererr,
+// which every package may).
 package audit
 
 import (
@@ -33,6 +34,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/interlock-dev/interlock/internal/tlog"
+	"github.com/interlock-dev/interlock/internal/usererr"
 )
 
 // Entry is one record of something that happened.
@@ -159,7 +161,11 @@ func NewRecord(e Entry, rand io.Reader) (Record, error) {
 	c, _ := json.Marshal(commits)
 	r.Commitments = c
 	if size := len(r.Data) + len(r.Commitments) + 4*maxNameLength + 256; size > MaxLeafSize {
-		return Record{}, fmt.Errorf("audit: %s entry is about %d bytes; entries are limited to %d", e.Kind, size, MaxLeafSize)
+		// The entry's size follows from the request it records, so the
+		// request is what is too large: a 413 that changes nothing (the
+		// caller rolls back), not a server error.
+		return Record{}, usererr.New(usererr.TooLarge, "audit_entry_too_large",
+			"the request would be recorded as a %s log entry of about %d bytes; entries are limited to %d, so send less at once", e.Kind, size, MaxLeafSize)
 	}
 	return r, nil
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -432,5 +434,20 @@ func TestAppenderIdempotencyKeys(t *testing.T) {
 	}
 	if ok != 2 || dup != 8 {
 		t.Errorf("%d recorded, %d duplicates; want 2 and 8", ok, dup)
+	}
+}
+
+// TestOversizedEntryIsTheRequestsFault: an entry over the leaf limit is
+// refused as a user error (413 at the API), not a server error.
+func TestOversizedEntryIsTheRequestsFault(t *testing.T) {
+	_, err := audit.NewRecord(audit.Entry{Kind: "test.big", Version: 1, Actor: "person:p1", Time: time.Now(),
+		Data: map[string]any{"blob": strings.Repeat("x", audit.MaxLeafSize)}}, rand.Reader)
+	ue, ok := usererr.As(err)
+	if !ok || ue.Kind != usererr.TooLarge || ue.Code != "audit_entry_too_large" {
+		t.Fatalf("NewRecord of an oversized entry = %v, want usererr TooLarge audit_entry_too_large", err)
+	}
+	if _, err := audit.NewRecord(audit.Entry{Kind: "test.small", Version: 1, Actor: "person:p1", Time: time.Now(),
+		Data: map[string]any{"blob": strings.Repeat("x", 1000)}}, rand.Reader); err != nil {
+		t.Fatalf("NewRecord of a small entry: %v", err)
 	}
 }
