@@ -166,16 +166,12 @@ func kmsKeyCreateCmd(e *env) *cobra.Command {
 		Short: "Create a key (version 1)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			in := wire.KMSKeyCreateRequest{Name: args[0], RotationPeriodS: int64(period / time.Second), MaxEncryptions: maxEnc}
 			if noSchedule {
 				in.RotationPeriodS = -1
 			}
 			var k wire.KMSKey
-			if err := c.Do(cmd.Context(), "POST", "/v1/kms/keys", in, &k); err != nil {
+			if err := e.kmsDo(cmd.Context(), "POST", "/v1/kms/keys", in, &k); err != nil {
 				return err
 			}
 			return e.printKey(k)
@@ -193,12 +189,8 @@ func kmsKeySimple(e *env, use, short, method, suffix string) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			var k wire.KMSKey
-			if err := c.Do(cmd.Context(), method, "/v1/kms/keys/"+url.PathEscape(args[0])+suffix, nil, &k); err != nil {
+			if err := e.kmsDo(cmd.Context(), method, "/v1/kms/keys/"+url.PathEscape(args[0])+suffix, nil, &k); err != nil {
 				return err
 			}
 			return e.printKey(k)
@@ -224,12 +216,8 @@ func kmsKeyListCmd(e *env) *cobra.Command {
 		Short: "List keys",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			var l wire.KMSKeyList
-			if err := c.Do(cmd.Context(), "GET", "/v1/kms/keys", nil, &l); err != nil {
+			if err := e.kmsDo(cmd.Context(), "GET", "/v1/kms/keys", nil, &l); err != nil {
 				return err
 			}
 			return e.output(l, func() error {
@@ -257,12 +245,8 @@ func kmsKeyDisableCmd(e *env) *cobra.Command {
 		Short: "Ask to disable a key (a second person must approve)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			var r wire.KMSRequest
-			if err := c.Do(cmd.Context(), "POST", "/v1/kms/keys/"+url.PathEscape(args[0])+"/disable", nil, &r); err != nil {
+			if err := e.kmsDo(cmd.Context(), "POST", "/v1/kms/keys/"+url.PathEscape(args[0])+"/disable", nil, &r); err != nil {
 				return err
 			}
 			return e.printRequest(r, "Nothing changed yet: disabling a key needs a second person.")
@@ -279,13 +263,9 @@ func kmsKeyDestroyCmd(e *env) *cobra.Command {
 			"material is erased: everything encrypted under it becomes permanently unreadable. Rewrap what you keep first.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			var r wire.KMSRequest
 			path := fmt.Sprintf("/v1/kms/keys/%s/versions/%d/destroy", url.PathEscape(args[0]), version)
-			if err := c.Do(cmd.Context(), "POST", path, nil, &r); err != nil {
+			if err := e.kmsDo(cmd.Context(), "POST", path, nil, &r); err != nil {
 				return err
 			}
 			return e.printRequest(r, "Nothing changed yet: destroying a key version needs a second person and a waiting period.")
@@ -306,12 +286,8 @@ func kmsKeySetMinCmd(e *env) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("VERSION must be a number, not %q", args[1])
 			}
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			var ch wire.KMSChange
-			if err := c.Do(cmd.Context(), "PUT", "/v1/kms/keys/"+url.PathEscape(args[0])+"/min-decryption-version", wire.KMSSetMinVersionRequest{Version: v}, &ch); err != nil {
+			if err := e.kmsDo(cmd.Context(), "PUT", "/v1/kms/keys/"+url.PathEscape(args[0])+"/min-decryption-version", wire.KMSSetMinVersionRequest{Version: v}, &ch); err != nil {
 				return err
 			}
 			if ch.Pending != nil {
@@ -341,13 +317,9 @@ func kmsEncryptCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			var out wire.KMSEncryptResponse
 			req := wire.KMSEncryptRequest{Plaintext: base64.StdEncoding.EncodeToString(pt), Context: ctx}
-			if err := c.Do(cmd.Context(), "POST", "/v1/kms/keys/"+url.PathEscape(key)+"/encrypt", req, &out); err != nil {
+			if err := e.kmsDo(cmd.Context(), "POST", "/v1/kms/keys/"+url.PathEscape(key)+"/encrypt", req, &out); err != nil {
 				return err
 			}
 			return e.output(out, func() error { e.printf("%s\n", out.Ciphertext); return nil })
@@ -392,12 +364,8 @@ func kmsDecryptCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			var out wire.KMSDecryptResponse
-			if err := c.Do(cmd.Context(), "POST", "/v1/kms/keys/"+url.PathEscape(key)+"/decrypt", wire.KMSDecryptRequest{Ciphertext: ct, Context: ctx}, &out); err != nil {
+			if err := e.kmsDo(cmd.Context(), "POST", "/v1/kms/keys/"+url.PathEscape(key)+"/decrypt", wire.KMSDecryptRequest{Ciphertext: ct, Context: ctx}, &out); err != nil {
 				return err
 			}
 			return e.output(out, func() error {
@@ -426,12 +394,8 @@ func kmsDataKeyCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			var out wire.KMSDataKeyResponse
-			if err := c.Do(cmd.Context(), "POST", "/v1/kms/keys/"+url.PathEscape(key)+"/datakey", wire.KMSDataKeyRequest{Context: ctx}, &out); err != nil {
+			if err := e.kmsDo(cmd.Context(), "POST", "/v1/kms/keys/"+url.PathEscape(key)+"/datakey", wire.KMSDataKeyRequest{Context: ctx}, &out); err != nil {
 				return err
 			}
 			return e.output(out, func() error {
@@ -462,12 +426,8 @@ func kmsRewrapCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			var out wire.KMSEncryptResponse
-			if err := c.Do(cmd.Context(), "POST", "/v1/kms/keys/"+url.PathEscape(key)+"/rewrap", wire.KMSRewrapRequest{Ciphertext: ct, Context: ctx}, &out); err != nil {
+			if err := e.kmsDo(cmd.Context(), "POST", "/v1/kms/keys/"+url.PathEscape(key)+"/rewrap", wire.KMSRewrapRequest{Ciphertext: ct, Context: ctx}, &out); err != nil {
 				return err
 			}
 			return e.output(out, func() error { e.printf("%s\n", out.Ciphertext); return nil })
@@ -484,12 +444,8 @@ func kmsRequestListCmd(e *env) *cobra.Command {
 		Short: "List key and secret requests, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			var l wire.KMSRequestList
-			if err := c.Do(cmd.Context(), "GET", "/v1/kms/requests?state="+url.QueryEscape(state), nil, &l); err != nil {
+			if err := e.kmsDo(cmd.Context(), "GET", "/v1/kms/requests?state="+url.QueryEscape(state), nil, &l); err != nil {
 				return err
 			}
 			return e.output(l, func() error {
@@ -511,12 +467,8 @@ func kmsRequestShowCmd(e *env) *cobra.Command {
 		Short: "Show a request, its exact content and the hash an approver names",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			var r wire.KMSRequest
-			if err := c.Do(cmd.Context(), "GET", "/v1/kms/requests/"+url.PathEscape(args[0]), nil, &r); err != nil {
+			if err := e.kmsDo(cmd.Context(), "GET", "/v1/kms/requests/"+url.PathEscape(args[0]), nil, &r); err != nil {
 				return err
 			}
 			return e.printRequest(r, "")
@@ -531,12 +483,8 @@ func kmsRequestApproveCmd(e *env) *cobra.Command {
 		Short: "Approve another person's request by the hash of its content (see `request show`)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			var r wire.KMSRequest
-			if err := c.Do(cmd.Context(), "POST", "/v1/kms/requests/"+url.PathEscape(args[0])+"/approve", wire.KMSApproveRequest{Hash: hash}, &r); err != nil {
+			if err := e.kmsDo(cmd.Context(), "POST", "/v1/kms/requests/"+url.PathEscape(args[0])+"/approve", wire.KMSApproveRequest{Hash: hash}, &r); err != nil {
 				return err
 			}
 			return e.printRequest(r, "Approved.")
@@ -553,12 +501,8 @@ func kmsRequestCancelCmd(e *env) *cobra.Command {
 		Short: "Cancel a pending or scheduled request",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			var r wire.KMSRequest
-			if err := c.Do(cmd.Context(), "POST", "/v1/kms/requests/"+url.PathEscape(args[0])+"/cancel", nil, &r); err != nil {
+			if err := e.kmsDo(cmd.Context(), "POST", "/v1/kms/requests/"+url.PathEscape(args[0])+"/cancel", nil, &r); err != nil {
 				return err
 			}
 			return e.printRequest(r, "Cancelled.")
@@ -607,12 +551,8 @@ func secretPutCmd(e *env) *cobra.Command {
 			if critical || notCritical {
 				req.Critical = &critical
 			}
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			var out wire.SecretPutResponse
-			if err := c.Do(cmd.Context(), "PUT", "/v1/secrets/value/"+escapeSegments(args[0]), req, &out); err != nil {
+			if err := e.kmsDo(cmd.Context(), "PUT", "/v1/secrets/value/"+escapeSegments(args[0]), req, &out); err != nil {
 				return err
 			}
 			if out.Pending != nil {
@@ -644,12 +584,8 @@ func secretGetCmd(e *env) *cobra.Command {
 			if strings.TrimSpace(reason) == "" {
 				return fmt.Errorf("reading a secret needs --reason (e.g. --reason \"rotate db creds, INC-1234\"); it is recorded in the audit log")
 			}
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			var out wire.SecretValue
-			if err := c.Do(cmd.Context(), "POST", "/v1/secrets/read/"+escapeSegments(args[0]), wire.SecretReadRequest{Reason: reason, Version: version}, &out); err != nil {
+			if err := e.kmsDo(cmd.Context(), "POST", "/v1/secrets/read/"+escapeSegments(args[0]), wire.SecretReadRequest{Reason: reason, Version: version}, &out); err != nil {
 				return err
 			}
 			return e.output(out, func() error {
@@ -678,12 +614,8 @@ func secretListCmd(e *env) *cobra.Command {
 			if len(args) == 1 {
 				prefix = args[0]
 			}
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			var l wire.SecretList
-			if err := c.Do(cmd.Context(), "GET", "/v1/secrets?prefix="+url.QueryEscape(prefix), nil, &l); err != nil {
+			if err := e.kmsDo(cmd.Context(), "GET", "/v1/secrets?prefix="+url.QueryEscape(prefix), nil, &l); err != nil {
 				return err
 			}
 			return e.output(l, func() error {
@@ -703,12 +635,8 @@ func secretVersionsCmd(e *env) *cobra.Command {
 		Short: "List a secret's stored versions",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			var out wire.SecretVersions
-			if err := c.Do(cmd.Context(), "GET", "/v1/secrets/versions/"+escapeSegments(args[0]), nil, &out); err != nil {
+			if err := e.kmsDo(cmd.Context(), "GET", "/v1/secrets/versions/"+escapeSegments(args[0]), nil, &out); err != nil {
 				return err
 			}
 			return e.output(out, func() error {
@@ -729,12 +657,8 @@ func secretDeleteCmd(e *env) *cobra.Command {
 		Short: "Erase every version of a secret (a critical one needs a second person)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := kmsClient(e)
-			if err != nil {
-				return err
-			}
 			var out wire.SecretDeleteResponse
-			if err := c.Do(cmd.Context(), "DELETE", "/v1/secrets/value/"+escapeSegments(args[0]), nil, &out); err != nil {
+			if err := e.kmsDo(cmd.Context(), "DELETE", "/v1/secrets/value/"+escapeSegments(args[0]), nil, &out); err != nil {
 				return err
 			}
 			if out.Pending != nil {
@@ -743,4 +667,13 @@ func secretDeleteCmd(e *env) *cobra.Command {
 			return e.output(out, func() error { e.printf("Deleted %s.\n", args[0]); return nil })
 		},
 	}
+}
+
+// kmsDo makes one KMS or secrets API call with the profile's client.
+func (e *env) kmsDo(ctx context.Context, method, path string, in, out any) error {
+	c, err := kmsClient(e)
+	if err != nil {
+		return err
+	}
+	return c.Do(ctx, method, path, in, out)
 }
