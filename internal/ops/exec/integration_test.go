@@ -89,6 +89,25 @@ func startedOp(t *testing.T, db *store.DB, n int) (m *ops.Manager, op ops.Operat
 	return m, op, advance
 }
 
+// finished waits (at most 30 s) until opID is in a terminal state and
+// every run of eng has ended, and returns its progress.
+func finished(t *testing.T, eng *exec.Engine, opID string) exec.Progress {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := eng.Progress(wctx, opID)
+	for err == nil && !p.Terminal() {
+		p, err = eng.Wait(wctx, opID, p.Version)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Drain(wctx); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func count(t *testing.T, db *store.DB, q string, args ...any) int {
 	t.Helper()
 	var n int
@@ -113,19 +132,7 @@ func TestWithOpsManager(t *testing.T) {
 	if err := eng.Start(ctx, op.ID); err != nil {
 		t.Fatal(err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	p, err := eng.Progress(wctx, op.ID)
-	for err == nil && !p.Terminal() {
-		p, err = eng.Wait(wctx, op.ID, p.Version)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Drain(wctx); err != nil {
-		t.Fatal(err)
-	}
-	if p.State != ops.OpSucceeded {
+	if p := finished(t, eng, op.ID); p.State != ops.OpSucceeded {
 		t.Fatalf("state = %s (%s), want succeeded", p.State, p.Detail)
 	}
 	var targets []string
@@ -271,16 +278,7 @@ func TestResumeWithOpsManager(t *testing.T) {
 	if err := eng.Resume(ctx, op.ID, "person:p_ap1"); err != nil {
 		t.Fatalf("Resume: %v", err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	p, err := eng.Progress(wctx, op.ID)
-	for err == nil && !p.Terminal() {
-		p, err = eng.Wait(wctx, op.ID, p.Version)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.State != ops.OpSucceeded {
+	if p := finished(t, eng, op.ID); p.State != ops.OpSucceeded {
 		t.Fatalf("state after resume = %s (%s), want succeeded", p.State, p.Detail)
 	}
 	rest := op.Plan.Waves[1].Hosts[0]
