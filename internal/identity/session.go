@@ -60,6 +60,11 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Session, error) 
 		return Session{}, usererr.New(usererr.Invalid, "device_key_mismatch",
 			"The device key sent with the sign-in is not the one that signed the request's DPoP proof.")
 	}
+	// Only a well-formed username reaches the lockout counter: the
+	// counters of step-up MFA are keyed by names no username can take.
+	if err := validateUsername(req.Username); err != nil {
+		return Session{}, err
+	}
 	name := strings.TrimSpace(req.DeviceName)
 	if name == "" {
 		name = "unnamed device"
@@ -233,8 +238,12 @@ func (s *Service) checkLockout(ctx context.Context, username, sourceIP string, n
 	if err != nil {
 		return err
 	}
+	what := "sign-ins for this account: it is"
+	if strings.HasPrefix(username, "step-up:") {
+		what = "one-time codes on your sessions: proving a second factor is"
+	}
 	ue := usererr.New(usererr.RateLimited, "account_locked",
-		"Too many failed sign-ins for this account: it is locked until %s UTC. Wait until then, or ask an admin.", until.UTC().Format("15:04:05"))
+		"Too many failed %s locked until %s UTC. Wait until then, or ask an admin.", what, until.UTC().Format("15:04:05"))
 	ue.Details = map[string]any{"retry_after_s": int(until.Sub(now).Seconds()) + 1}
 	return ue
 }
@@ -244,16 +253,18 @@ func (s *Service) checkLockout(ctx context.Context, username, sourceIP string, n
 // checkLockout reserved the attempt.
 func (s *Service) recordFailure(ctx context.Context, kind, personID, username, sourceIP, reason string, now time.Time) error {
 	subject := ""
+	personal := map[string]string{"source_ip": sourceIP}
 	if personID != "" {
 		subject = personSubject(personID)
-	}
+		personal["username"] = username
+	} // else the "username" may be a password typed into the wrong field: not kept
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		// Housekeeping: forget everyone's failures older than the window.
 		if err := tx.DeleteLoginFailures(ctx, "", now.Add(-s.lockoutWindow)); err != nil {
 			return fmt.Errorf("prune login failures: %w", err)
 		}
 		return appendAudit(ctx, tx, audit.Entry{Kind: kind, Actor: "anonymous", Subject: subject, Time: now,
-			Data: map[string]any{"reason": reason}, Personal: map[string]string{"username": username, "source_ip": sourceIP}})
+			Data: map[string]any{"reason": reason}, Personal: personal})
 	})
 	if err != nil {
 		return err
@@ -307,13 +318,17 @@ func (s *Service) Authenticate(ctx context.Context, token, jkt string) (wire.Pri
 // VerifyOTP is step-up MFA: it checks a fresh TOTP code for the calling
 // person (single-use, like at sign-in) and records the time on the calling
 // session, which Authenticate then reports as Principal.MFAAt. Failures
-// count toward the account's lockout.
+// count toward a lockout of the person's step-up, kept apart from the
+// sign-in lockout: anyone can lock a username's sign-in by guessing, and
+// that must not stop people already signed in from approving or breaking
+// glass; only someone holding one of the person's sessions can fill this
+// one.
 func (s *Service) VerifyOTP(ctx context.Context, p wire.Principal, code string) (time.Time, error) {
 	if p.Kind != "person" || p.SessionID == "" {
 		return time.Time{}, usererr.New(usererr.Forbidden, "not_a_person", "Only a person signed in with a session can prove a second factor.")
 	}
 	now := s.now()
-	if err := s.checkLockout(ctx, p.Name, "", now); err != nil {
+	if err := s.checkLockout(ctx, stepUpLockoutKey(p.ID), "", now); err != nil {
 		return time.Time{}, err
 	}
 	person, err := s.store.PersonByID(ctx, p.ID)
@@ -337,7 +352,7 @@ func (s *Service) VerifyOTP(ctx context.Context, p wire.Principal, code string) 
 			return fmt.Errorf("set session mfa: %w", err)
 		}
 		// A proven second factor clears the attempts checkLockout reserved.
-		if err := tx.DeleteLoginFailures(ctx, p.Name, now.Add(-s.lockoutWindow)); err != nil {
+		if err := tx.DeleteLoginFailures(ctx, stepUpLockoutKey(p.ID), now.Add(-s.lockoutWindow)); err != nil {
 			return fmt.Errorf("clear login failures: %w", err)
 		}
 		return appendAudit(ctx, tx, audit.Entry{Kind: "identity.mfa_verified", Actor: p.Actor(), Subject: "session:" + p.SessionID, Time: now})
@@ -350,6 +365,10 @@ func (s *Service) VerifyOTP(ctx context.Context, p wire.Principal, code string) 
 	}
 	return now, nil
 }
+
+// stepUpLockoutKey is the lockout counter of a person's step-up MFA; the
+// ':' keeps it apart from every username (validateUsername).
+func stepUpLockoutKey(personID string) string { return "step-up:" + personID }
 
 // Logout ends the caller's session.
 func (s *Service) Logout(ctx context.Context, p wire.Principal) error {

@@ -621,8 +621,114 @@ func IdentityCases(t *testing.T, open Opener) {
 		if _, err := e.Svc.VerifyOTP(ctx, p, code); errCode(err) != "otp_wrong" {
 			t.Errorf("replayed step-up code = %v, want otp_wrong", err)
 		}
-		if _, err := e.Svc.VerifyOTP(ctx, p, "000000"); errCode(err) != "otp_wrong" && errCode(err) != "" {
+		e.Advance(30 * time.Second)
+		if _, err := e.Svc.VerifyOTP(ctx, p, wrongCode(e.OTP(enr))); errCode(err) != "otp_wrong" {
 			t.Errorf("wrong step-up code = %v, want otp_wrong", err)
 		}
 	})
+
+	t.Run("a locked sign-in does not stop a signed-in person's step-up, which has its own lockout", func(t *testing.T) {
+		e := NewIdentityEnv(t, open(t))
+		enr := e.Bootstrap("admin")
+		dev := NewIdentityDevice(t)
+		_, p := e.Login(enr, dev)
+		// Anyone can lock the username's sign-in by guessing.
+		for range 11 {
+			req := e.LoginRequest(enr, NewIdentityDevice(t))
+			req.Password = "wrong-password-123"
+			_, _ = e.Svc.Login(ctx, req)
+		}
+		if _, err := e.Svc.Login(ctx, e.LoginRequest(enr, dev)); errCode(err) != "account_locked" {
+			t.Fatalf("sign-in after 11 wrong guesses = %v, want account_locked", err)
+		}
+		if _, err := e.Svc.VerifyOTP(ctx, p, e.OTP(enr)); err != nil {
+			t.Fatalf("step-up of a signed-in person while sign-in is locked: %v", err)
+		}
+		// Guessing codes on a session locks step-up, not sign-in.
+		e.Advance(31 * time.Minute) // the sign-in failures leave the window
+		for range 10 {
+			e.Advance(30 * time.Second)
+			if _, err := e.Svc.VerifyOTP(ctx, p, wrongCode(e.OTP(enr))); errCode(err) != "otp_wrong" {
+				t.Fatalf("wrong step-up code = %v, want otp_wrong", err)
+			}
+		}
+		e.Advance(30 * time.Second)
+		_, err := e.Svc.VerifyOTP(ctx, p, e.OTP(enr))
+		if ue, ok := usererr.As(err); !ok || ue.Code != "account_locked" || !strings.Contains(ue.Msg, "second factor") {
+			t.Errorf("step-up after 10 wrong codes = %v, want account_locked about the second factor", err)
+		}
+		if _, err := e.Svc.Login(ctx, e.LoginRequest(enr, dev)); err != nil {
+			t.Errorf("sign-in while only step-up is locked: %v", err)
+		}
+	})
+
+	t.Run("a username that cannot exist is refused before the lockout counts it", func(t *testing.T) {
+		e := NewIdentityEnv(t, open(t))
+		enr := e.Bootstrap("admin")
+		before := e.Snapshot()
+		for _, name := range []string{"step-up:per_x", "Admin", "a b", "correct horse 42!"} {
+			req := e.LoginRequest(enr, NewIdentityDevice(t))
+			req.Username = name
+			if _, err := e.Svc.Login(ctx, req); errCode(err) != "invalid_username" {
+				t.Errorf("sign-in as %q = %v, want invalid_username", name, err)
+			}
+		}
+		if diff := cmp.Diff(before, e.Snapshot()); diff != "" {
+			t.Errorf("refused sign-ins changed the store (-before +after):\n%s", diff)
+		}
+	})
+
+	t.Run("a failed sign-in for no such account keeps no username", func(t *testing.T) {
+		e := NewIdentityEnv(t, open(t))
+		enr := e.Bootstrap("admin")
+		req := e.LoginRequest(enr, NewIdentityDevice(t))
+		req.Username = "hunter-two-password"
+		_, _ = e.Svc.Login(ctx, req)
+		var personal string
+		if err := e.DB.QueryRow(ctx, `SELECT personal FROM audit_entries WHERE kind = 'identity.login_failed'`).Scan(&personal); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(personal, "hunter-two-password") {
+			t.Errorf("the unknown username is in the audit entry: %s", personal)
+		}
+	})
+
+	t.Run("a code older than the last one used is refused", func(t *testing.T) {
+		e := NewIdentityEnv(t, open(t))
+		enr := e.Bootstrap("admin")
+		dev := NewIdentityDevice(t)
+		e.Advance(30 * time.Second)
+		next := e.OTP(enr)
+		e.Advance(-30 * time.Second)
+		current := e.OTP(enr)
+		req := e.LoginRequest(enr, dev)
+		req.OTP = next // the next step's code is within the window
+		if _, err := e.Svc.Login(ctx, req); err != nil {
+			t.Fatalf("sign-in with the next step's code: %v", err)
+		}
+		req.OTP = current
+		if _, err := e.Svc.Login(ctx, req); errCode(err) != "login_failed" {
+			t.Errorf("sign-in with a code older than the last used = %v, want login_failed", err)
+		}
+	})
+
+	t.Run("a disabled account's session is refused even if it was not revoked", func(t *testing.T) {
+		e := NewIdentityEnv(t, open(t))
+		enr := e.Bootstrap("admin")
+		dev := NewIdentityDevice(t)
+		s, p := e.Login(enr, dev)
+		if _, err := e.DB.Exec(ctx, `UPDATE persons SET status = 'disabled' WHERE id = $1`, p.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Svc.Authenticate(ctx, s.Token.Reveal(), dev.JKT); errCode(err) != "account_disabled" {
+			t.Errorf("Authenticate for a disabled account = %v, want account_disabled", err)
+		}
+	})
+}
+
+// wrongCode is a six-digit code that is not code.
+func wrongCode(code string) string {
+	b := []byte(code)
+	b[0] = '0' + (b[0]-'0'+1)%10
+	return string(b)
 }
