@@ -13,8 +13,9 @@ import (
 
 // IdentityRoutes serves bootstrap, login, logout, whoami, users,
 // invitations, devices and step-up MFA (see internal/api/wire/identity.go
-// for the table). proofs MUST be the same verifier the server's Config
-// uses, so that one replay cache covers login proofs and later ones.
+// for the table). proofs checks the sign-in routes' DPoP proofs; it may be
+// a verifier of its own (its own replay cache), since a sign-in proof
+// binds no access token and a session proof must.
 //
 // Bootstrap, login and invitation acceptance are public: the bootstrap and
 // invitation codes, and the password + TOTP + device proof, are their

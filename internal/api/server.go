@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/dpop"
 	"github.com/interlock-dev/interlock/internal/usererr"
 )
 
@@ -63,6 +64,15 @@ type Authenticator interface {
 // of the key that signed it. dpop.Verifier implements it.
 type ProofVerifier interface {
 	Verify(proof, method, url, accessToken string, now time.Time) (jkt string, err error)
+}
+
+// deferredProofs is a ProofVerifier that can check a proof and record it
+// (refusing a replay) as two steps. dpop.Verifier is one; the server then
+// records a session's proof only after the session authenticated, so that
+// junk tokens with throwaway keys cannot fill the replay cache.
+type deferredProofs interface {
+	Check(proof, method, url, accessToken string, now time.Time) (jkt string, seen dpop.Seen, err error)
+	Remember(seen dpop.Seen, now time.Time) error
 }
 
 // AgentAuthenticator names the host behind a verified client certificate.
@@ -314,12 +324,18 @@ func (s *Server) authenticatePerson(r *http.Request) (wire.Principal, error) {
 	if proof == "" {
 		return wire.Principal{}, usererr.New(usererr.Unauthenticated, "dpop_missing", "the request carries no DPoP proof; a session token alone is not enough")
 	}
-	jkt, err := s.cfg.Proofs.Verify(proof, r.Method, RequestURL(r), token, s.now())
+	now := s.now()
+	var jkt string
+	var seen dpop.Seen
+	var err error
+	deferred, isDeferred := s.cfg.Proofs.(deferredProofs)
+	if isDeferred {
+		jkt, seen, err = deferred.Check(proof, r.Method, RequestURL(r), token, now)
+	} else {
+		jkt, err = s.cfg.Proofs.Verify(proof, r.Method, RequestURL(r), token, now)
+	}
 	if err != nil {
-		if _, ok := usererr.As(err); ok {
-			return wire.Principal{}, err // e.g. dpop_replayed, dpop_busy (429)
-		}
-		return wire.Principal{}, usererr.Wrap(err, usererr.Unauthenticated, "dpop_invalid", "the request's DPoP proof is not valid: %v", err)
+		return wire.Principal{}, proofErr(err)
 	}
 	p, err := s.cfg.Authenticator.Authenticate(r.Context(), token, jkt)
 	if err != nil {
@@ -328,7 +344,19 @@ func (s *Server) authenticatePerson(r *http.Request) (wire.Principal, error) {
 		}
 		return wire.Principal{}, fmt.Errorf("authenticate session: %w", err)
 	}
+	if isDeferred {
+		if err := deferred.Remember(seen, now); err != nil {
+			return wire.Principal{}, proofErr(err)
+		}
+	}
 	return p, nil
+}
+
+func proofErr(err error) error {
+	if _, ok := usererr.As(err); ok {
+		return err // e.g. dpop_replayed, dpop_busy (429)
+	}
+	return usererr.Wrap(err, usererr.Unauthenticated, "dpop_invalid", "the request's DPoP proof is not valid: %v", err)
 }
 
 func (s *Server) authenticateAgent(r *http.Request) (wire.Principal, error) {

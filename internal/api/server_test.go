@@ -3,6 +3,8 @@ package api
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +17,8 @@ import (
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/dpop"
+	"github.com/interlock-dev/interlock/internal/usererr"
 )
 
 // Hand-written fakes for the server's small interfaces.
@@ -212,5 +216,61 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode < 400 || resp.StatusCode >= 500 {
 		t.Errorf("status %d, want a 4xx for a body cut off by the deadline", resp.StatusCode)
+	}
+}
+
+// realProofAuthn accepts token "good" bound to one key's thumbprint.
+type realProofAuthn struct{ jkt string }
+
+func (a realProofAuthn) Authenticate(_ context.Context, token, jkt string) (wire.Principal, error) {
+	if token != "good" || jkt != a.jkt {
+		return wire.Principal{}, usererr.New(usererr.Unauthenticated, "session_invalid", "no such session")
+	}
+	return wire.Principal{Kind: "person", ID: "p1", Name: "alice", Roles: []string{"viewer"}}, nil
+}
+
+// TestJunkSessionsCannotFillTheReplayCache: with the real DPoP verifier,
+// valid proofs carrying made-up tokens are refused without taking room in
+// the replay cache, so the real session still gets in; and its own proof
+// still cannot be replayed.
+func TestJunkSessionsCannotFillTheReplayCache(t *testing.T) {
+	_, good, _ := ed25519.GenerateKey(rand.Reader)
+	jkt, err := dpop.Thumbprint(good.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := dpop.NewVerifier(dpop.VerifierConfig{MaxEntries: 4})
+	s, err := New(Config{Authenticator: realProofAuthn{jkt}, Proofs: v, Authorizer: fakeAuthz{"echo": true}},
+		[]Route{{Pattern: "GET /v1/me", Action: "echo", Handle: func(c *Call) error { return c.JSON(200, c.Principal.Name) }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const u = "https://api.test/v1/me"
+	call := func(key ed25519.PrivateKey, token, proof string) int {
+		if proof == "" {
+			proof, _ = dpop.NewProof(key, "GET", u, token, time.Now(), rand.Reader)
+		}
+		req := httptest.NewRequest("GET", u, nil)
+		req.Header.Set("Authorization", "DPoP "+token)
+		req.Header.Set("DPoP", proof)
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for range 20 {
+		_, junk, _ := ed25519.GenerateKey(rand.Reader)
+		if code := call(junk, "ilk_ses_made-up", ""); code != http.StatusUnauthorized {
+			t.Fatalf("junk session: status %d, want 401", code)
+		}
+	}
+	if v.Len() != 0 {
+		t.Errorf("junk sessions left %d proofs in the replay cache, want 0", v.Len())
+	}
+	proof, _ := dpop.NewProof(good, "GET", u, "good", time.Now(), rand.Reader)
+	if code := call(good, "good", proof); code != http.StatusOK {
+		t.Fatalf("the real session after the junk: status %d, want 200", code)
+	}
+	if code := call(good, "good", proof); code != http.StatusUnauthorized {
+		t.Errorf("the real session's proof replayed: status %d, want 401", code)
 	}
 }

@@ -142,7 +142,12 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if a.Exec, err = exec.New(exec.Config{Store: a.db.ExecStore(), Ops: a.Ops, Guard: a.Ops, Dispatcher: a.Hub, Secrets: secretResolver{a.KMS}, Now: a.now, Log: a.log}); err != nil {
 		return nil, fmt.Errorf("executor: %w", err)
 	}
-	proofs := dpop.NewVerifier(dpop.VerifierConfig{})
+	// Two replay caches: one for session requests (filled only by requests
+	// whose session authenticated) and one for the anonymous sign-in
+	// routes, so that a flood of sign-in proofs can at worst slow sign-ins,
+	// never refuse a signed-in person's halt. A proof cannot cross over:
+	// session proofs bind a token (ath), sign-in proofs must not.
+	proofs, loginProofs := dpop.NewVerifier(dpop.VerifierConfig{}), dpop.NewVerifier(dpop.VerifierConfig{})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if a.API, err = api.New(api.Config{
@@ -154,7 +159,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Now:           a.now,
 		Log:           a.log,
-	}, a.routes(proofs)...); err != nil {
+	}, a.routes(loginProofs)...); err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	return a, nil

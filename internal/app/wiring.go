@@ -17,10 +17,11 @@ import (
 )
 
 // routes gathers every domain's routes. A route missing here is not
-// served; TestEveryRouteIsGuarded enumerates what is.
-func (a *App) routes(proofs *dpop.Verifier) [][]api.Route {
+// served; TestEveryRouteIsGuarded enumerates what is. loginProofs checks
+// the DPoP proofs of the anonymous sign-in routes.
+func (a *App) routes(loginProofs *dpop.Verifier) [][]api.Route {
 	return [][]api.Route{
-		api.IdentityRoutes(a.Identity, proofs),
+		api.IdentityRoutes(a.Identity, loginProofs),
 		api.PolicyRoutes(a.Policy),
 		api.OpsRoutes(a.Ops, a.Exec),
 		api.ExecRoutes(a.Exec),

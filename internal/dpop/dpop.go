@@ -217,75 +217,106 @@ func invalid(format string, args ...any) error {
 // the proof's jti has not been accepted before. Errors are usererr errors
 // of kind Unauthenticated.
 func (v *Verifier) Verify(proof, method, rawURL, accessToken string, now time.Time) (string, error) {
+	jkt, seen, err := v.Check(proof, method, rawURL, accessToken, now)
+	if err != nil {
+		return "", err
+	}
+	return jkt, v.Remember(seen, now)
+}
+
+// Seen identifies an accepted proof in the replay cache.
+type Seen struct {
+	key     string
+	expires time.Time
+}
+
+// Check is Verify without the replay check: the caller authenticates the
+// request (the session bound to jkt and the access token) and then calls
+// Remember, which refuses a replay. Recording only proofs of requests that
+// authenticated keeps anyone without a session from filling the cache with
+// throwaway keys and junk tokens, which would otherwise refuse every
+// request, the kill switch included, as dpop_busy.
+func (v *Verifier) Check(proof, method, rawURL, accessToken string, now time.Time) (jkt string, seen Seen, err error) {
+	jkt, key, expires, err := v.check(proof, method, rawURL, accessToken, now)
+	return jkt, Seen{key: key, expires: expires}, err
+}
+
+// Remember records a checked proof, refusing it if it was recorded before.
+func (v *Verifier) Remember(s Seen, now time.Time) error {
+	if s.key == "" {
+		return invalid("it was not checked")
+	}
+	return v.remember(s.key, s.expires, now)
+}
+
+func (v *Verifier) check(proof, method, rawURL, accessToken string, now time.Time) (jkt, key string, expires time.Time, err error) {
+	fail := func(err error) (string, string, time.Time, error) { return "", "", time.Time{}, err }
 	if proof == "" {
-		return "", usererr.New(usererr.Unauthenticated, "dpop_missing", "The request carries no DPoP proof; sign in again with interlock login.")
+		return fail(usererr.New(usererr.Unauthenticated, "dpop_missing", "The request carries no DPoP proof; sign in again with interlock login."))
 	}
 	if len(proof) > MaxProofSize {
-		return "", invalid("it is longer than %d bytes", MaxProofSize)
+		return fail(invalid("it is longer than %d bytes", MaxProofSize))
 	}
 	obj, err := jose.ParseSignedCompact(proof, []jose.SignatureAlgorithm{jose.EdDSA})
 	if err != nil {
-		return "", usererr.Wrap(err, usererr.Unauthenticated, "dpop_invalid", "The request's DPoP proof is not valid: it is not a compact JWS signed with EdDSA.")
+		return fail(usererr.Wrap(err, usererr.Unauthenticated, "dpop_invalid", "The request's DPoP proof is not valid: it is not a compact JWS signed with EdDSA."))
 	}
 	if len(obj.Signatures) != 1 {
-		return "", invalid("it must carry exactly one signature")
+		return fail(invalid("it must carry exactly one signature"))
 	}
 	h := obj.Signatures[0].Protected
 	if h.Algorithm != string(jose.EdDSA) {
-		return "", invalid("its alg must be EdDSA")
+		return fail(invalid("its alg must be EdDSA"))
 	}
 	if t, _ := h.ExtraHeaders[jose.HeaderType].(string); t != typ {
-		return "", invalid("its typ must be %s", typ)
+		return fail(invalid("its typ must be %s", typ))
 	}
 	if h.JSONWebKey == nil || !h.JSONWebKey.IsPublic() {
-		return "", invalid("it must embed the device's public key as jwk")
+		return fail(invalid("it must embed the device's public key as jwk"))
 	}
 	pub, ok := h.JSONWebKey.Key.(ed25519.PublicKey)
 	if !ok {
-		return "", invalid("its jwk must be an Ed25519 key")
+		return fail(invalid("its jwk must be an Ed25519 key"))
 	}
 	payload, err := obj.Verify(pub)
 	if err != nil {
-		return "", usererr.Wrap(err, usererr.Unauthenticated, "dpop_invalid", "The request's DPoP proof is not valid: its signature does not verify.")
+		return fail(usererr.Wrap(err, usererr.Unauthenticated, "dpop_invalid", "The request's DPoP proof is not valid: its signature does not verify."))
 	}
 	var c claims
 	if err := json.Unmarshal(payload, &c); err != nil {
-		return "", invalid("its claims are not JSON")
+		return fail(invalid("its claims are not JSON"))
 	}
 	if c.JTI == "" || len(c.JTI) > 128 {
-		return "", invalid("its jti must be 1 to 128 characters")
+		return fail(invalid("its jti must be 1 to 128 characters"))
 	}
 	if c.HTM != method {
-		return "", invalid("it was made for method %q, not %q", c.HTM, method)
+		return fail(invalid("it was made for method %q, not %q", c.HTM, method))
 	}
 	want, err := normalizeURL(rawURL)
 	if err != nil {
-		return "", err
+		return fail(err)
 	}
 	got, err := normalizeURL(c.HTU)
 	if err != nil || got != want {
-		return "", invalid("it was made for another URL")
+		return fail(invalid("it was made for another URL"))
 	}
 	iat := time.Unix(c.IAT, 0)
 	if iat.Before(now.Add(-v.skew)) || iat.After(now.Add(v.skew)) {
-		return "", invalid("its time (iat) is more than %s away from the server's clock; check this machine's clock", v.skew)
+		return fail(invalid("its time (iat) is more than %s away from the server's clock; check this machine's clock", v.skew))
 	}
 	switch {
 	case accessToken == "" && c.ATH != "":
-		return "", invalid("it binds an access token, but none was sent")
+		return fail(invalid("it binds an access token, but none was sent"))
 	case accessToken != "" && subtle.ConstantTimeCompare([]byte(c.ATH), []byte(AccessTokenHash(accessToken))) != 1:
-		return "", invalid("it was not made for this access token (ath)")
+		return fail(invalid("it was not made for this access token (ath)"))
 	}
-	jkt, err := thumbprint(h.JSONWebKey)
+	jkt, err = thumbprint(h.JSONWebKey)
 	if err != nil {
-		return "", invalid("its jwk has no thumbprint")
+		return fail(invalid("its jwk has no thumbprint"))
 	}
 	// A proof with this iat is refused once now passes iat+skew, so its
 	// cache entry can go then.
-	if err := v.remember(jkt+" "+c.JTI, iat.Add(v.skew), now); err != nil {
-		return "", err
-	}
-	return jkt, nil
+	return jkt, jkt + " " + c.JTI, iat.Add(v.skew), nil
 }
 
 func (v *Verifier) remember(key string, expires, now time.Time) error {

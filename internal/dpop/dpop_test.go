@@ -203,6 +203,39 @@ func TestReplayCacheFullFailsClosed(t *testing.T) {
 	}
 }
 
+// TestCheckRecordsNothingUntilRemember: Check accepts a proof without
+// taking room in the replay cache; Remember records it once.
+func TestCheckRecordsNothingUntilRemember(t *testing.T) {
+	key := newKey(t)
+	v := NewVerifier(VerifierConfig{MaxEntries: 1})
+	const u = "https://h/v1/whoami"
+	p, _ := NewProof(key, "GET", u, "", t0, rand.Reader)
+	for range 3 {
+		if _, _, err := v.Check(p, "GET", u, "", t0); err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+	}
+	if v.Len() != 0 {
+		t.Fatalf("Check recorded %d proofs, want none", v.Len())
+	}
+	jkt, seen, err := v.Check(p, "GET", u, "", t0)
+	if err != nil || jkt == "" {
+		t.Fatalf("Check = %q, %v", jkt, err)
+	}
+	if err := v.Remember(seen, t0); err != nil {
+		t.Fatalf("Remember: %v", err)
+	}
+	if err := v.Remember(seen, t0); code(err) != "dpop_replayed" {
+		t.Errorf("second Remember = %v, want dpop_replayed", err)
+	}
+	if _, err := v.Verify(p, "GET", u, "", t0); code(err) != "dpop_replayed" {
+		t.Errorf("Verify after Remember = %v, want dpop_replayed", err)
+	}
+	if err := v.Remember(Seen{}, t0); code(err) != "dpop_invalid" {
+		t.Errorf("Remember of an unchecked proof = %v, want dpop_invalid", err)
+	}
+}
+
 func TestThumbprintRFC7638(t *testing.T) {
 	// RFC 8037 appendix A.3: the thumbprint of its Ed25519 example key.
 	const jwk = `{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}`
