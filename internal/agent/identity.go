@@ -84,7 +84,7 @@ func enroll(ctx context.Context, cfg Config) (identity, error) {
 	for attempt := 0; ; attempt++ {
 		err = postJSON(ctx, client, cfg.Server+"/v1/agent/enroll", body, &resp)
 		var pe *problemError
-		if err == nil || errors.As(err, &pe) && pe.Status < 500 || errors.Is(err, pki.ErrPinMismatch) {
+		if err == nil || errors.As(err, &pe) && pe.Status < 500 && pe.Status != http.StatusTooManyRequests || errors.Is(err, pki.ErrPinMismatch) {
 			break // done, or refused for good (bad token, bad request, not the pinned server)
 		}
 		cfg.Log.WarnContext(ctx, "enrollment failed; retrying", slog.String("error", err.Error()))

@@ -106,6 +106,11 @@ type Config struct {
 	// is not a Stream may take to send its body and to read the answer;
 	// 0 means 30 s and 90 s (long-polls wait at most 60 s).
 	ReadTimeout, WriteTimeout time.Duration
+	// PublicWritesPerSecond and PublicWriteBurst bound, per source address,
+	// the public routes that are not GET (sign-in, bootstrap, invitation,
+	// enrollment); 0 means 5 per second with bursts of 30.
+	PublicWritesPerSecond float64
+	PublicWriteBurst      int
 	// Metrics, if set, is served at /metrics without authentication.
 	Metrics http.Handler
 	Now     func() time.Time // nil means time.Now
@@ -137,6 +142,7 @@ type Server struct {
 	now    func() time.Time
 	mux    *http.ServeMux
 	routes []Route
+	public *sourceLimiter
 }
 
 // New builds a Server with the given groups of routes.
@@ -153,7 +159,14 @@ func New(cfg Config, groups ...[]Route) (*Server, error) {
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 90 * time.Second
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, now: cfg.Now, mux: http.NewServeMux()}
+	if cfg.PublicWritesPerSecond <= 0 {
+		cfg.PublicWritesPerSecond = 5
+	}
+	if cfg.PublicWriteBurst <= 0 {
+		cfg.PublicWriteBurst = 30
+	}
+	s := &Server{cfg: cfg, log: cfg.Log, now: cfg.Now, mux: http.NewServeMux(),
+		public: newSourceLimiter(cfg.PublicWritesPerSecond, cfg.PublicWriteBurst, 10_000)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -292,6 +305,10 @@ func (s *Server) wrap(rt Route) http.Handler {
 
 func (s *Server) serve(rt Route, c *Call) error {
 	if rt.Public {
+		if c.R.Method != http.MethodGet && !s.public.allow(c.SourceIP(), time.Now()) {
+			return usererr.New(usererr.RateLimited, "too_many_requests",
+				"too many sign-in or enrollment requests from %s; wait a few seconds and try again", c.SourceIP())
+		}
 		return rt.Handle(c)
 	}
 	var err error

@@ -274,3 +274,57 @@ func TestJunkSessionsCannotFillTheReplayCache(t *testing.T) {
 		t.Errorf("the real session's proof replayed: status %d, want 401", code)
 	}
 }
+
+// TestPublicWritesAreLimitedPerSource: one address gets its burst of
+// public writes, then 429 until its bucket refills; another address and
+// authenticated routes are unaffected.
+func TestPublicWritesAreLimitedPerSource(t *testing.T) {
+	s, err := New(Config{Authenticator: fakeAuthn{}, Proofs: fakeProofs{}, Authorizer: fakeAuthz{"echo": true},
+		PublicWritesPerSecond: 0.001, PublicWriteBurst: 3},
+		[]Route{
+			{Pattern: "POST /v1/login", Public: true, Handle: func(c *Call) error { return c.JSON(200, "ok") }},
+			{Pattern: "GET /v1/public", Public: true, Handle: func(c *Call) error { return c.JSON(200, "hi") }},
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path, addr string) (int, wire.Problem) {
+		req := httptest.NewRequest(method, "https://api.test"+path, strings.NewReader(`{}`))
+		req.RemoteAddr = addr
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		var p wire.Problem
+		_ = json.Unmarshal(rec.Body.Bytes(), &p)
+		return rec.Code, p
+	}
+	for i := range 3 {
+		if code, _ := call("POST", "/v1/login", "192.0.2.7:5000"); code != 200 {
+			t.Fatalf("call %d within the burst: %d", i+1, code)
+		}
+	}
+	if code, p := call("POST", "/v1/login", "192.0.2.7:5001"); code != http.StatusTooManyRequests || p.Code != "too_many_requests" {
+		t.Errorf("past the burst: %d %s, want 429 too_many_requests", code, p.Code)
+	}
+	if code, _ := call("POST", "/v1/login", "[2001:db8::1]:443"); code != 200 {
+		t.Errorf("another address: %d, want 200", code)
+	}
+	if code, _ := call("GET", "/v1/public", "192.0.2.7:5002"); code != 200 {
+		t.Errorf("a public read from the limited address: %d, want 200", code)
+	}
+}
+
+func TestSourceLimiterStaysBounded(t *testing.T) {
+	l := newSourceLimiter(1, 2, 3)
+	now := time.Now()
+	for i := range 3 {
+		if !l.allow(fmt.Sprint("10.0.0.", i), now) {
+			t.Fatalf("address %d refused with room in the map", i)
+		}
+	}
+	if l.allow("10.0.0.9", now) {
+		t.Error("a fourth address was admitted while three active buckets fill the map")
+	}
+	if !l.allow("10.0.0.9", now.Add(10*time.Second)) || len(l.sources) > 3 {
+		t.Errorf("after the others went idle: %d buckets, want the idle ones dropped", len(l.sources))
+	}
+}
