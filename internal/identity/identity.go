@@ -122,6 +122,12 @@ type Service struct {
 	hashSem   chan struct{}
 	dummyOnce sync.Once
 	dummy     string // a password hash to verify against for unknown users
+
+	// lockNoted holds, per locked username, until when its lock has been
+	// audited, so that a stream of attempts on a locked account writes one
+	// entry per lock rather than one per attempt.
+	lockMu    sync.Mutex
+	lockNoted map[string]time.Time
 }
 
 // New returns a Service. It fails when a required field is missing.

@@ -230,13 +230,15 @@ func (s *Service) checkLockout(ctx context.Context, username, sourceIP string, n
 	if len(fails) >= s.maxFailures {
 		until = fails[len(fails)-s.maxFailures].Add(s.lockoutWindow)
 	}
-	err = s.store.InTx(ctx, func(tx Tx) error {
-		return appendAudit(ctx, tx, audit.Entry{Kind: "identity.login_locked", Actor: "anonymous", Time: now,
-			Data:     map[string]any{"until": until.UTC().Format(time.RFC3339)},
-			Personal: map[string]string{"username": username, "source_ip": sourceIP}})
-	})
-	if err != nil {
-		return err
+	if s.firstRefusalOfLock(username, until, now) {
+		err = s.store.InTx(ctx, func(tx Tx) error {
+			return appendAudit(ctx, tx, audit.Entry{Kind: "identity.login_locked", Actor: "anonymous", Time: now,
+				Data:     map[string]any{"until": until.UTC().Format(time.RFC3339)},
+				Personal: map[string]string{"username": username, "source_ip": sourceIP}})
+		})
+		if err != nil {
+			return err
+		}
 	}
 	what := "sign-ins for this account: it is"
 	if strings.HasPrefix(username, "step-up:") {
@@ -247,6 +249,35 @@ func (s *Service) checkLockout(ctx context.Context, username, sourceIP string, n
 	ue.Details = map[string]any{"retry_after_s": int(until.Sub(now).Seconds()) + 1}
 	return ue
 }
+
+// firstRefusalOfLock reports whether this refusal is the first this
+// process sees of username's lock ending at until (and notes it). The map
+// is bounded: expired notes are dropped, and when it is still full every
+// refusal is audited again (more entries, never fewer).
+func (s *Service) firstRefusalOfLock(username string, until, now time.Time) bool {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	if noted, ok := s.lockNoted[username]; ok && !until.After(noted) && now.Before(noted) {
+		return false
+	}
+	if s.lockNoted == nil {
+		s.lockNoted = map[string]time.Time{}
+	}
+	if len(s.lockNoted) >= maxLockNotes {
+		for k, t := range s.lockNoted {
+			if !now.Before(t) {
+				delete(s.lockNoted, k)
+			}
+		}
+		if len(s.lockNoted) >= maxLockNotes {
+			return true
+		}
+	}
+	s.lockNoted[username] = until
+	return true
+}
+
+const maxLockNotes = 10_000
 
 // recordFailure audits one failed sign-in in its own transaction and
 // returns the error for the caller. The failure itself was counted when

@@ -662,6 +662,36 @@ func IdentityCases(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("a locked account's refusals write one log entry per lock", func(t *testing.T) {
+		e := NewIdentityEnv(t, open(t))
+		enr := e.Bootstrap("admin")
+		for range 25 {
+			req := e.LoginRequest(enr, NewIdentityDevice(t))
+			req.Password = "wrong-password-123"
+			_, _ = e.Svc.Login(ctx, req)
+		}
+		count := func(kind string) (n int) {
+			for _, k := range e.AuditKinds() {
+				if k == kind {
+					n++
+				}
+			}
+			return n
+		}
+		if n := count("identity.login_locked"); n != 1 {
+			t.Errorf("15 refusals of a locked account wrote %d identity.login_locked entries, want 1", n)
+		}
+		e.Advance(31 * time.Minute)
+		for range 12 {
+			req := e.LoginRequest(enr, NewIdentityDevice(t))
+			req.Password = "wrong-password-123"
+			_, _ = e.Svc.Login(ctx, req)
+		}
+		if n := count("identity.login_locked"); n != 2 {
+			t.Errorf("after a second lock: %d identity.login_locked entries, want 2", n)
+		}
+	})
+
 	t.Run("a username that cannot exist is refused before the lockout counts it", func(t *testing.T) {
 		e := NewIdentityEnv(t, open(t))
 		enr := e.Bootstrap("admin")
