@@ -233,6 +233,22 @@ func TestThresholdHaltsCountingUnreachableAndTimedOut(t *testing.T) {
 	}
 }
 
+// TestFailedCanaryHaltsWhateverTheThreshold: later waves may allow a
+// failure, the canary does not.
+func TestFailedCanaryHaltsWhateverTheThreshold(t *testing.T) {
+	p := plan([]string{"h1"}, []string{"h2", "h3"})
+	p.HaltAfter = 1
+	r := newRig(t, storetest.OpenSQLite(t), newFakeOps(operation(p)), newDispatcher().set("h1/run", outcome{exit: 1}))
+	start(t, r)
+	got := r.finish(t)
+	if got.State != ops.OpHalted || !strings.Contains(got.Detail, "canary") {
+		t.Fatalf("state %s (%s), want halted by the canary", got.State, got.Detail)
+	}
+	if diff := cmp.Diff([]string{"h1/run"}, r.d.called()); diff != "" {
+		t.Errorf("dispatches (-want +got):\n%s", diff)
+	}
+}
+
 func TestDispatchTimeoutCountsAsFailure(t *testing.T) {
 	p := plan([]string{"h1"})
 	p.Step.TimeoutSeconds = 0

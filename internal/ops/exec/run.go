@@ -50,6 +50,17 @@ func (r *runState) failed() []string {
 	return append([]string(nil), r.failures...)
 }
 
+// failedIn returns the hosts of w whose run step failed or is unknown.
+func (r *runState) failedIn(w ops.Wave) []string {
+	var out []string
+	for _, h := range w.Hosts {
+		if s, ok := r.get(h, PhaseRun); ok && (s.State == ops.StepFailed || s.State == ops.StepUnknown) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 // errStopped means the operation left state running (halted, aborted…)
 // or the engine is shutting down: stop quietly, someone else set the state.
 var errStopped = errors.New("operation is no longer running")
@@ -141,6 +152,13 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 		}
 		if bad := r.failed(); len(bad) > plan.HaltAfter {
 			return e.haltWave(ctx, r, w, thresholdSentence(w.Number, bad, plan.HaltAfter))
+		}
+		// The canary exists to stop the rest on its failure, whatever the
+		// threshold allows later waves; a person who resumes has seen it.
+		if i == 0 && fresh {
+			if bad := r.failedIn(w); len(bad) > 0 {
+				return e.haltWave(ctx, r, w, fmt.Sprintf("Halted after the canary (wave 1): its step failed on %s, so no other host is touched.", strings.Join(bad, ", ")))
+			}
 		}
 
 		last := i == len(plan.Waves)-1
