@@ -193,6 +193,13 @@ func names(s []ops.ServiceStatus) []string {
 	return out
 }
 
+func errCodeOf(err error) string {
+	if ue, ok := usererr.As(err); ok {
+		return ue.Code
+	}
+	return ""
+}
+
 // TestEnrollAgainWithTheSameKey: an agent whose enrollment answer was lost
 // presents its spent token again with the same key and hostname and gets
 // the same host; no other key, hostname or late retry does.
@@ -421,9 +428,26 @@ func testRun2017(t *testing.T, e *env) {
 	want := []ops.Verdict{
 		{Rule: ops.RuleCapacityFloor, Service: "billing", Pass: true, Message: "before wave 2: billing keeps 12 of 20 healthy hosts, at or above its floor of 10 (50%)"},
 		{Rule: ops.RuleCapacityFloor, Service: "index", Message: "before wave 2: these hosts also serve index: it would keep 12 of 20 healthy hosts, below its floor of 16 (80%); no host serving index can be removed until more are healthy"},
+		{Rule: ops.RuleFreeze, Pass: true, Message: "before wave 2: no freeze window covers billing, index now"},
 	}
 	if diff := cmp.Diff(want, vs); diff != "" {
 		t.Errorf("CheckWave (-want +got):\n%s", diff)
+	}
+	// A freeze declared after the start stops the next wave too.
+	svc := ops.Service{Name: "index", MinHealthy: ops.Threshold{Percent: 80, IsPercent: true},
+		Freezes: []ops.Window{{Start: e.now.Add(-time.Minute), End: e.now.Add(time.Hour), Reason: "INC-12 under way"}}}
+	if err := e.m.SetService(e.ctx, admin, svc); err != nil {
+		t.Fatal(err)
+	}
+	if vs, err = e.m.CheckWave(e.ctx, running, 2); err != nil || vs[len(vs)-1].Pass || !strings.Contains(vs[len(vs)-1].Message, "INC-12") {
+		t.Errorf("CheckWave during a freeze = %+v, %v; want the freeze refusing", vs, err)
+	}
+	if err := e.m.CheckResume(e.ctx, running, nil); errCodeOf(err) != "frozen" {
+		t.Errorf("CheckResume during a freeze = %v, want frozen", err)
+	}
+	svc.Freezes = nil
+	if err := e.m.SetService(e.ctx, admin, svc); err != nil {
+		t.Fatal(err)
 	}
 	if err := e.m.SetState(e.ctx, op.ID, []ops.OpState{ops.OpRunning}, ops.OpHalted, "index below floor", "system"); err != nil {
 		t.Fatal(err)

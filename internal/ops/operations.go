@@ -644,7 +644,8 @@ func (s *Manager) Start(ctx context.Context, opID string, by wire.Principal) (Op
 // halt is a reason for fresh eyes and an approval is for a window of time,
 // not for whenever someone resumes; and untouched, the hosts it would
 // still send to, must still be targetable (present, live, in service, not
-// held by another operation). It changes nothing: a refused operation
+// held by another operation); and no freeze may cover its services. It
+// changes nothing: a refused operation
 // stays as it is, for a person to abort and plan again. Capacity floors
 // are judged before each wave as always.
 func (s *Manager) CheckResume(ctx context.Context, op Operation, untouched []string) error {
@@ -656,12 +657,14 @@ func (s *Manager) CheckResume(ctx context.Context, op Operation, untouched []str
 				op.ID, len(valid), op.Needed, s.cfg.ApprovalTTL)
 		}
 	}
-	if len(untouched) == 0 {
-		return nil
-	}
 	inv, err := s.snapshot(ctx, s.store)
 	if err != nil {
 		return fmt.Errorf("check resume of op %s: %w", op.ID, err)
+	}
+	for _, v := range Freezes(inv, op.Plan) {
+		if !v.Pass {
+			return usererr.New(usererr.Conflict, "frozen", "Operation %s cannot resume: %s.", op.ID, v.Message)
+		}
 	}
 	if why := hostsDrift(inv, untouched, op.ID); why != "" {
 		return usererr.New(usererr.Conflict, "plan_drifted",
@@ -681,7 +684,8 @@ func (s *Manager) CheckWave(ctx context.Context, op Operation, wave int) ([]Verd
 	if err != nil {
 		return nil, fmt.Errorf("check wave %d of op %s: %w", wave, op.ID, err)
 	}
-	vs := CapacityFloors(inv, op.Plan, WaveRemoving(op.Plan, wave), op.ID)
+	// A freeze declared after the start stops the next wave too.
+	vs := append(CapacityFloors(inv, op.Plan, WaveRemoving(op.Plan, wave), op.ID), Freezes(inv, op.Plan)...)
 	for i := range vs {
 		vs[i].Message = fmt.Sprintf("before wave %d: %s", wave, vs[i].Message)
 	}
