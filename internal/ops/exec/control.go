@@ -326,7 +326,7 @@ func (e *Engine) setState(ctx context.Context, opID string, from []ops.OpState, 
 func failedHosts(steps []StepRecord) []string {
 	var out []string
 	for _, s := range steps {
-		if s.Phase == PhaseRun && (s.State == ops.StepFailed || s.State == ops.StepUnknown) {
+		if failure(s) && !slices.Contains(out, s.HostID) {
 			out = append(out, s.HostID)
 		}
 	}

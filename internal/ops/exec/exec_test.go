@@ -3,6 +3,7 @@ package exec_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -281,6 +282,38 @@ func TestHealthCheckFailureHalts(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"h1/run", "h1/health"}, r.d.called()); diff != "" {
 		t.Errorf("dispatches (-want +got):\n%s", diff)
+	}
+}
+
+// TestHealthFailuresCountAgainstTheAllowance: a failed health check counts
+// like a failed step: a resume past the allowance is refused, and a resume
+// within it ends with the sick host named.
+func TestHealthFailuresCountAgainstTheAllowance(t *testing.T) {
+	for _, allowed := range []int{0, 1} {
+		t.Run(fmt.Sprint("allowed=", allowed), func(t *testing.T) {
+			p := plan([]string{"h1"}, []string{"h2"})
+			p.HealthCheck = &ops.Command{Argv: []string{"svc", "health"}}
+			p.HaltAfter = allowed
+			d := newDispatcher().set("h1/health", outcome{exit: 2, output: "503"})
+			r := newRig(t, storetest.OpenSQLite(t), newFakeOps(operation(p)), d)
+			start(t, r)
+			if got := r.finish(t); got.State != ops.OpHalted {
+				t.Fatalf("state %s, want halted by h1's health check", got.State)
+			}
+			err := r.eng.Resume(context.Background(), "op1", "person:p3")
+			if allowed == 0 {
+				if !isKind(err, usererr.Conflict) || !strings.Contains(err.Error(), "h1") {
+					t.Errorf("Resume with a sick host and no allowance = %v, want a Conflict naming h1", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Resume within the allowance: %v", err)
+			}
+			if got := r.finish(t); got.State != ops.OpSucceeded || !strings.Contains(got.Detail, "h1") {
+				t.Errorf("after resume: %s (%q), want succeeded naming h1", got.State, got.Detail)
+			}
+		})
 	}
 }
 

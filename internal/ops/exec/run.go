@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,16 +26,22 @@ type runState struct {
 
 	mu       sync.Mutex
 	steps    map[stepKey]StepRecord
-	failures []string // hosts whose run step failed or is unknown
+	failures []string // hosts whose run step or health check failed or is unknown, once each
 }
 
 func (r *runState) record(s StepRecord) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.steps[stepKey{s.HostID, s.Phase}] = s
-	if s.Phase == PhaseRun && (s.State == ops.StepFailed || s.State == ops.StepUnknown) {
+	if failure(s) && !slices.Contains(r.failures, s.HostID) {
 		r.failures = append(r.failures, s.HostID)
 	}
+}
+
+// failure reports whether s counts against an operation's failure
+// allowance: a run step or a health check that failed or is unknown.
+func failure(s StepRecord) bool {
+	return (s.Phase == PhaseRun || s.Phase == PhaseHealth) && (s.State == ops.StepFailed || s.State == ops.StepUnknown)
 }
 
 func (r *runState) get(host, phase string) (StepRecord, bool) {
