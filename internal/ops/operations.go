@@ -769,23 +769,42 @@ func (s *Manager) ListByState(ctx context.Context, state OpState) ([]Operation, 
 // removeHosts takes op's hosts that are still in service out of service.
 func (s *Manager) removeHosts(ctx context.Context, tx Tx, op Operation, actor string, now time.Time) error {
 	for _, id := range op.Plan.Hosts() {
-		h, err := tx.OpsHost(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if !h.InService {
-			continue
-		}
-		if err := tx.SetHostInService(ctx, id, false); err != nil {
-			return err
-		}
-		if err := audit.Append(ctx, tx, audit.Entry{Kind: "host.removed_from_service", Version: 1, Actor: actor, Subject: "host:" + id, Time: now,
-			Data: map[string]any{"op": op.ID}}); err != nil {
+		if err := takeOutOfService(ctx, tx, op.ID, id, actor, now); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// TakeOutOfService implements exec.Ops: host leaves service, for opID,
+// before a capacity-removing step is sent to it.
+func (s *Manager) TakeOutOfService(ctx context.Context, opID, hostID string) error {
+	now := s.clock()
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		return takeOutOfService(ctx, tx, opID, hostID, "system", now)
+	})
+	if err != nil {
+		return fmt.Errorf("take host %s out of service for op %s: %w", hostID, opID, err)
+	}
+	return nil
+}
+
+// takeOutOfService takes one host out of service for opID and audits it;
+// a host that is gone or already out is left alone.
+func takeOutOfService(ctx context.Context, tx Tx, opID, hostID, actor string, now time.Time) error {
+	h, err := tx.OpsHost(ctx, hostID)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !h.InService {
+		return nil
+	}
+	if err := tx.SetHostInService(ctx, hostID, false); err != nil {
+		return err
+	}
+	return audit.Append(ctx, tx, audit.Entry{Kind: "host.removed_from_service", Version: 1, Actor: actor, Subject: "host:" + hostID, Time: now,
+		Data: map[string]any{"op": opID}})
 }

@@ -84,6 +84,10 @@ type Ops interface {
 	SetState(ctx context.Context, id string, from []ops.OpState, to ops.OpState, detail string, actor string) error
 	// ListByState returns every operation currently in state.
 	ListByState(ctx context.Context, state ops.OpState) ([]ops.Operation, error)
+	// TakeOutOfService takes host out of service for operation opID (and
+	// audits it), doing nothing if it is out already. The executor calls it
+	// before a capacity-removing step is sent to the host.
+	TakeOutOfService(ctx context.Context, opID, hostID string) error
 }
 
 // SecretResolver resolves a plan's "secret:PATH" reference to its value at

@@ -20,6 +20,9 @@ type fakeOps struct {
 	ops         map[string]ops.Operation
 	transitions []transition
 	dead        atomic.Bool // a crashed process: every call fails
+	// outOfService lists, in order, the hosts TakeOutOfService was asked
+	// to take out.
+	outOfService []string
 }
 
 type transition struct {
@@ -98,6 +101,16 @@ func (f *fakeOps) op(id string) ops.Operation {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.ops[id]
+}
+
+func (f *fakeOps) TakeOutOfService(_ context.Context, opID, hostID string) error {
+	if f.dead.Load() {
+		return errors.New("fake ops: the process is dead")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.outOfService = append(f.outOfService, hostID)
+	return nil
 }
 
 func (f *fakeOps) states() []ops.OpState {

@@ -289,3 +289,43 @@ func TestResumeWithOpsManager(t *testing.T) {
 		t.Errorf("stored state = %s", got.State)
 	}
 }
+
+// TestAbortedRemovalKeepsDrainedHostsOut: a capacity-removing operation
+// takes each host out of service before its step leaves, so an operation
+// halted and aborted midway does not hand the drained canary back to the
+// floors as capacity; the host it never reached stays in service.
+func TestAbortedRemovalKeepsDrainedHostsOut(t *testing.T) {
+	m, op, _, eng, _, db := haltedOp(t)
+	canary, rest := op.Plan.Waves[0].Hosts[0], op.Plan.Waves[1].Hosts[0]
+	ctx := context.Background()
+	if err := eng.Abort(ctx, op.ID, "person:p_ap1", "not today"); err != nil {
+		t.Fatal(err)
+	}
+	hosts, err := m.ListHosts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts {
+		switch h.ID {
+		case canary:
+			if h.InService {
+				t.Errorf("the drained canary %s is back in service after the abort", h.Name)
+			}
+		case rest:
+			if !h.InService {
+				t.Errorf("%s, never reached, is out of service", h.Name)
+			}
+		}
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM audit_entries WHERE kind = 'host.removed_from_service'`); n != 1 {
+		t.Errorf("%d host.removed_from_service entries, want 1 (the canary)", n)
+	}
+	// A person checks the canary and returns it.
+	h, err := m.ReturnHost(ctx, opsAdmin, canary, "drain undone by hand, INC-1")
+	if err != nil || !h.InService {
+		t.Fatalf("ReturnHost = %+v, %v", h, err)
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM audit_entries WHERE kind = 'host.returned_to_service'`); n != 1 {
+		t.Errorf("%d host.returned_to_service entries, want 1", n)
+	}
+}

@@ -317,6 +317,14 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, wave int, host, p
 		// Nothing can be sent; record the failure without contacting the agent.
 		rec.State, rec.Error, rec.FinishedAt = ops.StepFailed, serr.Error(), now
 	}
+	if serr == nil && phase == PhaseRun && op.Plan.RemovesCapacity {
+		// The host leaves service before its step can leave, so that an
+		// operation halted or aborted midway does not hand drained hosts
+		// back to the floors as capacity; a person returns them.
+		if err := e.cfg.Ops.TakeOutOfService(context.WithoutCancel(ctx), op.ID, host); err != nil {
+			return StepRecord{}, fmt.Errorf("take %s out of service before its step: %w", host, err)
+		}
+	}
 	// Invariant 4: the record commits BEFORE the step leaves; the store
 	// refuses a second record for this op, host and phase, and a pending
 	// record (never sent) moves to dispatched only once.
