@@ -25,11 +25,12 @@ type OpsStarter interface {
 func OpsRoutes(m *ops.Manager, exec OpsStarter) []Route {
 	h := opsHandlers{m: m, exec: exec}
 	opRes := func(r *http.Request) Resource { return Resource{Type: "Operation", ID: r.PathValue("id")} }
+	hostRes := func(r *http.Request) Resource { return Resource{Type: "Host", ID: r.PathValue("id")} }
 	return []Route{
 		{Pattern: "POST /v1/join-tokens", Action: "jointoken.create", Handle: h.createJoinToken},
 		{Pattern: "GET /v1/hosts", Action: "host.list", Handle: h.listHosts},
-		{Pattern: "POST /v1/hosts/{id}/revoke", Action: "host.revoke", Handle: h.revokeHost,
-			Resource: func(r *http.Request) Resource { return Resource{Type: "Host", ID: r.PathValue("id")} }},
+		{Pattern: "POST /v1/hosts/{id}/revoke", Action: "host.revoke", Handle: h.revokeHost, Resource: hostRes},
+		{Pattern: "POST /v1/hosts/{id}/return", Action: "host.return", Handle: h.returnHost, Resource: hostRes},
 		{Pattern: "GET /v1/services", Action: "service.list", Handle: h.listServices},
 		{Pattern: "PUT /v1/services/{name}", Action: "service.set", Handle: h.setService,
 			Resource: func(r *http.Request) Resource { return Resource{Type: "Service", ID: r.PathValue("name")} }},
@@ -78,12 +79,18 @@ func (h opsHandlers) listHosts(c *Call) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-func (h opsHandlers) revokeHost(c *Call) error {
+func (h opsHandlers) revokeHost(c *Call) error { return h.hostChange(c, h.m.RevokeHost) }
+
+func (h opsHandlers) returnHost(c *Call) error { return h.hostChange(c, h.m.ReturnHost) }
+
+// hostChange serves a POST /v1/hosts/{id}/… that takes a reason and
+// answers with the host.
+func (h opsHandlers) hostChange(c *Call, change func(context.Context, wire.Principal, string, string) (ops.Host, error)) error {
 	var req wire.ReasonRequest
 	if err := c.Decode(&req); err != nil {
 		return err
 	}
-	x, err := h.m.RevokeHost(c.Context(), c.Principal, c.R.PathValue("id"), req.Reason)
+	x, err := change(c.Context(), c.Principal, c.R.PathValue("id"), req.Reason)
 	if err != nil {
 		return err
 	}

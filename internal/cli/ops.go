@@ -102,17 +102,32 @@ func joinTokenCmd(e *env) *cobra.Command {
 
 func hostsCmd(e *env) *cobra.Command {
 	cmd := hostsListCmd(e)
-	cmd.AddCommand(hostsRevokeCmd(e))
+	cmd.AddCommand(hostsRevokeCmd(e), hostsReturnCmd(e))
 	return cmd
 }
 
-// hostsRevokeCmd revokes a host's agent identity by ID or by its unique
-// name, as `interlock hosts` shows them.
+// hostsRevokeCmd revokes a host's agent identity.
 func hostsRevokeCmd(e *env) *cobra.Command {
+	return hostChangeCmd(e, "revoke",
+		"Refuse a host's agent from now on (a stolen key, a retired machine); it comes back only by enrolling anew",
+		"Revoked %s (%s). Its agent is refused from now on; to bring the machine back, enroll it with a new join token.\n")
+}
+
+// hostsReturnCmd puts a host an operation left out of service back.
+func hostsReturnCmd(e *env) *cobra.Command {
+	return hostChangeCmd(e, "return",
+		"Put a host back in service after checking it (a halted or aborted removal leaves the hosts it reached out)",
+		"%s (%s) is in service again; capacity floors count it once it is healthy.\n")
+}
+
+// hostChangeCmd is `hosts VERB HOST --reason TEXT`: POST
+// /v1/hosts/ID/VERB for a host named by ID or by its unique name among the
+// hosts not revoked, as `interlock hosts` shows them.
+func hostChangeCmd(e *env, verb, short, done string) *cobra.Command {
 	var reason string
 	cmd := &cobra.Command{
-		Use:   "revoke HOST --reason TEXT",
-		Short: "Refuse a host's agent from now on (a stolen key, a retired machine); it comes back only by enrolling anew",
+		Use:   verb + " HOST --reason TEXT",
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.execAPI()
@@ -145,13 +160,10 @@ func hostsRevokeCmd(e *env) *cobra.Command {
 				return fmt.Errorf("%d hosts are named %q (%s); give the ID", len(ids), args[0], strings.Join(ids, ", "))
 			}
 			var h wire.Host
-			if err := c.Do(cmd.Context(), "POST", "/v1/hosts/"+url.PathEscape(id)+"/revoke", wire.ReasonRequest{Reason: reason}, &h); err != nil {
+			if err := c.Do(cmd.Context(), "POST", "/v1/hosts/"+url.PathEscape(id)+"/"+verb, wire.ReasonRequest{Reason: reason}, &h); err != nil {
 				return err
 			}
-			return e.output(h, func() error {
-				e.printf("Revoked %s (%s). Its agent is refused from now on; to bring the machine back, enroll it with a new join token.\n", h.Name, h.ID)
-				return nil
-			})
+			return e.output(h, func() error { e.printf(done, h.Name, h.ID); return nil })
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (goes to the audit log)")

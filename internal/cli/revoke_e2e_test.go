@@ -64,6 +64,12 @@ func TestRevokedHostIsShutOut(t *testing.T) {
 	if code, _, errOut := q.as("admin", "hosts", "revoke", before["host-02"].ID, "--reason", "again"); code == 0 || !strings.Contains(errOut, "revoked already") {
 		t.Errorf("revoking the revoked host by ID: exit %d, %q", code, errOut)
 	}
+	if code, _, errOut := q.as("admin", "hosts", "return", "host-01", "--reason", "checked"); code == 0 || !strings.Contains(errOut, "in service already") {
+		t.Errorf("returning a host that is in service: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := q.as("admin", "hosts", "return", before["host-02"].ID, "--reason", "checked"); code == 0 || !strings.Contains(errOut, "is revoked") {
+		t.Errorf("returning the revoked host: exit %d, %q", code, errOut)
+	}
 	var revoked []auditEntry
 	for _, e := range q.auditEntries("host.revoked") {
 		if e.Kind == "host.revoked" {

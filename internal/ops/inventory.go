@@ -264,6 +264,34 @@ func hostRevoked(h Host) error {
 	return usererr.New(usererr.Unauthenticated, "host_revoked", "Host %s was revoked at %s; enroll the machine again with a new join token.", h.ID, h.RevokedAt.UTC().Format(time.RFC3339))
 }
 
+// ReturnHost puts a host back in service after a person checked it: an
+// operation that removed capacity and was halted or aborted leaves the
+// hosts it reached out of service. It needs a reason; a revoked host
+// cannot come back (it re-enrolls as a new host).
+func (s *Manager) ReturnHost(ctx context.Context, by wire.Principal, hostID, reason string) (Host, error) {
+	if strings.TrimSpace(reason) == "" {
+		return Host{}, usererr.New(usererr.Invalid, "reason_required", "Say why host %s can serve again (--reason); it goes into the audit log.", hostID)
+	}
+	h, err := s.store.OpsHost(ctx, hostID)
+	if errors.Is(err, ErrNotFound) {
+		return Host{}, usererr.New(usererr.NotFound, "unknown_host", "Host %s is not enrolled.", hostID)
+	}
+	if err != nil {
+		return Host{}, fmt.Errorf("load host %s: %w", hostID, err)
+	}
+	switch {
+	case !h.RevokedAt.IsZero():
+		return Host{}, usererr.New(usererr.Conflict, "host_revoked", "Host %s (%s) is revoked; enroll the machine again as a new host.", h.ID, h.Name)
+	case h.InService:
+		return Host{}, usererr.New(usererr.Conflict, "host_in_service", "Host %s (%s) is in service already.", h.ID, h.Name)
+	}
+	if err := s.SetHostInService(ctx, by, hostID, true, reason); err != nil {
+		return Host{}, err
+	}
+	h.InService = true
+	return h, nil
+}
+
 // SetHostInService takes a host out of service or puts it back. The
 // executor calls it for runbooks that remove capacity.
 func (s *Manager) SetHostInService(ctx context.Context, by wire.Principal, hostID string, inService bool, reason string) error {

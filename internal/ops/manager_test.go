@@ -303,6 +303,15 @@ func TestRevokeHost(t *testing.T) {
 	if n := e.audits("host.revoked"); n != 1 {
 		t.Errorf("%d host.revoked entries, want 1", n)
 	}
+	// Returning to service: only a host that is out, not revoked, with a reason.
+	_, err = e.m.ReturnHost(e.ctx, admin, victim, "checked")
+	wantUserErr(t, err, usererr.Conflict, "host_revoked")
+	_, err = e.m.ReturnHost(e.ctx, admin, e.hosts[1], "checked")
+	wantUserErr(t, err, usererr.Conflict, "host_in_service")
+	_, err = e.m.ReturnHost(e.ctx, admin, "host_nope", "checked")
+	wantUserErr(t, err, usererr.NotFound, "unknown_host")
+	_, err = e.m.ReturnHost(e.ctx, admin, e.hosts[1], "")
+	wantUserErr(t, err, usererr.Invalid, "reason_required")
 	var personal string
 	if err := e.db.QueryRow(e.ctx, `SELECT personal FROM audit_entries WHERE kind = 'host.revoked'`).Scan(&personal); err != nil || !strings.Contains(personal, "INC-9") {
 		t.Errorf("host.revoked personal data = %q, %v; want the reason", personal, err)

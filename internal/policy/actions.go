@@ -13,6 +13,7 @@ const (
 	ActionDeviceRevoke        = "device.revoke"
 	ActionHostList            = "host.list"
 	ActionHostRevoke          = "host.revoke"
+	ActionHostReturn          = "host.return"
 	ActionJoinTokenCreate     = "jointoken.create"
 	ActionServiceList         = "service.list"
 	ActionServiceSet          = "service.set"
@@ -60,7 +61,7 @@ var Actions = []string{
 	ActionWhoami, ActionSessionLogout,
 	ActionUserInvite, ActionUserList, ActionUserDisable,
 	ActionDeviceList, ActionDeviceRevoke,
-	ActionHostList, ActionHostRevoke, ActionJoinTokenCreate,
+	ActionHostList, ActionHostRevoke, ActionHostReturn, ActionJoinTokenCreate,
 	ActionServiceList, ActionServiceSet,
 	ActionRunbookList, ActionRunbookGet, ActionRunbookApply,
 	ActionOpPlan, ActionOpRun, ActionOpList, ActionOpGet, ActionOpApprove, ActionOpDeny,

@@ -7,6 +7,7 @@ import "time"
 //	POST /v1/join-tokens             JoinTokenCreateRequest → JoinToken
 //	GET  /v1/hosts                   → HostList
 //	POST /v1/hosts/{id}/revoke       ReasonRequest → Host (host.revoke on Host::"<id>"; its agent identity is refused from now on)
+//	POST /v1/hosts/{id}/return       ReasonRequest → Host (host.return on Host::"<id>"; back in service after a person checked it)
 //	GET  /v1/services                → ServiceList
 //	PUT  /v1/services/{name}         ServiceSetRequest → Service
 //	POST /v1/services                ServicesApplyRequest (YAML) → ServiceList
