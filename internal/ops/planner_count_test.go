@@ -22,6 +22,7 @@ parameters:
 target: {service: service, count: count}
 step:
   argv: ["systemctl", "restart", "{{service}}"]
+waves: {bake_s: 15}
 `
 
 // TestPlannerRefusesCountBelowOne: on a service with no floor and no blast

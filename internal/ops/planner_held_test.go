@@ -23,7 +23,7 @@ parameters:
 target: {service: service, count: count}
 step:
   argv: ["systemctl", "restart", "{{service}}"]
-waves: {size: 1}
+waves: {size: 1, bake_s: 15}
 `
 
 func (e *env) applyRunbook(src string) {

@@ -80,7 +80,10 @@ type WaveSpec struct {
 	Size              Threshold `yaml:"size" json:"size"`
 	MaxConcurrency    int       `yaml:"max_concurrency" json:"max_concurrency,omitempty"`
 	HaltAfterFailures int       `yaml:"halt_after_failures" json:"halt_after_failures"`
-	BakeSeconds       int       `yaml:"bake_s" json:"bake_s,omitempty"`
+	// BakeSeconds is the wait after a wave before the next one's floors
+	// are judged; at least the heartbeat staleness window (15 s) for a
+	// runbook that keeps its hosts in service and has no health check.
+	BakeSeconds int `yaml:"bake_s" json:"bake_s,omitempty"`
 }
 
 // RunbookVersion is one applied version of a runbook, as stored.
@@ -202,6 +205,14 @@ func (rb *Runbook) validate() error {
 	}
 	if w.BakeSeconds > MaxTimeoutSeconds {
 		return invalidRunbook("waves.bake_s must be at most %d", MaxTimeoutSeconds)
+	}
+	// Between waves the floors count the earlier waves' hosts, still in
+	// service, by their heartbeats. Without a health check, only a bake at
+	// least as long as the staleness window makes sure those heartbeats
+	// were sent after the step (a restarted host may be down).
+	if !rb.RemovesCapacity && rb.HealthCheck == nil && w.BakeSeconds < int(DefaultStaleAfter/time.Second) {
+		return invalidRunbook("a runbook that keeps its hosts in service and has no health_check must wait at least %d s between waves (waves.bake_s), so that the next wave's capacity floors read heartbeats sent after the step; add a health_check or raise bake_s",
+			int(DefaultStaleAfter/time.Second))
 	}
 	return nil
 }

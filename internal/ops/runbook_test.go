@@ -22,7 +22,7 @@ parameters:
 target: {service: service, count: count, selector: {zone: "{{zone}}"}}
 step:
   argv: ["restart", "{{service}}", "--mode={{mode}}", "--token={{token}}"]
-waves: {size: 2}
+waves: {size: 2, bake_s: 15}
 `
 
 func TestParseThreshold(t *testing.T) {
@@ -64,7 +64,8 @@ func TestParseRunbookRejects(t *testing.T) {
 		{name: "bad risk", yaml: strings.Replace(baseRunbook, "risk: low", "risk: spicy", 1), want: `risk "spicy" must be low, medium or high`},
 		{name: "undeclared placeholder", yaml: strings.Replace(baseRunbook, "{{mode}}", "{{speed}}", 1), want: "step.argv uses {{speed}}, which is not a declared parameter"},
 		{name: "target count not int", yaml: strings.Replace(baseRunbook, "count: count,", "count: mode,", 1), want: "target.count must name a parameter of type int"},
-		{name: "canary not one", yaml: strings.Replace(baseRunbook, "waves: {size: 2}", "waves: {size: 2, canary: 3}", 1), want: "waves.canary is always 1 host"},
+		{name: "canary not one", yaml: strings.Replace(baseRunbook, "waves: {size: 2, bake_s: 15}", "waves: {size: 2, bake_s: 15, canary: 3}", 1), want: "waves.canary is always 1 host"},
+		{name: "no health check and a short bake", yaml: strings.Replace(baseRunbook, "bake_s: 15", "bake_s: 5", 1), want: "must wait at least 15 s between waves"},
 		{name: "min above max", yaml: strings.Replace(baseRunbook, "min: 1, max: 50", "min: 9, max: 5", 1), want: "parameter count has min 9 above max 5"},
 		{name: "bad default", yaml: strings.Replace(baseRunbook, "default: rel-1", "default: REL", 1), want: "the default of parameter tag is not allowed"},
 		{name: "two documents", yaml: baseRunbook + "---\nname: x\n", want: "more than one YAML document"},
@@ -151,7 +152,7 @@ func TestPlanShape(t *testing.T) {
 		Waves:  []Wave{{Number: 1, Hosts: []string{"id01"}}, {Number: 2, Hosts: []string{"id05", "id07"}}, {Number: 3, Hosts: []string{"id09"}}},
 		Step: Command{Argv: []string{"restart", "web", "--mode=hard", "--token={{secret:deploy/token}}"},
 			TimeoutSeconds: DefaultTimeoutSeconds, MaxOutputBytes: DefaultMaxOutputBytes},
-		Concurrency: 2, Services: []string{"web"}, SecretRefs: []string{"secret:deploy/token"},
+		Concurrency: 2, BakeSeconds: 15, Services: []string{"web"}, SecretRefs: []string{"secret:deploy/token"},
 	}
 	want.Hash = HashPlan(want)
 	if diff := cmp.Diff(want, p); diff != "" {
