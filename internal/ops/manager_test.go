@@ -575,6 +575,25 @@ func TestUnusualInputNeedsConfirmAndExtraApproval(t *testing.T) {
 	if _, ready, err := e.m.Approve(e.ctx, op.ID, approver2, op.Plan.Hash); err != nil || !ready {
 		t.Fatalf("second approval: ready %v, %v; want ready", ready, err)
 	}
+	// Neither that approved-but-unstarted count=7 nor a started break-glass
+	// count=21 makes a large count usual: history is still {2}.
+	if _, err := e.m.Deny(e.ctx, op.ID, operator1, "not now"); err != nil {
+		t.Fatal(err)
+	}
+	bg, _, err := e.run("21", func(r *ops.RunRequest) { r.BreakGlass, r.Confirm = true, map[string]string{"count": "21"} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Start(e.ctx, bg.ID, operator1); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.SetState(e.ctx, bg.ID, []ops.OpState{ops.OpRunning}, ops.OpSucceeded, "", "system"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = e.run("9")
+	if ue := wantUserErr(t, err, usererr.Forbidden, "guardrail"); !strings.Contains(ue.Msg, "largest value runbook remove-capacity has used (2)") {
+		t.Errorf("count=9 after a break-glass count=21: %q, want it judged against 2", ue.Msg)
+	}
 }
 
 func TestBreakGlass(t *testing.T) {

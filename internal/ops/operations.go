@@ -197,7 +197,8 @@ func (s *Manager) requirement(ctx context.Context, requester wire.Principal, rb 
 }
 
 // history returns, for each numeric parameter, the largest value the
-// runbook has used in operations that were approved (or broke glass).
+// runbook has used in operations that were approved and started, glass
+// not broken.
 func (s *Manager) history(ctx context.Context, r Reader, runbook string, intParams []string, self string) (map[string]int64, error) {
 	if len(intParams) == 0 {
 		return nil, nil
@@ -208,7 +209,7 @@ func (s *Manager) history(ctx context.Context, r Reader, runbook string, intPara
 	}
 	out := map[string]int64{}
 	for _, op := range ops {
-		if op.ID == self {
+		if op.ID == self || op.BreakGlass {
 			continue
 		}
 		for _, name := range intParams {

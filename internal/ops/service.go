@@ -193,5 +193,7 @@ func (s *Manager) snapshot(ctx context.Context, r Reader) (*Inventory, error) {
 var activeStates = []OpState{OpPending, OpReady, OpRunning, OpHalted, OpAttention}
 
 // historyStates are the states of operations whose parameters count as
-// "used" by a runbook: someone approved them (or broke glass).
-var historyStates = []OpState{OpReady, OpRunning, OpSucceeded, OpHalted, OpAttention, OpAborted}
+// "used" by a runbook: they were approved and started. Break-glass
+// operations are left out too (Manager.history): one confirmed emergency
+// value must not make that value usual for every later run.
+var historyStates = []OpState{OpRunning, OpSucceeded, OpHalted, OpAttention, OpAborted}
