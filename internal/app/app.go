@@ -122,7 +122,9 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if a.Identity, err = identity.New(identity.Config{Store: a.db.IdentityStore(), Sealer: sealer, Now: a.now, Log: a.log, SessionTTL: cfg.SessionTTL}); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	if a.Ops, err = ops.New(ops.Config{Store: a.db.OpsStore(), Policy: a.Engine, Now: a.now, Log: a.log}); err != nil {
+	alarms := newSecurityCounters()
+	if a.Ops, err = ops.New(ops.Config{Store: a.db.OpsStore(), Policy: a.Engine, Now: a.now, Log: a.log,
+		OnBreakGlass: func(ops.Operation) { alarms.breakGlass.Inc() }}); err != nil {
 		return nil, fmt.Errorf("ops: %w", err)
 	}
 	if a.KMS, err = kms.New(kms.Config{Store: a.db.KMSStore(), Root: a.root, Now: a.now, Log: a.log}); err != nil {
@@ -149,13 +151,14 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	// session proofs bind a token (ath), sign-in proofs must not.
 	proofs, loginProofs := dpop.NewVerifier(dpop.VerifierConfig{}), dpop.NewVerifier(dpop.VerifierConfig{})
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		alarms.breakGlass, alarms.denied)
 	if a.API, err = api.New(api.Config{
 		Authenticator: a.Identity,
 		Proofs:        proofs,
 		Agents:        a.Hub,
 		Authorizer:    api.PolicyAuthorizer(a.Engine),
-		Denials:       denialRecorder{db: a.db, now: a.now},
+		Denials:       denialRecorder{db: a.db, now: a.now, count: alarms.denied},
 		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Now:           a.now,
 		Log:           a.log,

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/interlock-dev/interlock/internal/api"
 	"github.com/interlock-dev/interlock/internal/api/wire"
 	"github.com/interlock-dev/interlock/internal/audit"
@@ -48,11 +50,13 @@ func (r secretResolver) Resolve(ctx context.Context, op ops.Operation, ref strin
 // denialRecorder writes refused authorizations to the audit log, each in
 // its own transaction (nothing else changes on a refusal).
 type denialRecorder struct {
-	db  *store.DB
-	now func() time.Time
+	db    *store.DB
+	now   func() time.Time
+	count prometheus.Counter
 }
 
 func (d denialRecorder) RecordDenial(ctx context.Context, p wire.Principal, action string, res api.Resource, sourceIP string) error {
+	d.count.Inc()
 	return d.db.InTx(ctx, func(tx *store.Tx) error {
 		return audit.Append(ctx, tx, audit.Entry{Kind: "authz.denied", Version: 1, Actor: p.Actor(),
 			Subject: res.Type + ":" + res.ID, Time: d.now(),
@@ -82,4 +86,19 @@ func ensureSecretsKey(ctx context.Context, k *kms.Service) error {
 		return fmt.Errorf("create the secrets key: %w", err)
 	}
 	return nil
+}
+
+// securityCounters are the /metrics counters an alert should watch: the
+// audit log records each event, and these make it page someone.
+type securityCounters struct {
+	breakGlass, denied prometheus.Counter
+}
+
+func newSecurityCounters() securityCounters {
+	return securityCounters{
+		breakGlass: prometheus.NewCounter(prometheus.CounterOpts{Name: "interlock_break_glass_operations_total",
+			Help: "Operations requested with break-glass (no approvals); each one should page someone."}),
+		denied: prometheus.NewCounter(prometheus.CounterOpts{Name: "interlock_authorization_denials_total",
+			Help: "Requests refused by policy (each is an authz.denied audit entry)."}),
+	}
 }

@@ -2,11 +2,14 @@ package cli_test
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/pki"
 )
 
 // TestRevokedHostIsShutOut drives `interlock hosts revoke` against the real
@@ -18,6 +21,11 @@ func TestRevokedHostIsShutOut(t *testing.T) {
 	q.setUp(3)
 	if code, _, errOut := q.as("operator1", "hosts", "revoke", "host-02", "--reason", "looks odd"); code == 0 || !strings.Contains(errOut, "host.revoke") {
 		t.Errorf("an operator revoking a host: exit %d, %q; want a policy refusal", code, errOut)
+	}
+	// The refusal is also a metric an alert can watch.
+	if m := q.metrics(); !strings.Contains(m, "interlock_authorization_denials_total 1") ||
+		!strings.Contains(m, "interlock_break_glass_operations_total 0") {
+		t.Errorf("/metrics after one policy refusal and no break-glass:\n%s", grepLines(m, "interlock_"))
 	}
 	if code, _, errOut := q.as("admin", "hosts", "revoke", "host-02"); code == 0 || !strings.Contains(errOut, "--reason") {
 		t.Errorf("revoking without a reason: exit %d, %q", code, errOut)
@@ -82,4 +90,34 @@ func TestRevokedHostIsShutOut(t *testing.T) {
 	if raw, _ := json.Marshal(revoked[0]); strings.Contains(string(raw), "INC-9") || !strings.Contains(string(raw), "host-02") {
 		t.Errorf("host.revoked entry %s: want the hostname, and the reason kept out of its public part", raw)
 	}
+}
+
+// metrics fetches the server's /metrics (public, over the pinned TLS).
+func (q *quickstart) metrics() string {
+	q.t.Helper()
+	cfg, err := pki.PinnedTLSConfig(q.ready.CAFingerprint)
+	if err != nil {
+		q.t.Fatal(err)
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+	resp, err := c.Get(q.ready.URL + "/metrics")
+	if err != nil {
+		q.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		q.t.Fatal(err)
+	}
+	return string(b)
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -34,6 +34,8 @@ type env struct {
 	m     *ops.Manager
 	now   time.Time
 	hosts []string
+	// alerts lists the operations OnBreakGlass was called with.
+	alerts []string
 }
 
 func (e *env) clock() time.Time { return e.now }
@@ -52,7 +54,8 @@ func newEnvOn(t *testing.T, db *store.DB, n int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.m, err = ops.New(ops.Config{Store: e.db.OpsStore(), Policy: engine, Now: e.clock})
+	e.m, err = ops.New(ops.Config{Store: e.db.OpsStore(), Policy: engine, Now: e.clock,
+		OnBreakGlass: func(op ops.Operation) { e.alerts = append(e.alerts, op.ID) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -603,12 +606,18 @@ func TestBreakGlass(t *testing.T) {
 	_, _, err = e.run("20", func(r *ops.RunRequest) { r.BreakGlass = true })
 	wantUserErr(t, err, usererr.Forbidden, "guardrail") // never skips floors
 
+	if len(e.alerts) != 0 {
+		t.Errorf("refused break-glass requests raised alerts %v", e.alerts)
+	}
 	op, _, err := e.run("2", func(r *ops.RunRequest) { r.BreakGlass = true })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if op.State != ops.OpReady || !op.BreakGlass || op.Needed != 0 {
 		t.Errorf("break-glass op = %s needing %d, want ready needing 0", op.State, op.Needed)
+	}
+	if !cmp.Equal(e.alerts, []string{op.ID}) {
+		t.Errorf("alerts = %v, want one for %s", e.alerts, op.ID)
 	}
 	var data []byte
 	if err := e.db.QueryRow(e.ctx, `SELECT data FROM audit_entries WHERE kind = 'op.break_glass'`).Scan(&data); err != nil {

@@ -324,6 +324,9 @@ func (s *Manager) Run(ctx context.Context, req RunRequest) (Operation, PlanResul
 	lvl := slog.LevelInfo
 	if req.BreakGlass {
 		lvl = slog.LevelWarn
+		if s.cfg.OnBreakGlass != nil {
+			s.cfg.OnBreakGlass(op)
+		}
 	}
 	s.log.Log(ctx, lvl, "operation requested", slog.String("op", op.ID), slog.String("runbook", req.Runbook),
 		slog.String("state", string(op.State)), slog.Bool("break_glass", req.BreakGlass))

@@ -109,9 +109,13 @@ type Config struct {
 	MaxJoinTokenTTL time.Duration
 	// UnusualFactor: see [Check.UnusualFactor]. 0 means 3.
 	UnusualFactor int64
-	Now           func() time.Time // nil means time.Now
-	Rand          io.Reader        // nil means crypto/rand.Reader
-	Log           *slog.Logger     // nil discards
+	// OnBreakGlass, if set, is called after a break-glass operation is
+	// stored, so that the server can raise an alert (a metric that paging
+	// watches) beside the audit entry; it must not block.
+	OnBreakGlass func(Operation)
+	Now          func() time.Time // nil means time.Now
+	Rand         io.Reader        // nil means crypto/rand.Reader
+	Log          *slog.Logger     // nil discards
 }
 
 // Manager is the ops use cases: inventory, runbooks, planning with
