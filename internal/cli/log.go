@@ -86,6 +86,19 @@ func (e *env) logKey(ctx context.Context, c logDoer, p *profile) (note.Verifier,
 }
 
 // latestCheckpoint fetches and verifies the latest checkpoint.
+// checkedLog is the logged-in profile's log client, its pinned log key,
+// and the latest checkpoint verified against that key.
+func (e *env) checkedLog(ctx context.Context) (c logDoer, p *profile, v note.Verifier, cp tlog.Checkpoint, signed []byte, err error) {
+	if c, p, err = logClient(e); err != nil {
+		return
+	}
+	if v, err = e.logKey(ctx, c, p); err != nil {
+		return
+	}
+	cp, signed, err = latestCheckpoint(ctx, c, v)
+	return
+}
+
 func latestCheckpoint(ctx context.Context, c logDoer, v note.Verifier) (tlog.Checkpoint, []byte, error) {
 	signed, err := getRaw(ctx, c, "/v1/log/checkpoint")
 	if err != nil {
@@ -222,15 +235,7 @@ func logShowCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, p, err := logClient(e)
-			if err != nil {
-				return err
-			}
-			v, err := e.logKey(ctx, c, p)
-			if err != nil {
-				return err
-			}
-			cp, signed, err := latestCheckpoint(ctx, c, v)
+			c, _, _, cp, signed, err := e.checkedLog(ctx)
 			if err != nil {
 				return err
 			}
@@ -352,15 +357,7 @@ func logVerifyCmd(e *env) *cobra.Command {
 			if bundle != "" {
 				return e.verifyBundle(bundle, key)
 			}
-			c, p, err := logClient(e)
-			if err != nil {
-				return err
-			}
-			v, err := e.logKey(ctx, c, p)
-			if err != nil {
-				return err
-			}
-			cp, signed, err := latestCheckpoint(ctx, c, v)
+			c, p, v, cp, signed, err := e.checkedLog(ctx)
 			if err != nil {
 				return err
 			}
@@ -548,15 +545,7 @@ func logWitnessCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, p, err := logClient(e)
-			if err != nil {
-				return err
-			}
-			v, err := e.logKey(ctx, c, p)
-			if err != nil {
-				return err
-			}
-			cp, signed, err := latestCheckpoint(ctx, c, v)
+			c, p, v, cp, signed, err := e.checkedLog(ctx)
 			if err != nil {
 				return err
 			}
