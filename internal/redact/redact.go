@@ -2,8 +2,9 @@
 // with the encodings a step could print them in to slip past an exact
 // match: base64 (standard and URL alphabets, with and without padding, and
 // at every 3-byte alignment, so `echo "$S" | base64` and "user:$S" are
-// caught too), hex in lower and upper case, URL and JSON escaping, and the
-// value reversed.
+// caught too), hex in lower and upper case (also byte by byte, as od
+// prints it), URL encodings (query, path, RFC 3986 strict and every byte)
+// and JSON escaping, and the value reversed.
 //
 // It is a leaf package with no behaviour beyond strings: the agent (before
 // it reports) and the executor (before it stores) both use it, so output
@@ -69,9 +70,22 @@ func Variants(v string) []string {
 	h := hex.EncodeToString(b)
 	add(h, false)
 	add(strings.ToUpper(h), false)
-	for _, esc := range []string{url.QueryEscape(v), url.PathEscape(v)} {
+	for _, esc := range []string{url.QueryEscape(v), url.PathEscape(v), percentEncode(v, true), percentEncode(v, false)} {
 		add(esc, false)
 		add(lowerPercent(esc), false)
+	}
+	// Hex bytes apart, as od -tx1 prints them (within one line).
+	if len(h) >= 4 {
+		var sb strings.Builder
+		for i := 0; i < len(h); i += 2 {
+			if i > 0 {
+				sb.WriteByte(' ')
+			}
+			sb.WriteString(h[i : i+2])
+		}
+		spaced := sb.String()
+		add(spaced, false)
+		add(strings.ToUpper(spaced), false)
 	}
 	if j, err := json.Marshal(v); err == nil {
 		add(string(j[1:len(j)-1]), false)
@@ -137,6 +151,25 @@ func (r *Redactor) Longest() int {
 		return 0
 	}
 	return r.longest
+}
+
+// percentEncode escapes every byte but RFC 3986's unreserved characters
+// (as encodeURIComponent, jq @uri and urllib's quote(safe="") do), or
+// every byte when all is set.
+func percentEncode(v string, all bool) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !all && ('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+	return b.String()
 }
 
 // lowerPercent writes the %XX escapes of s in lower case, as some encoders do.

@@ -35,6 +35,9 @@ func TestEveryEncodingIsRedacted(t *testing.T) {
 		{"query escape", url.QueryEscape(secret)},
 		{"path escape", url.PathEscape(secret)},
 		{"lower-case percent", strings.ToLower(url.PathEscape(secret))},
+		{"strict percent-encoding (jq @uri)", "pa55%20w%2Frd%2B%26%3F~%C3%A9%3Ex"},
+		{"every byte percent-encoded", strings.ToLower("%70%61%35%35%20%77%2F%72%64%2B%26%3F%7E%C3%A9%3E%78")},
+		{"od -tx1 bytes", "70 61 35 35 20 77 2f 72 64 2b 26 3f 7e c3 a9 3e 78"},
 		{"reversed", rev(secret)},
 		{"json string", `"pa55 w/rd+\u0026?~é\u003ex"`},
 	} {
