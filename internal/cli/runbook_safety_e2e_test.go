@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"os/user"
@@ -220,6 +221,19 @@ waves: {halt_after_failures: 0}
 		t.Errorf("secret.read entries for prod/db/password = %d, want 1 (the one dispatch)", reads)
 	}
 	noSecretIn(t, "the audit log", q.mustAs("admin", "--json", "log", "tail", "-n", "100000"))
+
+	// 5. The README's example runbook runs as written, the secret in its
+	// environment only.
+	q.mustAs("admin", "runbook", "apply", "-f", "../../examples/runbooks/check-db-login.yaml")
+	var ex wire.RunResponse
+	mustJSON(t, q.mustAs("admin", "--json", "run", "check-db-login", "--param", "service=billing", "--param", "count=1",
+		"--param", "db_user=app", "--param", "password=secret:prod/db/password", "--reason", "INC-7"), &ex)
+	watch = q.mustAs("admin", "--json", "ops", "watch", ex.Operation.ID)
+	lines = strings.Split(strings.TrimSpace(watch), "\n")
+	mustJSON(t, lines[len(lines)-1], &final)
+	if want := fmt.Sprintf("would log in as app with a password of %d bytes\n", len(dbSecret)); final.Waves[0].Hosts[0].Output != want {
+		t.Errorf("example step output = %q, want %q", final.Waves[0].Hosts[0].Output, want)
+	}
 }
 
 // TestRunbookShellE2E: shell text with a placeholder (heredoc, backticks,
