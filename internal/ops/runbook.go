@@ -289,6 +289,7 @@ func (rb *Runbook) checkCommand(field string, c *CommandSpec) error {
 	if len(c.Argv) == 0 || c.Argv[0] == "" {
 		return invalidRunbook("%s.argv needs at least the program to run", field)
 	}
+	codeFrom, codeTo, runner := codeArg(c.Argv)
 	for i, a := range c.Argv {
 		at := fmt.Sprintf("%s.argv[%d]", field, i)
 		if err := rb.checkPlaceholders(at, a); err != nil {
@@ -307,6 +308,12 @@ func (rb *Runbook) checkCommand(field string, c *CommandSpec) error {
 				// however it is quoted: in a heredoc, backticks or $( … )
 				// quotes are literal. The script must be constant.
 				return invalidRunbook(`%s puts {{%s}} into shell text; write "$%s" there and Interlock passes %s as $%s`, at, name, env, name, env)
+			case i >= codeFrom && i < codeTo && runner == "ssh":
+				return invalidRunbook(`%s puts {{%s}} into the command ssh sends to the remote host, whose shell parses it; a value never becomes remote shell text: pass it another way, for example on the remote command's stdin`, at, name)
+			case i >= codeFrom && i < codeTo && strings.HasSuffix(runner, " -c") && shellNames[strings.TrimSuffix(runner, " -c")]:
+				return invalidRunbook(`%s puts {{%s}} into the script %s runs, which is shell text; write "$%s" there and Interlock passes %s as $%s`, at, name, runner, env, name, env)
+			case i >= codeFrom && i < codeTo:
+				return invalidRunbook(`%s puts {{%s}} into code that %s runs; read the environment variable %s there instead, where Interlock passes %s`, at, name, runner, env, name)
 			}
 		}
 	}

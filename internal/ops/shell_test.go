@@ -95,3 +95,38 @@ func TestStringParamCannotSmuggleAPlaceholder(t *testing.T) {
 		t.Fatalf("check of a plain value = %v", err)
 	}
 }
+
+// TestPlaceholdersNeverBecomeCodeWithoutShellTrue: shell: false is no way
+// around the rule: a placeholder in the script of sh -c (behind wrappers
+// too), in python -c or perl -e code, or in an ssh command is refused;
+// the same value as a plain argument, or as $1 of sh -c, is data.
+func TestPlaceholdersNeverBecomeCodeWithoutShellTrue(t *testing.T) {
+	for _, tt := range []struct {
+		name, argv string
+		want       string // "" means accepted
+	}{
+		{"sh -c", `"sh", "-c", "echo {{name}}"`, `step.argv[2] puts {{name}} into the script sh -c runs, which is shell text; write "$PARAM_NAME" there and Interlock passes name as $PARAM_NAME.`},
+		{"bash -ec behind sudo and env", `"sudo", "-u", "app", "env", "A=1", "/bin/bash", "-ec", "cat <<EOF\n{{name}}\nEOF"`, `step.argv[7] puts {{name}} into the script bash -c runs`},
+		{"timeout and busybox", `"timeout", "-s", "KILL", "30", "busybox", "sh", "-c", "echo {{name}}"`, `step.argv[7] puts {{name}} into the script sh -c runs`},
+		{"python -c", `"python3", "-c", "print('{{name}}')"`, `step.argv[2] puts {{name}} into code that python3 -c runs; read the environment variable PARAM_NAME there instead, where Interlock passes name.`},
+		{"perl -e", `"perl", "-e", "print qq({{name}})"`, `step.argv[2] puts {{name}} into code that perl -e runs`},
+		{"ssh remote command", `"ssh", "-p", "2222", "db01", "systemctl", "restart", "{{name}}"`, `step.argv[6] puts {{name}} into the command ssh sends to the remote host`},
+		{"sh -c with the value as $1", `"sh", "-c", "echo \"$1\"", "greet", "{{name}}"`, ""},
+		{"a script file with the value as an argument", `"sh", "/opt/greet.sh", "{{name}}"`, ""},
+		{"python script file", `"python3", "/opt/greet.py", "{{name}}"`, ""},
+		{"ssh destination from a parameter", `"ssh", "{{name}}", "uptime"`, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseRunbook([]byte(shellRunbook(tt.argv, false)))
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("ParseRunbook = %v, want it accepted", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ParseRunbook = %v, want a refusal saying %q", err, tt.want)
+			}
+		})
+	}
+}
