@@ -15,13 +15,13 @@ import (
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/redact"
 	"github.com/interlock-dev/interlock/internal/scan/secrets"
 )
 
 const (
 	defaultStepTimeout = wire.DefaultStepTimeoutSeconds * time.Second
 	defaultOutputBytes = wire.DefaultMaxOutputBytes
-	redacted           = "[redacted]"
 	// secretSlack is how much output is kept beyond the cap so that a
 	// secret straddling the cap (up to a 4096-bit RSA key in PEM) is seen
 	// whole by the secret detector and redacted before the cut.
@@ -114,18 +114,16 @@ func runStep(ctx context.Context, step wire.Step, hardCap int, now func() time.T
 	cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
 	cmd.Env = stepEnv(step.Env)
 	cmd.Dir = "/"
-	slack := secretSlack
-	for _, v := range step.Redact {
-		slack = max(slack, len(v))
-	}
-	out := &capWriter{keep: limit + slack}
+	// The step's secrets and their encodings (base64, hex, URL, reversed …).
+	redactor := redact.New(step.Redact)
+	out := &capWriter{keep: limit + max(secretSlack, redactor.Longest())}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 2 * time.Second
 	setProcessGroup(cmd)
 	err := cmd.Run()
 	res.FinishedAt = now()
 
-	text := redactSecrets(ctx, redact(string(out.buf), step.Redact))
+	text := redactSecrets(ctx, redactor.Replace(string(out.buf)))
 	if len(text) > limit {
 		text = text[:limit]
 		res.Truncated = true
@@ -149,7 +147,7 @@ func runStep(ctx context.Context, step wire.Step, hardCap int, now func() time.T
 		res.ExitCode, res.Error = -1, "the agent stopped while the step ran"
 	default:
 		res.ExitCode = -1
-		res.Error = redactSecrets(ctx, redact("could not run the command: "+err.Error(), step.Redact))
+		res.Error = redactSecrets(ctx, redactor.Replace("could not run the command: "+err.Error()))
 	}
 	return res
 }
@@ -172,23 +170,6 @@ func stepEnv(extra map[string]string) []string {
 		env = append(env, k+"="+extra[k])
 	}
 	return env
-}
-
-// redact replaces every occurrence of each non-empty value with
-// "[redacted]", longest values first so a value containing another is
-// removed whole.
-func redact(s string, values []string) string {
-	vs := make([]string, 0, len(values))
-	for _, v := range values {
-		if v != "" {
-			vs = append(vs, v)
-		}
-	}
-	sort.Slice(vs, func(i, j int) bool { return len(vs[i]) > len(vs[j]) })
-	for _, v := range vs {
-		s = strings.ReplaceAll(s, v, redacted)
-	}
-	return s
 }
 
 // outputDetector is the secret detector over the bundled rules, built once

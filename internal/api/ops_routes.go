@@ -247,7 +247,12 @@ func (h opsHandlers) runRequest(c *Call, action string) (ops.RunRequest, error) 
 	if params == nil {
 		params = map[string]string{}
 	}
-	return ops.RunRequest{Runbook: req.Runbook, Params: params, Reason: req.Reason, Requester: c.Principal, Confirm: req.Confirm, BreakGlass: req.BreakGlass}, nil
+	return ops.RunRequest{Runbook: req.Runbook, Params: params, Reason: req.Reason, Requester: c.Principal, Confirm: req.Confirm, BreakGlass: req.BreakGlass,
+		// The same decision (and authz.denied entry on a refusal) as
+		// reading the secret through POST /v1/secrets/read/{path}.
+		MayReadSecret: func(_ context.Context, path string) error {
+			return c.Authorize("secret.get", Resource{Type: "Secret", ID: path}, nil)
+		}}, nil
 }
 
 func (h opsHandlers) plan(c *Call) error {
@@ -422,7 +427,7 @@ func wireCommand(c *ops.Command) *wire.Command {
 	if c == nil {
 		return nil
 	}
-	return &wire.Command{Argv: c.Argv, Shell: c.Shell, TimeoutSeconds: c.TimeoutSeconds, MaxOutputBytes: c.MaxOutputBytes}
+	return &wire.Command{Argv: c.Argv, Env: c.Env, SecretEnv: c.SecretEnv, Shell: c.Shell, TimeoutSeconds: c.TimeoutSeconds, MaxOutputBytes: c.MaxOutputBytes}
 }
 
 func wirePlan(p ops.Plan, names map[string]string) wire.Plan {

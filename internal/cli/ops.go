@@ -498,6 +498,7 @@ func (e *env) printPlan(r wire.PlanResult) {
 		e.printf("  %-16s %s\n", label+":", strings.Join(names, ", "))
 	}
 	e.printf("  step:            %s\n", argvText(p.Step.Argv))
+	e.printSecrets(p, "reads secrets:  ")
 	e.printf("  services:        %s\n", strings.Join(p.Services, ", "))
 	e.printf("  plan hash:       %s\n", p.Hash)
 	e.printVerdicts(r.Verdicts)
@@ -608,7 +609,9 @@ func (e *env) printPlanBrief(p wire.Plan) {
 			names = append(names, hostName(p, h))
 		}
 	}
-	e.printf("  hosts:     %s\n  step:      %s\n  plan hash: %s\n", strings.Join(names, ", "), argvText(p.Step.Argv), p.Hash)
+	e.printf("  hosts:     %s\n  step:      %s\n", strings.Join(names, ", "), argvText(p.Step.Argv))
+	e.printSecrets(p, "secrets:  ")
+	e.printf("  plan hash: %s\n", p.Hash)
 }
 
 func denyCmd(e *env) *cobra.Command {

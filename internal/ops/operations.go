@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/interlock-dev/interlock/internal/api/wire"
 	"github.com/interlock-dev/interlock/internal/audit"
 	"github.com/interlock-dev/interlock/internal/policy"
@@ -52,11 +54,22 @@ func (s *Manager) ApplyRunbook(ctx context.Context, by wire.Principal, src []byt
 	return out, nil
 }
 
-// GetRunbook returns a runbook's version (0: the latest), parsed.
+// GetRunbook returns a runbook's version (0: the latest), parsed. A
+// version that today's checks refuse (applied before them) is still
+// returned, for people to read and correct; it cannot be run.
 func (s *Manager) GetRunbook(ctx context.Context, name string, version int) (RunbookVersion, error) {
-	return s.loadRunbook(ctx, s.store, name, version)
+	rv, err := s.loadRunbook(ctx, s.store, name, version)
+	if ue, ok := usererr.As(err); ok && ue.Code == "runbook_outdated" {
+		return rv, nil
+	}
+	return rv, err
 }
 
+// loadRunbook loads and checks a stored runbook. When a stored version no
+// longer passes ParseRunbook (it was applied before a check was added,
+// such as the one that keeps parameters out of shell text), it returns
+// the version, decoded without checks, with a "runbook_outdated" user
+// error: it must not be planned.
 func (s *Manager) loadRunbook(ctx context.Context, r Reader, name string, version int) (RunbookVersion, error) {
 	rv, err := r.OpsRunbook(ctx, name, version)
 	if errors.Is(err, ErrNotFound) {
@@ -65,11 +78,23 @@ func (s *Manager) loadRunbook(ctx context.Context, r Reader, name string, versio
 	if err != nil {
 		return RunbookVersion{}, fmt.Errorf("load runbook %s: %w", name, err)
 	}
+	return rv, parseStored(&rv)
+}
+
+// parseStored parses rv.Source into rv.Runbook (see loadRunbook).
+func parseStored(rv *RunbookVersion) error {
+	var err error
 	rv.Runbook, err = ParseRunbook(rv.Source)
-	if err != nil {
-		return RunbookVersion{}, fmt.Errorf("stored runbook %s v%d no longer parses: %w", name, rv.Version, err)
+	if err == nil {
+		return nil
 	}
-	return rv, nil
+	ue, ok := usererr.As(err)
+	if !ok || ue.Code != "bad_runbook" || yaml.Unmarshal(rv.Source, &rv.Runbook) != nil {
+		return fmt.Errorf("stored runbook %s v%d no longer parses: %w", rv.Name, rv.Version, err)
+	}
+	return usererr.New(usererr.Conflict, "runbook_outdated",
+		"Runbook %s v%d was applied before a check it now fails, so it cannot run: %s Apply a corrected version (interlock runbook show %s prints its text).",
+		rv.Name, rv.Version, ue.Msg, rv.Name)
 }
 
 // ListRunbooks returns the latest version of every runbook.
@@ -79,8 +104,10 @@ func (s *Manager) ListRunbooks(ctx context.Context) ([]RunbookVersion, error) {
 		return nil, fmt.Errorf("list runbooks: %w", err)
 	}
 	for i := range rvs {
-		if rvs[i].Runbook, err = ParseRunbook(rvs[i].Source); err != nil {
-			return nil, fmt.Errorf("stored runbook %s v%d no longer parses: %w", rvs[i].Name, rvs[i].Version, err)
+		if err := parseStored(&rvs[i]); err != nil {
+			if ue, ok := usererr.As(err); !ok || ue.Code != "runbook_outdated" {
+				return nil, err
+			}
 		}
 	}
 	return rvs, nil
@@ -96,6 +123,14 @@ type RunRequest struct {
 	Confirm map[string]string
 	// BreakGlass skips approvals (never guardrails) and raises an alert.
 	BreakGlass bool
+	// MayReadSecret asks policy whether the requester may read the secret
+	// at path (secret.get on Secret::"<path>"), recording a refusal as any
+	// other. Plan and Run ask it for every secret the plan would read,
+	// named or by default, before anything is planned or stored: the
+	// executor later reads them as the system, so this is where the
+	// requester's own right is checked. Nil refuses every plan that reads a
+	// secret.
+	MayReadSecret func(ctx context.Context, path string) error
 }
 
 // PlanResult is a plan with every guardrail's verdict and what it needs.
@@ -117,8 +152,66 @@ type PlanResult struct {
 
 // Plan builds the plan for req and judges it, changing nothing (dry run).
 func (s *Manager) Plan(ctx context.Context, req RunRequest) (PlanResult, error) {
+	allowed, err := s.authorizeSecrets(ctx, req)
+	if err != nil {
+		return PlanResult{}, err
+	}
 	res, _, err := s.plan(ctx, s.store, req, "", 0)
+	if err == nil {
+		err = checkedSecrets(res.Plan, allowed)
+	}
 	return res, err
+}
+
+// authorizeSecrets asks req.MayReadSecret about every secret the latest
+// version of the runbook would read with req's parameters, defaults
+// included, and returns the references it allowed. Parameter errors are
+// returned as planning would return them.
+func (s *Manager) authorizeSecrets(ctx context.Context, req RunRequest) ([]string, error) {
+	rv, err := s.loadRunbook(ctx, s.store, req.Runbook, 0)
+	if err != nil {
+		return nil, err
+	}
+	rb := rv.Runbook
+	values, err := rb.resolveParams(req.Params, nil)
+	if err != nil {
+		return nil, err
+	}
+	refs := rb.secretRefs(values)
+	for _, ref := range refs {
+		path := strings.TrimPrefix(ref, "secret:")
+		var params []string
+		for _, p := range rb.Parameters {
+			if p.Type == ParamSecret && values[p.Name] == ref {
+				params = append(params, p.Name)
+			}
+		}
+		if req.MayReadSecret == nil {
+			return nil, usererr.New(usererr.Forbidden, "secret_forbidden",
+				"Parameter %s names secret %s, and this request could not be checked for the right to read it, so nothing was planned.", strings.Join(params, ", "), path)
+		}
+		if err := req.MayReadSecret(ctx, path); err != nil {
+			if ue, ok := usererr.As(err); ok && ue.Kind == usererr.Forbidden {
+				return nil, usererr.New(usererr.Forbidden, "secret_forbidden",
+					"Parameter %s names secret %s, which policy does not allow you to read (secret.get); an operation reads its secrets on behalf of the person who asks for it, so nothing was planned. Name a secret you may read, or ask an admin for secret.get on %s.",
+					strings.Join(params, ", "), path, path)
+			}
+			return nil, fmt.Errorf("authorize secret.get on %s: %w", path, err)
+		}
+	}
+	return refs, nil
+}
+
+// checkedSecrets refuses a plan that reads a secret authorizeSecrets did
+// not allow (the runbook changed between the check and the plan).
+func checkedSecrets(p Plan, allowed []string) error {
+	for _, ref := range p.SecretRefs {
+		if !slices.Contains(allowed, ref) {
+			return usererr.New(usererr.Conflict, "runbook_changed",
+				"Runbook %s changed while the operation was being planned; nothing was planned, run it again.", p.Runbook)
+		}
+	}
+	return nil
 }
 
 // plan builds and judges a plan through r. self is the operation being
@@ -261,6 +354,10 @@ func (s *Manager) Run(ctx context.Context, req RunRequest) (Operation, PlanResul
 	if len(req.Reason) > 1000 {
 		return Operation{}, PlanResult{}, usererr.New(usererr.Invalid, "reason_too_long", "The reason must be at most 1000 characters.")
 	}
+	allowed, err := s.authorizeSecrets(ctx, req)
+	if err != nil {
+		return Operation{}, PlanResult{}, err
+	}
 	id, err := s.newID("op_")
 	if err != nil {
 		return Operation{}, PlanResult{}, err
@@ -278,6 +375,9 @@ func (s *Manager) Run(ctx context.Context, req RunRequest) (Operation, PlanResul
 		var err error
 		res, _, err = s.plan(ctx, tx, req, "", 0)
 		if err != nil {
+			return err
+		}
+		if err := checkedSecrets(res.Plan, allowed); err != nil {
 			return err
 		}
 		now := s.clock()

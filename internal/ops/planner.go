@@ -168,7 +168,7 @@ func BuildPlan(rb Runbook, version int, params map[string]string, inv *Inventory
 	}
 	selector := make(map[string]string, len(rb.Target.Selector))
 	for k, tmpl := range rb.Target.Selector {
-		v := rb.substitute(tmpl, values, false)
+		v := rb.substitute(tmpl, values)
 		if strings.TrimSpace(v) == "" {
 			return Plan{}, usererr.New(usererr.Invalid, "empty_selector",
 				"The selector label %s is empty after substituting parameters; an empty selector never means all hosts, so nothing was planned.", k)
@@ -232,13 +232,22 @@ func BuildPlan(rb Runbook, version int, params map[string]string, inv *Inventory
 		}
 	}
 	p.Services = slices.Sorted(maps.Keys(services))
-	for _, prm := range rb.Parameters {
-		if prm.Type == ParamSecret {
-			p.SecretRefs = append(p.SecretRefs, values[prm.Name])
-		}
-	}
+	p.SecretRefs = rb.secretRefs(values)
 	p.Hash = HashPlan(p)
 	return p, nil
+}
+
+// secretRefs lists the "secret:PATH" of every secret parameter's value,
+// sorted and once each: the secrets an operation with these values reads.
+func (rb *Runbook) secretRefs(values map[string]string) []string {
+	var refs []string
+	for _, prm := range rb.Parameters {
+		if prm.Type == ParamSecret {
+			refs = append(refs, values[prm.Name])
+		}
+	}
+	slices.Sort(refs)
+	return slices.Compact(refs)
 }
 
 // makeWaves splits targets into a canary wave of one host and then waves of

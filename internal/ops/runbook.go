@@ -65,13 +65,27 @@ type Target struct {
 	Selector map[string]string `yaml:"selector" json:"selector,omitempty"`
 }
 
-// CommandSpec is an argv template; each element may contain {{param}}.
+// CommandSpec is what a step, health check or rollback runs. Without a
+// shell, each argv element may contain {{param}} placeholders of
+// non-secret parameters: the value is substituted into that one argument,
+// which no shell parses. With shell: true, argv is script text and MUST
+// hold no placeholder: the script is run byte for byte as applied and
+// approved, and reads each parameter from its environment variable
+// PARAM_<NAME> (write "$PARAM_NAME", quoted). Secret parameters are only
+// ever passed in the environment.
 type CommandSpec struct {
 	Argv           []string `yaml:"argv" json:"argv"`
 	Shell          bool     `yaml:"shell" json:"shell,omitempty"`
 	TimeoutSeconds int      `yaml:"timeout_s" json:"timeout_s,omitempty"`
 	MaxOutputBytes int      `yaml:"max_output_bytes" json:"max_output_bytes,omitempty"`
 }
+
+// ParamEnv is the environment variable that carries parameter name to
+// every command: PARAM_ and the name in upper case. The prefix keeps a
+// parameter from ever setting a variable the shell, the loader or a
+// runtime reads (a parameter named path, ifs or ld_preload would
+// otherwise become PATH, IFS or LD_PRELOAD with a requester's value).
+func ParamEnv(name string) string { return "PARAM_" + strings.ToUpper(name) }
 
 // WaveSpec is the wave strategy: a canary wave of one host, then waves of
 // Size hosts ("5") or of a share of the targeted hosts ("25%").
@@ -179,6 +193,11 @@ func (rb *Runbook) validate() error {
 		if err := rb.checkPlaceholders("target.selector."+k, v); err != nil {
 			return err
 		}
+		for _, m := range placeholderPattern.FindAllStringSubmatch(v, -1) {
+			if rb.param(m[1]).Type == ParamSecret {
+				return invalidRunbook("target.selector.%s uses secret parameter {{%s}}; a secret never chooses hosts, it is only passed to commands (as $%s)", k, m[1], ParamEnv(m[1]))
+			}
+		}
 	}
 	if err := rb.checkCommand("step", &rb.Step); err != nil {
 		return err
@@ -270,13 +289,31 @@ func (rb *Runbook) checkCommand(field string, c *CommandSpec) error {
 	if len(c.Argv) == 0 || c.Argv[0] == "" {
 		return invalidRunbook("%s.argv needs at least the program to run", field)
 	}
-	for _, a := range c.Argv {
-		if err := rb.checkPlaceholders(field+".argv", a); err != nil {
+	codeFrom, codeTo, runner := codeArg(c.Argv)
+	for i, a := range c.Argv {
+		at := fmt.Sprintf("%s.argv[%d]", field, i)
+		if err := rb.checkPlaceholders(at, a); err != nil {
 			return err
 		}
-		if c.Shell {
-			if err := checkShellQuoting(field+".argv", a); err != nil {
-				return err
+		for _, m := range placeholderPattern.FindAllStringSubmatch(a, -1) {
+			name, env := m[1], ParamEnv(m[1])
+			switch {
+			case rb.param(name).Type == ParamSecret:
+				// argv is readable by every user of the host (ps,
+				// /proc/PID/cmdline) and is what error messages quote.
+				return invalidRunbook(`%s puts secret parameter {{%s}} on the command line, where every user of the host can read it; Interlock passes it to every command as $%s in its environment: read it from there (in a shell: true step, write "$%s")`,
+					at, name, env, env)
+			case c.Shell:
+				// A value spliced into shell text can become shell syntax
+				// however it is quoted: in a heredoc, backticks or $( … )
+				// quotes are literal. The script must be constant.
+				return invalidRunbook(`%s puts {{%s}} into shell text; write "$%s" there and Interlock passes %s as $%s`, at, name, env, name, env)
+			case i >= codeFrom && i < codeTo && runner == "ssh":
+				return invalidRunbook(`%s puts {{%s}} into the command ssh sends to the remote host, whose shell parses it; a value never becomes remote shell text: pass it another way, for example on the remote command's stdin`, at, name)
+			case i >= codeFrom && i < codeTo && strings.HasSuffix(runner, " -c") && shellNames[strings.TrimSuffix(runner, " -c")]:
+				return invalidRunbook(`%s puts {{%s}} into the script %s runs, which is shell text; write "$%s" there and Interlock passes %s as $%s`, at, name, runner, env, name, env)
+			case i >= codeFrom && i < codeTo:
+				return invalidRunbook(`%s puts {{%s}} into code that %s runs; read the environment variable %s there instead, where Interlock passes %s`, at, name, runner, env, name)
 			}
 		}
 	}
@@ -299,32 +336,6 @@ func (rb *Runbook) checkPlaceholders(field, s string) error {
 	for _, m := range placeholderPattern.FindAllStringSubmatch(s, -1) {
 		if rb.param(m[1]) == nil {
 			return invalidRunbook("%s uses {{%s}}, which is not a declared parameter", field, m[1])
-		}
-	}
-	return nil
-}
-
-// checkShellQuoting refuses a placeholder inside quotes or after a
-// backslash in a shell command. Values are substituted single-quoted, which
-// makes them plain data only where the template itself is unquoted: inside
-// "…" the quotes would be literal and $(…) would run, inside '…' the value
-// would end the author's quotes. Hand-written: a four-state scan of POSIX
-// sh quoting is all this needs, and no shell parser library is made for it.
-func checkShellQuoting(field, s string) error {
-	inSingle, inDouble := false, false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case !inSingle && c == '\\':
-			if strings.HasPrefix(s[i+1:], "{{") {
-				return invalidRunbook("%s has a placeholder right after a backslash; write it unquoted, e.g. echo {{name}}", field)
-			}
-			i++ // the escaped character
-		case !inDouble && c == '\'':
-			inSingle = !inSingle
-		case !inSingle && c == '"':
-			inDouble = !inDouble
-		case c == '{' && strings.HasPrefix(s[i:], "{{") && (inSingle || inDouble):
-			return invalidRunbook("%s puts a placeholder inside quotes in a shell command; write it unquoted (Interlock quotes every value itself), e.g. echo restarting {{name}}", field)
 		}
 	}
 	return nil
@@ -439,28 +450,39 @@ func (rb *Runbook) resolveParams(given map[string]string, services map[string]Se
 	return out, nil
 }
 
-// render substitutes parameter values into an argv template. Secret
-// parameters become {{secret:PATH}} placeholders for the executor. With
-// shell set, substituted values are single-quoted so that a parameter can
-// never become shell syntax.
+// render makes the command a plan carries: a shell command's text as
+// written, an argv with non-secret values substituted, and every
+// parameter in the environment (secrets as references, resolved only by
+// the executor).
 func (rb *Runbook) render(c *CommandSpec, values map[string]string) *Command {
-	argv := make([]string, len(c.Argv))
+	out := &Command{Argv: make([]string, len(c.Argv)), Shell: c.Shell, TimeoutSeconds: c.TimeoutSeconds, MaxOutputBytes: c.MaxOutputBytes}
 	for i, a := range c.Argv {
-		argv[i] = rb.substitute(a, values, c.Shell)
+		if c.Shell {
+			out.Argv[i] = a // validate refused any placeholder here
+		} else {
+			out.Argv[i] = rb.substitute(a, values)
+		}
 	}
-	return &Command{Argv: argv, Shell: c.Shell, TimeoutSeconds: c.TimeoutSeconds, MaxOutputBytes: c.MaxOutputBytes}
+	for _, p := range rb.Parameters {
+		if p.Type == ParamSecret {
+			if out.SecretEnv == nil {
+				out.SecretEnv = map[string]string{}
+			}
+			out.SecretEnv[ParamEnv(p.Name)] = values[p.Name]
+			continue
+		}
+		if out.Env == nil {
+			out.Env = map[string]string{}
+		}
+		out.Env[ParamEnv(p.Name)] = values[p.Name]
+	}
+	return out
 }
 
-func (rb *Runbook) substitute(s string, values map[string]string, quote bool) string {
+// substitute replaces each placeholder in s by its parameter's value
+// (validate allows only non-secret parameters where this is called).
+func (rb *Runbook) substitute(s string, values map[string]string) string {
 	return placeholderPattern.ReplaceAllStringFunc(s, func(m string) string {
-		name := placeholderPattern.FindStringSubmatch(m)[1]
-		v := values[name]
-		if p := rb.param(name); p != nil && p.Type == ParamSecret {
-			return "{{" + v + "}}"
-		}
-		if quote {
-			return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
-		}
-		return v
+		return values[placeholderPattern.FindStringSubmatch(m)[1]]
 	})
 }

@@ -21,7 +21,7 @@ parameters:
   - {name: zone, type: string, default: a}
 target: {service: service, count: count, selector: {zone: "{{zone}}"}}
 step:
-  argv: ["restart", "{{service}}", "--mode={{mode}}", "--token={{token}}"]
+  argv: ["restart", "{{service}}", "--mode={{mode}}"]
 waves: {size: 2, bake_s: 15}
 `
 
@@ -62,7 +62,7 @@ func TestParseRunbookRejects(t *testing.T) {
 	}{
 		{name: "unknown key", yaml: baseRunbook + "colour: blue\n", want: "field colour not found"},
 		{name: "bad risk", yaml: strings.Replace(baseRunbook, "risk: low", "risk: spicy", 1), want: `risk "spicy" must be low, medium or high`},
-		{name: "undeclared placeholder", yaml: strings.Replace(baseRunbook, "{{mode}}", "{{speed}}", 1), want: "step.argv uses {{speed}}, which is not a declared parameter"},
+		{name: "undeclared placeholder", yaml: strings.Replace(baseRunbook, "{{mode}}", "{{speed}}", 1), want: "step.argv[2] uses {{speed}}, which is not a declared parameter"},
 		{name: "target count not int", yaml: strings.Replace(baseRunbook, "count: count,", "count: mode,", 1), want: "target.count must name a parameter of type int"},
 		{name: "canary not one", yaml: strings.Replace(baseRunbook, "waves: {size: 2, bake_s: 15}", "waves: {size: 2, bake_s: 15, canary: 3}", 1), want: "waves.canary is always 1 host"},
 		{name: "no health check and a short bake", yaml: strings.Replace(baseRunbook, "bake_s: 15", "bake_s: 5", 1), want: "must wait at least 15 s between waves"},
@@ -150,7 +150,10 @@ func TestPlanShape(t *testing.T) {
 		Runbook: "restart", Service: "web", RunbookVersion: 3,
 		Params: map[string]string{"service": "web", "count": "4", "mode": "hard", "tag": "rel-1", "token": "secret:deploy/token", "zone": "a"},
 		Waves:  []Wave{{Number: 1, Hosts: []string{"id01"}}, {Number: 2, Hosts: []string{"id05", "id07"}}, {Number: 3, Hosts: []string{"id09"}}},
-		Step: Command{Argv: []string{"restart", "web", "--mode=hard", "--token={{secret:deploy/token}}"},
+		Step: Command{Argv: []string{"restart", "web", "--mode=hard"},
+			Env: map[string]string{"PARAM_SERVICE": "web", "PARAM_COUNT": "4", "PARAM_MODE": "hard", "PARAM_TAG": "rel-1", "PARAM_ZONE": "a"},
+			// The secret travels as a reference; the executor resolves it.
+			SecretEnv:      map[string]string{"PARAM_TOKEN": "secret:deploy/token"},
 			TimeoutSeconds: DefaultTimeoutSeconds, MaxOutputBytes: DefaultMaxOutputBytes},
 		Concurrency: 2, BakeSeconds: 15, Services: []string{"web"}, SecretRefs: []string{"secret:deploy/token"},
 	}
@@ -168,9 +171,11 @@ func TestPlanShape(t *testing.T) {
 	}
 }
 
-func TestShellQuoting(t *testing.T) {
-	src := strings.Replace(baseRunbook, `argv: ["restart", "{{service}}", "--mode={{mode}}", "--token={{token}}"]`,
-		`argv: ["echo restarting {{tag}}"]`+"\n  shell: true", 1)
+// TestShellStepIsConstant: a shell step's text reaches the plan byte for
+// byte, and a hostile value only ever travels as $PARAM_TAG.
+func TestShellStepIsConstant(t *testing.T) {
+	src := strings.Replace(baseRunbook, `argv: ["restart", "{{service}}", "--mode={{mode}}"]`,
+		`argv: ["echo restarting \"$PARAM_TAG\""]`+"\n  shell: true", 1)
 	src = strings.Replace(src, `pattern: "[a-z]+-[0-9]+"`, `pattern: ".+"`, 1)
 	rb, err := ParseRunbook([]byte(src))
 	if err != nil {
@@ -181,7 +186,10 @@ func TestShellQuoting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{`echo restarting 'x'\''; rm -rf /'`}, p.Step.Argv); diff != "" {
+	if diff := cmp.Diff([]string{`echo restarting "$PARAM_TAG"`}, p.Step.Argv); diff != "" {
 		t.Errorf("shell argv (-want +got):\n%s", diff)
+	}
+	if got := p.Step.Env["PARAM_TAG"]; got != "x'; rm -rf /" {
+		t.Errorf("PARAM_TAG = %q, want the value as given", got)
 	}
 }

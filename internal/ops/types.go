@@ -90,11 +90,22 @@ const (
 
 // Command is what an agent runs on a host: argv without a shell unless
 // Shell is set, killed after TimeoutSeconds, output capped at MaxOutputBytes.
+//
+// With Shell set, Argv is the runbook's text exactly as applied: parameter
+// values never become script text, the script reads them from Env. Without
+// a shell, non-secret {{param}} placeholders are substituted into argv
+// elements (each stays one argument; no shell parses it).
 type Command struct {
-	Argv           []string `json:"argv"`
-	Shell          bool     `json:"shell,omitempty"`
-	TimeoutSeconds int      `json:"timeout_s"`
-	MaxOutputBytes int      `json:"max_output_bytes"`
+	Argv []string `json:"argv"`
+	// Env holds every non-secret parameter as PARAM_<NAME>=value.
+	Env map[string]string `json:"env,omitempty"`
+	// SecretEnv maps PARAM_<NAME> to the "secret:PATH" of each secret
+	// parameter. The executor MUST resolve it at dispatch and pass the
+	// value in that environment variable only (never argv), and redact it.
+	SecretEnv      map[string]string `json:"secret_env,omitempty"`
+	Shell          bool              `json:"shell,omitempty"`
+	TimeoutSeconds int               `json:"timeout_s"`
+	MaxOutputBytes int               `json:"max_output_bytes"`
 }
 
 // Wave is one batch of hosts that run the step together. Wave 1 is always
@@ -121,10 +132,11 @@ type Plan struct {
 	BakeSeconds     int               `json:"bake_s"`              // wait after a wave before the health check
 	Services        []string          `json:"services"`            // every service a targeted host serves
 	RemovesCapacity bool              `json:"removes_capacity"`
-	// SecretRefs lists the "secret:PATH" references the step, health check
-	// and rollback argv carry as {{secret:PATH}} placeholders. The planner
-	// never resolves them; the executor MUST resolve each at dispatch time,
-	// replace the placeholder and add the value to wire.Step.Redact.
+	// SecretRefs lists the "secret:PATH" of every secret the operation
+	// reads (the commands' SecretEnv), sorted: what the approver is shown.
+	// The requester was authorized to read each (secret.get) when it was
+	// planned. The planner never resolves them; the executor resolves each
+	// at dispatch time and adds the value to wire.Step.Redact.
 	SecretRefs []string `json:"secret_refs,omitempty"`
 	Hash       string   `json:"hash"` // hex SHA-256 of the canonical JSON of the fields above
 }

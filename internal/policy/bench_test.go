@@ -33,11 +33,32 @@ func generatePolicies(n int) string {
 	return b.String()
 }
 
-func benchRequest() Request {
+// benchGrant is the first policy generatePolicies(n) writes that permits
+// op.run to a team, found from op.run's place in Actions: the generator
+// spreads actions by index, so this stays true however many actions
+// there are (a fixed team and service broke when actions were added).
+func benchGrant(n int) (int, error) {
+	for i := 1; i < n; i++ {
+		switch {
+		case i%100 == 0: // a forbid
+		case i%10 == 0:
+			if Actions[i%len(Actions)] == ActionOpRun || Actions[(i*7)%len(Actions)] == ActionOpRun {
+				return i, nil
+			}
+		case Actions[i%len(Actions)] == ActionOpRun:
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("none of %d generated policies permits %s", n, ActionOpRun)
+}
+
+// benchRequest is an op.run that the generated policy grant permits:
+// its team, its service (gold tier), a low risk and a 10.* address.
+func benchRequest(grant int) Request {
 	return Request{
-		Principal: wire.Principal{Kind: "person", ID: "o", Roles: []string{"operator", "team7"}, MFAAt: testNow},
+		Principal: wire.Principal{Kind: "person", ID: "o", Roles: []string{"operator", fmt.Sprintf("team%d", grant%50)}, MFAAt: testNow},
 		Action:    ActionOpRun,
-		Resource:  Resource{Type: ResourceService, ID: "svc7", Attrs: map[string]any{"tier": "gold"}},
+		Resource:  Resource{Type: ResourceService, ID: fmt.Sprintf("svc%d", grant%20), Attrs: map[string]any{"tier": "gold"}},
 		Context:   map[string]any{"risk": "low", "source_ip": "10.0.0.1"},
 	}
 }
@@ -52,7 +73,11 @@ func BenchmarkDecide1000(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	req := benchRequest()
+	grant, err := benchGrant(1000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := benchRequest(grant)
 	if got, want := decide(c, req, testNow, nil), evaluate(c.all, req, testNow, nil); fmt.Sprint(got) != fmt.Sprint(want) || !got.Allow {
 		b.Fatalf("indexed %+v, full %+v: want the same allow", got, want)
 	}
@@ -88,7 +113,7 @@ func BenchmarkDecide1000(b *testing.B) {
 // the Engine (logging to a discarding handler).
 func BenchmarkDecideDefault(b *testing.B) {
 	e := newTestEngine(b)
-	req := benchRequest()
+	req := benchRequest(7)
 	b.ResetTimer()
 	for b.Loop() {
 		e.Decide(b.Context(), req)

@@ -62,9 +62,10 @@ type Step struct {
 	Shell          bool              `json:"shell,omitempty"`
 	TimeoutSeconds int               `json:"timeout_s"`
 	MaxOutputBytes int               `json:"max_output_bytes"`
-	Env            map[string]string `json:"env,omitempty"`
+	Env            map[string]string `json:"env,omitempty"` // parameters as PARAM_<NAME>, resolved secrets included: never in Argv
 	// Redact lists values (e.g. resolved secrets) the agent MUST remove
-	// from output before reporting it.
+	// from output before reporting it, with their common encodings
+	// (internal/redact).
 	Redact []string `json:"redact,omitempty"`
 }
 

@@ -142,12 +142,18 @@ type RunRequest struct {
 	BreakGlass bool `json:"break_glass,omitempty"`
 }
 
-// Command is what an agent runs.
+// Command is what an agent runs. A shell command's Argv is its script,
+// exactly as approved; parameters reach it only through Env.
 type Command struct {
-	Argv           []string `json:"argv"`
-	Shell          bool     `json:"shell,omitempty"`
-	TimeoutSeconds int      `json:"timeout_s"`
-	MaxOutputBytes int      `json:"max_output_bytes"`
+	Argv []string `json:"argv"`
+	// Env is every non-secret parameter as PARAM_<NAME>=value.
+	Env map[string]string `json:"env,omitempty"`
+	// SecretEnv maps PARAM_<NAME> to the "secret:PATH" whose value the
+	// executor puts there at dispatch (never the value itself).
+	SecretEnv      map[string]string `json:"secret_env,omitempty"`
+	Shell          bool              `json:"shell,omitempty"`
+	TimeoutSeconds int               `json:"timeout_s"`
+	MaxOutputBytes int               `json:"max_output_bytes"`
 }
 
 // Wave is one batch of hosts; wave 1 is the canary.
@@ -171,7 +177,7 @@ type Plan struct {
 	BakeSeconds     int               `json:"bake_s"`
 	Services        []string          `json:"services"`
 	RemovesCapacity bool              `json:"removes_capacity"`
-	SecretRefs      []string          `json:"secret_refs,omitempty"`
+	SecretRefs      []string          `json:"secret_refs,omitempty"` // "secret:PATH" (never values) it reads; the requester may secret.get each
 	Hash            string            `json:"hash"`
 	// HostNames maps each planned host ID to its name, for display.
 	HostNames map[string]string `json:"host_names,omitempty"`

@@ -753,7 +753,9 @@ func (f fakeSecrets) Resolve(ctx context.Context, op ops.Operation, ref string) 
 
 func TestSecretsResolvedAtDispatchAndRedacted(t *testing.T) {
 	p := plan([]string{"h1"})
-	p.Step.Argv = []string{"db", "--password={{secret:db/pass}}"}
+	p.Step.Argv = []string{"db", "--password-from-env"}
+	p.Step.Env = map[string]string{"PARAM_USER": "app"}
+	p.Step.SecretEnv = map[string]string{"PARAM_PASS": "secret:db/pass"}
 	p.SecretRefs = []string{"secret:db/pass"}
 	for _, tt := range []struct {
 		name      string
@@ -767,7 +769,9 @@ func TestSecretsResolvedAtDispatchAndRedacted(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			db := storetest.OpenSQLite(t)
-			d := newDispatcher().set("h1/run", outcome{output: "connected with hunter2-long\n"})
+			// The agent is not trusted to redact: the output comes back with
+			// the secret plain and base64-encoded.
+			d := newDispatcher().set("h1/run", outcome{output: "connected with hunter2-long aHVudGVyMi1sb25n\n"})
 			o := newFakeOps(operation(p))
 			eng, err := exec.New(exec.Config{Store: db.ExecStore(), Ops: o, Guard: &fakeGuard{}, Dispatcher: d, Secrets: tt.secrets})
 			if err != nil {
@@ -777,7 +781,7 @@ func TestSecretsResolvedAtDispatchAndRedacted(t *testing.T) {
 			start(t, r)
 			got := r.finish(t)
 			h := got.Waves[0].Hosts[0]
-			if h.State != tt.wantState || strings.Contains(h.Output, "hunter2") || strings.Contains(h.Error, "hunter2") {
+			if h.State != tt.wantState || strings.Contains(h.Output, "hunter2") || strings.Contains(h.Error, "hunter2") || strings.Contains(h.Output, "aHVudGVy") {
 				t.Errorf("h1 = %+v, want %s and no secret in what is stored", h, tt.wantState)
 			}
 			if sent := len(d.steps) == 1; sent != tt.wantSent {
@@ -785,8 +789,11 @@ func TestSecretsResolvedAtDispatchAndRedacted(t *testing.T) {
 			}
 			if tt.wantSent {
 				s := d.steps[0]
-				if diff := cmp.Diff([]string{"db", "--password=hunter2-long"}, s.Argv); diff != "" {
+				if diff := cmp.Diff([]string{"db", "--password-from-env"}, s.Argv); diff != "" {
 					t.Errorf("argv (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff(map[string]string{"PARAM_USER": "app", "PARAM_PASS": "hunter2-long"}, s.Env); diff != "" {
+					t.Errorf("env (-want +got):\n%s", diff)
 				}
 				if diff := cmp.Diff([]string{"hunter2-long"}, s.Redact); diff != "" {
 					t.Errorf("redact (-want +got):\n%s", diff)
@@ -795,6 +802,43 @@ func TestSecretsResolvedAtDispatchAndRedacted(t *testing.T) {
 			var n int
 			if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM audit_entries WHERE data LIKE '%hunter2%'`).Scan(&n); err != nil || n != 0 {
 				t.Errorf("audit entries holding the secret = %d, %v; want 0", n, err)
+			}
+		})
+	}
+}
+
+// TestSecretOnTheCommandLineIsNeverSent: a plan from before secrets moved
+// to the environment, or one that reads a secret its plan does not list,
+// fails its step without contacting the agent.
+func TestSecretOnTheCommandLineIsNeverSent(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		edit func(p *ops.Plan)
+		want string
+	}{
+		{"placeholder in argv", func(p *ops.Plan) {
+			p.Step.Argv = []string{"db", "--password={{secret:db/pass}}"}
+			p.SecretRefs = []string{"secret:db/pass"}
+		}, "puts a secret on the command line"},
+		{"secret not in the plan's list", func(p *ops.Plan) {
+			p.Step.SecretEnv = map[string]string{"PARAM_PASS": "secret:db/pass"}
+		}, "does not list"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := plan([]string{"h1"})
+			tt.edit(&p)
+			db := storetest.OpenSQLite(t)
+			d := newDispatcher()
+			o := newFakeOps(operation(p))
+			eng, err := exec.New(exec.Config{Store: db.ExecStore(), Ops: o, Guard: &fakeGuard{}, Dispatcher: d, Secrets: fakeSecrets{"secret:db/pass": "hunter2-long"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &rig{db: db, ops: o, d: d, eng: eng, stor: db.ExecStore()}
+			start(t, r)
+			h := r.finish(t).Waves[0].Hosts[0]
+			if len(d.steps) != 0 || h.State != ops.StepFailed || !strings.Contains(h.Error, tt.want) {
+				t.Errorf("sent %d, h1 = %+v; want nothing sent and a failure saying %q", len(d.steps), h, tt.want)
 			}
 		})
 	}

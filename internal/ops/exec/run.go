@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/api/wire"
 	"github.com/interlock-dev/interlock/internal/audit"
 	"github.com/interlock-dev/interlock/internal/ops"
+	redactpkg "github.com/interlock-dev/interlock/internal/redact"
 )
 
 // stepKey names one record: a host's phase.
@@ -499,22 +501,37 @@ func (e *Engine) haltAuto(ctx context.Context, opID, detail string) {
 	e.bump(ctx, opID)
 }
 
-// buildStep turns a command into the wire step for one host, resolving the
-// plan's secret references. It returns the resolved values so they can be
-// redacted from output again on this side.
+// buildStep turns a command into the wire step for one host. The plan's
+// argv and script text go out exactly as approved; parameters travel in
+// the environment (ops.Command.Env), and each secret the command reads is
+// resolved now and put in its environment variable (ops.Command.SecretEnv).
+//
+// Secrets go in the environment, not argv or stdin: argv is readable by
+// every user of the host (ps, /proc/PID/cmdline) and is what error
+// messages quote; stdin carries one value and belongs to the script; a
+// process's environment is readable only by its own user and root, holds
+// any number of named values, and every program and shell can read it.
+// buildStep returns the resolved values so output can be redacted of them
+// (and their encodings) again on this side.
 func (e *Engine) buildStep(ctx context.Context, op ops.Operation, host, phase string, cmd *ops.Command) (wire.Step, []string, error) {
 	s := wire.Step{StepID: StepID(op.ID, host, phase), OpID: op.ID, Phase: phase,
 		Argv: append([]string(nil), cmd.Argv...), Shell: cmd.Shell,
 		TimeoutSeconds: cmd.TimeoutSeconds, MaxOutputBytes: cmd.MaxOutputBytes}
-	var values []string
-	for _, ref := range op.Plan.SecretRefs {
-		placeholder := "{{" + ref + "}}"
-		used := false
-		for _, a := range s.Argv {
-			used = used || strings.Contains(a, placeholder)
+	for _, a := range s.Argv {
+		if strings.Contains(a, "{{secret:") {
+			// A plan made before secrets moved to the environment.
+			return s, nil, errors.New("this plan puts a secret on the command line, which Interlock no longer sends; abort the operation and run it again for a plan that passes it in the environment")
 		}
-		if !used {
-			continue
+	}
+	if len(cmd.Env)+len(cmd.SecretEnv) > 0 {
+		s.Env = make(map[string]string, len(cmd.Env)+len(cmd.SecretEnv))
+	}
+	maps.Copy(s.Env, cmd.Env)
+	var values []string
+	for _, name := range slices.Sorted(maps.Keys(cmd.SecretEnv)) {
+		ref := cmd.SecretEnv[name]
+		if !slices.Contains(op.Plan.SecretRefs, ref) {
+			return s, nil, fmt.Errorf("the step reads %s, which its plan does not list among the secrets it reads", ref)
 		}
 		if e.cfg.Secrets == nil {
 			return s, nil, fmt.Errorf("the step needs %s but this server has no secret store", ref)
@@ -523,15 +540,7 @@ func (e *Engine) buildStep(ctx context.Context, op ops.Operation, host, phase st
 		if err != nil {
 			return s, nil, fmt.Errorf("could not resolve %s: %v", ref, err)
 		}
-		sub := v
-		if cmd.Shell {
-			// The value is data, never shell syntax: single-quote it (the
-			// runbook refuses placeholders inside quotes, see ops).
-			sub = "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
-		}
-		for i := range s.Argv {
-			s.Argv[i] = strings.ReplaceAll(s.Argv[i], placeholder, sub)
-		}
+		s.Env[name] = v
 		values = append(values, v)
 	}
 	s.Redact = values
@@ -545,14 +554,11 @@ func StepID(opID, hostID, phase string) string {
 	return "stp_" + hex.EncodeToString(h[:16])
 }
 
-// redact removes secret values from s (again: the agent already did) and
-// caps it at n bytes.
+// redact removes secret values and their encodings from s (again: the
+// agent already did, but the server does not trust it to) and caps it at
+// n bytes.
 func redact(s string, secrets []string, n int) string {
-	for _, v := range secrets {
-		if v != "" {
-			s = strings.ReplaceAll(s, v, "[redacted]")
-		}
-	}
+	s = redactpkg.String(s, secrets)
 	if len(s) > n {
 		s = s[:n]
 	}

@@ -75,7 +75,11 @@ func ParsePackageLock(data []byte) ([]Dep, error) {
 			if i < 0 || v.Version == "" {
 				continue
 			}
-			out = append(out, Dep{Ecosystem: "npm", Name: p[i+len("node_modules/"):], Version: v.Version, Line: lineOf(p)})
+			name := p[i+len("node_modules/"):]
+			if !validNPMName(name) {
+				continue
+			}
+			out = append(out, Dep{Ecosystem: "npm", Name: name, Version: v.Version, Line: lineOf(p)})
 		}
 		return out, nil
 	}
@@ -92,7 +96,9 @@ func ParsePackageLock(data []byte) ([]Dep, error) {
 			if err := json.Unmarshal(raw, &d); err != nil {
 				return err
 			}
-			if d.Version != "" {
+			// A key of "" (or of blanks) names no package: a version under it
+			// cannot be looked up, and a nameless finding helps nobody.
+			if d.Version != "" && validNPMName(name) {
 				out = append(out, Dep{Ecosystem: "npm", Name: name, Version: d.Version, Line: lineOf(name)})
 			}
 			if err := walk(d.Dependencies, depth+1); err != nil {
@@ -105,6 +111,12 @@ func ParsePackageLock(data []byte) ([]Dep, error) {
 		return nil, fmt.Errorf("parse package-lock.json: %w", err)
 	}
 	return out, nil
+}
+
+// validNPMName reports whether a lockfile key can name an npm package:
+// not empty, no blanks or control characters.
+func validNPMName(name string) bool {
+	return name != "" && !strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f })
 }
 
 // ParseRequirements returns the pinned (==) requirements of a pip
