@@ -70,6 +70,8 @@ type App struct {
 	CA       *pki.CA
 
 	tlsConfig *tls.Config
+	// started is when New ran: DPoP proofs made before it are refused.
+	started time.Time
 }
 
 // New opens everything the control plane needs. It does not listen yet.
@@ -149,7 +151,12 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	// routes, so that a flood of sign-in proofs can at worst slow sign-ins,
 	// never refuse a signed-in person's halt. A proof cannot cross over:
 	// session proofs bind a token (ath), sign-in proofs must not.
-	proofs, loginProofs := dpop.NewVerifier(dpop.VerifierConfig{}), dpop.NewVerifier(dpop.VerifierConfig{})
+	// Both refuse proofs made before this start: their replay caches are
+	// in memory and begin empty (see dpop.VerifierConfig.NotBefore, and
+	// Serve, which waits for the next whole second before it answers).
+	a.started = a.now()
+	started := dpop.VerifierConfig{NotBefore: a.started}
+	proofs, loginProofs := dpop.NewVerifier(started), dpop.NewVerifier(started)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		alarms.breakGlass, alarms.denied)
@@ -185,6 +192,21 @@ func (a *App) runPeriodic(ctx context.Context) {
 				a.log.InfoContext(ctx, "kms periodic work done", slog.Int("items", n))
 			}
 		}
+	}
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -261,6 +283,15 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 		HTTP2:       &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 10 * time.Second},
 		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	// DPoP proofs carry their time in whole seconds and those made in the
+	// second this process started are refused (the replay cache cannot
+	// know whether the previous process accepted them), so answer nobody
+	// before the next second begins: a client with a correct clock then
+	// never meets that refusal.
+	if !sleepCtx(ctx, a.started.Truncate(time.Second).Add(time.Second).Sub(a.now())) {
+		ln.Close()
+		return nil
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()

@@ -1,0 +1,202 @@
+package cli_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/app"
+	"github.com/interlock-dev/interlock/internal/config"
+	"github.com/interlock-dev/interlock/internal/dpop"
+)
+
+// bootstrapAdmin creates the first admin and logs them in.
+func (q *quickstart) bootstrapAdmin() {
+	q.t.Helper()
+	secretFile := filepath.Join(q.dir, "admin.totp")
+	q.must(password+"\n", append([]string{"bootstrap", "--code", q.ready.BootstrapCode, "--user", "admin", "--password-stdin", "--totp-secret-out", secretFile}, q.serverFlags()...)...)
+	q.readSecret("admin", secretFile)
+	q.login("admin")
+}
+
+// invite invites user with role, who accepts and logs in.
+func (q *quickstart) invite(user, role string) {
+	q.t.Helper()
+	var inv wire.Invitation
+	mustJSON(q.t, q.mustAs("admin", "--json", "user", "invite", user, "--role", role), &inv)
+	f := filepath.Join(q.dir, user+".totp")
+	q.must(password+"\n", append([]string{"user", "accept", "--code", inv.Code, "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
+	q.readSecret(user, f)
+	q.login(user)
+}
+
+// signedRequest builds method url with body, signed now as sc.
+func signedRequest(t *testing.T, sc *signedClient, method, url, body string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	proof, err := dpop.NewProof(sc.key, method, url, sc.token, time.Now(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "DPoP "+sc.token)
+	req.Header.Set("DPoP", proof)
+	return req
+}
+
+// send sends req and returns its status and problem (if the answer is one).
+func send(t *testing.T, hc *http.Client, req *http.Request) (int, wire.Problem) {
+	t.Helper()
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var p wire.Problem
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") {
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Fatalf("%s %s: problem body %q: %v", req.Method, req.URL, b, err)
+		}
+	}
+	return resp.StatusCode, p
+}
+
+// isSentence reports whether a problem's detail reads as an explanation.
+func isSentence(s string) bool { return len(strings.Fields(s)) >= 5 }
+
+// TestCedarBombsAreRefusedAndTheServerSurvives sends, as an admin whom
+// policy allows everything, Cedar texts built to exhaust cedar-go's
+// recursion (each of which killed the process before the bounds), to
+// every route that takes Cedar: each is a 4xx with a sentence, and the
+// server still answers afterwards.
+func TestCedarBombsAreRefusedAndTheServerSurvives(t *testing.T) {
+	q := startServer(t, "")
+	q.bootstrapAdmin()
+	admin := q.signedClient("admin")
+	hc := q.httpClient()
+	head := "@id(\"bomb\")\npermit(principal, action, resource) when { "
+	bombs := map[string]string{
+		"brackets":          strings.Repeat("(", 400_000),
+		"balanced brackets": strings.Repeat("(", 200_000) + "true" + strings.Repeat(")", 200_000),
+		"negations":         strings.Repeat("!", 900_000) + "true };",
+		"minus signs":       "context.x == " + strings.Repeat("-", 900_000) + "1 };",
+		"member chain":      "context" + strings.Repeat(".a", 450_000) + " == 1 };",
+		"sum":               "1" + strings.Repeat("+1", 450_000) + " == 2 };",
+		"too large":         "true };" + strings.Repeat("//", 600_000),
+	}
+	for name, body := range bombs {
+		text := head + body
+		apply, _ := json.Marshal(wire.PolicyApplyRequest{Text: text})
+		test, _ := json.Marshal(map[string]any{"text": text, "cases": []map[string]any{{"action": "whoami", "principal": map[string]any{"id": "x"}, "resource": map[string]any{"type": "System", "id": "interlock"}}}})
+		for _, r := range []struct{ method, path, body string }{
+			{"PUT", "/v1/policy", string(apply)},
+			{"POST", "/v1/policy/test", string(test)},
+		} {
+			t.Run(name+" "+r.path, func(t *testing.T) {
+				status, p := send(t, hc, signedRequest(t, admin, r.method, q.ready.URL+r.path, r.body))
+				if status < 400 || status >= 500 || !isSentence(p.Detail) {
+					t.Fatalf("%s %s with %s: %d %q, want a 4xx with a sentence", r.method, r.path, name, status, p.Detail)
+				}
+				t.Logf("%d %s: %s", status, p.Code, p.Detail)
+			})
+		}
+	}
+	// A test case whose context nests deeply is Cedar input too.
+	deep := strings.Repeat(`{"a":`, 5000) + "1" + strings.Repeat("}", 5000)
+	body := fmt.Sprintf(`{"cases":[{"action":"whoami","principal":{"id":"x"},"resource":{"type":"System","id":"interlock"},"context":{"d":%s}}]}`, deep)
+	if status, p := send(t, hc, signedRequest(t, admin, "POST", q.ready.URL+"/v1/policy/test", body)); status >= 500 {
+		t.Errorf("policy test with a deeply nested context: %d %s", status, p.Detail)
+	}
+	if status, p := send(t, hc, signedRequest(t, admin, "GET", q.ready.URL+"/v1/whoami", "")); status != http.StatusOK {
+		t.Fatalf("after the bombs, whoami: %d %s", status, p.Detail)
+	}
+	// The policy in force is still the default one.
+	var cur wire.Policy
+	mustJSON(t, q.mustAs("admin", "--json", "policy", "get"), &cur)
+	if cur.Version != 0 {
+		t.Errorf("policy version %d after only refused applies, want 0", cur.Version)
+	}
+}
+
+// startServerAt starts the App on addr with dataDir, for tests that
+// restart a server in place; stop ends it and waits.
+func startServerAt(t *testing.T, addr, dataDir string) (ready app.Ready, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, config.Config{Listen: addr, DataDir: dataDir, CheckpointInterval: time.Second}, app.Options{})
+	if err != nil {
+		t.Fatalf("app.New: %v", err)
+	}
+	readyc := make(chan app.Ready, 1)
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, func(r app.Ready) { readyc <- r }) }()
+	select {
+	case ready = <-readyc:
+	case err := <-done:
+		t.Fatalf("Serve: %v", err)
+	}
+	var stopped bool
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+			a.Close()
+		}
+	}
+	t.Cleanup(stop)
+	return ready, stop
+}
+
+// TestDPoPReplayAfterRestartIsRefused captures a person's signed request,
+// restarts the server on the same store and address (its replay cache is
+// in memory, so it starts empty), and replays the request within the
+// proof's time window: 401 with a sentence. A fresh request still works.
+func TestDPoPReplayAfterRestartIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	dataDir := filepath.Join(dir, "data")
+	t.Setenv("INTERLOCK_CONFIG_DIR", filepath.Join(dir, "config"))
+	ready, stop := startServerAt(t, addr, dataDir)
+	q := &quickstart{t: t, ctx: context.Background(), ready: ready, dir: dir, otpAt: map[string]int64{}, secret: map[string]string{}}
+	q.bootstrapAdmin()
+	admin := q.signedClient("admin")
+	hc := q.httpClient()
+
+	captured := signedRequest(t, admin, "GET", ready.URL+"/v1/whoami", "")
+	if status, p := send(t, hc, captured.Clone(context.Background())); status != http.StatusOK {
+		t.Fatalf("the original request: %d %s", status, p.Detail)
+	}
+	if status, p := send(t, hc, captured.Clone(context.Background())); status != http.StatusUnauthorized || p.Code != "dpop_replayed" {
+		t.Fatalf("a replay before the restart: %d %s %q, want 401 dpop_replayed", status, p.Code, p.Detail)
+	}
+
+	stop()
+	hc.CloseIdleConnections()
+	ready2, _ := startServerAt(t, addr, dataDir)
+	if ready2.URL != ready.URL {
+		t.Fatalf("restarted server at %s, want %s", ready2.URL, ready.URL)
+	}
+	status, p := send(t, hc, captured.Clone(context.Background()))
+	if status != http.StatusUnauthorized || p.Code != "dpop_before_start" || !isSentence(p.Detail) {
+		t.Fatalf("the replay after the restart: %d %s %q, want 401 dpop_before_start with a sentence", status, p.Code, p.Detail)
+	}
+	// iat counts seconds: a proof made in the second the server started is
+	// refused too, so wait for the next one.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1100 * time.Millisecond)))
+	if status, p := send(t, hc, signedRequest(t, admin, "GET", ready.URL+"/v1/whoami", "")); status != http.StatusOK {
+		t.Fatalf("a fresh request after the restart: %d %s %q", status, p.Code, p.Detail)
+	}
+}
