@@ -16,6 +16,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/app"
 	"github.com/interlock-dev/interlock/internal/config"
 	"github.com/interlock-dev/interlock/internal/dpop"
+	"github.com/interlock-dev/interlock/internal/pki"
 )
 
 // bootstrapAdmin creates the first admin and logs them in.
@@ -198,5 +199,90 @@ func TestDPoPReplayAfterRestartIsRefused(t *testing.T) {
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1100 * time.Millisecond)))
 	if status, p := send(t, hc, signedRequest(t, admin, "GET", ready.URL+"/v1/whoami", "")); status != http.StatusOK {
 		t.Fatalf("a fresh request after the restart: %d %s %q", status, p.Code, p.Detail)
+	}
+}
+
+// enroll posts an enrollment over HTTPS (no client certificate) and
+// returns the status, the answer and any problem.
+func enroll(t *testing.T, hc *http.Client, url, token, hostname, csr string) (int, wire.EnrollResponse, wire.Problem) {
+	t.Helper()
+	body, _ := json.Marshal(wire.EnrollRequest{Token: token, Hostname: hostname, CSR: csr})
+	req, err := http.NewRequestWithContext(context.Background(), "POST", url+"/v1/agent/enroll", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var ok wire.EnrollResponse
+	var p wire.Problem
+	if resp.StatusCode == http.StatusOK {
+		mustJSON(t, string(b), &ok)
+	} else {
+		mustJSON(t, string(b), &p)
+	}
+	return resp.StatusCode, ok, p
+}
+
+// TestEnrollmentRefusesDeceivingAndTakenHostnames enrolls over real HTTPS
+// the way an attacker holding a join token would try to confuse the people
+// reading host lists and plans: escape sequences, invisible or look-alike
+// characters, a huge name, and the name of a host that already exists.
+// Each is a 4xx with a sentence that leaves the token unspent; the agent
+// that lost its answer still gets its host back.
+func TestEnrollmentRefusesDeceivingAndTakenHostnames(t *testing.T) {
+	q := startServer(t, "")
+	q.bootstrapAdmin()
+	hc := q.httpClient()
+	newToken := func() string {
+		return strings.TrimSpace(q.mustAs("admin", "join-token", "create", "--services", "web", "--ttl", "1h"))
+	}
+	_, csr, err := pki.NewAgentKey(rand.Reader, "web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := newToken()
+	for name, host := range map[string]string{
+		"clear screen and fake name": "web1\x1b[2J\x1b[1;1Hdb-primary",
+		"right-to-left override":     "web\u202e1bd",
+		"Cyrillic look-alike":        "wеb1",
+		"newline":                    "web1\nweb2",
+		"overlong":                   strings.Repeat("w", 100_000),
+	} {
+		status, _, p := enroll(t, hc, q.ready.URL, first, host, string(csr))
+		if status != http.StatusBadRequest || p.Code != "bad_hostname" || !isSentence(p.Detail) || strings.ContainsAny(p.Detail, "\x1b\n") || len(p.Detail) > 300 {
+			t.Errorf("%s: %d %s %q, want 400 bad_hostname with a short, clean sentence", name, status, p.Code, p.Detail)
+		}
+	}
+	status, web1, p := enroll(t, hc, q.ready.URL, first, "web1", string(csr))
+	if status != http.StatusOK {
+		t.Fatalf("the token after the refusals: %d %s", status, p.Detail)
+	}
+	// The agent lost that answer and asks again with the same token, key and name.
+	if status, again, p := enroll(t, hc, q.ready.URL, first, "web1", string(csr)); status != http.StatusOK || again.HostID != web1.HostID {
+		t.Fatalf("enrolling again: %d %s %s, want host %s", status, again.HostID, p.Detail, web1.HostID)
+	}
+	_, otherCSR, err := pki.NewAgentKey(rand.Reader, "web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := newToken()
+	for _, name := range []string{"web1", "WEB1"} {
+		status, _, p := enroll(t, hc, q.ready.URL, second, name, string(otherCSR))
+		if status != http.StatusConflict || p.Code != "hostname_taken" || !strings.Contains(p.Detail, web1.HostID) {
+			t.Errorf("a second machine named %s: %d %s %q, want 409 hostname_taken naming %s", name, status, p.Code, p.Detail, web1.HostID)
+		}
+	}
+	if status, _, p := enroll(t, hc, q.ready.URL, second, "web2", string(otherCSR)); status != http.StatusOK {
+		t.Fatalf("the second token under a free name: %d %s", status, p.Detail)
+	}
+	var hosts wire.HostList
+	mustJSON(t, q.mustAs("admin", "--json", "hosts"), &hosts)
+	if len(hosts.Hosts) != 2 {
+		t.Errorf("%d hosts enrolled, want 2: %+v", len(hosts.Hosts), hosts.Hosts)
 	}
 }
