@@ -70,6 +70,7 @@ type App struct {
 	CA       *pki.CA
 
 	tlsConfig *tls.Config
+	denials   *denialLog
 	// started is when New ran: DPoP proofs made before it are refused.
 	started time.Time
 }
@@ -157,6 +158,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.started = a.now()
 	started := dpop.VerifierConfig{NotBefore: a.started}
 	proofs, loginProofs := dpop.NewVerifier(started), dpop.NewVerifier(started)
+	a.denials = newDenialLog(a.db, a.now, alarms.denied, a.log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		alarms.breakGlass, alarms.denied)
@@ -165,7 +167,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		Proofs:        proofs,
 		Agents:        a.Hub,
 		Authorizer:    api.PolicyAuthorizer(a.Engine),
-		Denials:       denialRecorder{db: a.db, now: a.now, count: alarms.denied},
+		Denials:       a.denials,
 		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Now:           a.now,
 		Log:           a.log,
@@ -296,6 +298,16 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	go a.runPeriodic(ctx)
+	go a.denials.run(ctx)
+	// On the way out, write the refusals still counted in memory (after
+	// the server stopped answering), so that none is lost.
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := a.denials.flush(fctx, true); err != nil {
+			a.log.ErrorContext(fctx, "record repeated authorization denials at shutdown", slog.String("error", err.Error()))
+		}
+	}()
 	if onReady != nil {
 		onReady(ready)
 	}

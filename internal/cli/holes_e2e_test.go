@@ -286,3 +286,91 @@ func TestEnrollmentRefusesDeceivingAndTakenHostnames(t *testing.T) {
 		t.Errorf("%d hosts enrolled, want 2: %+v", len(hosts.Hosts), hosts.Hosts)
 	}
 }
+
+// deniedEntries reads the whole log as admin and returns, for actor and
+// action, how many entries record its refusals and how many refusals they
+// add up to.
+func (q *quickstart) deniedEntries(actor, action string) (entries, refusals int) {
+	q.t.Helper()
+	for _, line := range strings.Split(strings.TrimSpace(q.mustAs("admin", "--json", "log", "tail", "-n", "100000")), "\n") {
+		var e wire.LogEntry
+		mustJSON(q.t, line, &e)
+		var body struct {
+			Kind, Actor string
+			Data        struct {
+				Action string
+				Count  int
+			}
+		}
+		mustJSON(q.t, string(e.Entry), &body)
+		if body.Actor != actor || body.Data.Action != action {
+			continue
+		}
+		switch body.Kind {
+		case "authz.denied":
+			entries, refusals = entries+1, refusals+1
+		case "authz.denied_repeats":
+			entries, refusals = entries+1, refusals+body.Data.Count
+		}
+	}
+	return entries, refusals
+}
+
+// TestRefusalLoopDoesNotFloodTheLog: a viewer sends 1,000 refused
+// requests in a loop. The metric counts every one; the log holds a handful
+// of entries whose counts add up to 1,000 once the server has shut down
+// (the last minute's count is written at shutdown, not lost).
+func TestRefusalLoopDoesNotFloodTheLog(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	dataDir := filepath.Join(dir, "data")
+	t.Setenv("INTERLOCK_CONFIG_DIR", filepath.Join(dir, "config"))
+	ready, stop := startServerAt(t, addr, dataDir)
+	q := &quickstart{t: t, ctx: context.Background(), ready: ready, dir: dir, otpAt: map[string]int64{}, secret: map[string]string{}}
+	q.bootstrapAdmin()
+	q.invite("viewer1", "viewer")
+	var me wire.Principal
+	mustJSON(t, q.mustAs("viewer1", "--json", "whoami"), &me)
+	viewer := q.signedClient("viewer1")
+	hc := q.httpClient()
+	const refusals = 1000
+	for i := range refusals {
+		body := fmt.Sprintf(`{"name":"mallory%d","role":"admin"}`, i)
+		if status, p := send(t, hc, signedRequest(t, viewer, "POST", ready.URL+"/v1/users/invitations", body)); status != http.StatusForbidden {
+			t.Fatalf("refusal %d: %d %s, want 403", i, status, p.Detail)
+		}
+	}
+	want := fmt.Sprintf("\ninterlock_authorization_denials_total %d\n", refusals)
+	if m := q.metrics(); !strings.Contains(m, want) {
+		t.Errorf("metrics: %q, want every refusal counted (%q)", grepLines(m, "interlock_authorization_denials_total"), want)
+	}
+	// While the loop's minute is open, the log holds its first refusal
+	// (and at most a closed minute's first refusal and repeats).
+	waitFor(t, "the first refusal in the log", 15*time.Second, func() bool {
+		entries, _ := q.deniedEntries(me.Actor(), "user.invite")
+		if entries > 3 {
+			t.Fatalf("the log holds %d entries for the loop before its minute closed", entries)
+		}
+		return entries > 0
+	})
+
+	stop()
+	hc.CloseIdleConnections()
+	q.ready, _ = startServerAt(t, addr, dataDir)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		entries, got := q.deniedEntries(me.Actor(), "user.invite")
+		if got == refusals {
+			if entries > 6 {
+				t.Errorf("%d log entries for %d refusals, want a handful", entries, refusals)
+			}
+			t.Logf("%d refusals in %d log entries", got, entries)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the log's refusals of user.invite to %s add up to %d in %d entries, want %d", me.Actor(), got, entries, refusals)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	checkEntryLayouts(t, q.auditEntries("authz.denied_repeats"))
+}
