@@ -2,13 +2,17 @@ package cli_test
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -373,4 +377,149 @@ func TestRefusalLoopDoesNotFloodTheLog(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	checkEntryLayouts(t, q.auditEntries("authz.denied_repeats"))
+}
+
+// agentClient is an mTLS client presenting cert (PEM) for key.
+func (q *quickstart) agentClient(key *ecdsa.PrivateKey, certPEM string) *http.Client {
+	q.t.Helper()
+	leaf, err := pki.ParseCertificatePEM([]byte(certPEM))
+	if err != nil {
+		q.t.Fatal(err)
+	}
+	cfg, err := pki.PinnedTLSConfig(q.ready.CAFingerprint)
+	if err != nil {
+		q.t.Fatal(err)
+	}
+	cfg.Certificates = []tls.Certificate{{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}, Timeout: 10 * time.Second}
+}
+
+// agentCall sends method path with body as an agent and returns the
+// status, the body and the Retry-After header.
+func agentCall(t *testing.T, hc *http.Client, url, method, path, body string) (int, []byte, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), method, url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	if path == "/v1/agent/connect" && resp.StatusCode == http.StatusOK {
+		return resp.StatusCode, nil, "" // a live stream: do not read it to its end
+	}
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, resp.Header.Get("Retry-After")
+}
+
+func renewBody(t *testing.T) (*ecdsa.PrivateKey, string) {
+	t.Helper()
+	key, csr, err := pki.NewAgentKey(rand.Reader, "web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(wire.RenewRequest{CSR: string(csr)})
+	return key, string(b)
+}
+
+// TestAgentCertificateRenewalIsPinnedLimitedAndAudited plays an attacker
+// who copied a host's agent key and certificate, over real HTTPS against
+// the real server: renewing at will is refused (429, with when it may
+// renew); once the host renews, the copied certificate is refused on every
+// agent route, the stream included, and cannot renew again — it can only
+// fetch the very certificate issued to the agent's new key (for an agent
+// whose answer was lost); and every issuance is in the log.
+func TestAgentCertificateRenewalIsPinnedLimitedAndAudited(t *testing.T) {
+	var offset atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	q := startServerOpts(t, app.Options{Now: clock})
+	q.bootstrapAdmin()
+	token := strings.TrimSpace(q.mustAs("admin", "join-token", "create", "--services", "web", "--ttl", "1h"))
+	key1, csr1, err := pki.NewAgentKey(rand.Reader, "web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, enrolled, p := enroll(t, q.httpClient(), q.ready.URL, token, "web1", string(csr1))
+	if status != http.StatusOK {
+		t.Fatalf("enroll: %d %s", status, p.Detail)
+	}
+	stolen := q.agentClient(key1, enrolled.Certificate)
+	heartbeat := `{"protocol_version":1,"healthy":true}`
+	if status, b, _ := agentCall(t, stolen, q.ready.URL, "POST", "/v1/agent/heartbeat", heartbeat); status != http.StatusNoContent {
+		t.Fatalf("heartbeat with the enrolled certificate: %d %s", status, b)
+	}
+
+	// Renewing right after enrollment: too soon.
+	_, body := renewBody(t)
+	status, b, retry := agentCall(t, stolen, q.ready.URL, "POST", "/v1/agent/renew", body)
+	var prob wire.Problem
+	_ = json.Unmarshal(b, &prob)
+	if secs, _ := strconv.Atoi(retry); status != http.StatusTooManyRequests || prob.Code != "renew_too_soon" || !isSentence(prob.Detail) || secs < 3000 || secs > 3600 {
+		t.Fatalf("renewal right after enrollment: %d Retry-After %q %s %q, want 429 renew_too_soon with about an hour to wait", status, retry, prob.Code, prob.Detail)
+	}
+
+	// An hour later the host renews (the real agent's renewal).
+	offset.Store(int64(61 * time.Minute))
+	key2, body2 := renewBody(t)
+	status, b, _ = agentCall(t, stolen, q.ready.URL, "POST", "/v1/agent/renew", body2)
+	if status != http.StatusOK {
+		t.Fatalf("renewal an hour later: %d %s", status, b)
+	}
+	var renewed wire.RenewResponse
+	mustJSON(t, string(b), &renewed)
+	current := q.agentClient(key2, renewed.Certificate)
+
+	// The old certificate is refused everywhere, the stream included.
+	for _, r := range []struct{ method, path, body string }{
+		{"POST", "/v1/agent/heartbeat", heartbeat},
+		{"GET", "/v1/agent/connect", ""},
+		{"POST", "/v1/agent/results", `{"step_id":"stp_x"}`},
+	} {
+		status, b, _ := agentCall(t, stolen, q.ready.URL, r.method, r.path, r.body)
+		var p wire.Problem
+		_ = json.Unmarshal(b, &p)
+		if status != http.StatusUnauthorized || !isSentence(p.Detail) {
+			t.Errorf("%s %s with the replaced certificate: %d %s, want 401 with a sentence", r.method, r.path, status, b)
+		}
+	}
+	_, body3 := renewBody(t)
+	status, b, _ = agentCall(t, stolen, q.ready.URL, "POST", "/v1/agent/renew", body3)
+	_ = json.Unmarshal(b, &prob)
+	if status != http.StatusUnauthorized || prob.Code != "certificate_replaced" || !isSentence(prob.Detail) {
+		t.Errorf("renewal from the replaced certificate for a new key: %d %s, want 401 certificate_replaced", status, b)
+	}
+	// The agent whose answer was lost asks again for the same new key and
+	// gets the same certificate; nothing changes.
+	status, b, _ = agentCall(t, stolen, q.ready.URL, "POST", "/v1/agent/renew", body2)
+	var again wire.RenewResponse
+	if status == http.StatusOK {
+		mustJSON(t, string(b), &again)
+	}
+	if status != http.StatusOK || again.Certificate != renewed.Certificate {
+		t.Errorf("asking again for the renewed key: %d, same certificate %v", status, again.Certificate == renewed.Certificate)
+	}
+	if status, b, _ := agentCall(t, current, q.ready.URL, "POST", "/v1/agent/heartbeat", heartbeat); status != http.StatusNoContent {
+		t.Errorf("heartbeat with the renewed certificate: %d %s", status, b)
+	}
+	// The renewed certificate may not renew again within the hour either.
+	_, body4 := renewBody(t)
+	if status, b, _ := agentCall(t, current, q.ready.URL, "POST", "/v1/agent/renew", body4); status != http.StatusTooManyRequests {
+		t.Errorf("a second renewal within the hour: %d %s, want 429", status, b)
+	}
+
+	// Back to the real time: the log holds one issuance and one renewal.
+	offset.Store(0)
+	time.Sleep(1100 * time.Millisecond) // proofs must be newer than the last entries' second
+	entries := q.auditEntries("host.certificate_renewed")
+	kinds := map[string]int{}
+	for _, e := range entries {
+		kinds[e.Kind]++
+	}
+	if kinds["host.certificate_issued"] != 1 || kinds["host.certificate_renewed"] != 1 {
+		t.Errorf("log: %d host.certificate_issued and %d host.certificate_renewed, want 1 and 1", kinds["host.certificate_issued"], kinds["host.certificate_renewed"])
+	}
+	checkEntryLayouts(t, entries)
 }
