@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/interlock-dev/interlock/internal/api"
 	"github.com/interlock-dev/interlock/internal/api/wire"
@@ -102,11 +101,13 @@ func TestDenialsAggregatePerPersonActionAndMinute(t *testing.T) {
 			if refusals["person:p-mallory"] != 150 || entries["person:p-mallory"] != 4 {
 				t.Errorf("after shutdown: mallory %d refusals in %d entries, want 150 in 4", refusals["person:p-mallory"], entries["person:p-mallory"])
 			}
-			var m dto.Metric
-			if err := counter.Write(&m); err != nil {
-				t.Fatal(err)
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(counter)
+			mfs, err := reg.Gather()
+			if err != nil || len(mfs) != 1 {
+				t.Fatalf("gather the metric: %v", err)
 			}
-			if got := m.GetCounter().GetValue(); got != 153 {
+			if got := mfs[0].GetMetric()[0].GetCounter().GetValue(); got != 153 {
 				t.Errorf("metric counted %v refusals, want 153", got)
 			}
 		})
