@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -30,6 +31,13 @@ type agent struct {
 	ledger *ledger
 	root   context.Context // the agent's lifetime: steps and reports end with it
 	cert   atomic.Pointer[tls.Certificate]
+
+	// pending is the key of a renewal whose answer has not arrived yet:
+	// a retry asks for the same key, so that if the server renewed and the
+	// answer was lost, it hands the same certificate back.
+	renewMu   sync.Mutex // held by renew; guards pending and renewedAt
+	pending   *renewal
+	renewedAt time.Time // the last renewal by this process
 
 	mu      sync.Mutex
 	running map[string]bool
@@ -80,6 +88,13 @@ func (a *agent) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, errRenewed) {
+			// The old connection's certificate is refused from now on:
+			// drop the connection so the next one presents the new one.
+			a.client.CloseIdleConnections()
+			a.log.InfoContext(ctx, "reconnecting with the renewed certificate")
+			continue
+		}
 		if time.Since(start) > time.Minute {
 			attempt = 0
 		}
@@ -119,7 +134,7 @@ func (a *agent) session(ctx context.Context) error {
 	a.log.InfoContext(ctx, "connected", slog.String("proto", resp.Proto))
 
 	go a.heartbeats(ctx, cancel)
-	go a.renewals(ctx)
+	go a.renewals(ctx, cancel)
 
 	lines := make(chan []byte)
 	go func() {
@@ -205,34 +220,68 @@ func (a *agent) heartbeats(ctx context.Context, cancel context.CancelCauseFunc) 
 	}
 }
 
+// errRenewed ends a session after a renewal: the server refuses the old
+// certificate from then on, so the agent reconnects with the new one.
+var errRenewed = errors.New("certificate renewed; reconnecting with it")
+
+// renewal is a renewal's new key and CSR, kept across retries.
+type renewal struct {
+	key *ecdsa.PrivateKey
+	csr []byte
+}
+
 // renewals renews the client certificate when a third of its life is
-// left, checking at connect and then hourly. The new certificate is used
-// from the next connection on; the hub re-checks expiry on every request,
-// so a connection outliving its certificate is refused and reconnects.
-func (a *agent) renewals(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
+// left, checking at connect and then hourly, and at most once an hour (the
+// server's limit per host; it also keeps a certificate that is due as soon
+// as it is issued, as in tests, from renewing on every connect). A renewal retires the old
+// certificate at once, so after one it ends the session (cancel with
+// errRenewed) and run reconnects with the new certificate. The server
+// allows one renewal per host per interval; a refusal names when the next
+// is allowed (Retry-After), and the agent asks again then.
+func (a *agent) renewals(ctx context.Context, cancel context.CancelCauseFunc) {
 	for {
+		wait := time.Hour
 		leaf := a.cert.Load().Leaf
-		if leaf != nil && leaf.NotAfter.Sub(a.cfg.Now()) < leaf.NotAfter.Sub(leaf.NotBefore)/3 {
-			if err := a.renew(ctx); err != nil && ctx.Err() == nil {
+		a.renewMu.Lock()
+		since := a.cfg.Now().Sub(a.renewedAt)
+		a.renewMu.Unlock()
+		if since < time.Hour {
+			wait = time.Hour - since
+		} else if leaf != nil && leaf.NotAfter.Sub(a.cfg.Now()) < leaf.NotAfter.Sub(leaf.NotBefore)/3 {
+			err := a.renew(ctx)
+			var pe *problemError
+			switch {
+			case err == nil:
+				cancel(errRenewed)
+				return
+			case ctx.Err() != nil:
+				return
+			case errors.As(err, &pe) && pe.Status == http.StatusTooManyRequests && pe.RetryAfter > 0:
+				a.log.WarnContext(ctx, "certificate renewal refused for now; will ask again when allowed",
+					slog.String("error", err.Error()), slog.Duration("in", pe.RetryAfter))
+				wait = pe.RetryAfter
+			default:
 				a.log.WarnContext(ctx, "certificate renewal failed; will retry", slog.String("error", err.Error()))
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, wait) {
 			return
-		case <-t.C:
 		}
 	}
 }
 
 func (a *agent) renew(ctx context.Context) error {
-	key, csr, err := pki.NewAgentKey(a.cfg.Rand, a.id.Hostname)
-	if err != nil {
-		return err
+	a.renewMu.Lock()
+	defer a.renewMu.Unlock()
+	if a.pending == nil {
+		key, csr, err := pki.NewAgentKey(a.cfg.Rand, a.id.Hostname)
+		if err != nil {
+			return err
+		}
+		a.pending = &renewal{key: key, csr: csr}
 	}
-	body, _ := json.Marshal(wire.RenewRequest{CSR: string(csr)})
+	key := a.pending.key
+	body, _ := json.Marshal(wire.RenewRequest{CSR: string(a.pending.csr)})
 	var resp wire.RenewResponse
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -255,6 +304,7 @@ func (a *agent) renew(ctx context.Context) error {
 		return fmt.Errorf("save renewed certificate: %w", err)
 	}
 	a.cert.Store(&cert)
+	a.pending, a.renewedAt = nil, a.cfg.Now()
 	a.log.InfoContext(ctx, "certificate renewed", slog.Time("not_after", cert.Leaf.NotAfter))
 	return nil
 }
@@ -288,6 +338,10 @@ func (a *agent) report(ctx context.Context, res wire.StepResult) {
 		switch {
 		case err == nil:
 			return
+		case errors.As(err, &pe) && pe.Status == http.StatusUnauthorized && attempt < 5:
+			// Sent on a connection whose certificate a renewal just
+			// retired: the server closes that connection, and the retry
+			// goes out on a new one with the renewed certificate.
 		case errors.As(err, &pe) && pe.Status < 500:
 			a.log.WarnContext(ctx, "server did not take the step result", slog.String("step", res.StepID), slog.String("error", err.Error()))
 			return

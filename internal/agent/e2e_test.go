@@ -7,6 +7,7 @@ import (
 	"crypto/cipher"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -99,6 +100,7 @@ type testServer struct {
 	ca      *pki.CA
 	hub     *agenthub.Hub
 	inv     *fakeInventory
+	pins    *fakePins
 	mu      sync.Mutex
 	conns   map[string]map[string]bool // host → remote addrs
 	proto   map[string]bool
@@ -115,17 +117,74 @@ func startServer(t *testing.T, uses int) *testServer {
 }
 
 func startServerTTL(t *testing.T, uses int, certTTL time.Duration) *testServer {
+	return startServerRenewing(t, uses, certTTL, 0)
+}
+
+// fakePins is the hub's Certificates, like ops.Manager's pins: one
+// certificate per host, renewals from it only, at most one per interval.
+type fakePins struct {
+	mu       sync.Mutex
+	pins     map[string]agenthub.Pin
+	renewals int
+	tooSoon  int
+}
+
+func (f *fakePins) HostPin(_ context.Context, hostID string) (agenthub.Pin, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.pins[hostID]
+	return p, ok, nil
+}
+
+func (f *fakePins) PinEnrolled(_ context.Context, hostID, fp, certPEM string, _ time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pins[hostID] = agenthub.Pin{Fingerprint: fp, PEM: certPEM, IssuedAt: time.Now()}
+	return nil
+}
+
+func (f *fakePins) Renew(_ context.Context, hostID, presented string, minInterval time.Duration, issue func() (string, string, time.Time, error)) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cur := f.pins[hostID]
+	if cur.Fingerprint != presented {
+		return "", usererr.New(usererr.Unauthenticated, "certificate_replaced", "This certificate was replaced.")
+	}
+	if time.Since(cur.IssuedAt) < minInterval {
+		f.tooSoon++
+		return "", usererr.New(usererr.RateLimited, "renew_too_soon", "Renewed too soon.")
+	}
+	fp, certPEM, _, err := issue()
+	if err != nil {
+		return "", err
+	}
+	f.pins[hostID] = agenthub.Pin{Fingerprint: fp, Previous: presented, PEM: certPEM, IssuedAt: time.Now()}
+	f.renewals++
+	return certPEM, nil
+}
+
+func (f *fakePins) counts() (renewals, tooSoon int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.renewals, f.tooSoon
+}
+
+// startServerRenewing is startServerTTL with certificates pinned and
+// renewals limited to one per minRenew (0: the hub's default).
+func startServerRenewing(t *testing.T, uses int, certTTL, minRenew time.Duration) *testServer {
 	t.Helper()
 	ca, err := pki.LoadOrCreateCA(t.TempDir(), testSealer{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	inv := &fakeInventory{token: "ilk_join_test", uses: uses, heartbeats: map[string]int{}, unhealthy: map[string]int{}}
-	hub, err := agenthub.New(agenthub.Config{CA: ca, Enroller: inv, Heartbeats: inv, Revocations: inv, CertTTL: certTTL, ConnectGrace: 300 * time.Millisecond, PingInterval: 200 * time.Millisecond, Margin: 2 * time.Second})
+	pins := &fakePins{pins: map[string]agenthub.Pin{}}
+	hub, err := agenthub.New(agenthub.Config{CA: ca, Enroller: inv, Heartbeats: inv, Revocations: inv, Certificates: pins, CertTTL: certTTL,
+		MinRenewInterval: minRenew, ConnectGrace: 300 * time.Millisecond, PingInterval: 200 * time.Millisecond, Margin: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{ca: ca, hub: hub, inv: inv, conns: map[string]map[string]bool{}, proto: map[string]bool{}, serials: map[string][]string{},
+	ts := &testServer{ca: ca, hub: hub, inv: inv, pins: pins, conns: map[string]map[string]bool{}, proto: map[string]bool{}, serials: map[string][]string{},
 		droppedEnroll: make(chan struct{}, 10)}
 	h := hub.Handler()
 	tlsCfg, err := ca.ServerTLSConfig(nil)
@@ -183,6 +242,9 @@ func (ts *testServer) startAgentsWith(t *testing.T, cfg agent.Config) (stop func
 	t.Helper()
 	cfg.Server, cfg.CAFingerprint, cfg.Hostname = ts.url, ts.ca.Fingerprint(), "web"
 	cfg.HeartbeatInterval, cfg.MaxBackoff = 100*time.Millisecond, 500*time.Millisecond
+	if os.Getenv("AGENT_DEBUG") != "" {
+		cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
@@ -354,13 +416,21 @@ func TestHealthCommand(t *testing.T) {
 	waitFor(t, "healthy heartbeats", func() bool { return ts.inv.beats("host_2") >= 2 })
 }
 
+// TestAgentRenewsItsCertificate: a renewal pins the new certificate and
+// retires the old one at once; the agent tolerates the server's limit (it
+// is refused first, then renews when Retry-After says), reconnects with the
+// new certificate, keeps taking steps, and restarts from the renewed files.
 func TestAgentRenewsItsCertificate(t *testing.T) {
 	// One-minute certificates (backdated five minutes for clock skew) have
-	// less than a third of their life left at once.
-	ts := startServerTTL(t, 1, time.Minute)
+	// less than a third of their life left at once; a host may renew once
+	// a second.
+	ts := startServerRenewing(t, 1, time.Minute, time.Second)
 	dir := t.TempDir()
 	stop := ts.startAgents(t, dir, 1, "ilk_join_test")
-	waitFor(t, "a renewal", func() bool { ts.mu.Lock(); defer ts.mu.Unlock(); return ts.renew > 0 })
+	waitFor(t, "a renewal", func() bool { n, _ := ts.pins.counts(); return n > 0 })
+	if _, tooSoon := ts.pins.counts(); tooSoon == 0 {
+		t.Errorf("the agent's first renewal, right after enrollment, was not refused as too soon")
+	}
 	ts.mu.Lock()
 	first := ts.serials["host_1"][0]
 	ts.mu.Unlock()
@@ -372,21 +442,37 @@ func TestAgentRenewsItsCertificate(t *testing.T) {
 		c, err := pki.ParseCertificatePEM(pemBytes)
 		return err == nil && c.SerialNumber.String() != first
 	})
+	dispatchSoon(t, ts, "host_1", "stp_after_renew")
+	if n, _ := ts.pins.counts(); n != 1 {
+		t.Errorf("%d renewals, want 1: a just-renewed certificate is not renewed again", n)
+	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "host_1 to disconnect", func() bool { return !ts.hub.Connected("host_1") })
 	// The agent restarts from the renewed files and still works.
 	ts.startAgents(t, dir, 1, "")
-	waitFor(t, "host_1 to reconnect", func() bool { return ts.hub.Connected("host_1") })
-	got, err := ts.hub.Dispatch(t.Context(), "host_1", wire.Step{StepID: "stp_after_renew", Argv: []string{"true"}, TimeoutSeconds: 5})
-	if err != nil || got.ExitCode != 0 {
-		t.Fatalf("Dispatch after renewal: %+v, %v", got, err)
-	}
+	dispatchSoon(t, ts, "host_1", "stp_after_restart")
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if n := len(ts.serials["host_1"]); n < 2 {
-		t.Errorf("the restarted agent connected with %d distinct certificates, want the renewed one too", n)
+		t.Errorf("the agent connected with %d distinct certificates, want the renewed one too", n)
+	}
+}
+
+// dispatchSoon runs a step on host, retrying while its agent reconnects.
+func dispatchSoon(t *testing.T, ts *testServer, host, step string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; ; i++ {
+		got, err := ts.hub.Dispatch(t.Context(), host, wire.Step{StepID: fmt.Sprintf("%s_%d", step, i), Argv: []string{"true"}, TimeoutSeconds: 5})
+		if err == nil && got.ExitCode == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Dispatch to %s: %+v, %v", host, got, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
@@ -202,6 +203,8 @@ func keyPairPEM(certPEM string, key *ecdsa.PrivateKey) ([]byte, error) {
 // problemError is a non-2xx answer from the server.
 type problemError struct {
 	Status int
+	// RetryAfter is the answer's Retry-After (in seconds), 0 if none.
+	RetryAfter time.Duration
 	wire.Problem
 }
 
@@ -236,6 +239,9 @@ func postJSON(ctx context.Context, client *http.Client, url string, body []byte,
 
 func readProblem(resp *http.Response) error {
 	pe := &problemError{Status: resp.StatusCode}
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+		pe.RetryAfter = time.Duration(secs) * time.Second
+	}
 	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&pe.Problem)
 	return pe
 }

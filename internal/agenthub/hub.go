@@ -27,8 +27,10 @@ package agenthub
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -36,6 +38,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -65,6 +68,37 @@ type Revocations interface {
 	HostRevoked(ctx context.Context, hostID string) (bool, error)
 }
 
+// Pin is the one certificate a host's agent may use (see [Certificates]).
+type Pin struct {
+	Fingerprint string // SHA-256 of the certificate's DER, hex
+	Previous    string // the certificate the last renewal replaced ("" after an enrollment)
+	PEM         string // the current certificate
+	IssuedAt    time.Time
+}
+
+// Certificates pins each host to one client certificate. internal/app
+// adapts ops.Manager to it. Every agent request and stream is refused
+// unless its certificate is the host's pinned one, checked beside the
+// revocation on the same path, so that a renewal retires the certificate
+// it replaces at once on every server sharing the database. The one
+// exception is POST /v1/agent/renew with the certificate the last renewal
+// replaced: it may fetch its replacement again (never a new one), so that
+// an agent whose renewal answer was lost is not stranded.
+type Certificates interface {
+	// HostPin returns the host's pin; ok is false for a host enrolled
+	// before pinning (any certificate of it is accepted until it renews).
+	HostPin(ctx context.Context, hostID string) (pin Pin, ok bool, err error)
+	// PinEnrolled pins the certificate just issued at enrollment, with its
+	// audit entry in the same transaction.
+	PinEnrolled(ctx context.Context, hostID, fingerprint, certPEM string, notAfter time.Time) error
+	// Renew replaces the pinned certificate, which must be presented, by
+	// the one issue signs, with its audit entry in the same transaction;
+	// it MUST refuse (usererr RateLimited) when the pinned certificate is
+	// younger than minInterval, and (usererr Unauthenticated) when
+	// presented is not pinned.
+	Renew(ctx context.Context, hostID, presented string, minInterval time.Duration, issue func() (fingerprint, certPEM string, notAfter time.Time, err error)) (certPEM string, err error)
+}
+
 // HeartbeatRecorder records that a host is alive. ops.Manager implements it.
 type HeartbeatRecorder interface {
 	RecordHeartbeat(ctx context.Context, hostID string, healthy bool) error
@@ -80,8 +114,18 @@ type Config struct {
 	Enroller    Enroller
 	Heartbeats  HeartbeatRecorder
 	Revocations Revocations
+	// Certificates pins hosts to one certificate each and records
+	// renewals; nil accepts any unexpired certificate of the CA for a host
+	// that is not revoked, and renews without limit (tests of the protocol
+	// alone). internal/app always sets it.
+	Certificates Certificates
 	// CertTTL is the lifetime of agent certificates; 0 means 90 days.
 	CertTTL time.Duration
+	// MinRenewInterval is how long a host must keep a certificate before it
+	// may renew it; 0 means an hour, or CertTTL/3 if that is shorter. It
+	// must be shorter than CertTTL/2: agents renew when a third of their
+	// certificate's life is left.
+	MinRenewInterval time.Duration
 	// PingInterval is how often the stream carries a ping line; 0 means 15 s.
 	PingInterval time.Duration
 	// Margin is added to a step's own timeout before Dispatch gives up
@@ -118,6 +162,7 @@ type pendingKey struct{ host, step string }
 // stream is one open GET /v1/agent/connect.
 type stream struct {
 	id   uint64
+	cert string // fingerprint of the certificate that opened it
 	send chan wire.AgentMessage
 	done chan struct{} // closed when the stream ends or is replaced
 	once sync.Once
@@ -141,6 +186,12 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.MinRenewInterval <= 0 {
+		cfg.MinRenewInterval = min(time.Hour, cfg.CertTTL/3)
+	}
+	if cfg.MinRenewInterval >= cfg.CertTTL/2 {
+		return nil, fmt.Errorf("agenthub: MinRenewInterval %s must be shorter than half of CertTTL %s, or agents could not renew in time", cfg.MinRenewInterval, cfg.CertTTL)
 	}
 	if cfg.ConnectGrace == 0 {
 		cfg.ConnectGrace = 5 * time.Second
@@ -168,25 +219,95 @@ func (h *Hub) Handler() http.Handler {
 	return mux
 }
 
+// renewPath is the one route the certificate a renewal replaced may call.
+const renewPath = "/v1/agent/renew"
+
 // HostIDFromRequest returns the host named by the request's verified client
 // certificate. It re-verifies the leaf against the hub's CA at the hub's
 // clock for client authentication, so a certificate from another CA, a
 // server certificate or an expired one is refused even if the listener
-// was configured loosely.
+// was configured loosely; then it refuses a revoked host and a certificate
+// that is not the host's pinned one (except, on the renew route, the one
+// the last renewal replaced: see [Certificates]).
 func (h *Hub) HostIDFromRequest(r *http.Request) (string, bool) {
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return "", false
-	}
-	id, err := h.cfg.CA.VerifyAgent(r.TLS.PeerCertificates[0], h.now())
-	if err != nil {
-		h.log.InfoContext(r.Context(), "agent certificate refused", slog.String("error", err.Error()))
-		return "", false
-	}
-	if h.revoked(r.Context(), id) {
-		h.log.InfoContext(r.Context(), "agent certificate refused: the host is revoked", slog.String("host", id))
+	id, state, _, ok := h.identify(r)
+	if !ok || state == certReplaced && r.URL.Path != renewPath {
 		return "", false
 	}
 	return id, true
+}
+
+// certState is how a request's certificate relates to its host's pin.
+type certState int
+
+const (
+	certPinned   certState = iota // the host's pinned certificate
+	certUnpinned                  // the host was enrolled before pinning
+	certReplaced                  // the certificate the last renewal replaced
+)
+
+// identify verifies the request's client certificate and looks up its
+// host's revocation and pin. ok is false when the request may not act as
+// any host.
+func (h *Hub) identify(r *http.Request) (hostID string, state certState, pin Pin, ok bool) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return "", 0, Pin{}, false
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	id, err := h.cfg.CA.VerifyAgent(leaf, h.now())
+	if err != nil {
+		h.log.InfoContext(r.Context(), "agent certificate refused", slog.String("error", err.Error()))
+		return "", 0, Pin{}, false
+	}
+	if h.revoked(r.Context(), id) {
+		h.log.InfoContext(r.Context(), "agent certificate refused: the host is revoked", slog.String("host", id))
+		return "", 0, Pin{}, false
+	}
+	state, pin, err = h.pinState(r.Context(), id, fingerprint(leaf))
+	if err != nil {
+		h.log.InfoContext(r.Context(), "agent certificate refused", slog.String("host", id), slog.String("error", err.Error()))
+		return "", 0, Pin{}, false
+	}
+	return id, state, pin, true
+}
+
+// pinState compares a certificate fingerprint with the host's pin. An
+// error (a failed lookup, or a certificate that is neither pinned nor the
+// replaced one) refuses.
+func (h *Hub) pinState(ctx context.Context, hostID, fp string) (certState, Pin, error) {
+	if h.cfg.Certificates == nil {
+		return certUnpinned, Pin{}, nil
+	}
+	pin, ok, err := h.cfg.Certificates.HostPin(ctx, hostID)
+	switch {
+	case err != nil:
+		return 0, Pin{}, fmt.Errorf("look up the pinned certificate: %w", err)
+	case !ok:
+		return certUnpinned, Pin{}, nil
+	case pin.Fingerprint == fp:
+		return certPinned, pin, nil
+	case pin.Previous != "" && pin.Previous == fp:
+		return certReplaced, pin, nil
+	}
+	return 0, Pin{}, errNotCurrent
+}
+
+var errNotCurrent = errors.New("it is not the host's current certificate")
+
+// currentCert reports whether fp may still act for hostID: the host is
+// not revoked and fp is its pinned certificate (or it has none). Errors
+// count as no.
+func (h *Hub) currentCert(ctx context.Context, hostID, fp string) bool {
+	if h.revoked(ctx, hostID) {
+		return false
+	}
+	state, _, err := h.pinState(ctx, hostID, fp)
+	return err == nil && state != certReplaced
+}
+
+func fingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:])
 }
 
 // revoked asks Revocations, failing closed.
@@ -255,6 +376,14 @@ func (h *Hub) Dispatch(ctx context.Context, hostID string, step wire.Step) (wire
 	}
 	h.pending[key] = ch
 	h.mu.Unlock()
+	// The stream may have been opened with a certificate a renewal has
+	// since replaced (it ends at its next ping): send it nothing.
+	if h.cfg.Certificates != nil && !h.currentCert(ctx, hostID, s.cert) {
+		h.mu.Lock()
+		delete(h.pending, key)
+		h.mu.Unlock()
+		return wire.StepResult{}, fmt.Errorf("host %s: %w (its stream uses a certificate that was replaced)", hostID, ErrUnreachable)
+	}
 	defer func() {
 		h.mu.Lock()
 		delete(h.pending, key)
@@ -331,6 +460,15 @@ func (h *Hub) EnrollHandler() http.Handler {
 		if err != nil {
 			return fmt.Errorf("sign certificate for %s: %w", hostID, err)
 		}
+		if h.cfg.Certificates != nil {
+			leaf, err := pki.ParseCertificatePEM(cert)
+			if err != nil {
+				return fmt.Errorf("read the certificate signed for %s: %w", hostID, err)
+			}
+			if err := h.cfg.Certificates.PinEnrolled(r.Context(), hostID, fingerprint(leaf), string(cert), leaf.NotAfter); err != nil {
+				return err
+			}
+		}
 		h.log.InfoContext(r.Context(), "agent enrolled", slog.String("host", hostID))
 		return writeJSON(w, http.StatusOK, wire.EnrollResponse{
 			HostID: hostID, Certificate: string(cert), CA: string(h.cfg.CA.CertificatePEM()),
@@ -347,12 +485,13 @@ func (h *Hub) ConnectHandler() http.Handler {
 	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
 		hostID, ok := h.HostIDFromRequest(r)
 		if !ok {
-			return errNoCert()
+			return refuseCert(w, r)
 		}
 		rc := http.NewResponseController(w)
 		_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives any server write timeout
 
-		s := h.attach(hostID)
+		cert := fingerprint(r.TLS.PeerCertificates[0])
+		s := h.attach(hostID, cert)
 		defer h.detach(hostID, s)
 		h.log.InfoContext(r.Context(), "agent connected", slog.String("host", hostID), slog.String("proto", r.Proto))
 
@@ -390,14 +529,23 @@ func (h *Hub) ConnectHandler() http.Handler {
 					return nil
 				}
 			case <-ping.C:
-				// Only a revocation ends a live stream: a failed lookup here
-				// would fail the steps in flight, so it is logged and the
-				// next ping asks again (new requests still fail closed).
+				// Only a revocation or a renewal ends a live stream: a
+				// failed lookup here would fail the steps in flight, so it
+				// is logged and the next ping asks again (new requests and
+				// dispatches still fail closed).
 				if revoked, err := h.cfg.Revocations.HostRevoked(r.Context(), hostID); err != nil {
 					h.log.ErrorContext(r.Context(), "check host revocation", slog.String("host", hostID), slog.String("error", err.Error()))
 				} else if revoked {
 					h.log.InfoContext(r.Context(), "agent stream ended: the host is revoked", slog.String("host", hostID))
 					return nil
+				}
+				state, _, err := h.pinState(r.Context(), hostID, cert)
+				switch {
+				case errors.Is(err, errNotCurrent) || err == nil && state == certReplaced:
+					h.log.InfoContext(r.Context(), "agent stream ended: its certificate was replaced", slog.String("host", hostID))
+					return nil
+				case err != nil:
+					h.log.ErrorContext(r.Context(), "check the pinned certificate", slog.String("host", hostID), slog.String("error", err.Error()))
 				}
 				if err := write(wire.AgentMessage{Type: "ping"}); err != nil {
 					return nil
@@ -407,11 +555,11 @@ func (h *Hub) ConnectHandler() http.Handler {
 	})
 }
 
-func (h *Hub) attach(hostID string) *stream {
+func (h *Hub) attach(hostID, cert string) *stream {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.nextID++
-	s := &stream{id: h.nextID, send: make(chan wire.AgentMessage), done: make(chan struct{})}
+	s := &stream{id: h.nextID, cert: cert, send: make(chan wire.AgentMessage), done: make(chan struct{})}
 	if old := h.streams[hostID]; old != nil {
 		old.close()
 	}
@@ -436,7 +584,7 @@ func (h *Hub) HeartbeatHandler() http.Handler {
 	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
 		hostID, ok := h.HostIDFromRequest(r)
 		if !ok {
-			return errNoCert()
+			return refuseCert(w, r)
 		}
 		var hb wire.Heartbeat
 		if err := h.decode(w, r, &hb); err != nil {
@@ -458,7 +606,7 @@ func (h *Hub) ResultsHandler() http.Handler {
 	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
 		hostID, ok := h.HostIDFromRequest(r)
 		if !ok {
-			return errNoCert()
+			return refuseCert(w, r)
 		}
 		var res wire.StepResult
 		if err := h.decode(w, r, &res); err != nil {
@@ -481,28 +629,90 @@ func (h *Hub) ResultsHandler() http.Handler {
 
 // RenewHandler serves POST /v1/agent/renew (mTLS, wire.RenewRequest): it
 // signs a certificate for the same host ID as the caller's current,
-// still-valid certificate, for the key in the CSR. Agents renew when a
-// third of their certificate's life is left.
+// still-valid certificate, for the key in the CSR, and pins it: from then
+// on the caller's certificate is refused everywhere. A host renews at most
+// once per MinRenewInterval; earlier it gets 429 with Retry-After and a
+// sentence naming the time. The certificate a renewal replaced may ask
+// again with a CSR for the same new key and gets the same certificate
+// back (nothing changes): its agent lost the first answer. Agents renew
+// when a third of their certificate's life is left.
 func (h *Hub) RenewHandler() http.Handler {
 	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
-		hostID, ok := h.HostIDFromRequest(r)
+		hostID, state, pin, ok := h.identify(r)
 		if !ok {
-			return errNoCert()
+			return refuseCert(w, r)
 		}
 		var req wire.RenewRequest
 		if err := h.decode(w, r, &req); err != nil {
 			return err
 		}
-		if _, err := pki.ParseCSR([]byte(req.CSR)); err != nil {
+		csr, err := pki.ParseCSR([]byte(req.CSR))
+		if err != nil {
 			return usererr.Wrap(err, usererr.Invalid, "bad_csr", "The certificate signing request is not valid: %v.", err)
 		}
-		cert, err := h.cfg.CA.SignAgentCSR([]byte(req.CSR), hostID, h.cfg.CertTTL)
+		if state == certReplaced {
+			return h.renewAgain(w, r, hostID, pin, csr)
+		}
+		if h.cfg.Certificates == nil {
+			cert, err := h.cfg.CA.SignAgentCSR([]byte(req.CSR), hostID, h.cfg.CertTTL)
+			if err != nil {
+				return fmt.Errorf("renew certificate for %s: %w", hostID, err)
+			}
+			return writeJSON(w, http.StatusOK, wire.RenewResponse{Certificate: string(cert), CA: string(h.cfg.CA.CertificatePEM())})
+		}
+		presented := fingerprint(r.TLS.PeerCertificates[0])
+		cert, err := h.cfg.Certificates.Renew(r.Context(), hostID, presented, h.cfg.MinRenewInterval,
+			func() (string, string, time.Time, error) {
+				pemBytes, err := h.cfg.CA.SignAgentCSR([]byte(req.CSR), hostID, h.cfg.CertTTL)
+				if err != nil {
+					return "", "", time.Time{}, fmt.Errorf("sign: %w", err)
+				}
+				leaf, err := pki.ParseCertificatePEM(pemBytes)
+				if err != nil {
+					return "", "", time.Time{}, fmt.Errorf("read the signed certificate: %w", err)
+				}
+				return fingerprint(leaf), string(pemBytes), leaf.NotAfter, nil
+			})
+		if ue, ok := usererr.As(err); ok && ue.Kind == usererr.RateLimited && !pin.IssuedAt.IsZero() {
+			wait := pin.IssuedAt.Add(h.cfg.MinRenewInterval).Sub(h.now())
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(wait.Round(time.Second)/time.Second))))
+		}
 		if err != nil {
-			return fmt.Errorf("renew certificate for %s: %w", hostID, err)
+			return err
 		}
 		h.log.InfoContext(r.Context(), "agent certificate renewed", slog.String("host", hostID))
-		return writeJSON(w, http.StatusOK, wire.RenewResponse{Certificate: string(cert), CA: string(h.cfg.CA.CertificatePEM())})
+		return writeJSON(w, http.StatusOK, wire.RenewResponse{Certificate: cert, CA: string(h.cfg.CA.CertificatePEM())})
 	})
+}
+
+// renewAgain answers a renewal from the certificate the last renewal
+// replaced: only for a CSR of the key the current certificate was issued
+// to (proof that the caller holds the new key, i.e. is the agent that
+// renewed), with that same certificate.
+func (h *Hub) renewAgain(w http.ResponseWriter, r *http.Request, hostID string, pin Pin, csr *x509.CertificateRequest) error {
+	cur, err := pki.ParseCertificatePEM([]byte(pin.PEM))
+	if err != nil {
+		return fmt.Errorf("read the pinned certificate of %s: %w", hostID, err)
+	}
+	if !bytes.Equal(cur.RawSubjectPublicKeyInfo, csr.RawSubjectPublicKeyInfo) {
+		return usererr.New(usererr.Unauthenticated, "certificate_replaced",
+			"This certificate of host %s was replaced by a renewal at %s and no longer works; it can only fetch its replacement again, for the same new key (if this agent did not renew, its key may be stolen: revoke the host).",
+			hostID, pin.IssuedAt.UTC().Format(time.RFC3339))
+	}
+	h.log.InfoContext(r.Context(), "agent fetched its renewed certificate again", slog.String("host", hostID))
+	return writeJSON(w, http.StatusOK, wire.RenewResponse{Certificate: pin.PEM, CA: string(h.cfg.CA.CertificatePEM())})
+}
+
+// refuseCert answers a request whose certificate may not act for any
+// host. When it carried one, it also ends the connection once its other
+// requests finish (for HTTP/2, a GOAWAY): an agent whose certificate a
+// renewal replaced then opens a new connection, presenting its current
+// certificate.
+func refuseCert(w http.ResponseWriter, r *http.Request) error {
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		w.Header().Set("Connection", "close")
+	}
+	return errNoCert()
 }
 
 func errNoCert() error {

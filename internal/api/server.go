@@ -313,7 +313,13 @@ func (s *Server) serve(rt Route, c *Call) error {
 	}
 	var err error
 	if rt.Agent {
-		c.Principal, err = s.authenticateAgent(c.R)
+		if c.Principal, err = s.authenticateAgent(c.R); err != nil && c.R.TLS != nil && len(c.R.TLS.PeerCertificates) > 0 {
+			// The connection carries a certificate that is refused (a
+			// revoked host, or one a renewal replaced): end it once its
+			// other requests finish, so that the agent's next request opens
+			// a new one with its current certificate.
+			c.W.Header().Set("Connection", "close")
+		}
 	} else {
 		c.Principal, err = s.authenticatePerson(c.R)
 	}

@@ -3,9 +3,11 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/interlock-dev/interlock/internal/agenthub"
 	"github.com/interlock-dev/interlock/internal/api"
+	"github.com/interlock-dev/interlock/internal/ops"
 	"github.com/interlock-dev/interlock/internal/pki"
 )
 
@@ -21,7 +23,8 @@ func (a *App) setupTLSAndAgents(_ context.Context, sealer pki.Sealer) error {
 	if a.tlsConfig, err = a.CA.ServerTLSConfig(hosts); err != nil {
 		return fmt.Errorf("server certificate: %w", err)
 	}
-	if a.Hub, err = agenthub.New(agenthub.Config{CA: a.CA, Enroller: a.Ops, Heartbeats: a.Ops, Revocations: a.Ops, Now: a.now, Log: a.log}); err != nil {
+	if a.Hub, err = agenthub.New(agenthub.Config{CA: a.CA, Enroller: a.Ops, Heartbeats: a.Ops, Revocations: a.Ops,
+		Certificates: hostCertificates{a.Ops}, Now: a.now, Log: a.log}); err != nil {
 		return fmt.Errorf("agent hub: %w", err)
 	}
 	return nil
@@ -31,3 +34,27 @@ func (a *App) agentRoutes() []api.Route { return api.AgentRoutes(a.Hub) }
 
 // CAFingerprint is the pin clients and agents need: SHA256:<hex>.
 func (a *App) CAFingerprint() string { return a.CA.Fingerprint() }
+
+// hostCertificates adapts ops.Manager's certificate pins to the hub.
+type hostCertificates struct{ m *ops.Manager }
+
+func (c hostCertificates) HostPin(ctx context.Context, hostID string) (agenthub.Pin, bool, error) {
+	hc, ok, err := c.m.HostCertificate(ctx, hostID)
+	if err != nil || !ok {
+		return agenthub.Pin{}, false, err
+	}
+	return agenthub.Pin{Fingerprint: hc.Fingerprint, Previous: hc.Previous, PEM: hc.PEM, IssuedAt: hc.IssuedAt}, true, nil
+}
+
+func (c hostCertificates) PinEnrolled(ctx context.Context, hostID, fingerprint, certPEM string, notAfter time.Time) error {
+	return c.m.PinEnrolledCertificate(ctx, ops.HostCertificate{HostID: hostID, Fingerprint: fingerprint, PEM: certPEM, NotAfter: notAfter})
+}
+
+func (c hostCertificates) Renew(ctx context.Context, hostID, presented string, minInterval time.Duration,
+	issue func() (string, string, time.Time, error)) (string, error) {
+	hc, err := c.m.RenewCertificate(ctx, hostID, presented, minInterval, func() (ops.HostCertificate, error) {
+		fp, pemText, notAfter, err := issue()
+		return ops.HostCertificate{Fingerprint: fp, PEM: pemText, NotAfter: notAfter}, err
+	})
+	return hc.PEM, err
+}

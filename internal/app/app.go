@@ -70,6 +70,9 @@ type App struct {
 	CA       *pki.CA
 
 	tlsConfig *tls.Config
+	denials   *denialLog
+	// started is when New ran: DPoP proofs made before it are refused.
+	started time.Time
 }
 
 // New opens everything the control plane needs. It does not listen yet.
@@ -149,7 +152,13 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	// routes, so that a flood of sign-in proofs can at worst slow sign-ins,
 	// never refuse a signed-in person's halt. A proof cannot cross over:
 	// session proofs bind a token (ath), sign-in proofs must not.
-	proofs, loginProofs := dpop.NewVerifier(dpop.VerifierConfig{}), dpop.NewVerifier(dpop.VerifierConfig{})
+	// Both refuse proofs made before this start: their replay caches are
+	// in memory and begin empty (see dpop.VerifierConfig.NotBefore, and
+	// Serve, which waits for the next whole second before it answers).
+	a.started = a.now()
+	started := dpop.VerifierConfig{NotBefore: a.started}
+	proofs, loginProofs := dpop.NewVerifier(started), dpop.NewVerifier(started)
+	a.denials = newDenialLog(a.db, a.now, alarms.denied, a.log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		alarms.breakGlass, alarms.denied)
@@ -158,7 +167,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		Proofs:        proofs,
 		Agents:        a.Hub,
 		Authorizer:    api.PolicyAuthorizer(a.Engine),
-		Denials:       denialRecorder{db: a.db, now: a.now, count: alarms.denied},
+		Denials:       a.denials,
 		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Now:           a.now,
 		Log:           a.log,
@@ -185,6 +194,21 @@ func (a *App) runPeriodic(ctx context.Context) {
 				a.log.InfoContext(ctx, "kms periodic work done", slog.Int("items", n))
 			}
 		}
+	}
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -262,9 +286,28 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
+	// DPoP proofs carry their time in whole seconds and those made in the
+	// second this process started are refused (the replay cache cannot
+	// know whether the previous process accepted them), so answer nobody
+	// before the next second begins: a client with a correct clock then
+	// never meets that refusal.
+	if !sleepCtx(ctx, a.started.Truncate(time.Second).Add(time.Second).Sub(a.now())) {
+		ln.Close()
+		return nil
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	go a.runPeriodic(ctx)
+	go a.denials.run(ctx)
+	// On the way out, write the refusals still counted in memory (after
+	// the server stopped answering), so that none is lost.
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := a.denials.flush(fctx, true); err != nil {
+			a.log.ErrorContext(fctx, "record repeated authorization denials at shutdown", slog.String("error", err.Error()))
+		}
+	}()
 	if onReady != nil {
 		onReady(ready)
 	}

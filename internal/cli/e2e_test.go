@@ -43,10 +43,21 @@ const password = "correct-horse-battery-staple-42"
 // startServer starts `interlock serve`'s App on a free loopback port.
 func startServer(t *testing.T, store string) *quickstart {
 	t.Helper()
+	return startServerWith(t, store, app.Options{})
+}
+
+// startServerOpts starts it on SQLite with options (an injected clock).
+func startServerOpts(t *testing.T, opt app.Options) *quickstart {
+	t.Helper()
+	return startServerWith(t, "", opt)
+}
+
+func startServerWith(t *testing.T, store string, opt app.Options) *quickstart {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
 	a, err := app.New(ctx, config.Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), Store: store,
-		CheckpointInterval: time.Second}, app.Options{})
+		CheckpointInterval: time.Second}, opt)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

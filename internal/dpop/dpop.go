@@ -174,6 +174,16 @@ type VerifierConfig struct {
 	// is full of unexpired entries, Verify refuses new proofs (fail closed)
 	// rather than forget one that could then be replayed.
 	MaxEntries int
+	// NotBefore, if set, refuses every proof whose iat is not after it. A
+	// server sets it to when its process started: the replay cache lives
+	// in memory, so without it a proof captured shortly before a restart
+	// could be replayed once more within its skew window after it. iat
+	// counts whole seconds, so a proof made in the second the server
+	// started is refused too (a fresh one a second later passes), and a
+	// client whose clock runs behind the server's by d has its proofs
+	// refused for the first d after a start (d is at most Skew). Zero
+	// means no such floor.
+	NotBefore time.Time
 }
 
 // Verifier checks DPoP proofs and remembers the ones it has accepted until
@@ -185,8 +195,9 @@ type VerifierConfig struct {
 // server-issued DPoP nonces) before it relies on replay refusal across
 // servers. A Verifier is safe for concurrent use.
 type Verifier struct {
-	skew time.Duration
-	max  int
+	skew      time.Duration
+	max       int
+	notBefore time.Time
 
 	mu        sync.Mutex
 	seen      map[string]time.Time // jkt + " " + jti → when the entry may be forgotten
@@ -195,7 +206,7 @@ type Verifier struct {
 
 // NewVerifier returns a Verifier with an empty replay cache.
 func NewVerifier(cfg VerifierConfig) *Verifier {
-	v := &Verifier{skew: cfg.Skew, max: cfg.MaxEntries, seen: map[string]time.Time{}}
+	v := &Verifier{skew: cfg.Skew, max: cfg.MaxEntries, notBefore: cfg.NotBefore, seen: map[string]time.Time{}}
 	if v.skew <= 0 {
 		v.skew = 60 * time.Second
 	}
@@ -303,6 +314,11 @@ func (v *Verifier) check(proof, method, rawURL, accessToken string, now time.Tim
 	iat := time.Unix(c.IAT, 0)
 	if iat.Before(now.Add(-v.skew)) || iat.After(now.Add(v.skew)) {
 		return fail(invalid("its time (iat) is more than %s away from the server's clock; check this machine's clock", v.skew))
+	}
+	if !v.notBefore.IsZero() && c.IAT <= v.notBefore.Unix() {
+		return fail(usererr.New(usererr.Unauthenticated, "dpop_before_start",
+			"The request's DPoP proof was made at %s, before this server started (%s), so it cannot be checked for replay; send the request again with a fresh proof (if this keeps happening, this machine's clock is behind the server's).",
+			iat.UTC().Format(time.RFC3339), v.notBefore.UTC().Format(time.RFC3339)))
 	}
 	switch {
 	case accessToken == "" && c.ATH != "":

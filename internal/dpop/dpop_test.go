@@ -262,3 +262,33 @@ func TestThumbprintRFC7638(t *testing.T) {
 		t.Error("ThumbprintJWK accepted a private key")
 	}
 }
+
+// TestProofFromBeforeStartIsRefused is a replay across a restart: the new
+// process's cache is empty, so a proof whose iat is not after NotBefore is
+// refused even though it is within the skew and was never seen.
+func TestProofFromBeforeStartIsRefused(t *testing.T) {
+	key := newKey(t)
+	const u = "https://h/v1/whoami"
+	started := t0.Add(500 * time.Millisecond)
+	for _, tt := range []struct {
+		name     string
+		made     time.Time
+		wantCode string
+	}{
+		{"made a second before the start", t0.Add(-time.Second), "dpop_before_start"},
+		{"made in the second of the start, before it", t0, "dpop_before_start"},
+		{"made a second after the start", t0.Add(time.Second), ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v := NewVerifier(VerifierConfig{NotBefore: started})
+			p, err := NewProof(key, "GET", u, "", tt.made, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = v.Verify(p, "GET", u, "", t0.Add(2*time.Second))
+			if got := code(err); got != tt.wantCode {
+				t.Fatalf("Verify: code %q (%v), want %q", got, err, tt.wantCode)
+			}
+		})
+	}
+}

@@ -113,8 +113,8 @@ func badServiceName(name string) error {
 // same thing.
 func (s *Manager) EnrollHost(ctx context.Context, token, hostname, keySHA256 string) (hostID string, services []string, labels map[string]string, err error) {
 	hostname = strings.TrimSpace(hostname)
-	if hostname == "" || len(hostname) > 253 || strings.ContainsAny(hostname, " \t\n\r\x00/") {
-		return "", nil, nil, usererr.New(usererr.Invalid, "bad_hostname", "The hostname %q is not valid.", hostname)
+	if err := checkHostname(hostname); err != nil {
+		return "", nil, nil, err
 	}
 	if !strings.HasPrefix(token, JoinTokenPrefix) {
 		return "", nil, nil, badJoinToken()
@@ -126,12 +126,20 @@ func (s *Manager) EnrollHost(ctx context.Context, token, hostname, keySHA256 str
 	now := s.clock()
 	var jt JoinToken
 	err = s.store.InTx(ctx, func(tx Tx) error {
+		// Serialise enrollments (and planning) so that two agents cannot
+		// both take a free name.
+		if err := tx.LockOps(ctx); err != nil {
+			return err
+		}
 		jt, err = tx.ClaimJoinToken(ctx, hashToken(token), id, keySHA256, now)
 		if errors.Is(err, ErrNotFound) && keySHA256 != "" {
 			return s.enrollAgain(ctx, tx, token, hostname, keySHA256, now, &jt)
 		}
 		if err != nil {
 			return err
+		}
+		if err := checkNameFree(ctx, tx, hostname); err != nil {
+			return err // rolls the token back: it can enroll under another name
 		}
 		h := Host{ID: id, Name: hostname, Services: jt.Services, Labels: jt.Labels, InService: true, LastSeen: now, Healthy: true}
 		if err := tx.InsertHost(ctx, h, now); err != nil {
@@ -171,6 +179,63 @@ func (s *Manager) enrollAgain(ctx context.Context, tx Tx, token, hostname, keySH
 	*jt = spent
 	return audit.Append(ctx, tx, audit.Entry{Kind: "host.enrolled_again", Version: 1, Actor: "agent:" + h.ID, Subject: "host:" + h.ID, Time: now,
 		Data: map[string]any{"hostname": hostname, "join_token": spent.ID}})
+}
+
+// maxHostnameBytes is DNS's limit on a full name.
+const maxHostnameBytes = 253
+
+// checkHostname refuses names that could deceive a person reading a host
+// list, a plan or the audit log: control characters (terminal escape
+// sequences among them), anything outside printable ASCII letters, digits,
+// dots, dashes and underscores (which keeps out invisible and look-alike
+// Unicode), and names longer than DNS allows. Its sentence never echoes
+// more than the start of the name.
+func checkHostname(name string) error {
+	shown := name
+	if len(shown) > 64 {
+		shown = shown[:64] + "…"
+	}
+	if name == "" {
+		return usererr.New(usererr.Invalid, "bad_hostname", "The hostname is empty; pass --hostname or give the machine a name.")
+	}
+	if len(name) > maxHostnameBytes {
+		return usererr.New(usererr.Invalid, "bad_hostname", "The hostname %q is %d bytes long; a hostname has at most %d.", shown, len(name), maxHostnameBytes)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || i > 0 && (c == '.' || c == '-' || c == '_')
+		if !ok {
+			what := "a character a hostname may not hold"
+			switch {
+			case c < 0x20 || c == 0x7f:
+				what = "a control character (such as a terminal escape sequence)"
+			case c >= 0x80:
+				what = "a byte outside ASCII (hostnames are ASCII; Unicode could hide or imitate other names)"
+			case i == 0:
+				what = "a first character that is not a letter or digit"
+			}
+			return usererr.New(usererr.Invalid, "bad_hostname",
+				"The hostname %q has %s at byte %d; use letters, digits, dots, dashes and underscores.", shown, what, i+1)
+		}
+	}
+	return nil
+}
+
+// checkNameFree refuses a hostname that a host not revoked already has
+// (case-insensitively, as DNS compares names), so that two machines never
+// look like one in a plan or the log.
+func checkNameFree(ctx context.Context, tx Tx, name string) error {
+	hosts, err := tx.OpsHosts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, h := range hosts {
+		if h.RevokedAt.IsZero() && strings.EqualFold(h.Name, name) {
+			return usererr.New(usererr.Conflict, "hostname_taken",
+				"Host %s already has the name %q; give this machine another name (--hostname), or revoke that host first if this machine replaces it.", h.ID, h.Name)
+		}
+	}
+	return nil
 }
 
 func badJoinToken() error {

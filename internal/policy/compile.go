@@ -125,6 +125,9 @@ func syntaxError(err error) error {
 }
 
 func compile(text string) (*compiled, error) {
+	if err := checkBounds(text); err != nil {
+		return nil, err
+	}
 	list, err := cedar.NewPolicyListFromBytes("policy", []byte(text))
 	if err != nil {
 		return nil, syntaxError(err)

@@ -137,9 +137,6 @@ func (s *Service) Get(ctx context.Context) (Current, error) {
 	return Current{Text: p.Text, Version: p.Version, Hash: p.Hash}, nil
 }
 
-// maxPolicyBytes bounds a policy text.
-const maxPolicyBytes = 1 << 20
-
 // Apply validates text, stores it as the next version together with a
 // "policy.applied" audit entry, and makes it the policy in force. Invalid
 // text is a usererr.Invalid naming the line and column, and changes
@@ -147,9 +144,6 @@ const maxPolicyBytes = 1 << 20
 // a typo must not lock everyone out. Applying the text already in force
 // returns its version and stores nothing.
 func (s *Service) Apply(ctx context.Context, principal wire.Principal, text string) (int, error) {
-	if len(text) > maxPolicyBytes {
-		return 0, usererr.New(usererr.TooLarge, "policy_too_large", "the policy is %d bytes; the limit is %d", len(text), maxPolicyBytes)
-	}
 	c, err := compile(text)
 	if err != nil {
 		return 0, err
