@@ -70,6 +70,7 @@ type Feeder struct {
 	size               *prometheus.GaugeVec
 
 	mu       sync.Mutex
+	stats    map[string]Stats  // by witness name
 	sizes    map[string]uint64 // by vkey: what each witness last cosigned
 	lastText string            // body of the last checkpoint a round was run for
 	done     *audit.SignedCheckpoint
@@ -90,7 +91,7 @@ func New(cfg Config) (*Feeder, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	f := &Feeder{cfg: cfg, log: cfg.Logger, sizes: map[string]uint64{},
+	f := &Feeder{cfg: cfg, log: cfg.Logger, sizes: map[string]uint64{}, stats: map[string]Stats{},
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "interlock_log_witness_failures_total",
 			Help: "Checkpoints a witness did not cosign (unreachable, refused, or an answer that does not verify)."}, []string{"witness"}),
 		cosigned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "interlock_log_witness_cosignatures_total",
@@ -106,6 +107,40 @@ func New(cfg Config) (*Feeder, error) {
 		f.cosigned.WithLabelValues(e.Name())
 	}
 	return f, nil
+}
+
+// Stats counts, for one witness, the rounds it cosigned and those it
+// failed since the feeder started.
+type Stats struct{ Cosigned, Failures uint64 }
+
+// Stats returns the counts per witness name.
+func (f *Feeder) Stats() map[string]Stats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]Stats, len(f.stats))
+	for k, v := range f.stats {
+		out[k] = v
+	}
+	return out
+}
+
+// FailureCounter is the failures metric of one witness.
+func (f *Feeder) FailureCounter(name string) prometheus.Counter {
+	return f.failures.WithLabelValues(name)
+}
+
+func (f *Feeder) count(name string, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.stats[name]
+	if ok {
+		s.Cosigned++
+		f.cosigned.WithLabelValues(name).Inc()
+	} else {
+		s.Failures++
+		f.failures.WithLabelValues(name).Inc()
+	}
+	f.stats[name] = s
 }
 
 // Collectors are the feeder's /metrics.
@@ -163,12 +198,12 @@ func (f *Feeder) Round(ctx context.Context) error {
 			defer wg.Done()
 			sigs, err := f.feed(ctx, e, cp.Checkpoint, logOnly)
 			if err != nil {
-				f.failures.WithLabelValues(e.Name()).Inc()
+				f.count(e.Name(), false)
 				f.log.WarnContext(ctx, "witness did not cosign the checkpoint", slog.String("witness", e.Name()),
 					slog.String("url", e.URL), slog.Uint64("size", cp.Checkpoint.Size), slog.String("error", err.Error()))
 				return
 			}
-			f.cosigned.WithLabelValues(e.Name()).Inc()
+			f.count(e.Name(), true)
 			lines[i] = sigs
 		}()
 	}
