@@ -2,8 +2,8 @@ package logwitness_test
 
 import (
 	"bytes"
-	"crypto/rand"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	fnote "github.com/transparency-dev/formats/note"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/interlock-dev/interlock/internal/audit"
@@ -26,7 +26,9 @@ import (
 
 type sealer struct{}
 
-func (sealer) Seal(p, aad []byte) ([]byte, error) { return append(append([]byte(nil), aad...), p...), nil }
+func (sealer) Seal(p, aad []byte) ([]byte, error) {
+	return append(append([]byte(nil), aad...), p...), nil
+}
 func (sealer) Open(s, aad []byte) ([]byte, error) {
 	if !bytes.HasPrefix(s, aad) {
 		return nil, errors.New("wrong aad")
