@@ -247,6 +247,9 @@ func (f *Feeder) feed(ctx context.Context, e Endpoint, cp tlog.Checkpoint, signe
 			f.rememberSize(ctx, e, old)
 			continue
 		}
+		if errors.As(err, &ce) && ce.Size == old {
+			return nil, fmt.Errorf("the witness refuses: it has cosigned a different tree of %d entries (a fork, or a log restored from an old backup)", old)
+		}
 		if err != nil {
 			return nil, err
 		}

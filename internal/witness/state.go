@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -33,8 +34,16 @@ func openStateDir(dir string) (*stateDir, error) {
 	return &stateDir{dir: logs}, nil
 }
 
+// path names origin's state file. Origins come from the configured log
+// keys, but a leading dot is escaped all the same, so that "." and ".."
+// cannot name a directory and no state file is hidden or taken for a
+// temporary file.
 func (s *stateDir) path(origin string) string {
-	return filepath.Join(s.dir, url.PathEscape(origin))
+	name := url.PathEscape(origin)
+	if strings.HasPrefix(name, ".") {
+		name = "%2E" + name[1:]
+	}
+	return filepath.Join(s.dir, name)
 }
 
 // load returns the latest cosigned checkpoint of origin, nil if none. The
