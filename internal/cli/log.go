@@ -360,11 +360,16 @@ func logVerifyCmd(e *env) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if bundle != "" {
-				return e.verifyBundle(bundle, key)
-			}
 			if !cmd.Flags().Changed("min-witnesses") {
 				minWitnesses = len(witnessKeys)
+			}
+			if bundle != "" && (len(witnessKeys) > 0 || minWitnesses > 0) {
+				if err := e.bundleCosignatures(bundle, key, witnessKeys, minWitnesses); err != nil {
+					return err
+				}
+			}
+			if bundle != "" {
+				return e.verifyBundle(bundle, key)
 			}
 			c, p, v, cp, signed, err := e.checkedLog(ctx)
 			if err != nil {

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
@@ -67,4 +69,32 @@ func requireCosignatures(signed []byte, logKey note.Verifier, vkeys []string, mi
 			len(ok), len(ws), got, min, strings.Join(missing, ", "))
 	}
 	return ok, nil
+}
+
+// bundleCosignatures applies --witness/--min-witnesses to the checkpoint
+// inside an export bundle, offline; verifyBundle then checks the rest.
+func (e *env) bundleCosignatures(file, key string, vkeys []string, min int) error {
+	vkey, err := readKeyArg(key)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("read bundle: %w", err)
+	}
+	var b tlog.Bundle
+	if err := json.Unmarshal(data, &b); err != nil {
+		return e.verifyFailed(logVerifyOutput{}, fmt.Errorf("%s is not an export bundle: %v", file, err))
+	}
+	v, err := tlog.NewVerifier(vkey)
+	if err != nil {
+		return fmt.Errorf("--key %q is not a log verifier key: %v", vkey, err)
+	}
+	if _, _, err := tlog.OpenCheckpoint([]byte(b.Checkpoint), v); err != nil {
+		return e.verifyFailed(logVerifyOutput{}, err)
+	}
+	if _, err := requireCosignatures([]byte(b.Checkpoint), v, vkeys, min); err != nil {
+		return e.verifyFailed(logVerifyOutput{}, err)
+	}
+	return nil
 }

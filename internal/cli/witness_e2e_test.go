@@ -259,6 +259,15 @@ func TestWitnessedLogEndToEnd(t *testing.T) {
 			t.Fatalf("verify --json: %+v", out)
 		}
 	})
+	t.Run("an export bundle carries the cosignatures for offline K-of-N", func(t *testing.T) {
+		file := filepath.Join(q.dir, "audit.bundle")
+		q.mustAs("admin", "log", "export", "--from", "0", "--to", "2", "-o", file)
+		q.must("", append(append([]string{"log", "verify", "--bundle", file, "--key", logKey}, all...), "--min-witnesses", "2")...)
+		code, _, errs := q.run("", append(append([]string{"log", "verify", "--bundle", file, "--key", logKey}, all...), "--min-witnesses", "3")...)
+		if code != 1 || !strings.Contains(errs, "no valid cosignature from w3.test/witness") {
+			t.Fatalf("offline 3 of 3: exit %d: %s", code, errs)
+		}
+	})
 	t.Run("a cosignature forged in the database does not count", func(t *testing.T) {
 		db, err := store.Open(context.Background(), store.Config{DataDir: filepath.Join(dir, "data")})
 		if err != nil {
