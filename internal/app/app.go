@@ -25,6 +25,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/dpop"
 	"github.com/interlock-dev/interlock/internal/identity"
 	"github.com/interlock-dev/interlock/internal/kms"
+	"github.com/interlock-dev/interlock/internal/logwitness"
 	"github.com/interlock-dev/interlock/internal/ops"
 	"github.com/interlock-dev/interlock/internal/ops/exec"
 	"github.com/interlock-dev/interlock/internal/pki"
@@ -73,6 +74,7 @@ type App struct {
 	denials   *denialLog
 	// started is when New ran: DPoP proofs made before it are refused.
 	started time.Time
+	feeder  *logwitness.Feeder // nil without push witnesses
 }
 
 // New opens everything the control plane needs. It does not listen yet.
@@ -109,9 +111,16 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if a.db, err = store.Open(ctx, store.Config{DSN: cfg.Store, DataDir: cfg.DataDir, Log: a.log}); err != nil {
 		return nil, err
 	}
-	if a.Audit, err = audit.New(audit.Config{Store: a.db.AuditStore(), Sealer: sealer, Origin: cfg.LogOrigin, Witnesses: cfg.LogWitnesses,
+	witnessKeys, pushWitnesses, err := splitWitnesses(cfg.LogWitnesses)
+	if err != nil {
+		return nil, err
+	}
+	if a.Audit, err = audit.New(audit.Config{Store: a.db.AuditStore(), Sealer: sealer, Origin: cfg.LogOrigin, Witnesses: witnessKeys,
 		CheckpointEvery: cfg.CheckpointInterval, Now: a.now, Log: a.log}); err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	if a.feeder, err = a.newFeeder(cfg, pushWitnesses); err != nil {
+		return nil, err
 	}
 	if a.Engine, err = policy.NewEngine(policy.EngineConfig{Now: a.now, Log: a.log}); err != nil {
 		return nil, fmt.Errorf("policy engine: %w", err)
@@ -162,6 +171,9 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		alarms.breakGlass, alarms.denied)
+	if a.feeder != nil {
+		reg.MustRegister(a.feeder.Collectors()...)
+	}
 	if a.API, err = api.New(api.Config{
 		Authenticator: a.Identity,
 		Proofs:        proofs,
@@ -308,6 +320,9 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 			a.log.ErrorContext(fctx, "record repeated authorization denials at shutdown", slog.String("error", err.Error()))
 		}
 	}()
+	if a.feeder != nil {
+		go a.feeder.Run(ctx)
+	}
 	if onReady != nil {
 		onReady(ready)
 	}

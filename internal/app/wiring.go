@@ -24,7 +24,8 @@ func (a *App) routes(loginProofs *dpop.Verifier) [][]api.Route {
 		api.OpsRoutes(a.Ops, a.Exec),
 		api.ExecRoutes(a.Exec),
 		api.KMSRoutes(a.KMS),
-		api.LogRoutes(a.Audit),
+		api.LogRoutes(a.logReader()),
+		api.PublicLogRoutes(a.logReader(), 0, 0),
 		api.ScanRoutes(scanRecorder{db: a.db, now: a.now}),
 		a.agentRoutes(),
 	}

@@ -326,6 +326,8 @@ type logVerifyOutput struct {
 	Entries  int     `json:"entries,omitempty"` // bundles
 	Error    string  `json:"error,omitempty"`
 	Index    *uint64 `json:"index,omitempty"`
+	// Witnesses are the named witnesses that cosigned (--witness).
+	Witnesses []string `json:"witnesses,omitempty"`
 }
 
 func (e *env) verifyFailed(out logVerifyOutput, err error) error {
@@ -343,17 +345,29 @@ func (e *env) verifyFailed(out logVerifyOutput, err error) error {
 func logVerifyCmd(e *env) *cobra.Command {
 	var full bool
 	var bundle, key string
+	var witnessKeys []string
+	var minWitnesses int
 	cmd := &cobra.Command{
-		Use:   "verify [--full] | verify --bundle FILE --key KEY",
+		Use:   "verify [--full] [--witness VKEY… --min-witnesses K] | verify --bundle FILE --key KEY",
 		Short: "Check the log's signed checkpoint, its consistency with what this client saw before, and (--full) every entry",
 		Long: "Without flags: fetch the latest checkpoint, check its signature against the log key pinned in this\n" +
 			"profile, and check (with a consistency proof) that it extends the last checkpoint this client saw.\n" +
 			"--full also re-derives the root from every entry. With --bundle, verify an export file offline\n" +
 			"with only the log's public key (--key: the key text or a file holding it).\n" +
+			"--witness names a witness's verifier key (repeatable); the checkpoint must carry valid cosignatures\n" +
+			"from --min-witnesses of them (default: all named).\n" +
 			"Exits 1 and names the first bad index on any mismatch.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if !cmd.Flags().Changed("min-witnesses") {
+				minWitnesses = len(witnessKeys)
+			}
+			if bundle != "" && (len(witnessKeys) > 0 || minWitnesses > 0) {
+				if err := e.bundleCosignatures(bundle, key, witnessKeys, minWitnesses); err != nil {
+					return err
+				}
+			}
 			if bundle != "" {
 				return e.verifyBundle(bundle, key)
 			}
@@ -362,6 +376,9 @@ func logVerifyCmd(e *env) *cobra.Command {
 				return err
 			}
 			out := logVerifyOutput{Size: cp.Size, RootHash: cp.Hash, Time: cp.Time.Unix(), Full: full}
+			if out.Witnesses, err = requireCosignatures(signed, v, witnessKeys, minWitnesses); err != nil {
+				return e.verifyFailed(out, err)
+			}
 			statePath := filepath.Join(p.dir, "log_checkpoint")
 			var prev *tlog.Checkpoint
 			if b, err := os.ReadFile(statePath); err == nil {
@@ -402,6 +419,9 @@ func logVerifyCmd(e *env) *cobra.Command {
 				if full {
 					what += "; every entry re-hashed to the signed root"
 				}
+				if len(out.Witnesses) > 0 {
+					what += "; cosigned by " + strings.Join(out.Witnesses, ", ")
+				}
 				e.printf("Log OK: %d entries, root %s, signed %s (%s).\n", cp.Size, base64.StdEncoding.EncodeToString(cp.Hash), cp.Time.Local().Format(time.RFC1123), what)
 				if age := time.Since(cp.Time); !cp.Time.IsZero() && age > time.Minute {
 					fmt.Fprintf(e.stderr, "Warning: the newest checkpoint is %s old; the log publishes one every 10 s, so its sequencer may have stopped.\n", age.Round(time.Second))
@@ -413,6 +433,8 @@ func logVerifyCmd(e *env) *cobra.Command {
 	cmd.Flags().BoolVar(&full, "full", false, "re-derive the root from every entry")
 	cmd.Flags().StringVar(&bundle, "bundle", "", "verify an export bundle offline")
 	cmd.Flags().StringVar(&key, "key", "", "with --bundle: the log's public key, or a file holding it")
+	cmd.Flags().StringSliceVar(&witnessKeys, "witness", nil, "verifier key of a witness whose cosignature counts, or a file holding it (repeatable)")
+	cmd.Flags().IntVar(&minWitnesses, "min-witnesses", 0, "how many of the --witness keys must have cosigned (default: all of them)")
 	return cmd
 }
 

@@ -55,6 +55,9 @@ func newServeCmd(e *env) *cobra.Command {
 			if f.Changed("log-witness") {
 				cfg.LogWitnesses = flags.LogWitnesses
 			}
+			if f.Changed("log-witness-ca") {
+				cfg.LogWitnessCAFiles = flags.LogWitnessCAFiles
+			}
 			level := slog.LevelInfo
 			if verbose {
 				level = slog.LevelDebug
@@ -89,7 +92,8 @@ func newServeCmd(e *env) *cobra.Command {
 	cmd.Flags().DurationVar(&flags.CheckpointInterval, "checkpoint-interval", 0, "how often the log signs a checkpoint (default 10s)")
 	cmd.Flags().StringVar(&flags.RootKeyEnv, "root-key-env", "", "read the root key from this environment variable (for containers)")
 	cmd.Flags().StringVar(&flags.LogOrigin, "log-origin", "", "the log's name in its checkpoints (default interlock/log)")
-	cmd.Flags().StringSliceVar(&flags.LogWitnesses, "log-witness", nil, "verifier key of a witness whose cosignatures the log keeps (repeatable)")
+	cmd.Flags().StringSliceVar(&flags.LogWitnesses, "log-witness", nil, "a witness whose cosignatures the log keeps: its verifier key, or URL+VKEY to push every checkpoint to that C2SP tlog-witness (repeatable)")
+	cmd.Flags().StringSliceVar(&flags.LogWitnessCAFiles, "log-witness-ca", nil, "PEM certificate to trust for witnesses' HTTPS, e.g. a witness's tls.crt (repeatable)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log debug messages (every authorization decision)")
 	return cmd
 }

@@ -41,8 +41,15 @@ type Config struct {
 	// empty means "interlock/log".
 	LogOrigin string `yaml:"log_origin"`
 	// LogWitnesses are the C2SP cosignature verifier keys of witnesses whose
-	// cosignatures the log accepts and keeps beside its checkpoints.
+	// cosignatures the log accepts and keeps beside its checkpoints. A value
+	// URL+VKEY (https://…+name+hash+key) also makes the log push every new
+	// checkpoint to that C2SP tlog-witness.
 	LogWitnesses []string `yaml:"log_witnesses"`
+	// LogWitnessCAFiles are PEM certificates trusted, beside the system's
+	// roots, for the witnesses' HTTPS (a witness's self-made tls.crt).
+	LogWitnessCAFiles []string `yaml:"log_witness_ca"`
+	// LogWitnessTimeout bounds one witness's answer; 0 means 10 s.
+	LogWitnessTimeout time.Duration `yaml:"log_witness_timeout"`
 }
 
 // Load reads a YAML file (unknown keys are errors) if path is not empty,
