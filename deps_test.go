@@ -22,7 +22,7 @@ var importRules = map[string]struct {
 	"internal/app":             {allow: []string{"internal/api", "internal/agenthub", "internal/ops/exec", "internal/dpop", "internal/api/wire", "internal/store", "internal/config", "internal/ops", "internal/identity", "internal/policy", "internal/audit", "internal/kms", "internal/scan", "internal/tlog", "internal/pki"}},
 	"internal/config":          {},
 	"internal/dpop":            {ban: []string{"database/sql"}},
-	"internal/agenthub":        {allow: []string{"internal/api/wire", "internal/pki"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5", "github.com/cedar-policy/cedar-go"}},
+	"internal/agenthub":        {allow: []string{"internal/api/wire", "internal/pki", "internal/tlog"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5", "github.com/cedar-policy/cedar-go"}},
 	"internal/ops/exec":        {allow: []string{"internal/ops", "internal/audit", "internal/api/wire"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/usererr":         {},
 	"internal/api":             {allow: []string{"internal/api/wire", "internal/dpop", "internal/agenthub", "internal/ops/exec", "internal/ops", "internal/identity", "internal/policy", "internal/audit", "internal/kms", "internal/scan", "internal/tlog", "internal/pki"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
@@ -37,7 +37,7 @@ var importRules = map[string]struct {
 	"internal/scan":            {ban: []string{"database/sql", "net/http"}},
 	"internal/scancli":         {allow: []string{"internal/scan"}},
 	"internal/pki":             {ban: []string{"database/sql"}},
-	"internal/agent":           {allow: []string{"internal/apiclient", "internal/api/wire", "internal/pki", "internal/scan"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5", "github.com/cedar-policy/cedar-go", "database/sql"}},
+	"internal/agent":           {allow: []string{"internal/apiclient", "internal/api/wire", "internal/pki", "internal/scan", "internal/tlog"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5", "github.com/cedar-policy/cedar-go", "database/sql"}},
 	"internal/store":           {allow: []string{"internal/ops/exec", "internal/audit", "internal/identity", "internal/ops", "internal/kms", "internal/tlog", "internal/policy", "internal/api/wire"}},
 	"internal/store/storetest": {allow: []string{"internal/ops/exec", "internal/store", "internal/audit", "internal/identity", "internal/ops", "internal/kms", "internal/tlog", "internal/policy", "internal/api/wire"}},
 }

@@ -70,6 +70,7 @@ type App struct {
 	CA       *pki.CA
 
 	tlsConfig *tls.Config
+	fleet     *fleetWitness // what witnessing agents report (witness.go)
 }
 
 // New opens everything the control plane needs. It does not listen yet.
@@ -152,7 +153,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	proofs, loginProofs := dpop.NewVerifier(dpop.VerifierConfig{}), dpop.NewVerifier(dpop.VerifierConfig{})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		alarms.breakGlass, alarms.denied)
+		alarms.breakGlass, alarms.denied, a.fleet.rollbacks)
 	if a.API, err = api.New(api.Config{
 		Authenticator: a.Identity,
 		Proofs:        proofs,
