@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,10 +51,19 @@ type fleetWitness struct {
 	audit     *audit.Log
 	now       func() time.Time
 	rollbacks prometheus.Counter
+
+	mu     sync.Mutex
+	alarms map[string][]time.Time // per host: alarms recorded in the last hour
 }
 
+// maxAlarmsPerHour bounds the alarm entries one host can add: an honest
+// agent reports one alarm until it is recorded, and a new one only after
+// its operator cleared the last; a stolen agent key must not be able to
+// flood the log.
+const maxAlarmsPerHour = 10
+
 func newFleetWitness(db *store.DB, l *audit.Log, now func() time.Time) *fleetWitness {
-	return &fleetWitness{db: db, audit: l, now: now,
+	return &fleetWitness{db: db, audit: l, now: now, alarms: map[string][]time.Time{},
 		rollbacks: prometheus.NewCounter(prometheus.CounterOpts{Name: "interlock_agent_log_rollbacks_total",
 			Help: "Log alarms (rollback, fork, bad signature) reported by agents; each is an agent.log_rollback audit entry and should page someone."})}
 }
@@ -108,6 +118,9 @@ func (f *fleetWitness) RecordLogAlarm(ctx context.Context, hostID string, a wire
 			}
 		}
 	}
+	if !f.allowAlarm(hostID) {
+		return usererr.New(usererr.RateLimited, "too_many_log_alarms", "This host reported %d log alarms within the hour; later ones are not recorded until the hour has passed.", maxAlarmsPerHour)
+	}
 	sum := sha256.Sum256([]byte(a.Kind + "\x00" + a.Seen + "\x00" + a.Got))
 	err := f.db.InTx(ctx, func(tx *store.Tx) error {
 		return audit.Append(ctx, tx, audit.Entry{Kind: "agent.log_rollback", Version: 1, Actor: "agent:" + hostID, Subject: "host:" + hostID,
@@ -120,7 +133,24 @@ func (f *fleetWitness) RecordLogAlarm(ctx context.Context, hostID string, a wire
 		return err
 	}
 	f.rollbacks.Inc()
+	f.mu.Lock()
+	f.alarms[hostID] = append(f.alarms[hostID], f.now())
+	f.mu.Unlock()
 	return nil
+}
+
+func (f *fleetWitness) allowAlarm(hostID string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cut := f.now().Add(-time.Hour)
+	recent := f.alarms[hostID][:0]
+	for _, t := range f.alarms[hostID] {
+		if t.After(cut) {
+			recent = append(recent, t)
+		}
+	}
+	f.alarms[hostID] = recent
+	return len(recent) < maxAlarmsPerHour
 }
 
 // noteText is the text of a signed note (through its blank line).
