@@ -23,6 +23,11 @@
 // the handlers stay safe even if a route is mounted without the middleware.
 // The agent's identity comes only from that certificate, never from the
 // body or a header.
+//
+// With Config.AuditLog set, agents witness the audit log: enrollment
+// answers carry the log key and heartbeat answers the latest checkpoint
+// and consistency proofs; cosignatures and alarms come back in heartbeats
+// (checkpoint.go).
 package agenthub
 
 import (

@@ -14,7 +14,9 @@ import "time"
 //     (200 with a HeartbeatResponse instead of 204) carries the latest
 //     signed checkpoint and, when the sizes differ, a consistency proof
 //     from LogSize. A version-1 agent ignores the answer's body; a
-//     version-2 agent treats a 204 as "this server sends no checkpoint".
+//     version-2 agent treats a 204 as "this server sends no checkpoint",
+//     and sends the new heartbeat fields only once a server has sent it a
+//     checkpoint (a version-1 server refuses unknown fields).
 const ProtocolVersion = 2
 
 // EnrollRequest is what a new agent sends, with its one-time join token,
