@@ -383,3 +383,24 @@ func (q *quickstart) auditEntriesN(kind string, n int) []auditEntry {
 		time.Sleep(300 * time.Millisecond)
 	}
 }
+
+// waitCosigned waits until n agents have a cosignature stored, so that
+// their first cosignatures (each adds an agent.witness_key entry) are in
+// before a test measures the log.
+func (q *quickstart) waitCosigned(n int) {
+	q.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cs, err := q.app.AgentCosignatures(q.ctx)
+		if err != nil {
+			q.t.Fatal(err)
+		}
+		if len(cs) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			q.t.Fatalf("%d of %d agents cosigned a checkpoint after 30 s", len(cs), n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
