@@ -66,6 +66,13 @@ func testFleetDetectsLogRollback(t *testing.T, dsn string, snapshotDB func(*test
 	q.mustAs("admin", "runbook", "apply", "-f", rbFile)
 	agents := filepath.Join(q.dir, "agents")
 	waitAgents(t, agents, hosts, "hold a checkpoint", func(s agentLogState) bool { return s.size > 0 })
+	// The log key came with the enrollment answer and is pinned.
+	for i := 1; i <= hosts; i++ {
+		b, err := os.ReadFile(filepath.Join(agents, fmt.Sprintf("agent-%02d", i), "log-key.txt"))
+		if err != nil || strings.TrimSpace(string(b)) != q.ready.LogKey {
+			t.Fatalf("agent-%02d pinned log key %q (%v), want the server's %q", i, b, err, q.ready.LogKey)
+		}
+	}
 
 	// The earlier point: the server stops and the whole disk is copied.
 	srv.stop()
