@@ -61,9 +61,17 @@ type Config struct {
 	// MaxOutputBytes caps any step's output whatever the step asks for,
 	// so a result always fits the server's body limit; 0 means 128 KiB.
 	MaxOutputBytes int
-	Log            *slog.Logger     // nil discards
-	Now            func() time.Time // nil means time.Now
-	Rand           io.Reader        // nil means crypto/rand
+	// CosignEvery is the least time between two cosignatures of the log's
+	// checkpoints by this agent's witness key (a checkpoint is cosigned
+	// only when the tree grew); 0 means 1 minute, negative never.
+	CosignEvery time.Duration
+	// AcceptLogFork clears a log alarm (and the checkpoint kept) at start:
+	// the operator has checked the server after the agent saw its audit
+	// log go backwards or fork. Until then the agent refuses every step.
+	AcceptLogFork bool
+	Log           *slog.Logger     // nil discards
+	Now           func() time.Time // nil means time.Now
+	Rand          io.Reader        // nil means crypto/rand
 }
 
 func (c *Config) defaults() error {
@@ -98,6 +106,9 @@ func (c *Config) defaults() error {
 	}
 	if c.MaxOutputBytes <= 0 {
 		c.MaxOutputBytes = 128 << 10
+	}
+	if c.CosignEvery == 0 {
+		c.CosignEvery = time.Minute
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)

@@ -29,6 +29,7 @@ type agent struct {
 	log    *slog.Logger
 	client *http.Client
 	ledger *ledger
+	wit    *witness        // the agent as a witness of the server's audit log
 	root   context.Context // the agent's lifetime: steps and reports end with it
 	cert   atomic.Pointer[tls.Certificate]
 
@@ -67,6 +68,11 @@ func newAgent(cfg Config, id identity) (*agent, error) {
 	tr.Protocols.SetHTTP2(true)
 	a.ledger, err = openLedger(cfg.DataDir)
 	if err != nil {
+		return nil, err
+	}
+	if a.wit, err = openWitness(context.Background(), Config{DataDir: cfg.DataDir, Log: a.log, Now: cfg.Now, Rand: cfg.Rand,
+		CosignEvery: cfg.CosignEvery, AcceptLogFork: cfg.AcceptLogFork}, id.HostID); err != nil {
+		a.ledger.close()
 		return nil, err
 	}
 	a.client = &http.Client{Transport: tr}
@@ -200,10 +206,16 @@ func (a *agent) heartbeats(ctx context.Context, cancel context.CancelCauseFunc) 
 	t := time.NewTicker(a.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {
-		body, _ := json.Marshal(wire.Heartbeat{ProtocolVersion: wire.ProtocolVersion, Healthy: a.healthy(ctx)})
+		hb := wire.Heartbeat{ProtocolVersion: wire.ProtocolVersion, Healthy: a.healthy(ctx)}
+		a.wit.heartbeat(&hb)
+		body, _ := json.Marshal(hb)
 		hctx, hcancel := context.WithTimeout(ctx, a.cfg.HeartbeatInterval+10*time.Second)
-		err := postJSON(hctx, a.client, a.cfg.Server+"/v1/agent/heartbeat", body, nil)
+		var resp wire.HeartbeatResponse
+		err := postJSON(hctx, a.client, a.cfg.Server+"/v1/agent/heartbeat", body, &resp)
 		hcancel()
+		if err == nil {
+			a.wit.observe(ctx, hb, resp)
+		}
 		if err != nil && ctx.Err() == nil {
 			var pe *problemError
 			if errors.As(err, &pe) && (pe.Status == http.StatusUnauthorized || pe.Status == http.StatusForbidden) {

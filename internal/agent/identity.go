@@ -104,6 +104,12 @@ func enroll(ctx context.Context, cfg Config) (identity, error) {
 	if err != nil {
 		return identity{}, err
 	}
+	if resp.LogKey != "" {
+		// Pinned before identity.json marks the enrollment done.
+		if err := pinLogKey(cfg.DataDir, resp.LogKey); err != nil {
+			return identity{}, fmt.Errorf("enroll: %w", err)
+		}
+	}
 	id := identity{HostID: resp.HostID, Hostname: cfg.Hostname, Server: cfg.Server, CAFingerprint: cfg.CAFingerprint,
 		EnrolledAt: cfg.Now().UTC(), Services: resp.Services}
 	idJSON, _ := json.MarshalIndent(id, "", "  ")
@@ -230,7 +236,7 @@ func postJSON(ctx context.Context, client *http.Client, url string, body []byte,
 	if resp.StatusCode/100 != 2 {
 		return readProblem(resp)
 	}
-	if out == nil {
+	if out == nil || resp.StatusCode == http.StatusNoContent {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 		return nil
 	}

@@ -45,6 +45,14 @@ func (a *agent) handleStep(ctx context.Context, step wire.Step) {
 		return
 	}
 	now := a.cfg.Now()
+	if why := a.wit.refusal(); why != "" {
+		// Not in the ledger: it never ran, and may run once the operator
+		// has cleared the alarm.
+		a.mu.Unlock()
+		a.log.ErrorContext(ctx, "refusing a step: the server's audit log went backwards or forked", slog.String("step", step.StepID), slog.String("op", step.OpID))
+		a.report(ctx, wire.StepResult{StepID: step.StepID, ExitCode: -1, StartedAt: now, FinishedAt: now, Error: why})
+		return
+	}
 	if a.ledger.has(step.StepID) {
 		a.mu.Unlock()
 		a.log.WarnContext(ctx, "refusing to run a step twice", slog.String("step", step.StepID), slog.String("op", step.OpID))

@@ -23,6 +23,11 @@
 // the handlers stay safe even if a route is mounted without the middleware.
 // The agent's identity comes only from that certificate, never from the
 // body or a header.
+//
+// With Config.AuditLog set, agents witness the audit log: enrollment
+// answers carry the log key and heartbeat answers the latest checkpoint
+// and consistency proofs; cosignatures and alarms come back in heartbeats
+// (checkpoint.go).
 package agenthub
 
 import (
@@ -138,8 +143,16 @@ type Config struct {
 	ConnectGrace time.Duration
 	// MaxBodyBytes caps request bodies; 0 means 1 MiB (results carry output).
 	MaxBodyBytes int64
-	Now          func() time.Time // nil means time.Now
-	Log          *slog.Logger     // nil discards
+	// AuditLog, if set, makes agents witnesses of the audit log: heartbeat
+	// answers carry its latest checkpoint and consistency proofs (see
+	// checkpoint.go). Witnesses is then required.
+	AuditLog  LogSource
+	Witnesses WitnessRecorder
+	// CheckpointTTL is how long the latest checkpoint is served from
+	// memory before it is read again; 0 means 1 s.
+	CheckpointTTL time.Duration
+	Now           func() time.Time // nil means time.Now
+	Log           *slog.Logger     // nil discards
 }
 
 // Hub tracks connected agents and routes steps and results.
@@ -155,6 +168,8 @@ type Hub struct {
 	// attached is closed (and replaced) whenever a stream attaches, waking
 	// Dispatch calls waiting for their host to connect.
 	attached chan struct{}
+
+	checkpoints *checkpointCache // nil when agents do not witness the log
 }
 
 type pendingKey struct{ host, step string }
@@ -203,6 +218,16 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if h.now == nil {
 		h.now = time.Now
+	}
+	if cfg.AuditLog != nil {
+		if cfg.Witnesses == nil {
+			return nil, errors.New("agenthub: Config.AuditLog needs Config.Witnesses")
+		}
+		if cfg.CheckpointTTL <= 0 {
+			cfg.CheckpointTTL = time.Second
+		}
+		h.cfg.CheckpointTTL = cfg.CheckpointTTL
+		h.checkpoints = &checkpointCache{src: cfg.AuditLog, ttl: cfg.CheckpointTTL, log: h.log}
 	}
 	return h, nil
 }
@@ -469,10 +494,17 @@ func (h *Hub) EnrollHandler() http.Handler {
 				return err
 			}
 		}
+		var logKey string
+		if h.cfg.AuditLog != nil {
+			// The agent pins it as it pins the CA (see checkpoint.go).
+			if logKey, err = h.cfg.AuditLog.PublicKey(r.Context()); err != nil {
+				return fmt.Errorf("log key for %s: %w", hostID, err)
+			}
+		}
 		h.log.InfoContext(r.Context(), "agent enrolled", slog.String("host", hostID))
 		return writeJSON(w, http.StatusOK, wire.EnrollResponse{
 			HostID: hostID, Certificate: string(cert), CA: string(h.cfg.CA.CertificatePEM()),
-			Services: services, Labels: labels,
+			Services: services, Labels: labels, LogKey: logKey,
 		})
 	})
 }
@@ -580,8 +612,10 @@ func (h *Hub) detach(hostID string, s *stream) {
 }
 
 // HeartbeatHandler serves POST /v1/agent/heartbeat (mTLS, wire.Heartbeat).
+// With an AuditLog it answers 200 with a wire.HeartbeatResponse, else 204.
 func (h *Hub) HeartbeatHandler() http.Handler {
 	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
+		started := time.Now()
 		hostID, ok := h.HostIDFromRequest(r)
 		if !ok {
 			return refuseCert(w, r)
@@ -592,6 +626,9 @@ func (h *Hub) HeartbeatHandler() http.Handler {
 		}
 		if err := h.cfg.Heartbeats.RecordHeartbeat(r.Context(), hostID, hb.Healthy); err != nil {
 			return err
+		}
+		if h.checkpoints != nil {
+			return writeJSON(w, http.StatusOK, h.witnessAnswer(r.Context(), hostID, started, hb))
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil

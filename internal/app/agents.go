@@ -23,8 +23,10 @@ func (a *App) setupTLSAndAgents(_ context.Context, sealer pki.Sealer) error {
 	if a.tlsConfig, err = a.CA.ServerTLSConfig(hosts); err != nil {
 		return fmt.Errorf("server certificate: %w", err)
 	}
+	a.fleet = newFleetWitness(a.db, a.Audit, a.now) // agents witness the audit log (witness.go)
 	if a.Hub, err = agenthub.New(agenthub.Config{CA: a.CA, Enroller: a.Ops, Heartbeats: a.Ops, Revocations: a.Ops,
-		Certificates: hostCertificates{a.Ops}, Now: a.now, Log: a.log}); err != nil {
+		Certificates: hostCertificates{a.Ops}, Now: a.now, Log: a.log,
+		AuditLog: hubLog{a.Audit}, Witnesses: a.fleet}); err != nil {
 		return fmt.Errorf("agent hub: %w", err)
 	}
 	return nil

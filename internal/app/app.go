@@ -75,6 +75,7 @@ type App struct {
 	// started is when New ran: DPoP proofs made before it are refused.
 	started time.Time
 	feeder  *logwitness.Feeder // nil without push witnesses
+	fleet   *fleetWitness      // what witnessing agents report (witness.go)
 }
 
 // New opens everything the control plane needs. It does not listen yet.
@@ -170,7 +171,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.denials = newDenialLog(a.db, a.now, alarms.denied, a.log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		alarms.breakGlass, alarms.denied)
+		alarms.breakGlass, alarms.denied, a.fleet.rollbacks)
 	if a.feeder != nil {
 		reg.MustRegister(a.feeder.Collectors()...)
 	}

@@ -33,7 +33,14 @@ same step twice, also across restarts.
 --count N runs N agents in this process (for tests and the quickstart),
 each in --data/agent-01, agent-02, … with its own key, certificate and
 connection. They enroll with N comma-separated one-time tokens, as
-"interlock join-token create --count N" prints them.`,
+"interlock join-token create --count N" prints them.
+
+Every agent witnesses the server's audit log: it pins the log's key at
+enrollment, keeps the newest checkpoint it verified (--data/log-witness.json)
+and checks each heartbeat's checkpoint against it. If the log goes
+backwards (a restored backup, a database cut back), forks or carries a bad
+signature, the agent refuses every step and reports it, until its operator
+has checked the server and restarts it with --accept-log-fork.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Server, cfg.CAFingerprint = sf.server, sf.fingerprint
@@ -62,5 +69,6 @@ connection. They enroll with N comma-separated one-time tokens, as
 	cmd.Flags().StringVar(&health, "health-cmd", "", "command (argv split on spaces, no shell) whose failure reports this host unhealthy")
 	cmd.Flags().DurationVar(&cfg.HeartbeatInterval, "heartbeat", 5*time.Second, "time between heartbeats")
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "log debug detail")
+	cmd.Flags().BoolVar(&cfg.AcceptLogFork, "accept-log-fork", false, "clear a log alarm (the server's audit log went backwards or forked) after checking the server; the agent refuses every step until then")
 	return cmd
 }

@@ -284,6 +284,7 @@ func (q *quickstart) setUp(hosts int) {
 	}()
 	t.Cleanup(func() { stopAgents(); <-agentDone })
 	q.waitHealthy(hosts)
+	q.waitCosigned(hosts) // each agent's first cosignature is logged: the log is quiet again
 	// 6. capacity rules.
 	q.mustAs("admin", "service", "set", "billing", "--min-healthy", "50%", "--max-per-operation", "10%")
 	q.mustAs("admin", "service", "set", "index", "--min-healthy", "80%")

@@ -6,7 +6,18 @@ import "time"
 //   - 1: 2026-11-29: enroll, connect (one mTLS connection, server streams
 //     steps as JSON lines), heartbeat, report step results, renew the
 //     client certificate (POST /v1/agent/renew)
-const ProtocolVersion = 1
+//   - 2: 2026-12-03: agents witness the audit log. The enrollment answer
+//     carries the log's public key (LogKey), which the agent pins; a
+//     heartbeat reports the size of the newest checkpoint the agent
+//     verified (LogSize), may carry the agent's cosignature of it and a
+//     log alarm (rollback, fork, bad signature); the heartbeat answer
+//     (200 with a HeartbeatResponse instead of 204) carries the latest
+//     signed checkpoint and, when the sizes differ, a consistency proof
+//     from LogSize. A version-1 agent ignores the answer's body; a
+//     version-2 agent treats a 204 as "this server sends no checkpoint",
+//     and sends the new heartbeat fields only once a server has sent it a
+//     checkpoint (a version-1 server refuses unknown fields).
+const ProtocolVersion = 2
 
 // EnrollRequest is what a new agent sends, with its one-time join token,
 // to POST /v1/agent/enroll (TLS, not yet mTLS).
@@ -23,6 +34,10 @@ type EnrollResponse struct {
 	CA          string            `json:"ca"`          // PEM of the CA, to pin
 	Services    []string          `json:"services"`
 	Labels      map[string]string `json:"labels,omitempty"`
+	// LogKey is the audit log's signed-note verifier key (since version
+	// 2). The agent pins it as it pins the CA: every checkpoint it is sent
+	// later MUST verify with this key.
+	LogKey string `json:"log_key,omitempty"`
 }
 
 // RenewRequest asks for a new client certificate for a new key before the
@@ -42,6 +57,63 @@ type RenewResponse struct {
 type Heartbeat struct {
 	ProtocolVersion int  `json:"protocol_version"`
 	Healthy         bool `json:"healthy"`
+	// LogSize is the size of the newest checkpoint the agent has verified;
+	// nil when it holds none. The server proves consistency from it.
+	LogSize *uint64 `json:"log_size,omitempty"`
+	// Cosignature, when set, is the agent's witness cosignature of a
+	// checkpoint it verified (since version 2).
+	Cosignature *Cosignature `json:"cosignature,omitempty"`
+	// LogAlarm, when set, reports that the agent saw the log go backwards,
+	// fork or carry a bad signature. The agent sends it with every
+	// heartbeat until an answer says LogAlarmRecorded.
+	LogAlarm *LogAlarm `json:"log_alarm,omitempty"`
+}
+
+// Cosignature is an agent's C2SP tlog-cosignature/v1 (Ed25519) signature
+// of a checkpoint, made with its witness key (not its mTLS key).
+type Cosignature struct {
+	// WitnessKey is the agent's cosignature/v1 verifier key
+	// ("name+hash+base64(0x04||pub)").
+	WitnessKey string `json:"witness_key"`
+	// Note is the checkpoint as a signed note: the log's signature and the
+	// agent's cosignature line.
+	Note string `json:"note"`
+}
+
+// Log alarm kinds.
+const (
+	LogAlarmRollback     = "rollback"      // a checkpoint smaller than one already verified
+	LogAlarmFork         = "fork"          // same size with another root, or a failed consistency proof
+	LogAlarmBadSignature = "bad_signature" // a checkpoint that does not verify with the pinned log key
+)
+
+// LogAlarm is what an agent saw when the log stopped extending the
+// history it had verified. Seen and Got are signed notes, the evidence.
+type LogAlarm struct {
+	Kind       string    `json:"kind"`
+	Detail     string    `json:"detail"`
+	Seen       string    `json:"seen,omitempty"` // the newest checkpoint the agent had verified
+	Got        string    `json:"got,omitempty"`  // the checkpoint that did not extend it
+	DetectedAt time.Time `json:"detected_at"`
+}
+
+// HeartbeatResponse answers a heartbeat (since version 2).
+type HeartbeatResponse struct {
+	// LogKey is the log's verifier key, for agents enrolled before
+	// version 2 that have none pinned yet.
+	LogKey string `json:"log_key,omitempty"`
+	// Checkpoint is the server's latest signed checkpoint (a signed note,
+	// possibly with witness cosignatures); empty when it has none yet.
+	Checkpoint string `json:"checkpoint,omitempty"`
+	// ConsistencyFrom and Consistency prove that the checkpoint extends the
+	// tree of size ConsistencyFrom (the LogSize the heartbeat reported);
+	// set only when that size is smaller than the checkpoint's.
+	ConsistencyFrom *uint64  `json:"consistency_from,omitempty"`
+	Consistency     [][]byte `json:"consistency,omitempty"`
+	// LogAlarmRecorded says the heartbeat's LogAlarm is in the audit log.
+	LogAlarmRecorded bool `json:"log_alarm_recorded,omitempty"`
+	// CosignatureError says why the heartbeat's cosignature was not stored.
+	CosignatureError string `json:"cosignature_error,omitempty"`
 }
 
 // Defaults an agent applies to a Step that leaves them zero; the hub waits
