@@ -73,6 +73,7 @@ const (
 	OpAttention OpState = "needs_attention" // server restarted with steps in flight: a person must resume or abort
 	OpAborted   OpState = "aborted"
 	OpDenied    OpState = "denied"
+	OpWithdrawn OpState = "withdrawn" // taken back by its requester before it started
 	OpVoid      OpState = "void" // approvals voided by drift; re-plan
 )
 
