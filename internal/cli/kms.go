@@ -487,7 +487,13 @@ func kmsRequestApproveCmd(e *env) *cobra.Command {
 			if err := e.kmsDo(cmd.Context(), "POST", "/v1/kms/requests/"+url.PathEscape(args[0])+"/approve", wire.KMSApproveRequest{Hash: hash}, &r); err != nil {
 				return err
 			}
-			return e.printRequest(r, "Approved.")
+			if err := e.printRequest(r, "Approved."); err != nil {
+				return err
+			}
+			if r.Warning != "" && !e.json {
+				e.printf("WARNING: %s\n", r.Warning)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&hash, "hash", "", "the content hash you reviewed")

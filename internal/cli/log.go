@@ -152,6 +152,10 @@ func logTailCmd(e *env) *cobra.Command {
 			}
 			next := info.Size - min(n, info.Size)
 			header := !e.json
+			var names map[string]string // user names beside person IDs, for people
+			if !e.json {
+				names = personNames(ctx, c)
+			}
 			print := func(es []wire.LogEntry) error {
 				if e.json {
 					for _, le := range es {
@@ -163,7 +167,9 @@ func logTailCmd(e *env) *cobra.Command {
 				}
 				rows := make([][]string, 0, len(es))
 				for _, le := range es {
-					rows = append(rows, entryRow(le))
+					r := entryRow(le)
+					r[2], r[4] = personLabel(names, r[2]), personLabel(names, r[4])
+					rows = append(rows, r)
 				}
 				if header {
 					header = false
