@@ -73,8 +73,9 @@ const (
 	OpAttention OpState = "needs_attention" // server restarted with steps in flight: a person must resume or abort
 	OpAborted   OpState = "aborted"
 	OpDenied    OpState = "denied"
-	OpWithdrawn OpState = "withdrawn" // taken back by its requester before it started
 	OpVoid      OpState = "void" // approvals voided by drift; re-plan
+	// OpWithdrawn: taken back by its requester before it started.
+	OpWithdrawn OpState = "withdrawn"
 )
 
 // StepState is one host's progress through one step of an operation.

@@ -217,7 +217,7 @@ type Approval struct {
 // Operation is one run of a runbook.
 type Operation struct {
 	ID          string     `json:"id"`
-	State       string     `json:"state"` // pending_approval, ready, running, succeeded, halted, needs_attention, aborted, denied, void
+	State       string     `json:"state"` // pending_approval, ready, running, succeeded, halted, needs_attention, aborted, denied, withdrawn, void
 	Plan        Plan       `json:"plan"`
 	RequesterID string     `json:"requester_id"`
 	Reason      string     `json:"reason"`
