@@ -139,15 +139,19 @@ func (e *env) printRequest(r wire.KMSRequest, intro string) error {
 			e.printf("%s\n", intro)
 		}
 		e.printf("Request %s (%s on %s) is %s.\n", r.ID, r.Action, r.Subject, r.State)
-		e.printf("Requested by person %s at %s; expires %s.\n", r.RequestedBy, r.RequestedAt.Format(time.RFC3339), r.ExpiresAt.Format(time.RFC3339))
+		names := map[string]string{}
+		if c, err := kmsClient(e); err == nil {
+			names = personNames(e.ctx, c)
+		}
+		e.printf("Requested by %s at %s; expires %s.\n", personLabel(names, "person:"+r.RequestedBy), r.RequestedAt.Format(time.RFC3339), r.ExpiresAt.Format(time.RFC3339))
 		if r.ApprovedBy != "" {
-			e.printf("Approved by person %s at %s.\n", r.ApprovedBy, r.ApprovedAt.Format(time.RFC3339))
+			e.printf("Approved by %s at %s.\n", personLabel(names, "person:"+r.ApprovedBy), r.ApprovedAt.Format(time.RFC3339))
 		}
 		if !r.ExecuteAfter.IsZero() && r.State == "scheduled" {
 			e.printf("Runs after %s unless cancelled.\n", r.ExecuteAfter.Format(time.RFC3339))
 		}
 		if r.Note != "" {
-			e.printf("Note: %s\n", r.Note)
+			e.printf("Note: %s\n", personLabels(names, r.Note))
 		}
 		e.printf("Content: %s\nHash:    %s\n", r.Content, r.Hash)
 		if r.State == "pending" {

@@ -153,6 +153,7 @@ func logTailCmd(e *env) *cobra.Command {
 			next := info.Size - min(n, info.Size)
 			header := !e.json
 			var names map[string]string // user names beside person IDs, for people
+			asked := map[string]bool{}  // IDs looked up again while following
 			if !e.json {
 				names = personNames(ctx, c)
 			}
@@ -168,6 +169,10 @@ func logTailCmd(e *env) *cobra.Command {
 				rows := make([][]string, 0, len(es))
 				for _, le := range es {
 					r := entryRow(le)
+					if id, ok := strings.CutPrefix(r[2], "person:"); ok && names[id] == "" && follow && !asked[id] {
+						asked[id] = true
+						names = personNames(ctx, c) // someone new since we started following
+					}
 					r[2], r[4] = personLabel(names, r[2]), personLabel(names, r[4])
 					rows = append(rows, r)
 				}

@@ -186,6 +186,9 @@ func runSockPuppets(t *testing.T, q *quickstart) {
 	if after.State != "pending" || after.ApprovedBy != "" {
 		t.Fatalf("after the refused puppet, request %s is %s (approved by %q)", req.ID, after.State, after.ApprovedBy)
 	}
+	if s := q.mustAs("admin", "kms", "request", "show", req.ID); !strings.Contains(s, "Requested by person:"+ids["admin"]+" (admin)") {
+		t.Errorf("kms request show does not name the requester:\n%s", s)
+	}
 	var key wire.KMSKey
 	mustJSON(t, q.mustAs("admin", "--json", "kms", "key", "show", "payments"), &key)
 	if key.MinDecryptionVersion != 2 {
