@@ -347,7 +347,9 @@ func (h kmsHandlers) approve(c *Call) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, wireRequest(r))
+	out := wireRequest(r)
+	out.Warning = c.SeparationWarning()
+	return c.JSON(http.StatusOK, out)
 }
 
 func (h kmsHandlers) cancel(c *Call) error {

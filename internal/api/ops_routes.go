@@ -45,6 +45,7 @@ func OpsRoutes(m *ops.Manager, exec OpsStarter) []Route {
 		{Pattern: "GET /v1/ops/{id}", Action: "op.get", Resource: opRes, Handle: h.getOp},
 		{Pattern: "POST /v1/ops/{id}/approvals", Action: "op.approve", Resource: opRes, Handle: h.approve},
 		{Pattern: "POST /v1/ops/{id}/deny", Action: "op.deny", Resource: opRes, Handle: h.deny},
+		{Pattern: "POST /v1/ops/{id}/withdraw", Action: "op.withdraw", Resource: opRes, Handle: h.withdraw},
 	}
 }
 
@@ -351,7 +352,16 @@ func (h opsHandlers) getOp(c *Call) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, wireOp(op, h.hostNames(c, op)))
+	out := wireOp(op, h.hostNames(c, op))
+	if op.State == ops.OpPending || op.State == ops.OpReady {
+		// What an approver is about to sign: the guardrails on live state.
+		// A plan that can no longer be built shows no verdicts; approving
+		// it voids it with the reason.
+		if vs, err := h.m.Verdicts(c.Context(), op); err == nil {
+			out.Verdicts = wireVerdicts(vs)
+		}
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // hostNames names the operation's hosts for display; failures only cost names.
@@ -386,7 +396,7 @@ func (h opsHandlers) approve(c *Call) error {
 	if err != nil {
 		return err
 	}
-	out := wire.ApproveResponse{Ready: ready}
+	out := wire.ApproveResponse{Ready: ready, Warning: c.SeparationWarning()}
 	if ready {
 		op, out.Started, out.StartError = h.start(c, op)
 	}
@@ -417,6 +427,18 @@ func (h opsHandlers) deny(c *Call) error {
 		return err
 	}
 	op, err := h.m.Deny(c.Context(), id, c.Principal, req.Reason)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wireOp(op, nil))
+}
+
+func (h opsHandlers) withdraw(c *Call) error {
+	id, req, err := h.reason(c)
+	if err != nil {
+		return err
+	}
+	op, err := h.m.Withdraw(c.Context(), id, c.Principal, req.Reason)
 	if err != nil {
 		return err
 	}

@@ -100,6 +100,9 @@ type Config struct {
 	Authorizer    Authorizer
 	// Denials, if set, records every refused authorization.
 	Denials DenialRecorder
+	// Separation, if set, says when separation of duties rests on one
+	// person; approval responses carry its warning.
+	Separation SeparationNotice
 	// MaxBodyBytes caps request bodies; 0 means 1 MiB.
 	MaxBodyBytes int64
 	// ReadTimeout and WriteTimeout bound how long a client of a route that
@@ -224,6 +227,21 @@ type Call struct {
 
 // Context is the request's context.
 func (c *Call) Context() context.Context { return c.R.Context() }
+
+// SeparationNotice says, while it is true, that separation of duties rests
+// on one person (a single active admin). identity.Service implements it.
+type SeparationNotice interface {
+	SeparationOfDutiesWarning(ctx context.Context) string
+}
+
+// SeparationWarning is the single-admin warning, or "" when there is none
+// to give (or no SeparationNotice is configured).
+func (c *Call) SeparationWarning() string {
+	if c.s.cfg.Separation == nil {
+		return ""
+	}
+	return c.s.cfg.Separation.SeparationOfDutiesWarning(c.Context())
+}
 
 // Now is the server's injected clock.
 func (c *Call) Now() time.Time { return c.s.now() }

@@ -49,6 +49,9 @@ type Ready struct {
 	BootstrapCode    string
 	BootstrapExpires time.Time
 	LogKey           string
+	// SeparationWarning is identity.SingleAdminWarning while the
+	// installation has a single active admin, and "" otherwise.
+	SeparationWarning string
 }
 
 // App is a running control plane.
@@ -137,10 +140,10 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 	alarms := newSecurityCounters()
 	if a.Ops, err = ops.New(ops.Config{Store: a.db.OpsStore(), Policy: a.Engine, Now: a.now, Log: a.log,
-		OnBreakGlass: func(ops.Operation) { alarms.breakGlass.Inc() }}); err != nil {
+		OnBreakGlass: func(ops.Operation) { alarms.breakGlass.Inc() }, Independence: a.Identity}); err != nil {
 		return nil, fmt.Errorf("ops: %w", err)
 	}
-	if a.KMS, err = kms.New(kms.Config{Store: a.db.KMSStore(), Root: a.root, Now: a.now, Log: a.log}); err != nil {
+	if a.KMS, err = kms.New(kms.Config{Store: a.db.KMSStore(), Root: a.root, Now: a.now, Log: a.log, Independence: a.Identity}); err != nil {
 		return nil, fmt.Errorf("kms: %w", err)
 	}
 	// A wrong unseal passphrase must stop the start, not surface later as
@@ -175,12 +178,14 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if a.feeder != nil {
 		reg.MustRegister(a.feeder.Collectors()...)
 	}
+	reg.MustRegister(adminGauges(a.Identity, a.log)...)
 	if a.API, err = api.New(api.Config{
 		Authenticator: a.Identity,
 		Proofs:        proofs,
 		Agents:        a.Hub,
 		Authorizer:    api.PolicyAuthorizer(a.Engine),
 		Denials:       a.denials,
+		Separation:    a.Identity,
 		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Now:           a.now,
 		Log:           a.log,
@@ -285,6 +290,7 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 	if ok {
 		ready.BootstrapCode, ready.BootstrapExpires = code.Reveal(), expires
 	}
+	ready.SeparationWarning = a.Identity.SeparationOfDutiesWarning(ctx)
 	if ready.LogKey, err = a.Audit.PublicKey(ctx); err != nil {
 		ln.Close()
 		return fmt.Errorf("log key: %w", err)

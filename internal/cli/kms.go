@@ -139,15 +139,19 @@ func (e *env) printRequest(r wire.KMSRequest, intro string) error {
 			e.printf("%s\n", intro)
 		}
 		e.printf("Request %s (%s on %s) is %s.\n", r.ID, r.Action, r.Subject, r.State)
-		e.printf("Requested by person %s at %s; expires %s.\n", r.RequestedBy, r.RequestedAt.Format(time.RFC3339), r.ExpiresAt.Format(time.RFC3339))
+		names := map[string]string{}
+		if c, err := kmsClient(e); err == nil {
+			names = personNames(e.ctx, c)
+		}
+		e.printf("Requested by %s at %s; expires %s.\n", personLabel(names, "person:"+r.RequestedBy), r.RequestedAt.Format(time.RFC3339), r.ExpiresAt.Format(time.RFC3339))
 		if r.ApprovedBy != "" {
-			e.printf("Approved by person %s at %s.\n", r.ApprovedBy, r.ApprovedAt.Format(time.RFC3339))
+			e.printf("Approved by %s at %s.\n", personLabel(names, "person:"+r.ApprovedBy), r.ApprovedAt.Format(time.RFC3339))
 		}
 		if !r.ExecuteAfter.IsZero() && r.State == "scheduled" {
 			e.printf("Runs after %s unless cancelled.\n", r.ExecuteAfter.Format(time.RFC3339))
 		}
 		if r.Note != "" {
-			e.printf("Note: %s\n", r.Note)
+			e.printf("Note: %s\n", personLabels(names, r.Note))
 		}
 		e.printf("Content: %s\nHash:    %s\n", r.Content, r.Hash)
 		if r.State == "pending" {
@@ -487,7 +491,13 @@ func kmsRequestApproveCmd(e *env) *cobra.Command {
 			if err := e.kmsDo(cmd.Context(), "POST", "/v1/kms/requests/"+url.PathEscape(args[0])+"/approve", wire.KMSApproveRequest{Hash: hash}, &r); err != nil {
 				return err
 			}
-			return e.printRequest(r, "Approved.")
+			if err := e.printRequest(r, "Approved."); err != nil {
+				return err
+			}
+			if r.Warning != "" && !e.json {
+				e.printf("WARNING: %s\n", r.Warning)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&hash, "hash", "", "the content hash you reviewed")

@@ -152,6 +152,11 @@ func logTailCmd(e *env) *cobra.Command {
 			}
 			next := info.Size - min(n, info.Size)
 			header := !e.json
+			var names map[string]string // user names beside person IDs, for people
+			asked := map[string]bool{}  // IDs looked up again while following
+			if !e.json {
+				names = personNames(ctx, c)
+			}
 			print := func(es []wire.LogEntry) error {
 				if e.json {
 					for _, le := range es {
@@ -163,7 +168,13 @@ func logTailCmd(e *env) *cobra.Command {
 				}
 				rows := make([][]string, 0, len(es))
 				for _, le := range es {
-					rows = append(rows, entryRow(le))
+					r := entryRow(le)
+					if id, ok := strings.CutPrefix(r[2], "person:"); ok && names[id] == "" && follow && !asked[id] {
+						asked[id] = true
+						names = personNames(ctx, c) // someone new since we started following
+					}
+					r[2], r[4] = personLabel(names, r[2]), personLabel(names, r[4])
+					rows = append(rows, r)
 				}
 				if header {
 					header = false

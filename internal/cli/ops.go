@@ -542,18 +542,47 @@ func (e *env) printRefusal(err error) {
 
 func approveCmd(e *env) *cobra.Command {
 	var hash, otp string
+	var yes bool
 	cmd := &cobra.Command{
 		Use:   "approve OP [--plan-hash HASH]",
 		Short: "Approve another person's operation (signs its current plan hash)",
-		Long: "Shows the plan, then signs its hash. With --plan-hash the approval signs exactly that hash and\n" +
-			"is refused if the plan changed. Approving needs fresh MFA; nobody approves their own operation.",
+		Long: "Shows the plan (who asked and why, hosts by wave, guardrails, secrets it reads), asks\n" +
+			"\"approve this plan? [y/N]\" on a terminal, and only then asks for a one-time code and signs the\n" +
+			"plan's hash. With --plan-hash the approval signs exactly that hash and is refused if the plan\n" +
+			"changed. Approving needs fresh MFA; nobody approves their own operation, nor one asked for by\n" +
+			"the person who invited them or gave them their role.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
 			c, err := e.execAPI()
 			if err != nil {
 				return err
 			}
 			id := url.PathEscape(args[0])
+			// Look first: an unknown or finished operation fails here,
+			// before a one-time code is asked for or spent.
+			var op wire.Operation
+			if err := c.Do(ctx, "GET", "/v1/ops/"+id, nil, &op); err != nil {
+				return err
+			}
+			if op.State != "pending_approval" {
+				return fmt.Errorf("operation %s is %s, not waiting for approval; nothing was signed", op.ID, op.State)
+			}
+			if hash == "" {
+				hash = op.Plan.Hash
+			}
+			if !e.json {
+				e.printApprovalView(op, personNames(ctx, c))
+			}
+			if e.isTerminal() && !yes {
+				answer, err := e.readLine("approve this plan? [y/N] ")
+				if err != nil {
+					return err
+				}
+				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+					return fmt.Errorf("not approved: you answered %q; nothing was signed", strings.TrimSpace(answer))
+				}
+			}
 			if otp == "" && e.isTerminal() {
 				if otp, err = e.readSecret("One-time code (approving needs fresh MFA): ", false); err != nil {
 					return err
@@ -561,23 +590,12 @@ func approveCmd(e *env) *cobra.Command {
 			}
 			if otp != "" {
 				var mfa wire.MFAResponse
-				if err := c.Do(cmd.Context(), "POST", "/v1/mfa", wire.MFARequest{OTP: otp}, &mfa); err != nil {
+				if err := c.Do(ctx, "POST", "/v1/mfa", wire.MFARequest{OTP: otp}, &mfa); err != nil {
 					return err
-				}
-			}
-			if hash == "" {
-				var op wire.Operation
-				if err := c.Do(cmd.Context(), "GET", "/v1/ops/"+id, nil, &op); err != nil {
-					return err
-				}
-				hash = op.Plan.Hash
-				if !e.json {
-					e.printf("Approving %s (%s, requested by %s: %q):\n", op.ID, op.Plan.Runbook, op.RequesterID, op.Reason)
-					e.printPlanBrief(op.Plan)
 				}
 			}
 			var out wire.ApproveResponse
-			if err := c.Do(cmd.Context(), "POST", "/v1/ops/"+id+"/approvals", wire.ApproveRequest{PlanHash: hash}, &out); err != nil {
+			if err := c.Do(ctx, "POST", "/v1/ops/"+id+"/approvals", wire.ApproveRequest{PlanHash: hash}, &out); err != nil {
 				return err
 			}
 			return e.output(out, func() error {
@@ -593,13 +611,46 @@ func approveCmd(e *env) *cobra.Command {
 				if out.StartError != "" {
 					e.printf("It did not start: %s\n", out.StartError)
 				}
+				if out.Warning != "" {
+					e.printf("WARNING: %s\n", out.Warning)
+				}
 				return nil
 			})
 		},
 	}
 	cmd.Flags().StringVar(&hash, "plan-hash", "", "the plan hash you reviewed (default: the operation's current hash, shown before signing)")
 	cmd.Flags().StringVar(&otp, "otp", "", "a current one-time code, proving fresh MFA (prompted on a terminal)")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask \"approve this plan?\" on a terminal (the plan is still shown)")
 	return cmd
+}
+
+// printApprovalView shows what an approver is about to sign.
+func (e *env) printApprovalView(op wire.Operation, names map[string]string) {
+	p := op.Plan
+	e.printf("Operation %s asks to run %s v%d on %s, params %s.\n", op.ID, p.Runbook, p.RunbookVersion, p.Service, formatLabels(p.Params))
+	e.printf("  requested by: %s at %s\n", personLabel(names, "person:"+op.RequesterID), op.CreatedAt.Local().Format(time.DateTime))
+	e.printf("  reason:       %q\n", op.Reason)
+	for _, w := range p.Waves {
+		hosts := make([]string, len(w.Hosts))
+		for i, h := range w.Hosts {
+			hosts[i] = hostName(p, h)
+		}
+		label := fmt.Sprintf("wave %d", w.Number)
+		if w.Number == 1 {
+			label += " (canary)"
+		}
+		e.printf("  %-13s %s\n", label+":", strings.Join(hosts, ", "))
+	}
+	e.printf("  step:         %s\n", argvText(p.Step.Argv))
+	e.printf("  services:     %s\n", strings.Join(p.Services, ", "))
+	if len(p.SecretRefs) > 0 {
+		e.printf("  reads secrets: %s\n", strings.Join(p.SecretRefs, ", "))
+	}
+	e.printf("  plan hash:    %s\n", p.Hash)
+	if len(op.Verdicts) > 0 {
+		e.printVerdicts(op.Verdicts)
+	}
+	e.printf("It %s; it has %d.\n", needsText(op.Needed, op.NeededRoles), len(op.Approvals))
 }
 
 func (e *env) printPlanBrief(p wire.Plan) {
@@ -695,7 +746,8 @@ func opsQueryCommands(e *env) []*cobra.Command {
 			return e.output(op, func() error {
 				e.printf("Operation %s: %s\n", op.ID, op.State)
 				e.printf("  runbook:   %s v%d, params %s\n", op.Plan.Runbook, op.Plan.RunbookVersion, formatLabels(op.Plan.Params))
-				e.printf("  requested: by %s at %s: %q\n", op.RequesterID, op.CreatedAt.Local().Format(time.DateTime), op.Reason)
+				names := personNames(cmd.Context(), c)
+				e.printf("  requested: by %s at %s: %q\n", personLabel(names, "person:"+op.RequesterID), op.CreatedAt.Local().Format(time.DateTime), op.Reason)
 				if op.BreakGlass {
 					e.printf("  BREAK-GLASS: approvals were skipped\n")
 				}
@@ -706,7 +758,7 @@ func opsQueryCommands(e *env) []*cobra.Command {
 				}
 				e.printf("\n")
 				for _, a := range op.Approvals {
-					e.printf("    %s (%s) at %s, expires %s\n", a.Name, a.Role, a.At.Local().Format(time.DateTime), a.ExpiresAt.Local().Format(time.DateTime))
+					e.printf("    %s (%s, role %s) at %s, expires %s\n", "person:"+a.PersonID, a.Name, a.Role, a.At.Local().Format(time.DateTime), a.ExpiresAt.Local().Format(time.DateTime))
 				}
 				if op.Detail != "" {
 					e.printf("  detail:    %s\n", op.Detail)
@@ -715,7 +767,25 @@ func opsQueryCommands(e *env) []*cobra.Command {
 			})
 		},
 	}
-	return []*cobra.Command{list, show}
+	var withdrawReason string
+	withdraw := &cobra.Command{
+		Use:   "withdraw OP [--reason TEXT]",
+		Short: "Take back your own operation before it starts (only its requester can)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.execAPI()
+			if err != nil {
+				return err
+			}
+			var op wire.Operation
+			if err := c.Do(cmd.Context(), "POST", "/v1/ops/"+url.PathEscape(args[0])+"/withdraw", wire.ReasonRequest{Reason: withdrawReason}, &op); err != nil {
+				return err
+			}
+			return e.output(op, func() error { e.printf("Operation %s is %s.\n", op.ID, op.State); return nil })
+		},
+	}
+	withdraw.Flags().StringVar(&withdrawReason, "reason", "", "why (goes into the audit log)")
+	return []*cobra.Command{list, show, withdraw}
 }
 
 // argvText shows an argv the way a shell would need it typed.

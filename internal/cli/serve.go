@@ -76,6 +76,9 @@ func newServeCmd(e *env) *cobra.Command {
 				e.printf("Interlock is serving on %s\n", r.URL)
 				e.printf("CA fingerprint: %s\n", r.CAFingerprint)
 				e.printf("Log key:        %s\n", r.LogKey)
+				if r.SeparationWarning != "" {
+					e.printf("\nWARNING: %s\n", r.SeparationWarning)
+				}
 				if r.BootstrapCode != "" {
 					e.printf("\nNo one has an account yet. Create the first admin within %s with this one-time code:\n\n", time.Until(r.BootstrapExpires).Round(time.Minute))
 					e.printf("  interlock bootstrap --server %s --ca-fingerprint %s --code %s --user admin\n\n", r.URL, r.CAFingerprint, r.BootstrapCode)

@@ -83,14 +83,14 @@ func opsExecCommands(e *env) []*cobra.Command {
 	}
 	var abortReason string
 	abort := &cobra.Command{
-		Use:   "abort OP [--reason TEXT]",
+		Use:   "abort OP --reason TEXT",
 		Short: "End an operation for good",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.opControl(cmd.Context(), args[0], "abort", wire.OpAbortRequest{Reason: abortReason}, "aborted")
 		},
 	}
-	abort.Flags().StringVar(&abortReason, "reason", "", "why (goes into the audit log)")
+	abort.Flags().StringVar(&abortReason, "reason", "", "why (goes into the audit log; required)")
 	var mark wire.OpMarkRequest
 	markCmd := &cobra.Command{
 		Use:   "mark OP HOST --state succeeded|failed --reason TEXT",

@@ -111,6 +111,9 @@ func (s *Service) Bootstrap(ctx context.Context, code, username, password string
 		if err := tx.InsertPerson(ctx, p); err != nil {
 			return fmt.Errorf("insert person: %w", err)
 		}
+		if err := tx.ReplaceRoleGrants(ctx, id, now, []RoleGrant{{PersonID: id, Role: RoleAdmin, GrantedBy: GrantedByBootstrap, GrantedAt: now}}); err != nil {
+			return fmt.Errorf("record role grant: %w", err)
+		}
 		return appendAudit(ctx, tx, audit.Entry{Kind: "identity.bootstrapped", Actor: personActor(id), Subject: personSubject(id),
 			Time: now, Data: map[string]any{"roles": []string{RoleAdmin}}, Personal: map[string]string{"username": username}})
 	})
@@ -201,6 +204,9 @@ func (s *Service) Invite(ctx context.Context, by wire.Principal, username, role 
 			}
 		}
 		out.PersonID = p.ID
+		if err := tx.ReplaceRoleGrants(ctx, p.ID, now, []RoleGrant{{PersonID: p.ID, Role: role, GrantedBy: by.Actor(), GrantedAt: now}}); err != nil {
+			return fmt.Errorf("record role grant: %w", err)
+		}
 		inv := Invitation{ID: invID, PersonID: p.ID, CodeHash: hash, InvitedBy: by.Actor(), CreatedAt: now, ExpiresAt: out.ExpiresAt}
 		if err := tx.ReplaceInvitation(ctx, inv); err != nil {
 			return fmt.Errorf("store invitation: %w", err)

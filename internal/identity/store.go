@@ -40,6 +40,12 @@ type Reader interface {
 	// LoginFailuresSince returns the times of username's failed sign-ins
 	// at or after since, oldest first.
 	LoginFailuresSince(ctx context.Context, username string, since time.Time) ([]time.Time, error)
+	// InvitationsOfPerson lists every invitation of personID (accepted or
+	// not), oldest first.
+	InvitationsOfPerson(ctx context.Context, personID string) ([]Invitation, error)
+	// RoleGrantsOfPerson lists every role grant of personID, replaced ones
+	// too (RevokedAt set), oldest first.
+	RoleGrantsOfPerson(ctx context.Context, personID string) ([]RoleGrant, error)
 }
 
 // Tx is one transaction. Method names are chosen not to clash with other
@@ -71,6 +77,10 @@ type Tx interface {
 	// AcceptInvitation marks the invitation accepted if it was not, and
 	// reports whether it did.
 	AcceptInvitation(ctx context.Context, id string, at time.Time) (bool, error)
+
+	// ReplaceRoleGrants marks the person's current grants replaced at at
+	// and records grants, which MUST match the roles the person now holds.
+	ReplaceRoleGrants(ctx context.Context, personID string, at time.Time, grants []RoleGrant) error
 
 	InsertDevice(ctx context.Context, d Device) error
 	// RevokeDevice sets the device's revocation time (if not yet revoked)
@@ -167,4 +177,18 @@ type Invitation struct {
 	CreatedAt  time.Time
 	ExpiresAt  time.Time
 	AcceptedAt time.Time // zero when not accepted
+}
+
+// GrantedByBootstrap is RoleGrant.GrantedBy for the first admin's role.
+const GrantedByBootstrap = "bootstrap"
+
+// RoleGrant records who gave a person a role and when: separation of
+// duties needs to know that an approver did not get their power from the
+// person they approve for.
+type RoleGrant struct {
+	PersonID  string
+	Role      string
+	GrantedBy string // the granter's audit actor, "person:<id>", or GrantedByBootstrap
+	GrantedAt time.Time
+	RevokedAt time.Time // zero while the grant stands
 }

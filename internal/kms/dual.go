@@ -276,15 +276,28 @@ func (s *Service) ListRequests(ctx context.Context, state string) ([]Request, er
 	return out, nil
 }
 
+// IndependenceChecker says whether approverID may approve a request that
+// requesterID made at requestedAt: nil when independent, a usererr
+// sentence otherwise (the requester invited the approver or granted their
+// role, or the approver's account or role is younger than the request).
+// *identity.Service implements it; internal/app wires it.
+type IndependenceChecker interface {
+	CheckIndependentApprover(ctx context.Context, requesterID, approverID string, requestedAt time.Time) error
+}
+
 // Approve approves request id as c, who must be a person other than the
-// requester, naming the content hash they reviewed. The change is made in
-// the same transaction, or scheduled when it must wait (destruction).
+// requester and independent of them (Config.Independence), naming the
+// content hash they reviewed. The change is made in the same transaction,
+// or scheduled when it must wait (destruction). A refused approver leaves
+// the request pending and a kms.request.approval_refused entry behind.
 func (s *Service) Approve(ctx context.Context, c Caller, id, hash string) (Request, error) {
 	if err := requirePerson(c, "approve a key or secret request"); err != nil {
 		return Request{}, err
 	}
 	var out RequestRecord
+	var refused error
 	err := s.store.InTx(ctx, func(tx Tx) error {
+		refused = nil
 		r, err := tx.GetKMSRequest(ctx, id)
 		if errors.Is(err, ErrNoRecord) {
 			return unknownRequest(id)
@@ -300,6 +313,18 @@ func (s *Service) Approve(ctx context.Context, c Caller, id, hash string) (Reque
 			return usererr.New(usererr.Conflict, "request_expired", "request %s expired at %s; ask again", id, r.ExpiresAt.UTC().Format(time.RFC3339))
 		case c.ID == r.RequestedBy:
 			return usererr.New(usererr.Forbidden, "self_approval", "you asked for request %s, so you cannot approve it; a second person must", id)
+		}
+		if s.cfg.Independence != nil {
+			if err := s.cfg.Independence.CheckIndependentApprover(ctx, r.RequestedBy, c.ID, r.RequestedAt); err != nil {
+				ue, ok := usererr.As(err)
+				if !ok {
+					return fmt.Errorf("check approver independence: %w", err)
+				}
+				refused = usererr.New(usererr.Forbidden, ue.Code, "%s Request %s stays pending.", ue.Msg, id)
+				return audit.Append(ctx, tx, audit.Entry{Kind: "kms.request.approval_refused", Version: 1, Actor: c.Actor(), Subject: r.Subject, Time: now,
+					Data:     map[string]any{"request": id, "action": r.Action, "code": ue.Code, "requested_by": "person:" + r.RequestedBy},
+					Personal: map[string]string{"why": ue.Msg}})
+			}
 		}
 		sum := sha256.Sum256(r.Content)
 		if hex.EncodeToString(sum[:]) != r.Hash {
@@ -327,6 +352,9 @@ func (s *Service) Approve(ctx context.Context, c Caller, id, hash string) (Reque
 	})
 	if err != nil {
 		return Request{}, err
+	}
+	if refused != nil {
+		return Request{}, refused
 	}
 	s.afterApply(ctx, out)
 	return requestView(out), nil

@@ -70,6 +70,11 @@ type Config struct {
 	CacheTTL time.Duration
 	// MaxBatch caps how many calls share one audit transaction; 0 means 1024.
 	MaxBatch int
+	// Independence refuses dual-control approvers who owe their account
+	// or role to the requester, or got it after the request (sock
+	// puppets). internal/app MUST set it; nil checks only that the
+	// approver is not the requester.
+	Independence IndependenceChecker
 }
 
 // Validate reports a configuration that cannot work.

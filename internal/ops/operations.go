@@ -410,7 +410,7 @@ func (s *Manager) Run(ctx context.Context, req RunRequest) (Operation, PlanResul
 			kind, data["alert"] = "op.break_glass", true
 		}
 		return audit.Append(ctx, tx, audit.Entry{Kind: kind, Version: 1, Actor: req.Requester.Actor(), Subject: "op:" + id, Time: now,
-			Data: data, Personal: map[string]string{"reason": req.Reason}})
+			Data: data, Personal: map[string]string{"reason": req.Reason, "requester_username": req.Requester.Name}})
 	})
 	if err != nil {
 		if _, ok := usererr.As(err); ok {
@@ -495,9 +495,10 @@ func (s *Manager) Approve(ctx context.Context, opID string, approver wire.Princi
 		}
 		now := s.clock()
 		refuse := func(code, format string, args ...any) error {
-			outcome = usererr.New(usererr.Forbidden, code, format, args...)
+			ue := usererr.New(usererr.Forbidden, code, format, args...)
+			outcome = ue
 			return audit.Append(ctx, tx, audit.Entry{Kind: "op.approval_refused", Version: 1, Actor: actorOf(approver), Subject: "op:" + op.ID, Time: now,
-				Data: map[string]any{"code": code, "plan_hash": planHash}})
+				Data: map[string]any{"code": code, "plan_hash": planHash}, Personal: map[string]string{"approver_username": approver.Name, "why": ue.Msg}})
 		}
 		if op.State != OpPending {
 			return usererr.New(usererr.Conflict, "op_not_pending", "Operation %s is %s, not waiting for approval.", op.ID, op.State)
@@ -517,6 +518,17 @@ func (s *Manager) Approve(ctx context.Context, opID string, approver wire.Princi
 		}
 		if role == "" && len(op.NeededRoles) > 0 {
 			return refuse("approver_role", "Approving %s needs role %s; you hold %s.", op.ID, rolesText(op.NeededRoles), rolesText(approver.Roles))
+		}
+		if s.cfg.Independence != nil {
+			// Independence is judged against the moment of the request: an
+			// account or role made after it was made for it.
+			if err := s.cfg.Independence.CheckIndependentApprover(ctx, op.RequesterID, approver.ID, op.CreatedAt); err != nil {
+				ue, ok := usererr.As(err)
+				if !ok {
+					return fmt.Errorf("check approver independence: %w", err)
+				}
+				return refuse(ue.Code, "%s Operation %s stays pending.", ue.Msg, op.ID)
+			}
 		}
 		valid := validApprovals(op, now)
 		for _, a := range valid {
@@ -547,7 +559,8 @@ func (s *Manager) Approve(ctx context.Context, opID string, approver wire.Princi
 			return err
 		}
 		return audit.Append(ctx, tx, audit.Entry{Kind: "op.approved", Version: 1, Actor: approver.Actor(), Subject: "op:" + op.ID, Time: now,
-			Data: map[string]any{"plan_hash": planHash, "role": role, "approvals": len(valid), "needed": op.Needed, "ready": ready}})
+			Data:     map[string]any{"plan_hash": planHash, "role": role, "approvals": len(valid), "needed": op.Needed, "ready": ready},
+			Personal: map[string]string{"approver_username": approver.Name}})
 	})
 	if err != nil {
 		if _, ok := usererr.As(err); ok {

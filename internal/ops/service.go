@@ -113,6 +113,10 @@ type Config struct {
 	// stored, so that the server can raise an alert (a metric that paging
 	// watches) beside the audit entry; it must not block.
 	OnBreakGlass func(Operation)
+	// Independence refuses approvers who owe their account or role to the
+	// requester, or got it after the request (sock puppets). internal/app
+	// MUST set it; nil checks only that the approver is not the requester.
+	Independence IndependenceChecker
 	Now          func() time.Time // nil means time.Now
 	Rand         io.Reader        // nil means crypto/rand.Reader
 	Log          *slog.Logger     // nil discards

@@ -74,6 +74,8 @@ const (
 	OpAborted   OpState = "aborted"
 	OpDenied    OpState = "denied"
 	OpVoid      OpState = "void" // approvals voided by drift; re-plan
+	// OpWithdrawn: taken back by its requester before it started.
+	OpWithdrawn OpState = "withdrawn"
 )
 
 // StepState is one host's progress through one step of an operation.

@@ -54,6 +54,9 @@ const (
 	ActionScanReport          = "scan.report"
 	ActionAgentConnect        = "agent.connect"
 	ActionAgentReport         = "agent.report"
+	// Separation of duties (issue 9): a requester takes back their own
+	// operation; internal/ops checks that the caller is the requester.
+	ActionOpWithdraw = "op.withdraw"
 )
 
 // Actions lists every action Interlock knows, in a stable order.
@@ -74,6 +77,7 @@ var Actions = []string{
 	ActionSecretPut, ActionSecretGet, ActionSecretList, ActionSecretVersions, ActionSecretDelete,
 	ActionScanReport,
 	ActionAgentConnect, ActionAgentReport,
+	ActionOpWithdraw,
 }
 
 // Resource types a [Request] may name.

@@ -189,6 +189,9 @@ type KMSRequest struct {
 	ExecuteAfter time.Time       `json:"execute_after,omitzero"`
 	FinishedAt   time.Time       `json:"finished_at,omitzero"`
 	Note         string          `json:"note,omitempty"`
+	// Warning, on an approval's answer, says that separation of duties
+	// rests on one person (a single active admin).
+	Warning string `json:"warning,omitempty"`
 }
 
 // KMSRequestList lists requests, newest first.

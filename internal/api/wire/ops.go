@@ -20,6 +20,7 @@ import "time"
 //	GET  /v1/ops/{id}                → Operation
 //	POST /v1/ops/{id}/approvals      ApproveRequest → ApproveResponse
 //	POST /v1/ops/{id}/deny           ReasonRequest → Operation
+//	POST /v1/ops/{id}/withdraw       ReasonRequest → Operation (the requester takes it back)
 //	POST /v1/ops/{id}/halt           ReasonRequest → Operation
 //	POST /v1/ops/{id}/resume         ReasonRequest → Operation
 //	POST /v1/ops/{id}/abort          ReasonRequest → Operation
@@ -222,7 +223,7 @@ type Approval struct {
 // Operation is one run of a runbook.
 type Operation struct {
 	ID          string     `json:"id"`
-	State       string     `json:"state"` // pending_approval, ready, running, succeeded, halted, needs_attention, aborted, denied, void
+	State       string     `json:"state"` // pending_approval, ready, running, succeeded, halted, needs_attention, aborted, denied, withdrawn, void
 	Plan        Plan       `json:"plan"`
 	RequesterID string     `json:"requester_id"`
 	Reason      string     `json:"reason"`
@@ -234,6 +235,10 @@ type Operation struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
 	Detail      string     `json:"detail,omitempty"`
+	// Verdicts are the guardrails judged again on the live inventory, for
+	// GET /v1/ops/{id} of an operation that has not started (what an
+	// approver signs); empty otherwise.
+	Verdicts []Verdict `json:"verdicts,omitempty"`
 }
 
 // RunResponse is POST /v1/ops: the stored operation and its plan result.
@@ -265,6 +270,9 @@ type ApproveResponse struct {
 	// StartError says why a ready operation did not start (the approval
 	// itself was recorded).
 	StartError string `json:"start_error,omitempty"`
+	// Warning says that separation of duties rests on one person (a single
+	// active admin); empty otherwise.
+	Warning string `json:"warning,omitempty"`
 }
 
 // ReasonRequest carries a person's reason (deny, halt, resume, abort).

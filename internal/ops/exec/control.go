@@ -115,6 +115,9 @@ func (e *Engine) noteReason(ctx context.Context, opID, kind, by, reason string) 
 // Abort ends an operation for good: running, halted or needing attention
 // → aborted. Nothing more is dispatched for it.
 func (e *Engine) Abort(ctx context.Context, opID, by, reason string) error {
+	if strings.TrimSpace(reason) == "" {
+		return usererr.New(usererr.Invalid, "reason_required", "Say why you are aborting the operation (--reason); the reason goes into the audit log.")
+	}
 	if err := e.setState(ctx, opID, []ops.OpState{ops.OpRunning, ops.OpHalted, ops.OpAttention}, ops.OpAborted,
 		fmt.Sprintf("Aborted by %s.", by), by); err != nil {
 		return err

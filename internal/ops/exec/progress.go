@@ -38,10 +38,10 @@ type HostProgress struct {
 }
 
 // Terminal reports whether the operation will not move again without a
-// person: succeeded, halted, needs_attention, aborted, denied or void.
+// person: succeeded, halted, needs_attention, aborted, denied, withdrawn or void.
 func (p Progress) Terminal() bool {
 	switch p.State {
-	case ops.OpSucceeded, ops.OpHalted, ops.OpAttention, ops.OpAborted, ops.OpDenied, ops.OpVoid:
+	case ops.OpSucceeded, ops.OpHalted, ops.OpAttention, ops.OpAborted, ops.OpDenied, ops.OpWithdrawn, ops.OpVoid:
 		return true
 	}
 	return false
