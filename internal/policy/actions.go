@@ -54,6 +54,14 @@ const (
 	ActionScanReport          = "scan.report"
 	ActionAgentConnect        = "agent.connect"
 	ActionAgentReport         = "agent.report"
+
+	// Change requests for the gate's own configuration (internal/change).
+	ActionChangeList     = "change.list"
+	ActionChangeGet      = "change.get"
+	ActionChangeApprove  = "change.approve"
+	ActionChangeDeny     = "change.deny"
+	ActionChangeWithdraw = "change.withdraw"
+	ActionChangeApply    = "change.apply"
 )
 
 // Actions lists every action Interlock knows, in a stable order.
@@ -74,6 +82,7 @@ var Actions = []string{
 	ActionSecretPut, ActionSecretGet, ActionSecretList, ActionSecretVersions, ActionSecretDelete,
 	ActionScanReport,
 	ActionAgentConnect, ActionAgentReport,
+	ActionChangeList, ActionChangeGet, ActionChangeApprove, ActionChangeDeny, ActionChangeWithdraw, ActionChangeApply,
 }
 
 // Resource types a [Request] may name.
@@ -87,12 +96,14 @@ const (
 	ResourcePolicy    = "Policy"
 	ResourceLog       = "Log"
 	ResourceSystem    = "System"
+	ResourceChange    = "Change" // a change request, Change::"<id>"
 )
 
 // ResourceTypes lists every resource type.
 var ResourceTypes = []string{
 	ResourceService, ResourceHost, ResourceRunbook, ResourceOperation, ResourceKey,
 	ResourceSecret, ResourcePolicy, ResourceLog, ResourceSystem,
+	ResourceChange,
 }
 
 // Principal and grouping entity types, as Cedar sees them.

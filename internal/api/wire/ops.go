@@ -83,11 +83,18 @@ type ServiceList struct {
 	Services []Service `json:"services"`
 }
 
-// ServiceSetRequest creates or replaces one service's rules (PUT /v1/services/{name}).
+// ServiceSetRequest changes the rules it names of one service (PUT
+// /v1/services/{name}); the others stay as they are. An empty threshold
+// keeps the rule, "none" removes it; Freezes, when present (even empty),
+// replace the freeze windows. A request that names no rule is refused, and
+// so is an unknown service unless Create is set. A change that loosens a
+// rule (a lower floor, a higher cap, a freeze removed) answers 202 with a
+// ChangePending; one that only tightens applies at once.
 type ServiceSetRequest struct {
-	MinHealthy      string         `json:"min_healthy"`
-	MaxPerOperation string         `json:"max_per_operation"`
+	MinHealthy      string         `json:"min_healthy,omitempty"`
+	MaxPerOperation string         `json:"max_per_operation,omitempty"`
 	Freezes         []FreezeWindow `json:"freezes,omitempty"`
+	Create          bool           `json:"create,omitempty"`
 }
 
 // ServicesApplyRequest applies a services YAML file in one transaction.
