@@ -18,18 +18,19 @@ var importRules = map[string]struct {
 	ban   []string // outside import paths this one must not reach, even indirectly
 }{
 	"cmd/interlock":            {allow: []string{"internal/cli"}},
-	"internal/cli":             {allow: []string{"internal/app", "internal/apiclient", "internal/dpop", "internal/api/wire", "internal/config", "internal/scancli", "internal/scan", "internal/agent", "internal/tlog", "internal/pki"}},
-	"internal/app":             {allow: []string{"internal/api", "internal/agenthub", "internal/ops/exec", "internal/dpop", "internal/api/wire", "internal/store", "internal/config", "internal/ops", "internal/identity", "internal/policy", "internal/audit", "internal/kms", "internal/scan", "internal/tlog", "internal/pki"}},
+	"internal/cli":             {allow: []string{"internal/policy", "internal/app", "internal/apiclient", "internal/dpop", "internal/api/wire", "internal/config", "internal/scancli", "internal/scan", "internal/agent", "internal/tlog", "internal/pki"}},
+	"internal/app":             {allow: []string{"internal/change", "internal/api", "internal/agenthub", "internal/ops/exec", "internal/dpop", "internal/api/wire", "internal/store", "internal/config", "internal/ops", "internal/identity", "internal/policy", "internal/audit", "internal/kms", "internal/scan", "internal/tlog", "internal/pki"}},
 	"internal/config":          {},
 	"internal/dpop":            {ban: []string{"database/sql"}},
 	"internal/agenthub":        {allow: []string{"internal/api/wire", "internal/pki"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5", "github.com/cedar-policy/cedar-go"}},
 	"internal/ops/exec":        {allow: []string{"internal/ops", "internal/audit", "internal/api/wire"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/usererr":         {},
-	"internal/api":             {allow: []string{"internal/api/wire", "internal/dpop", "internal/agenthub", "internal/ops/exec", "internal/ops", "internal/identity", "internal/policy", "internal/audit", "internal/kms", "internal/scan", "internal/tlog", "internal/pki"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
+	"internal/api":             {allow: []string{"internal/change", "internal/api/wire", "internal/dpop", "internal/agenthub", "internal/ops/exec", "internal/ops", "internal/identity", "internal/policy", "internal/audit", "internal/kms", "internal/scan", "internal/tlog", "internal/pki"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/api/wire":        {},
 	"internal/apiclient":       {allow: []string{"internal/api/wire", "internal/pki", "internal/dpop"}, ban: []string{"modernc.org/sqlite", "github.com/cedar-policy/cedar-go"}},
 	"internal/identity":        {allow: []string{"internal/dpop", "internal/audit", "internal/kms", "internal/api/wire"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/policy":          {allow: []string{"internal/api/wire", "internal/audit"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
+	"internal/change":          {allow: []string{"internal/ops", "internal/policy", "internal/identity", "internal/audit", "internal/api/wire"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/ops":             {allow: []string{"internal/audit", "internal/policy", "internal/identity", "internal/kms", "internal/api/wire", "internal/scan"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/audit":           {allow: []string{"internal/tlog", "internal/kms"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/tlog":            {ban: []string{"database/sql", "net/http"}},
@@ -38,8 +39,8 @@ var importRules = map[string]struct {
 	"internal/scancli":         {allow: []string{"internal/scan"}},
 	"internal/pki":             {ban: []string{"database/sql"}},
 	"internal/agent":           {allow: []string{"internal/apiclient", "internal/api/wire", "internal/pki", "internal/scan"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5", "github.com/cedar-policy/cedar-go", "database/sql"}},
-	"internal/store":           {allow: []string{"internal/ops/exec", "internal/audit", "internal/identity", "internal/ops", "internal/kms", "internal/tlog", "internal/policy", "internal/api/wire"}},
-	"internal/store/storetest": {allow: []string{"internal/ops/exec", "internal/store", "internal/audit", "internal/identity", "internal/ops", "internal/kms", "internal/tlog", "internal/policy", "internal/api/wire"}},
+	"internal/store":           {allow: []string{"internal/change", "internal/ops/exec", "internal/audit", "internal/identity", "internal/ops", "internal/kms", "internal/tlog", "internal/policy", "internal/api/wire"}},
+	"internal/store/storetest": {allow: []string{"internal/change", "internal/ops/exec", "internal/store", "internal/audit", "internal/identity", "internal/ops", "internal/kms", "internal/tlog", "internal/policy", "internal/api/wire"}},
 }
 
 func TestImportDirection(t *testing.T) {
