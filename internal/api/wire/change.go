@@ -114,9 +114,8 @@ type ApprovalChange struct {
 
 // RunbookDiff compares a runbook's new text with its latest version.
 type RunbookDiff struct {
-	Name       string `json:"name"`
-	New        bool   `json:"new"` // no earlier version: every field is listed
-	OldVersion int    `json:"old_version,omitempty"`
+	Name string `json:"name"`
+	New  bool   `json:"new"` // no earlier version: every field is listed
 	// Fields that differ: description, risk, removes_capacity,
 	// parameters.NAME, target, step, health_check, rollback, waves, … as
 	// compact JSON ("" when absent).
