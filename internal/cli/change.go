@@ -166,7 +166,7 @@ func (e *env) printChangeDiff(d wire.ChangeDiff) {
 		if r.New {
 			e.printf("New runbook %s:\n", r.Name)
 			for _, f := range r.Fields {
-				e.printf("  + %-28s %s\n", f.Field+":", f.New)
+				e.printf("  + %-20s %s\n", f.Field+":", f.New)
 			}
 			return
 		}
