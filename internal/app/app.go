@@ -129,7 +129,9 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		OnBreakGlass: func(ops.Operation) { alarms.breakGlass.Inc() }}); err != nil {
 		return nil, fmt.Errorf("ops: %w", err)
 	}
-	// Independent (sock-puppet approvers) is wired where identity offers it.
+	// change.Config.Independent (refusing sock-puppet approvers) is left
+	// nil here: only requester ≠ approver, by person, until identity's
+	// CheckIndependentApprover is wired in.
 	if a.Changes, err = change.New(change.Config{Store: a.db.ChangeStore(), Policy: a.Policy, Ops: a.Ops, People: a.Identity,
 		Now: a.now, Log: a.log}); err != nil {
 		return nil, fmt.Errorf("change: %w", err)

@@ -245,7 +245,7 @@ func (e *env) printPolicyDiff(d wire.PolicyDiff) {
 			if a.After < a.Before {
 				mark = "▼ fewer"
 			}
-			e.printf("    %s %s: %d → %d %s\n", mark, a.Context, a.Before, a.After, rolesSuffix(a.Roles))
+			e.printf("    %s %s: %d → %d%s\n", mark, a.Context, a.Before, a.After, rolesSuffix(a.Roles))
 		}
 	}
 }
@@ -254,7 +254,7 @@ func rolesSuffix(roles []string) string {
 	if len(roles) == 0 {
 		return ""
 	}
-	return "(from " + strings.Join(roles, " or ") + ")"
+	return " (from " + strings.Join(roles, " or ") + ")"
 }
 
 func shortHash(h string) string {

@@ -9,11 +9,11 @@ import "time"
 //	POST /v1/hosts/{id}/revoke       ReasonRequest → Host (host.revoke on Host::"<id>"; its agent identity is refused from now on)
 //	POST /v1/hosts/{id}/return       ReasonRequest → Host (host.return on Host::"<id>"; back in service after a person checked it)
 //	GET  /v1/services                → ServiceList
-//	PUT  /v1/services/{name}         ServiceSetRequest → Service
-//	POST /v1/services                ServicesApplyRequest (YAML) → ServiceList
+//	PUT  /v1/services/{name}         ServiceSetRequest → Service, or 202 ChangePending when it loosens (change.go)
+//	POST /v1/services                ServicesApplyRequest (YAML) → ServiceList, or 202 ChangePending when it loosens
 //	GET  /v1/runbooks                → RunbookList
 //	GET  /v1/runbooks/{name}         → Runbook (with Source)
-//	POST /v1/runbooks                RunbookApplyRequest → Runbook
+//	POST /v1/runbooks                RunbookApplyRequest → 202 ChangePending (Runbook when the text is the latest version's)
 //	POST /v1/plans                   RunRequest → PlanResult (dry run: nothing stored)
 //	POST /v1/ops                     RunRequest → RunResponse (refused: 403 code "guardrail", details GuardrailRefusal)
 //	GET  /v1/ops?state=&runbook=&limit= → OperationList
