@@ -382,7 +382,10 @@ func (e *env) closeChange(ctx context.Context, id, verb, reason string) error {
 	if err := c.Do(ctx, "POST", "/v1/changes/"+url.PathEscape(id)+"/"+verb, wire.ReasonRequest{Reason: reason}, &out); err != nil {
 		return err
 	}
-	return e.output(out, func() error { e.printf("Change request %s is %s; nothing of it was applied.\n", out.ID, out.State); return nil })
+	return e.output(out, func() error {
+		e.printf("Change request %s is %s; nothing of it was applied.\n", out.ID, out.State)
+		return nil
+	})
 }
 
 func changeApplyCmd(e *env) *cobra.Command {
