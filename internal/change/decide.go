@@ -233,8 +233,15 @@ func (s *Service) close(ctx context.Context, id string, by wire.Principal, reaso
 	if len(reason) > 1000 {
 		return View{}, usererr.New(usererr.Invalid, "reason_too_long", "The reason is %d characters; keep it under 1000.", len(reason))
 	}
-	var r Request
-	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
+	r, err := s.load(ctx, s.cfg.Store, id)
+	if err != nil {
+		return View{}, err
+	}
+	if ownOnly && by.ID != r.RequesterID {
+		return View{}, s.refuse(ctx, by, "change:"+r.ID, "not_your_change", usererr.Forbidden,
+			"Only the person who requested %s can withdraw it; deny it instead.", r.ID)
+	}
+	err = s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		var err error
 		if r, err = s.load(ctx, tx, id); err != nil {
 			return err
@@ -242,9 +249,6 @@ func (s *Service) close(ctx context.Context, id string, by wire.Principal, reaso
 		now := s.clock()
 		if st := effective(r, now); st != Pending && st != Approved {
 			return usererr.New(usererr.Conflict, "change_not_pending", "Change request %s is %s; nothing was changed.", r.ID, st)
-		}
-		if ownOnly && by.ID != r.RequesterID {
-			return usererr.New(usererr.Forbidden, "not_your_change", "Only the person who requested %s can withdraw it; deny it instead.", r.ID)
 		}
 		if err := audit.Append(ctx, tx, audit.Entry{Kind: kind, Version: 1, Actor: actorOf(by), Subject: "change:" + r.ID, Time: now,
 			Data: map[string]any{"hash": r.Hash}, Personal: map[string]string{"reason": reason}}); err != nil {
@@ -270,7 +274,8 @@ func (s *Service) Collect(ctx context.Context, id string, by wire.Principal) (Vi
 		return View{}, identity.InvitationCode{}, usererr.New(usererr.Conflict, "nothing_to_collect", "Change request %s is a %s change; it was applied when it was approved.", r.ID, r.Kind)
 	}
 	if by.ID != r.RequesterID {
-		return View{}, identity.InvitationCode{}, usererr.New(usererr.Forbidden, "not_your_change", "Only the person who requested %s can collect its invitation code.", r.ID)
+		return View{}, identity.InvitationCode{}, s.refuse(ctx, by, "change:"+r.ID, "not_your_change", usererr.Forbidden,
+			"Only the person who requested %s can collect its invitation code.", r.ID)
 	}
 	if st := effective(r, s.clock()); st != Approved {
 		return View{}, identity.InvitationCode{}, usererr.New(usererr.Conflict, "change_not_approved", "Change request %s is %s, not approved; there is no invitation to collect.", r.ID, st)

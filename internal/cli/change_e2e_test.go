@@ -246,9 +246,19 @@ func nobodyActsAlone(t *testing.T, q *quickstart, db *sql.DB) {
 		t.Fatalf("inviting a viewer did not apply at once:\n%s", out)
 	}
 
+	// 11. Disabling a person waits for another person too; they stay
+	// active until then, and only the requester withdraws a request.
+	disableCR := changeID(t, q.mustAs("admin", "user", "disable", "approver1"))
+	mustRefuse("Only the person who requested", "admin2", "change", "withdraw", disableCR)
+	q.mustAs("approver1", "whoami")
+	q.mustAs("admin2", "change", "approve", disableCR, "--yes")
+	if code, _, _ := q.as("approver1", "whoami"); code == 0 {
+		t.Fatal("approver1 still signs in after their disabling was approved")
+	}
+
 	// Every refusal left a record.
 	kinds := q.auditKinds("change.applied")
-	if got := kinds["change.approval_refused"] + kinds["change.refused"]; got < refusals-1 { // `change apply` refusals are not approvals
+	if got := kinds["change.approval_refused"] + kinds["change.refused"]; got < refusals {
 		t.Errorf("%d refusals left %d audit entries (kinds %v)", refusals, got, kinds)
 	}
 	for _, k := range []string{"change.requested", "change.approved", "change.applied", "change.denied", "change.withdrawn", "change.expired", "change.refused", "change.approval_refused"} {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
 	"github.com/interlock-dev/interlock/internal/audit"
@@ -34,7 +35,23 @@ func (s *Service) Prepare(text string) (*Candidate, error) {
 	if err := checkNoLockout(c, s.now()); err != nil {
 		return nil, err
 	}
+	if err := checkChangesApprovable(c, s.now()); err != nil {
+		return nil, err
+	}
 	return &Candidate{c: c}, nil
+}
+
+// checkChangesApprovable refuses a policy under which a person holding the
+// admin role, with fresh MFA, could not approve a change request: every
+// policy change needs one, so such a policy could never be undone.
+func checkChangesApprovable(c *compiled, now time.Time) error {
+	admin := wire.Principal{Kind: "person", ID: "lockout-check", Roles: []string{"admin"}, MFAAt: now}
+	d := decide(c, Request{Principal: admin, Action: ActionChangeApprove, Resource: Resource{Type: ResourceChange, ID: "any"}}, now, nil)
+	if !d.Allow {
+		return usererr.New(usererr.Invalid, "policy_lockout",
+			"under this policy a person with role admin (fresh MFA) could not approve a change request (action change.approve on Change::\"any\"), so no later policy change could ever take effect; keep a permit for admins")
+	}
+	return nil
 }
 
 // ApplyIn stores cand as the next version with its "policy.applied" audit
