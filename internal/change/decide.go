@@ -28,9 +28,9 @@ func (s *Service) Approve(ctx context.Context, id string, approver wire.Principa
 	var r Request
 	var outcome error
 	var activate func()
-	var after func() error // user changes, applied through identity after the approval commits
+	var disable bool // applied through identity once the checks passed
 	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
-		outcome, activate, after = nil, nil, nil
+		outcome, activate, disable = nil, nil, false
 		var err error
 		if r, err = s.load(ctx, tx, id); err != nil {
 			return err
@@ -82,22 +82,21 @@ func (s *Service) Approve(ctx context.Context, id string, approver wire.Principa
 			}
 			return refuse("change_stale", "%s", ue.Msg)
 		}
-		if err := audit.Append(ctx, tx, audit.Entry{Kind: "change.approved", Version: 1, Actor: approver.Actor(), Subject: "change:" + r.ID, Time: now,
-			Data: map[string]any{"hash": r.Hash, "kind": string(r.Kind), "target": r.Target, "requester": "person:" + r.RequesterID}}); err != nil {
-			return err
+		if r.Kind == KindDisable {
+			// identity disables in its own transaction: do that first, then
+			// record the approval (finishApproval), so that a failure leaves
+			// the request pending rather than "applied" and not done.
+			disable = true
+			return nil
 		}
 		requester := wire.Principal{Kind: "person", ID: r.RequesterID, Name: r.RequesterName}
-		switch r.Kind {
-		case KindInvite:
-			return s.finish(ctx, tx, &r, Approved, approver.Actor(), "approved; the requester collects the invitation code with interlock change apply "+r.ID, now)
-		case KindDisable:
-			after = func() error { return s.cfg.People.DisableUser(ctx, requester, r.Target) }
-		default:
-			if activate, err = s.applyIn(ctx, tx, r, requester); err != nil {
-				return err
-			}
+		if r.Kind == KindInvite {
+			return s.finishApproval(ctx, tx, &r, approver, Approved, "approved; the requester collects the invitation code with interlock change apply "+r.ID)
 		}
-		return s.finish(ctx, tx, &r, Applied, approver.Actor(), "", now)
+		if activate, err = s.applyIn(ctx, tx, r, requester); err != nil {
+			return err
+		}
+		return s.finishApproval(ctx, tx, &r, approver, Applied, "")
 	})
 	if err != nil {
 		if _, ok := usererr.As(err); ok {
@@ -111,9 +110,19 @@ func (s *Service) Approve(ctx context.Context, id string, approver wire.Principa
 	if activate != nil {
 		activate()
 	}
-	if after != nil {
-		if err := after(); err != nil {
+	if disable {
+		requester := wire.Principal{Kind: "person", ID: r.RequesterID, Name: r.RequesterName}
+		if err := s.cfg.People.DisableUser(ctx, requester, r.Target); err != nil {
 			return View{}, fmt.Errorf("apply approved change %s: %w", r.ID, err)
+		}
+		if err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
+			var err error
+			if r, err = s.load(ctx, tx, id); err != nil {
+				return err
+			}
+			return s.finishApproval(ctx, tx, &r, approver, Applied, "")
+		}); err != nil {
+			return View{}, err
 		}
 	}
 	s.log.InfoContext(ctx, "change approved", slog.String("change", r.ID), slog.String("kind", string(r.Kind)), slog.String("approver", approver.Actor()))
@@ -292,6 +301,15 @@ func (s *Service) Collect(ctx context.Context, id string, by wire.Principal) (Vi
 	}
 	v, err := s.view(r)
 	return v, inv, err
+}
+
+// finishApproval records approver's approval of r and moves it to state.
+func (s *Service) finishApproval(ctx context.Context, tx Tx, r *Request, approver wire.Principal, to State, detail string) error {
+	if err := audit.Append(ctx, tx, audit.Entry{Kind: "change.approved", Version: 1, Actor: approver.Actor(), Subject: "change:" + r.ID, Time: s.clock(),
+		Data: map[string]any{"hash": r.Hash, "kind": string(r.Kind), "target": r.Target, "requester": "person:" + r.RequesterID}}); err != nil {
+		return err
+	}
+	return s.finish(ctx, tx, r, to, approver.Actor(), detail, s.clock())
 }
 
 // finish moves r to state with its "change.<state>" closing entry where

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -59,15 +60,14 @@ func (s *Service) ProposeRunbook(ctx context.Context, by wire.Principal, src []b
 	}
 	base := ""
 	latest, err := s.cfg.Ops.GetRunbook(ctx, rb.Name, 0)
-	if ue, ok := usererr.As(err); ok && ue.Kind == usererr.NotFound {
-		err = nil
-	} else if err == nil {
-		if string(latest.Source) == string(src) {
-			return Outcome{Runbook: latest, Unchanged: true}, nil
-		}
+	switch ue, _ := usererr.As(err); {
+	case err == nil && string(latest.Source) == string(src):
+		return Outcome{Runbook: latest, Unchanged: true}, nil
+	case err == nil:
 		base = string(latest.Source)
-	}
-	if err != nil {
+	case ue != nil && ue.Kind == usererr.NotFound:
+		// a new runbook
+	default:
 		return Outcome{}, err
 	}
 	summary := fmt.Sprintf("add runbook %s", rb.Name)
@@ -333,7 +333,7 @@ func (s *Service) request(ctx context.Context, by wire.Principal, kind Kind, tar
 	if err != nil {
 		return View{}, err
 	}
-	s.log.InfoContext(ctx, "change requested")
+	s.log.InfoContext(ctx, "change requested", slog.String("change", r.ID), slog.String("kind", string(kind)), slog.String("requester", by.Actor()))
 	return v, nil
 }
 

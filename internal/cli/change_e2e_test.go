@@ -194,6 +194,16 @@ func nobodyActsAlone(t *testing.T, q *quickstart, db *sql.DB) {
 		t.Fatalf("tampered change applied: billing floor %q", f)
 	}
 
+	// A request whose base moved on (the floor was raised since) is void:
+	// its diff is no longer the change.
+	staleCR := changeID(t, q.mustAs("admin", "service", "set", "billing", "--min-healthy", "50%"))
+	q.mustAs("admin", "service", "set", "billing", "--min-healthy", "70%")
+	mustRefuse("is void", "approver1", "change", "approve", staleCR, "--yes")
+	if f := floorOf("billing"); f != "70%" {
+		t.Fatalf("a stale change applied: billing floor %q", f)
+	}
+	q.mustChange("admin", "approver1", "service", "set", "billing", "--min-healthy", "60%") // back to 60%: a lowering, approved
+
 	// 8. An expired request cannot be approved (time passing is simulated
 	// by moving its expiry into the past).
 	out = q.mustAs("admin", "service", "set", "billing", "--max-per-operation", "none")
@@ -257,7 +267,7 @@ func nobodyActsAlone(t *testing.T, q *quickstart, db *sql.DB) {
 	}
 
 	// Every refusal left a record.
-	kinds := q.auditKinds("change.applied")
+	kinds := q.auditKinds("identity.user_disabled") // the last change made above
 	if got := kinds["change.approval_refused"] + kinds["change.refused"]; got < refusals {
 		t.Errorf("%d refusals left %d audit entries (kinds %v)", refusals, got, kinds)
 	}
