@@ -25,7 +25,7 @@ func (fakePeople) Invite(context.Context, wire.Principal, string, string) (ident
 	return identity.InvitationCode{}, nil
 }
 func (fakePeople) DisableUser(context.Context, wire.Principal, string) error { return nil }
-func (fakePeople) ListUsers(context.Context) ([]identity.User, error)       { return nil, nil }
+func (fakePeople) ListUsers(context.Context) ([]identity.User, error)        { return nil, nil }
 
 // refuseAll is change.IndependentApprover refusing everyone,
 // as identity does for a sock puppet.
