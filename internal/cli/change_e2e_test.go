@@ -142,6 +142,17 @@ func nobodyActsAlone(t *testing.T, q *quickstart, db *sql.DB) {
 		}
 	}
 
+	// A services file that lowers a floor is a change request too.
+	yamlFile := filepath.Join(q.dir, "services.yaml")
+	if err := os.WriteFile(yamlFile, []byte("services:\n  - name: billing\n    min_healthy: 10%\n    max_per_operation: 10%\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fileCR := changeID(t, q.mustAs("admin", "service", "set", "-f", yamlFile))
+	if f := floorOf("billing"); f != "60%" {
+		t.Fatalf("a services file lowered billing's floor to %q without approval", f)
+	}
+	q.mustAs("admin", "change", "withdraw", fileCR)
+
 	// 6. A new runbook version cannot be applied and run alone.
 	src, err := os.ReadFile("../../examples/runbooks/remove-capacity.yaml")
 	if err != nil {
@@ -267,7 +278,12 @@ func nobodyActsAlone(t *testing.T, q *quickstart, db *sql.DB) {
 	}
 
 	// Every refusal left a record.
-	kinds := q.auditKinds("identity.user_disabled") // the last change made above
+	entries := q.auditEntries("identity.user_disabled") // the last change made above
+	checkEntryLayouts(t, entries)
+	kinds := map[string]int{}
+	for _, e := range entries {
+		kinds[e.Kind]++
+	}
 	if got := kinds["change.approval_refused"] + kinds["change.refused"]; got < refusals {
 		t.Errorf("%d refusals left %d audit entries (kinds %v)", refusals, got, kinds)
 	}
