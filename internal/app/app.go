@@ -21,6 +21,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/agenthub"
 	"github.com/interlock-dev/interlock/internal/api"
 	"github.com/interlock-dev/interlock/internal/audit"
+	"github.com/interlock-dev/interlock/internal/change"
 	"github.com/interlock-dev/interlock/internal/config"
 	"github.com/interlock-dev/interlock/internal/dpop"
 	"github.com/interlock-dev/interlock/internal/identity"
@@ -67,6 +68,7 @@ type App struct {
 	Policy   *policy.Service
 	Engine   *policy.Engine
 	Ops      *ops.Manager
+	Changes  *change.Service
 	Exec     *exec.Engine
 	Hub      *agenthub.Hub
 	KMS      *kms.Service
@@ -142,6 +144,10 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if a.Ops, err = ops.New(ops.Config{Store: a.db.OpsStore(), Policy: a.Engine, Now: a.now, Log: a.log,
 		OnBreakGlass: func(ops.Operation) { alarms.breakGlass.Inc() }, Independence: a.Identity}); err != nil {
 		return nil, fmt.Errorf("ops: %w", err)
+	}
+	if a.Changes, err = change.New(change.Config{Store: a.db.ChangeStore(), Policy: a.Policy, Ops: a.Ops, People: a.Identity,
+		Independent: a.Identity, Now: a.now, Log: a.log}); err != nil {
+		return nil, fmt.Errorf("change: %w", err)
 	}
 	if a.KMS, err = kms.New(kms.Config{Store: a.db.KMSStore(), Root: a.root, Now: a.now, Log: a.log, Independence: a.Identity}); err != nil {
 		return nil, fmt.Errorf("kms: %w", err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -288,8 +289,48 @@ func (q *quickstart) setUp(hosts int) {
 	// 6. capacity rules.
 	q.mustAs("admin", "service", "set", "billing", "--min-healthy", "50%", "--max-per-operation", "10%")
 	q.mustAs("admin", "service", "set", "index", "--min-healthy", "80%")
-	// 7. the runbook.
-	q.mustAs("admin", "runbook", "apply", "-f", "../../examples/runbooks/remove-capacity.yaml")
+	// 7. the runbook: a change request, which approver1 approves after
+	// seeing the diff (one added runbook, its steps). approver1's login
+	// MFA is still fresh, so no new code is needed here.
+	out := q.mustAs("admin", "runbook", "apply", "-f", "../../examples/runbooks/remove-capacity.yaml")
+	id := changeID(t, out)
+	approved := q.must("y\n", "--profile", "approver1", "change", "approve", id)
+	for _, want := range []string{"New runbook remove-capacity:", "+ step:", `"argv"`, "+ health_check:", "+ rollback:", "+ waves:", "Approved. Change " + id + " is applied."} {
+		if !strings.Contains(approved, want) {
+			t.Errorf("change approve does not show %q:\n%s", want, approved)
+		}
+	}
+	t.Logf("interlock runbook apply:\n%s\ninterlock change approve:\n%s", out, approved)
+}
+
+// changeID finds the change request a configuration command said it made.
+func changeID(t *testing.T, out string) string {
+	t.Helper()
+	m := changeIDPattern.FindStringSubmatch(out)
+	if m == nil || !strings.Contains(out, "needs approval by another person: interlock change approve "+m[1]) {
+		t.Fatalf("no change request in:\n%s", out)
+	}
+	return m[1]
+}
+
+var changeIDPattern = regexp.MustCompile(`change request (cr_[a-z2-7]+)`)
+
+// mustChange runs a configuration command as requester that must make a
+// change request, and has approver approve it (with the approver's login
+// MFA still fresh); it returns the request.
+func (q *quickstart) mustChange(requester, approver string, args ...string) wire.ChangeRequest {
+	q.t.Helper()
+	var pend wire.ChangePending
+	mustJSON(q.t, q.mustAs(requester, append([]string{"--json"}, args...)...), &pend)
+	if pend.ChangeRequest.ID == "" {
+		q.t.Fatalf("interlock %s applied at once; want a change request", strings.Join(args, " "))
+	}
+	var cr wire.ChangeRequest
+	mustJSON(q.t, q.mustAs(approver, "--json", "change", "approve", pend.ChangeRequest.ID, "--yes"), &cr)
+	if cr.State != "applied" {
+		q.t.Fatalf("change %s is %s after approval, want applied", cr.ID, cr.State)
+	}
+	return cr
 }
 
 // waitHealthy waits until n hosts are enrolled and healthy.
@@ -403,7 +444,7 @@ func runQuickstart(t *testing.T, q *quickstart) {
 		kinds[e.Kind]++
 	}
 	for _, k := range []string{"identity.bootstrapped", "identity.login", "authz.denied", "identity.invited", "identity.accepted",
-		"host.enrolled", "service.set", "runbook.applied", "op.refused", "op.requested", "op.approval_refused",
+		"host.enrolled", "service.set", "change.requested", "change.approved", "change.applied", "runbook.applied", "op.refused", "op.requested", "op.approval_refused",
 		"op.approved", "op.step_dispatched", "op.step_result", "op.succeeded"} {
 		if kinds[k] == 0 {
 			t.Errorf("the log has no %s entry (kinds: %v)", k, kinds)

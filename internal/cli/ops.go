@@ -228,40 +228,49 @@ func formatLabels(m map[string]string) string {
 func serviceCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "service", Short: "Set and list services and their capacity rules"}
 	var minHealthy, maxPerOp, file string
+	var create bool
 	set := &cobra.Command{
-		Use:   "set NAME --min-healthy 50% [--max-per-operation 10%] | set -f FILE",
-		Short: "Set a service's capacity floor and per-operation cap (or apply a services YAML file)",
-		Args:  cobra.MaximumNArgs(1),
+		Use:   "set NAME [--min-healthy 50%] [--max-per-operation 10%] [--create] | set -f FILE",
+		Short: "Change a service's capacity floor or per-operation cap (or apply a services YAML file)",
+		Long: "Changes only the rules named (\"none\" removes one); the others stay. A service that does not exist\n" +
+			"is refused unless --create. A change that only tightens (a higher floor, a lower cap) applies at\n" +
+			"once; one that loosens becomes a change request another person approves (interlock change).",
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.execAPI()
 			if err != nil {
 				return err
 			}
 			var out wire.ServiceList
+			var cr *wire.ChangeRequest
 			switch {
 			case file != "" && len(args) == 0:
 				b, err := os.ReadFile(file)
 				if err != nil {
 					return err
 				}
-				if err := c.Do(cmd.Context(), "POST", "/v1/services", wire.ServicesApplyRequest{YAML: string(b)}, &out); err != nil {
+				if cr, err = doConfigChange(cmd.Context(), c, "POST", "/v1/services", wire.ServicesApplyRequest{YAML: string(b)}, &out); err != nil {
 					return err
 				}
 			case file == "" && len(args) == 1:
 				var one wire.Service
-				req := wire.ServiceSetRequest{MinHealthy: minHealthy, MaxPerOperation: maxPerOp}
-				if err := c.Do(cmd.Context(), "PUT", "/v1/services/"+url.PathEscape(args[0]), req, &one); err != nil {
+				req := wire.ServiceSetRequest{MinHealthy: minHealthy, MaxPerOperation: maxPerOp, Create: create}
+				if cr, err = doConfigChange(cmd.Context(), c, "PUT", "/v1/services/"+url.PathEscape(args[0]), req, &one); err != nil {
 					return err
 				}
 				out.Services = []wire.Service{one}
 			default:
 				return errors.New("name one service with its flags, or give a YAML file with -f, not both")
 			}
+			if cr != nil {
+				return e.printPending(cr)
+			}
 			return e.output(out, func() error { return e.serviceTable(out.Services) })
 		},
 	}
-	set.Flags().StringVar(&minHealthy, "min-healthy", "", `capacity floor: healthy in-service hosts that must remain, "50%" or a count`)
-	set.Flags().StringVar(&maxPerOp, "max-per-operation", "", `most hosts one operation may change, "10%" or a count`)
+	set.Flags().StringVar(&minHealthy, "min-healthy", "", `capacity floor: healthy in-service hosts that must remain, "50%", a count, or "none"`)
+	set.Flags().StringVar(&maxPerOp, "max-per-operation", "", `most hosts one operation may change, "10%", a count, or "none"`)
+	set.Flags().BoolVar(&create, "create", false, "create the service if it does not exist (without it an unknown name is refused)")
 	set.Flags().StringVarP(&file, "file", "f", "", "apply every service in this YAML file")
 	list := &cobra.Command{
 		Use:   "list",
@@ -310,7 +319,7 @@ func runbookCmd(e *env) *cobra.Command {
 	var file string
 	apply := &cobra.Command{
 		Use:   "apply -f FILE",
-		Short: "Validate a runbook YAML file and store it as a new version",
+		Short: "Validate a runbook YAML file and request it as a new version (another person approves)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
@@ -325,8 +334,12 @@ func runbookCmd(e *env) *cobra.Command {
 				return err
 			}
 			var out wire.Runbook
-			if err := c.Do(cmd.Context(), "POST", "/v1/runbooks", wire.RunbookApplyRequest{YAML: string(b)}, &out); err != nil {
+			cr, err := doConfigChange(cmd.Context(), c, "POST", "/v1/runbooks", wire.RunbookApplyRequest{YAML: string(b)}, &out)
+			if err != nil {
 				return err
+			}
+			if cr != nil {
+				return e.printPending(cr)
 			}
 			return e.output(out, func() error {
 				e.printf("Runbook %s is at version %d (risk %s).\n", out.Name, out.Version, out.Risk)

@@ -39,11 +39,12 @@ var _ = register(func(e *env) *cobra.Command {
 		Use:   "policy",
 		Short: "Read, test and apply the Cedar policy that authorizes every action",
 		Long: "Every API action is decided by a Cedar policy; default deny. `get` prints the policy in force,\n" +
-			"`test` checks decision cases against a candidate without applying it, and `apply` validates a\n" +
-			"new policy and puts it in force (it refuses a policy that does not parse, lacks @id, names\n" +
-			"unknown actions or types, or would stop admins from applying policy).",
+			"`test` checks decision cases against a candidate without applying it, `diff` shows what changes\n" +
+			"between two policies (offline), and `apply` validates a new policy and makes a change request that\n" +
+			"another person approves before it is in force (it refuses a policy that does not parse, lacks @id,\n" +
+			"names unknown actions or types, or would stop admins from applying policy).",
 	}
-	cmd.AddCommand(policyGetCmd(e), policyApplyCmd(e), policyTestCmd(e))
+	cmd.AddCommand(policyGetCmd(e), policyApplyCmd(e), policyTestCmd(e), policyDiffCmd(e))
 	return cmd
 })
 
@@ -81,7 +82,7 @@ func policyApplyCmd(e *env) *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE",
-		Short: "Validate a Cedar policy file and put it in force",
+		Short: "Validate a Cedar policy file and request to put it in force (another person approves)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			text, err := e.readPolicyFile(file)
@@ -93,8 +94,12 @@ func policyApplyCmd(e *env) *cobra.Command {
 				return err
 			}
 			var out wire.PolicyApplied
-			if err := c.Do(cmd.Context(), "PUT", "/v1/policy", wire.PolicyApplyRequest{Text: text}, &out); err != nil {
+			cr, err := doConfigChange(cmd.Context(), c, "PUT", "/v1/policy", wire.PolicyApplyRequest{Text: text}, &out)
+			if err != nil {
 				return err
+			}
+			if cr != nil {
+				return e.printPending(cr)
 			}
 			return e.output(out, func() error {
 				e.printf("Policy version %d is in force (%s).\n", out.Version, out.Hash)

@@ -65,15 +65,14 @@ func userInviteCmd(e *env) *cobra.Command {
 				return err
 			}
 			var inv wire.Invitation
-			if err := c.Do(e.ctx, "POST", "/v1/users/invitations", wire.InviteRequest{Username: args[0], Role: role}, &inv); err != nil {
+			cr, err := doConfigChange(e.ctx, c, "POST", "/v1/users/invitations", wire.InviteRequest{Username: args[0], Role: role}, &inv)
+			if err != nil {
 				return err
 			}
-			return e.output(inv, func() error {
-				e.printf("Invited %s as %s. Give them this one-time code through a channel you trust; it works once, until %s:\n\n  %s\n\n",
-					inv.Username, inv.Role, inv.ExpiresAt.Local().Format(time.RFC1123), inv.Code)
-				e.printf("They run: interlock user accept --server URL --ca-fingerprint SHA256:… --code %s\n", inv.Code)
-				return nil
-			})
+			if cr != nil {
+				return e.printPending(cr)
+			}
+			return e.output(inv, func() error { e.printInvitation(inv); return nil })
 		},
 	}
 	cmd.Flags().StringVar(&role, "role", "", "viewer, operator, approver or admin (required)")
@@ -148,8 +147,12 @@ func userDisableCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.Do(e.ctx, "POST", "/v1/users/"+url.PathEscape(args[0])+"/disable", nil, nil); err != nil {
+			cr, err := doConfigChange(e.ctx, c, "POST", "/v1/users/"+url.PathEscape(args[0])+"/disable", nil, nil)
+			if err != nil {
 				return err
+			}
+			if cr != nil {
+				return e.printPending(cr)
 			}
 			return e.output(map[string]string{"disabled": args[0]}, func() error {
 				e.printf("Disabled %s; their sessions have ended.\n", args[0])

@@ -396,23 +396,27 @@ func (s *Manager) putServices(ctx context.Context, by wire.Principal, svcs []Ser
 			return err
 		}
 	}
+	return s.store.InTx(ctx, func(tx Tx) error { return s.PutServicesIn(ctx, tx, by, svcs) })
+}
+
+// PutServicesIn creates or replaces each service's rules in tx, each with
+// its "service.set" audit entry. The caller validated them.
+func (s *Manager) PutServicesIn(ctx context.Context, tx Tx, by wire.Principal, svcs []Service) error {
 	now := s.clock()
-	return s.store.InTx(ctx, func(tx Tx) error {
-		for _, svc := range svcs {
-			if err := tx.PutService(ctx, svc, now); err != nil {
-				return fmt.Errorf("put service %s: %w", svc.Name, err)
-			}
-			freezes := make([]map[string]any, 0, len(svc.Freezes))
-			for _, w := range svc.Freezes {
-				freezes = append(freezes, map[string]any{"start": w.Start.UTC().Format(time.RFC3339), "end": w.End.UTC().Format(time.RFC3339), "reason": w.Reason})
-			}
-			if err := audit.Append(ctx, tx, audit.Entry{Kind: "service.set", Version: 1, Actor: actorOf(by), Subject: "service:" + svc.Name, Time: now,
-				Data: map[string]any{"min_healthy": svc.MinHealthy.String(), "max_per_operation": svc.MaxPerOperation.String(), "freezes": freezes}}); err != nil {
-				return err
-			}
+	for _, svc := range svcs {
+		if err := tx.PutService(ctx, svc, now); err != nil {
+			return fmt.Errorf("put service %s: %w", svc.Name, err)
 		}
-		return nil
-	})
+		freezes := make([]map[string]any, 0, len(svc.Freezes))
+		for _, w := range svc.Freezes {
+			freezes = append(freezes, map[string]any{"start": w.Start.UTC().Format(time.RFC3339), "end": w.End.UTC().Format(time.RFC3339), "reason": w.Reason})
+		}
+		if err := audit.Append(ctx, tx, audit.Entry{Kind: "service.set", Version: 1, Actor: actorOf(by), Subject: "service:" + svc.Name, Time: now,
+			Data: map[string]any{"min_healthy": svc.MinHealthy.String(), "max_per_operation": svc.MaxPerOperation.String(), "freezes": freezes}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func validateService(svc Service) error {

@@ -57,6 +57,14 @@ const (
 	// Separation of duties (issue 9): a requester takes back their own
 	// operation; internal/ops checks that the caller is the requester.
 	ActionOpWithdraw = "op.withdraw"
+
+	// Change requests for the gate's own configuration (internal/change).
+	ActionChangeList     = "change.list"
+	ActionChangeGet      = "change.get"
+	ActionChangeApprove  = "change.approve"
+	ActionChangeDeny     = "change.deny"
+	ActionChangeWithdraw = "change.withdraw"
+	ActionChangeApply    = "change.apply"
 )
 
 // Actions lists every action Interlock knows, in a stable order.
@@ -78,6 +86,7 @@ var Actions = []string{
 	ActionScanReport,
 	ActionAgentConnect, ActionAgentReport,
 	ActionOpWithdraw,
+	ActionChangeList, ActionChangeGet, ActionChangeApprove, ActionChangeDeny, ActionChangeWithdraw, ActionChangeApply,
 }
 
 // Resource types a [Request] may name.
@@ -91,12 +100,14 @@ const (
 	ResourcePolicy    = "Policy"
 	ResourceLog       = "Log"
 	ResourceSystem    = "System"
+	ResourceChange    = "Change" // a change request, Change::"<id>"
 )
 
 // ResourceTypes lists every resource type.
 var ResourceTypes = []string{
 	ResourceService, ResourceHost, ResourceRunbook, ResourceOperation, ResourceKey,
 	ResourceSecret, ResourcePolicy, ResourceLog, ResourceSystem,
+	ResourceChange,
 }
 
 // Principal and grouping entity types, as Cedar sees them.

@@ -144,58 +144,23 @@ func (s *Service) Get(ctx context.Context) (Current, error) {
 // a typo must not lock everyone out. Applying the text already in force
 // returns its version and stores nothing.
 func (s *Service) Apply(ctx context.Context, principal wire.Principal, text string) (int, error) {
-	c, err := compile(text)
+	cand, err := s.Prepare(text)
 	if err != nil {
 		return 0, err
 	}
-	if err := checkNoLockout(c, s.now()); err != nil {
-		return 0, err
-	}
-	if principal.ID == "" {
-		return 0, errors.New("apply policy: no principal")
-	}
-	now := s.now()
 	var version int
-	unchanged := false
+	var applied bool
 	err = s.store.InTx(ctx, func(tx Tx) error {
-		unchanged = false
-		latest, hash, err := tx.LatestPolicyVersion(ctx)
-		if err != nil {
-			return fmt.Errorf("latest policy version: %w", err)
-		}
-		if latest > 0 && hash == c.hash {
-			version, unchanged = latest, true
-			return nil
-		}
-		version = latest + 1
-		if err := tx.InsertPolicyVersion(ctx, StoredPolicy{Version: version, Text: text, Hash: c.hash, Author: principal.Actor(), CreatedAt: now}); err != nil {
-			return fmt.Errorf("store policy version %d: %w", version, err)
-		}
-		return audit.Append(ctx, tx, audit.Entry{
-			Kind: "policy.applied", Version: 1, Actor: principal.Actor(), Subject: fmt.Sprintf("policy:%d", version), Time: now,
-			Data: map[string]any{
-				"version":          version,
-				"previous_version": latest,
-				"hash":             c.hash,
-				"policy_ids":       c.ids,
-			},
-		})
+		var err error
+		version, applied, err = s.ApplyIn(ctx, tx, principal, cand)
+		return err
 	})
-	if errors.Is(err, ErrVersionTaken) {
-		return 0, usererr.Wrap(err, usererr.Conflict, "policy_apply_conflict",
-			"someone applied another policy at the same moment; run `interlock policy get`, merge your change into it and apply again")
-	}
 	if err != nil {
-		return 0, fmt.Errorf("apply policy: %w", err)
+		return 0, err
 	}
-	if unchanged {
-		return version, nil
+	if applied {
+		s.Activate(ctx, principal, cand, version)
 	}
-	c.version = version
-	// Another server may have applied a later version in the meantime;
-	// never swap an older one over it.
-	s.engine.swapIfNewer(c)
-	s.log.InfoContext(ctx, "policy applied", slog.Int("version", version), slog.String("hash", c.hash), slog.String("actor", principal.Actor()))
 	return version, nil
 }
 

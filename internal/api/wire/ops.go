@@ -9,11 +9,11 @@ import "time"
 //	POST /v1/hosts/{id}/revoke       ReasonRequest → Host (host.revoke on Host::"<id>"; its agent identity is refused from now on)
 //	POST /v1/hosts/{id}/return       ReasonRequest → Host (host.return on Host::"<id>"; back in service after a person checked it)
 //	GET  /v1/services                → ServiceList
-//	PUT  /v1/services/{name}         ServiceSetRequest → Service
-//	POST /v1/services                ServicesApplyRequest (YAML) → ServiceList
+//	PUT  /v1/services/{name}         ServiceSetRequest → Service, or 202 ChangePending when it loosens (change.go)
+//	POST /v1/services                ServicesApplyRequest (YAML) → ServiceList, or 202 ChangePending when it loosens
 //	GET  /v1/runbooks                → RunbookList
 //	GET  /v1/runbooks/{name}         → Runbook (with Source)
-//	POST /v1/runbooks                RunbookApplyRequest → Runbook
+//	POST /v1/runbooks                RunbookApplyRequest → 202 ChangePending (Runbook when the text is the latest version's)
 //	POST /v1/plans                   RunRequest → PlanResult (dry run: nothing stored)
 //	POST /v1/ops                     RunRequest → RunResponse (refused: 403 code "guardrail", details GuardrailRefusal)
 //	GET  /v1/ops?state=&runbook=&limit= → OperationList
@@ -84,11 +84,18 @@ type ServiceList struct {
 	Services []Service `json:"services"`
 }
 
-// ServiceSetRequest creates or replaces one service's rules (PUT /v1/services/{name}).
+// ServiceSetRequest changes the rules it names of one service (PUT
+// /v1/services/{name}); the others stay as they are. An empty threshold
+// keeps the rule, "none" removes it; Freezes, when present (even empty),
+// replace the freeze windows. A request that names no rule is refused, and
+// so is an unknown service unless Create is set. A change that loosens a
+// rule (a lower floor, a higher cap, a freeze removed) answers 202 with a
+// ChangePending; one that only tightens applies at once.
 type ServiceSetRequest struct {
-	MinHealthy      string         `json:"min_healthy"`
-	MaxPerOperation string         `json:"max_per_operation"`
+	MinHealthy      string         `json:"min_healthy,omitempty"`
+	MaxPerOperation string         `json:"max_per_operation,omitempty"`
 	Freezes         []FreezeWindow `json:"freezes,omitempty"`
+	Create          bool           `json:"create,omitempty"`
 }
 
 // ServicesApplyRequest applies a services YAML file in one transaction.

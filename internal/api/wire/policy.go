@@ -3,7 +3,8 @@ package wire
 // Policy routes (internal/api/policy_routes.go):
 //
 //	GET  /v1/policy        → Policy                                   action policy.get
-//	PUT  /v1/policy        PolicyApplyRequest → PolicyApplied         action policy.apply
+//	PUT  /v1/policy        PolicyApplyRequest → 202 ChangePending     action policy.apply
+//	                       (PolicyApplied when the text is already in force; see change.go)
 //	POST /v1/policy/test   PolicyTestRequest → PolicyTestResponse     action policy.test
 //
 // All three act on the resource Policy::"interlock".
