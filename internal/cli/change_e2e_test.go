@@ -77,6 +77,17 @@ func nobodyActsAlone(t *testing.T, q *quickstart, db *sql.DB) {
 		return p.Hash
 	}
 
+	// admin2 comes first, while admin is the only admin (so at once). The
+	// changes an approver is meant to act on below are admin2's: everyone
+	// else owes their account to admin, and an approver must not owe their
+	// account to the person asking (sock puppets; TestSockPuppets).
+	var inv wire.Invitation
+	mustJSON(t, q.mustAs("admin", "--json", "user", "invite", "admin2", "--role", "admin"), &inv)
+	f := filepath.Join(q.dir, "admin2.totp")
+	q.must(password+"\n", append([]string{"user", "accept", "--code", inv.Code, "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
+	q.readSecret("admin2", f)
+	q.login("admin2")
+
 	// 1. A policy with @approvals("0") does not take effect alone.
 	loose := strings.Replace(policy.DefaultText, "@id(\"approvals.baseline\")\n@approvals(\"1\")", "@id(\"approvals.baseline\")\n@approvals(\"0\")", 1)
 	if loose == policy.DefaultText {
@@ -159,12 +170,12 @@ func nobodyActsAlone(t *testing.T, q *quickstart, db *sql.DB) {
 		t.Fatal(err)
 	}
 	evil := filepath.Join(q.dir, "evil.yaml")
-	if err := os.WriteFile(evil, []byte(strings.Replace(string(src), `argv: ["echo", "removing", "{{service}}", "from service"]`, `argv: ["sh", "-c", "rm -rf /srv/{{service}}"]`, 1)), 0o600); err != nil {
+	if err := os.WriteFile(evil, []byte(strings.Replace(string(src), `argv: ["echo", "removing", "{{service}}", "from service"]`, `argv: ["rm", "-rf", "/srv/{{service}}"]`, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out = q.mustAs("admin", "runbook", "apply", "-f", evil)
 	evilCR := changeID(t, out)
-	if !strings.Contains(out, `"rm -rf /srv/{{service}}"`) || !strings.Contains(out, `"removing"`) {
+	if !strings.Contains(out, `"rm","-rf","/srv/{{service}}"`) || !strings.Contains(out, `"removing"`) {
 		t.Errorf("the runbook diff does not show the old and new argv:\n%s", out)
 	}
 	mustJSON(t, q.mustAs("operator1", "--json", "run", "remove-capacity", "--param", "service=billing", "--param", "count=1", "--reason", "probe"), &run)
@@ -177,7 +188,7 @@ func nobodyActsAlone(t *testing.T, q *quickstart, db *sql.DB) {
 
 	// 7. Hash binding: content edited in the database after the approver
 	// reviewed it is refused, whether or not the attacker fixed up the hash.
-	out = q.mustAs("admin", "service", "set", "billing", "--min-healthy", "40%")
+	out = q.mustAs("admin2", "service", "set", "billing", "--min-healthy", "40%")
 	lowerCR := changeID(t, out)
 	if !strings.Contains(out, "lowers the capacity floor of billing from 60% to 40%") {
 		t.Errorf("floor-lowering request does not say so:\n%s", out)
@@ -207,17 +218,17 @@ func nobodyActsAlone(t *testing.T, q *quickstart, db *sql.DB) {
 
 	// A request whose base moved on (the floor was raised since) is void:
 	// its diff is no longer the change.
-	staleCR := changeID(t, q.mustAs("admin", "service", "set", "billing", "--min-healthy", "50%"))
+	staleCR := changeID(t, q.mustAs("admin2", "service", "set", "billing", "--min-healthy", "50%"))
 	q.mustAs("admin", "service", "set", "billing", "--min-healthy", "70%")
 	mustRefuse("is void", "approver1", "change", "approve", staleCR, "--yes")
 	if f := floorOf("billing"); f != "70%" {
 		t.Fatalf("a stale change applied: billing floor %q", f)
 	}
-	q.mustChange("admin", "approver1", "service", "set", "billing", "--min-healthy", "60%") // back to 60%: a lowering, approved
+	q.mustChange("admin2", "approver1", "service", "set", "billing", "--min-healthy", "60%") // back to 60%: a lowering, approved
 
 	// 8. An expired request cannot be approved (time passing is simulated
 	// by moving its expiry into the past).
-	out = q.mustAs("admin", "service", "set", "billing", "--max-per-operation", "none")
+	out = q.mustAs("admin2", "service", "set", "billing", "--max-per-operation", "none")
 	oldCR := changeID(t, out)
 	if _, err := db.ExecContext(q.ctx, `UPDATE change_requests SET expires_at = $1 WHERE id = $2`, time.Now().Add(-time.Minute).UnixNano(), oldCR); err != nil {
 		t.Fatal(err)
@@ -231,35 +242,33 @@ func nobodyActsAlone(t *testing.T, q *quickstart, db *sql.DB) {
 	}
 
 	// 9. With a second admin, a floor lowered by one is applied only when
-	// the other approves it with fresh MFA.
-	var inv wire.Invitation
-	mustJSON(t, q.mustAs("admin", "--json", "user", "invite", "admin2", "--role", "admin"), &inv) // a single admin: at once
-	f := filepath.Join(q.dir, "admin2.totp")
-	q.must(password+"\n", append([]string{"user", "accept", "--code", inv.Code, "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
-	q.readSecret("admin2", f)
-	q.login("admin2")
+	// the other approves it with fresh MFA; not the other way round, since
+	// admin invited admin2.
 	out = q.mustAs("admin", "service", "set", "billing", "--min-healthy", "34%")
+	mustRefuse("admin invited admin2", "admin2", "change", "approve", changeID(t, out), "--yes", "--otp", q.otp("admin2"))
+	q.mustAs("admin", "change", "withdraw", changeID(t, out))
+	out = q.mustAs("admin2", "service", "set", "billing", "--min-healthy", "34%")
 	floorCR := changeID(t, out)
-	approved := q.must("y\n", "--profile", "admin2", "change", "approve", floorCR, "--otp", q.otp("admin2"))
+	approved := q.must("y\n", "--profile", "admin", "change", "approve", floorCR, "--otp", q.otp("admin"))
 	if !strings.Contains(approved, "min_healthy:       60% → 34%") || !strings.Contains(approved, "is applied") {
 		t.Errorf("the second admin's approval did not show the floor's diff or apply it:\n%s", approved)
 	}
 	if f := floorOf("billing"); f != "34%" {
 		t.Fatalf("approved floor change not applied: billing floor %q", f)
 	}
-	t.Logf("interlock service set (admin):\n%s\ninterlock change approve (admin2):\n%s", out, approved)
+	t.Logf("interlock service set (admin2):\n%s\ninterlock change approve (admin):\n%s", out, approved)
 
 	// 10. With two admins, granting approver or admin is a change request,
 	// and only the requester collects the invitation code.
-	out = q.mustAs("admin", "user", "invite", "approver2", "--role", "approver")
+	out = q.mustAs("admin2", "user", "invite", "approver2", "--role", "approver")
 	grantCR := changeID(t, out)
 	if strings.Contains(out, "ilk_inv_") {
 		t.Fatalf("a gated invitation printed a code:\n%s", out)
 	}
-	q.mustAs("admin2", "change", "approve", grantCR, "--yes")
-	mustRefuse("Only the person who requested", "admin2", "change", "apply", grantCR)
+	q.mustAs("admin", "change", "approve", grantCR, "--yes")
+	mustRefuse("Only the person who requested", "admin", "change", "apply", grantCR)
 	var applied wire.ChangeApplied
-	mustJSON(t, q.mustAs("admin", "--json", "change", "apply", grantCR), &applied)
+	mustJSON(t, q.mustAs("admin2", "--json", "change", "apply", grantCR), &applied)
 	if applied.Invitation == nil || applied.Invitation.Role != "approver" || !strings.HasPrefix(applied.Invitation.Code, "ilk_inv_") {
 		t.Fatalf("collecting the approved invitation: %+v", applied)
 	}
@@ -269,10 +278,10 @@ func nobodyActsAlone(t *testing.T, q *quickstart, db *sql.DB) {
 
 	// 11. Disabling a person waits for another person too; they stay
 	// active until then, and only the requester withdraws a request.
-	disableCR := changeID(t, q.mustAs("admin", "user", "disable", "approver1"))
-	mustRefuse("Only the person who requested", "admin2", "change", "withdraw", disableCR)
+	disableCR := changeID(t, q.mustAs("admin2", "user", "disable", "approver1"))
+	mustRefuse("Only the person who requested", "admin", "change", "withdraw", disableCR)
 	q.mustAs("approver1", "whoami")
-	q.mustAs("admin2", "change", "approve", disableCR, "--yes")
+	q.mustAs("admin", "change", "approve", disableCR, "--yes")
 	if code, _, _ := q.as("approver1", "whoami"); code == 0 {
 		t.Fatal("approver1 still signs in after their disabling was approved")
 	}

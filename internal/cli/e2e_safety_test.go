@@ -192,7 +192,7 @@ func TestSafetyCases(t *testing.T) {
 	if err := os.WriteFile(rb, []byte(strings.ReplaceAll(slowRunbook, "MARKS", markDir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	q.mustChange("admin", "approver1", "runbook", "apply", "-f", rb)
+	q.mustChange("operator1", "approver1", "runbook", "apply", "-f", rb)
 	run := func(count int) wire.Operation {
 		var r wire.RunResponse
 		mustJSON(t, q.mustAs("operator1", "--json", "run", "slow-remove", "--param", "service=billing", "--param", fmt.Sprintf("count=%d", count), "--reason", "INC-2"), &r)

@@ -289,10 +289,12 @@ func (q *quickstart) setUp(hosts int) {
 	// 6. capacity rules.
 	q.mustAs("admin", "service", "set", "billing", "--min-healthy", "50%", "--max-per-operation", "10%")
 	q.mustAs("admin", "service", "set", "index", "--min-healthy", "80%")
-	// 7. the runbook: a change request, which approver1 approves after
-	// seeing the diff (one added runbook, its steps). approver1's login
-	// MFA is still fresh, so no new code is needed here.
-	out := q.mustAs("admin", "runbook", "apply", "-f", "../../examples/runbooks/remove-capacity.yaml")
+	// 7. the runbook: operator1 proposes it as a change request, which
+	// approver1 approves after seeing the diff (one added runbook, its
+	// steps). Not admin: approver1 owes their account to admin, so could
+	// not approve admin's request (sock puppets). approver1's login MFA is
+	// still fresh, so no new code is needed here.
+	out := q.mustAs("operator1", "runbook", "apply", "-f", "../../examples/runbooks/remove-capacity.yaml")
 	id := changeID(t, out)
 	approved := q.must("y\n", "--profile", "approver1", "change", "approve", id)
 	for _, want := range []string{"New runbook remove-capacity:", "+ step:", `"argv"`, "+ health_check:", "+ rollback:", "+ waves:", "Approved. Change " + id + " is applied."} {
@@ -331,6 +333,23 @@ func (q *quickstart) mustChange(requester, approver string, args ...string) wire
 		q.t.Fatalf("change %s is %s after approval, want applied", cr.ID, cr.State)
 	}
 	return cr
+}
+
+// loosen runs a loosening configuration command as a second admin, admin2
+// (invited by admin on first use, while admin is the only admin), and has
+// admin approve it: everyone else owes their account to admin, so only a
+// request of someone admin did not invite can be approved at all.
+func (q *quickstart) loosen(args ...string) wire.ChangeRequest {
+	q.t.Helper()
+	if _, err := os.Stat(filepath.Join(q.dir, "admin2.totp")); err != nil {
+		var inv wire.Invitation
+		mustJSON(q.t, q.mustAs("admin", "--json", "user", "invite", "admin2", "--role", "admin"), &inv)
+		f := filepath.Join(q.dir, "admin2.totp")
+		q.must(password+"\n", append([]string{"user", "accept", "--code", inv.Code, "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
+		q.readSecret("admin2", f)
+		q.login("admin2")
+	}
+	return q.mustChange("admin2", "admin", args...)
 }
 
 // waitHealthy waits until n hosts are enrolled and healthy.

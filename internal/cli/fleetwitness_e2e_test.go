@@ -63,7 +63,7 @@ func testFleetDetectsLogRollback(t *testing.T, dsn string, snapshotDB func(*test
 	if err := os.WriteFile(rbFile, []byte(touch), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	q.mustAs("admin", "runbook", "apply", "-f", rbFile)
+	q.mustChange("operator1", "approver1", "runbook", "apply", "-f", rbFile)
 	agents := filepath.Join(q.dir, "agents")
 	waitAgents(t, agents, hosts, "hold a checkpoint", func(s agentLogState) bool { return s.size > 0 })
 	// The log key came with the enrollment answer and is pinned.

@@ -656,9 +656,7 @@ func (e *env) printApprovalView(op wire.Operation, names map[string]string) {
 	}
 	e.printf("  step:         %s\n", argvText(p.Step.Argv))
 	e.printf("  services:     %s\n", strings.Join(p.Services, ", "))
-	if len(p.SecretRefs) > 0 {
-		e.printf("  reads secrets: %s\n", strings.Join(p.SecretRefs, ", "))
-	}
+	e.printSecrets(p, "secrets:  ")
 	e.printf("  plan hash:    %s\n", p.Hash)
 	if len(op.Verdicts) > 0 {
 		e.printVerdicts(op.Verdicts)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
 	"github.com/interlock-dev/interlock/internal/store/storetest"
@@ -61,7 +62,9 @@ func (q *quickstart) runOne(user, reason string) wire.Operation {
 func (q *quickstart) auditCodes(kind string, want int) []string {
 	q.t.Helper()
 	var codes []string
-	for range 50 {
+	// Entries show once a checkpoint covers them: wait up to two
+	// checkpoint intervals.
+	for deadline := time.Now().Add(25 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		codes = codes[:0]
 		for _, e := range q.auditEntries(kind) {
 			if e.Kind == kind {
