@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -107,7 +108,8 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		return nil, err
 	}
 	if a.Audit, err = audit.New(audit.Config{Store: a.db.AuditStore(), Sealer: sealer, Origin: cfg.LogOrigin, Witnesses: cfg.LogWitnesses,
-		CheckpointEvery: cfg.CheckpointInterval, Now: a.now, Log: a.log}); err != nil {
+		CheckpointEvery: cfg.CheckpointInterval, Now: a.now, Log: a.log,
+		Memory: audit.FileMemory{Path: filepath.Join(cfg.DataDir, SignerStateFile)}}); err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	if a.Engine, err = policy.NewEngine(policy.EngineConfig{Now: a.now, Log: a.log}); err != nil {
@@ -152,7 +154,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	proofs, loginProofs := dpop.NewVerifier(dpop.VerifierConfig{}), dpop.NewVerifier(dpop.VerifierConfig{})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		alarms.breakGlass, alarms.denied)
+		alarms.breakGlass, alarms.denied, signerRefusingGauge(a.Audit))
 	if a.API, err = api.New(api.Config{
 		Authenticator: a.Identity,
 		Proofs:        proofs,
@@ -160,6 +162,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		Authorizer:    api.PolicyAuthorizer(a.Engine),
 		Denials:       denialRecorder{db: a.db, now: a.now, count: alarms.denied},
 		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Halted:        a.Audit.Refusal,
 		Now:           a.now,
 		Log:           a.log,
 	}, a.routes(loginProofs)...); err != nil {

@@ -23,12 +23,13 @@ import (
 // the DPoP proofs of the anonymous sign-in routes.
 func (a *App) routes(loginProofs *dpop.Verifier) [][]api.Route {
 	return [][]api.Route{
-		api.IdentityRoutes(a.Identity, loginProofs),
+		whileHalted(api.IdentityRoutes(a.Identity, loginProofs), "POST /v1/login", "POST /v1/mfa"),
 		api.PolicyRoutes(a.Policy),
 		api.OpsRoutes(a.Ops, a.Exec),
 		api.ExecRoutes(a.Exec),
 		api.KMSRoutes(a.KMS),
 		api.LogRoutes(a.Audit),
+		whileHalted(api.LogForkRoutes(a.Audit)),
 		api.ScanRoutes(scanRecorder{db: a.db, now: a.now}),
 		a.agentRoutes(),
 	}

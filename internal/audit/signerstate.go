@@ -278,6 +278,7 @@ type ForkResult struct {
 	Index      uint64 // of the fork entry
 	Fork       tlog.Fork
 	Checkpoint tlog.Checkpoint
+	Signed     []byte // the signed note of Checkpoint
 }
 
 // Fork starts a new epoch when the log refuses because its database is
@@ -345,7 +346,7 @@ func (l *Log) Fork(ctx context.Context, actor, reason string) (ForkResult, error
 		if _, err := tx.InsertCheckpoint(ctx, StoredCheckpoint{Size: cp.Size, Root: cp.Hash, Time: cp.Time, Note: signed}); err != nil {
 			return err
 		}
-		res = ForkResult{Index: st.Size, Fork: f, Checkpoint: cp}
+		res = ForkResult{Index: st.Size, Fork: f, Checkpoint: cp, Signed: signed}
 		return nil
 	})
 	if err != nil {
