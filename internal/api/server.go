@@ -119,8 +119,8 @@ type Config struct {
 	// While halted, /readyz answers 503 with the sentence and every route
 	// that is not a GET answers 503 too, except routes marked WhileHalted.
 	Halted func() string
-	Now     func() time.Time // nil means time.Now
-	Log     *slog.Logger     // nil discards
+	Now    func() time.Time // nil means time.Now
+	Log    *slog.Logger     // nil discards
 }
 
 // Route is one API endpoint.
@@ -141,7 +141,7 @@ type Route struct {
 	// WhileHalted routes still answer while Config.Halted says the
 	// server is halted (sign-in, fresh MFA, and the log fork that ends it).
 	WhileHalted bool
-	Handle func(c *Call) error
+	Handle      func(c *Call) error
 }
 
 // Server is the HTTP API.
