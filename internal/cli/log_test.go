@@ -130,6 +130,19 @@ func newLogFixture(t *testing.T) *logFixture {
 	return f
 }
 
+// insiderWithKeyAndSignerState makes the fixture sign with a second
+// signer over the same database that remembers nothing: an insider who
+// holds the whole data dir (the root key, hence the log key, and the
+// signer's state file), which the server's own signer cannot stop — the
+// clients' and witnesses' memories must.
+func (f *logFixture) insiderWithKeyAndSignerState() {
+	l, err := audit.New(audit.Config{Store: f.db.AuditStore(), Sealer: logPrefixSealer{}, Origin: "interlock.test/log"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.log = l
+}
+
 func runLogCLI(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
 	code := Main(context.Background(), args, strings.NewReader(""), &out, &errb)
@@ -172,6 +185,7 @@ func TestLogVerifyDetectsRewrittenHistory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	f.insiderWithKeyAndSignerState()
 	f.add(10)
 	code, _, errOut := runLogCLI("log", "verify")
 	if code != 1 || !strings.Contains(errOut, "rollback") {
@@ -226,6 +240,7 @@ func TestLogWitnessCosignsAndRefusesAFork(t *testing.T) {
 		}
 	}
 	f.n = 1000
+	f.insiderWithKeyAndSignerState()
 	f.add(305)
 	code, _, errOut = runLogCLI("log", "witness", "--key", key)
 	if code != 1 || !strings.Contains(errOut, "fork") {
