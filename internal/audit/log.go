@@ -50,6 +50,10 @@ type Config struct {
 	Rand io.Reader
 	// Log receives operational messages; nil discards them.
 	Log *slog.Logger
+	// TimeSkew is how far a pending entry's time may go back before the
+	// newest entry's; zero means tlog.DefaultTimeSkew. The sequencer
+	// refuses an entry further back.
+	TimeSkew time.Duration
 	// Memory keeps the last checkpoint the signer signed, outside the
 	// database (see signerstate.go). nil keeps it in the process only, for
 	// tests and tools; a server MUST configure a [FileMemory].
@@ -108,6 +112,9 @@ func New(cfg Config) (*Log, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.TimeSkew <= 0 {
+		cfg.TimeSkew = tlog.DefaultTimeSkew
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
@@ -379,6 +386,14 @@ func (l *Log) integrateBatch(ctx context.Context) (int, error) {
 	}
 	if err := l.loadMemory(ctx); err != nil {
 		return 0, err
+	}
+	l.timeMu.Lock()
+	known := l.lastTimeKnown
+	l.timeMu.Unlock()
+	if !known {
+		if err := l.loadLastTime(ctx); err != nil {
+			return 0, err
+		}
 	}
 	n := 0
 	var done []StoredEntry

@@ -231,18 +231,22 @@ func (l *Log) checkMemory(ctx context.Context, tx SeqTx, st TreeState) error {
 	return nil
 }
 
-// checkTimeOrder refuses a pending entry dated more than
-// [tlog.DefaultTimeSkew] before the newest entry already in the log.
+// checkTimeOrder refuses a pending entry dated more than the allowed
+// skew before the newest entry already in the log or earlier in the batch.
 func (l *Log) checkTimeOrder(ctx context.Context, pending []StoredEntry) error {
 	l.timeMu.Lock()
 	defer l.timeMu.Unlock()
+	latest, at, known := l.lastTime, fmt.Sprintf("entry %d", l.lastIndex), l.lastTimeKnown
 	for _, e := range pending {
 		t := e.Time.UnixNano()
-		if l.lastTimeKnown && t < l.lastTime-int64(tlog.DefaultTimeSkew) {
+		if known && t < latest-int64(l.cfg.TimeSkew) {
 			return l.refuse(ctx, &RefusalError{Sentence: fmt.Sprintf(
-				"pending entry row %d (%s by %s) is dated %s, %s before entry %d (%s), the newest in the log: entries are sequenced in time order (allowed skew %s), so this row was not appended in order — it may be an old entry copied back into the database; inspect it, delete it if it is not genuine, and restart the server",
-				e.ID, e.Kind, e.Actor, e.Time.Format(time.RFC3339), time.Duration(l.lastTime-t).Round(time.Second), l.lastIndex,
-				time.Unix(0, l.lastTime).UTC().Format(time.RFC3339), tlog.DefaultTimeSkew)})
+				"pending entry row %d (%s by %s) is dated %s, %s before %s (%s): entries are sequenced in time order (allowed skew %s), so this row was not appended in order — it may be an old entry copied back into the database; inspect it, delete it if it is not genuine, and restart the server",
+				e.ID, e.Kind, e.Actor, e.Time.Format(time.RFC3339), time.Duration(latest-t).Round(time.Second), at,
+				time.Unix(0, latest).UTC().Format(time.RFC3339), l.cfg.TimeSkew)})
+		}
+		if !known || t > latest {
+			latest, at, known = t, fmt.Sprintf("pending entry row %d", e.ID), true
 		}
 	}
 	return nil
