@@ -87,6 +87,9 @@ type Log struct {
 	lastTime      int64 // unix nanoseconds of the newest integrated entry
 	lastIndex     uint64
 	lastTimeKnown bool
+	// lastForkBaseline: lastTime is the time of the checkpoint a fork
+	// entry (at lastIndex) names, not of an entry.
+	lastForkBaseline bool
 }
 
 // DefaultOrigin is the origin used when Config.Origin is empty.

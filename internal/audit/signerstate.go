@@ -237,6 +237,9 @@ func (l *Log) checkTimeOrder(ctx context.Context, pending []StoredEntry) error {
 	l.timeMu.Lock()
 	defer l.timeMu.Unlock()
 	latest, at, known := l.lastTime, fmt.Sprintf("entry %d", l.lastIndex), l.lastTimeKnown
+	if l.lastForkBaseline {
+		at = fmt.Sprintf("the checkpoint the fork entry %d names", l.lastIndex)
+	}
 	for _, e := range pending {
 		t := e.Time.UnixNano()
 		if known && t < latest-int64(l.cfg.TimeSkew) {
@@ -257,8 +260,22 @@ func (l *Log) noteSequenced(es []StoredEntry) {
 	l.timeMu.Lock()
 	defer l.timeMu.Unlock()
 	for _, e := range es {
+		if e.Kind == tlog.KindForked {
+			// Entries sequenced after a fork must not be older than the
+			// checkpoint the signer had signed; the fork entry's own time
+			// does not count, as entries committed while the log refused
+			// are older than it (see tlog's timeOrder.afterFork).
+			if f, err := tlog.ParseFork(e.Data); err == nil {
+				if c, err := tlog.ParseCheckpoint(noteText([]byte(f.PreviousCheckpoint))); err == nil && !c.Time.IsZero() {
+					if t := c.Time.UnixNano(); !l.lastTimeKnown || t > l.lastTime {
+						l.lastTime, l.lastIndex, l.lastTimeKnown, l.lastForkBaseline = t, e.Index, true, true
+					}
+				}
+			}
+			continue
+		}
 		if t := e.Time.UnixNano(); !l.lastTimeKnown || t > l.lastTime {
-			l.lastTime, l.lastIndex, l.lastTimeKnown = t, e.Index, true
+			l.lastTime, l.lastIndex, l.lastTimeKnown, l.lastForkBaseline = t, e.Index, true, false
 		}
 	}
 }
@@ -307,6 +324,7 @@ func (l *Log) Fork(ctx context.Context, actor, reason string) (ForkResult, error
 		return ForkResult{}, errors.New("audit: fork: the signer remembers no checkpoint")
 	}
 	var res ForkResult
+	var forkEntry []StoredEntry
 	err := l.store.Sequence(ctx, func(tx SeqTx) error {
 		ftx, ok := tx.(ForkTx)
 		if !ok {
@@ -335,7 +353,7 @@ func (l *Log) Fork(ctx context.Context, actor, reason string) (ForkResult, error
 		if err != nil {
 			return err
 		}
-		if _, err := l.sequenceInto(ctx, tx, st, rng, []StoredEntry{e}); err != nil {
+		if forkEntry, err = l.sequenceInto(ctx, tx, st, rng, []StoredEntry{e}); err != nil {
 			return err
 		}
 		cp := tlog.Checkpoint{Origin: l.cfg.Origin, Size: rng.Size(), Hash: rng.Root(), Time: l.cfg.Now().UTC().Truncate(time.Second),
@@ -364,6 +382,7 @@ func (l *Log) Fork(ctx context.Context, actor, reason string) (ForkResult, error
 		}
 		return ForkResult{}, fmt.Errorf("audit: fork: %w", err)
 	}
+	l.noteSequenced(forkEntry)
 	l.refusal.Store(nil)
 	l.log.WarnContext(ctx, "the log was forked: a new epoch begins", slog.Int("epoch", int(res.Fork.Epoch)),
 		slog.Int("index", int(res.Index)), slog.String("actor", actor))

@@ -206,20 +206,43 @@ const DefaultTimeSkew = time.Minute
 
 // timeOrder tracks the latest entry time seen.
 type timeOrder struct {
-	skew    time.Duration
-	latest  int64
-	atIndex uint64
-	seen    bool
+	skew   time.Duration
+	latest int64
+	at     string // what latest is the time of
+	seen   bool
 }
 
 func (o *timeOrder) check(i uint64, t int64) error {
 	if o.seen && t < o.latest-int64(o.skew) {
 		back := time.Duration(o.latest - t)
-		return &VerifyError{Index: i, Reason: fmt.Sprintf("entry is dated %s, %s before entry %d (%s): entries are sequenced in time order (allowed skew %s), so this one was put in out of order",
-			time.Unix(0, t).UTC().Format(time.RFC3339), back.Round(time.Second), o.atIndex, time.Unix(0, o.latest).UTC().Format(time.RFC3339), o.skew)}
-	}
-	if !o.seen || t > o.latest {
-		o.latest, o.atIndex, o.seen = t, i, true
+		return &VerifyError{Index: i, Reason: fmt.Sprintf("entry is dated %s, %s before %s (%s): entries are sequenced in time order (allowed skew %s), so this one was put in out of order",
+			time.Unix(0, t).UTC().Format(time.RFC3339), back.Round(time.Second), o.at, time.Unix(0, o.latest).UTC().Format(time.RFC3339), o.skew)}
 	}
 	return nil
+}
+
+// advance records entry i's time t after it passed check.
+func (o *timeOrder) advance(i uint64, t int64) {
+	if !o.seen || t > o.latest {
+		o.latest, o.at, o.seen = t, fmt.Sprintf("entry %d", i), true
+	}
+}
+
+// afterFork sets the baseline after fork entry i: the time of the
+// checkpoint the signer had signed. The fork entry's own time does not
+// count, since entries committed while the log refused (sign-ins, the
+// admin's MFA) are older than it and sequenced after it; but any entry
+// older than the last signed checkpoint should have been in it, so such
+// an entry is an old row put back in.
+func (o *timeOrder) afterFork(i uint64, f Fork) {
+	text := f.PreviousCheckpoint
+	if k := strings.Index(text, "\n\n"); k >= 0 {
+		text = text[:k+1]
+	}
+	if c, err := ParseCheckpoint([]byte(text)); err == nil && !c.Time.IsZero() {
+		if t := c.Time.UnixNano(); !o.seen || t > o.latest {
+			o.latest, o.seen = t, true
+			o.at = fmt.Sprintf("the checkpoint of %d entries that fork entry %d names", c.Size, i)
+		}
+	}
 }

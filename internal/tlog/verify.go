@@ -218,6 +218,9 @@ func verifyPages(ctx context.Context, cp Checkpoint, read pageFunc, opt VerifyOp
 				if err := epochs.check(i, l, root, opt.LogKey); err != nil {
 					return VerifyResult{}, err
 				}
+				order.afterFork(i, epochs.forks[len(epochs.forks)-1].Fork)
+			} else {
+				order.advance(i, l.Time)
 			}
 			if l.Kind == KindRedacted {
 				var d struct {
