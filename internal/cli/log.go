@@ -156,10 +156,13 @@ func logTailCmd(e *env) *cobra.Command {
 			if err := c.Do(ctx, "GET", "/v1/log", nil, &info); err != nil {
 				return err
 			}
-			if info.Refusing != "" {
-				fmt.Fprintf(e.stderr, "Warning: the server refuses to sign: %s\n", info.Refusing)
-			}
 			end := max(info.IntegratedSize, cp.Size)
+			if info.Refusing != "" {
+				// The signed checkpoint is the signer's memory, which the
+				// database no longer holds: show what it holds, unverified.
+				fmt.Fprintf(e.stderr, "Warning: the server refuses to sign, so these entries cannot be verified: %s\n", info.Refusing)
+				end, cp = info.IntegratedSize, tlog.Checkpoint{}
+			}
 			next := end - min(n, end)
 			header := !e.json
 			failed := 0
@@ -234,7 +237,8 @@ func logTailCmd(e *env) *cobra.Command {
 				if cp, _, err = latestCheckpoint(ctx, c, v); err != nil {
 					return err
 				}
-				if err := checkLater(ctx, c, &prev, cp); err != nil {
+				if prev.Origin == "" { // was refusing: nothing signed to extend
+				} else if err := checkLater(ctx, c, &prev, cp); err != nil {
 					return &ExitError{Code: 1, Err: err}
 				}
 				var shown []wire.LogEntry
