@@ -363,3 +363,30 @@ func cutBackAuditTables(t *testing.T, r *restartable, keep uint64) {
 		t.Fatal(err)
 	}
 }
+
+// TestLoginToANewServerReplacesThePinnedLogKey: a profile that logs in to
+// another server (another log key) pins the new key, drops the checkpoint
+// saved for the old log and says so; verify then works instead of failing
+// with "note has no verifiable signatures".
+func TestLoginToANewServerReplacesThePinnedLogKey(t *testing.T) {
+	a := startRestartable(t, "")
+	cfgDir := os.Getenv("INTERLOCK_CONFIG_DIR")
+	b := startRestartable(t, "")
+	t.Setenv("INTERLOCK_CONFIG_DIR", cfgDir) // one person, one config dir
+	for _, r := range []*restartable{a, b} {
+		q := r.q
+		f := filepath.Join(q.dir, "admin.totp")
+		q.must(password+"\n", append([]string{"bootstrap", "--code", q.ready.BootstrapCode, "--user", "admin", "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
+		q.readSecret("admin", f)
+	}
+	a.q.login("admin")
+	a.q.mustAs("admin", "log", "verify") // saves a's checkpoint
+	keyA, keyB := a.q.ready.LogKey, b.q.ready.LogKey
+	code, _, errOut := b.q.run(password+"\n", append([]string{"--profile", "admin", "login", "--user", "admin", "--password-stdin", "--otp", b.q.otp("admin")}, b.q.serverFlags()...)...)
+	if code != 0 || !strings.Contains(errOut, "now pins the log key of "+b.q.ready.URL+": "+keyB) || !strings.Contains(errOut, "it replaces "+keyA) {
+		t.Fatalf("login to another server = %d\n%s", code, errOut)
+	}
+	if code, out, errOut := b.q.as("admin", "log", "verify"); code != 0 || !strings.Contains(out, "saved as the first checkpoint this client trusts") {
+		t.Errorf("verify after logging in to the new server = %d\n%s\n%s", code, out, errOut)
+	}
+}
