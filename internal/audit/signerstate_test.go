@@ -289,3 +289,60 @@ func isUserErr(err error, code string) bool {
 	ue, ok := usererr.As(err)
 	return ok && ue.Code == code
 }
+
+// TestReplicaAdoptsAForkRecordedByAnother: two servers share one
+// database, each with its own state file. After one forks, the other's
+// memory (the old epoch) is superseded by the signed checkpoint of the
+// new epoch, so it signs on instead of refusing.
+func TestReplicaAdoptsAForkRecordedByAnother(t *testing.T) {
+	bothStores(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := func() time.Time { return t0 }
+		a := signer(t, db, filepath.Join(t.TempDir(), "a"), now)
+		b := signer(t, db, filepath.Join(t.TempDir(), "b"), now)
+		appendN(t, db, 60, false)
+		if _, err := a.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Publish(ctx); err != nil { // b remembers 60 too
+			t.Fatal(err)
+		}
+		cutBack(t, db, 40)
+		if _, err := a.Publish(ctx); err == nil {
+			t.Fatal("a signed a cut-back database")
+		}
+		if _, err := a.Fork(ctx, "person:p-admin", "restore"); err != nil {
+			t.Fatal(err)
+		}
+		cp, err := b.Publish(ctx)
+		if err != nil || cp.Epoch != 2 || cp.EpochStart != 40 || b.Refusal() != "" {
+			t.Errorf("the other replica after the fork: %+v, %v, refusal %q; want it to sign epoch 2", cp, err, b.Refusal())
+		}
+	})
+}
+
+// TestSignerStateThatDoesNotVerifyIsRefused: a state file not signed by
+// the log key in the database (the key or the file was replaced) makes
+// the log refuse instead of trusting the database.
+func TestSignerStateThatDoesNotVerifyIsRefused(t *testing.T) {
+	db := storetest.OpenSQLite(t)
+	ctx := context.Background()
+	state := filepath.Join(t.TempDir(), "state")
+	l := signer(t, db, state, func() time.Time { return t0 })
+	appendN(t, db, 5, false)
+	if _, err := l.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(state)
+	if err := os.WriteFile(state, []byte(strings.Replace(string(b), "\n5\n", "\n4\n", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l = signer(t, db, state, func() time.Time { return t0 })
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Stop(ctx)
+	if !strings.Contains(l.Refusal(), "does not verify with the log key in the database") {
+		t.Errorf("Refusal() = %q", l.Refusal())
+	}
+}
