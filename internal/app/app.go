@@ -182,6 +182,9 @@ func (a *App) runPeriodic(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if a.Audit.Refusal() != "" {
+				continue // nothing changes while the log cannot record it
+			}
 			if n, err := a.KMS.RunDue(ctx); err != nil {
 				a.log.ErrorContext(ctx, "kms periodic work", slog.String("error", err.Error()))
 			} else if n > 0 {
