@@ -59,8 +59,8 @@ func TestLogForkIsAdminOnlyWithFreshMFAWhateverThePolicy(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, token, body string
-		code             int
-		want             string
+		code              int
+		want              string
 	}{
 		{"an operator", "operator-10", `{"reason":"r"}`, 403, "admin_only"},
 		{"an admin without fresh MFA", "admin-600", `{"reason":"r"}`, 403, "mfa_required"},
