@@ -241,6 +241,12 @@ func (l *Log) checkTimeOrder(ctx context.Context, pending []StoredEntry) error {
 		at = fmt.Sprintf("the checkpoint the fork entry %d names", l.lastIndex)
 	}
 	for _, e := range pending {
+		if e.Kind == tlog.KindForked {
+			// Only Fork writes fork entries, integrating them at once; one
+			// waiting in the table was put there by someone else.
+			return l.refuse(ctx, &RefusalError{Sentence: fmt.Sprintf(
+				"pending entry row %d is a %s entry that this log's signer did not write (forks are recorded only by `interlock log fork`); inspect it, delete it, and restart the server", e.ID, e.Kind)})
+		}
 		t := e.Time.UnixNano()
 		if known && t < latest-int64(l.cfg.TimeSkew) {
 			return l.refuse(ctx, &RefusalError{Sentence: fmt.Sprintf(

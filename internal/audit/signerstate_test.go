@@ -255,6 +255,21 @@ func TestSequencerRefusesAnEntryOutOfTimeOrder(t *testing.T) {
 	})
 }
 
+// TestSequencerRefusesAForkEntryItDidNotWrite: a log.forked row put into
+// the table by hand is not sequenced (it would make the log look forked).
+func TestSequencerRefusesAForkEntryItDidNotWrite(t *testing.T) {
+	db := storetest.OpenSQLite(t)
+	ctx := context.Background()
+	l := signer(t, db, filepath.Join(t.TempDir(), "state"), func() time.Time { return t0 })
+	fake := audit.Entry{Kind: tlog.KindForked, Version: 1, Actor: "person:mallory", Subject: "log", Time: t0, Data: map[string]any{"epoch": 2}}
+	if err := db.InTx(ctx, func(tx *store.Tx) error { return audit.Append(ctx, tx, fake) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Integrate(ctx); err == nil || !strings.Contains(l.Refusal(), "did not write") {
+		t.Errorf("Integrate of a hand-made fork entry = %v, refusal %q", err, l.Refusal())
+	}
+}
+
 func TestFileMemoryReplacesAtomically(t *testing.T) {
 	dir := t.TempDir()
 	m := audit.FileMemory{Path: filepath.Join(dir, "state")}
