@@ -75,8 +75,12 @@ func (h logHandlers) info(c *Call) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, wire.LogInfo{Origin: h.l.Origin(), PublicKey: key, Checkpoint: string(cp.Note),
-		Size: cp.Checkpoint.Size, RootHash: cp.Checkpoint.Hash, Time: cp.Checkpoint.Time.Unix()})
+	info := wire.LogInfo{Origin: h.l.Origin(), PublicKey: key, Checkpoint: string(cp.Note),
+		Size: cp.Checkpoint.Size, RootHash: cp.Checkpoint.Hash, Time: cp.Checkpoint.Time.Unix()}
+	if err := addLogStatus(c.Context(), h.l, &info); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, info)
 }
 
 func (h logHandlers) checkpoint(c *Call) error {

@@ -175,7 +175,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, requestID st
 	if errors.As(err, &mbe) {
 		err = decodeError(err)
 	}
-	if ue, ok := usererr.As(err); ok {
+	var halted errHalted
+	if errors.As(err, &halted) {
+		p.Status, p.Code = http.StatusServiceUnavailable, "log_refusing"
+		p.Detail = "Nothing can be changed while the audit log cannot record it: " + halted.why
+		w.Header().Set("Retry-After", "60")
+		s.log.WarnContext(r.Context(), "request refused while halted", slog.String("request_id", requestID),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path))
+	} else if ue, ok := usererr.As(err); ok {
 		p.Status = ue.Kind.HTTPStatus()
 		p.Code, p.Detail, p.Details = ue.Code, ue.Msg, ue.Details
 		s.log.InfoContext(r.Context(), "request refused", slog.String("request_id", requestID),

@@ -32,6 +32,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -116,8 +117,13 @@ type Config struct {
 	PublicWriteBurst      int
 	// Metrics, if set, is served at /metrics without authentication.
 	Metrics http.Handler
-	Now     func() time.Time // nil means time.Now
-	Log     *slog.Logger     // nil discards
+	// Halted, if set, says why the server must not change anything ("" when
+	// it may): the audit log refuses to sign, so nothing can be recorded.
+	// While halted, /readyz answers 503 with the sentence and every route
+	// that is not a GET answers 503 too, except routes marked WhileHalted.
+	Halted func() string
+	Now    func() time.Time // nil means time.Now
+	Log    *slog.Logger     // nil discards
 }
 
 // Route is one API endpoint.
@@ -135,7 +141,10 @@ type Route struct {
 	Resource func(r *http.Request) Resource
 	// Stream routes may write for a long time (no write deadline).
 	Stream bool
-	Handle func(c *Call) error
+	// WhileHalted routes still answer while Config.Halted says the
+	// server is halted (sign-in, fresh MFA, and the log fork that ends it).
+	WhileHalted bool
+	Handle      func(c *Call) error
 }
 
 // Server is the HTTP API.
@@ -179,6 +188,15 @@ func New(cfg Config, groups ...[]Route) (*Server, error) {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintln(w, `{"status":"ok"}`)
+	})
+	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if why := s.halted(); why != "" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(map[string]string{"status": "refusing", "detail": why})
+			return
+		}
+		fmt.Fprintln(w, `{"status":"ready"}`)
 	})
 	if cfg.Metrics != nil {
 		s.mux.Handle("GET /metrics", cfg.Metrics)
@@ -321,7 +339,24 @@ func (s *Server) wrap(rt Route) http.Handler {
 	})
 }
 
+func (s *Server) halted() string {
+	if s.cfg.Halted == nil {
+		return ""
+	}
+	return s.cfg.Halted()
+}
+
+// errHalted is the answer of a write route while the server is halted.
+type errHalted struct{ why string }
+
+func (e errHalted) Error() string { return e.why }
+
 func (s *Server) serve(rt Route, c *Call) error {
+	if m := c.R.Method; m != http.MethodGet && m != http.MethodHead && !rt.WhileHalted {
+		if why := s.halted(); why != "" {
+			return errHalted{why}
+		}
+	}
 	if rt.Public {
 		if c.R.Method != http.MethodGet && !s.public.allow(c.SourceIP(), time.Now()) {
 			return usererr.New(usererr.RateLimited, "too_many_requests",

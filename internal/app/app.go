@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -122,7 +123,8 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		return nil, err
 	}
 	if a.Audit, err = audit.New(audit.Config{Store: a.db.AuditStore(), Sealer: sealer, Origin: cfg.LogOrigin, Witnesses: witnessKeys,
-		CheckpointEvery: cfg.CheckpointInterval, Now: a.now, Log: a.log}); err != nil {
+		CheckpointEvery: cfg.CheckpointInterval, Now: a.now, Log: a.log,
+		Memory: audit.FileMemory{Path: filepath.Join(cfg.DataDir, SignerStateFile)}}); err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	if a.feeder, err = a.newFeeder(cfg, pushWitnesses); err != nil {
@@ -180,7 +182,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	a.denials = newDenialLog(a.db, a.now, alarms.denied, a.log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		alarms.breakGlass, alarms.denied, a.fleet.rollbacks)
+		alarms.breakGlass, alarms.denied, a.fleet.rollbacks, signerRefusingGauge(a.Audit))
 	if a.feeder != nil {
 		reg.MustRegister(a.feeder.Collectors()...)
 	}
@@ -193,6 +195,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		Denials:       a.denials,
 		Separation:    a.Identity,
 		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Halted:        a.Audit.Refusal,
 		Now:           a.now,
 		Log:           a.log,
 	}, a.routes(loginProofs)...); err != nil {
@@ -212,6 +215,9 @@ func (a *App) runPeriodic(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if a.Audit.Refusal() != "" {
+				continue // nothing changes while the log cannot record it
+			}
 			if n, err := a.KMS.RunDue(ctx); err != nil {
 				a.log.ErrorContext(ctx, "kms periodic work", slog.String("error", err.Error()))
 			} else if n > 0 {

@@ -23,13 +23,14 @@ func (a *App) routes(loginProofs *dpop.Verifier) [][]api.Route {
 	changes := api.ChangeRoutes(a.Changes, a.Ops)
 	return [][]api.Route{
 		changes,
-		api.Override(api.IdentityRoutes(a.Identity, loginProofs), changes),
+		whileHalted(api.Override(api.IdentityRoutes(a.Identity, loginProofs), changes), "POST /v1/login", "POST /v1/mfa"),
 		api.Override(api.PolicyRoutes(a.Policy), changes),
 		api.Override(api.OpsRoutes(a.Ops, a.Exec), changes),
 		api.ExecRoutes(a.Exec),
 		api.KMSRoutes(a.KMS),
 		api.LogRoutes(a.logReader()),
 		api.PublicLogRoutes(a.logReader(), 0, 0),
+		whileHalted(api.LogForkRoutes(a.Audit)),
 		api.ScanRoutes(scanRecorder{db: a.db, now: a.now}),
 		a.agentRoutes(),
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/tlog"
@@ -49,6 +50,14 @@ type Config struct {
 	Rand io.Reader
 	// Log receives operational messages; nil discards them.
 	Log *slog.Logger
+	// TimeSkew is how far a pending entry's time may go back before the
+	// newest entry's; zero means tlog.DefaultTimeSkew. The sequencer
+	// refuses an entry further back.
+	TimeSkew time.Duration
+	// Memory keeps the last checkpoint the signer signed, outside the
+	// database (see signerstate.go). nil keeps it in the process only, for
+	// tests and tools; a server MUST configure a [FileMemory].
+	Memory Memory
 }
 
 // Log is the tamper-evident log: sequencer, checkpointer and reader.
@@ -66,6 +75,21 @@ type Log struct {
 	runMu  sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	memory         Memory
+	memMu          sync.Mutex
+	memLoaded      bool
+	remembered     *tlog.Checkpoint
+	rememberedNote []byte
+	refusal        atomic.Pointer[RefusalError]
+
+	timeMu        sync.Mutex
+	lastTime      int64 // unix nanoseconds of the newest integrated entry
+	lastIndex     uint64
+	lastTimeKnown bool
+	// lastForkBaseline: lastTime is the time of the checkpoint a fork
+	// entry (at lastIndex) names, not of an entry.
+	lastForkBaseline bool
 }
 
 // DefaultOrigin is the origin used when Config.Origin is empty.
@@ -92,10 +116,16 @@ func New(cfg Config) (*Log, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.TimeSkew <= 0 {
+		cfg.TimeSkew = tlog.DefaultTimeSkew
+	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
-	l := &Log{cfg: cfg, store: cfg.Store, log: cfg.Log}
+	l := &Log{cfg: cfg, store: cfg.Store, log: cfg.Log, memory: cfg.Memory}
+	if l.memory == nil {
+		l.memory = &processMemory{}
+	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
@@ -177,15 +207,20 @@ func (l *Log) PublicKey(ctx context.Context) (string, error) {
 
 // Start loads (or creates) the log key, publishes a checkpoint, and runs
 // the sequencer until ctx ends or Stop is called.
+//
+// A log whose database does not extend the checkpoint its signer
+// remembers (or that holds a pending entry out of time order) starts
+// anyway, refusing: [Log.Refusal] says why, and nothing is integrated or
+// signed until the cause is fixed or an admin records a fork.
 func (l *Log) Start(ctx context.Context) error {
 	if err := l.loadKey(ctx); err != nil {
 		return err
 	}
-	if _, err := l.Integrate(ctx); err != nil {
-		return err
-	}
-	if _, err := l.Publish(ctx); err != nil {
-		return err
+	if err := l.start(ctx); err != nil {
+		var re *RefusalError
+		if !errors.As(err, &re) {
+			return err
+		}
 	}
 	l.runMu.Lock()
 	defer l.runMu.Unlock()
@@ -214,6 +249,32 @@ func (l *Log) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if l.refusal.Load() != nil {
+		return nil
+	}
+	if _, err := l.Integrate(ctx); err != nil {
+		return err
+	}
+	_, err := l.Publish(ctx)
+	return err
+}
+
+// start loads the signer's memory, then integrates and publishes once.
+func (l *Log) start(ctx context.Context) error {
+	if err := l.loadMemory(ctx); err != nil {
+		return err
+	}
+	if rem, _ := l.rememberedCheckpoint(); rem == nil {
+		// No memory (first start, or a server upgraded from a version
+		// without one): trust the database this once; the next signature
+		// is remembered.
+		if c, err := l.store.LatestCheckpoint(ctx); err == nil {
+			l.log.WarnContext(ctx, "the signer remembers no checkpoint; trusting the database's latest on first use", slog.Uint64("size", c.Size))
+		}
+	}
+	if err := l.loadLastTime(ctx); err != nil {
+		return err
+	}
 	if _, err := l.Integrate(ctx); err != nil {
 		return err
 	}
@@ -232,10 +293,16 @@ func (l *Log) run(ctx context.Context, done chan struct{}) {
 		case <-ctx.Done():
 			return
 		case <-integ.C:
+			if l.refusal.Load() != nil {
+				continue
+			}
 			if _, err := l.Integrate(ctx); err != nil && ctx.Err() == nil {
 				l.log.ErrorContext(ctx, "integrate log entries", slog.Any("err", err))
 			}
 		case <-cp.C:
+			if l.refusal.Load() != nil {
+				continue
+			}
 			if _, err := l.Integrate(ctx); err != nil && ctx.Err() == nil {
 				l.log.ErrorContext(ctx, "integrate log entries", slog.Any("err", err))
 			}
@@ -317,7 +384,22 @@ func checkTreeState(ctx context.Context, tx SeqTx, st TreeState) (*tlog.Range, e
 }
 
 func (l *Log) integrateBatch(ctx context.Context) (int, error) {
+	if err := l.loadKey(ctx); err != nil {
+		return 0, err
+	}
+	if err := l.loadMemory(ctx); err != nil {
+		return 0, err
+	}
+	l.timeMu.Lock()
+	known := l.lastTimeKnown
+	l.timeMu.Unlock()
+	if !known {
+		if err := l.loadLastTime(ctx); err != nil {
+			return 0, err
+		}
+	}
 	n := 0
+	var done []StoredEntry
 	err := l.store.Sequence(ctx, func(tx SeqTx) error {
 		n = 0
 		pending, err := tx.PendingEntries(ctx, l.cfg.BatchSize)
@@ -332,79 +414,110 @@ func (l *Log) integrateBatch(ctx context.Context) (int, error) {
 		if err != nil {
 			return err
 		}
-		var names []string
-		seen := map[string]bool{}
-		for _, e := range pending {
-			if !seen[e.Actor] {
-				seen[e.Actor] = true
-				names = append(names, e.Actor)
-			}
-		}
-		actors, err := tx.ActorStates(ctx, names)
-		if err != nil {
+		// Extend only a tree that extends what the signer signed: entries
+		// integrated onto a cut-back tree would bury the cut.
+		if err := l.checkMemory(ctx, tx, st); err != nil {
 			return err
 		}
-		edgeTiles := tlog.EdgeTiles(st.Size)
-		edgeData, err := tx.ReadTiles(ctx, edgeTiles)
-		if err != nil {
-			return fmt.Errorf("read edge tiles: %w", err)
-		}
-		edge := make(map[tlog.Tile][]byte, len(edgeTiles))
-		for i, t := range edgeTiles {
-			edge[t] = edgeData[i]
-		}
-		var set tlog.TileSet
-		seqd := make([]Sequenced, 0, len(pending))
-		changed := map[string]ActorState{}
-		for _, e := range pending {
-			for _, raw := range [][]byte{e.Data, e.Commitments} {
-				var c bytes.Buffer
-				if err := json.Compact(&c, raw); err != nil || !bytes.Equal(c.Bytes(), raw) || len(raw) == 0 || raw[0] != '{' {
-					return fmt.Errorf("entry row %d: stored data is not a canonical JSON object", e.ID)
-				}
-			}
-			as := actors[e.Actor]
-			e.Index, e.ActorSeq, e.ActorPrev, e.Integrated = r.Size(), as.Seq+1, as.LastHash, true
-			leaf, err := e.Leaf()
-			if err != nil {
-				return fmt.Errorf("entry row %d: %w", e.ID, err)
-			}
-			h := tlog.LeafHash(leaf)
-			if err := r.Append(h, set.Visit); err != nil {
-				return err
-			}
-			seqd = append(seqd, Sequenced{ID: e.ID, Index: e.Index, ActorSeq: e.ActorSeq, ActorPrev: e.ActorPrev})
-			as = ActorState{Seq: e.ActorSeq, LastHash: h}
-			actors[e.Actor], changed[e.Actor] = as, as
-		}
-		tiles, data, err := set.Tiles(r.Size(), edge)
-		if err != nil {
+		if err := l.checkTimeOrder(ctx, pending); err != nil {
 			return err
 		}
-		if err := tx.IntegrateEntries(ctx, seqd); err != nil {
-			return err
-		}
-		if err := tx.PutActorStates(ctx, changed); err != nil {
-			return err
-		}
-		if err := tx.PutTiles(ctx, tiles, data); err != nil {
-			return err
-		}
-		if err := tx.PutTreeState(ctx, TreeState{Size: r.Size(), Root: r.Root(), Frontier: tlog.EncodeFrontier(r.Frontier())}); err != nil {
+		if done, err = l.sequenceInto(ctx, tx, st, r, pending); err != nil {
 			return err
 		}
 		n = len(pending)
 		return nil
 	})
 	if err != nil {
+		var re *RefusalError
+		if errors.As(err, &re) {
+			return 0, re
+		}
 		return 0, fmt.Errorf("audit: integrate: %w", err)
 	}
+	l.noteSequenced(done)
 	return n, nil
 }
 
+// sequenceInto integrates pending (in order) onto the tree r of state st
+// inside tx: indexes, actor chains, tiles and the new tree state. It
+// returns the entries as integrated.
+func (l *Log) sequenceInto(ctx context.Context, tx SeqTx, st TreeState, r *tlog.Range, pending []StoredEntry) ([]StoredEntry, error) {
+	var names []string
+	seen := map[string]bool{}
+	for _, e := range pending {
+		if !seen[e.Actor] {
+			seen[e.Actor] = true
+			names = append(names, e.Actor)
+		}
+	}
+	actors, err := tx.ActorStates(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	edgeTiles := tlog.EdgeTiles(st.Size)
+	edgeData, err := tx.ReadTiles(ctx, edgeTiles)
+	if err != nil {
+		return nil, fmt.Errorf("read edge tiles: %w", err)
+	}
+	edge := make(map[tlog.Tile][]byte, len(edgeTiles))
+	for i, t := range edgeTiles {
+		edge[t] = edgeData[i]
+	}
+	var set tlog.TileSet
+	seqd := make([]Sequenced, 0, len(pending))
+	changed := map[string]ActorState{}
+	for k, e := range pending {
+		for _, raw := range [][]byte{e.Data, e.Commitments} {
+			var c bytes.Buffer
+			if err := json.Compact(&c, raw); err != nil || !bytes.Equal(c.Bytes(), raw) || len(raw) == 0 || raw[0] != '{' {
+				return nil, fmt.Errorf("entry row %d: stored data is not a canonical JSON object", e.ID)
+			}
+		}
+		as := actors[e.Actor]
+		e.Index, e.ActorSeq, e.ActorPrev, e.Integrated = r.Size(), as.Seq+1, as.LastHash, true
+		pending[k] = e
+		leaf, err := e.Leaf()
+		if err != nil {
+			return nil, fmt.Errorf("entry row %d: %w", e.ID, err)
+		}
+		h := tlog.LeafHash(leaf)
+		if err := r.Append(h, set.Visit); err != nil {
+			return nil, err
+		}
+		seqd = append(seqd, Sequenced{ID: e.ID, Index: e.Index, ActorSeq: e.ActorSeq, ActorPrev: e.ActorPrev})
+		as = ActorState{Seq: e.ActorSeq, LastHash: h}
+		actors[e.Actor], changed[e.Actor] = as, as
+	}
+	tiles, data, err := set.Tiles(r.Size(), edge)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.IntegrateEntries(ctx, seqd); err != nil {
+		return nil, err
+	}
+	if err := tx.PutActorStates(ctx, changed); err != nil {
+		return nil, err
+	}
+	if err := tx.PutTiles(ctx, tiles, data); err != nil {
+		return nil, err
+	}
+	if err := tx.PutTreeState(ctx, TreeState{Size: r.Size(), Root: r.Root(), Frontier: tlog.EncodeFrontier(r.Frontier())}); err != nil {
+		return nil, err
+	}
+	return pending, nil
+}
+
 // Publish signs a checkpoint of the integrated tree and stores it.
+//
+// It signs only a tree that extends the checkpoint the signer remembers
+// (see signerstate.go), and remembers what it signed before the
+// checkpoint is published; otherwise it returns a *[RefusalError].
 func (l *Log) Publish(ctx context.Context) (tlog.Checkpoint, error) {
 	if err := l.loadKey(ctx); err != nil {
+		return tlog.Checkpoint{}, err
+	}
+	if err := l.loadMemory(ctx); err != nil {
 		return tlog.Checkpoint{}, err
 	}
 	var cp tlog.Checkpoint
@@ -416,19 +529,37 @@ func (l *Log) Publish(ctx context.Context) (tlog.Checkpoint, error) {
 		if _, err := checkTreeState(ctx, tx, st); err != nil {
 			return err
 		}
+		if err := l.checkMemory(ctx, tx, st); err != nil {
+			return err
+		}
 		root := st.Root
 		if st.Size == 0 {
 			root = tlog.EmptyRoot()
 		}
 		cp = tlog.Checkpoint{Origin: l.cfg.Origin, Size: st.Size, Hash: root, Time: l.cfg.Now().UTC().Truncate(time.Second)}
+		if rem, _ := l.rememberedCheckpoint(); rem != nil {
+			cp.Epoch, cp.EpochStart = rem.Epoch, rem.EpochStart
+		} else if latest, err := tx.LatestCheckpoint(ctx); err == nil {
+			// First use: continue the epoch of the database's latest checkpoint.
+			if c, _, err := tlog.OpenCheckpoint(latest.Note, l.verifier); err == nil && c.Size <= cp.Size {
+				cp.Epoch, cp.EpochStart = c.Epoch, c.EpochStart
+			}
+		}
 		signed, err := tlog.SignCheckpoint(l.signer, cp)
 		if err != nil {
+			return err
+		}
+		if err := l.remember(cp, signed); err != nil {
 			return err
 		}
 		_, err = tx.InsertCheckpoint(ctx, StoredCheckpoint{Size: cp.Size, Root: cp.Hash, Time: cp.Time, Note: signed})
 		return err
 	})
 	if err != nil {
+		var re *RefusalError
+		if errors.As(err, &re) {
+			return tlog.Checkpoint{}, re
+		}
 		return tlog.Checkpoint{}, fmt.Errorf("audit: publish checkpoint: %w", err)
 	}
 	return cp, nil

@@ -31,7 +31,17 @@ type SignedCheckpoint struct {
 }
 
 // Checkpoint returns the latest signed checkpoint with its cosignatures.
+//
+// While the log refuses because its database is behind or beside the
+// signer's memory, the latest signed checkpoint is the one the signer
+// remembers, not the database's: readers then see that entries are
+// missing instead of a shorter log that looks whole.
 func (l *Log) Checkpoint(ctx context.Context) (SignedCheckpoint, error) {
+	if r := l.refusal.Load(); r != nil && r.Forkable {
+		if rem, signed := l.rememberedCheckpoint(); rem != nil {
+			return SignedCheckpoint{Note: signed, Checkpoint: *rem}, nil
+		}
+	}
 	c, err := l.store.LatestCheckpoint(ctx)
 	if errors.Is(err, ErrNotFound) {
 		return SignedCheckpoint{}, usererr.New(usererr.NotFound, "no_checkpoint", "The log has not published a checkpoint yet; try again in a few seconds.")
@@ -63,6 +73,10 @@ func noteText(n []byte) []byte {
 	}
 	return n
 }
+
+// IntegratedSize is the number of integrated entries, which may be ahead
+// of the latest checkpoint by the entries of the last few seconds.
+func (l *Log) IntegratedSize(ctx context.Context) (uint64, error) { return l.size(ctx) }
 
 func (l *Log) size(ctx context.Context) (uint64, error) {
 	st, err := l.store.TreeState(ctx)

@@ -19,6 +19,8 @@ type Report struct {
 	Checkpoint  tlog.Checkpoint
 	Checkpoints int  // stored checkpoints checked
 	Full        bool // every entry was re-hashed
+	// Forks are the recorded epoch boundaries found (full only).
+	Forks []tlog.VerifiedFork
 }
 
 // Verify checks the stored log against its own key: stored checkpoints'
@@ -144,10 +146,11 @@ func (l *Log) Verify(ctx context.Context, full bool) (Report, error) {
 		}
 		return nil
 	}
-	res, err := tlog.VerifyEntries(ctx, *last, reader, VerifyOptions{Tiles: l.store, History: history, Readers: 2, Check: check})
+	res, err := tlog.VerifyEntries(ctx, *last, reader, VerifyOptions{Tiles: l.store, History: history, Readers: 2, Check: check, LogKey: l.verifier})
 	if err != nil {
 		return rep, err
 	}
+	rep.Forks = res.Forks
 	var bad []uint64
 	for i := range missing {
 		if !res.Redacted[i] {

@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -14,8 +13,6 @@ import (
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
-	"github.com/interlock-dev/interlock/internal/app"
-	"github.com/interlock-dev/interlock/internal/config"
 	"github.com/interlock-dev/interlock/internal/store/storetest"
 	"github.com/interlock-dev/interlock/internal/tlog"
 )
@@ -77,7 +74,7 @@ func testFleetDetectsLogRollback(t *testing.T, dsn string, snapshotDB func(*test
 	// The earlier point: the server stops and the whole disk is copied.
 	srv.stop()
 	snapDir := filepath.Join(t.TempDir(), "data")
-	copyDir(t, srv.cfg.DataDir, snapDir)
+	copyDir(t, srv.data, snapDir)
 	snapDSN := snapshotDB(t, dsn)
 	srv.start()
 	q.waitHealthy(hosts)
@@ -116,12 +113,12 @@ func testFleetDetectsLogRollback(t *testing.T, dsn string, snapshotDB func(*test
 	// The rollback: stop, put the copy back (database and data directory),
 	// start on it.
 	srv.stop()
-	if err := os.RemoveAll(srv.cfg.DataDir); err != nil {
+	if err := os.RemoveAll(srv.data); err != nil {
 		t.Fatal(err)
 	}
-	copyDir(t, snapDir, srv.cfg.DataDir)
+	copyDir(t, snapDir, srv.data)
 	if snapDSN != "" {
-		srv.cfg.Store = snapDSN
+		srv.store = snapDSN
 	}
 	srv.start()
 	if now, err := q.app.Audit.Checkpoint(q.ctx); err != nil || now.Checkpoint.Size >= later.Size {
@@ -187,62 +184,6 @@ func runTouch(t *testing.T, q *quickstart) string {
 	mustJSON(t, q.mustAs("operator1", "--json", "run", "touch-marker", "--param", "service=billing", "--param", "count=1", "--reason", "INC-7"), &run)
 	q.mustAs("approver1", "approve", run.Operation.ID, "--otp", q.otp("approver1"))
 	return run.Operation.ID
-}
-
-// restartable is a server that can stop and start again on the same
-// address, data directory and store, with the same CLI profiles.
-type restartable struct {
-	t      *testing.T
-	cfg    config.Config
-	q      *quickstart
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func startRestartable(t *testing.T, dsn string) *restartable {
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	t.Setenv("INTERLOCK_CONFIG_DIR", filepath.Join(dir, "config"))
-	r := &restartable{t: t, cfg: config.Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), Store: dsn, CheckpointInterval: time.Second},
-		q: &quickstart{t: t, ctx: ctx, dir: dir, otpAt: map[string]int64{}, secret: map[string]string{}}}
-	r.start()
-	r.cfg.Listen = strings.TrimPrefix(r.q.ready.URL, "https://")
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *restartable) start() {
-	r.t.Helper()
-	ctx, cancel := context.WithCancel(r.q.ctx)
-	a, err := app.New(ctx, r.cfg, app.Options{})
-	if err != nil {
-		cancel()
-		r.t.Fatalf("app.New: %v", err)
-	}
-	readyc := make(chan app.Ready, 1)
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, func(rd app.Ready) { readyc <- rd }) }()
-	select {
-	case rd := <-readyc:
-		r.q.app, r.q.ready, r.cancel, r.done = a, rd, cancel, done
-	case err := <-done:
-		cancel()
-		a.Close()
-		r.t.Fatalf("Serve: %v", err)
-	}
-}
-
-func (r *restartable) stop() {
-	if r.cancel == nil {
-		return
-	}
-	r.cancel()
-	if err := <-r.done; err != nil {
-		r.t.Errorf("Serve: %v", err)
-	}
-	r.q.app.Close()
-	r.cancel = nil
 }
 
 // snapshotPostgres copies the stopped server's database with CREATE

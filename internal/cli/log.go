@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -48,7 +49,7 @@ var _ = register(func(e *env) *cobra.Command {
 			"and that history was never rewritten. `verify` checks the latest checkpoint against the key\n" +
 			"pinned in this profile and against the last checkpoint this client saw.",
 	}
-	cmd.AddCommand(logTailCmd(e), logShowCmd(e), logVerifyCmd(e), logExportCmd(e), logRedactCmd(e), logWitnessCmd(e))
+	cmd.AddCommand(logTailCmd(e), logShowCmd(e), logVerifyCmd(e), logExportCmd(e), logRedactCmd(e), logWitnessCmd(e), logForkCmd(e))
 	return cmd
 })
 
@@ -138,11 +139,16 @@ func logTailCmd(e *env) *cobra.Command {
 	var follow bool
 	cmd := &cobra.Command{
 		Use:   "tail [-n N] [--follow]",
-		Short: "Print the newest log entries (and, with --follow, new ones as they are integrated)",
-		Args:  cobra.NoArgs,
+		Short: "Print the newest log entries, verified against the signed checkpoint (and, with --follow, new ones)",
+		Long: "Entries are checked against the latest signed checkpoint (pinned log key, one range proof per\n" +
+			"page) before they are printed; an entry that does not verify is printed as FAILED with the reason,\n" +
+			"and the command exits 1. Entries integrated in the last few seconds, not yet covered by a signed\n" +
+			"checkpoint, are shown at once and marked \"unsigned\"; --follow checks them when the next\n" +
+			"checkpoint comes.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			c, _, err := logClient(e)
+			c, _, v, cp, _, err := e.checkedLog(ctx)
 			if err != nil {
 				return err
 			}
@@ -150,14 +156,23 @@ func logTailCmd(e *env) *cobra.Command {
 			if err := c.Do(ctx, "GET", "/v1/log", nil, &info); err != nil {
 				return err
 			}
-			next := info.Size - min(n, info.Size)
+			end := max(info.IntegratedSize, cp.Size)
+			if info.Refusing != "" {
+				// The signed checkpoint is the signer's memory, which the
+				// database no longer holds: show what it holds, unverified.
+				fmt.Fprintf(e.stderr, "Warning: the server refuses to sign, so these entries cannot be verified: %s\n", info.Refusing)
+				end, cp = info.IntegratedSize, tlog.Checkpoint{}
+			}
+			next := end - min(n, end)
 			header := !e.json
 			var names map[string]string // user names beside person IDs, for people
 			asked := map[string]bool{}  // IDs looked up again while following
 			if !e.json {
 				names = personNames(ctx, c)
 			}
-			print := func(es []wire.LogEntry) error {
+			failed := 0
+			unsigned := map[uint64][]byte{} // printed before a checkpoint covered them
+			print := func(es []wire.LogEntry, bad map[uint64]error) error {
 				if e.json {
 					for _, le := range es {
 						if err := json.NewEncoder(e.stdout).Encode(le); err != nil {
@@ -174,11 +189,19 @@ func logTailCmd(e *env) *cobra.Command {
 						names = personNames(ctx, c) // someone new since we started following
 					}
 					r[2], r[4] = personLabel(names, r[2]), personLabel(names, r[4])
+					switch {
+					case bad[le.Index] != nil:
+						r = append(r, "FAILED: "+bad[le.Index].Error())
+					case le.Index >= cp.Size:
+						r = append(r, "unsigned")
+					default:
+						r = append(r, "ok")
+					}
 					rows = append(rows, r)
 				}
 				if header {
 					header = false
-					return e.table([]string{"INDEX", "TIME", "ACTOR", "KIND", "SUBJECT"}, rows)
+					return e.table([]string{"INDEX", "TIME", "ACTOR", "KIND", "SUBJECT", "VERIFIED"}, rows)
 				}
 				for _, r := range rows {
 					e.printf("%s\n", strings.Join(r, "  "))
@@ -186,20 +209,33 @@ func logTailCmd(e *env) *cobra.Command {
 				return nil
 			}
 			for {
-				for next < info.Size {
-					es, err := fetchEntries(ctx, c, next, min(info.Size, next+1000), false)
+				for next < end {
+					es, err := fetchEntries(ctx, c, next, min(end, next+1000), false)
 					if err != nil {
 						return err
 					}
 					if len(es) == 0 {
 						break
 					}
-					if err := print(es); err != nil {
+					bad := verifyEntries(ctx, c, cp, es)
+					for _, le := range es {
+						if le.Index >= cp.Size {
+							unsigned[le.Index] = le.Leaf
+						}
+						if bad[le.Index] != nil {
+							failed++
+							fmt.Fprintf(e.stderr, "FAILED: %v\n", bad[le.Index])
+						}
+					}
+					if err := print(es, bad); err != nil {
 						return err
 					}
 					next = es[len(es)-1].Index + 1
 				}
 				if !follow {
+					if failed > 0 {
+						return &ExitError{Code: 1, Err: fmt.Errorf("%d of the entries shown do not verify against the signed checkpoint", failed)}
+					}
 					return nil
 				}
 				select {
@@ -207,15 +243,48 @@ func logTailCmd(e *env) *cobra.Command {
 					return nil
 				case <-time.After(2 * time.Second):
 				}
+				prev := cp
+				if cp, _, err = latestCheckpoint(ctx, c, v); err != nil {
+					return err
+				}
+				if prev.Origin == "" { // was refusing: nothing signed to extend
+				} else if err := checkLater(ctx, c, &prev, cp); err != nil {
+					return &ExitError{Code: 1, Err: err}
+				}
+				var shown []wire.LogEntry
+				for i, leaf := range unsigned {
+					if i < cp.Size {
+						shown = append(shown, wire.LogEntry{Index: i, Leaf: leaf})
+						delete(unsigned, i)
+					}
+				}
+				sort.Slice(shown, func(a, b int) bool { return shown[a].Index < shown[b].Index })
+				for i, err := range verifyEntries(ctx, c, cp, shown) {
+					return &ExitError{Code: 1, Err: fmt.Errorf("entry %d, shown before it was signed, is not what the signed checkpoint holds: %w", i, err)}
+				}
 				if err := c.Do(ctx, "GET", "/v1/log", nil, &info); err != nil {
 					return err
 				}
+				end = max(info.IntegratedSize, cp.Size)
 			}
 		},
 	}
 	cmd.Flags().Uint64VarP(&n, "lines", "n", 20, "how many of the newest entries to print")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing entries as they are integrated")
 	return cmd
+}
+
+// checkLater checks that next extends prev with a consistency proof.
+func checkLater(ctx context.Context, c logDoer, prev *tlog.Checkpoint, next tlog.Checkpoint) error {
+	var proof [][]byte
+	if next.Size > prev.Size {
+		var pr wire.LogProof
+		if err := c.Do(ctx, "GET", fmt.Sprintf("/v1/log/proof/consistency?from=%d&to=%d", prev.Size, next.Size), nil, &pr); err != nil {
+			return err
+		}
+		proof = pr.Hashes
+	}
+	return tlog.CheckExtension(prev, next, proof)
 }
 
 func parseIndex(s string) (uint64, error) {
@@ -266,25 +335,32 @@ func logShowCmd(e *env) *cobra.Command {
 			}
 			verr := tlog.VerifyInclusion(index, cp.Size, tlog.LeafHash(es[0].Leaf), pr.Hashes, cp.Hash)
 			out := logShowOutput{Entry: es[0], Checkpoint: string(signed), Proof: pr.Hashes, Verified: verr == nil}
+			if verr != nil {
+				verr = fmt.Errorf("entry %d is not the entry the signed checkpoint of %d entries holds (its inclusion proof fails: %v); what the server returned is shown below, marked UNVERIFIED", index, cp.Size, verr)
+			}
 			if err := e.output(out, func() error {
 				var pretty any
 				_ = json.Unmarshal(es[0].Leaf, &pretty)
 				b, _ := json.MarshalIndent(pretty, "", "  ")
+				if verr != nil {
+					// Say so before the content, never after it.
+					fmt.Fprintf(e.stderr, "FAILED: %v\n", verr)
+					e.printf("Entry %d (UNVERIFIED — does not match the signed checkpoint):\n%s\n", index, b)
+					return nil
+				}
 				e.printf("Entry %d:\n%s\n", index, b)
 				if len(es[0].Personal) > 0 {
 					pb, _ := json.MarshalIndent(es[0].Personal, "", "  ")
 					e.printf("Personal data (erasable):\n%s\n", pb)
 				}
-				if verr == nil {
-					e.printf("Included in the signed checkpoint of %d entries (root %s): verified with %d proof hashes.\n",
-						cp.Size, base64.StdEncoding.EncodeToString(cp.Hash), len(pr.Hashes))
-				}
+				e.printf("Included in the signed checkpoint of %d entries (root %s): verified with %d proof hashes.\n",
+					cp.Size, base64.StdEncoding.EncodeToString(cp.Hash), len(pr.Hashes))
 				return nil
 			}); err != nil {
 				return err
 			}
 			if verr != nil {
-				return &ExitError{Code: 1, Err: fmt.Errorf("entry %d: its inclusion proof does not lead to the signed checkpoint: %v", index, verr)}
+				return &ExitError{Code: 1, Err: verr}
 			}
 			return nil
 		},
@@ -339,6 +415,10 @@ type logVerifyOutput struct {
 	Index    *uint64 `json:"index,omitempty"`
 	// Witnesses are the named witnesses that cosigned (--witness).
 	Witnesses []string `json:"witnesses,omitempty"`
+	// Epoch is the checkpoint's epoch; Forks describe the recorded forks
+	// (epoch boundaries) this verification accepted.
+	Epoch uint64   `json:"epoch,omitempty"`
+	Forks []string `json:"forks,omitempty"`
 }
 
 func (e *env) verifyFailed(out logVerifyOutput, err error) error {
@@ -380,17 +460,31 @@ func logVerifyCmd(e *env) *cobra.Command {
 				}
 			}
 			if bundle != "" {
+				if key == "" {
+					// A profile that pinned the log's key verifies with it.
+					if p, err := e.loadProfile(); err == nil && p.LogKey != "" {
+						key = p.LogKey
+						fmt.Fprintf(e.stderr, "Using the log key pinned in profile %q: %s\n", e.profileName(), key)
+					}
+				}
 				return e.verifyBundle(bundle, key)
 			}
 			c, p, v, cp, signed, err := e.checkedLog(ctx)
 			if err != nil {
 				return err
 			}
-			out := logVerifyOutput{Size: cp.Size, RootHash: cp.Hash, Time: cp.Time.Unix(), Full: full}
+			out := logVerifyOutput{Size: cp.Size, RootHash: cp.Hash, Time: cp.Time.Unix(), Full: full, Epoch: tlog.EpochOf(cp)}
 			if out.Witnesses, err = requireCosignatures(signed, v, witnessKeys, minWitnesses); err != nil {
 				return e.verifyFailed(out, err)
 			}
-			statePath := filepath.Join(p.dir, "log_checkpoint")
+			var info wire.LogInfo
+			if err := c.Do(ctx, "GET", "/v1/log", nil, &info); err != nil {
+				return err
+			}
+			if info.Refusing != "" {
+				return e.verifyFailed(out, fmt.Errorf("the server refuses to sign, so its log cannot be trusted as it stands: %s", info.Refusing))
+			}
+			statePath := filepath.Join(p.dir, logCheckpointFile)
 			var prev *tlog.Checkpoint
 			if b, err := os.ReadFile(statePath); err == nil {
 				pc, _, err := tlog.OpenCheckpoint(b, v)
@@ -410,12 +504,26 @@ func logVerifyCmd(e *env) *cobra.Command {
 					proof = pr.Hashes
 				}
 				if err := tlog.CheckExtension(prev, cp, proof); err != nil {
-					return e.verifyFailed(out, err)
+					var ee *tlog.EpochError
+					if !errors.As(err, &ee) {
+						return e.verifyFailed(out, err)
+					}
+					// A break in history is accepted only where a fork entry records it.
+					sentence, err := checkFork(ctx, c, v, ee)
+					if err != nil {
+						return e.verifyFailed(out, err)
+					}
+					out.Forks = append(out.Forks, sentence)
 				}
 			}
 			if full {
-				if _, err := tlog.VerifyEntries(ctx, cp, httpLeaves{c}, tlog.VerifyOptions{Tiles: httpTiles{c}}); err != nil {
+				res, err := tlog.VerifyEntries(ctx, cp, httpLeaves{c}, tlog.VerifyOptions{Tiles: httpTiles{c}, LogKey: v})
+				if err != nil {
 					return e.verifyFailed(out, err)
+				}
+				out.Forks = nil // the full walk saw every fork
+				for _, f := range res.Forks {
+					out.Forks = append(out.Forks, verifiedForkSentence(f))
 				}
 			}
 			if err := os.WriteFile(statePath, signed, 0o600); err != nil {
@@ -434,6 +542,12 @@ func logVerifyCmd(e *env) *cobra.Command {
 					what += "; cosigned by " + strings.Join(out.Witnesses, ", ")
 				}
 				e.printf("Log OK: %d entries, root %s, signed %s (%s).\n", cp.Size, base64.StdEncoding.EncodeToString(cp.Hash), cp.Time.Local().Format(time.RFC1123), what)
+				for _, f := range out.Forks {
+					e.printf("%s\n", f)
+				}
+				if len(out.Forks) == 0 && tlog.EpochOf(cp) > 1 {
+					e.printf("The log is in epoch %d, which began with the fork entry %d (run with --full to check every fork).\n", tlog.EpochOf(cp), cp.EpochStart)
+				}
 				if age := time.Since(cp.Time); !cp.Time.IsZero() && age > time.Minute {
 					fmt.Fprintf(e.stderr, "Warning: the newest checkpoint is %s old; the log publishes one every 10 s, so its sequencer may have stopped.\n", age.Round(time.Second))
 				}

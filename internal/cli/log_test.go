@@ -130,6 +130,19 @@ func newLogFixture(t *testing.T) *logFixture {
 	return f
 }
 
+// insiderWithKeyAndSignerState makes the fixture sign with a second
+// signer over the same database that remembers nothing: an insider who
+// holds the whole data dir (the root key, hence the log key, and the
+// signer's state file), which the server's own signer cannot stop — the
+// clients' and witnesses' memories must.
+func (f *logFixture) insiderWithKeyAndSignerState() {
+	l, err := audit.New(audit.Config{Store: f.db.AuditStore(), Sealer: logPrefixSealer{}, Origin: "interlock.test/log"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.log = l
+}
+
 func runLogCLI(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
 	code := Main(context.Background(), args, strings.NewReader(""), &out, &errb)
@@ -172,6 +185,7 @@ func TestLogVerifyDetectsRewrittenHistory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	f.insiderWithKeyAndSignerState()
 	f.add(10)
 	code, _, errOut := runLogCLI("log", "verify")
 	if code != 1 || !strings.Contains(errOut, "rollback") {
@@ -226,9 +240,88 @@ func TestLogWitnessCosignsAndRefusesAFork(t *testing.T) {
 		}
 	}
 	f.n = 1000
+	f.insiderWithKeyAndSignerState()
 	f.add(305)
 	code, _, errOut = runLogCLI("log", "witness", "--key", key)
 	if code != 1 || !strings.Contains(errOut, "fork") {
 		t.Errorf("witness on a fork = %d, %s; want exit 1 naming the fork", code, errOut)
+	}
+}
+
+// TestLogTailShowsIntegratedEntriesAtOnce: entries integrated but not yet
+// in a signed checkpoint are shown at once, marked unsigned; signed ones
+// are shown verified.
+func TestLogTailShowsIntegratedEntriesAtOnce(t *testing.T) {
+	f := newLogFixture(t)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		e := audit.Entry{Kind: "test.fresh", Version: 1, Actor: "person:p1", Subject: "fresh", Time: time.Unix(int64(f.n), 0)}
+		f.n++
+		if err := f.db.InTx(ctx, func(tx *store.Tx) error { return audit.Append(ctx, tx, e) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.log.Integrate(ctx); err != nil { // no checkpoint yet
+		t.Fatal(err)
+	}
+	code, out, errOut := runLogCLI("log", "tail", "-n", "5")
+	if code != 0 {
+		t.Fatalf("tail = %d\n%s\n%s", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 6 || !strings.Contains(lines[0], "VERIFIED") {
+		t.Fatalf("tail printed %d lines, want a header and 5 entries:\n%s", len(lines), out)
+	}
+	for i, want := range []string{"ok", "ok", "unsigned", "unsigned", "unsigned"} {
+		if !strings.HasSuffix(strings.TrimSpace(lines[i+1]), want) {
+			t.Errorf("line %d = %q, want it marked %q", i+1, lines[i+1], want)
+		}
+	}
+	if !strings.Contains(lines[5], "test.fresh/v1") {
+		t.Errorf("the newest entry is not shown: %q", lines[5])
+	}
+}
+
+// TestLogTailAndShowVerifyBeforePrinting: an entry changed in the
+// database is printed marked FAILED (tail) or UNVERIFIED before its
+// content (show), with hex roots in a sentence, and both exit 1.
+func TestLogTailAndShowVerifyBeforePrinting(t *testing.T) {
+	f := newLogFixture(t)
+	if _, err := f.db.Exec(context.Background(), `UPDATE audit_entries SET subject = 'thing:x' WHERE idx = 295`); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runLogCLI("log", "tail", "-n", "10")
+	if code != 1 || !strings.Contains(errOut, "FAILED: entry 295 is not the entry the signed checkpoint of 300 entries holds") {
+		t.Errorf("tail over a tampered entry = %d\n%s\n%s; want exit 1 naming entry 295", code, out, errOut)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "295 ") != strings.Contains(line, "FAILED") {
+			t.Errorf("tail line %q: only entry 295 should be marked FAILED", line)
+		}
+	}
+	code, out, errOut = runLogCLI("log", "show", "295")
+	if code != 1 || !strings.HasPrefix(out, "Entry 295 (UNVERIFIED") || !strings.HasPrefix(errOut, "FAILED: entry 295") {
+		t.Errorf("show of a tampered entry = %d\nstdout: %s\nstderr: %s\nwant the failure first and the entry marked UNVERIFIED", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "the proof leads to root ") || strings.Contains(errOut, "calculated root") || strings.Contains(errOut, "[") {
+		t.Errorf("show's error prints byte arrays instead of hex: %s", errOut)
+	}
+}
+
+// TestLogVerifyBundleUsesThePinnedKey: no --key needed under a profile
+// that pinned the log's key.
+func TestLogVerifyBundleUsesThePinnedKey(t *testing.T) {
+	newLogFixture(t)
+	file := filepath.Join(t.TempDir(), "bundle.json")
+	if code, _, errOut := runLogCLI("log", "export", "--from", "0", "--to", "5", "-o", file); code != 0 {
+		t.Fatalf("export = %d %s", code, errOut)
+	}
+	code, out, errOut := runLogCLI("log", "verify", "--bundle", file)
+	if code != 0 || !strings.Contains(out, "Bundle OK: 5 entries") || !strings.Contains(errOut, "Using the log key pinned in profile") {
+		t.Errorf("verify --bundle without --key = %d\n%s\n%s", code, out, errOut)
+	}
+	t.Setenv("INTERLOCK_CONFIG_DIR", t.TempDir()) // no profile, no pinned key
+	if code, _, errOut := runLogCLI("log", "verify", "--bundle", file); code == 0 || !strings.Contains(errOut, "--bundle needs --key") {
+		t.Errorf("verify --bundle without a key anywhere = %d %s", code, errOut)
 	}
 }

@@ -104,10 +104,13 @@ func newLoginCmd(e *env) *cobra.Command {
 				return err
 			}
 			p := &profile{dir: dir, Server: sf.server, CAFingerprint: sf.fingerprint, User: user}
+			replacedKey := ""
 			if old, err := e.loadProfile(); err == nil {
 				p.LogKey = old.LogKey // keep the pinned log key across logins
 				if old.Server != p.Server || old.CAFingerprint != p.CAFingerprint {
-					p.LogKey = ""
+					// Another server: another log. Its key and the checkpoint
+					// saved for it belong to the old one.
+					replacedKey, p.LogKey = old.LogKey, ""
 				}
 			}
 			key, err := p.deviceKey(true)
@@ -153,6 +156,13 @@ func newLoginCmd(e *env) *cobra.Command {
 			}
 			if err := e.pinLogKey(p); err != nil {
 				return err
+			}
+			if replacedKey != "" && replacedKey != p.LogKey {
+				if err := forgetLogCheckpoint(p); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stderr, "This profile now pins the log key of %s: %s\n(it replaces %s, pinned for the previous server, and the checkpoint saved for that log was discarded).\n",
+					p.Server, orNone(p.LogKey), replacedKey)
 			}
 			return e.output(map[string]any{"user": user, "device_id": resp.DeviceID, "expires_at": resp.ExpiresAt}, func() error {
 				e.printf("Logged in as %s (profile %s) until %s.\n", user, e.profileName(), resp.ExpiresAt.Local().Format(time.RFC1123))

@@ -35,6 +35,7 @@ const (
 	ActionPolicyTest          = "policy.test"
 	ActionLogRead             = "log.read"
 	ActionLogRedact           = "log.redact"
+	ActionLogFork             = "log.fork"
 	ActionKMSKeyCreate        = "kms.key.create"
 	ActionKMSKeyRotate        = "kms.key.rotate"
 	ActionKMSKeyList          = "kms.key.list"
@@ -78,7 +79,7 @@ var Actions = []string{
 	ActionOpPlan, ActionOpRun, ActionOpList, ActionOpGet, ActionOpApprove, ActionOpDeny,
 	ActionOpHalt, ActionOpResume, ActionOpAbort, ActionOpBreakglass,
 	ActionPolicyGet, ActionPolicyApply, ActionPolicyTest,
-	ActionLogRead, ActionLogRedact,
+	ActionLogRead, ActionLogRedact, ActionLogFork,
 	ActionKMSKeyCreate, ActionKMSKeyRotate, ActionKMSKeyList, ActionKMSKeyGet,
 	ActionKMSEncrypt, ActionKMSDecrypt, ActionKMSDataKey, ActionKMSRewrap,
 	ActionKMSKeyDisable, ActionKMSKeyDestroy, ActionKMSKeySetMinVersion,

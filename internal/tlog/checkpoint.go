@@ -26,6 +26,10 @@ type Checkpoint struct {
 	// Time is when the log signed the checkpoint (whole seconds); zero
 	// when the checkpoint carries no time line.
 	Time time.Time
+	// Epoch counts the log's recorded forks plus one; EpochStart is the
+	// index of the fork entry that began it. Both are zero for epoch 1,
+	// whose checkpoints carry no epoch line (see epoch.go).
+	Epoch, EpochStart uint64
 }
 
 const timeExtension = "time "
@@ -37,7 +41,7 @@ func (c Checkpoint) Marshal() []byte {
 	if !c.Time.IsZero() {
 		b = append(b, timeExtension+strconv.FormatInt(c.Time.Unix(), 10)+"\n"...)
 	}
-	return b
+	return appendEpochLine(b, c)
 }
 
 // ParseCheckpoint parses a checkpoint body (not a signed note).
@@ -58,6 +62,11 @@ func ParseCheckpoint(body []byte) (Checkpoint, error) {
 				return Checkpoint{}, fmt.Errorf("invalid checkpoint - bad time line %q", line)
 			}
 			c.Time = time.Unix(s, 0).UTC()
+		}
+		if v, ok := strings.CutPrefix(line, epochExtension); ok {
+			if err := parseEpochLine(&c, v); err != nil {
+				return Checkpoint{}, err
+			}
 		}
 	}
 	return c, nil
@@ -169,13 +178,20 @@ func (e *RollbackError) Error() string {
 // client or witness trusted), given a consistency proof from prev.Size
 // to next.Size. Both MUST already be signature-verified. A nil prev is
 // trust on first use. Forks are reported as *[ForkError], shrinking as
-// *[RollbackError].
+// *[RollbackError], and a later epoch that began before prev's size as
+// *[EpochError] (the caller checks the fork entry).
 func CheckExtension(prev *Checkpoint, next Checkpoint, consistency [][]byte) error {
 	if prev == nil {
 		return nil
 	}
 	if prev.Origin != next.Origin {
 		return fmt.Errorf("checkpoint origin changed from %q to %q", prev.Origin, next.Origin)
+	}
+	switch pe, ne := EpochOf(*prev), EpochOf(next); {
+	case ne < pe:
+		return fmt.Errorf("log rollback: got a checkpoint of epoch %d after one of epoch %d", ne, pe)
+	case ne > pe && next.EpochStart < prev.Size:
+		return &EpochError{Prev: *prev, Next: next}
 	}
 	switch {
 	case next.Size < prev.Size:

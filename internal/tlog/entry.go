@@ -130,6 +130,7 @@ type verifyLeaf struct {
 	Actor     string
 	ActorSeq  uint64
 	ActorPrev string
+	Time      int64 // unix nanoseconds
 	Data      json.RawMessage
 	Personal  json.RawMessage
 }
@@ -156,10 +157,14 @@ func parseVerifyLeaf(b []byte) (verifyLeaf, error) {
 	p.lit(`,"subject":`)
 	p.str()
 	p.lit(`,"time_unix_nano":`)
-	if p.ok() && p.i < len(b) && b[p.i] == '-' {
+	neg := p.ok() && p.i < len(b) && b[p.i] == '-'
+	if neg {
 		p.i++
 	}
-	p.num()
+	l.Time = int64(p.num())
+	if neg {
+		l.Time = -l.Time
+	}
 	if p.ok() && bytes.HasPrefix(b[p.i:], []byte(`,"idempotency_key":`)) {
 		p.lit(`,"idempotency_key":`)
 		p.str()

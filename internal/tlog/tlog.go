@@ -134,7 +134,7 @@ func RootHash(ctx context.Context, size uint64, r HashReader) ([]byte, error) {
 // VerifyInclusion checks that leafHash is at index in the tree of the
 // given size and root.
 func VerifyInclusion(index, size uint64, leafHash []byte, p [][]byte, root []byte) error {
-	return proof.VerifyInclusion(hasher, index, size, leafHash, p, root)
+	return readableProofError(proof.VerifyInclusion(hasher, index, size, leafHash, p, root))
 }
 
 // VerifyConsistency checks that the tree (size1, root1) is a prefix of
@@ -147,7 +147,17 @@ func VerifyConsistency(size1, size2 uint64, p [][]byte, root1, root2 []byte) err
 		}
 		return nil
 	}
-	return proof.VerifyConsistency(hasher, size1, size2, p, root1, root2)
+	return readableProofError(proof.VerifyConsistency(hasher, size1, size2, p, root1, root2))
+}
+
+// readableProofError turns the merkle package's root mismatch (which
+// prints both roots as Go byte slices) into a sentence with hex roots.
+func readableProofError(err error) error {
+	var rm proof.RootMismatchError
+	if errors.As(err, &rm) {
+		return fmt.Errorf("the proof leads to root %x, but the signed root is %x", rm.CalculatedRoot, rm.ExpectedRoot)
+	}
+	return err
 }
 
 // Range is a compact Merkle range starting at leaf 0: enough state (at

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -328,4 +329,61 @@ func TestCosignAndWitnessChecks(t *testing.T) {
 	if err := CheckExtension(&cp5, bad, p); err == nil {
 		t.Error("CheckExtension accepted a size-9 root that is not an extension of size 5")
 	}
+}
+
+func TestVerifyRangeNamesTamperedPage(t *testing.T) {
+	ctx := context.Background()
+	const size = 700
+	leaves := make([][]byte, size)
+	hashes := make([][]byte, size)
+	r, _ := NewRange(0, nil)
+	var set TileSet
+	for i := range leaves {
+		leaves[i] = []byte(fmt.Sprintf("leaf %d", i))
+		hashes[i] = LeafHash(leaves[i])
+		if err := r.Append(hashes[i], set.Visit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tiles, data, err := set.Tiles(size, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := mapTiles{}
+	for i, tl := range tiles {
+		store[tl] = data[i]
+	}
+	hr := TileHashReader{Size: size, Tiles: store}
+	for _, tt := range []struct{ start, end uint64 }{{0, 1}, {0, size}, {255, 513}, {699, 700}, {300, 301}} {
+		if err := VerifyRange(ctx, tt.start, hashes[tt.start:tt.end], size, r.Root(), hr); err != nil {
+			t.Errorf("VerifyRange(%d–%d) = %v, want nil", tt.start, tt.end, err)
+		}
+	}
+	bad := append([][]byte(nil), hashes[250:260]...)
+	bad[3] = LeafHash([]byte("tampered"))
+	err = VerifyRange(ctx, 250, bad, size, r.Root(), hr)
+	if err == nil || !strings.Contains(err.Error(), "signed root is") || strings.Contains(err.Error(), "[") {
+		t.Errorf("VerifyRange of a tampered page = %v, want a sentence with hex roots", err)
+	}
+}
+
+type mapTiles map[Tile][]byte
+
+func (m mapTiles) ReadTiles(_ context.Context, ts []Tile) ([][]byte, error) {
+	out := make([][]byte, len(ts))
+	for i, t := range ts {
+		full, ok := m[Tile{Level: t.Level, Index: t.Index, Width: t.Width}]
+		if !ok {
+			for k, v := range m {
+				if k.Level == t.Level && k.Index == t.Index && k.Width >= t.Width {
+					full, ok = v[:t.Width*HashSize], true
+				}
+			}
+		}
+		if !ok {
+			return nil, fmt.Errorf("no tile %s", t.Path())
+		}
+		out[i] = full
+	}
+	return out, nil
 }

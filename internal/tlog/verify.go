@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
 // VerifyError names the first entry at which verification failed.
@@ -41,12 +44,20 @@ type VerifyOptions struct {
 	// Readers > 1 reads pages of 1000 concurrently. Only for readers that
 	// return short pages at a gap and nowhere else (a database).
 	Readers int
+	// LogKey, if set, verifies the previous checkpoint that each fork
+	// entry names (see epoch.go).
+	LogKey note.Verifier
+	// TimeSkew is how far an entry's time may go back; zero means
+	// [DefaultTimeSkew].
+	TimeSkew time.Duration
 }
 
 // VerifyResult is what a successful [VerifyEntries] learnt on the way.
 type VerifyResult struct {
 	// Redacted holds the indexes named by redaction entries.
 	Redacted map[uint64]bool
+	// Forks are the recorded forks (epoch boundaries), in index order.
+	Forks []VerifiedFork
 }
 
 // readFixedPages reads pages [k·pageSize, (k+1)·pageSize) with n workers
@@ -147,6 +158,11 @@ func verifyPages(ctx context.Context, cp Checkpoint, read pageFunc, opt VerifyOp
 	sort.Slice(history, func(i, j int) bool { return history[i].Size < history[j].Size })
 	lastGood := uint64(0)
 	redacted := map[uint64]bool{}
+	epochs := forkState{epoch: 1}
+	order := timeOrder{skew: opt.TimeSkew}
+	if order.skew <= 0 {
+		order.skew = DefaultTimeSkew
+	}
 	var tileData []byte // current level-0 tile
 	tileIndex := ^uint64(0)
 	for pg := range pages {
@@ -191,6 +207,21 @@ func verifyPages(ctx context.Context, cp Checkpoint, read pageFunc, opt VerifyOp
 				return VerifyResult{}, &VerifyError{Index: i, Reason: fmt.Sprintf("actor %q's chain is broken: entry has sequence %d after %d, or does not name the actor's previous entry", l.Actor, l.ActorSeq, prev.seq)}
 			}
 			actors[l.Actor] = tail{seq: l.ActorSeq, hash: h}
+			if err := order.check(i, l.Time); err != nil {
+				return VerifyResult{}, err
+			}
+			if l.Kind == KindForked {
+				root := EmptyRoot()
+				if rng.Size() > 0 {
+					root = rng.Root()
+				}
+				if err := epochs.check(i, l, root, opt.LogKey); err != nil {
+					return VerifyResult{}, err
+				}
+				order.afterFork(i, epochs.forks[len(epochs.forks)-1].Fork)
+			} else {
+				order.advance(i, l.Time)
+			}
 			if l.Kind == KindRedacted {
 				var d struct {
 					Index *uint64 `json:"index"`
@@ -228,5 +259,8 @@ func verifyPages(ctx context.Context, cp Checkpoint, read pageFunc, opt VerifyOp
 	if !bytes.Equal(rng.Root(), cp.Hash) {
 		return VerifyResult{}, &VerifyError{Index: lastGood, Reason: fmt.Sprintf("the entries from %d on do not hash to the signed root of size %d: they were rewritten together with the tree", lastGood, cp.Size)}
 	}
-	return VerifyResult{Redacted: redacted}, nil
+	if err := epochs.checkEnd(cp); err != nil {
+		return VerifyResult{}, err
+	}
+	return VerifyResult{Redacted: redacted, Forks: epochs.forks}, nil
 }

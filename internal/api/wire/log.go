@@ -30,6 +30,13 @@ type LogInfo struct {
 	RootHash   []byte `json:"root_hash"`
 	// Time is the checkpoint's signing time (unix seconds).
 	Time int64 `json:"time"`
+	// IntegratedSize counts the entries already in the tree; those from
+	// Size on are not yet covered by a signed checkpoint (seconds).
+	IntegratedSize uint64 `json:"integrated_size,omitempty"`
+	// Refusing, when set, says why the log's signer refuses to sign (its
+	// database does not extend what it signed); Checkpoint is then the
+	// last checkpoint the signer signed.
+	Refusing string `json:"refusing,omitempty"`
 }
 
 // LogEntries is a page of integrated entries.
@@ -79,3 +86,22 @@ type LogCosigned struct {
 // LogBundle is an offline-verifiable export (see audit.Bundle): the same
 // JSON is written to the bundle file.
 type LogBundle = json.RawMessage
+
+// LogForkRequest is the body of POST /v1/log/fork.
+type LogForkRequest struct {
+	Reason string `json:"reason"`
+}
+
+// LogForkResponse is what a fork recorded.
+type LogForkResponse struct {
+	// Index is the fork entry's index; Epoch the epoch it begins.
+	Index uint64 `json:"index"`
+	Epoch uint64 `json:"epoch"`
+	// PreviousSize and PreviousRootHash are the checkpoint the signer had
+	// signed before the fork; entries from Index up to PreviousSize of
+	// the old epoch are not in the new one.
+	PreviousSize     uint64 `json:"previous_size"`
+	PreviousRootHash []byte `json:"previous_root_hash"`
+	// Checkpoint is the first signed checkpoint of the new epoch.
+	Checkpoint string `json:"checkpoint"`
+}
