@@ -49,7 +49,14 @@ func startRestartable(t *testing.T, store string) *restartable {
 func (r *restartable) start() {
 	t := r.q.t
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	if r.q.ctx == nil {
+		// The test's context outlives every restart: agents and CLI calls
+		// started with it keep going while the server stops and starts.
+		testCtx, cancelTest := context.WithCancel(context.Background())
+		t.Cleanup(cancelTest)
+		r.q.ctx = testCtx
+	}
+	ctx, cancel := context.WithCancel(r.q.ctx)
 	a, err := app.New(ctx, config.Config{Listen: r.listen, DataDir: r.data, Store: r.store, CheckpointInterval: time.Second}, app.Options{})
 	if err != nil {
 		cancel()
@@ -66,7 +73,7 @@ func (r *restartable) start() {
 		a.Close()
 		t.Fatalf("Serve: %v", err)
 	}
-	r.q.ctx, r.q.app, r.cancel, r.done = ctx, a, cancel, done
+	r.q.app, r.cancel, r.done = a, cancel, done
 	r.listen = strings.TrimPrefix(r.q.ready.URL, "https://") // the same port again: profiles name it
 }
 
