@@ -428,6 +428,12 @@ func (r *run) process(ctx context.Context, f *File, depth int) {
 		r.expandArchive(ctx, f, depth)
 		return
 	}
+	r.processRaw(ctx, f)
+}
+
+// processRaw runs detectors over f's bytes as they are.
+func (r *run) processRaw(ctx context.Context, f *File) {
+	cfg := &r.s.cfg
 	if isBinary(f.Data) {
 		r.skip(f.Path, SkipBinary, "")
 		return

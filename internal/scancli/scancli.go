@@ -134,7 +134,7 @@ limits; the report lists them).`,
 	f.Int64Var(&o.maxFileMB, "max-file-size", 25, "largest file to scan, in MiB (larger files make the scan incomplete)")
 	f.IntVar(&o.workers, "workers", 0, "files scanned in parallel (default: number of CPUs)")
 	f.DurationVar(&o.fileBudget, "file-budget", 5*time.Second, "time allowed per file before it is reported as skipped")
-	f.BoolVar(&o.noArchives, "no-archives", false, "do not look inside zip/jar/tar/tar.gz files")
+	f.BoolVar(&o.noArchives, "no-archives", false, "do not look inside archives (zip, jar, tar, tar.gz, tar.xz, tar.zst, 7z, gz, xz, zst)")
 	f.BoolVar(&o.noInline, "no-inline-allow", false, "ignore interlock:allow comments")
 	f.BoolVar(&o.noProgress, "no-progress", false, "never show a progress line")
 	f.BoolVar(&o.report, "report", false, "after the scan, send the findings (redacted: never a secret) to the server of the logged-in profile, where they become audit entries; the exit code is the scan's")
