@@ -352,7 +352,11 @@ func (r *run) walkTar(ctx context.Context, f *File, rd io.Reader, lim ArchiveLim
 }
 
 func (r *run) walk7z(ctx context.Context, f *File, lim ArchiveLimits, b *budget, member func(string, []byte)) error {
-	zr, err := sevenzip.NewReader(bytes.NewReader(f.Data), int64(len(f.Data)))
+	var zr *sevenzip.Reader
+	err := safely(func() (err error) {
+		zr, err = sevenzip.NewReader(bytes.NewReader(f.Data), int64(len(f.Data)))
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -372,12 +376,16 @@ func (r *run) walk7z(ctx context.Context, f *File, lim ArchiveLimits, b *budget,
 		}
 		name := f.Path + "!" + zf.Name
 		allowed := min(b.left, maxFile, total)
-		rc, err := zf.Open()
-		if err != nil {
+		var data []byte
+		err := safely(func() error {
+			rc, err := zf.Open()
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			data, err = readLimited(rc, allowed, zf.Name)
 			return err
-		}
-		data, err := readLimited(rc, allowed, zf.Name)
-		rc.Close()
+		})
 		if err != nil {
 			if errors.Is(err, errArchiveLimit) {
 				r.skip(name, SkipArchiveLimit, fmt.Sprintf("expands beyond %d bytes (archive %d bytes, ratio limit %d, size limit %d): possible decompression bomb",
@@ -394,4 +402,16 @@ func (r *run) walk7z(ctx context.Context, f *File, lim ArchiveLimits, b *budget,
 		member(zf.Name, data)
 	}
 	return nil
+}
+
+// safely runs a third-party archive parser's call, turning a panic into
+// an error: a hostile archive must not stop the scan. (bodgit/sevenzip
+// before v1.6.5 panicked on a forged header; the fuzz test found it.)
+func safely(fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("archive reader failed on this input: %v", p)
+		}
+	}()
+	return fn()
 }

@@ -208,3 +208,16 @@ func TestUnreadableArchiveScannedRaw(t *testing.T) {
 		})
 	}
 }
+
+// TestArchiveReaderPanicContained: a parser that panics on a forged
+// archive yields an error, which scans the file as raw bytes.
+func TestArchiveReaderPanicContained(t *testing.T) {
+	err := safely(func() error {
+		var s []int
+		_ = make([]int, len(s)-1) // makeslice: len out of range, as sevenzip v1.6.1 did
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "archive reader failed") {
+		t.Errorf("err = %v", err)
+	}
+}
