@@ -11,7 +11,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/bodgit/sevenzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 )
@@ -194,18 +193,18 @@ func (r *run) expandWith(ctx context.Context, f *File, depth int, lim ArchiveLim
 	member := func(name string, data []byte) {
 		members++
 		child := &File{Path: f.Path + "!" + name, Data: data, Commit: f.Commit, Author: f.Author, Date: f.Date}
-		if archiveKind(name) != "" {
+		if r.archiveKind(name) != "" {
 			r.expandWith(ctx, child, depth+1, lim, b)
 			return
 		}
 		r.process(ctx, child, depth+1)
 	}
 	var err error
-	switch kind := archiveKind(f.Path); kind {
+	switch kind := r.archiveKind(f.Path); kind {
 	case kindZip:
 		err = r.walkZip(ctx, f, lim, b, member)
 	case kind7z:
-		err = r.walk7z(ctx, f, lim, b, member)
+		err = r.walkMembers(ctx, f, r.s.cfg.SevenZip, lim, b, member)
 	case kindTar:
 		err = r.walkTar(ctx, f, bytes.NewReader(f.Data), lim, b, member)
 	case kindTgz, kindTxz, kindTzst:
@@ -351,39 +350,61 @@ func (r *run) walkTar(ctx context.Context, f *File, rd io.Reader, lim ArchiveLim
 	}
 }
 
-func (r *run) walk7z(ctx context.Context, f *File, lim ArchiveLimits, b *budget, member func(string, []byte)) error {
-	var zr *sevenzip.Reader
+// ArchiveMember is one regular file of an archive read by an
+// [ArchiveOpener].
+type ArchiveMember struct {
+	Name string
+	Open func() (io.ReadCloser, error)
+}
+
+// ArchiveOpener lists the regular files of the archive held in data.
+// Package scan reads zip, tar and compressed streams itself; an opener
+// plugs in a format whose library this package may not link: the 7z
+// reader (bodgit/sevenzip) reaches net/http through its dependencies, and
+// the scanner, which the agent links for redaction, must never reach
+// net/http (deps_test.go). internal/scancli supplies it.
+type ArchiveOpener func(data []byte) ([]ArchiveMember, error)
+
+// archiveKind is [archiveKind] limited to the formats this scan can open.
+func (r *run) archiveKind(name string) string {
+	k := archiveKind(name)
+	if k == kind7z && r.s.cfg.SevenZip == nil {
+		return ""
+	}
+	return k
+}
+
+// walkMembers reads the members an opener lists, within the limits.
+func (r *run) walkMembers(ctx context.Context, f *File, open ArchiveOpener, lim ArchiveLimits, b *budget, member func(string, []byte)) error {
+	var ms []ArchiveMember
 	err := safely(func() (err error) {
-		zr, err = sevenzip.NewReader(bytes.NewReader(f.Data), int64(len(f.Data)))
+		ms, err = open(f.Data)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if len(zr.File) > lim.MaxEntries {
-		return fmt.Errorf("%w: %d entries, limit %d", errArchiveLimit, len(zr.File), lim.MaxEntries)
+	if len(ms) > lim.MaxEntries {
+		return fmt.Errorf("%w: %d entries, limit %d", errArchiveLimit, len(ms), lim.MaxEntries)
 	}
 	maxFile := r.s.cfg.maxFileSize()
 	// 7z compresses members together in solid blocks, so a ratio per
 	// member means nothing; the ratio bounds the archive as a whole.
 	total := int64(len(f.Data))*int64(lim.MaxRatio) + streamSlack
-	for _, zf := range zr.File {
+	for _, m := range ms {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if zf.FileInfo().IsDir() {
-			continue
-		}
-		name := f.Path + "!" + zf.Name
+		name := f.Path + "!" + m.Name
 		allowed := min(b.left, maxFile, total)
 		var data []byte
 		err := safely(func() error {
-			rc, err := zf.Open()
+			rc, err := m.Open()
 			if err != nil {
 				return err
 			}
 			defer rc.Close()
-			data, err = readLimited(rc, allowed, zf.Name)
+			data, err = readLimited(rc, allowed, m.Name)
 			return err
 		})
 		if err != nil {
@@ -399,14 +420,14 @@ func (r *run) walk7z(ctx context.Context, f *File, lim ArchiveLimits, b *budget,
 		}
 		b.left -= int64(len(data))
 		total -= int64(len(data))
-		member(zf.Name, data)
+		member(m.Name, data)
 	}
 	return nil
 }
 
 // safely runs a third-party archive parser's call, turning a panic into
 // an error: a hostile archive must not stop the scan. (bodgit/sevenzip
-// before v1.6.5 panicked on a forged header; the fuzz test found it.)
+// before v1.6.5 panicked on a forged 7z header; a fuzz test found it.)
 func safely(fn func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {

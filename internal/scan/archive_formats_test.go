@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"os"
 	"strings"
 	"testing"
 
@@ -83,10 +82,6 @@ func zstOf(t *testing.T, data []byte) []byte {
 // were skipped as binary and a tree of keys passed clean.
 func TestArchiveFormats(t *testing.T) {
 	keys := map[string][]byte{"etc/app.env": []byte("x = 1\nSECRET in archive\n"), "readme.txt": []byte("hello\n")}
-	sevenZ, err := os.ReadFile("testdata/keys.7z")
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tt := range []struct {
 		name string
 		data []byte
@@ -99,7 +94,6 @@ func TestArchiveFormats(t *testing.T) {
 		{"keys.txz", xzOf(t, tarOf(t, keys)), []string{"keys.txz!etc/app.env:2:1"}},
 		{"keys.tar.zst", zstOf(t, tarOf(t, keys)), []string{"keys.tar.zst!etc/app.env:2:1"}},
 		{"keys.jar", zipOf(t, keys), []string{"keys.jar!etc/app.env:2:1"}},
-		{"keys.7z", sevenZ, []string{"keys.7z!etc/app.env:2:1"}},
 		{"app.env.gz", gzOf(t, keys["etc/app.env"]), []string{"app.env.gz!app.env:2:1"}},
 		{"app.env.xz", xzOf(t, keys["etc/app.env"]), []string{"app.env.xz!app.env:2:1"}},
 		{"app.env.zst", zstOf(t, keys["etc/app.env"]), []string{"app.env.zst!app.env:2:1"}},
@@ -189,7 +183,7 @@ func containsReason(m map[string]SkipReason, r SkipReason) bool {
 // one (or is damaged) is scanned as raw bytes and noted; it does not make
 // the scan incomplete, since nothing in it could be read another way.
 func TestUnreadableArchiveScannedRaw(t *testing.T) {
-	for _, name := range []string{"notes.tar.gz", "notes.7z", "notes.xz", "notes.zst", "notes.zip"} {
+	for _, name := range []string{"notes.tar.gz", "notes.xz", "notes.zst", "notes.zip"} {
 		t.Run(name, func(t *testing.T) {
 			s := mustScanner(t, Config{ExpandArchives: true})
 			res, err := s.ScanFile(context.Background(), &File{Path: name, Data: []byte("not an archive\nSECRET here\n")})

@@ -183,6 +183,7 @@ func run(ctx context.Context, o options, opts Options, target string, stdin io.R
 		NoIgnore:       o.noIgnore,
 		NoInlineAllow:  o.noInline,
 		ExpandArchives: !o.noArchives,
+		SevenZip:       openSevenZip,
 		Progress: func(n, b int64) {
 			files.Store(n)
 			bytesDone.Store(b)
