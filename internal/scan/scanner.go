@@ -115,6 +115,9 @@ type Config struct {
 	// ExpandArchives is set.
 	ExpandArchives bool
 	Archives       ArchiveLimits
+	// SevenZip, if set, opens .7z archives (see [ArchiveOpener]); without
+	// it they are scanned as raw bytes.
+	SevenZip ArchiveOpener
 	// Progress, if set, is called from time to time with running totals.
 	Progress func(files, bytes int64)
 }
@@ -424,10 +427,16 @@ func (r *run) process(ctx context.Context, f *File, depth int) {
 		r.skip(f.Path, SkipTooLarge, fmt.Sprintf("%d bytes, limit %d", len(f.Data), cfg.maxFileSize()))
 		return
 	}
-	if cfg.ExpandArchives && archiveKind(f.Path) != "" {
+	if cfg.ExpandArchives && r.archiveKind(f.Path) != "" {
 		r.expandArchive(ctx, f, depth)
 		return
 	}
+	r.processRaw(ctx, f)
+}
+
+// processRaw runs detectors over f's bytes as they are.
+func (r *run) processRaw(ctx context.Context, f *File) {
+	cfg := &r.s.cfg
 	if isBinary(f.Data) {
 		r.skip(f.Path, SkipBinary, "")
 		return

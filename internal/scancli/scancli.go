@@ -134,7 +134,7 @@ limits; the report lists them).`,
 	f.Int64Var(&o.maxFileMB, "max-file-size", 25, "largest file to scan, in MiB (larger files make the scan incomplete)")
 	f.IntVar(&o.workers, "workers", 0, "files scanned in parallel (default: number of CPUs)")
 	f.DurationVar(&o.fileBudget, "file-budget", 5*time.Second, "time allowed per file before it is reported as skipped")
-	f.BoolVar(&o.noArchives, "no-archives", false, "do not look inside zip/jar/tar/tar.gz files")
+	f.BoolVar(&o.noArchives, "no-archives", false, "do not look inside archives (zip, jar, tar, tar.gz, tar.xz, tar.zst, 7z, gz, xz, zst)")
 	f.BoolVar(&o.noInline, "no-inline-allow", false, "ignore interlock:allow comments")
 	f.BoolVar(&o.noProgress, "no-progress", false, "never show a progress line")
 	f.BoolVar(&o.report, "report", false, "after the scan, send the findings (redacted: never a secret) to the server of the logged-in profile, where they become audit entries; the exit code is the scan's")
@@ -183,6 +183,7 @@ func run(ctx context.Context, o options, opts Options, target string, stdin io.R
 		NoIgnore:       o.noIgnore,
 		NoInlineAllow:  o.noInline,
 		ExpandArchives: !o.noArchives,
+		SevenZip:       openSevenZip,
 		Progress: func(n, b int64) {
 			files.Store(n)
 			bytesDone.Store(b)
@@ -259,7 +260,7 @@ func run(ctx context.Context, o options, opts Options, target string, stdin io.R
 	case "json":
 		err = report.JSON(out, findings, sum)
 	case "sarif":
-		err = report.SARIF(out, findings, sum, "")
+		err = report.SARIFWith(out, findings, sum, sarifOptions(target, o))
 	default:
 		err = report.Table(out, findings, sum)
 	}
@@ -379,4 +380,49 @@ func buildDetectors(o options, kinds map[string]bool, stderr io.Writer) ([]scan.
 	}
 
 	return dets, nil
+}
+
+// sarifOptions roots SARIF locations: at the top of the git work tree that
+// holds the target, with the target's place in it as a path prefix, so
+// that a scan of a subdirectory reports the paths a code-scanning service
+// knows; at the target directory when it is in no work tree. Git scans
+// (--git, --staged) already report paths from the work tree's top.
+func sarifOptions(target string, o options) report.SARIFOptions {
+	if target == "-" {
+		return report.SARIFOptions{}
+	}
+	abs, err := filepath.Abs(target)
+	if err != nil {
+		return report.SARIFOptions{}
+	}
+	if fi, err := os.Stat(abs); err == nil && !fi.IsDir() {
+		abs = filepath.Dir(abs) // a single file is reported by its base name
+	}
+	top := gitTop(abs)
+	if top == "" {
+		return report.SARIFOptions{SourceRoot: abs}
+	}
+	if o.git || o.staged {
+		return report.SARIFOptions{SourceRoot: top}
+	}
+	rel, err := filepath.Rel(top, abs)
+	if err != nil || rel == "." {
+		rel = ""
+	}
+	return report.SARIFOptions{SourceRoot: top, PathPrefix: filepath.ToSlash(rel)}
+}
+
+// gitTop returns the nearest directory at or above dir that has a .git
+// entry (a directory, or a file for worktrees and submodules), or "".
+func gitTop(dir string) string {
+	for {
+		if _, err := os.Lstat(filepath.Join(dir, ".git")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
 }

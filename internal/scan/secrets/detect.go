@@ -338,7 +338,7 @@ func (d *Detector) reject(f *scan.File, r *Rule, secret, full, key string, vs, m
 			return "matches the rule's allow list (known placeholder)"
 		}
 	}
-	if why := placeholder(secret); why != "" {
+	if why := placeholder(secret, !r.Random); why != "" {
 		return why
 	}
 	if r.Family == "database" && wellKnownPasswords[strings.ToLower(secret)] {
@@ -404,7 +404,8 @@ var placeholderWords = []string{
 }
 
 // placeholder reports why secret is a placeholder or known example, or "".
-func placeholder(secret string) string {
+// words=false skips the placeholder words found inside the value.
+func placeholder(secret string, words bool) string {
 	if slices.Contains(knownExamples, secret) {
 		return "published documentation example"
 	}
@@ -413,7 +414,7 @@ func placeholder(secret string) string {
 		return "placeholder (the value is the word " + secret + ")"
 	}
 	for _, w := range placeholderWords {
-		if strings.Contains(low, w) {
+		if words && strings.Contains(low, w) {
 			return "placeholder (" + strings.TrimSpace(w) + ")"
 		}
 	}

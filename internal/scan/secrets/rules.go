@@ -58,6 +58,11 @@ type Rule struct {
 	Lines int `yaml:"lines"`
 	// Generic marks assignment rules (password=…) that get context filters.
 	Generic bool `yaml:"generic"`
+	// Random marks a token whose body is random characters of a fixed
+	// alphabet and length after a fixed prefix (Interlock's own tokens):
+	// a placeholder word inside it ("todo", "dummy") is chance, not a
+	// stand-in, so only the whole-value placeholder checks apply.
+	Random bool `yaml:"random"`
 	// Allow lists regexes; a secret matching any is a known placeholder.
 	Allow           []string `yaml:"allow"`
 	Message         string   `yaml:"message"`

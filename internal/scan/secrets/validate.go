@@ -239,7 +239,7 @@ func validUserinfo(f *scan.File, ui string) string {
 	if p, err := url.PathUnescape(pass); err == nil {
 		pass = p
 	}
-	if why := placeholder(pass); why != "" {
+	if why := placeholder(pass, true); why != "" {
 		return why
 	}
 	if wellKnownPasswords[strings.ToLower(pass)] {
