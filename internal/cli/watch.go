@@ -5,14 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/apiclient"
 )
 
 // execDoer is the one API call the execution commands make;
@@ -95,9 +99,18 @@ func opsExecCommands(e *env) []*cobra.Command {
 	markCmd := &cobra.Command{
 		Use:   "mark OP HOST --state succeeded|failed --reason TEXT",
 		Short: "Record what you found on a host whose step was left unknown by a server restart",
+		Long:  "HOST is the host's name as `interlock hosts` shows it, or its ID.",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.opControl(cmd.Context(), args[0], "hosts/"+url.PathEscape(args[1])+"/mark", mark, "marked "+args[1]+" "+mark.State+" in")
+			c, err := e.execAPI()
+			if err != nil {
+				return err
+			}
+			id, err := resolveOpHost(cmd.Context(), c, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			return e.opControl(cmd.Context(), args[0], "hosts/"+url.PathEscape(id)+"/mark", mark, "marked "+args[1]+" "+mark.State+" in")
 		},
 	}
 	markCmd.Flags().StringVar(&mark.State, "state", "", "succeeded or failed")
@@ -132,6 +145,8 @@ func (e *env) opControl(ctx context.Context, op, verb string, in any, done strin
 func (e *env) watch(ctx context.Context, c execDoer, op string) error {
 	r := newProgressRenderer(e)
 	since := int64(-1)
+	away := 0               // failed polls in a row since the server was last heard
+	lastHeard := time.Now() // when the server last answered
 	for {
 		path := "/v1/ops/" + url.PathEscape(op) + "/progress?wait=" + watchWait
 		if since >= 0 {
@@ -139,9 +154,25 @@ func (e *env) watch(ctx context.Context, c execDoer, op string) error {
 		}
 		var p wire.OpProgress
 		if err := c.Do(ctx, "GET", path, nil, &p); err != nil {
-			r.end()
-			return err
+			if !serverWentAway(ctx, err) || time.Since(lastHeard) > watchGiveUp {
+				r.end()
+				return err
+			}
+			if away == 0 {
+				r.end()
+				fmt.Fprintf(e.stderr, "server went away; reconnecting… (%v)\n", err)
+			}
+			if !sleepCtx(ctx, watchBackoff(away)) {
+				return ctx.Err()
+			}
+			away++
+			continue
 		}
+		if away > 0 {
+			fmt.Fprintf(e.stderr, "reconnected; resuming from version %d\n", since)
+			away = 0
+		}
+		lastHeard = time.Now()
 		if err := r.show(p); err != nil {
 			return err
 		}
@@ -157,6 +188,44 @@ func (e *env) watch(ctx context.Context, c execDoer, op string) error {
 			return &ExitError{Code: 1, Err: errors.New(msg)}
 		}
 		since = p.Version
+	}
+}
+
+// watchGiveUp is how long `ops watch` keeps reconnecting to a server that
+// went away before it gives up.
+const watchGiveUp = 10 * time.Minute
+
+// watchBackoff is the wait before the attempt-th reconnect (from 0):
+// 250 ms doubling up to 5 s, with ±20 % jitter so that many watchers do
+// not come back in step after a restart. Tests shorten it.
+var watchBackoff = func(attempt int) time.Duration {
+	d := min(250*time.Millisecond<<min(attempt, 8), 5*time.Second)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// serverWentAway reports whether err means the server could not be
+// reached or is restarting (connection refused or reset, EOF, a proxy's
+// 502/503/504), as opposed to an answer that will not change by asking
+// again (4xx, 500).
+func serverWentAway(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var ae *apiclient.Error
+	if errors.As(err, &ae) {
+		return ae.Status == http.StatusBadGateway || ae.Status == http.StatusServiceUnavailable || ae.Status == http.StatusGatewayTimeout
+	}
+	return true // the request got no answer at all
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
