@@ -60,4 +60,3 @@ func resolveOpHost(ctx context.Context, c execDoer, op, host string) (string, er
 	return "", usererr.New(usererr.Invalid, "ambiguous_host",
 		"%d hosts of operation %s are named %q (%s); name the one you checked by its ID.", len(named), op, host, strings.Join(ids, ", "))
 }
-

@@ -184,4 +184,6 @@ func TestOpsWatchReconnects(t *testing.T) {
 
 type doerFunc func(ctx context.Context, method, path string, in, out any) error
 
-func (f doerFunc) Do(ctx context.Context, method, path string, in, out any) error { return f(ctx, method, path, in, out) }
+func (f doerFunc) Do(ctx context.Context, method, path string, in, out any) error {
+	return f(ctx, method, path, in, out)
+}
