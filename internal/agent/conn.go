@@ -372,20 +372,29 @@ func (a *agent) report(ctx context.Context, res wire.StepResult) bool {
 
 // reportOnce sends a result once (a replay from the ledger): true when a
 // server answered it (taken, or refused for good with a 4xx other than 401).
+// A 503 (the server is still recording the step's dispatch) is retried
+// a few times; anything else unanswered waits for the next connect.
 func (a *agent) reportOnce(ctx context.Context, res wire.StepResult) bool {
 	body, _ := json.Marshal(res)
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	err := postJSON(rctx, a.client, a.cfg.Server+"/v1/agent/results", body, nil)
-	var pe *problemError
-	switch {
-	case err == nil:
-		return true
-	case errors.As(err, &pe) && pe.Status < 500 && pe.Status != http.StatusUnauthorized:
-		a.log.InfoContext(ctx, "server did not take a result from the ledger", slog.String("step", res.StepID), slog.String("error", err.Error()))
-		return true
+	for attempt := 0; ; attempt++ {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := postJSON(rctx, a.client, a.cfg.Server+"/v1/agent/results", body, nil)
+		cancel()
+		var pe *problemError
+		switch {
+		case err == nil:
+			return true
+		case errors.As(err, &pe) && pe.Status == http.StatusServiceUnavailable && attempt < 5:
+			if !sleep(ctx, max(pe.RetryAfter, time.Second)) {
+				return false
+			}
+			continue
+		case errors.As(err, &pe) && pe.Status < 500 && pe.Status != http.StatusUnauthorized:
+			a.log.InfoContext(ctx, "server did not take a result from the ledger", slog.String("step", res.StepID), slog.String("error", err.Error()))
+			return true
+		}
+		return false
 	}
-	return false
 }
 
 // backoff is 1 s × 2^attempt, capped, with ±20 % jitter.
