@@ -182,13 +182,14 @@ func runStep(ctx context.Context, step wire.Step, hardCap int, now func() time.T
 		res.Error = fmt.Sprintf("killed after the step's timeout of %s", timeout)
 	case err == nil:
 		res.ExitCode = 0
+	case ctx.Err() != nil:
+		// The agent is shutting down: the step's process group was killed.
+		res.ExitCode, res.Error = -1, interruptedError
 	case errors.As(err, &ee):
 		res.ExitCode = ee.ExitCode()
 		if res.ExitCode < 0 {
 			res.Error = "the command was killed: " + ee.String()
 		}
-	case ctx.Err() != nil:
-		res.ExitCode, res.Error = -1, "the agent stopped while the step ran"
 	default:
 		res.ExitCode = -1
 		res.Error = redactSecrets(ctx, redactor.Replace("could not run the command: "+err.Error()))

@@ -154,7 +154,7 @@ func (e *env) watch(ctx context.Context, c execDoer, op string) error {
 		}
 		var p wire.OpProgress
 		if err := c.Do(ctx, "GET", path, nil, &p); err != nil {
-			if !serverWentAway(ctx, err) || time.Since(lastHeard) > watchGiveUp {
+			if !serverWentAway(ctx, err, away) || time.Since(lastHeard) > watchGiveUp {
 				r.end()
 				return err
 			}
@@ -206,14 +206,22 @@ var watchBackoff = func(attempt int) time.Duration {
 // serverWentAway reports whether err means the server could not be
 // reached or is restarting (connection refused or reset, EOF, a proxy's
 // 502/503/504), as opposed to an answer that will not change by asking
-// again (4xx, 500).
-func serverWentAway(ctx context.Context, err error) bool {
+// again (4xx). A 500 is retried a few times (away counts the failed polls
+// so far): a server stopping mid-request answers one, but a 500 that
+// persists is a fault to show, not to wait out.
+func serverWentAway(ctx context.Context, err error, away int) bool {
 	if ctx.Err() != nil {
 		return false
 	}
 	var ae *apiclient.Error
 	if errors.As(err, &ae) {
-		return ae.Status == http.StatusBadGateway || ae.Status == http.StatusServiceUnavailable || ae.Status == http.StatusGatewayTimeout
+		switch ae.Status {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		case http.StatusInternalServerError:
+			return away < 3
+		}
+		return false
 	}
 	return true // the request got no answer at all
 }

@@ -433,6 +433,13 @@ func (e *Engine) finish(ctx context.Context, r *runState, rec StepRecord, kind s
 	if at.IsZero() {
 		at = e.cfg.Now()
 	}
+	data := map[string]any{"host": rec.HostID, "phase": rec.Phase, "wave": rec.Wave, "step_id": rec.StepID,
+		"state": string(rec.State), "exit_code": rec.ExitCode, "error": rec.Error}
+	if kind == "op.step_unknown" {
+		// The layout Recover writes for this kind (version 1); why is in
+		// the step record.
+		data = map[string]any{"host": rec.HostID, "phase": rec.Phase, "wave": rec.Wave, "step_id": rec.StepID}
+	}
 	err := e.cfg.Store.InTx(ctx, func(tx Tx) error {
 		if err := tx.UpdateExecStep(ctx, rec, ops.StepDispatched); err != nil {
 			return err
@@ -441,9 +448,7 @@ func (e *Engine) finish(ctx context.Context, r *runState, rec StepRecord, kind s
 			return err
 		}
 		return audit.Append(ctx, tx, audit.Entry{Kind: kind, Version: 1, Actor: SystemActor,
-			Subject: "op:" + rec.OpID, Time: at,
-			Data: map[string]any{"host": rec.HostID, "phase": rec.Phase, "wave": rec.Wave, "step_id": rec.StepID,
-				"state": string(rec.State), "exit_code": rec.ExitCode, "error": rec.Error}})
+			Subject: "op:" + rec.OpID, Time: at, Data: data})
 	})
 	if err != nil {
 		return fmt.Errorf("record result of %s on %s: %w", rec.Phase, rec.HostID, err)
