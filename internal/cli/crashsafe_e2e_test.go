@@ -16,6 +16,7 @@ import (
 
 	"github.com/interlock-dev/interlock/internal/agent"
 	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/ops/exec"
 	"github.com/interlock-dev/interlock/internal/pki"
 )
 
@@ -39,7 +40,7 @@ func (g gate) lines(name string) []string {
 }
 
 // applyGatedRunbook applies runbook "gated": remove-capacity with the
-// gated step.
+// gated step, and not capacity-changing.
 func applyGatedRunbook(t *testing.T, q *quickstart) gate {
 	t.Helper()
 	g := gate{dir: t.TempDir()}
@@ -51,6 +52,8 @@ func applyGatedRunbook(t *testing.T, q *quickstart) gate {
 	text := strings.Replace(string(rb), `argv: ["echo", "removing", "{{service}}", "from service"]
   timeout_s: 30`, fmt.Sprintf("argv: [\"/bin/sh\", \"-c\", %q]\n  timeout_s: 300", script), 1)
 	text = strings.Replace(text, "name: remove-capacity", "name: gated", 1)
+	// Not capacity-changing, so that two can run at once on one service.
+	text = strings.Replace(text, "removes_capacity: true", "removes_capacity: false", 1)
 	if !strings.Contains(text, "name: gated") || strings.Contains(text, `"removing"`) {
 		t.Fatal("the example runbook changed; update this test's step")
 	}
@@ -82,16 +85,29 @@ func waitUntil(t *testing.T, what string, limit time.Duration, ok func() bool) {
 	}
 }
 
-// progressOf waits until op is terminal (watch returns) and returns its last progress.
+// progressOf waits until op stops running and returns its progress, as
+// the server records it (read in-process: ops watch keeps watching an
+// operation that waits for agents to settle it).
 func progressOf(t *testing.T, q *quickstart, op string) wire.OpProgress {
 	t.Helper()
-	_, out, errs := q.as("admin", "--json", "ops", "watch", op)
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	var p wire.OpProgress
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &p); err != nil {
-		t.Fatalf("ops watch %s: %v\n%s\n%s", op, err, out, errs)
+	var p exec.Progress
+	waitUntil(t, "operation "+op+" to stop running", 60*time.Second, func() bool {
+		var err error
+		if p, err = q.app.Exec.Progress(q.ctx, op); err != nil {
+			t.Fatal(err)
+		}
+		return p.State != "running"
+	})
+	out := wire.OpProgress{OpID: p.OpID, State: string(p.State), Detail: p.Detail, Version: p.Version}
+	for _, w := range p.Waves {
+		ow := wire.OpWaveProgress{Number: w.Number}
+		for _, h := range w.Hosts {
+			ow.Hosts = append(ow.Hosts, wire.OpHostProgress{HostID: h.HostID, State: string(h.State), ExitCode: h.ExitCode,
+				Error: h.Error, Health: string(h.Health), Rollback: string(h.Rollback)})
+		}
+		out.Waves = append(out.Waves, ow)
 	}
-	return p
+	return out
 }
 
 func opHost(p wire.OpProgress) wire.OpHostProgress {

@@ -140,13 +140,17 @@ func (e *env) opControl(ctx context.Context, op, verb string, in any, done strin
 	})
 }
 
-// watch long-polls the progress route until the operation is terminal.
-// It returns an error (exit 1) unless the operation succeeded.
+// watch long-polls the progress route until the operation is terminal —
+// except while it needs attention only for unknown steps, which their
+// agents settle. It survives a server restart: a poll that gets no answer
+// is retried with jittered backoff from the last version seen. It returns
+// an error (exit 1) unless the operation succeeded.
 func (e *env) watch(ctx context.Context, c execDoer, op string) error {
 	r := newProgressRenderer(e)
 	since := int64(-1)
 	away := 0               // failed polls in a row since the server was last heard
 	lastHeard := time.Now() // when the server last answered
+	waiting := false        // said that it waits for agents to settle unknown steps
 	for {
 		path := "/v1/ops/" + url.PathEscape(op) + "/progress?wait=" + watchWait
 		if since >= 0 {
@@ -173,6 +177,27 @@ func (e *env) watch(ctx context.Context, c execDoer, op string) error {
 			away = 0
 		}
 		lastHeard = time.Now()
+		if settling(p) {
+			// The server continues it by itself once the agents of its
+			// unknown hosts report from their ledgers: keep watching.
+			if !waiting {
+				r.end()
+				fmt.Fprintf(e.stderr, "Operation %s needs attention: %s\nWaiting for the agents of its unknown hosts to report from their ledgers (Ctrl-C stops watching, not the operation)…\n", op, p.Detail)
+				waiting = true
+			}
+			if p.Version != since {
+				p.Terminal = false
+				if err := r.show(p); err != nil {
+					return err
+				}
+			}
+			since = p.Version
+			if !sleepCtx(ctx, watchBackoff(2)) { // the server answers at once while it needs attention
+				return ctx.Err()
+			}
+			continue
+		}
+		waiting = false
 		if err := r.show(p); err != nil {
 			return err
 		}
@@ -191,6 +216,23 @@ func (e *env) watch(ctx context.Context, c execDoer, op string) error {
 	}
 }
 
+// settling reports whether p needs attention only because some host's
+// step is unknown: the agent's ledger settles it when the agent returns,
+// and the server then continues or halts the operation by itself.
+func settling(p wire.OpProgress) bool {
+	if p.State != "needs_attention" {
+		return false
+	}
+	for _, w := range p.Waves {
+		for _, h := range w.Hosts {
+			if h.State == "unknown" || h.Health == "unknown" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // watchGiveUp is how long `ops watch` keeps reconnecting to a server that
 // went away before it gives up.
 const watchGiveUp = 10 * time.Minute
@@ -206,7 +248,7 @@ var watchBackoff = func(attempt int) time.Duration {
 // serverWentAway reports whether err means the server could not be
 // reached or is restarting (connection refused or reset, EOF, a proxy's
 // 502/503/504), as opposed to an answer that will not change by asking
-// again (4xx). A 500 is retried a few times (away counts the failed polls
+// again (4xx, except the restarted server's "dpop_before_start"). A 500 is retried a few times (away counts the failed polls
 // so far): a server stopping mid-request answers one, but a 500 that
 // persists is a fault to show, not to wait out.
 func serverWentAway(ctx context.Context, err error, away int) bool {
@@ -221,7 +263,8 @@ func serverWentAway(ctx context.Context, err error, away int) bool {
 		case http.StatusInternalServerError:
 			return away < 3
 		}
-		return false
+		// A proof signed just before the server (re)started: a fresh one works.
+		return ae.Problem.Code == "dpop_before_start"
 	}
 	return true // the request got no answer at all
 }
