@@ -20,7 +20,9 @@ import (
 // the step was handed over.
 type lostErr struct{}
 
-func (lostErr) Error() string        { return "host h3: its agent is not connected (the connection closed while the step ran)" }
+func (lostErr) Error() string {
+	return "host h3: its agent is not connected (the connection closed while the step ran)"
+}
 func (lostErr) OutcomeUnknown() bool { return true }
 
 // TestLostAgentSettlesFromItsLedger: an agent that vanishes mid-step
