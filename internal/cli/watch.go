@@ -98,7 +98,7 @@ func opsExecCommands(e *env) []*cobra.Command {
 	var mark wire.OpMarkRequest
 	markCmd := &cobra.Command{
 		Use:   "mark OP HOST --state succeeded|failed --reason TEXT",
-		Short: "Record what you found on a host whose step was left unknown by a server restart",
+		Short: "Record what you found on a host whose step was left unknown (a server restart, or its agent vanished)",
 		Long:  "HOST is the host's name as `interlock hosts` shows it, or its ID.",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -399,7 +399,7 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, wave int, host, p
 		// Handed to the agent, then contact was lost: it may have run.
 		// Not a failure the executor saw, and not retried; the agent's
 		// ledger settles it when the agent returns (SettleFromAgent).
-		rec.State, rec.Error, kind = ops.StepUnknown, "unknown: "+derr.Error(), "op.step_unknown"
+		rec.State, rec.Error, kind = ops.StepUnknown, "lost contact: "+derr.Error(), "op.step_unknown"
 	case derr != nil && errors.Is(derr, context.DeadlineExceeded):
 		rec.State, rec.Error = ops.StepFailed, fmt.Sprintf("timed out: no result within %s", timeout+e.cfg.Grace)
 	case derr != nil:
