@@ -141,6 +141,8 @@ func (a *agent) session(ctx context.Context) error {
 
 	go a.heartbeats(ctx, cancel)
 	go a.renewals(ctx, cancel)
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.replayLedger(ctx) }()
 
 	lines := make(chan []byte)
 	go func() {
@@ -338,8 +340,9 @@ func (a *agent) healthy(ctx context.Context) bool {
 
 // report delivers a result, retrying through reconnects until the server
 // answers (a 4xx such as "no dispatch waits for it" also ends the retries)
-// or ten minutes pass.
-func (a *agent) report(ctx context.Context, res wire.StepResult) {
+// or ten minutes pass. It returns true when a server answered, so that the
+// ledger stops replaying the result; false leaves it for the next connect.
+func (a *agent) report(ctx context.Context, res wire.StepResult) bool {
 	body, _ := json.Marshal(res)
 	deadline := time.Now().Add(10 * time.Minute)
 	for attempt := 0; ; attempt++ {
@@ -349,21 +352,48 @@ func (a *agent) report(ctx context.Context, res wire.StepResult) {
 		var pe *problemError
 		switch {
 		case err == nil:
-			return
+			return true
 		case errors.As(err, &pe) && pe.Status == http.StatusUnauthorized && attempt < 5:
 			// Sent on a connection whose certificate a renewal just
 			// retired: the server closes that connection, and the retry
 			// goes out on a new one with the renewed certificate.
-		case errors.As(err, &pe) && pe.Status < 500:
+		case errors.As(err, &pe) && pe.Status < 500 && pe.Status != http.StatusUnauthorized:
 			a.log.WarnContext(ctx, "server did not take the step result", slog.String("step", res.StepID), slog.String("error", err.Error()))
-			return
+			return true
 		case time.Now().After(deadline):
-			a.log.ErrorContext(ctx, "gave up reporting a step result", slog.String("step", res.StepID), slog.String("error", err.Error()))
-			return
+			a.log.ErrorContext(ctx, "gave up reporting a step result; it is sent again at the next connect", slog.String("step", res.StepID), slog.String("error", err.Error()))
+			return false
 		}
 		if !sleep(ctx, backoff(attempt, a.cfg.MaxBackoff)) {
-			return
+			return false
 		}
+	}
+}
+
+// reportOnce sends a result once (a replay from the ledger): true when a
+// server answered it (taken, or refused for good with a 4xx other than 401).
+// A 503 (the server is still recording the step's dispatch) is retried
+// a few times; anything else unanswered waits for the next connect.
+func (a *agent) reportOnce(ctx context.Context, res wire.StepResult) bool {
+	body, _ := json.Marshal(res)
+	for attempt := 0; ; attempt++ {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := postJSON(rctx, a.client, a.cfg.Server+"/v1/agent/results", body, nil)
+		cancel()
+		var pe *problemError
+		switch {
+		case err == nil:
+			return true
+		case errors.As(err, &pe) && pe.Status == http.StatusServiceUnavailable && attempt < 5:
+			if !sleep(ctx, max(pe.RetryAfter, time.Second)) {
+				return false
+			}
+			continue
+		case errors.As(err, &pe) && pe.Status < 500 && pe.Status != http.StatusUnauthorized:
+			a.log.InfoContext(ctx, "server did not take a result from the ledger", slog.String("step", res.StepID), slog.String("error", err.Error()))
+			return true
+		}
+		return false
 	}
 }
 

@@ -1,17 +1,14 @@
 package agent
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
@@ -30,11 +27,17 @@ const (
 
 // handleStep runs a step at most once. A StepID already in flight is
 // ignored (its result is on its way); one that finished recently has its
-// result reported again; one in the ledger without a result (run before a
-// restart) is refused with an error result — never run again.
+// result reported again (from memory or the ledger); one in the ledger
+// without a kept result is refused with an error result — never run again.
+// Every result is written to the ledger before it is reported, so a
+// server that misses the report learns it at the agent's next connect.
 func (a *agent) handleStep(ctx context.Context, step wire.Step) {
 	a.mu.Lock()
-	if res, ok := a.results.get(step.StepID); ok {
+	res, ok := a.results.get(step.StepID)
+	if !ok {
+		res, ok = a.ledger.result(step.StepID)
+	}
+	if ok {
 		a.mu.Unlock()
 		a.log.InfoContext(ctx, "step already ran; reporting its result again", slog.String("step", step.StepID))
 		a.report(ctx, res)
@@ -78,18 +81,51 @@ func (a *agent) handleStep(ctx context.Context, step wire.Step) {
 	a.mu.Unlock()
 
 	a.log.InfoContext(ctx, "running step", slog.String("step", step.StepID), slog.String("op", step.OpID), slog.String("phase", step.Phase))
-	res := runStep(ctx, step, a.cfg.MaxOutputBytes, a.cfg.Now)
+	res = runStep(ctx, step, a.cfg.MaxOutputBytes, a.cfg.Now)
 	a.log.InfoContext(ctx, "step finished", slog.String("step", step.StepID), slog.Int("exit", res.ExitCode), slog.Bool("timed_out", res.TimedOut))
 
+	if err := a.ledger.finish(res); err != nil {
+		// Still reported now; only a later replay of it is lost.
+		a.log.ErrorContext(ctx, "cannot record the step's result in the ledger", slog.String("step", step.StepID), slog.String("error", err.Error()))
+	}
 	a.mu.Lock()
 	delete(a.running, step.StepID)
 	a.results.put(res)
 	a.mu.Unlock()
-	a.report(ctx, res)
+	if a.report(ctx, res) {
+		a.acked(ctx, step.StepID)
+	}
+}
+
+// acked records that a server took a step's result.
+func (a *agent) acked(ctx context.Context, stepID string) {
+	if err := a.ledger.ack(stepID); err != nil {
+		a.log.WarnContext(ctx, "cannot record that the server took a result; it will be sent again", slog.String("step", stepID), slog.String("error", err.Error()))
+	}
+}
+
+// replayLedger reports, at each connect, the results in the ledger that no
+// server has taken yet: steps that finished while the server was away,
+// and steps this agent stopped during (interrupted). A server settles the
+// steps it lost track of from them; one that already knows the outcome
+// takes them without change.
+func (a *agent) replayLedger(ctx context.Context) {
+	for _, res := range a.ledger.unreported() {
+		a.mu.Lock()
+		running := a.running[res.StepID]
+		a.mu.Unlock()
+		if running || ctx.Err() != nil {
+			continue
+		}
+		a.log.InfoContext(ctx, "reporting a result from the ledger", slog.String("step", res.StepID), slog.Int("exit", res.ExitCode))
+		if a.reportOnce(ctx, res) {
+			a.acked(ctx, res.StepID)
+		}
+	}
 }
 
 func validStepID(id string) error {
-	if id == "" || len(id) > 200 || strings.ContainsAny(id, "\n\r\x00") {
+	if id == "" || len(id) > 200 || strings.ContainsAny(id, "\n\r\x00") || strings.HasPrefix(strings.TrimSpace(id), "{") {
 		return fmt.Errorf("step ID %q is not valid", id)
 	}
 	return nil
@@ -146,13 +182,14 @@ func runStep(ctx context.Context, step wire.Step, hardCap int, now func() time.T
 		res.Error = fmt.Sprintf("killed after the step's timeout of %s", timeout)
 	case err == nil:
 		res.ExitCode = 0
+	case ctx.Err() != nil:
+		// The agent is shutting down: the step's process group was killed.
+		res.ExitCode, res.Error = -1, interruptedError
 	case errors.As(err, &ee):
 		res.ExitCode = ee.ExitCode()
 		if res.ExitCode < 0 {
 			res.Error = "the command was killed: " + ee.String()
 		}
-	case ctx.Err() != nil:
-		res.ExitCode, res.Error = -1, "the agent stopped while the step ran"
 	default:
 		res.ExitCode = -1
 		res.Error = redactSecrets(ctx, redactor.Replace("could not run the command: "+err.Error()))
@@ -224,104 +261,6 @@ func (w *capWriter) Write(p []byte) (int, error) {
 		w.dropped = true
 	}
 	return len(p), nil
-}
-
-// ledger is the on-disk list of step IDs this agent has started.
-type ledger struct {
-	mu    sync.Mutex
-	path  string
-	f     *os.File
-	seen  map[string]bool
-	order []string
-}
-
-const ledgerKeep = 10000
-
-func openLedger(dir string) (*ledger, error) {
-	l := &ledger{path: filepath.Join(dir, ledgerFile), seen: map[string]bool{}}
-	if f, err := os.Open(l.path); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if id := strings.TrimSpace(sc.Text()); id != "" && !l.seen[id] {
-				l.seen[id] = true
-				l.order = append(l.order, id)
-			}
-		}
-		f.Close()
-		if err := sc.Err(); err != nil {
-			return nil, fmt.Errorf("read step ledger: %w", err)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("open step ledger: %w", err)
-	}
-	if len(l.order) > ledgerKeep {
-		if err := l.compact(); err != nil {
-			return nil, err
-		}
-	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open step ledger: %w", err)
-	}
-	l.f = f
-	return l, nil
-}
-
-func (l *ledger) has(id string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.seen[id]
-}
-
-// add appends id and syncs the file before returning.
-func (l *ledger) add(id string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	// The leading newline ends any line a failed earlier write left
-	// unfinished, so this ID can never merge into it (blank lines are skipped).
-	if _, err := l.f.WriteString("\n" + id + "\n"); err != nil {
-		return err
-	}
-	if err := l.f.Sync(); err != nil {
-		return err
-	}
-	l.seen[id] = true
-	l.order = append(l.order, id)
-	if len(l.order) > 2*ledgerKeep {
-		l.f.Close()
-		if err := l.compact(); err != nil {
-			return err
-		}
-		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-		if err != nil {
-			return err
-		}
-		l.f = f
-	}
-	return nil
-}
-
-// compact keeps the most recent ledgerKeep IDs. Step IDs embed the
-// operation, so an ID old enough to be dropped belongs to an operation the
-// server finished long ago.
-func (l *ledger) compact() error {
-	l.order = l.order[len(l.order)-ledgerKeep:]
-	l.seen = make(map[string]bool, len(l.order))
-	for _, id := range l.order {
-		l.seen[id] = true
-	}
-	if err := writeFileAtomic(l.path, []byte(strings.Join(l.order, "\n")+"\n"), 0o600); err != nil {
-		return fmt.Errorf("compact step ledger: %w", err)
-	}
-	return nil
-}
-
-func (l *ledger) close() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f != nil {
-		l.f.Close()
-	}
 }
 
 // resultCache keeps the last n results in memory so a replayed step gets

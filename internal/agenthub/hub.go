@@ -170,6 +170,7 @@ type Hub struct {
 	attached chan struct{}
 
 	checkpoints *checkpointCache // nil when agents do not witness the log
+	late        LateResults      // takes results no Dispatch waits for; nil until set
 }
 
 type pendingKey struct{ host, step string }
@@ -440,16 +441,14 @@ func (h *Hub) Dispatch(ctx context.Context, hostID string, step wire.Step) (wire
 			// A newer stream of the same agent replaced this one: its result
 			// comes over that connection. With no stream left, this dispatch
 			// cannot know the outcome.
-			h.mu.Lock()
-			next := h.streams[hostID]
-			h.mu.Unlock()
-			if next == nil || next == s {
+			next := h.nextStream(hostID, s)
+			if next == nil {
 				select {
 				case res := <-ch: // reported just before the stream ended
 					return res, nil
 				default:
 				}
-				return wire.StepResult{}, fmt.Errorf("host %s: %w (the connection closed while the step ran)", hostID, ErrUnreachable)
+				return wire.StepResult{}, lostInFlightError{fmt.Errorf("host %s: %w (the connection closed while the step ran)", hostID, ErrUnreachable)}
 			}
 			s = next
 		// ctx is not watched here: once the step is on its way, a halt
@@ -458,6 +457,64 @@ func (h *Hub) Dispatch(ctx context.Context, hostID string, step wire.Step) (wire
 			return wire.StepResult{}, fmt.Errorf("host %s reported no result within %s: %w", hostID, wait, context.DeadlineExceeded)
 		}
 	}
+}
+
+// nextStream returns the host's stream that replaced old, waiting up to
+// ConnectGrace for the agent to reconnect (a network blip, or a restart
+// of the agent, which reports the step's result from its ledger); nil if
+// none comes.
+func (h *Hub) nextStream(hostID string, old *stream) *stream {
+	var grace <-chan time.Time
+	if h.cfg.ConnectGrace > 0 {
+		t := time.NewTimer(h.cfg.ConnectGrace)
+		defer t.Stop()
+		grace = t.C
+	}
+	for {
+		h.mu.Lock()
+		next, wake := h.streams[hostID], h.attached
+		h.mu.Unlock()
+		if next != nil && next != old {
+			return next
+		}
+		if grace == nil {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-grace:
+			return nil
+		}
+	}
+}
+
+// lostInFlightError is Dispatch's error when the host's connection ended
+// after the step was handed over: the step may have run, so its outcome
+// is unknown, not failed (the executor asks OutcomeUnknown).
+type lostInFlightError struct{ error }
+
+func (e lostInFlightError) Unwrap() error { return e.error }
+
+// OutcomeUnknown says the step may have run.
+func (lostInFlightError) OutcomeUnknown() bool { return true }
+
+// LateResults takes a step result no Dispatch is waiting for: one an
+// agent reports after this server restarted, or after its connection was
+// lost mid-step (its ledger replays it at the next connect). The executor
+// implements it. It MUST accept a result only for a step of that host,
+// record it at most once, and return nil for a replay of a result already
+// recorded; an error with a RetryLater() bool method answers 503 (the
+// agent sends it again), a usererr its status (the agent stops).
+type LateResults interface {
+	SettleFromAgent(ctx context.Context, hostID string, res wire.StepResult) error
+}
+
+// SetLateResults installs the taker of late results (the executor, which
+// is built after the hub). Until it is set, late results get 409.
+func (h *Hub) SetLateResults(l LateResults) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.late = l
 }
 
 // EnrollHandler serves POST /v1/agent/enroll: wire.EnrollRequest in,
@@ -636,9 +693,11 @@ func (h *Hub) HeartbeatHandler() http.Handler {
 }
 
 // ResultsHandler serves POST /v1/agent/results (mTLS, wire.StepResult). A
-// result is accepted only from the host the step was sent to, while its
-// Dispatch is waiting: 204 when delivered, 409 (code unknown_step) when no
-// dispatch waits for it — the agent then stops retrying it.
+// result is accepted only from the host the step was sent to: 204 when
+// delivered to its waiting Dispatch, or taken by LateResults when none
+// waits (a step whose outcome the server lost); 503 (retry_later) while
+// the step is still being recorded; 409 (code unknown_step) when no step
+// of this host wants it — the agent then stops retrying it.
 func (h *Hub) ResultsHandler() http.Handler {
 	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
 		hostID, ok := h.HostIDFromRequest(r)
@@ -650,8 +709,21 @@ func (h *Hub) ResultsHandler() http.Handler {
 			return err
 		}
 		h.mu.Lock()
-		ch := h.pending[pendingKey{hostID, res.StepID}]
+		ch, late := h.pending[pendingKey{hostID, res.StepID}], h.late
 		h.mu.Unlock()
+		if ch == nil && late != nil {
+			err := late.SettleFromAgent(r.Context(), hostID, res)
+			var rl interface{ RetryLater() bool }
+			if errors.As(err, &rl) && rl.RetryLater() {
+				w.Header().Set("Retry-After", "1")
+				return writeProblem(w, r, http.StatusServiceUnavailable, "retry_later", err.Error())
+			}
+			if err != nil {
+				return err
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
 		if ch == nil {
 			return usererr.New(usererr.Conflict, "unknown_step", "No dispatch to this host is waiting for step %q; the result was dropped.", res.StepID)
 		}
@@ -802,6 +874,14 @@ func (h *Hub) handle(fn func(http.ResponseWriter, *http.Request) error) http.Han
 		w.WriteHeader(p.Status)
 		_ = json.NewEncoder(w).Encode(p)
 	})
+}
+
+// writeProblem writes a problem body with a status usererr has no kind for.
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, code, detail string) error {
+	p := wire.Problem{RequestID: w.Header().Get("X-Request-Id"), Status: status, Code: code, Detail: detail, Title: http.StatusText(status)}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(p)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -30,7 +30,7 @@ func AgentRoutes(hub AgentHub) []Route {
 		return Resource{Type: policy.ResourceHost, ID: id}
 	}
 	return []Route{
-		{Pattern: "POST /v1/agent/enroll", Public: true, Handle: serve(hub.EnrollHandler())},
+		{Pattern: "POST /v1/agent/enroll", Public: true, ChargeFailures: true, Handle: serve(hub.EnrollHandler())},
 		{Pattern: "GET /v1/agent/connect", Agent: true, Action: policy.ActionAgentConnect, Stream: true, Resource: self, Handle: serve(hub.ConnectHandler())},
 		{Pattern: "POST /v1/agent/heartbeat", Agent: true, Action: policy.ActionAgentReport, Resource: self, Handle: serve(hub.HeartbeatHandler())},
 		{Pattern: "POST /v1/agent/results", Agent: true, Action: policy.ActionAgentReport, Resource: self, Handle: serve(hub.ResultsHandler())},

@@ -34,6 +34,17 @@ func newSourceLimiter(perSecond float64, burst, max int) *sourceLimiter {
 	return &sourceLimiter{every: rate.Limit(perSecond), burst: burst, max: max, sources: map[string]*sourceBucket{}}
 }
 
+// ready reports whether ip's bucket holds a token, taking none: routes
+// that charge only their failures (enrollment) ask it first, so that an
+// address that spent its bucket on failures is refused before it can try
+// again, while one that only succeeds is never charged.
+func (l *sourceLimiter) ready(ip string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.sources[ip]
+	return b == nil || b.lim.TokensAt(now) >= 1
+}
+
 // allow takes one token from ip's bucket. When the map is full, buckets
 // idle long enough to have refilled are dropped first (forgetting them
 // loses nothing); if none is, the call is refused.

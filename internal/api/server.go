@@ -144,7 +144,14 @@ type Route struct {
 	// WhileHalted routes still answer while Config.Halted says the
 	// server is halted (sign-in, fresh MFA, and the log fork that ends it).
 	WhileHalted bool
-	Handle      func(c *Call) error
+	// ChargeFailures makes a Public write route spend its caller's
+	// per-address token only when it answers 4xx or 5xx, while still
+	// refusing (429) an address whose bucket is empty. Enrollment uses it:
+	// a valid one-time join token is itself the credential, so a thousand
+	// agents enrolling from one address are not slowed, but guessing
+	// tokens is.
+	ChargeFailures bool
+	Handle         func(c *Call) error
 }
 
 // Server is the HTTP API.
@@ -358,9 +365,11 @@ func (s *Server) serve(rt Route, c *Call) error {
 		}
 	}
 	if rt.Public {
+		if c.R.Method != http.MethodGet && rt.ChargeFailures {
+			return s.serveChargingFailures(rt, c)
+		}
 		if c.R.Method != http.MethodGet && !s.public.allow(c.SourceIP(), time.Now()) {
-			return usererr.New(usererr.RateLimited, "too_many_requests",
-				"too many sign-in or enrollment requests from %s; wait a few seconds and try again", c.SourceIP())
+			return errTooManyPublic(c)
 		}
 		return rt.Handle(c)
 	}
@@ -388,6 +397,43 @@ func (s *Server) serve(rt Route, c *Call) error {
 	}
 	return rt.Handle(c)
 }
+
+func errTooManyPublic(c *Call) error {
+	return usererr.New(usererr.RateLimited, "too_many_requests",
+		"too many sign-in or enrollment requests from %s; wait a few seconds and try again", c.SourceIP())
+}
+
+// serveChargingFailures serves a ChargeFailures route: refused while the
+// address's bucket is empty, charged one token when the answer is an
+// error.
+func (s *Server) serveChargingFailures(rt Route, c *Call) error {
+	ip := c.SourceIP()
+	if !s.public.ready(ip, time.Now()) {
+		return errTooManyPublic(c)
+	}
+	rec := &statusWriter{ResponseWriter: c.W}
+	c.W = rec
+	err := rt.Handle(c)
+	if err != nil || rec.status >= 400 {
+		s.public.allow(ip, time.Now())
+	}
+	return err
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (s *Server) authenticatePerson(r *http.Request) (wire.Principal, error) {
 	authz := r.Header.Get("Authorization")

@@ -168,6 +168,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if a.Exec, err = exec.New(exec.Config{Store: a.db.ExecStore(), Ops: a.Ops, Guard: a.Ops, Dispatcher: a.Hub, Secrets: secretResolver{a.KMS}, Now: a.now, Log: a.log}); err != nil {
 		return nil, fmt.Errorf("executor: %w", err)
 	}
+	a.Hub.SetLateResults(a.Exec) // agents' ledgers settle steps the server lost track of
 	// Two replay caches: one for session requests (filled only by requests
 	// whose session authenticated) and one for the anonymous sign-in
 	// routes, so that a flood of sign-in proofs can at worst slow sign-ins,

@@ -37,6 +37,9 @@ type quickstart struct {
 	mu     sync.Mutex
 	otpAt  map[string]int64 // last TOTP step used per person
 	secret map[string]string
+	// stopAgents stops the agents setUp started, as abruptly as an
+	// in-process agent can stop (their context ends); idempotent.
+	stopAgents func()
 }
 
 const password = "correct-horse-battery-staple-42"
@@ -283,7 +286,9 @@ func (q *quickstart) setUp(hosts int) {
 		agentDone <- agent.Run(agentCtx, agent.Config{Server: q.ready.URL, CAFingerprint: q.ready.CAFingerprint, Token: tokens,
 			DataDir: filepath.Join(q.dir, "agents"), Count: hosts, Hostname: "host", HeartbeatInterval: 500 * time.Millisecond})
 	}()
-	t.Cleanup(func() { stopAgents(); <-agentDone })
+	var stopOnce sync.Once
+	q.stopAgents = func() { stopOnce.Do(func() { stopAgents(); <-agentDone }) }
+	t.Cleanup(q.stopAgents)
 	q.waitHealthy(hosts)
 	q.waitCosigned(hosts) // each agent's first cosignature is logged: the log is quiet again
 	// 6. capacity rules.

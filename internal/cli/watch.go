@@ -5,14 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/apiclient"
 )
 
 // execDoer is the one API call the execution commands make;
@@ -94,10 +98,19 @@ func opsExecCommands(e *env) []*cobra.Command {
 	var mark wire.OpMarkRequest
 	markCmd := &cobra.Command{
 		Use:   "mark OP HOST --state succeeded|failed --reason TEXT",
-		Short: "Record what you found on a host whose step was left unknown by a server restart",
+		Short: "Record what you found on a host whose step was left unknown (a server restart, or its agent vanished)",
+		Long:  "HOST is the host's name as `interlock hosts` shows it, or its ID.",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.opControl(cmd.Context(), args[0], "hosts/"+url.PathEscape(args[1])+"/mark", mark, "marked "+args[1]+" "+mark.State+" in")
+			c, err := e.execAPI()
+			if err != nil {
+				return err
+			}
+			id, err := resolveOpHost(cmd.Context(), c, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			return e.opControl(cmd.Context(), args[0], "hosts/"+url.PathEscape(id)+"/mark", mark, "marked "+args[1]+" "+mark.State+" in")
 		},
 	}
 	markCmd.Flags().StringVar(&mark.State, "state", "", "succeeded or failed")
@@ -127,11 +140,17 @@ func (e *env) opControl(ctx context.Context, op, verb string, in any, done strin
 	})
 }
 
-// watch long-polls the progress route until the operation is terminal.
-// It returns an error (exit 1) unless the operation succeeded.
+// watch long-polls the progress route until the operation is terminal —
+// except while it needs attention only for unknown steps, which their
+// agents settle. It survives a server restart: a poll that gets no answer
+// is retried with jittered backoff from the last version seen. It returns
+// an error (exit 1) unless the operation succeeded.
 func (e *env) watch(ctx context.Context, c execDoer, op string) error {
 	r := newProgressRenderer(e)
 	since := int64(-1)
+	away := 0               // failed polls in a row since the server was last heard
+	lastHeard := time.Now() // when the server last answered
+	waiting := false        // said that it waits for agents to settle unknown steps
 	for {
 		path := "/v1/ops/" + url.PathEscape(op) + "/progress?wait=" + watchWait
 		if since >= 0 {
@@ -139,9 +158,46 @@ func (e *env) watch(ctx context.Context, c execDoer, op string) error {
 		}
 		var p wire.OpProgress
 		if err := c.Do(ctx, "GET", path, nil, &p); err != nil {
-			r.end()
-			return err
+			if !serverWentAway(ctx, err, away) || time.Since(lastHeard) > watchGiveUp {
+				r.end()
+				return err
+			}
+			if away == 0 {
+				r.end()
+				fmt.Fprintf(e.stderr, "server went away; reconnecting… (%v)\n", err)
+			}
+			if !sleepCtx(ctx, watchBackoff(away)) {
+				return ctx.Err()
+			}
+			away++
+			continue
 		}
+		if away > 0 {
+			fmt.Fprintf(e.stderr, "reconnected; resuming from version %d\n", since)
+			away = 0
+		}
+		lastHeard = time.Now()
+		if settling(p) {
+			// The server continues it by itself once the agents of its
+			// unknown hosts report from their ledgers: keep watching.
+			if !waiting {
+				r.end()
+				fmt.Fprintf(e.stderr, "Operation %s needs attention: %s\nWaiting for the agents of its unknown hosts to report from their ledgers (Ctrl-C stops watching, not the operation)…\n", op, p.Detail)
+				waiting = true
+			}
+			if p.Version != since {
+				p.Terminal = false
+				if err := r.show(p); err != nil {
+					return err
+				}
+			}
+			since = p.Version
+			if !sleepCtx(ctx, watchBackoff(2)) { // the server answers at once while it needs attention
+				return ctx.Err()
+			}
+			continue
+		}
+		waiting = false
 		if err := r.show(p); err != nil {
 			return err
 		}
@@ -157,6 +213,70 @@ func (e *env) watch(ctx context.Context, c execDoer, op string) error {
 			return &ExitError{Code: 1, Err: errors.New(msg)}
 		}
 		since = p.Version
+	}
+}
+
+// settling reports whether p needs attention only because some host's
+// step is unknown: the agent's ledger settles it when the agent returns,
+// and the server then continues or halts the operation by itself.
+func settling(p wire.OpProgress) bool {
+	if p.State != "needs_attention" {
+		return false
+	}
+	for _, w := range p.Waves {
+		for _, h := range w.Hosts {
+			if h.State == "unknown" || h.Health == "unknown" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// watchGiveUp is how long `ops watch` keeps reconnecting to a server that
+// went away before it gives up.
+const watchGiveUp = 10 * time.Minute
+
+// watchBackoff is the wait before the attempt-th reconnect (from 0):
+// 250 ms doubling up to 5 s, with ±20 % jitter so that many watchers do
+// not come back in step after a restart. Tests shorten it.
+var watchBackoff = func(attempt int) time.Duration {
+	d := min(250*time.Millisecond<<min(attempt, 8), 5*time.Second)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// serverWentAway reports whether err means the server could not be
+// reached or is restarting (connection refused or reset, EOF, a proxy's
+// 502/503/504), as opposed to an answer that will not change by asking
+// again (4xx, except the restarted server's "dpop_before_start"). A 500 is retried a few times (away counts the failed polls
+// so far): a server stopping mid-request answers one, but a 500 that
+// persists is a fault to show, not to wait out.
+func serverWentAway(ctx context.Context, err error, away int) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var ae *apiclient.Error
+	if errors.As(err, &ae) {
+		switch ae.Status {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		case http.StatusInternalServerError:
+			return away < 3
+		}
+		// A proof signed just before the server (re)started: a fresh one works.
+		return ae.Problem.Code == "dpop_before_start"
+	}
+	return true // the request got no answer at all
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

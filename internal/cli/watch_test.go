@@ -4,15 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/apiclient"
 )
 
 // fakeOpsAPI answers progress polls from a script and records every call.
 type fakeOpsAPI struct {
+	fail   []error // answered, in order, before the script
 	script []wire.OpProgress
 	calls  []string
 	bodies []string
@@ -23,6 +28,11 @@ func (f *fakeOpsAPI) Do(ctx context.Context, method, path string, in, out any) e
 	if in != nil {
 		b, _ := json.Marshal(in)
 		f.bodies = append(f.bodies, string(b))
+	}
+	if len(f.fail) > 0 {
+		err := f.fail[0]
+		f.fail = f.fail[1:]
+		return err
 	}
 	p := f.script[0]
 	if len(f.script) > 1 {
@@ -107,7 +117,9 @@ func TestOpsControl(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	runCLI(t, f, "ops", "mark", "op1", "h2", "--state", "succeeded", "--reason", "checked")
-	wantCalls := []string{"POST /v1/ops/op1/halt", "POST /v1/ops/op1/hosts/h2/mark"}
+	// h2 is one of the operation's hosts by ID: the progress read confirms
+	// it, no host list is needed.
+	wantCalls := []string{"POST /v1/ops/op1/halt", "GET /v1/ops/op1/progress", "POST /v1/ops/op1/hosts/h2/mark"}
 	if diff := cmp.Diff(wantCalls, f.calls); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
@@ -122,4 +134,56 @@ func TestProgressBar(t *testing.T) {
 	if !strings.HasPrefix(got, "[") || !strings.Contains(got, "] 1/2 hosts · wave 2/2 · running") {
 		t.Errorf("progressBar = %q", got)
 	}
+}
+
+// TestOpsWatchReconnects: a watch whose server goes away (connection
+// refused, a 503 while it restarts) says so on stderr, waits and asks
+// again from the last version it saw; an answer that will not change (a
+// 404) ends it.
+func TestOpsWatchReconnects(t *testing.T) {
+	old := watchBackoff
+	watchBackoff = func(int) time.Duration { return time.Millisecond }
+	t.Cleanup(func() { watchBackoff = old })
+
+	refused := fmt.Errorf("GET /v1/ops/op1/progress: %w", syscall.ECONNREFUSED)
+	// One answer, then the server goes away (refused, then 503 while it
+	// starts), then it answers again.
+	answers := []any{progress("running", 3, "dispatched"), refused, &apiclient.Error{Status: 503}, progress("succeeded", 8, "succeeded")}
+	var calls []string
+	wrapped := doerFunc(func(ctx context.Context, method, path string, in, out any) error {
+		calls = append(calls, method+" "+path)
+		a := answers[0]
+		answers = answers[1:]
+		if err, ok := a.(error); ok {
+			return err
+		}
+		*(out.(*wire.OpProgress)) = a.(wire.OpProgress)
+		return nil
+	})
+	old2 := execClient
+	execClient = func(*env) (execDoer, error) { return wrapped, nil }
+	t.Cleanup(func() { execClient = old2 })
+	var out, errOut bytes.Buffer
+	code := Main(context.Background(), []string{"ops", "watch", "op1"}, strings.NewReader(""), &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "server went away; reconnecting") || strings.Count(errOut.String(), "server went away") != 1 {
+		t.Errorf("stderr does not say once that the server went away:\n%s", errOut.String())
+	}
+	want := []string{"GET /v1/ops/op1/progress?wait=20s", "GET /v1/ops/op1/progress?wait=20s&since=3", "GET /v1/ops/op1/progress?wait=20s&since=3", "GET /v1/ops/op1/progress?wait=20s&since=3"}
+	if diff := cmp.Diff(want, calls); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+
+	gone := &fakeOpsAPI{fail: []error{&apiclient.Error{Status: 404}}, script: []wire.OpProgress{progress("running", 1, "pending")}}
+	if code, _, errOut := runCLI(t, gone, "ops", "watch", "op1"); code == 0 || strings.Contains(errOut, "reconnecting") {
+		t.Errorf("a 404: exit %d, stderr %q; want a failure without reconnecting", code, errOut)
+	}
+}
+
+type doerFunc func(ctx context.Context, method, path string, in, out any) error
+
+func (f doerFunc) Do(ctx context.Context, method, path string, in, out any) error {
+	return f(ctx, method, path, in, out)
 }

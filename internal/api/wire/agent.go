@@ -17,7 +17,18 @@ import "time"
 //     version-2 agent treats a 204 as "this server sends no checkpoint",
 //     and sends the new heartbeat fields only once a server has sent it a
 //     checkpoint (a version-1 server refuses unknown fields).
-const ProtocolVersion = 2
+//   - 3: 2026-12-03: steps survive lost contact. No message changed shape;
+//     what changed is who takes a result. The agent keeps every step's
+//     result in its ledger (with the step's start, synced) and, at each
+//     connect, POSTs to /v1/agent/results every result no server has
+//     answered yet — also the result "interrupted" for a step it was
+//     stopped during. A version-3 server takes a result no dispatch waits
+//     for when it is for an unknown step of that host (settling it, once),
+//     answers 204 for a replay of a result it already has, and 503 with
+//     Retry-After while the step is still being recorded (the agent sends
+//     it again). A version-2 server answers such results 409, which a
+//     version-3 agent takes as final.
+const ProtocolVersion = 3
 
 // EnrollRequest is what a new agent sends, with its one-time join token,
 // to POST /v1/agent/enroll (TLS, not yet mTLS).

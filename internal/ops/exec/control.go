@@ -58,10 +58,21 @@ func (e *Engine) launch(ctx context.Context, opID string) error {
 			e.mu.Unlock()
 			close(r.done)
 			e.notify(opID)
+			// Steps of this run may have been settled from agents' ledgers
+			// while it stopped (lost contact): continue now if they were.
+			if !e.isClosed() {
+				e.continueSettled(e.base, opID)
+			}
 		}()
 		e.execute(runCtx, cancel, opID)
 	}()
 	return nil
+}
+
+func (e *Engine) isClosed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
 }
 
 // running reports whether this engine still has a goroutine for opID.
@@ -295,7 +306,7 @@ func (e *Engine) recoverOne(ctx context.Context, op ops.Operation, wasRunning bo
 	}
 	detail := fmt.Sprintf("The server restarted during wave %d with no step in flight. Nothing was re-run; resume to continue or abort.", currentWave(steps))
 	if len(unknown) > 0 {
-		detail = fmt.Sprintf("The server restarted while %d host(s) were running a step: %s. Their result is unknown and nothing was re-run. Check those hosts, mark them, then resume or abort.",
+		detail = fmt.Sprintf("The server restarted while %d host(s) were running a step: %s. Their result is unknown and nothing was re-run. The operation continues by itself when their agents report the outcome from their ledgers; or check those hosts, mark them, then resume or abort.",
 			len(unknown), strings.Join(unknown, ", "))
 	}
 	e.log.WarnContext(ctx, "op needs attention after restart", slog.String("op", op.ID), slog.Int("unknown", len(unknown)))

@@ -159,6 +159,9 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 		if err := e.runPhase(ctx, r, op, w, w.Hosts, PhaseRun, &plan.Step, plan.HaltAfter); err != nil {
 			return err
 		}
+		if lost := r.unknownIn(w, PhaseRun); len(lost) > 0 {
+			return e.lostContact(ctx, r.opID, w.Number, PhaseRun, lost)
+		}
 		if bad := r.failed(); len(bad) > plan.HaltAfter {
 			return e.haltWave(ctx, r, w, thresholdSentence(w.Number, bad, plan.HaltAfter))
 		}
@@ -195,6 +198,9 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 		}
 		if err := e.runPhase(ctx, r, op, w, check, PhaseHealth, plan.HealthCheck, -1); err != nil {
 			return err
+		}
+		if lost := r.unknownIn(w, PhaseHealth); len(lost) > 0 {
+			return e.lostContact(ctx, r.opID, w.Number, PhaseHealth, lost)
 		}
 		var sick []string // of the hosts checked now (a person who resumed has seen earlier failures)
 		for _, h := range check {
@@ -387,11 +393,17 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, wave int, host, p
 		rec.State, rec.Error, rec.FinishedAt = ops.StepPending, "not sent: the operation stopped first", time.Time{}
 		return StepRecord{}, e.finish(ctx, r, rec, "op.step_not_sent")
 	}
+	kind := "op.step_result"
 	switch {
+	case derr != nil && isOutcomeUnknown(derr):
+		// Handed to the agent, then contact was lost: it may have run.
+		// Not a failure the executor saw, and not retried; the agent's
+		// ledger settles it when the agent returns (SettleFromAgent).
+		rec.State, rec.Error, kind = ops.StepUnknown, "lost contact: "+derr.Error(), "op.step_unknown"
 	case derr != nil && errors.Is(derr, context.DeadlineExceeded):
 		rec.State, rec.Error = ops.StepFailed, fmt.Sprintf("timed out: no result within %s", timeout+e.cfg.Grace)
 	case derr != nil:
-		rec.State, rec.Error = ops.StepFailed, "unreachable: "+derr.Error()
+		rec.State, rec.Error = ops.StepFailed, unreachablePrefix+derr.Error()
 	default:
 		rec.ExitCode, rec.Output = res.ExitCode, redact(res.Output, secrets, e.cfg.MaxOutputBytes)
 		switch {
@@ -405,8 +417,11 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, wave int, host, p
 			rec.State = ops.StepSucceeded
 		}
 	}
-	return rec, e.finish(ctx, r, rec, "op.step_result")
+	return rec, e.finish(ctx, r, rec, kind)
 }
+
+// unreachablePrefix starts the error of a step that never reached its host.
+const unreachablePrefix = "unreachable: "
 
 // finish records a dispatched step's outcome with its audit entry.
 func (e *Engine) finish(ctx context.Context, r *runState, rec StepRecord, kind string) error {
@@ -418,6 +433,13 @@ func (e *Engine) finish(ctx context.Context, r *runState, rec StepRecord, kind s
 	if at.IsZero() {
 		at = e.cfg.Now()
 	}
+	data := map[string]any{"host": rec.HostID, "phase": rec.Phase, "wave": rec.Wave, "step_id": rec.StepID,
+		"state": string(rec.State), "exit_code": rec.ExitCode, "error": rec.Error}
+	if kind == "op.step_unknown" {
+		// The layout Recover writes for this kind (version 1); why is in
+		// the step record.
+		data = map[string]any{"host": rec.HostID, "phase": rec.Phase, "wave": rec.Wave, "step_id": rec.StepID}
+	}
 	err := e.cfg.Store.InTx(ctx, func(tx Tx) error {
 		if err := tx.UpdateExecStep(ctx, rec, ops.StepDispatched); err != nil {
 			return err
@@ -426,9 +448,7 @@ func (e *Engine) finish(ctx context.Context, r *runState, rec StepRecord, kind s
 			return err
 		}
 		return audit.Append(ctx, tx, audit.Entry{Kind: kind, Version: 1, Actor: SystemActor,
-			Subject: "op:" + rec.OpID, Time: at,
-			Data: map[string]any{"host": rec.HostID, "phase": rec.Phase, "wave": rec.Wave, "step_id": rec.StepID,
-				"state": string(rec.State), "exit_code": rec.ExitCode, "error": rec.Error}})
+			Subject: "op:" + rec.OpID, Time: at, Data: data})
 	})
 	if err != nil {
 		return fmt.Errorf("record result of %s on %s: %w", rec.Phase, rec.HostID, err)
@@ -464,7 +484,10 @@ func (e *Engine) haltWave(ctx context.Context, r *runState, w ops.Wave, detail s
 	if rb := op.Plan.Rollback; rb != nil {
 		var hosts []string
 		for _, h := range w.Hosts {
-			if s, ok := r.get(h, PhaseRun); ok && s.State != ops.StepPending {
+			// Not to a host whose step never reached it (unreachable) or
+			// whose agent cannot be reached (unknown).
+			if s, ok := r.get(h, PhaseRun); ok && s.State != ops.StepPending && s.State != ops.StepUnknown &&
+				!strings.HasPrefix(s.Error, unreachablePrefix) {
 				hosts = append(hosts, h)
 			}
 		}
