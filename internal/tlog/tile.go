@@ -32,10 +32,13 @@ func TileAt(level, index, size uint64) Tile {
 		return Tile{Level: level, Index: index}
 	}
 	n := size >> (level * TileHeight) // complete nodes on this tree level
-	start := index * TileWidth
 	w := 0
-	if n > start {
-		w = int(min(uint64(TileWidth), n-start))
+	// index ≤ n/256 keeps index·256 from wrapping around 2^64 (tile 2^56
+	// would otherwise be read as tile 0).
+	if index <= n/TileWidth {
+		if start := index * TileWidth; n > start {
+			w = int(min(uint64(TileWidth), n-start))
+		}
 	}
 	return Tile{Level: level, Index: index, Width: w}
 }
@@ -128,7 +131,11 @@ func ParseTilePath(p string) (t Tile, entries bool, err error) {
 		if err != nil {
 			return bad("index element is not decimal")
 		}
-		if n > (1<<64-1)/1000 {
+		if i == 0 && !last && d == 0 {
+			// One index, one path: "x000/001" would be a second spelling of "001".
+			return bad("index has a leading x000 element")
+		}
+		if n > (1<<64-1-d)/1000 {
 			return bad("index too large")
 		}
 		n = n*1000 + d
