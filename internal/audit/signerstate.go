@@ -232,11 +232,13 @@ func (l *Log) checkMemory(ctx context.Context, tx SeqTx, st TreeState) error {
 }
 
 // checkTimeOrder refuses a pending entry dated more than the allowed
-// skew before the newest entry already in the log or earlier in the batch.
+// skew before the newest entry already in the log or earlier in the batch,
+// or more than the skew after the sequencer's own clock.
 func (l *Log) checkTimeOrder(ctx context.Context, pending []StoredEntry) error {
 	l.timeMu.Lock()
 	defer l.timeMu.Unlock()
 	latest, at, known := l.lastTime, fmt.Sprintf("entry %d", l.lastIndex), l.lastTimeKnown
+	now := l.cfg.Now()
 	if l.lastForkBaseline {
 		at = fmt.Sprintf("the checkpoint the fork entry %d names", l.lastIndex)
 	}
@@ -248,6 +250,14 @@ func (l *Log) checkTimeOrder(ctx context.Context, pending []StoredEntry) error {
 				"pending entry row %d is a %s entry that this log's signer did not write (forks are recorded only by `interlock log fork`); inspect it, delete it, and restart the server", e.ID, e.Kind)})
 		}
 		t := e.Time.UnixNano()
+		if ahead := time.Duration(t - now.UnixNano()); ahead > l.cfg.TimeSkew {
+			// Sequenced, it would make every genuine entry after it look
+			// out of order until its date came: the log would refuse for
+			// as long, and no fork could help. So it waits outside the log.
+			return l.refuse(ctx, &RefusalError{Sentence: fmt.Sprintf(
+				"pending entry row %d (%s by %s) is dated %s, %s in the future of this server's clock (%s; allowed skew %s): it was not appended by a server with a correct clock — it may have been put into the database by hand; inspect it, delete it if it is not genuine (or fix the clock of the server that wrote it), and restart the server",
+				e.ID, e.Kind, e.Actor, e.Time.UTC().Format(time.RFC3339), ahead.Round(time.Second), now.UTC().Format(time.RFC3339), l.cfg.TimeSkew)})
+		}
 		if known && t < latest-int64(l.cfg.TimeSkew) {
 			return l.refuse(ctx, &RefusalError{Sentence: fmt.Sprintf(
 				"pending entry row %d (%s by %s) is dated %s, %s before %s (%s): entries are sequenced in time order (allowed skew %s), so this row was not appended in order — it may be an old entry copied back into the database; inspect it, delete it if it is not genuine, and restart the server",

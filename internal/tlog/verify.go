@@ -210,6 +210,13 @@ func verifyPages(ctx context.Context, cp Checkpoint, read pageFunc, opt VerifyOp
 			if err := order.check(i, l.Time); err != nil {
 				return VerifyResult{}, err
 			}
+			if !cp.Time.IsZero() && l.Time > cp.Time.UnixNano()+int64(order.skew) {
+				// An entry from after the checkpoint that covers it was not
+				// appended by a server with a correct clock; sequenced, it
+				// made every entry after it look out of order.
+				return VerifyResult{}, &VerifyError{Index: i, Reason: fmt.Sprintf("entry is dated %s, %s after the signed checkpoint that covers it (%s; allowed skew %s): it was put in with a wrong date",
+					time.Unix(0, l.Time).UTC().Format(time.RFC3339), time.Duration(l.Time-cp.Time.UnixNano()).Round(time.Second), cp.Time.UTC().Format(time.RFC3339), order.skew)}
+			}
 			if l.Kind == KindForked {
 				root := EmptyRoot()
 				if rng.Size() > 0 {
