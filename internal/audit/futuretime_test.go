@@ -10,6 +10,7 @@ import (
 
 	"github.com/interlock-dev/interlock/internal/audit"
 	"github.com/interlock-dev/interlock/internal/store"
+	"github.com/interlock-dev/interlock/internal/store/storetest"
 	"github.com/interlock-dev/interlock/internal/tlog"
 )
 
@@ -85,4 +86,27 @@ func TestSequencerRefusesAnEntryDatedInTheFuture(t *testing.T) {
 			t.Errorf("Verify(full) of a log holding an entry dated 2126 = %v; want entry 14 named", err)
 		}
 	})
+}
+
+// TestTimeOrderRefusalNamesAClockThatWentBack: a server whose clock ran
+// an hour ahead sequenced entries; its clock is corrected. The next entry
+// cannot follow them (time order), and the refusal must say why — the
+// clock — rather than call the genuine new row an old one copied back in
+// and ask the operator to delete it.
+func TestTimeOrderRefusalNamesAClockThatWentBack(t *testing.T) {
+	db := storetest.OpenSQLite(t)
+	ctx := context.Background()
+	clock := t0.Add(time.Hour)
+	l := signer(t, db, filepath.Join(t.TempDir(), "state"), func() time.Time { return clock })
+	appendAt(t, db, 3, clock)
+	if _, err := l.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clock = t0 // NTP steps the clock back
+	appendAt(t, db, 1, clock)
+	var re *audit.RefusalError
+	if _, err := l.Integrate(ctx); !errors.As(err, &re) || !strings.Contains(re.Sentence, "1h0m0s ahead of this server's clock") ||
+		!strings.Contains(re.Sentence, "NTP") || strings.Contains(re.Sentence, "copied back") {
+		t.Fatalf("Integrate after the clock went back an hour = %v", err)
+	}
 }

@@ -258,6 +258,14 @@ func (l *Log) checkTimeOrder(ctx context.Context, pending []StoredEntry) error {
 				"pending entry row %d (%s by %s) is dated %s, %s in the future of this server's clock (%s; allowed skew %s): it was not appended by a server with a correct clock — it may have been put into the database by hand; inspect it, delete it if it is not genuine (or fix the clock of the server that wrote it), and restart the server",
 				e.ID, e.Kind, e.Actor, e.Time.UTC().Format(time.RFC3339), ahead.Round(time.Second), now.UTC().Format(time.RFC3339), l.cfg.TimeSkew)})
 		}
+		if known && t < latest-int64(l.cfg.TimeSkew) && latest > now.UnixNano()+int64(l.cfg.TimeSkew) {
+			// Not an old row: the log already holds an entry dated ahead of
+			// this clock, so the clock was ahead then or is behind now.
+			return l.refuse(ctx, &RefusalError{Sentence: fmt.Sprintf(
+				"%s is dated %s, %s ahead of this server's clock (%s): the clock of the server that wrote it was ahead, or this server's clock went back; entries must be in time order (allowed skew %s), so pending entry row %d (%s by %s, dated %s) cannot follow it. Check the servers' clocks (NTP); entries dated before %s cannot be recorded after it, and a fork does not change that",
+				at, time.Unix(0, latest).UTC().Format(time.RFC3339), time.Duration(latest-now.UnixNano()).Round(time.Second), now.UTC().Format(time.RFC3339),
+				l.cfg.TimeSkew, e.ID, e.Kind, e.Actor, e.Time.UTC().Format(time.RFC3339), time.Unix(0, latest).Add(-l.cfg.TimeSkew).UTC().Format(time.RFC3339))})
+		}
 		if known && t < latest-int64(l.cfg.TimeSkew) {
 			return l.refuse(ctx, &RefusalError{Sentence: fmt.Sprintf(
 				"pending entry row %d (%s by %s) is dated %s, %s before %s (%s): entries are sequenced in time order (allowed skew %s), so this row was not appended in order — it may be an old entry copied back into the database; inspect it, delete it if it is not genuine, and restart the server",
