@@ -59,6 +59,15 @@ func TestSequencerRefusesAnEntryDatedInTheFuture(t *testing.T) {
 		if cp, err := l.Sync(ctx); err != nil || cp.Size != 14 {
 			t.Fatalf("Sync of a row 30 s ahead = %d, %v; want 14", cp.Size, err)
 		}
+		// Just past the bound is refused.
+		appendAt(t, db, 1, clock.Add(tlog.DefaultMaxFuture+time.Minute))
+		if _, err := l.Integrate(ctx); !errors.As(err, &re) || !strings.Contains(re.Sentence, "2h1m0s in the future") {
+			t.Fatalf("Integrate of a row 2h1m ahead = %v", err)
+		}
+		if _, err := db.Exec(ctx, `DELETE FROM audit_entries WHERE idx IS NULL`); err != nil {
+			t.Fatal(err)
+		}
+		l = signer(t, db, state, now)
 		if _, err := l.Verify(ctx, true); err != nil {
 			t.Errorf("Verify(full) = %v", err)
 		}

@@ -233,7 +233,7 @@ func (l *Log) checkMemory(ctx context.Context, tx SeqTx, st TreeState) error {
 
 // checkTimeOrder refuses a pending entry dated more than the allowed
 // skew before the newest entry already in the log or earlier in the batch,
-// or more than the skew after the sequencer's own clock.
+// or more than MaxFuture after the sequencer's own clock.
 func (l *Log) checkTimeOrder(ctx context.Context, pending []StoredEntry) error {
 	l.timeMu.Lock()
 	defer l.timeMu.Unlock()
@@ -250,13 +250,13 @@ func (l *Log) checkTimeOrder(ctx context.Context, pending []StoredEntry) error {
 				"pending entry row %d is a %s entry that this log's signer did not write (forks are recorded only by `interlock log fork`); inspect it, delete it, and restart the server", e.ID, e.Kind)})
 		}
 		t := e.Time.UnixNano()
-		if ahead := time.Duration(t - now.UnixNano()); ahead > l.cfg.TimeSkew {
+		if ahead := time.Duration(t - now.UnixNano()); ahead > l.cfg.MaxFuture {
 			// Sequenced, it would make every genuine entry after it look
 			// out of order until its date came: the log would refuse for
 			// as long, and no fork could help. So it waits outside the log.
 			return l.refuse(ctx, &RefusalError{Sentence: fmt.Sprintf(
-				"pending entry row %d (%s by %s) is dated %s, %s in the future of this server's clock (%s; allowed skew %s): it was not appended by a server with a correct clock — it may have been put into the database by hand; inspect it, delete it if it is not genuine (or fix the clock of the server that wrote it), and restart the server",
-				e.ID, e.Kind, e.Actor, e.Time.UTC().Format(time.RFC3339), ahead.Round(time.Second), now.UTC().Format(time.RFC3339), l.cfg.TimeSkew)})
+				"pending entry row %d (%s by %s) is dated %s, %s in the future of this server's clock (%s; at most %s is allowed): it was not appended by a server with a plausible clock — it may have been put into the database by hand; inspect it, delete it if it is not genuine (or fix the clock of the server that wrote it), and restart the server",
+				e.ID, e.Kind, e.Actor, e.Time.UTC().Format(time.RFC3339), ahead.Round(time.Second), now.UTC().Format(time.RFC3339), l.cfg.MaxFuture)})
 		}
 		if known && t < latest-int64(l.cfg.TimeSkew) && latest > now.UnixNano()+int64(l.cfg.TimeSkew) {
 			// Not an old row: the log already holds an entry dated ahead of

@@ -204,6 +204,15 @@ func (s *forkState) checkEnd(cp Checkpoint) error {
 // NTP-synced clocks differ and transactions that commit late.
 const DefaultTimeSkew = time.Minute
 
+// DefaultMaxFuture is how far an entry's time may lie after the clock of
+// the sequencer that integrates it, and after the signed checkpoint that
+// covers it. An entry dated further ahead was not written by a server
+// with a plausible clock (a row put in by hand); sequenced, it would make
+// every genuine entry after it look out of order until its date came, so
+// this bounds how long one such row can stop the log. Two hours also
+// admits a server clock that ran an hour ahead and was set back.
+const DefaultMaxFuture = 2 * time.Hour
+
 // timeOrder tracks the latest entry time seen.
 type timeOrder struct {
 	skew   time.Duration
