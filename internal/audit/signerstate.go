@@ -197,6 +197,14 @@ func (l *Log) checkMemory(ctx context.Context, tx SeqTx, st TreeState) error {
 	if latest, err := tx.LatestCheckpoint(ctx); err == nil {
 		if c, _, err := tlog.OpenCheckpoint(latest.Note, l.verifier); err == nil && tlog.EpochOf(c) > tlog.EpochOf(*rem) && c.Size <= st.Size {
 			if h, err := tlog.RootHash(ctx, c.Size, tlog.TileHashReader{Size: st.Size, Tiles: tx}); err == nil && bytes.Equal(h, c.Hash) {
+				// Only a fork of what this server signed: a fork made
+				// elsewhere with the same key (a staging copy of an older
+				// backup) must not drop entries this server signed.
+				if err := l.checkForeignFork(ctx, tx, st, *rem, c); err != nil {
+					return l.refuse(ctx, &RefusalError{Forkable: true, Sentence: fmt.Sprintf(
+						"the database holds a checkpoint of epoch %d, signed with this log's key, that does not account for the checkpoint of %d entries this server signed at %s (%v); restore the newer database, or run `interlock log fork --reason …` to record the break",
+						tlog.EpochOf(c), rem.Size, rem.Time.Local().Format(time.RFC1123), err)})
+				}
 				l.log.InfoContext(ctx, "adopting a newer log epoch recorded by another server", slog.Int("epoch", int(tlog.EpochOf(c))))
 				if err := l.remember(c, latest.Note); err != nil {
 					return err
@@ -229,6 +237,55 @@ func (l *Log) checkMemory(ctx context.Context, tx SeqTx, st TreeState) error {
 			st.Size, rem.Size, when, err, fix)})
 	}
 	return nil
+}
+
+// checkForeignFork checks the fork entry that began c's epoch (at
+// c.EpochStart in the stored tree st) against rem, the checkpoint this
+// server remembers: c's epoch must follow rem's, and its fork must name a
+// checkpoint that holds at least what rem holds.
+func (l *Log) checkForeignFork(ctx context.Context, tx SeqTx, st TreeState, rem, c tlog.Checkpoint) error {
+	if tlog.EpochOf(c) != tlog.EpochOf(rem)+1 {
+		return fmt.Errorf("epoch %d does not follow this server's epoch %d", tlog.EpochOf(c), tlog.EpochOf(rem))
+	}
+	idx := c.EpochStart
+	if idx >= c.Size {
+		return fmt.Errorf("its fork entry %d is beyond it", idx)
+	}
+	es, err := l.store.Entries(ctx, idx, idx+1)
+	if err != nil || len(es) != 1 {
+		return fmt.Errorf("read its fork entry %d: %v", idx, err)
+	}
+	leaf, err := es[0].Leaf()
+	if err != nil {
+		return err
+	}
+	t := tlog.TileAt(0, idx/tlog.TileWidth, st.Size)
+	d, err := tx.ReadTiles(ctx, []tlog.Tile{t})
+	if off := (idx % tlog.TileWidth) * tlog.HashSize; err != nil || len(d) != 1 || uint64(len(d[0])) < off+tlog.HashSize || !bytes.Equal(d[0][off:off+tlog.HashSize], tlog.LeafHash(leaf)) {
+		return fmt.Errorf("its fork entry %d is not the one the tree holds", idx)
+	}
+	if _, err := tlog.CheckForkEntry(rem, c, leaf, l.verifier); err != nil {
+		return err
+	}
+	return nil
+}
+
+// treeEpoch is the epoch of the stored tree st: that of the newest
+// stored checkpoint it reproduces (whose fork entries it therefore holds),
+// or 1.
+func (l *Log) treeEpoch(ctx context.Context, tx SeqTx, st TreeState) uint64 {
+	latest, err := tx.LatestCheckpoint(ctx)
+	if err != nil {
+		return 1
+	}
+	c, _, err := tlog.OpenCheckpoint(latest.Note, l.verifier)
+	if err != nil || c.Size > st.Size {
+		return 1
+	}
+	if h, err := tlog.RootHash(ctx, c.Size, tlog.TileHashReader{Size: st.Size, Tiles: tx}); err != nil || !bytes.Equal(h, c.Hash) {
+		return 1
+	}
+	return tlog.EpochOf(c)
 }
 
 // checkTimeOrder refuses a pending entry dated more than the allowed
@@ -366,7 +423,9 @@ func (l *Log) Fork(ctx context.Context, actor, reason string) (ForkResult, error
 		if st.Size > 0 {
 			base = rng.Root()
 		}
-		f := tlog.Fork{Epoch: tlog.EpochOf(*rem) + 1, BaseSize: st.Size, BaseRoot: hex.EncodeToString(base),
+		// The new epoch follows both what this signer remembers and the
+		// epoch the stored tree is in (another server's fork it holds).
+		f := tlog.Fork{Epoch: max(tlog.EpochOf(*rem), l.treeEpoch(ctx, tx, st)) + 1, BaseSize: st.Size, BaseRoot: hex.EncodeToString(base),
 			PreviousCheckpoint: string(remNote), PreviousSize: rem.Size, PreviousRoot: hex.EncodeToString(rem.Hash)}
 		rec, err := NewRecord(Entry{Kind: tlog.KindForked, Version: 1, Actor: actor, Subject: "log", Time: l.cfg.Now(),
 			Data: f.Data(), Personal: map[string]string{"reason": reason}}, l.cfg.Rand)

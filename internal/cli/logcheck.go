@@ -106,7 +106,11 @@ func checkFork(ctx context.Context, c logDoer, v note.Verifier, ee *tlog.EpochEr
 		if err != nil {
 			return "", fmt.Errorf("%v: fork entry %d names a previous checkpoint that does not verify: %w", ee, idx, err)
 		}
-		if tlog.EpochOf(old) != tlog.EpochOf(cur)-1 {
+		if tlog.EpochOf(old) == tlog.EpochOf(ee.Prev) {
+			// CheckForkEntry compared it with what this client saw.
+			return strings.Join(sentences, " "), nil
+		}
+		if tlog.EpochOf(old) >= tlog.EpochOf(cur) || tlog.EpochOf(old) < tlog.EpochOf(ee.Prev) {
 			return "", fmt.Errorf("%v: fork entry %d begins epoch %d but names a checkpoint of epoch %d", ee, idx, tlog.EpochOf(cur), tlog.EpochOf(old))
 		}
 		cur, limit = old, idx
