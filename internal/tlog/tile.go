@@ -107,11 +107,11 @@ func ParseTilePath(p string) (t Tile, entries bool, err error) {
 	}
 	t.Width = TileWidth
 	if i := strings.Index(rest, ".p/"); i >= 0 {
-		w, err := strconv.Atoi(rest[i+3:])
+		w, err := strconv.ParseUint(rest[i+3:], 10, 8) // no sign: "+5" is no second spelling of "5"
 		if err != nil || w < 1 || w >= TileWidth || rest[i+3] == '0' {
 			return bad("partial width is not a number from 1 to 255")
 		}
-		t.Width = w
+		t.Width = int(w)
 		rest = rest[:i]
 	}
 	parts := strings.Split(rest, "/")
