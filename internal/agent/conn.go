@@ -139,7 +139,7 @@ func (a *agent) session(ctx context.Context) error {
 	}
 	a.log.InfoContext(ctx, "connected", slog.String("proto", resp.Proto))
 
-	go a.heartbeats(ctx, cancel)
+	go a.heartbeats(ctx, cancel, a.wit.newSession())
 	go a.renewals(ctx, cancel)
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.replayLedger(ctx) }()
@@ -204,7 +204,7 @@ func readLine(r *bufio.Reader, max int) ([]byte, error) {
 	}
 }
 
-func (a *agent) heartbeats(ctx context.Context, cancel context.CancelCauseFunc) {
+func (a *agent) heartbeats(ctx context.Context, cancel context.CancelCauseFunc, session uint64) {
 	t := time.NewTicker(a.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {
@@ -216,7 +216,7 @@ func (a *agent) heartbeats(ctx context.Context, cancel context.CancelCauseFunc) 
 		err := postJSON(hctx, a.client, a.cfg.Server+"/v1/agent/heartbeat", body, &resp)
 		hcancel()
 		if err == nil {
-			a.wit.observe(ctx, hb, resp)
+			a.wit.observeOn(ctx, session, hb, resp)
 		}
 		if err != nil && ctx.Err() == nil {
 			var pe *problemError

@@ -32,6 +32,9 @@ const (
 // Every result is written to the ledger before it is reported, so a
 // server that misses the report learns it at the agent's next connect.
 func (a *agent) handleStep(ctx context.Context, step wire.Step) {
+	// Two heartbeats: an answer that crossed a change of the log brings
+	// no proof, and the next one does.
+	checked := a.wit.waitChecked(ctx, 2*a.cfg.HeartbeatInterval+10*time.Second)
 	a.mu.Lock()
 	res, ok := a.results.get(step.StepID)
 	if !ok {
@@ -48,11 +51,15 @@ func (a *agent) handleStep(ctx context.Context, step wire.Step) {
 		return
 	}
 	now := a.cfg.Now()
-	if why := a.wit.refusal(); why != "" {
+	why := a.wit.refusal()
+	if why == "" && !checked {
+		why = "agent refuses: no heartbeat answer on this connection has shown that the server's audit log extends the history this agent verified, so it runs nothing yet; the step may be sent again"
+	}
+	if why != "" {
 		// Not in the ledger: it never ran, and may run once the operator
-		// has cleared the alarm.
+		// has cleared the alarm (or once the log has been checked).
 		a.mu.Unlock()
-		a.log.ErrorContext(ctx, "refusing a step: the server's audit log went backwards or forked", slog.String("step", step.StepID), slog.String("op", step.OpID))
+		a.log.ErrorContext(ctx, "refusing a step", slog.String("step", step.StepID), slog.String("op", step.OpID), slog.String("reason", why))
 		a.report(ctx, wire.StepResult{StepID: step.StepID, ExitCode: -1, StartedAt: now, FinishedAt: now, Error: why})
 		return
 	}

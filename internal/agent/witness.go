@@ -77,6 +77,11 @@ type witness struct {
 	state    witnessState
 	latest   *tlog.Checkpoint // parsed state.Checkpoint
 	outgoing *wire.Cosignature
+	// session counts connections; checked is closed once a heartbeat
+	// answer on connection number session has been checked (see
+	// waitChecked).
+	session uint64
+	checked chan struct{}
 }
 
 // openWitness loads the witness state from dir, creating the witness key
@@ -221,6 +226,44 @@ func (w *witness) refusal() string {
 		"; this agent runs nothing until its operator has checked the server and restarted it with --accept-log-fork"
 }
 
+// A checkpoint verified on an earlier connection says nothing about the
+// server at the other end of this one: it may have been restarted from a
+// restored backup, and it may send a step the moment the agent
+// reconnects, before the first heartbeat is answered. So a step waits
+// until a heartbeat answer on the current connection has been checked.
+
+// newSession starts a connection and returns its number; heartbeat
+// answers count for the step gate only when observed with it.
+func (w *witness) newSession() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.session++
+	w.checked = make(chan struct{})
+	return w.session
+}
+
+// waitChecked waits until a heartbeat answer on the current connection
+// was checked (or raised the alarm), at most d. It reports whether one
+// was.
+func (w *witness) waitChecked(ctx context.Context, d time.Duration) bool {
+	w.mu.Lock()
+	ch := w.checked
+	w.mu.Unlock()
+	if ch == nil {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // heartbeat fills the witness fields of a heartbeat.
 func (w *witness) heartbeat(hb *wire.Heartbeat) {
 	w.mu.Lock()
@@ -236,8 +279,26 @@ func (w *witness) heartbeat(hb *wire.Heartbeat) {
 	hb.Cosignature = w.outgoing
 }
 
-// observe checks a heartbeat answer. sent is the heartbeat it answers.
-func (w *witness) observe(ctx context.Context, sent wire.Heartbeat, resp wire.HeartbeatResponse) {
+// observeOn is observe for a heartbeat answered on connection session:
+// when the answer settled what the agent thinks of the log, steps on
+// that connection may go on (to run, or to be refused by the alarm).
+func (w *witness) observeOn(ctx context.Context, session uint64, sent wire.Heartbeat, resp wire.HeartbeatResponse) {
+	settled := w.observe(ctx, sent, resp)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if settled && session == w.session && w.checked != nil {
+		select {
+		case <-w.checked:
+		default:
+			close(w.checked)
+		}
+	}
+}
+
+// observe checks a heartbeat answer. sent is the heartbeat it answers. It
+// reports whether the answer settled the question: the log is followed
+// (or the server does not publish one), or the alarm is raised.
+func (w *witness) observe(ctx context.Context, sent wire.Heartbeat, resp wire.HeartbeatResponse) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if sent.Cosignature != nil && w.outgoing == sent.Cosignature {
@@ -254,32 +315,34 @@ func (w *witness) observe(ctx context.Context, sent wire.Heartbeat, resp wire.He
 			}
 			w.log.InfoContext(ctx, "the server recorded this agent's log alarm in its audit log")
 		}
-		return // the kept checkpoint stays the last one trusted
+		return true // the kept checkpoint stays the last one trusted
 	}
 	if w.key == nil {
 		if resp.LogKey == "" {
-			return
+			return true // a server that does not publish a log (protocol 1)
 		}
 		// An agent enrolled before protocol version 2 pins the key on first
 		// use, over the same CA-pinned mTLS connection enrollment used.
 		if err := pinLogKey(w.dir, resp.LogKey); err != nil {
 			w.log.ErrorContext(ctx, "pin the log key", slog.String("error", err.Error()))
-			return
+			return false
 		}
 		w.key, _ = tlog.NewVerifier(resp.LogKey)
 		w.log.InfoContext(ctx, "pinned the audit log's public key", slog.String("log_key", resp.LogKey))
 	}
 	if resp.Checkpoint == "" {
-		return
+		// No checkpoint this time: fine for an agent that holds none yet;
+		// one that does waits for the next answer that carries one.
+		return w.latest == nil
 	}
 	cp, _, err := tlog.OpenCheckpoint([]byte(resp.Checkpoint), w.key)
 	if err != nil {
 		w.raise(ctx, wire.LogAlarmBadSignature, fmt.Sprintf("the server's checkpoint does not verify with the log key pinned at enrollment: %v", err), resp.Checkpoint)
-		return
+		return true
 	}
 	if err := w.check(sent, cp, resp); err != nil {
 		if errors.Is(err, errNoProofYet) {
-			return
+			return false
 		}
 		var rb *tlog.RollbackError
 		kind := wire.LogAlarmFork
@@ -287,10 +350,10 @@ func (w *witness) observe(ctx context.Context, sent wire.Heartbeat, resp wire.He
 			kind = wire.LogAlarmRollback
 		}
 		w.raise(ctx, kind, err.Error(), resp.Checkpoint)
-		return
+		return true
 	}
 	if w.latest != nil && tlog.SameTree(*w.latest, cp) {
-		return // nothing new: no disk write
+		return true // nothing new: no disk write
 	}
 	w.state.Checkpoint, w.latest = resp.Checkpoint, &cp
 	if w.cosignEvery >= 0 && (w.state.CosignedAt.IsZero() || w.now().Sub(w.state.CosignedAt) >= w.cosignEvery) {
@@ -305,6 +368,7 @@ func (w *witness) observe(ctx context.Context, sent wire.Heartbeat, resp wire.He
 		w.log.ErrorContext(ctx, "keep the verified checkpoint", slog.String("error", err.Error()))
 	}
 	w.log.DebugContext(ctx, "verified a new log checkpoint", slog.Uint64("size", cp.Size))
+	return true
 }
 
 // errNoProofYet: a bigger checkpoint came without a proof from the size

@@ -139,9 +139,9 @@ func (h logHandlers) entries(c *Call) error {
 	for _, e := range es {
 		we := wire.LogEntry{Index: e.Index, Leaf: e.Leaf, Entry: json.RawMessage(e.Leaf)}
 		if withPersonal && len(e.Personal) > 0 {
-			we.Personal = map[string]string{}
+			we.Personal, we.PersonalSalts = map[string]string{}, map[string][]byte{}
 			for _, f := range e.Personal {
-				we.Personal[f.Name] = f.Value
+				we.Personal[f.Name], we.PersonalSalts[f.Name] = f.Value, f.Salt
 			}
 		}
 		out.Entries = append(out.Entries, we)

@@ -23,7 +23,6 @@ package audit
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -173,13 +172,7 @@ func NewRecord(e Entry, rand io.Reader) (Record, error) {
 // Commitment is the salted hash of one Personal value:
 // SHA-256("interlock/audit/personal/v1" || 0 || salt || name || 0 || value).
 func Commitment(f PersonalField) []byte {
-	h := sha256.New()
-	h.Write([]byte("interlock/audit/personal/v1\x00"))
-	h.Write(f.Salt)
-	h.Write([]byte(f.Name))
-	h.Write([]byte{0})
-	h.Write([]byte(f.Value))
-	return h.Sum(nil)
+	return tlog.PersonalCommitment(f.Name, f.Salt, f.Value)
 }
 
 // The canonical leaf format and its verification live in internal/tlog

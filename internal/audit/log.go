@@ -54,6 +54,10 @@ type Config struct {
 	// newest entry's; zero means tlog.DefaultTimeSkew. The sequencer
 	// refuses an entry further back.
 	TimeSkew time.Duration
+	// MaxFuture is how far a pending entry's time may lie after the
+	// sequencer's clock; zero means tlog.DefaultMaxFuture. The sequencer
+	// refuses an entry further ahead.
+	MaxFuture time.Duration
 	// Memory keeps the last checkpoint the signer signed, outside the
 	// database (see signerstate.go). nil keeps it in the process only, for
 	// tests and tools; a server MUST configure a [FileMemory].
@@ -118,6 +122,9 @@ func New(cfg Config) (*Log, error) {
 	}
 	if cfg.TimeSkew <= 0 {
 		cfg.TimeSkew = tlog.DefaultTimeSkew
+	}
+	if cfg.MaxFuture <= 0 {
+		cfg.MaxFuture = tlog.DefaultMaxFuture
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader

@@ -197,6 +197,14 @@ func (l *Log) checkMemory(ctx context.Context, tx SeqTx, st TreeState) error {
 	if latest, err := tx.LatestCheckpoint(ctx); err == nil {
 		if c, _, err := tlog.OpenCheckpoint(latest.Note, l.verifier); err == nil && tlog.EpochOf(c) > tlog.EpochOf(*rem) && c.Size <= st.Size {
 			if h, err := tlog.RootHash(ctx, c.Size, tlog.TileHashReader{Size: st.Size, Tiles: tx}); err == nil && bytes.Equal(h, c.Hash) {
+				// Only a fork of what this server signed: a fork made
+				// elsewhere with the same key (a staging copy of an older
+				// backup) must not drop entries this server signed.
+				if err := l.checkForeignFork(ctx, tx, st, *rem, c); err != nil {
+					return l.refuse(ctx, &RefusalError{Forkable: true, Sentence: fmt.Sprintf(
+						"the database holds a checkpoint of epoch %d, signed with this log's key, that does not account for the checkpoint of %d entries this server signed at %s (%v); restore the newer database, or run `interlock log fork --reason …` to record the break",
+						tlog.EpochOf(c), rem.Size, rem.Time.Local().Format(time.RFC1123), err)})
+				}
 				l.log.InfoContext(ctx, "adopting a newer log epoch recorded by another server", slog.Int("epoch", int(tlog.EpochOf(c))))
 				if err := l.remember(c, latest.Note); err != nil {
 					return err
@@ -231,12 +239,63 @@ func (l *Log) checkMemory(ctx context.Context, tx SeqTx, st TreeState) error {
 	return nil
 }
 
+// checkForeignFork checks the fork entry that began c's epoch (at
+// c.EpochStart in the stored tree st) against rem, the checkpoint this
+// server remembers: c's epoch must follow rem's, and its fork must name a
+// checkpoint that holds at least what rem holds.
+func (l *Log) checkForeignFork(ctx context.Context, tx SeqTx, st TreeState, rem, c tlog.Checkpoint) error {
+	if tlog.EpochOf(c) != tlog.EpochOf(rem)+1 {
+		return fmt.Errorf("epoch %d does not follow this server's epoch %d", tlog.EpochOf(c), tlog.EpochOf(rem))
+	}
+	idx := c.EpochStart
+	if idx >= c.Size {
+		return fmt.Errorf("its fork entry %d is beyond it", idx)
+	}
+	es, err := l.store.Entries(ctx, idx, idx+1)
+	if err != nil || len(es) != 1 {
+		return fmt.Errorf("read its fork entry %d: %v", idx, err)
+	}
+	leaf, err := es[0].Leaf()
+	if err != nil {
+		return err
+	}
+	t := tlog.TileAt(0, idx/tlog.TileWidth, st.Size)
+	d, err := tx.ReadTiles(ctx, []tlog.Tile{t})
+	if off := (idx % tlog.TileWidth) * tlog.HashSize; err != nil || len(d) != 1 || uint64(len(d[0])) < off+tlog.HashSize || !bytes.Equal(d[0][off:off+tlog.HashSize], tlog.LeafHash(leaf)) {
+		return fmt.Errorf("its fork entry %d is not the one the tree holds", idx)
+	}
+	if _, err := tlog.CheckForkEntry(rem, c, leaf, l.verifier); err != nil {
+		return err
+	}
+	return nil
+}
+
+// treeEpoch is the epoch of the stored tree st: that of the newest
+// stored checkpoint it reproduces (whose fork entries it therefore holds),
+// or 1.
+func (l *Log) treeEpoch(ctx context.Context, tx SeqTx, st TreeState) uint64 {
+	latest, err := tx.LatestCheckpoint(ctx)
+	if err != nil {
+		return 1
+	}
+	c, _, err := tlog.OpenCheckpoint(latest.Note, l.verifier)
+	if err != nil || c.Size > st.Size {
+		return 1
+	}
+	if h, err := tlog.RootHash(ctx, c.Size, tlog.TileHashReader{Size: st.Size, Tiles: tx}); err != nil || !bytes.Equal(h, c.Hash) {
+		return 1
+	}
+	return tlog.EpochOf(c)
+}
+
 // checkTimeOrder refuses a pending entry dated more than the allowed
-// skew before the newest entry already in the log or earlier in the batch.
+// skew before the newest entry already in the log or earlier in the batch,
+// or more than MaxFuture after the sequencer's own clock.
 func (l *Log) checkTimeOrder(ctx context.Context, pending []StoredEntry) error {
 	l.timeMu.Lock()
 	defer l.timeMu.Unlock()
 	latest, at, known := l.lastTime, fmt.Sprintf("entry %d", l.lastIndex), l.lastTimeKnown
+	now := l.cfg.Now()
 	if l.lastForkBaseline {
 		at = fmt.Sprintf("the checkpoint the fork entry %d names", l.lastIndex)
 	}
@@ -248,6 +307,22 @@ func (l *Log) checkTimeOrder(ctx context.Context, pending []StoredEntry) error {
 				"pending entry row %d is a %s entry that this log's signer did not write (forks are recorded only by `interlock log fork`); inspect it, delete it, and restart the server", e.ID, e.Kind)})
 		}
 		t := e.Time.UnixNano()
+		if ahead := time.Duration(t - now.UnixNano()); ahead > l.cfg.MaxFuture {
+			// Sequenced, it would make every genuine entry after it look
+			// out of order until its date came: the log would refuse for
+			// as long, and no fork could help. So it waits outside the log.
+			return l.refuse(ctx, &RefusalError{Sentence: fmt.Sprintf(
+				"pending entry row %d (%s by %s) is dated %s, %s in the future of this server's clock (%s; at most %s is allowed): it was not appended by a server with a plausible clock — it may have been put into the database by hand; inspect it, delete it if it is not genuine (or fix the clock of the server that wrote it), and restart the server",
+				e.ID, e.Kind, e.Actor, e.Time.UTC().Format(time.RFC3339), ahead.Round(time.Second), now.UTC().Format(time.RFC3339), l.cfg.MaxFuture)})
+		}
+		if known && t < latest-int64(l.cfg.TimeSkew) && latest > now.UnixNano()+int64(l.cfg.TimeSkew) {
+			// Not an old row: the log already holds an entry dated ahead of
+			// this clock, so the clock was ahead then or is behind now.
+			return l.refuse(ctx, &RefusalError{Sentence: fmt.Sprintf(
+				"%s is dated %s, %s ahead of this server's clock (%s): the clock of the server that wrote it was ahead, or this server's clock went back; entries must be in time order (allowed skew %s), so pending entry row %d (%s by %s, dated %s) cannot follow it. Check the servers' clocks (NTP); entries dated before %s cannot be recorded after it, and a fork does not change that",
+				at, time.Unix(0, latest).UTC().Format(time.RFC3339), time.Duration(latest-now.UnixNano()).Round(time.Second), now.UTC().Format(time.RFC3339),
+				l.cfg.TimeSkew, e.ID, e.Kind, e.Actor, e.Time.UTC().Format(time.RFC3339), time.Unix(0, latest).Add(-l.cfg.TimeSkew).UTC().Format(time.RFC3339))})
+		}
 		if known && t < latest-int64(l.cfg.TimeSkew) {
 			return l.refuse(ctx, &RefusalError{Sentence: fmt.Sprintf(
 				"pending entry row %d (%s by %s) is dated %s, %s before %s (%s): entries are sequenced in time order (allowed skew %s), so this row was not appended in order — it may be an old entry copied back into the database; inspect it, delete it if it is not genuine, and restart the server",
@@ -348,7 +423,9 @@ func (l *Log) Fork(ctx context.Context, actor, reason string) (ForkResult, error
 		if st.Size > 0 {
 			base = rng.Root()
 		}
-		f := tlog.Fork{Epoch: tlog.EpochOf(*rem) + 1, BaseSize: st.Size, BaseRoot: hex.EncodeToString(base),
+		// The new epoch follows both what this signer remembers and the
+		// epoch the stored tree is in (another server's fork it holds).
+		f := tlog.Fork{Epoch: max(tlog.EpochOf(*rem), l.treeEpoch(ctx, tx, st)) + 1, BaseSize: st.Size, BaseRoot: hex.EncodeToString(base),
 			PreviousCheckpoint: string(remNote), PreviousSize: rem.Size, PreviousRoot: hex.EncodeToString(rem.Hash)}
 		rec, err := NewRecord(Entry{Kind: tlog.KindForked, Version: 1, Actor: actor, Subject: "log", Time: l.cfg.Now(),
 			Data: f.Data(), Personal: map[string]string{"reason": reason}}, l.cfg.Rand)

@@ -334,10 +334,23 @@ func logShowCmd(e *env) *cobra.Command {
 				return err
 			}
 			verr := tlog.VerifyInclusion(index, cp.Size, tlog.LeafHash(es[0].Leaf), pr.Hashes, cp.Hash)
-			out := logShowOutput{Entry: es[0], Checkpoint: string(signed), Proof: pr.Hashes, Verified: verr == nil}
+			personalFailed := false
 			if verr != nil {
 				verr = fmt.Errorf("entry %d is not the entry the signed checkpoint of %d entries holds (its inclusion proof fails: %v); what the server returned is shown below, marked UNVERIFIED", index, cp.Size, verr)
+			} else if len(es[0].Personal) > 0 {
+				// The personal values are stored beside the entry, not in
+				// it: check each against the commitment the entry holds.
+				var leaf tlog.LeafV1
+				perr := json.Unmarshal(es[0].Leaf, &leaf)
+				if perr == nil {
+					perr = leaf.CheckPersonal(es[0].Personal, es[0].PersonalSalts)
+				}
+				if perr != nil {
+					personalFailed = true
+					verr = fmt.Errorf("entry %d verifies, but its personal data does not: %v; the personal data is shown below, marked UNVERIFIED", index, perr)
+				}
 			}
+			out := logShowOutput{Entry: es[0], Checkpoint: string(signed), Proof: pr.Hashes, Verified: verr == nil}
 			if err := e.output(out, func() error {
 				var pretty any
 				_ = json.Unmarshal(es[0].Leaf, &pretty)
@@ -345,7 +358,15 @@ func logShowCmd(e *env) *cobra.Command {
 				if verr != nil {
 					// Say so before the content, never after it.
 					fmt.Fprintf(e.stderr, "FAILED: %v\n", verr)
-					e.printf("Entry %d (UNVERIFIED — does not match the signed checkpoint):\n%s\n", index, b)
+					if personalFailed {
+						e.printf("Entry %d (verified):\n%s\n", index, b)
+					} else {
+						e.printf("Entry %d (UNVERIFIED — does not match the signed checkpoint):\n%s\n", index, b)
+					}
+					if len(es[0].Personal) > 0 {
+						pb, _ := json.MarshalIndent(es[0].Personal, "", "  ")
+						e.printf("Personal data (UNVERIFIED):\n%s\n", pb)
+					}
 					return nil
 				}
 				e.printf("Entry %d:\n%s\n", index, b)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -26,24 +27,34 @@ func requireCosignatures(signed []byte, logKey note.Verifier, vkeys []string, mi
 		}
 		return nil, nil
 	}
-	type id struct {
-		name string
-		hash uint32
-	}
-	seen := map[id]bool{}
+	// A witness is its public key, not its name: a cosignature/v1
+	// signature does not cover the name, so one genuine cosignature could
+	// be relabelled under every name given to the same key.
+	byKey := map[string]string{} // public key → first name given to it
 	var ws []note.Verifier
+	var shared []string
 	for _, k := range vkeys {
-		v, err := tlog.NewVerifier(readKeyOrFile(k))
+		vk := readKeyOrFile(k)
+		v, err := tlog.NewVerifier(vk)
 		if err != nil {
 			return nil, fmt.Errorf("--witness %q is not a witness verifier key: %v", k, err)
 		}
-		if !seen[id{v.Name(), v.KeyHash()}] {
-			seen[id{v.Name(), v.KeyHash()}] = true
-			ws = append(ws, v)
+		pub := witnessPublicKey(vk)
+		if first, dup := byKey[pub]; dup {
+			if first != v.Name() {
+				shared = append(shared, fmt.Sprintf("%s has the same key as %s", v.Name(), first))
+			}
+			continue
 		}
+		byKey[pub] = v.Name()
+		ws = append(ws, v)
 	}
 	if min > len(ws) {
-		return nil, fmt.Errorf("--min-witnesses %d is more than the %d distinct witnesses named with --witness", min, len(ws))
+		why := ""
+		if len(shared) > 0 {
+			why = " (" + strings.Join(shared, "; ") + ", and one key counts once)"
+		}
+		return nil, fmt.Errorf("--min-witnesses %d is more than the %d distinct witnesses named with --witness%s", min, len(ws), why)
 	}
 	var ok, missing []string
 	for _, w := range ws {
@@ -97,4 +108,20 @@ func (e *env) bundleCosignatures(file, key string, vkeys []string, min int) erro
 		return e.verifyFailed(logVerifyOutput{}, err)
 	}
 	return nil
+}
+
+// witnessPublicKey returns the raw public key of a verifier key
+// ("name+hash+base64(type || key)") that tlog.NewVerifier accepted,
+// without the type byte, so that one Ed25519 key is one witness whatever
+// name or key type it is given.
+func witnessPublicKey(vkey string) string {
+	parts := strings.SplitN(vkey, "+", 3)
+	if len(parts) != 3 {
+		return vkey
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil || len(raw) < 2 {
+		return vkey
+	}
+	return string(raw[1:])
 }

@@ -66,23 +66,55 @@ func verifyEntries(ctx context.Context, c logDoer, cp tlog.Checkpoint, es []wire
 // entry the checkpoint names, proves it is in the checkpoint, and checks
 // that it records a fork of what this client saw. It returns a sentence
 // for the person.
+//
+// When more than one fork happened since, the newest fork entry names
+// only the previous epoch's checkpoint, which says nothing about what this
+// client saw; so the chain is followed back, fork entry by fork entry,
+// each proven in the new checkpoint and each before the next, until the
+// one that forked the client's epoch. A fork entry no longer in the log
+// (cut away before a later fork) breaks the chain, and verification fails.
 func checkFork(ctx context.Context, c logDoer, v note.Verifier, ee *tlog.EpochError) (string, error) {
 	next := ee.Next
-	es, err := fetchEntries(ctx, c, next.EpochStart, next.EpochStart+1, false)
-	if err != nil {
-		return "", err
+	cur := next
+	limit := next.EpochStart + 1 // the fork entry of an earlier epoch lies before the later one's
+	var sentences []string
+	for {
+		idx := cur.EpochStart
+		if idx >= limit {
+			return "", fmt.Errorf("%v; the fork entry that began epoch %d (entry %d) is no longer in this log, so what became of the %d entries of epoch %d this client saw cannot be checked",
+				ee, tlog.EpochOf(cur), idx, ee.Prev.Size, tlog.EpochOf(ee.Prev))
+		}
+		es, err := fetchEntries(ctx, c, idx, idx+1, false)
+		if err != nil {
+			return "", err
+		}
+		if len(es) != 1 || es[0].Index != idx {
+			return "", fmt.Errorf("%v, but the server does not return the fork entry %d", ee, idx)
+		}
+		if bad := verifyEntries(ctx, c, next, es); len(bad) > 0 {
+			return "", bad[idx]
+		}
+		f, err := tlog.CheckForkEntry(ee.Prev, cur, es[0].Leaf, v)
+		if err != nil {
+			return "", fmt.Errorf("%v, and its fork entry does not account for it: %w", ee, err)
+		}
+		sentences = append([]string{forkSentence(es[0], f)}, sentences...)
+		if tlog.EpochOf(cur) <= tlog.EpochOf(ee.Prev)+1 {
+			return strings.Join(sentences, " "), nil
+		}
+		old, _, err := tlog.OpenCheckpoint([]byte(f.PreviousCheckpoint), v)
+		if err != nil {
+			return "", fmt.Errorf("%v: fork entry %d names a previous checkpoint that does not verify: %w", ee, idx, err)
+		}
+		if tlog.EpochOf(old) == tlog.EpochOf(ee.Prev) {
+			// CheckForkEntry compared it with what this client saw.
+			return strings.Join(sentences, " "), nil
+		}
+		if tlog.EpochOf(old) >= tlog.EpochOf(cur) || tlog.EpochOf(old) < tlog.EpochOf(ee.Prev) {
+			return "", fmt.Errorf("%v: fork entry %d begins epoch %d but names a checkpoint of epoch %d", ee, idx, tlog.EpochOf(cur), tlog.EpochOf(old))
+		}
+		cur, limit = old, idx
 	}
-	if len(es) != 1 || es[0].Index != next.EpochStart {
-		return "", fmt.Errorf("%v, but the server does not return the fork entry %d", ee, next.EpochStart)
-	}
-	if bad := verifyEntries(ctx, c, next, es); len(bad) > 0 {
-		return "", bad[next.EpochStart]
-	}
-	f, err := tlog.CheckForkEntry(ee.Prev, next, es[0].Leaf, v)
-	if err != nil {
-		return "", fmt.Errorf("%v, and its fork entry does not account for it: %w", ee, err)
-	}
-	return forkSentence(es[0], f), nil
 }
 
 func forkSentence(le wire.LogEntry, f tlog.Fork) string {

@@ -2,6 +2,8 @@ package tlog
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -109,6 +111,44 @@ func ParseLeaf(b []byte) (LeafV1, error) {
 		return LeafV1{}, errors.New("leaf is not in canonical form")
 	}
 	return l, nil
+}
+
+// PersonalCommitment is the salted hash of one personal value, as a
+// leaf's personal object holds it (hex-encoded):
+// SHA-256("interlock/audit/personal/v1" || 0 || salt || name || 0 || value).
+// It lives here, not only in internal/audit, so that a client holding the
+// opening (value and salt) checks it against the signed leaf itself.
+func PersonalCommitment(name string, salt []byte, value string) []byte {
+	h := sha256.New()
+	h.Write([]byte("interlock/audit/personal/v1\x00"))
+	h.Write(salt)
+	h.Write([]byte(name))
+	h.Write([]byte{0})
+	h.Write([]byte(value))
+	return h.Sum(nil)
+}
+
+// CheckPersonal checks that each personal value opens, with its salt, the
+// commitment the leaf holds for it.
+func (l LeafV1) CheckPersonal(values map[string]string, salts map[string][]byte) error {
+	commits, err := l.Commitments()
+	if err != nil {
+		return err
+	}
+	for name, v := range values {
+		c, ok := commits[name]
+		if !ok {
+			return fmt.Errorf("personal field %q is not committed to in the entry", name)
+		}
+		salt, ok := salts[name]
+		if !ok {
+			return fmt.Errorf("personal field %q came without its salt, so it cannot be checked against the entry", name)
+		}
+		if hex.EncodeToString(PersonalCommitment(name, salt, v)) != c {
+			return fmt.Errorf("personal field %q does not match the commitment the signed entry holds for it: it was altered where it is stored", name)
+		}
+	}
+	return nil
 }
 
 // Commitments decodes the leaf's personal commitments.

@@ -133,7 +133,7 @@ func CheckForkEntry(prev, next Checkpoint, leaf []byte, logKey note.Verifier) (F
 	if err != nil {
 		return Fork{}, fmt.Errorf("fork entry %d: the previous checkpoint it names does not verify: %v", next.EpochStart, err)
 	}
-	if EpochOf(next) == EpochOf(prev)+1 {
+	if EpochOf(next) == EpochOf(prev)+1 || EpochOf(old) == EpochOf(prev) {
 		switch {
 		case EpochOf(old) != EpochOf(prev):
 			return Fork{}, fmt.Errorf("fork entry %d forks epoch %d, but the checkpoint seen before is of epoch %d", next.EpochStart, EpochOf(old), EpochOf(prev))
@@ -179,7 +179,10 @@ func (s *forkState) check(i uint64, l verifyLeaf, root []byte, key note.Verifier
 		if err != nil {
 			return &VerifyError{Index: i, Reason: "the previous checkpoint the fork entry names does not verify: " + err.Error()}
 		}
-		if old.Size != f.PreviousSize || hex.EncodeToString(old.Hash) != f.PreviousRoot || EpochOf(old) != s.epoch {
+		// The previous checkpoint is of the current epoch, or of an earlier
+		// one when the forking signer never took up the current epoch
+		// (another server's fork that did not account for what it signed).
+		if old.Size != f.PreviousSize || hex.EncodeToString(old.Hash) != f.PreviousRoot || EpochOf(old) > s.epoch {
 			return &VerifyError{Index: i, Reason: "the fork entry's previous size, root or epoch do not match the signed checkpoint it names"}
 		}
 	}
@@ -203,6 +206,15 @@ func (s *forkState) checkEnd(cp Checkpoint) error {
 // a server whose clock is badly wrong. One minute covers replicas whose
 // NTP-synced clocks differ and transactions that commit late.
 const DefaultTimeSkew = time.Minute
+
+// DefaultMaxFuture is how far an entry's time may lie after the clock of
+// the sequencer that integrates it, and after the signed checkpoint that
+// covers it. An entry dated further ahead was not written by a server
+// with a plausible clock (a row put in by hand); sequenced, it would make
+// every genuine entry after it look out of order until its date came, so
+// this bounds how long one such row can stop the log. Two hours also
+// admits a server clock that ran an hour ahead and was set back.
+const DefaultMaxFuture = 2 * time.Hour
 
 // timeOrder tracks the latest entry time seen.
 type timeOrder struct {

@@ -32,10 +32,13 @@ func TileAt(level, index, size uint64) Tile {
 		return Tile{Level: level, Index: index}
 	}
 	n := size >> (level * TileHeight) // complete nodes on this tree level
-	start := index * TileWidth
 	w := 0
-	if n > start {
-		w = int(min(uint64(TileWidth), n-start))
+	// index ≤ n/256 keeps index·256 from wrapping around 2^64 (tile 2^56
+	// would otherwise be read as tile 0).
+	if index <= n/TileWidth {
+		if start := index * TileWidth; n > start {
+			w = int(min(uint64(TileWidth), n-start))
+		}
 	}
 	return Tile{Level: level, Index: index, Width: w}
 }
@@ -104,11 +107,11 @@ func ParseTilePath(p string) (t Tile, entries bool, err error) {
 	}
 	t.Width = TileWidth
 	if i := strings.Index(rest, ".p/"); i >= 0 {
-		w, err := strconv.Atoi(rest[i+3:])
+		w, err := strconv.ParseUint(rest[i+3:], 10, 8) // no sign: "+5" is no second spelling of "5"
 		if err != nil || w < 1 || w >= TileWidth || rest[i+3] == '0' {
 			return bad("partial width is not a number from 1 to 255")
 		}
-		t.Width = w
+		t.Width = int(w)
 		rest = rest[:i]
 	}
 	parts := strings.Split(rest, "/")
@@ -128,7 +131,11 @@ func ParseTilePath(p string) (t Tile, entries bool, err error) {
 		if err != nil {
 			return bad("index element is not decimal")
 		}
-		if n > (1<<64-1)/1000 {
+		if i == 0 && !last && d == 0 {
+			// One index, one path: "x000/001" would be a second spelling of "001".
+			return bad("index has a leading x000 element")
+		}
+		if n > (1<<64-1-d)/1000 {
 			return bad("index too large")
 		}
 		n = n*1000 + d

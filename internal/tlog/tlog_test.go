@@ -215,10 +215,25 @@ func TestTilePaths(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{"tile/0/1", "tile/64/000", "tile/0/000.p/0", "tile/0/000.p/256", "tile/0/001/000", "tile/x/000", "tiles/0/000", "tile/0/-01"} {
+	for _, bad := range []string{"tile/0/1", "tile/64/000", "tile/0/000.p/0", "tile/0/000.p/256", "tile/0/001/000", "tile/x/000", "tiles/0/000", "tile/0/-01",
+		// Aliases: a leading x000 element, and an index past 2^64-1 that would wrap to 383.
+		"tile/0/x000/001", "tile/entries/x000/x000/000.p/4", "tile/0/000.p/+5", "tile/0/x018/x446/x744/x073/x709/x551/999"} {
 		if _, _, err := ParseTilePath(bad); !errors.Is(err, ErrBadTilePath) {
 			t.Errorf("ParseTilePath(%q) = %v, want ErrBadTilePath", bad, err)
 		}
+	}
+}
+
+// TestTileAtDoesNotWrap: tile 2^56 of level 0 would start at 2^56·256,
+// which wraps to 0 in uint64; it does not exist in any tree.
+func TestTileAtDoesNotWrap(t *testing.T) {
+	for _, index := range []uint64{1 << 56, 1 << 63, 1<<64 - 1} {
+		if got := TileAt(0, index, 300); got.Width != 0 {
+			t.Errorf("TileAt(0, %d, 300).Width = %d, want 0", index, got.Width)
+		}
+	}
+	if got := TileAt(0, 1, 300); got.Width != 44 {
+		t.Errorf("TileAt(0, 1, 300).Width = %d, want 44", got.Width)
 	}
 }
 

@@ -50,6 +50,9 @@ type VerifyOptions struct {
 	// TimeSkew is how far an entry's time may go back; zero means
 	// [DefaultTimeSkew].
 	TimeSkew time.Duration
+	// MaxFuture is how far an entry's time may lie after the signed
+	// checkpoint's; zero means [DefaultMaxFuture].
+	MaxFuture time.Duration
 }
 
 // VerifyResult is what a successful [VerifyEntries] learnt on the way.
@@ -163,6 +166,10 @@ func verifyPages(ctx context.Context, cp Checkpoint, read pageFunc, opt VerifyOp
 	if order.skew <= 0 {
 		order.skew = DefaultTimeSkew
 	}
+	maxFuture := opt.MaxFuture
+	if maxFuture <= 0 {
+		maxFuture = DefaultMaxFuture
+	}
 	var tileData []byte // current level-0 tile
 	tileIndex := ^uint64(0)
 	for pg := range pages {
@@ -209,6 +216,13 @@ func verifyPages(ctx context.Context, cp Checkpoint, read pageFunc, opt VerifyOp
 			actors[l.Actor] = tail{seq: l.ActorSeq, hash: h}
 			if err := order.check(i, l.Time); err != nil {
 				return VerifyResult{}, err
+			}
+			if !cp.Time.IsZero() && l.Time > cp.Time.UnixNano()+int64(maxFuture) {
+				// An entry from after the checkpoint that covers it was not
+				// appended by a server with a correct clock; sequenced, it
+				// made every entry after it look out of order.
+				return VerifyResult{}, &VerifyError{Index: i, Reason: fmt.Sprintf("entry is dated %s, %s after the signed checkpoint that covers it (%s; at most %s is allowed): it was put in with a wrong date",
+					time.Unix(0, l.Time).UTC().Format(time.RFC3339), time.Duration(l.Time-cp.Time.UnixNano()).Round(time.Second), cp.Time.UTC().Format(time.RFC3339), maxFuture)}
 			}
 			if l.Kind == KindForked {
 				root := EmptyRoot()

@@ -53,6 +53,9 @@ type LogEntry struct {
 	// Personal holds the personal fields not yet redacted, only when asked
 	// for and allowed (log.redact).
 	Personal map[string]string `json:"personal,omitempty"`
+	// PersonalSalts are the salts of Personal, by name: with them a
+	// client checks each value against the commitment in Leaf.
+	PersonalSalts map[string][]byte `json:"personal_salts,omitempty"`
 }
 
 // LogProof is an inclusion or consistency proof (RFC 6962 order).
