@@ -222,8 +222,18 @@ func (e *env) printPolicyDiff(d wire.PolicyDiff) {
 			e.printf("  policies %s: %s\n", l.what, strings.Join(l.ids, ", "))
 		}
 	}
+	if len(d.Unenumerated) > 0 {
+		e.printf("  ! Permissions depend on conditions the diff cannot enumerate; read these policies' text, they may loosen:\n")
+		for _, u := range d.Unenumerated {
+			e.printf("    ? %s\n", u)
+		}
+	}
 	if len(d.Gained) == 0 && len(d.Lost) == 0 && len(d.Approvals) == 0 {
-		e.printf("  No decision changes for any role and action.\n")
+		if len(d.Unenumerated) == 0 {
+			e.printf("  No decision changes for any role and action.\n")
+		} else {
+			e.printf("  No decision changes among the samples the diff could enumerate.\n")
+		}
 		return
 	}
 	if len(d.Gained) > 0 {

@@ -321,6 +321,17 @@ func TestPolicyDiffOffline(t *testing.T) {
 			t.Errorf("policy diff does not show %q:\n%s", want, out)
 		}
 	}
+	// A loosening hidden behind a condition the diff cannot vary is named,
+	// never shown as "no decision changes".
+	hidden := policy.DefaultText + "\n@id(\"ops.from-ip\")\npermit (principal in Role::\"operator\", action == Action::\"policy.apply\", resource)\nwhen { context.source_ip == \"10.9.9.9\" };\n"
+	if err := os.WriteFile(next, []byte(hidden), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = q.must("", "policy", "diff", old, next)
+	if !strings.Contains(out, "conditions the diff cannot enumerate") || !strings.Contains(out, "? ops.from-ip (reads context.source_ip)") ||
+		strings.Contains(out, "No decision changes for any role and action") {
+		t.Errorf("policy diff of a conditional grant:\n%s", out)
+	}
 	if code, _, errs := q.run("", "policy", "diff", old, filepath.Join(dir, "missing.cedar")); code == 0 || errs == "" {
 		t.Errorf("policy diff with a missing file: %d %q", code, errs)
 	}
