@@ -1,0 +1,85 @@
+package cli_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/interlock-dev/interlock/internal/store/storetest"
+)
+
+// TestPuppetRequesters plays the sock puppet the other way round, through
+// the real CLI over real HTTPS on SQLite and PostgreSQL. An admin alone
+// invites "puppet" (keeping the invitation code, as the inviter always
+// can), makes a loosening request as puppet and approves it as themselves:
+// one person acting alone, though the approver owes nothing to the
+// requester. And a request whose requester was disabled since (fired, or
+// their session found copied) is not approved on their behalf. Each is
+// refused with a sentence; nothing is applied or run.
+func TestPuppetRequesters(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) string
+	}{
+		{"sqlite", func(*testing.T) string { return "" }},
+		{"postgres", func(t *testing.T) string { return storetest.PostgresDSN(t) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := startServer(t, tc.store(t))
+			q.setUp(10)
+			runPuppetRequesters(t, q)
+		})
+	}
+}
+
+func runPuppetRequesters(t *testing.T, q *quickstart) {
+	mustRefuse := func(want, user string, args ...string) {
+		t.Helper()
+		code, out, errs := q.as(user, args...)
+		if code == 0 {
+			t.Fatalf("interlock %s as %s succeeded:\n%s", strings.Join(args, " "), user, out)
+		}
+		if !strings.Contains(errs, want) {
+			t.Fatalf("interlock %s as %s refused without saying %q:\n%s%s", strings.Join(args, " "), user, want, out, errs)
+		}
+	}
+	runbookNamed := func(name string) string {
+		return q.writeRunbook(name, `name: `+name+`
+risk: low
+removes_capacity: true
+parameters:
+  - {name: service, type: service}
+  - {name: count, type: int, min: 1}
+target: {service: service, count: count}
+step: {argv: ["true"]}
+waves: {size: "100%"}
+`)
+	}
+
+	// 1. The puppet asks, its maker approves. (Operations need role
+	// approver, which the default policy does not give admins.)
+	q.invitePuppet("admin", "puppet", "operator")
+	cr := changeID(t, q.mustAs("puppet", "runbook", "apply", "-f", runbookNamed("drain-all")))
+	mustRefuse("puppet owes their account to admin", "admin", "change", "approve", cr, "--yes", "--otp", q.otp("admin"))
+	if code, _, _ := q.as("admin", "runbook", "show", "drain-all"); code == 0 {
+		t.Fatal("the puppet's runbook was applied with its maker's approval")
+	}
+	// Someone who did not make the puppet may still approve (one hop, as
+	// for approvers: see identity.CheckIndependentApprover).
+	q.mustAs("approver1", "change", "approve", cr, "--yes")
+
+	// 2. A request outlives its requester's account: operator1 asks for a
+	// runbook and an operation, is disabled (admin2 asks, approver1
+	// approves), and approver1 then approves neither.
+	pendingCR := changeID(t, q.mustAs("operator1", "runbook", "apply", "-f", runbookNamed("orphan")))
+	orphanOp := q.runOne("operator1", "INC-orphan")
+	q.invitePuppet("admin", "admin2", "admin")
+	q.mustChange("admin2", "approver1", "user", "disable", "operator1")
+	mustRefuse("operator1's account is disabled", "approver1", "change", "approve", pendingCR, "--yes", "--otp", q.otp("approver1"))
+	mustRefuse("operator1's account is disabled", "approver1", "approve", orphanOp.ID, "--otp", q.otp("approver1"))
+	if code, _, _ := q.as("admin", "runbook", "show", "orphan"); code == 0 {
+		t.Fatal("a disabled requester's runbook was applied")
+	}
+	if got := strings.Join(q.auditCodes("change.approval_refused", 2), ","); !strings.Contains(got, "approver_not_independent") {
+		t.Errorf("change.approval_refused codes = %s", got)
+	}
+}
