@@ -7,15 +7,19 @@ import (
 	"github.com/interlock-dev/interlock/internal/store/storetest"
 )
 
-// TestPuppetRequesters plays the sock puppet the other way round, through
-// the real CLI over real HTTPS on SQLite and PostgreSQL. An admin alone
+// TestInsiderAttacks plays an insider's attacks through the real CLI over
+// real HTTPS, on SQLite and PostgreSQL. First the sock puppet the other way
+// round. An admin alone
 // invites "puppet" (keeping the invitation code, as the inviter always
 // can), makes a loosening request as puppet and approves it as themselves:
 // one person acting alone, though the approver owes nothing to the
 // requester. And a request whose requester was disabled since (fired, or
 // their session found copied) is not approved on their behalf. Each is
-// refused with a sentence; nothing is applied or run.
-func TestPuppetRequesters(t *testing.T) {
+// refused with a sentence; nothing is applied or run. Then runbooks: a
+// placeholder smuggled into code through env -S or xargs sh -c is refused
+// at apply, and a value that would be an option (ssh's
+// -oProxyCommand=…) at plan, leaving no operation.
+func TestInsiderAttacks(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		store func(t *testing.T) string
@@ -27,6 +31,7 @@ func TestPuppetRequesters(t *testing.T) {
 			q := startServer(t, tc.store(t))
 			q.setUp(10)
 			runPuppetRequesters(t, q)
+			runSmuggling(t, q)
 		})
 	}
 }
@@ -82,4 +87,41 @@ waves: {size: "100%"}
 	if got := strings.Join(q.auditCodes("change.approval_refused", 2), ","); !strings.Contains(got, "approver_not_independent") {
 		t.Errorf("change.approval_refused codes = %s", got)
 	}
+}
+
+// runSmuggling runs as puppet, an operator (operator1 is disabled by now).
+func runSmuggling(t *testing.T, q *quickstart) {
+	runbook := func(name, argv string) string {
+		return q.writeRunbook(name, `name: `+name+`
+risk: low
+removes_capacity: false
+parameters:
+  - {name: service, type: service}
+  - {name: count, type: int, min: 1}
+  - {name: host, type: string}
+target: {service: service, count: count}
+step: {argv: [`+argv+`]}
+health_check: {argv: ["true"]}
+waves: {size: "100%"}
+`)
+	}
+	for _, tc := range []struct{ argv, want string }{
+		{`"env", "-S", "sh -c 'ping -c1 {{host}}'"`, "into a string env -S splits into words again"},
+		{`"xargs", "sh", "-c", "ping -c1 {{host}}"`, "into the script sh -c runs"},
+	} {
+		code, out, errs := q.as("puppet", "runbook", "apply", "-f", runbook("smuggle", tc.argv))
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Fatalf("runbook apply with argv [%s]: exit %d, want a refusal saying %q:\n%s%s", tc.argv, code, tc.want, out, errs)
+		}
+	}
+	q.mustChange("puppet", "approver1", "runbook", "apply", "-f", runbook("probe", `"echo", "{{host}}"`))
+	code, out, errs := q.as("puppet", "run", "probe", "--param", "service=billing", "--param", "count=1",
+		"--param", "host=-oProxyCommand=sh -c id", "--reason", "INC-opt")
+	if code == 0 || !strings.Contains(errs, `parameter host would be read as an option by echo (it starts with "-")`) {
+		t.Fatalf("a value that is an option: exit %d:\n%s%s", code, out, errs)
+	}
+	if l := q.mustAs("puppet", "ops", "list"); strings.Contains(l, "probe") {
+		t.Fatalf("a refused run left an operation:\n%s", l)
+	}
+	q.mustAs("puppet", "run", "probe", "--param", "service=billing", "--param", "count=1", "--param", "host=db01", "--reason", "INC-opt", "--dry-run")
 }
