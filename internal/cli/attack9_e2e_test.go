@@ -1,8 +1,11 @@
 package cli_test
 
 import (
+	"database/sql"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/interlock-dev/interlock/internal/store/storetest"
 )
@@ -18,18 +21,30 @@ import (
 // refused with a sentence; nothing is applied or run. Then runbooks: a
 // placeholder smuggled into code through env -S or xargs sh -c is refused
 // at apply, and a value that would be an option (ssh's
-// -oProxyCommand=…) at plan, leaving no operation.
+// -oProxyCommand=…) at plan, leaving no operation. Before all that, a copied
+// session: minting credentials needs fresh MFA, like approving.
 func TestInsiderAttacks(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		store func(t *testing.T) string
+		name   string
+		store  func(t *testing.T) string
+		driver string
 	}{
-		{"sqlite", func(*testing.T) string { return "" }},
-		{"postgres", func(t *testing.T) string { return storetest.PostgresDSN(t) }},
+		{"sqlite", func(*testing.T) string { return "" }, "sqlite"},
+		{"postgres", func(t *testing.T) string { return storetest.PostgresDSN(t) }, "pgx"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			q := startServer(t, tc.store(t))
+			dsn := tc.store(t)
+			q := startServer(t, dsn)
 			q.setUp(10)
+			if dsn == "" {
+				dsn = filepath.Join(q.dir, "data", "interlock.db")
+			}
+			db, err := sql.Open(tc.driver, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			runCopiedSession(t, q, db)
 			runPuppetRequesters(t, q)
 			runSmuggling(t, q)
 		})
@@ -124,4 +139,42 @@ waves: {size: "100%"}
 		t.Fatalf("a refused run left an operation:\n%s", l)
 	}
 	q.mustAs("puppet", "run", "probe", "--param", "service=billing", "--param", "count=1", "--param", "host=db01", "--reason", "INC-opt", "--dry-run")
+}
+
+// runCopiedSession plays someone who copied admin's device key and session
+// ten minutes after admin signed in (simulated by ageing the session's MFA
+// in the database): with the session alone they must not mint a lasting
+// way in — a new admin's invitation code, a join token for a fake host that
+// would receive the next operation's secrets, an approved invitation's
+// code. Each needs a second factor proved in the last five minutes, which
+// admin (with the authenticator) still gives with --otp.
+func runCopiedSession(t *testing.T, q *quickstart, db *sql.DB) {
+	var adminID string
+	if err := db.QueryRowContext(q.ctx, `SELECT id FROM persons WHERE username = $1`, "admin").Scan(&adminID); err != nil {
+		t.Fatal(err)
+	}
+	age := func(person string) {
+		t.Helper()
+		if _, err := db.ExecContext(q.ctx, `UPDATE login_sessions SET mfa_at = $1 WHERE person_id = $2`, time.Now().Add(-10*time.Minute).UnixNano(), person); err != nil {
+			t.Fatal(err)
+		}
+	}
+	age(adminID)
+	for _, args := range [][]string{
+		{"user", "invite", "mallory", "--role", "admin"},
+		{"join-token", "create", "--services", "billing"},
+	} {
+		code, out, errs := q.as("admin", args...)
+		if code == 0 || strings.Contains(out, "ilk_") || !strings.Contains(errs, "needs a second factor proved in the last 5 minutes") {
+			t.Fatalf("interlock %s with a session whose MFA is 10 minutes old: exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
+		}
+	}
+	var n int
+	if err := db.QueryRowContext(q.ctx, `SELECT COUNT(*) FROM persons WHERE username = $1`, "mallory").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("mallory exists after a refused invitation (%d, %v)", n, err)
+	}
+	// The person with the authenticator steps up and carries on.
+	if out := q.mustAs("admin", "user", "invite", "viewer9", "--role", "viewer", "--otp", q.otp("admin")); !strings.Contains(out, "ilk_inv_") {
+		t.Fatalf("invite with --otp printed no code:\n%s", out)
+	}
 }

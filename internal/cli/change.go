@@ -399,13 +399,17 @@ func (e *env) closeChange(ctx context.Context, id, verb, reason string) error {
 }
 
 func changeApplyCmd(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "apply ID",
+	var otp string
+	cmd := &cobra.Command{
+		Use:   "apply ID [--otp CODE]",
 		Short: "Collect an approved invitation you requested: prints its one-time code (only to you)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.changeAPI()
 			if err != nil {
+				return err
+			}
+			if err := proveFreshMFA(cmd.Context(), c, otp); err != nil {
 				return err
 			}
 			var out wire.ChangeApplied
@@ -420,6 +424,8 @@ func changeApplyCmd(e *env) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().StringVar(&otp, "otp", "", otpFlagHelp)
+	return cmd
 }
 
 func (e *env) printInvitation(inv wire.Invitation) {
