@@ -291,6 +291,16 @@ func (rb *Runbook) checkCommand(field string, c *CommandSpec) error {
 		return invalidRunbook("%s.argv needs at least the program to run", field)
 	}
 	regions := codeRegions(c.Argv)
+	if progAt := skipWrappers(c.Argv); !c.Shell && progAt < len(c.Argv) {
+		// The program is part of what was approved: a parameter may pick
+		// it only from a list the reviewer read (an enum).
+		for _, m := range placeholderPattern.FindAllStringSubmatch(c.Argv[progAt], -1) {
+			if p := rb.param(m[1]); p != nil && (p.Type != ParamString || len(p.Enum) == 0) {
+				return invalidRunbook("%s.argv[%d] lets parameter %s choose the program the step runs, which is part of what is approved: name the program, or give %s an enum of the programs it may choose",
+					field, progAt, m[1], m[1])
+			}
+		}
+	}
 	for i, a := range c.Argv {
 		at := fmt.Sprintf("%s.argv[%d]", field, i)
 		if err := rb.checkPlaceholders(at, a); err != nil {
@@ -458,7 +468,9 @@ func (rb *Runbook) resolveParams(given map[string]string, services map[string]Se
 		if err := p.check(v, services); err != nil {
 			return nil, err
 		}
-		if prog, ok := options[p.Name]; ok && p.Type == ParamString && strings.HasPrefix(v, "-") && !slices.Contains(p.Enum, v) {
+		optionLike := p.Type == ParamString && !slices.Contains(p.Enum, v) ||
+			p.Type == ParamInt && (p.Min == nil || *p.Min >= 0) // a declared negative min means negatives are meant
+		if prog, ok := options[p.Name]; ok && optionLike && strings.HasPrefix(v, "-") {
 			return nil, paramErr(`parameter %s would be read as an option by %s (it starts with "-"): %q; give a value that does not start with "-" (a runbook that means to pass options lists them in the parameter's enum, and one that passes operands puts "--" before them)`,
 				p.Name, prog, v)
 		}
@@ -467,7 +479,8 @@ func (rb *Runbook) resolveParams(given map[string]string, services map[string]Se
 	return out, nil
 }
 
-// optionPositions maps each parameter whose placeholder begins an argv
+// optionPositions maps each parameter (string, or int without a negative
+// min) whose placeholder begins an argv
 // element of a command run without a shell, where the program still reads
 // options (no "--" after the program and before it), to that program.
 // A value starting with "-" there is an option, not the operand the runbook

@@ -90,3 +90,64 @@ func TestValuesCannotBecomeOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestParametersNeverChooseTheProgram: the program a step runs is part of
+// what was approved, so a placeholder in it (first, or behind sudo, env or
+// timeout) is refused at apply unless every parameter in it is a string
+// with an enum, a list the reviewer read.
+func TestParametersNeverChooseTheProgram(t *testing.T) {
+	for _, tt := range []struct {
+		name, argv, enum string
+		want             string // "" means accepted
+	}{
+		{"first", `"{{name}}", "--version"`, "", `step.argv[0] lets parameter name choose the program the step runs`},
+		{"behind sudo", `"sudo", "-u", "app", "{{name}}"`, "", `step.argv[3] lets parameter name choose the program the step runs`},
+		{"in the program's path", `"/opt/{{name}}/bin/restart"`, "", `step.argv[0] lets parameter name choose the program the step runs`},
+		{"from an enum", `"/opt/{{name}}/bin/restart"`, `["api", "web"]`, ""},
+		{"an argument", `"systemctl", "restart", "{{name}}"`, "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := shellRunbook(tt.argv, false)
+			if tt.enum != "" {
+				src = strings.Replace(src, "{name: name, type: string}", "{name: name, type: string, enum: "+tt.enum+"}", 1)
+			}
+			_, err := ParseRunbook([]byte(src))
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("ParseRunbook = %v, want it accepted", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ParseRunbook = %v, want a refusal saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestNegativeNumbersAreNotOptions: `kill -9 {{pid}}` with pid -1 signals
+// every process; a negative whole number where the program reads options is
+// refused unless the parameter's min says negatives are meant.
+func TestNegativeNumbersAreNotOptions(t *testing.T) {
+	src := strings.Replace(shellRunbook(`"kill", "-9", "{{pid}}"`, false), "  - {name: name, type: string}", "  - {name: name, type: string}\n  - {name: pid, type: int}", 1)
+	rb, err := ParseRunbook([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]string{"service": "billing", "count": "1", "name": "x", "cred": "secret:x", "pid": "-1"}
+	if _, err := rb.resolveParams(params, nil); err == nil || !strings.Contains(err.Error(), "parameter pid would be read as an option by kill") {
+		t.Errorf("pid -1: %v", err)
+	}
+	params["pid"] = "4242"
+	if _, err := rb.resolveParams(params, nil); err != nil {
+		t.Errorf("pid 4242: %v", err)
+	}
+	rb, err = ParseRunbook([]byte(strings.Replace(src, "{name: pid, type: int}", "{name: pid, type: int, min: -10}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	params["pid"] = "-1"
+	if _, err := rb.resolveParams(params, nil); err != nil {
+		t.Errorf("pid -1 with min -10: %v", err)
+	}
+}
