@@ -46,6 +46,7 @@ func TestInsiderAttacks(t *testing.T) {
 			t.Cleanup(func() { db.Close() })
 			runCopiedSession(t, q, db)
 			runPuppetRequesters(t, q)
+			runBadHash(t, q)
 			runSmuggling(t, q)
 		})
 	}
@@ -176,5 +177,33 @@ func runCopiedSession(t *testing.T, q *quickstart, db *sql.DB) {
 	// The person with the authenticator steps up and carries on.
 	if out := q.mustAs("admin", "user", "invite", "viewer9", "--role", "viewer", "--otp", q.otp("admin")); !strings.Contains(out, "ilk_inv_") {
 		t.Fatalf("invite with --otp printed no code:\n%s", out)
+	}
+}
+
+// runBadHash approves with something that is not a content hash: a clear
+// 400 before anything is judged, and the junk (here 64 KiB of it) is not
+// copied into the log, where every refused approval leaves an entry.
+func runBadHash(t *testing.T, q *quickstart) {
+	cr := changeID(t, q.mustAs("puppet", "runbook", "apply", "-f", q.writeRunbook("hashcheck", `name: hashcheck
+risk: low
+parameters:
+  - {name: service, type: service}
+  - {name: count, type: int, min: 1}
+target: {service: service, count: count}
+step: {argv: ["true"]}
+health_check: {argv: ["true"]}
+`)))
+	junk := "sha256:" + strings.Repeat("zz", 32<<10)
+	for _, h := range []string{"nothex", junk, "sha256:" + strings.Repeat("A", 64)} {
+		code, out, errs := q.as("approver1", "change", "approve", cr, "--yes", "--hash", h)
+		if code == 0 || !strings.Contains(errs, "is not a content hash") {
+			t.Fatalf("approve with hash %.20q…: exit %d\n%s%s", h, code, out, errs)
+		}
+	}
+	q.mustAs("puppet", "change", "withdraw", cr)
+	for _, e := range q.auditEntries("change.withdrawn") {
+		if e.Kind == "change.approval_refused" && len(e.Data["hash"]) > 80 {
+			t.Fatalf("a refused approval logged %d bytes of the caller's hash", len(e.Data["hash"]))
+		}
 	}
 }
