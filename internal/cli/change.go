@@ -252,10 +252,13 @@ func (e *env) printPolicyDiff(d wire.PolicyDiff) {
 		e.printf("  Approvals needed to run an operation:\n")
 		for _, a := range d.Approvals {
 			mark := "▲"
-			if a.After < a.Before {
+			switch {
+			case a.After < a.Before:
 				mark = "▼ fewer"
+			case a.BeforeRoles != nil:
+				mark = "~ other approvers"
 			}
-			e.printf("    %s %s: %d → %d%s\n", mark, a.Context, a.Before, a.After, rolesSuffix(a.Roles))
+			e.printf("    %s %s: %d%s → %d%s\n", mark, a.Context, a.Before, rolesSuffix(a.BeforeRoles), a.After, rolesSuffix(a.Roles))
 		}
 	}
 }

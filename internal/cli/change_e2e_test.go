@@ -334,6 +334,14 @@ func TestPolicyDiffOffline(t *testing.T) {
 		strings.Contains(out, "No decision changes for any role and action") {
 		t.Errorf("policy diff of a conditional grant:\n%s", out)
 	}
+	// The same count from a weaker role is shown as such, not as "▲".
+	viewers := strings.Replace(policy.DefaultText, "@approvals(\"1\")\n@approver_role(\"approver\")", "@approvals(\"1\")\n@approver_role(\"viewer\")", 1)
+	if err := os.WriteFile(next, []byte(viewers), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out = q.must("", "policy", "diff", old, next); !strings.Contains(out, "~ other approvers risk=high removes_capacity=true: 1 (from approver) → 1 (from viewer)") {
+		t.Errorf("policy diff of approvals from viewers:\n%s", out)
+	}
 	if code, _, errs := q.run("", "policy", "diff", old, filepath.Join(dir, "missing.cedar")); code == 0 || errs == "" {
 		t.Errorf("policy diff with a missing file: %d %q", code, errs)
 	}

@@ -498,7 +498,11 @@ func approvalChangesOf(oc, nc *compiled, requester wire.Principal, prefix string
 					if before.Count == after.Count && slices.Equal(before.Roles, after.Roles) {
 						continue
 					}
-					out = append(out, wire.ApprovalChange{Context: label, Before: before.Count, After: after.Count, Roles: after.Roles})
+					ch := wire.ApprovalChange{Context: label, Before: before.Count, After: after.Count, Roles: after.Roles}
+					if before.Count > 0 && after.Count > 0 && !slices.Equal(before.Roles, after.Roles) {
+						ch.BeforeRoles = before.Roles // who approves changed
+					}
+					out = append(out, ch)
 				}
 			}
 		}
@@ -507,14 +511,17 @@ func approvalChangesOf(oc, nc *compiled, requester wire.Principal, prefix string
 }
 
 // Loosens reports whether a diff gives anyone anything: a permission
-// gained or fewer approvals somewhere, or a changed policy whose effect the
+// gained, fewer approvals or approvals from other roles somewhere, or a changed policy whose effect the
 // diff cannot enumerate (it may).
 func Loosens(d wire.PolicyDiff) bool {
 	if len(d.Gained) > 0 || len(d.Unenumerated) > 0 {
 		return true
 	}
 	for _, a := range d.Approvals {
-		if a.After < a.Before {
+		// Fewer approvals, or approvals from other roles: a role that
+		// approves nothing today may be a weaker one (viewer), so any
+		// change of who approves counts.
+		if a.After < a.Before || a.BeforeRoles != nil {
 			return true
 		}
 	}

@@ -146,3 +146,24 @@ when { context has risk && context.risk == "high" && context has service && cont
 		t.Fatalf("diff = %+v, want mfa.fresh-for-approval changed and nothing unenumerated", d)
 	}
 }
+
+// TestDiffApproverRoleChange: the same number of approvals from a weaker
+// role (viewers approving) is a loosening, shown with who approved before.
+func TestDiffApproverRoleChange(t *testing.T) {
+	next := strings.Replace(DefaultText, "@id(\"approvals.baseline\")\n@approvals(\"1\")\n@approver_role(\"approver\")",
+		"@id(\"approvals.baseline\")\n@approvals(\"1\")\n@approver_role(\"viewer\")", 1)
+	if next == DefaultText {
+		t.Fatal("the edit changed nothing")
+	}
+	d, err := Diff(DefaultText, next, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := wire.ApprovalChange{Context: "risk=high removes_capacity=true", Before: 1, After: 1, BeforeRoles: []string{"approver"}, Roles: []string{"viewer"}}
+	if !slices.ContainsFunc(d.Approvals, func(a wire.ApprovalChange) bool { return cmp.Equal(a, want) }) {
+		t.Errorf("approvals = %+v, want one like %+v", d.Approvals, want)
+	}
+	if !Loosens(d) {
+		t.Error("Loosens = false for approvals from viewers")
+	}
+}

@@ -116,6 +116,9 @@ type ApprovalChange struct {
 	Before  int      `json:"before"`
 	After   int      `json:"after"`
 	Roles   []string `json:"roles,omitempty"` // approver roles after
+	// BeforeRoles are the approver roles before, set only when approvals
+	// are needed before and after and the roles changed.
+	BeforeRoles []string `json:"before_roles,omitempty"`
 }
 
 // RunbookDiff compares a runbook's new text with its latest version.
