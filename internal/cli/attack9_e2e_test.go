@@ -201,6 +201,10 @@ health_check: {argv: ["true"]}
 		}
 	}
 	q.mustAs("puppet", "change", "withdraw", cr)
+	// A state that does not exist is an error, not an empty list.
+	if code, out, errs := q.as("approver1", "change", "list", "--state", "pendng"); code == 0 || !strings.Contains(errs, `There is no change request state "pendng"`) {
+		t.Fatalf("change list --state pendng: exit %d\n%s%s", code, out, errs)
+	}
 	for _, e := range q.auditEntries("change.withdrawn") {
 		if e.Kind == "change.approval_refused" && len(e.Data["hash"]) > 80 {
 			t.Fatalf("a refused approval logged %d bytes of the caller's hash", len(e.Data["hash"]))
