@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -59,6 +60,17 @@ func Override(base []Route, replace []Route) []Route {
 	return out
 }
 
+// changeStates are the states a change request list may ask for.
+var changeStates = []change.State{change.Pending, change.Approved, change.Applied, change.Denied, change.Withdrawn, change.Expired, change.Void}
+
+func stateNames() []string {
+	out := make([]string, len(changeStates))
+	for i, s := range changeStates {
+		out[i] = string(s)
+	}
+	return out
+}
+
 type changeHandlers struct {
 	svc *change.Service
 	ops *ops.Manager
@@ -83,7 +95,11 @@ func (h changeHandlers) list(c *Call) error {
 	f := change.Filter{Limit: 100}
 	if s := c.R.URL.Query().Get("state"); s != "" {
 		for _, st := range strings.Split(s, ",") {
-			f.States = append(f.States, change.State(strings.TrimSpace(st)))
+			st := change.State(strings.TrimSpace(st))
+			if !slices.Contains(changeStates, st) {
+				return usererr.New(usererr.Invalid, "bad_state", "There is no change request state %q; use one or more of %s, separated by commas.", st, strings.Join(stateNames(), ", "))
+			}
+			f.States = append(f.States, st)
 		}
 	}
 	if s := c.R.URL.Query().Get("limit"); s != "" {

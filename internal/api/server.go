@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -311,6 +312,11 @@ func (s *Server) authorize(ctx context.Context, p wire.Principal, action string,
 				// The refusal stands either way; an operator must see that its record failed.
 				s.log.ErrorContext(ctx, "record authorization denial", slog.String("action", action), slog.String("error", err.Error()))
 			}
+		}
+		if slices.ContainsFunc(reasons, func(id string) bool { return strings.HasPrefix(id, "mfa.") }) {
+			// A forbid on MFA age decided it (the default policy's mfa.* rules).
+			return &usererr.Error{Kind: usererr.Forbidden, Code: "forbidden",
+				Msg: fmt.Sprintf("%s needs a second factor proved in the last 5 minutes; give a current one-time code with --otp CODE (or sign in again) and try again", action)}
 		}
 		return &usererr.Error{Kind: usererr.Forbidden, Code: "forbidden",
 			Msg: fmt.Sprintf("policy does not allow %s %q to %s on %s %q", p.Kind, p.Name, action, res.Type, res.ID)}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
@@ -25,6 +26,12 @@ import (
 // server's back), and a change whose base moved on (then it is void).
 // Fresh MFA and the approver's role are policy's (change.approve).
 func (s *Service) Approve(ctx context.Context, id string, approver wire.Principal, hash string) (View, error) {
+	if !hashPattern.MatchString(hash) {
+		// Judged before anything else: a refusal's entry copies the hash
+		// into the log, which must not take a megabyte of junk.
+		return View{}, usererr.New(usererr.Invalid, "bad_hash",
+			"%q is not a content hash: send sha256: and 64 lower-case hex digits, as interlock change show %s prints it; nothing was changed.", short(hash), id)
+	}
 	var r Request
 	var outcome error
 	var activate func()
@@ -332,6 +339,9 @@ func (s *Service) finish(ctx context.Context, tx Tx, r *Request, to State, actor
 	}
 	return nil
 }
+
+// hashPattern is the form of [ContentHash].
+var hashPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 func actorOf(p wire.Principal) string {
 	if p.Kind == "" || p.ID == "" {

@@ -222,8 +222,18 @@ func (e *env) printPolicyDiff(d wire.PolicyDiff) {
 			e.printf("  policies %s: %s\n", l.what, strings.Join(l.ids, ", "))
 		}
 	}
+	if len(d.Unenumerated) > 0 {
+		e.printf("  ! Permissions depend on conditions the diff cannot enumerate; read these policies' text, they may loosen:\n")
+		for _, u := range d.Unenumerated {
+			e.printf("    ? %s\n", u)
+		}
+	}
 	if len(d.Gained) == 0 && len(d.Lost) == 0 && len(d.Approvals) == 0 {
-		e.printf("  No decision changes for any role and action.\n")
+		if len(d.Unenumerated) == 0 {
+			e.printf("  No decision changes for any role and action.\n")
+		} else {
+			e.printf("  No decision changes among the samples the diff could enumerate.\n")
+		}
 		return
 	}
 	if len(d.Gained) > 0 {
@@ -242,10 +252,13 @@ func (e *env) printPolicyDiff(d wire.PolicyDiff) {
 		e.printf("  Approvals needed to run an operation:\n")
 		for _, a := range d.Approvals {
 			mark := "▲"
-			if a.After < a.Before {
+			switch {
+			case a.After < a.Before:
 				mark = "▼ fewer"
+			case a.BeforeRoles != nil:
+				mark = "~ other approvers"
 			}
-			e.printf("    %s %s: %d → %d%s\n", mark, a.Context, a.Before, a.After, rolesSuffix(a.Roles))
+			e.printf("    %s %s: %d%s → %d%s\n", mark, a.Context, a.Before, rolesSuffix(a.BeforeRoles), a.After, rolesSuffix(a.Roles))
 		}
 	}
 }
@@ -389,13 +402,17 @@ func (e *env) closeChange(ctx context.Context, id, verb, reason string) error {
 }
 
 func changeApplyCmd(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "apply ID",
+	var otp string
+	cmd := &cobra.Command{
+		Use:   "apply ID [--otp CODE]",
 		Short: "Collect an approved invitation you requested: prints its one-time code (only to you)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.changeAPI()
 			if err != nil {
+				return err
+			}
+			if err := proveFreshMFA(cmd.Context(), c, otp); err != nil {
 				return err
 			}
 			var out wire.ChangeApplied
@@ -410,6 +427,8 @@ func changeApplyCmd(e *env) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().StringVar(&otp, "otp", "", otpFlagHelp)
+	return cmd
 }
 
 func (e *env) printInvitation(inv wire.Invitation) {

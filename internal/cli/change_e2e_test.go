@@ -242,21 +242,23 @@ func nobodyActsAlone(t *testing.T, q *quickstart, db *sql.DB) {
 	}
 
 	// 9. With a second admin, a floor lowered by one is applied only when
-	// the other approves it with fresh MFA; not the other way round, since
-	// admin invited admin2.
+	// another person approves it with fresh MFA. admin invited admin2, so
+	// neither approves the other: admin2 owes their account to admin, and
+	// a request of admin2's could be admin's own (admin held the code).
 	out = q.mustAs("admin", "service", "set", "billing", "--min-healthy", "34%")
 	mustRefuse("admin invited admin2", "admin2", "change", "approve", changeID(t, out), "--yes", "--otp", q.otp("admin2"))
 	q.mustAs("admin", "change", "withdraw", changeID(t, out))
 	out = q.mustAs("admin2", "service", "set", "billing", "--min-healthy", "34%")
 	floorCR := changeID(t, out)
-	approved := q.must("y\n", "--profile", "admin", "change", "approve", floorCR, "--otp", q.otp("admin"))
+	mustRefuse("admin2 owes their account to admin", "admin", "change", "approve", floorCR, "--yes", "--otp", q.otp("admin"))
+	approved := q.must("y\n", "--profile", "approver1", "change", "approve", floorCR, "--otp", q.otp("approver1"))
 	if !strings.Contains(approved, "min_healthy:       60% → 34%") || !strings.Contains(approved, "is applied") {
-		t.Errorf("the second admin's approval did not show the floor's diff or apply it:\n%s", approved)
+		t.Errorf("the approval did not show the floor's diff or apply it:\n%s", approved)
 	}
 	if f := floorOf("billing"); f != "34%" {
 		t.Fatalf("approved floor change not applied: billing floor %q", f)
 	}
-	t.Logf("interlock service set (admin2):\n%s\ninterlock change approve (admin):\n%s", out, approved)
+	t.Logf("interlock service set (admin2):\n%s\ninterlock change approve (approver1):\n%s", out, approved)
 
 	// 10. With two admins, granting approver or admin is a change request,
 	// and only the requester collects the invitation code.
@@ -265,7 +267,7 @@ func nobodyActsAlone(t *testing.T, q *quickstart, db *sql.DB) {
 	if strings.Contains(out, "ilk_inv_") {
 		t.Fatalf("a gated invitation printed a code:\n%s", out)
 	}
-	q.mustAs("admin", "change", "approve", grantCR, "--yes")
+	q.mustAs("approver1", "change", "approve", grantCR, "--yes")
 	mustRefuse("Only the person who requested", "admin", "change", "apply", grantCR)
 	var applied wire.ChangeApplied
 	mustJSON(t, q.mustAs("admin2", "--json", "change", "apply", grantCR), &applied)
@@ -278,12 +280,12 @@ func nobodyActsAlone(t *testing.T, q *quickstart, db *sql.DB) {
 
 	// 11. Disabling a person waits for another person too; they stay
 	// active until then, and only the requester withdraws a request.
-	disableCR := changeID(t, q.mustAs("admin2", "user", "disable", "approver1"))
+	disableCR := changeID(t, q.mustAs("admin2", "user", "disable", "operator1"))
 	mustRefuse("Only the person who requested", "admin", "change", "withdraw", disableCR)
-	q.mustAs("approver1", "whoami")
-	q.mustAs("admin", "change", "approve", disableCR, "--yes")
-	if code, _, _ := q.as("approver1", "whoami"); code == 0 {
-		t.Fatal("approver1 still signs in after their disabling was approved")
+	q.mustAs("operator1", "whoami")
+	q.mustAs("approver1", "change", "approve", disableCR, "--yes")
+	if code, _, _ := q.as("operator1", "whoami"); code == 0 {
+		t.Fatal("operator1 still signs in after their disabling was approved")
 	}
 
 	// Every refusal left a record.
@@ -320,6 +322,25 @@ func TestPolicyDiffOffline(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("policy diff does not show %q:\n%s", want, out)
 		}
+	}
+	// A loosening hidden behind a condition the diff cannot vary is named,
+	// never shown as "no decision changes".
+	hidden := policy.DefaultText + "\n@id(\"ops.from-ip\")\npermit (principal in Role::\"operator\", action == Action::\"policy.apply\", resource)\nwhen { context.source_ip == \"10.9.9.9\" };\n"
+	if err := os.WriteFile(next, []byte(hidden), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = q.must("", "policy", "diff", old, next)
+	if !strings.Contains(out, "conditions the diff cannot enumerate") || !strings.Contains(out, "? ops.from-ip (reads context.source_ip)") ||
+		strings.Contains(out, "No decision changes for any role and action") {
+		t.Errorf("policy diff of a conditional grant:\n%s", out)
+	}
+	// The same count from a weaker role is shown as such, not as "▲".
+	viewers := strings.Replace(policy.DefaultText, "@approvals(\"1\")\n@approver_role(\"approver\")", "@approvals(\"1\")\n@approver_role(\"viewer\")", 1)
+	if err := os.WriteFile(next, []byte(viewers), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out = q.must("", "policy", "diff", old, next); !strings.Contains(out, "~ other approvers risk=high removes_capacity=true: 1 (from approver) → 1 (from viewer)") {
+		t.Errorf("policy diff of approvals from viewers:\n%s", out)
 	}
 	if code, _, errs := q.run("", "policy", "diff", old, filepath.Join(dir, "missing.cedar")); code == 0 || errs == "" {
 		t.Errorf("policy diff with a missing file: %d %q", code, errs)

@@ -54,8 +54,9 @@ func joinTokenCmd(e *env) *cobra.Command {
 	var labels []string
 	var ttl time.Duration
 	var count int
+	var otp string
 	create := &cobra.Command{
-		Use:   "create --services a,b [--labels k=v,…] [--ttl 1h]",
+		Use:   "create --services a,b [--labels k=v,…] [--ttl 1h] [--otp CODE]",
 		Short: "Create a one-time join token (shown once; only its hash is stored)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -72,6 +73,9 @@ func joinTokenCmd(e *env) *cobra.Command {
 			}
 			// Each token enrolls exactly one host; --count makes several,
 			// printed comma-separated for `interlock agent --count N --token …`.
+			if err := proveFreshMFA(cmd.Context(), c, otp); err != nil {
+				return err
+			}
 			toks := make([]wire.JoinToken, count)
 			texts := make([]string, count)
 			for i := range toks {
@@ -96,6 +100,7 @@ func joinTokenCmd(e *env) *cobra.Command {
 	create.Flags().StringSliceVar(&labels, "labels", nil, "labels of the host, k=v (comma-separated)")
 	create.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token stays valid")
 	create.Flags().IntVar(&count, "count", 1, "how many one-time tokens to create (one per host)")
+	create.Flags().StringVar(&otp, "otp", "", otpFlagHelp)
 	cmd.AddCommand(create)
 	return cmd
 }

@@ -54,14 +54,17 @@ func newUserCmd(e *env) *cobra.Command {
 }
 
 func userInviteCmd(e *env) *cobra.Command {
-	var role string
+	var role, otp string
 	cmd := &cobra.Command{
-		Use:   "invite NAME --role ROLE",
+		Use:   "invite NAME --role ROLE [--otp CODE]",
 		Short: "Invite a person; prints a one-time code for them to set their password and TOTP",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.userAPI()
 			if err != nil {
+				return err
+			}
+			if err := proveFreshMFA(e.ctx, c, otp); err != nil {
 				return err
 			}
 			var inv wire.Invitation
@@ -76,6 +79,7 @@ func userInviteCmd(e *env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&role, "role", "", "viewer, operator, approver or admin (required)")
+	cmd.Flags().StringVar(&otp, "otp", "", otpFlagHelp)
 	_ = cmd.MarkFlagRequired("role")
 	return cmd
 }

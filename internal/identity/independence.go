@@ -31,6 +31,9 @@ import (
 //   - the requester invited the approver (any invitation of the approver);
 //   - the requester granted the approver a role the approver holds now,
 //     or nobody recorded who did;
+//   - the approver invited the requester, or granted a role the requester
+//     holds now (the puppet asks, its maker approves);
+//   - the requester's account is no longer active;
 //   - the approver's account became usable (invitation accepted) or one of
 //     their roles was granted after requestedAt: a person made for the
 //     request is not a second pair of eyes.
@@ -54,14 +57,25 @@ func (s *Service) CheckIndependentApprover(ctx context.Context, requesterID, app
 		return fmt.Errorf("load approver %s: %w", approverID, err)
 	}
 	requesterName := requesterID
-	if rq, err := s.store.PersonByID(ctx, requesterID); err == nil {
+	rq, err := s.store.PersonByID(ctx, requesterID)
+	switch {
+	case err == nil:
 		requesterName = rq.Username
-	} else if !s.store.IsNotFound(err) {
+		if rq.Status != StatusActive {
+			// Whoever made the request can no longer stand behind it, and
+			// a copied session may be why they were disabled.
+			return refuse("requester_not_active",
+				"%s's account is %s, so their request is not approved on their behalf; deny it, and let someone active ask again if it is still needed.", rq.Username, rq.Status)
+		}
+	case !s.store.IsNotFound(err):
 		return fmt.Errorf("load requester %s: %w", requesterID, err)
 	}
 	who := approver.Username
 	if approver.Status != StatusActive {
 		return refuse("approver_not_active", "%s cannot approve: the account is %s, not active.", who, approver.Status)
+	}
+	if err := s.checkRequesterNotMadeBy(ctx, requesterID, requesterName, approverID, who); err != nil {
+		return err
 	}
 	requester := personActor(requesterID)
 	invs, err := s.store.InvitationsOfPerson(ctx, approverID)
@@ -107,6 +121,45 @@ func (s *Service) CheckIndependentApprover(ctx context.Context, requesterID, app
 			return refuse("approver_role_too_new",
 				"%s cannot approve %s's request: %s got the role %s at %s, after the request was made at %s. A role granted after a request cannot approve it.",
 				who, requesterName, who, role, stamp(g.GrantedAt), stamp(requestedAt))
+		}
+	}
+	return nil
+}
+
+// checkRequesterNotMadeBy refuses the puppet the other way round: the
+// approver invited the requester, or granted a role the requester holds
+// now. Whoever invites holds the invitation code and can accept it
+// themselves, so a request of the invitee may be the inviter's own, and
+// the inviter's approval of it would be one person acting alone. (Like the
+// approver's side, this looks one hop back; see the note above.)
+func (s *Service) checkRequesterNotMadeBy(ctx context.Context, requesterID, requesterName, approverID, approverName string) error {
+	approver := personActor(approverID)
+	invs, err := s.store.InvitationsOfPerson(ctx, requesterID)
+	if err != nil {
+		return fmt.Errorf("list invitations of %s: %w", requesterID, err)
+	}
+	for _, inv := range invs {
+		if inv.InvitedBy == approver {
+			return usererr.New(usererr.Forbidden, "requester_invited_by_approver",
+				"%s cannot approve %s's request: %s invited %s, so %s owes their account to %s, and a request of theirs could be %s's own. Ask someone who did not invite %s.",
+				approverName, requesterName, approverName, requesterName, requesterName, approverName, approverName, requesterName)
+		}
+	}
+	rq, err := s.store.PersonByID(ctx, requesterID)
+	if s.store.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("load requester %s: %w", requesterID, err)
+	}
+	grants, err := s.store.RoleGrantsOfPerson(ctx, requesterID)
+	if err != nil {
+		return fmt.Errorf("list role grants of %s: %w", requesterID, err)
+	}
+	for _, g := range grants {
+		if g.RevokedAt.IsZero() && g.GrantedBy == approver && slices.Contains(rq.Roles, g.Role) {
+			return usererr.New(usererr.Forbidden, "requester_role_from_approver",
+				"%s cannot approve %s's request: %s got the role %s from %s, so %s owes their power to %s. Ask someone else.",
+				approverName, requesterName, requesterName, g.Role, approverName, requesterName, approverName)
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"regexp"
 	"slices"
 	"sort"
@@ -289,7 +290,17 @@ func (rb *Runbook) checkCommand(field string, c *CommandSpec) error {
 	if len(c.Argv) == 0 || c.Argv[0] == "" {
 		return invalidRunbook("%s.argv needs at least the program to run", field)
 	}
-	codeFrom, codeTo, runner := codeArg(c.Argv)
+	regions := codeRegions(c.Argv)
+	if progAt := skipWrappers(c.Argv); !c.Shell && progAt < len(c.Argv) {
+		// The program is part of what was approved: a parameter may pick
+		// it only from a list the reviewer read (an enum).
+		for _, m := range placeholderPattern.FindAllStringSubmatch(c.Argv[progAt], -1) {
+			if p := rb.param(m[1]); p != nil && (p.Type != ParamString || len(p.Enum) == 0) {
+				return invalidRunbook("%s.argv[%d] lets parameter %s choose the program the step runs, which is part of what is approved: name the program, or give %s an enum of the programs it may choose",
+					field, progAt, m[1], m[1])
+			}
+		}
+	}
 	for i, a := range c.Argv {
 		at := fmt.Sprintf("%s.argv[%d]", field, i)
 		if err := rb.checkPlaceholders(at, a); err != nil {
@@ -308,12 +319,23 @@ func (rb *Runbook) checkCommand(field string, c *CommandSpec) error {
 				// however it is quoted: in a heredoc, backticks or $( … )
 				// quotes are literal. The script must be constant.
 				return invalidRunbook(`%s puts {{%s}} into shell text; write "$%s" there and Interlock passes %s as $%s`, at, name, env, name, env)
-			case i >= codeFrom && i < codeTo && runner == "ssh":
-				return invalidRunbook(`%s puts {{%s}} into the command ssh sends to the remote host, whose shell parses it; a value never becomes remote shell text: pass it another way, for example on the remote command's stdin`, at, name)
-			case i >= codeFrom && i < codeTo && strings.HasSuffix(runner, " -c") && shellNames[strings.TrimSuffix(runner, " -c")]:
-				return invalidRunbook(`%s puts {{%s}} into the script %s runs, which is shell text; write "$%s" there and Interlock passes %s as $%s`, at, name, runner, env, name, env)
-			case i >= codeFrom && i < codeTo:
-				return invalidRunbook(`%s puts {{%s}} into code that %s runs; read the environment variable %s there instead, where Interlock passes %s`, at, name, runner, env, name)
+			}
+			for _, r := range regions {
+				if i < r.from || i >= r.to {
+					continue
+				}
+				switch r.kind {
+				case codeSSHRemote:
+					return invalidRunbook(`%s puts {{%s}} into the command ssh sends to the remote host, whose shell parses it; a value never becomes remote shell text: pass it another way, for example on the remote command's stdin`, at, name)
+				case codeSSHOption:
+					return invalidRunbook(`%s puts {{%s}} into an ssh option that runs a local command, as shell text; a value never becomes a command: write the option as constant text`, at, name)
+				case codeSplit:
+					return invalidRunbook(`%s puts {{%s}} into a string env -S splits into words again, where a value could add arguments, options or a program; give the value an argument of its own instead`, at, name)
+				case codeShell:
+					return invalidRunbook(`%s puts {{%s}} into the script %s runs, which is shell text; write "$%s" there and Interlock passes %s as $%s`, at, name, r.runner, env, name, env)
+				default:
+					return invalidRunbook(`%s puts {{%s}} into code that %s runs; read the environment variable %s there instead, where Interlock passes %s`, at, name, r.runner, env, name)
+				}
 			}
 		}
 	}
@@ -433,6 +455,7 @@ func (rb *Runbook) resolveParams(given map[string]string, services map[string]Se
 		}
 	}
 	out := make(map[string]string, len(rb.Parameters))
+	options := rb.optionPositions()
 	for i := range rb.Parameters {
 		p := &rb.Parameters[i]
 		v, ok := given[p.Name]
@@ -445,10 +468,49 @@ func (rb *Runbook) resolveParams(given map[string]string, services map[string]Se
 		if err := p.check(v, services); err != nil {
 			return nil, err
 		}
+		optionLike := p.Type == ParamString && !slices.Contains(p.Enum, v) ||
+			p.Type == ParamInt && (p.Min == nil || *p.Min >= 0) // a declared negative min means negatives are meant
+		if prog, ok := options[p.Name]; ok && optionLike && strings.HasPrefix(v, "-") {
+			return nil, paramErr(`parameter %s would be read as an option by %s (it starts with "-"): %q; give a value that does not start with "-" (a runbook that means to pass options lists them in the parameter's enum, and one that passes operands puts "--" before them)`,
+				p.Name, prog, v)
+		}
 		out[p.Name] = v
 	}
 	return out, nil
 }
+
+// optionPositions maps each parameter (string, or int without a negative
+// min) whose placeholder begins an argv
+// element of a command run without a shell, where the program still reads
+// options (no "--" after the program and before it), to that program.
+// A value starting with "-" there is an option, not the operand the runbook
+// meant: ssh's destination "-oProxyCommand=…" runs a local command, rsync's
+// "-e …" and curl's "-o FILE" do as much.
+func (rb *Runbook) optionPositions() map[string]string {
+	out := map[string]string{}
+	for _, c := range []*CommandSpec{&rb.Step, rb.HealthCheck, rb.Rollback} {
+		if c == nil || c.Shell {
+			continue
+		}
+		progAt := skipWrappers(c.Argv)
+		prog := ""
+		if progAt < len(c.Argv) {
+			prog = path.Base(c.Argv[progAt])
+		}
+		for i := progAt + 1; i < len(c.Argv); i++ {
+			a := c.Argv[i]
+			if a == "--" {
+				break
+			}
+			if m := leadingPlaceholder.FindStringSubmatch(a); m != nil {
+				out[m[1]] = prog
+			}
+		}
+	}
+	return out
+}
+
+var leadingPlaceholder = regexp.MustCompile(`^\{\{\s*([^{}]*?)\s*\}\}`)
 
 // render makes the command a plan carries: a shell command's text as
 // written, an argv with non-secret values substituted, and every

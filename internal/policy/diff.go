@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -88,6 +89,14 @@ func diffCompiled(oc, nc *compiled, now time.Time) wire.PolicyDiff {
 	for _, r := range roles {
 		principals = append(principals, principal{"role " + r, wire.Principal{Kind: "person", ID: "policy-diff-" + r, Roles: []string{r}}})
 	}
+	// A person or agent a policy names by id is sampled as itself: a grant
+	// to Person::"p_mallory" alone changes nothing for any role.
+	for _, id := range refs[EntityPerson] {
+		principals = append(principals, principal{fmt.Sprintf("%s::%q", EntityPerson, id), wire.Principal{Kind: "person", ID: id}})
+	}
+	for _, id := range refs[EntityAgent] {
+		principals = append(principals, principal{fmt.Sprintf("%s::%q", EntityAgent, id), wire.Principal{Kind: "agent", ID: id}})
+	}
 
 	for _, action := range Actions {
 		if samePolicies(oc.byAction[action], nc.byAction[action], oldText, newText) {
@@ -116,6 +125,93 @@ func diffCompiled(oc, nc *compiled, now time.Time) wire.PolicyDiff {
 
 	if !samePolicies(oc.approvals, nc.approvals, oldText, newText) {
 		out.Approvals = approvalChanges(oc, nc, refs, now, &out.Samples)
+	}
+	out.Unenumerated = unenumerated(oc, nc, out)
+	return out
+}
+
+// variedInputs are the condition inputs the diff varies: MFA age for every
+// policy, and for approval rules the context approvalChanges samples.
+// Principals and resources it samples by id, never by attribute.
+var variedInputs = map[string]bool{"context.mfa_age_s": true}
+
+var variedApprovalInputs = map[string]bool{"context.mfa_age_s": true, "context.risk": true, "context.removes_capacity": true, "context.service": true}
+
+// unenumerated names each policy added, removed or changed between oc and
+// nc whose conditions read an input the diff does not vary (see
+// [wire.PolicyDiff.Unenumerated]).
+func unenumerated(oc, nc *compiled, d wire.PolicyDiff) []string {
+	differs := map[string]bool{}
+	for _, ids := range [][]string{d.Added, d.Removed, d.Changed} {
+		for _, id := range ids {
+			differs[id] = true
+		}
+	}
+	reads := map[string]map[string]bool{}
+	for _, c := range []*compiled{oc, nc} {
+		for _, l := range []*policyList{c.all, c.approvals} {
+			varied := variedInputs
+			if l == c.approvals {
+				varied = variedApprovalInputs
+			}
+			for _, e := range l.entries {
+				id := string(e.id)
+				if !differs[id] {
+					continue
+				}
+				for _, in := range conditionInputs((*xast.Policy)(e.policy.AST())) {
+					if !varied[in] {
+						if reads[id] == nil {
+							reads[id] = map[string]bool{}
+						}
+						reads[id][in] = true
+					}
+				}
+			}
+		}
+	}
+	var out []string
+	for id, ins := range reads {
+		out = append(out, fmt.Sprintf("%s (reads %s)", id, strings.Join(slices.Sorted(maps.Keys(ins)), ", ")))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// conditionInputs lists what p's conditions read from the request:
+// "context.KEY", "principal.ATTR", "resource.ATTR" for each attribute
+// accessed or tested with has, and "VAR tags" for tag lookups.
+func conditionInputs(p *xast.Policy) []string {
+	var out []string
+	variable := func(n xast.IsNode) (string, bool) {
+		v, ok := n.(xast.NodeTypeVariable)
+		if !ok || v.Name == "action" {
+			return "", false
+		}
+		return string(v.Name), true
+	}
+	for _, cond := range p.Conditions {
+		xast.Inspect(xast.NewNode(cond.Body), func(n xast.IsNode) bool {
+			switch n := n.(type) {
+			case xast.NodeTypeAccess:
+				if v, ok := variable(n.Arg); ok {
+					out = append(out, v+"."+string(n.Value))
+				}
+			case xast.NodeTypeHas:
+				if v, ok := variable(n.Arg); ok {
+					out = append(out, v+"."+string(n.Value))
+				}
+			case xast.NodeTypeGetTag:
+				if v, ok := variable(n.Left); ok {
+					out = append(out, v+" tags")
+				}
+			case xast.NodeTypeHasTag:
+				if v, ok := variable(n.Left); ok {
+					out = append(out, v+" tags")
+				}
+			}
+			return true
+		})
 	}
 	return out
 }
@@ -360,14 +456,31 @@ func walkValues(p *xast.Policy, fn func(types.Value)) {
 func approvalChanges(oc, nc *compiled, refs map[string][]string, now time.Time, samples *int) []wire.ApprovalChange {
 	services := append([]string{""}, refs[contextService]...)
 	runbooks := append([]string{anyID}, refs[ResourceRunbook]...)
-	requester := wire.Principal{Kind: "person", ID: "policy-diff-requester", Roles: []string{"operator"}, MFAAt: now}
+	// An approval rule may name its requester: each person a policy names
+	// is sampled as the requester too.
+	requesters := []string{""}
+	requesters = append(requesters, refs[EntityPerson]...)
+	var out []wire.ApprovalChange
+	for _, who := range requesters {
+		requester := wire.Principal{Kind: "person", ID: "policy-diff-requester", Roles: []string{"operator"}, MFAAt: now}
+		prefix := ""
+		if who != "" {
+			requester.ID = who
+			prefix = fmt.Sprintf("requester=%s::%q ", EntityPerson, who)
+		}
+		out = append(out, approvalChangesOf(oc, nc, requester, prefix, runbooks, services, now, samples)...)
+	}
+	return out
+}
+
+func approvalChangesOf(oc, nc *compiled, requester wire.Principal, prefix string, runbooks, services []string, now time.Time, samples *int) []wire.ApprovalChange {
 	var out []wire.ApprovalChange
 	for _, rb := range runbooks {
 		for _, risk := range []string{"low", "medium", "high"} {
 			for _, removes := range []bool{false, true} {
 				for _, svc := range services {
 					ctx := map[string]any{"risk": risk, "removes_capacity": removes}
-					label := fmt.Sprintf("risk=%s removes_capacity=%t", risk, removes)
+					label := fmt.Sprintf("%srisk=%s removes_capacity=%t", prefix, risk, removes)
 					if svc != "" {
 						ctx["service"] = svc
 						label += " service=" + svc
@@ -385,7 +498,11 @@ func approvalChanges(oc, nc *compiled, refs map[string][]string, now time.Time, 
 					if before.Count == after.Count && slices.Equal(before.Roles, after.Roles) {
 						continue
 					}
-					out = append(out, wire.ApprovalChange{Context: label, Before: before.Count, After: after.Count, Roles: after.Roles})
+					ch := wire.ApprovalChange{Context: label, Before: before.Count, After: after.Count, Roles: after.Roles}
+					if before.Count > 0 && after.Count > 0 && !slices.Equal(before.Roles, after.Roles) {
+						ch.BeforeRoles = before.Roles // who approves changed
+					}
+					out = append(out, ch)
 				}
 			}
 		}
@@ -394,13 +511,17 @@ func approvalChanges(oc, nc *compiled, refs map[string][]string, now time.Time, 
 }
 
 // Loosens reports whether a diff gives anyone anything: a permission
-// gained or fewer approvals somewhere.
+// gained, fewer approvals or approvals from other roles somewhere, or a changed policy whose effect the
+// diff cannot enumerate (it may).
 func Loosens(d wire.PolicyDiff) bool {
-	if len(d.Gained) > 0 {
+	if len(d.Gained) > 0 || len(d.Unenumerated) > 0 {
 		return true
 	}
 	for _, a := range d.Approvals {
-		if a.After < a.Before {
+		// Fewer approvals, or approvals from other roles: a role that
+		// approves nothing today may be a weaker one (viewer), so any
+		// change of who approves counts.
+		if a.After < a.Before || a.BeforeRoles != nil {
 			return true
 		}
 	}

@@ -76,7 +76,7 @@ func TestDecideRefusesWhatItCannotEvaluate(t *testing.T) {
 func TestDecideLogsAtTheLevelItIsGiven(t *testing.T) {
 	viewer := wire.Principal{Kind: "person", ID: "v", Roles: []string{"viewer"}}
 	allow := Request{Principal: viewer, Action: ActionHostList}
-	deny := Request{Principal: viewer, Action: ActionUserInvite}
+	deny := Request{Principal: viewer, Action: ActionUserDisable}
 	for _, tt := range []struct {
 		name  string
 		level slog.Level
@@ -84,10 +84,10 @@ func TestDecideLogsAtTheLevelItIsGiven(t *testing.T) {
 	}{
 		{"debug logs both", slog.LevelDebug, []string{
 			`level=DEBUG msg="policy decision" principal=person:v action=host.list resource=:: allow=true reasons=[viewer.read] errors=[]`,
-			`level=INFO msg="policy decision" principal=person:v action=user.invite resource=:: allow=false reasons=[] errors=[]`,
+			`level=INFO msg="policy decision" principal=person:v action=user.disable resource=:: allow=false reasons=[] errors=[]`,
 		}},
 		{"info logs denials", slog.LevelInfo, []string{
-			`level=INFO msg="policy decision" principal=person:v action=user.invite resource=:: allow=false reasons=[] errors=[]`,
+			`level=INFO msg="policy decision" principal=person:v action=user.disable resource=:: allow=false reasons=[] errors=[]`,
 		}},
 		{"warn logs nothing", slog.LevelWarn, nil},
 	} {
@@ -200,7 +200,7 @@ unless { principal in [Role::"viewer", Role::"admin"] };
 func TestDecideSeesRoleChangesAtOnce(t *testing.T) {
 	e := newTestEngine(t)
 	roles := []string{"viewer"}
-	req := Request{Principal: wire.Principal{Kind: "person", ID: "p-1", Roles: roles}, Action: ActionUserInvite}
+	req := Request{Principal: wire.Principal{Kind: "person", ID: "p-1", Roles: roles}, Action: ActionUserDisable}
 	steps := []struct {
 		name  string
 		roles []string
@@ -228,7 +228,7 @@ func TestDecideSeesRoleChangesAtOnce(t *testing.T) {
 		t.Errorf("after the caller's slice became [viewer]: Decide = %+v, want deny", d)
 	}
 	// An agent with a person's id is not that person.
-	agent := Request{Principal: wire.Principal{Kind: "agent", ID: "p-1"}, Action: ActionUserInvite}
+	agent := Request{Principal: wire.Principal{Kind: "agent", ID: "p-1"}, Action: ActionUserDisable}
 	if d := e.Decide(t.Context(), agent); d.Allow {
 		t.Errorf("agent p-1: Decide = %+v, want deny", d)
 	}
@@ -264,7 +264,7 @@ func TestPeopleCacheConcurrentRoleChanges(t *testing.T) {
 			if g%2 == 0 {
 				roles, allow = []string{"admin"}, true
 			}
-			req := Request{Principal: wire.Principal{Kind: "person", ID: "same", Roles: roles}, Action: ActionUserInvite}
+			req := Request{Principal: wire.Principal{Kind: "person", ID: "same", Roles: roles}, Action: ActionUserDisable}
 			for range 500 {
 				if d := e.Decide(context.Background(), req); d.Allow != allow {
 					t.Errorf("roles %v: Decide = %+v, want allow %v", roles, d, allow)

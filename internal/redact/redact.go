@@ -2,8 +2,9 @@
 // with the encodings a step could print them in to slip past an exact
 // match: base64 (standard and URL alphabets, with and without padding, and
 // at every 3-byte alignment, so `echo "$S" | base64` and "user:$S" are
-// caught too), hex in lower and upper case (also byte by byte, as od
-// prints it), URL encodings (query, path, RFC 3986 strict and every byte)
+// caught too), base32 (likewise at every 5-byte alignment, either case),
+// the value in upper or lower case, hex in lower and upper case (also byte
+// by byte, as od prints it, and in xxd's 2-byte groups), URL encodings (query, path, RFC 3986 strict and every byte)
 // and JSON escaping, and the value reversed.
 //
 // It is a leaf package with no behaviour beyond strings: the agent (before
@@ -12,12 +13,14 @@
 //
 // What it cannot catch is any transformation it does not know (a cipher,
 // a custom alphabet, the value split over lines by `base64` wrapping at 76
-// columns, i.e. secrets over 57 bytes, or printed a character at a time).
+// columns, i.e. secrets over 57 bytes, or by xxd's 16 bytes a line, or
+// printed a character at a time).
 // That is why Interlock never puts a secret in argv or script text: the
 // step reads it from its environment, and this is the second line.
 package redact
 
 import (
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -67,9 +70,44 @@ func Variants(v string) []string {
 		add(base64.RawStdEncoding.EncodeToString(core), false)
 		add(base64.RawURLEncoding.EncodeToString(core), false)
 	}
+	// base32 (coreutils base32), whole and as 5-byte groups inside a
+	// longer stream, in upper and lower case.
+	for _, enc := range []*base32.Encoding{base32.StdEncoding, base32.StdEncoding.WithPadding(base32.NoPadding)} {
+		e := enc.EncodeToString(b)
+		add(e, false)
+		add(strings.ToLower(e), false)
+	}
+	for off := 0; off < 5 && off < len(b); off++ {
+		whole := (len(b) - off) / 5 * 5
+		if whole < 5 {
+			continue
+		}
+		e := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[off : off+whole])
+		add(e, false)
+		add(strings.ToLower(e), false)
+	}
+	// The value with its letters' case changed (tr a-z A-Z).
+	add(strings.ToUpper(v), false)
+	add(strings.ToLower(v), false)
 	h := hex.EncodeToString(b)
 	add(h, false)
 	add(strings.ToUpper(h), false)
+	// Hex in groups of two bytes, as xxd prints it (within one line), from
+	// either byte alignment.
+	for off := 0; off < 2 && off < len(b); off++ {
+		core := h[2*off : 2*off+(len(b)-off)/2*4]
+		if len(core) < 8 {
+			continue
+		}
+		var sb strings.Builder
+		for i := 0; i < len(core); i += 4 {
+			if i > 0 {
+				sb.WriteByte(' ')
+			}
+			sb.WriteString(core[i : i+4])
+		}
+		add(sb.String(), false)
+	}
 	for _, esc := range []string{url.QueryEscape(v), url.PathEscape(v), percentEncode(v, true), percentEncode(v, false)} {
 		add(esc, false)
 		add(lowerPercent(esc), false)

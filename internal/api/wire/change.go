@@ -93,6 +93,12 @@ type PolicyDiff struct {
 	Changed []string `json:"changed,omitempty"`
 	// Samples is how many decisions the diff evaluated.
 	Samples int `json:"samples"`
+	// Unenumerated names each added, removed or changed policy whose
+	// conditions read an input the diff does not vary (a context value
+	// such as source_ip, now or reason, an attribute), as
+	// "<id> (reads context.source_ip)": what it changes cannot be shown,
+	// only read in its text.
+	Unenumerated []string `json:"unenumerated,omitempty"`
 }
 
 // PermissionChange is one decision that differs between two policies.
@@ -110,6 +116,9 @@ type ApprovalChange struct {
 	Before  int      `json:"before"`
 	After   int      `json:"after"`
 	Roles   []string `json:"roles,omitempty"` // approver roles after
+	// BeforeRoles are the approver roles before, set only when approvals
+	// are needed before and after and the roles changed.
+	BeforeRoles []string `json:"before_roles,omitempty"`
 }
 
 // RunbookDiff compares a runbook's new text with its latest version.

@@ -159,6 +159,45 @@ func IndependenceCases(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("the puppet asks, its maker approves: refused", func(t *testing.T) {
+		w := setUp(t)
+		// admin invited operator1, so held their invitation code.
+		if got := code(w.e.Svc.CheckIndependentApprover(ctx, w.operator1, w.admin, w.requestedAt)); got != "requester_invited_by_approver" {
+			t.Errorf("the requester's inviter approves: code = %q", got)
+		}
+		// A role the approver granted the requester, however it came about.
+		if err := w.e.DB.IdentityStore().InTx(ctx, func(tx identity.Tx) error {
+			return tx.ReplaceRoleGrants(ctx, w.operator1, w.e.Now(), []identity.RoleGrant{
+				{Role: identity.RoleOperator, GrantedBy: "person:" + w.approver1, GrantedAt: w.requestedAt.Add(-time.Second)}})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got := code(w.e.Svc.CheckIndependentApprover(ctx, w.operator1, w.approver1, w.requestedAt)); got != "requester_role_from_approver" {
+			t.Errorf("the approver granted the requester's role: code = %q", got)
+		}
+		// A grant replaced since does not count.
+		if err := w.e.DB.IdentityStore().InTx(ctx, func(tx identity.Tx) error {
+			return tx.ReplaceRoleGrants(ctx, w.operator1, w.e.Now(), []identity.RoleGrant{
+				{Role: identity.RoleOperator, GrantedBy: "person:" + w.admin, GrantedAt: w.requestedAt.Add(-time.Second)}})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.e.Svc.CheckIndependentApprover(ctx, w.operator1, w.approver1, w.requestedAt); err != nil {
+			t.Errorf("after the grant was replaced: %v", err)
+		}
+	})
+
+	t.Run("a disabled requester's request is not approved", func(t *testing.T) {
+		w := setUp(t)
+		_, admin := w.e.Login(w.adminEnr, NewIdentityDevice(t))
+		if err := w.e.Svc.DisableUser(ctx, admin, "operator1"); err != nil {
+			t.Fatal(err)
+		}
+		if got := code(w.e.Svc.CheckIndependentApprover(ctx, w.operator1, w.approver1, w.requestedAt)); got != "requester_not_active" {
+			t.Errorf("disabled requester: code = %q", got)
+		}
+	})
+
 	t.Run("active admins are counted for the single-admin warning", func(t *testing.T) {
 		w := setUp(t)
 		if n, err := w.e.Svc.ActiveAdmins(ctx); err != nil || n != 1 {
