@@ -81,12 +81,21 @@ func nobodyActsAlone(t *testing.T, q *quickstart, db *sql.DB) {
 	// changes an approver is meant to act on below are admin2's: everyone
 	// else owes their account to admin, and an approver must not owe their
 	// account to the person asking (sock puppets; TestSockPuppets).
-	var inv wire.Invitation
-	mustJSON(t, q.mustAs("admin", "--json", "user", "invite", "admin2", "--role", "admin"), &inv)
-	f := filepath.Join(q.dir, "admin2.totp")
-	q.must(password+"\n", append([]string{"user", "accept", "--code", inv.Code, "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
-	q.readSecret("admin2", f)
-	q.login("admin2")
+	// admin3 is invited in the same breath, before either accepts: the
+	// two owe their accounts to admin, not to each other, so each may
+	// approve the other's requests — two admins who are independent.
+	invites := map[string]wire.Invitation{}
+	for _, name := range []string{"admin2", "admin3"} {
+		var inv wire.Invitation
+		mustJSON(t, q.mustAs("admin", "--json", "user", "invite", name, "--role", "admin"), &inv)
+		invites[name] = inv
+	}
+	for _, name := range []string{"admin2", "admin3"} {
+		f := filepath.Join(q.dir, name+".totp")
+		q.must(password+"\n", append([]string{"user", "accept", "--code", invites[name].Code, "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
+		q.readSecret(name, f)
+		q.login(name)
+	}
 
 	// 1. A policy with @approvals("0") does not take effect alone.
 	loose := strings.Replace(policy.DefaultText, "@id(\"approvals.baseline\")\n@approvals(\"1\")", "@id(\"approvals.baseline\")\n@approvals(\"0\")", 1)
@@ -251,14 +260,15 @@ func nobodyActsAlone(t *testing.T, q *quickstart, db *sql.DB) {
 	out = q.mustAs("admin2", "service", "set", "billing", "--min-healthy", "34%")
 	floorCR := changeID(t, out)
 	mustRefuse("admin2 owes their account to admin", "admin", "change", "approve", floorCR, "--yes", "--otp", q.otp("admin"))
-	approved := q.must("y\n", "--profile", "approver1", "change", "approve", floorCR, "--otp", q.otp("approver1"))
+	// admin3, a second admin who owes admin2 nothing, approves it.
+	approved := q.must("y\n", "--profile", "admin3", "change", "approve", floorCR, "--otp", q.otp("admin3"))
 	if !strings.Contains(approved, "min_healthy:       60% → 34%") || !strings.Contains(approved, "is applied") {
-		t.Errorf("the approval did not show the floor's diff or apply it:\n%s", approved)
+		t.Errorf("the second admin's approval did not show the floor's diff or apply it:\n%s", approved)
 	}
 	if f := floorOf("billing"); f != "34%" {
 		t.Fatalf("approved floor change not applied: billing floor %q", f)
 	}
-	t.Logf("interlock service set (admin2):\n%s\ninterlock change approve (approver1):\n%s", out, approved)
+	t.Logf("interlock service set (admin2):\n%s\ninterlock change approve (admin3):\n%s", out, approved)
 
 	// 10. With two admins, granting approver or admin is a change request,
 	// and only the requester collects the invitation code.
