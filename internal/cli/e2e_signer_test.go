@@ -201,6 +201,9 @@ func TestSignerRefusesRolledBackDatabase(t *testing.T) {
 				q.readSecret(name, f)
 				q.login(name)
 			}
+			// A change request that is not a fork, pending across the backup.
+			var grant wire.ChangePending
+			mustJSON(t, q.mustAs("admin", "--json", "user", "invite", "carol", "--role", "approver"), &grant)
 			for _, n := range []string{"u1", "u2", "u3"} {
 				r.invite(n, "viewer")
 			}
@@ -233,6 +236,17 @@ func TestSignerRefusesRolledBackDatabase(t *testing.T) {
 				t.Fatalf("admin2 approving their own fork = %d\n%s\n%s; want it refused", code, out, errOut)
 			}
 			r.expectRefusing("the database holds " + itoa(st) + " entries but this server signed a checkpoint of " + itoa(signed.Checkpoint.Size) + " at ")
+			// The change routes answer while the log refuses only for a fork:
+			// another change cannot be decided.
+			for _, verb := range []string{"approve", "deny"} {
+				args := []string{"change", verb, grant.ChangeRequest.ID}
+				if verb == "approve" {
+					args = append(args, "--yes", "--otp", q.otp("admin3"))
+				}
+				if code, _, errOut := q.as("admin3", args...); code == 0 || !strings.Contains(errOut, "Only a log.fork request can be decided now") {
+					t.Errorf("change %s of a role grant while the log refuses = %d %s; want it refused", verb, code, errOut)
+				}
+			}
 			// admin3, independent of admin2, approves: the fork happens.
 			code, out, errOut := q.as("admin3", "change", "approve", cr, "--yes", "--otp", q.otp("admin3"))
 			if code != 0 || !strings.Contains(out, "The signer remembers "+itoa(signed.Checkpoint.Size)+" entries") ||
@@ -257,23 +271,22 @@ func TestSignerRefusesRolledBackDatabase(t *testing.T) {
 			cutBackAuditTables(t, r, keep)
 			r.start()
 			r.expectRefusing("the database holds " + itoa(keep) + " entries but this server signed a checkpoint of " + itoa(signed.Checkpoint.Size) + " at ")
-			// Two requests over the same break; the first approved forks, and
-			// the second, made before the situation changed, is void.
+			// Requests made before the situation changed are void on
+			// approval: crA because the database was cut back further after
+			// it was made, crB because the log was forked in between.
 			crA := r.requestFork("admin3", "audit tables were cut back; see INC-88", keep, signed.Checkpoint.Size)
+			r.stop()
+			keep--
+			cutBackAuditTables(t, r, keep)
+			r.start()
 			crB := r.requestFork("admin2", "same break, asked twice", keep, signed.Checkpoint.Size)
-			code, out, errOut = q.as("admin2", "change", "approve", crA, "--yes", "--otp", q.otp("admin2"))
+			crC := r.requestFork("admin3", "audit tables were cut back twice; see INC-88", keep, signed.Checkpoint.Size)
+			r.approveVoid(crA, "admin2")
+			code, out, errOut = q.as("admin2", "change", "approve", crC, "--yes", "--otp", q.otp("admin2"))
 			if code != 0 || !strings.Contains(out, "epoch 3 begins at entry "+itoa(keep)) {
 				t.Fatalf("second fork's approval = %d\n%s\n%s", code, out, errOut)
 			}
-			code, out, errOut = q.as("admin3", "change", "approve", crB, "--yes", "--otp", q.otp("admin3"))
-			if code == 0 || !strings.Contains(errOut, "void") {
-				t.Fatalf("approving a fork request made before the log was forked = %d\n%s\n%s; want it void", code, out, errOut)
-			}
-			var b wire.ChangeRequest
-			mustJSON(t, q.mustAs("admin", "--json", "change", "show", crB), &b)
-			if b.State != "void" {
-				t.Errorf("the stale fork request is %s, want void", b.State)
-			}
+			r.approveVoid(crB, "admin3")
 			r.waitSigned()
 			code, out, errOut = q.as("auditor", "--json", "log", "verify", "--full")
 			var res struct {
@@ -308,6 +321,23 @@ func (r *restartable) requestFork(who, reason string, dbSize, remembered uint64)
 		t.Fatalf("/readyz after asking for a fork = %d; want the log still refusing", code)
 	}
 	return id
+}
+
+// approveVoid approves a fork request whose basis moved on and checks
+// that it is refused and left void.
+func (r *restartable) approveVoid(id, who string) {
+	q := r.q
+	t := q.t
+	t.Helper()
+	code, out, errOut := q.as(who, "change", "approve", id, "--yes", "--otp", q.otp(who))
+	if code == 0 || !strings.Contains(errOut, "it is void") {
+		t.Fatalf("approving %s, made before the situation changed = %d\n%s\n%s; want it void", id, code, out, errOut)
+	}
+	var cr wire.ChangeRequest
+	mustJSON(t, q.mustAs("admin", "--json", "change", "show", id), &cr)
+	if cr.State != "void" {
+		t.Errorf("the stale fork request %s is %s, want void", id, cr.State)
+	}
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
