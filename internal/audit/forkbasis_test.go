@@ -11,6 +11,12 @@ import (
 	"github.com/interlock-dev/interlock/internal/store"
 )
 
+// basisFields are the parts of a ForkBasis that ForkIf compares.
+type basisFields struct {
+	size       uint64
+	root, note []byte
+}
+
 // TestForkIfForksOnlyTheBasisThatWasApproved: a fork bound to what the
 // signer remembered and what the database held refuses, and forks
 // nothing, when either differs; with the exact basis it forks.
@@ -48,15 +54,21 @@ func TestForkIfForksOnlyTheBasisThatWasApproved(t *testing.T) {
 			"another database size": func(x *struct {
 				size       uint64
 				root, note []byte
-			}) { x.size-- },
+			}) {
+				x.size--
+			},
 			"another database root": func(x *struct {
 				size       uint64
 				root, note []byte
-			}) { x.root = bytes.Repeat([]byte{7}, 32) },
+			}) {
+				x.root = bytes.Repeat([]byte{7}, 32)
+			},
 			"another remembered checkpoint": func(x *struct {
 				size       uint64
 				root, note []byte
-			}) { x.note = append([]byte("x"), x.note...) },
+			}) {
+				x.note = append([]byte("x"), x.note...)
+			},
 		} {
 			x := struct {
 				size       uint64
