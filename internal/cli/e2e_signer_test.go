@@ -190,17 +190,7 @@ func TestSignerRefusesRolledBackDatabase(t *testing.T) {
 			q.must(password+"\n", append([]string{"user", "accept", "--code", inv.Code, "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
 			q.readSecret("auditor", f)
 			q.login("auditor")
-			// Two more admins, both invited by the bootstrap admin while it is
-			// the only one: each may approve the other's requests (neither
-			// invited the other), and the bootstrap admin may approve
-			// neither's (it invited them).
-			admins := map[string]wire.Invitation{"admin2": r.invite("admin2", "admin"), "admin3": r.invite("admin3", "admin")}
-			for name, inv := range admins {
-				f := filepath.Join(q.dir, name+".totp")
-				q.must(password+"\n", append([]string{"user", "accept", "--code", inv.Code, "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
-				q.readSecret(name, f)
-				q.login(name)
-			}
+			r.twoMoreAdmins()
 			// A change request that is not a fork, pending across the backup.
 			var grant wire.ChangePending
 			mustJSON(t, q.mustAs("admin", "--json", "user", "invite", "carol", "--role", "approver"), &grant)
@@ -300,6 +290,39 @@ func TestSignerRefusesRolledBackDatabase(t *testing.T) {
 			}
 		})
 	}
+}
+
+// twoMoreAdmins adds admin2 and admin3, both invited by the bootstrap
+// admin while it is the only one: each may approve the other's requests
+// (neither invited the other).
+func (r *restartable) twoMoreAdmins() {
+	q := r.q
+	admins := map[string]wire.Invitation{"admin2": r.invite("admin2", "admin"), "admin3": r.invite("admin3", "admin")}
+	for name, inv := range admins {
+		f := filepath.Join(q.dir, name+".totp")
+		q.must(password+"\n", append([]string{"user", "accept", "--code", inv.Code, "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
+		q.readSecret(name, f)
+		q.login(name)
+	}
+}
+
+// forkByTwo forks the refusing log the only way there is: admin2 asks
+// and admin3 approves. It returns what the approval printed.
+func (r *restartable) forkByTwo(reason string) string {
+	q := r.q
+	t := q.t
+	t.Helper()
+	code, out, errOut := q.as("admin2", "--json", "log", "fork", "--reason", reason, "--otp", q.otp("admin2"))
+	var cr wire.ChangePending
+	if code != 0 {
+		t.Fatalf("log fork = %d\n%s\n%s", code, out, errOut)
+	}
+	mustJSON(t, out, &cr)
+	code, out, errOut = q.as("admin3", "change", "approve", cr.ChangeRequest.ID, "--yes", "--otp", q.otp("admin3"))
+	if code != 0 {
+		t.Fatalf("approving the fork = %d\n%s\n%s", code, out, errOut)
+	}
+	return out
 }
 
 // requestFork asks, as an admin with fresh MFA, to fork the log and
