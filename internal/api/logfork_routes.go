@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/hex"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,7 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
-	"github.com/interlock-dev/interlock/internal/audit"
+	"github.com/interlock-dev/interlock/internal/change"
 	"github.com/interlock-dev/interlock/internal/policy"
 	"github.com/interlock-dev/interlock/internal/usererr"
 )
@@ -40,23 +39,25 @@ func addLogStatus(ctx context.Context, l LogReader, info *wire.LogInfo) error {
 	return nil
 }
 
-// LogForker records a fork of the log; *audit.Log implements it.
-type LogForker interface {
-	Fork(ctx context.Context, actor, reason string) (audit.ForkResult, error)
+// LogForkRequester makes log.fork change requests; *change.Service
+// implements it.
+type LogForkRequester interface {
+	ProposeLogFork(ctx context.Context, by wire.Principal, reason string) (change.View, error)
 }
 
 // ForkMFAMaxAge is how recently a person must have proved a second factor
-// to fork the log.
+// to ask for a fork of the log.
 const ForkMFAMaxAge = 5 * time.Minute
 
 // LogForkRoutes serves POST /v1/log/fork. It answers while the server is
 // halted (a fork is how a refusing log resumes).
 //
 // Forking discards, in the record, the part of the old epoch the database
-// lost, so it is admin-only with fresh MFA here, whatever the policy says.
-// It is not yet a two-person action: when change requests exist, a fork
-// SHOULD need one.
-func LogForkRoutes(f LogForker) []Route {
+// lost, so asking is admin-only with fresh MFA here, whatever the policy
+// says, and asking only makes a log.fork change request (202 with
+// wire.ChangePending): another independent admin approves it, and the
+// approval forks (internal/change).
+func LogForkRoutes(f LogForkRequester) []Route {
 	return []Route{{Pattern: "POST /v1/log/fork", Action: policy.ActionLogFork, WhileHalted: true,
 		Resource: func(*http.Request) Resource { return logResource },
 		Handle: func(c *Call) error {
@@ -75,12 +76,10 @@ func LogForkRoutes(f LogForker) []Route {
 			if p.MFAAt.IsZero() || c.Now().Sub(p.MFAAt) > ForkMFAMaxAge {
 				return usererr.New(usererr.Forbidden, "mfa_required", "Forking the log needs a second factor proved in the last %s; run `interlock log fork` with --otp.", ForkMFAMaxAge)
 			}
-			res, err := f.Fork(c.Context(), p.Actor(), reason)
+			v, err := f.ProposeLogFork(c.Context(), p, reason)
 			if err != nil {
 				return err
 			}
-			prevRoot, _ := hex.DecodeString(res.Fork.PreviousRoot)
-			return c.JSON(http.StatusOK, wire.LogForkResponse{Index: res.Index, Epoch: res.Fork.Epoch,
-				PreviousSize: res.Fork.PreviousSize, PreviousRootHash: prevRoot, Checkpoint: string(res.Signed)})
+			return pending(c, &v)
 		}}}
 }

@@ -11,8 +11,7 @@ import (
 
 	"github.com/interlock-dev/interlock/internal/api"
 	"github.com/interlock-dev/interlock/internal/api/wire"
-	"github.com/interlock-dev/interlock/internal/audit"
-	"github.com/interlock-dev/interlock/internal/tlog"
+	"github.com/interlock-dev/interlock/internal/change"
 )
 
 // forkAuthn maps a token to a person: "<role>-<mfa age in seconds>".
@@ -32,14 +31,15 @@ func (allowAll) Authorize(context.Context, wire.Principal, string, api.Resource,
 
 type fakeForker struct{ actors []string }
 
-func (f *fakeForker) Fork(_ context.Context, actor, _ string) (audit.ForkResult, error) {
-	f.actors = append(f.actors, actor)
-	return audit.ForkResult{Index: 88, Fork: tlog.Fork{Epoch: 2, PreviousSize: 250, PreviousRoot: "ab"}, Signed: []byte("note")}, nil
+func (f *fakeForker) ProposeLogFork(_ context.Context, by wire.Principal, reason string) (change.View, error) {
+	f.actors = append(f.actors, by.Actor())
+	return change.View{Request: change.Request{ID: "cr_fork", Kind: change.KindLogFork, State: change.Pending, Summary: reason}}, nil
 }
 
 // TestLogForkIsAdminOnlyWithFreshMFAWhateverThePolicy: even under a
 // policy that allows everything, only an admin whose second factor is
-// under 5 minutes old forks the log; while the server is halted the fork
+// under 5 minutes old may ask to fork the log (and asking makes a change
+// request: 202); while the server is halted the fork
 // route answers and every other write is refused with the sentence.
 func TestLogForkIsAdminOnlyWithFreshMFAWhateverThePolicy(t *testing.T) {
 	f := &fakeForker{}
@@ -65,7 +65,7 @@ func TestLogForkIsAdminOnlyWithFreshMFAWhateverThePolicy(t *testing.T) {
 		{"an operator", "operator-10", `{"reason":"r"}`, 403, "admin_only"},
 		{"an admin without fresh MFA", "admin-600", `{"reason":"r"}`, 403, "mfa_required"},
 		{"no reason", "admin-10", `{"reason":"  "}`, 400, "bad_reason"},
-		{"an admin with fresh MFA", "admin-10", `{"reason":"restored backup"}`, 200, `"epoch":2`},
+		{"an admin with fresh MFA", "admin-10", `{"reason":"restored backup"}`, 202, `"id":"cr_fork"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := call("/v1/log/fork", tc.token, tc.body)

@@ -26,6 +26,11 @@ func whileHalted(rs []api.Route, patterns ...string) []api.Route {
 	return rs
 }
 
+// changeRoutesWhileHalted are the change routes a fork needs while the log
+// refuses: the other writes (configuration, invitation codes) still wait.
+var changeRoutesWhileHalted = []string{"GET /v1/changes", "GET /v1/changes/{id}", "POST /v1/changes/{id}/approvals",
+	"POST /v1/changes/{id}/deny", "POST /v1/changes/{id}/withdraw"}
+
 // signerRefusingGauge is 1 while the log's signer refuses to sign (its
 // database does not extend the checkpoint it signed last), else 0.
 func signerRefusingGauge(l *audit.Log) prometheus.Collector {

@@ -22,7 +22,10 @@ func (a *App) routes(loginProofs *dpop.Verifier) [][]api.Route {
 	// requests: ChangeRoutes stands in for those routes of the others.
 	changes := api.ChangeRoutes(a.Changes, a.Ops)
 	return [][]api.Route{
-		changes,
+		// A log.fork request is shown, approved, denied and withdrawn
+		// while the log refuses; their entries wait, pending, and are
+		// sequenced after the fork entry.
+		whileHalted(changes, changeRoutesWhileHalted...),
 		whileHalted(api.Override(api.IdentityRoutes(a.Identity, loginProofs), changes), "POST /v1/login", "POST /v1/mfa"),
 		api.Override(api.PolicyRoutes(a.Policy), changes),
 		api.Override(api.OpsRoutes(a.Ops, a.Exec), changes),
@@ -30,7 +33,7 @@ func (a *App) routes(loginProofs *dpop.Verifier) [][]api.Route {
 		api.KMSRoutes(a.KMS),
 		api.LogRoutes(a.logReader()),
 		api.PublicLogRoutes(a.logReader(), 0, 0),
-		whileHalted(api.LogForkRoutes(a.Audit)),
+		whileHalted(api.LogForkRoutes(a.Changes)),
 		api.ScanRoutes(scanRecorder{db: a.db, now: a.now}),
 		a.agentRoutes(),
 	}

@@ -389,6 +389,10 @@ type ForkResult struct {
 // signs the first checkpoint of the new epoch and remembers it. actor
 // and reason are recorded in the entry.
 func (l *Log) Fork(ctx context.Context, actor, reason string) (ForkResult, error) {
+	return l.fork(ctx, nil, actor, reason)
+}
+
+func (l *Log) fork(ctx context.Context, expect *ForkBasis, actor, reason string) (ForkResult, error) {
 	if err := l.loadKey(ctx); err != nil {
 		return ForkResult{}, err
 	}
@@ -422,6 +426,9 @@ func (l *Log) Fork(ctx context.Context, actor, reason string) (ForkResult, error
 		base := tlog.EmptyRoot()
 		if st.Size > 0 {
 			base = rng.Root()
+		}
+		if expect != nil && (expect.DatabaseSize != st.Size || !bytes.Equal(expect.DatabaseRoot, base) || !bytes.Equal(expect.RememberedNote, remNote)) {
+			return errForkBasisChanged
 		}
 		// The new epoch follows both what this signer remembers and the
 		// epoch the stored tree is in (another server's fork it holds).

@@ -153,6 +153,8 @@ type Config struct {
 	// Independent, if set, refuses sock-puppet approvers. nil means only
 	// the requester ≠ approver check (by person).
 	Independent IndependentApprover
+	// Forker, if set, makes log.fork requests possible (see [KindLogFork]).
+	Forker Forker
 	// TTL is how long a request stays open; 0 means DefaultTTL (24 h).
 	TTL  time.Duration
 	Now  func() time.Time // nil means time.Now

@@ -2,10 +2,12 @@ package change
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
@@ -32,12 +34,30 @@ func (s *Service) Approve(ctx context.Context, id string, approver wire.Principa
 		return View{}, usererr.New(usererr.Invalid, "bad_hash",
 			"%q is not a content hash: send sha256: and 64 lower-case hex digits, as interlock change show %s prints it; nothing was changed.", short(hash), id)
 	}
+	cur, err := s.load(ctx, s.cfg.Store, id)
+	if err != nil {
+		return View{}, err
+	}
+	if err := s.checkHalted(cur); err != nil {
+		return View{}, err
+	}
+	// A log.fork's basis is read under the sequencer lock, so before the
+	// change transaction (SQLite has one writer); ForkIf checks it again.
+	var forkBasis audit.ForkBasis
+	var forkStale error
+	if cur.Kind == KindLogFork {
+		forkBasis, forkStale = s.logForkBasis(ctx, cur)
+		if _, ok := usererr.As(forkStale); forkStale != nil && !ok {
+			return View{}, forkStale
+		}
+	}
 	var r Request
 	var outcome error
 	var activate func()
-	var disable bool // applied through identity once the checks passed
-	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
-		outcome, activate, disable = nil, nil, false
+	var disable bool          // applied through identity once the checks passed
+	var fork *audit.ForkBasis // applied through the audit log once the checks passed
+	err = s.cfg.Store.InTx(ctx, func(tx Tx) error {
+		outcome, activate, disable, fork = nil, nil, false, nil
 		var err error
 		if r, err = s.load(ctx, tx, id); err != nil {
 			return err
@@ -63,6 +83,11 @@ func (s *Service) Approve(ctx context.Context, id string, approver wire.Principa
 		if approver.ID == r.RequesterID {
 			return refuse("self_approval", "You requested %s, so you cannot approve it; another person (role approver or admin) must approve it.", r.ID)
 		}
+		if r.Kind == KindLogFork && !slices.Contains(approver.Roles, identity.RoleAdmin) {
+			// Checked here, not left to policy: a policy that let approvers
+			// approve changes must still not let them break the log.
+			return refuse("admin_required", "Only a person with role admin may approve a fork of the log (%s).", r.ID)
+		}
 		if s.cfg.Independent != nil {
 			if err := s.cfg.Independent.CheckIndependentApprover(ctx, r.RequesterID, approver.ID, r.CreatedAt); err != nil {
 				if ue, ok := usererr.As(err); ok {
@@ -78,6 +103,16 @@ func (s *Service) Approve(ctx context.Context, id string, approver wire.Principa
 		if hash != r.Hash {
 			return refuse("hash_mismatch",
 				"You approved content %s, but %s has content %s; look at it again with interlock change show %s and approve what it shows.", short(hash), r.ID, short(r.Hash), r.ID)
+		}
+		if r.Kind == KindLogFork {
+			if ue, ok := usererr.As(forkStale); ok {
+				if err := s.finish(ctx, tx, &r, Void, actorOf(approver), ue.Msg, now); err != nil {
+					return err
+				}
+				return refuse("change_stale", "%s", ue.Msg)
+			}
+			fork = &forkBasis
+			return nil
 		}
 		if err := s.checkBase(ctx, tx, r); err != nil {
 			ue, ok := usererr.As(err)
@@ -116,6 +151,11 @@ func (s *Service) Approve(ctx context.Context, id string, approver wire.Principa
 	}
 	if activate != nil {
 		activate()
+	}
+	if fork != nil {
+		if r, err = s.applyLogFork(ctx, r, *fork, approver); err != nil {
+			return View{}, err
+		}
 	}
 	if disable {
 		requester := wire.Principal{Kind: "person", ID: r.RequesterID, Name: r.RequesterName}
@@ -253,6 +293,9 @@ func (s *Service) close(ctx context.Context, id string, by wire.Principal, reaso
 	if err != nil {
 		return View{}, err
 	}
+	if err := s.checkHalted(r); err != nil {
+		return View{}, err
+	}
 	if ownOnly && by.ID != r.RequesterID {
 		return View{}, s.refuse(ctx, by, "change:"+r.ID, "not_your_change", usererr.Forbidden,
 			"Only the person who requested %s can withdraw it; deny it instead.", r.ID)
@@ -355,4 +398,41 @@ func short(h string) string {
 		return h[:19] + "…"
 	}
 	return h
+}
+
+// applyLogFork forks the log as r's requester, bound to the basis the
+// approval checked, and records the approval with the new epoch. A fork
+// refused because the basis moved in between leaves r void.
+func (s *Service) applyLogFork(ctx context.Context, r Request, b audit.ForkBasis, approver wire.Principal) (Request, error) {
+	var c forkContent
+	if err := json.Unmarshal([]byte(r.Content), &c); err != nil {
+		return r, fmt.Errorf("log.fork content of %s: %w", r.ID, err)
+	}
+	reason := fmt.Sprintf("%s (change request %s, approved by %s)", c.Reason, r.ID, approver.Actor())
+	res, ferr := s.cfg.Forker.ForkIf(ctx, b, "person:"+r.RequesterID, reason)
+	if ue, ok := usererr.As(ferr); ok {
+		err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
+			var err error
+			if r, err = s.load(ctx, tx, r.ID); err != nil {
+				return err
+			}
+			return s.finish(ctx, tx, &r, Void, actorOf(approver), ue.Msg, s.clock())
+		})
+		if err != nil {
+			return r, err
+		}
+		return r, usererr.New(usererr.Conflict, "change_stale", "%s Change request %s is void.", ue.Msg, r.ID)
+	}
+	if ferr != nil {
+		return r, fmt.Errorf("apply approved change %s: %w", r.ID, ferr)
+	}
+	detail := fmt.Sprintf("forked: epoch %d begins at entry %d, continuing the database's %d entries; the signer had signed %d", res.Fork.Epoch, res.Index, res.Fork.BaseSize, res.Fork.PreviousSize)
+	err := s.cfg.Store.InTx(ctx, func(tx Tx) error {
+		var err error
+		if r, err = s.load(ctx, tx, r.ID); err != nil {
+			return err
+		}
+		return s.finishApproval(ctx, tx, &r, approver, Applied, detail)
+	})
+	return r, err
 }

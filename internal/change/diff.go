@@ -39,6 +39,12 @@ func diffOf(r Request, now time.Time) (wire.ChangeDiff, error) {
 		return wire.ChangeDiff{User: &wire.UserChange{Username: r.Target, Role: r.Content}}, nil
 	case KindDisable:
 		return wire.ChangeDiff{User: &wire.UserChange{Username: r.Target, Status: r.Base}}, nil
+	case KindLogFork:
+		d, err := logForkDiff(r)
+		if err != nil {
+			return wire.ChangeDiff{}, err
+		}
+		return wire.ChangeDiff{LogFork: d}, nil
 	}
 	return wire.ChangeDiff{}, fmt.Errorf("unknown kind %q", r.Kind)
 }

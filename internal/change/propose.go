@@ -343,6 +343,12 @@ func (s *Service) request(ctx context.Context, by wire.Principal, kind Kind, tar
 const maxAuditDiff = 32 << 10
 
 func auditDiff(d wire.ChangeDiff) any {
+	if d.LogFork != nil {
+		// The reason is personal data: the fork entry keeps it redactably.
+		lf := *d.LogFork
+		lf.Reason = ""
+		d.LogFork = &lf
+	}
 	b, err := json.Marshal(d)
 	if err != nil || len(b) > maxAuditDiff {
 		sum := map[string]any{"truncated": true}

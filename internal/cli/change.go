@@ -201,6 +201,9 @@ func (e *env) printChangeDiff(d wire.ChangeDiff) {
 		} else {
 			e.printf("Disable %s (now %s): their sessions end and they can no longer sign in\n", d.User.Username, d.User.Status)
 		}
+	case d.LogFork != nil:
+		f := d.LogFork
+		e.printf("Fork the audit log %s (reason: %s):\n  %s\n", f.Origin, f.Reason, f.Sentence)
 	}
 }
 
@@ -331,6 +334,9 @@ func changeApproveCmd(e *env) *cobra.Command {
 				switch out.State {
 				case "applied":
 					e.printf("Approved. Change %s is applied.\n", out.ID)
+					if out.Kind == "log.fork" {
+						e.printf("The log was %s. Every `interlock log verify` will report this fork.\n", out.Detail)
+					}
 				case "approved":
 					e.printf("Approved. %s collects the invitation code with: interlock change apply %s\n", out.RequesterName, out.ID)
 				default:

@@ -190,6 +190,10 @@ func TestSignerRefusesRolledBackDatabase(t *testing.T) {
 			q.must(password+"\n", append([]string{"user", "accept", "--code", inv.Code, "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
 			q.readSecret("auditor", f)
 			q.login("auditor")
+			r.twoMoreAdmins()
+			// A change request that is not a fork, pending across the backup.
+			var grant wire.ChangePending
+			mustJSON(t, q.mustAs("admin", "--json", "user", "invite", "carol", "--role", "approver"), &grant)
 			for _, n := range []string{"u1", "u2", "u3"} {
 				r.invite(n, "viewer")
 			}
@@ -215,9 +219,29 @@ func TestSignerRefusesRolledBackDatabase(t *testing.T) {
 				t.Fatal(err)
 			}
 			r.expectRefusing("the database holds " + itoa(st) + " entries but this server signed a checkpoint of " + itoa(signed.Checkpoint.Size) + " at ")
-			code, out, errOut := q.as("admin", "log", "fork", "--reason", "restored the 03:00 backup after the disk failure", "--otp", q.otp("admin"))
-			if code != 0 || !strings.Contains(out, "Forked the log: epoch 2 begins with entry "+itoa(st)) {
-				t.Fatalf("log fork = %d\n%s\n%s", code, out, errOut)
+			// One admin alone cannot fork: admin2 asks, and admin2's own
+			// approval is refused.
+			cr := r.requestFork("admin2", "restored the 03:00 backup after the disk failure", st, signed.Checkpoint.Size)
+			if code, out, errOut := q.as("admin2", "change", "approve", cr, "--yes", "--otp", q.otp("admin2")); code == 0 || !strings.Contains(errOut, "you cannot approve it") {
+				t.Fatalf("admin2 approving their own fork = %d\n%s\n%s; want it refused", code, out, errOut)
+			}
+			r.expectRefusing("the database holds " + itoa(st) + " entries but this server signed a checkpoint of " + itoa(signed.Checkpoint.Size) + " at ")
+			// The change routes answer while the log refuses only for a fork:
+			// another change cannot be decided.
+			for _, verb := range []string{"approve", "deny"} {
+				args := []string{"change", verb, grant.ChangeRequest.ID}
+				if verb == "approve" {
+					args = append(args, "--yes", "--otp", q.otp("admin3"))
+				}
+				if code, _, errOut := q.as("admin3", args...); code == 0 || !strings.Contains(errOut, "Only a log.fork request can be decided now") {
+					t.Errorf("change %s of a role grant while the log refuses = %d %s; want it refused", verb, code, errOut)
+				}
+			}
+			// admin3, independent of admin2, approves: the fork happens.
+			code, out, errOut := q.as("admin3", "change", "approve", cr, "--yes", "--otp", q.otp("admin3"))
+			if code != 0 || !strings.Contains(out, "The signer remembers "+itoa(signed.Checkpoint.Size)+" entries") ||
+				!strings.Contains(out, "The log was forked: epoch 2 begins at entry "+itoa(st)) {
+				t.Fatalf("admin3 approving the fork = %d\n%s\n%s", code, out, errOut)
 			}
 			if code, body := r.get("/readyz"); code != http.StatusOK {
 				t.Errorf("/readyz after the fork = %d %s", code, body)
@@ -237,11 +261,22 @@ func TestSignerRefusesRolledBackDatabase(t *testing.T) {
 			cutBackAuditTables(t, r, keep)
 			r.start()
 			r.expectRefusing("the database holds " + itoa(keep) + " entries but this server signed a checkpoint of " + itoa(signed.Checkpoint.Size) + " at ")
-			// The admin's MFA from the first fork is still fresh (5 min).
-			code, out, errOut = q.as("admin", "log", "fork", "--reason", "audit tables were cut back; see INC-88")
-			if code != 0 || !strings.Contains(out, "epoch 3 begins with entry "+itoa(keep)) {
-				t.Fatalf("second log fork = %d\n%s\n%s", code, out, errOut)
+			// Requests made before the situation changed are void on
+			// approval: crA because the database was cut back further after
+			// it was made, crB because the log was forked in between.
+			crA := r.requestFork("admin3", "audit tables were cut back; see INC-88", keep, signed.Checkpoint.Size)
+			r.stop()
+			keep--
+			cutBackAuditTables(t, r, keep)
+			r.start()
+			crB := r.requestFork("admin2", "same break, asked twice", keep, signed.Checkpoint.Size)
+			crC := r.requestFork("admin3", "audit tables were cut back twice; see INC-88", keep, signed.Checkpoint.Size)
+			r.approveVoid(crA, "admin2")
+			code, out, errOut = q.as("admin2", "change", "approve", crC, "--yes", "--otp", q.otp("admin2"))
+			if code != 0 || !strings.Contains(out, "epoch 3 begins at entry "+itoa(keep)) {
+				t.Fatalf("second fork's approval = %d\n%s\n%s", code, out, errOut)
 			}
+			r.approveVoid(crB, "admin3")
 			r.waitSigned()
 			code, out, errOut = q.as("auditor", "--json", "log", "verify", "--full")
 			var res struct {
@@ -254,6 +289,77 @@ func TestSignerRefusesRolledBackDatabase(t *testing.T) {
 				t.Fatalf("verify --full after two forks = %d %+v\n%s", code, res, errOut)
 			}
 		})
+	}
+}
+
+// twoMoreAdmins adds admin2 and admin3, both invited by the bootstrap
+// admin while it is the only one: each may approve the other's requests
+// (neither invited the other).
+func (r *restartable) twoMoreAdmins() {
+	q := r.q
+	admins := map[string]wire.Invitation{"admin2": r.invite("admin2", "admin"), "admin3": r.invite("admin3", "admin")}
+	for name, inv := range admins {
+		f := filepath.Join(q.dir, name+".totp")
+		q.must(password+"\n", append([]string{"user", "accept", "--code", inv.Code, "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
+		q.readSecret(name, f)
+		q.login(name)
+	}
+}
+
+// forkByTwo forks the refusing log the only way there is: admin2 asks
+// and admin3 approves. It returns what the approval printed.
+func (r *restartable) forkByTwo(reason string) string {
+	q := r.q
+	t := q.t
+	t.Helper()
+	code, out, errOut := q.as("admin2", "--json", "log", "fork", "--reason", reason, "--otp", q.otp("admin2"))
+	var cr wire.ChangePending
+	if code != 0 {
+		t.Fatalf("log fork = %d\n%s\n%s", code, out, errOut)
+	}
+	mustJSON(t, out, &cr)
+	code, out, errOut = q.as("admin3", "change", "approve", cr.ChangeRequest.ID, "--yes", "--otp", q.otp("admin3"))
+	if code != 0 {
+		t.Fatalf("approving the fork = %d\n%s\n%s", code, out, errOut)
+	}
+	return out
+}
+
+// requestFork asks, as an admin with fresh MFA, to fork the log and
+// returns the change request's id; it checks what the approver will see
+// and that asking forked nothing.
+func (r *restartable) requestFork(who, reason string, dbSize, remembered uint64) string {
+	q := r.q
+	t := q.t
+	t.Helper()
+	code, out, errOut := q.as(who, "log", "fork", "--reason", reason, "--otp", q.otp(who))
+	want := "The signer remembers " + itoa(remembered) + " entries"
+	if code != 0 || !strings.Contains(out, "Not forked yet: this is change request cr_") || !strings.Contains(out, want) ||
+		!strings.Contains(out, "the database holds "+itoa(dbSize)+" (root ") || !strings.Contains(out, "needs approval by another admin: interlock change approve cr_") {
+		t.Fatalf("%s: log fork = %d\n%s\n%s", who, code, out, errOut)
+	}
+	id := out[strings.Index(out, "cr_"):]
+	id = id[:strings.IndexAny(id, ". \n")]
+	if code, _ := r.get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz after asking for a fork = %d; want the log still refusing", code)
+	}
+	return id
+}
+
+// approveVoid approves a fork request whose basis moved on and checks
+// that it is refused and left void.
+func (r *restartable) approveVoid(id, who string) {
+	q := r.q
+	t := q.t
+	t.Helper()
+	code, out, errOut := q.as(who, "change", "approve", id, "--yes", "--otp", q.otp(who))
+	if code == 0 || !strings.Contains(errOut, "it is void") {
+		t.Fatalf("approving %s, made before the situation changed = %d\n%s\n%s; want it void", id, code, out, errOut)
+	}
+	var cr wire.ChangeRequest
+	mustJSON(t, q.mustAs("admin", "--json", "change", "show", id), &cr)
+	if cr.State != "void" {
+		t.Errorf("the stale fork request %s is %s, want void", id, cr.State)
 	}
 }
 

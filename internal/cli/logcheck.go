@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -130,14 +129,15 @@ func logForkCmd(e *env) *cobra.Command {
 		Short: "Start a new log epoch when the server refuses to sign because its database lost signed history",
 		Long: "When the server's database does not extend the checkpoint its signer signed last (a restored\n" +
 			"backup, or tables cut back), the server refuses to sign and to change anything, and /readyz says\n" +
-			"why. If the newer database cannot be restored, an admin with fresh MFA forks the log: a fork entry\n" +
-			"records the checkpoint the signer remembered and the tree the new epoch continues, so the lost\n" +
-			"entries stay visible as a recorded break that every `interlock log verify` reports.\n" +
-			"(Admin-only with fresh MFA for now; it will need a second person once change requests exist.)",
+			"why. If the newer database cannot be restored, an admin with fresh MFA asks to fork the log: this\n" +
+			"makes a change request (kind log.fork) showing what the signer remembers and what the database\n" +
+			"holds. When another, independent admin approves it (interlock change approve ID, fresh MFA), a\n" +
+			"fork entry records the checkpoint the signer remembered and the tree the new epoch continues, so\n" +
+			"the lost entries stay visible as a recorded break that every `interlock log verify` reports.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			c, p, err := logClient(e)
+			c, _, err := logClient(e)
 			if err != nil {
 				return err
 			}
@@ -155,23 +155,17 @@ func logForkCmd(e *env) *cobra.Command {
 					return err
 				}
 			}
-			v, err := e.logKey(ctx, c, p)
-			if err != nil {
-				return err
-			}
-			var out wire.LogForkResponse
+			var out wire.ChangePending
 			if err := c.Do(ctx, "POST", "/v1/log/fork", wire.LogForkRequest{Reason: reason}, &out); err != nil {
 				return err
 			}
-			cp, _, err := tlog.OpenCheckpoint([]byte(out.Checkpoint), v)
-			if err != nil {
-				return &ExitError{Code: 1, Err: fmt.Errorf("the server forked the log, but its new checkpoint does not verify against the pinned key: %v", err)}
-			}
+			cr := out.ChangeRequest
 			return e.output(out, func() error {
-				e.printf("Forked the log: epoch %d begins with entry %d. The signer had signed %d entries (root %s); the new epoch continues the %d entries the database holds.\n",
-					out.Epoch, out.Index, out.PreviousSize, base64.StdEncoding.EncodeToString(out.PreviousRootHash), out.Index)
-				e.printf("First checkpoint of the new epoch: %d entries, root %s. Every `interlock log verify` will report this fork.\n",
-					cp.Size, base64.StdEncoding.EncodeToString(cp.Hash))
+				e.printf("Not forked yet: this is change request %s.\n", cr.ID)
+				e.printChangeDiff(cr.Diff)
+				e.printf("It needs approval by another admin: interlock change approve %s\n", cr.ID)
+				e.printf("(it expires at %s and is void if the signer's memory or the database changes first; withdraw it with interlock change withdraw %s)\n",
+					cr.ExpiresAt.Local().Format(time.DateTime), cr.ID)
 				return nil
 			})
 		},

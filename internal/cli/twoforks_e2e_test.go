@@ -33,6 +33,7 @@ func testVerifyAcrossTwoForks(t *testing.T, keepFirstFork bool) {
 	q.must(password+"\n", append([]string{"user", "accept", "--code", inv.Code, "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
 	q.readSecret("auditor", f)
 	q.login("auditor")
+	r.twoMoreAdmins()
 	for _, n := range []string{"u1", "u2", "u3", "u4", "u5", "u6"} {
 		r.invite(n, "viewer")
 	}
@@ -45,9 +46,7 @@ func testVerifyAcrossTwoForks(t *testing.T, keepFirstFork bool) {
 	k1 := seen.Checkpoint.Size - 6
 	cutBackAuditTables(t, r, k1)
 	r.start()
-	if code, out, errOut := q.as("admin", "log", "fork", "--reason", "first", "--otp", q.otp("admin")); code != 0 {
-		t.Fatalf("first fork = %d\n%s\n%s", code, out, errOut)
-	}
+	r.forkByTwo("first")
 	r.waitSigned()
 
 	// Second cut, below epoch 2's fork entry (at k1), and fork again.
@@ -62,8 +61,8 @@ func testVerifyAcrossTwoForks(t *testing.T, keepFirstFork bool) {
 	r.stop()
 	cutBackAuditTables(t, r, k2)
 	r.start()
-	if code, out, errOut := q.as("admin", "log", "fork", "--reason", "second"); code != 0 || !strings.Contains(out, "epoch 3 begins with entry "+itoa(k2)) {
-		t.Fatalf("second fork = %d\n%s\n%s", code, out, errOut)
+	if out := r.forkByTwo("second"); !strings.Contains(out, "epoch 3 begins at entry "+itoa(k2)) {
+		t.Fatalf("second fork:\n%s", out)
 	}
 	r.waitSigned()
 

@@ -22,7 +22,7 @@ import "time"
 // ChangeRequest is one proposed change to configuration.
 type ChangeRequest struct {
 	ID     string `json:"id"`
-	Kind   string `json:"kind"`   // "policy", "runbook", "services", "user.invite", "user.disable"
+	Kind   string `json:"kind"`   // "policy", "runbook", "services", "user.invite", "user.disable", "log.fork"
 	Target string `json:"target"` // e.g. "interlock", the runbook's or a service's name, a username
 	// State is pending, approved (an invitation waiting for its requester
 	// to collect the code), applied, denied, withdrawn, expired or void
@@ -72,6 +72,25 @@ type ChangeDiff struct {
 	Runbook  *RunbookDiff  `json:"runbook,omitempty"`
 	Services []ServiceDiff `json:"services,omitempty"`
 	User     *UserChange   `json:"user,omitempty"`
+	LogFork  *LogForkDiff  `json:"log_fork,omitempty"`
+}
+
+// LogForkDiff is a log.fork request: what the signer remembers, what the
+// database holds, and so what a new epoch would continue from. The
+// request is void if either changes before it is approved.
+type LogForkDiff struct {
+	Origin string `json:"origin"`
+	Reason string `json:"reason"`
+	// The checkpoint the signer remembers signing.
+	RememberedSize  uint64    `json:"remembered_size"`
+	RememberedRoot  string    `json:"remembered_root"` // hex
+	RememberedAt    time.Time `json:"remembered_at"`
+	RememberedEpoch uint64    `json:"remembered_epoch"`
+	// The tree the database holds, which the new epoch continues.
+	DatabaseSize uint64 `json:"database_size"`
+	DatabaseRoot string `json:"database_root"` // hex
+	// Sentence says it in words, for the approver.
+	Sentence string `json:"sentence"`
 }
 
 // PolicyDiff compares two policies by evaluating both with Cedar over
