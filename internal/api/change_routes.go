@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
@@ -102,12 +101,9 @@ func (h changeHandlers) list(c *Call) error {
 			f.States = append(f.States, st)
 		}
 	}
-	if s := c.R.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 500 {
-			return usererr.New(usererr.Invalid, "bad_limit", "limit must be a whole number from 1 to 500")
-		}
-		f.Limit = n
+	var err error
+	if f.Limit, err = listLimit(c.R.URL.Query(), f.Limit); err != nil {
+		return err
 	}
 	rs, err := h.svc.List(c.Context(), f)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -325,12 +326,9 @@ func (h opsHandlers) listOps(c *Call) error {
 			f.States = append(f.States, ops.OpState(strings.TrimSpace(st)))
 		}
 	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 500 {
-			return usererr.New(usererr.Invalid, "bad_limit", "limit must be a whole number from 1 to 500")
-		}
-		f.Limit = n
+	var err error
+	if f.Limit, err = listLimit(q, f.Limit); err != nil {
+		return err
 	}
 	list, err := h.m.List(c.Context(), f)
 	if err != nil {
@@ -483,4 +481,18 @@ func wireOp(op ops.Operation, names map[string]string) wire.Operation {
 		out.Approvals = append(out.Approvals, wire.Approval{PersonID: a.PersonID, Name: a.Name, Role: a.Role, PlanHash: a.PlanHash, At: a.At, ExpiresAt: a.ExpiresAt})
 	}
 	return out
+}
+
+// listLimit reads a list route's ?limit= (1 to 500), or keeps def when
+// the query does not name one.
+func listLimit(q url.Values, def int) (int, error) {
+	s := q.Get("limit")
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 500 {
+		return 0, usererr.New(usererr.Invalid, "bad_limit", "limit must be a whole number from 1 to 500")
+	}
+	return n, nil
 }
