@@ -151,6 +151,7 @@ func (e *env) watch(ctx context.Context, c execDoer, op string) error {
 	away := 0               // failed polls in a row since the server was last heard
 	lastHeard := time.Now() // when the server last answered
 	waiting := false        // said that it waits for agents to settle unknown steps
+	var ruling time.Time    // when the last unknown step was seen settled, until the server rules
 	for {
 		path := "/v1/ops/" + url.PathEscape(op) + "/progress?wait=" + watchWait
 		if since >= 0 {
@@ -197,7 +198,23 @@ func (e *env) watch(ctx context.Context, c execDoer, op string) error {
 			}
 			continue
 		}
-		waiting = false
+		if waiting && p.State == "needs_attention" {
+			// Every unknown step is settled, but the server decides to
+			// continue or halt only just after it records the last
+			// settlement: give it a moment before reading needs_attention
+			// as final.
+			if ruling.IsZero() {
+				ruling = time.Now()
+			}
+			if time.Since(ruling) < settleRulingGrace {
+				since = -1 // answer at once, not after a long poll
+				if !sleepCtx(ctx, settleRulingGrace/10) {
+					return ctx.Err()
+				}
+				continue
+			}
+		}
+		waiting, ruling = false, time.Time{}
 		if err := r.show(p); err != nil {
 			return err
 		}
@@ -232,6 +249,11 @@ func settling(p wire.OpProgress) bool {
 	}
 	return false
 }
+
+// settleRulingGrace is how long `ops watch` waits, once every unknown step
+// is settled, for the server to continue or halt the operation before it
+// reports needs_attention as where the operation stopped.
+const settleRulingGrace = 3 * time.Second
 
 // watchGiveUp is how long `ops watch` keeps reconnecting to a server that
 // went away before it gives up.

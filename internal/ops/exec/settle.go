@@ -188,6 +188,12 @@ func (e *Engine) continueSettled(ctx context.Context, opID string) {
 	}
 	if err := e.cfg.Guard.CheckResume(ctx, op, untouchedHosts(op.Plan, steps)); err != nil {
 		e.log.WarnContext(ctx, "a settled op stays for a person: the guardrails refuse to resume it", slog.String("op", opID), slog.Any("err", err))
+		detail := "Every step whose outcome was unknown is settled from its agent's ledger and all succeeded, but the guardrails refuse to continue: " +
+			err.Error() + " Check the hosts, then resume or abort."
+		if err := e.cfg.Ops.SetState(ctx, opID, []ops.OpState{ops.OpAttention}, ops.OpAttention, detail, SystemActor); err != nil {
+			e.log.WarnContext(ctx, "explain why a settled op stays for a person", slog.String("op", opID), slog.Any("err", err))
+		}
+		e.bump(ctx, opID)
 		return
 	}
 	if err := e.cfg.Ops.SetState(ctx, opID, []ops.OpState{ops.OpAttention}, ops.OpRunning,
