@@ -36,6 +36,9 @@ type Default struct {
 	UserKeys     []string `yaml:"user_keys"`
 	PasswordKeys []string `yaml:"password_keys"`
 	Schemes      []string `yaml:"schemes"`
+	// ruleID overrides the rule id derived from Product (for findings of
+	// the vendor list, whose Product names several products).
+	ruleID string
 }
 
 // Pair is a user/password pair that is a default for many products.
@@ -58,6 +61,9 @@ type List struct {
 	Defaults     []Default `yaml:"defaults"`
 	SSHKeys      []SSHKey  `yaml:"ssh_keys"`
 	GenericPairs []Pair    `yaml:"generic_pairs"`
+	// Vendors is the public vendor list (vendors.csv): user/password
+	// pairs matched wherever a user and a password are set together.
+	Vendors []VendorPair `yaml:"-"`
 }
 
 // Bundled returns the list shipped with interlock.
@@ -73,14 +79,45 @@ func Bundled() (*List, error) {
 			return nil, fmt.Errorf("default credential %d: product and source are required", i)
 		}
 	}
+	v, err := Vendors()
+	if err != nil {
+		return nil, err
+	}
+	l.Vendors = v
 	return &l, nil
 }
 
 // Detector is a [scan.Detector] for default credentials.
-type Detector struct{ list *List }
+type Detector struct {
+	list    *List
+	vendors vendorIndex
+	// values are the passwords a finding can hold: a file whose password
+	// settings hold none of them needs no parsing.
+	values map[string]bool
+	// emptyUsers are the accounts whose default password is empty.
+	emptyUsers [][]byte
+}
 
 // New returns a detector over list.
-func New(list *List) *Detector { return &Detector{list: list} }
+func New(list *List) *Detector {
+	d := &Detector{list: list, vendors: newVendorIndex(list.Vendors), values: map[string]bool{}}
+	for _, def := range list.Defaults {
+		d.values[def.Password] = true
+		if def.Password == "" && def.User != "" {
+			d.emptyUsers = append(d.emptyUsers, []byte(def.User))
+		}
+	}
+	for _, p := range list.GenericPairs {
+		d.values[p.Password] = true
+		if p.Password == "" {
+			d.emptyUsers = append(d.emptyUsers, []byte(p.User))
+		}
+	}
+	for _, p := range list.Vendors {
+		d.values[p.Password] = true
+	}
+	return d
+}
 
 // Name implements [scan.Detector].
 func (d *Detector) Name() string { return "default-credentials" }
@@ -100,12 +137,15 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 	}
 	var kvs []kv
 	switch {
-	case name == "tomcat-users.xml":
-		d.tomcat(f, emit)
 	case name == "authorized_keys" || name == "authorized_keys2":
 		d.authorizedKeys(f, emit)
+	case !mayConfigure(f.Data):
+	case name == "tomcat-users.xml":
+		d.tomcat(f, emit)
 	case strings.HasSuffix(name, ".yml") || strings.HasSuffix(name, ".yaml"):
-		kvs = yamlKVs(f.Data)
+		if d.worthParsing(f.Data) {
+			kvs = yamlKVs(f.Data)
+		}
 	case name == ".env" || strings.HasPrefix(name, ".env.") || strings.HasSuffix(name, ".env") ||
 		strings.HasSuffix(name, ".properties") || strings.HasSuffix(name, ".ini") || strings.HasSuffix(name, ".cnf") ||
 		strings.HasSuffix(name, ".conf") || strings.HasSuffix(name, ".cfg") || name == "dockerfile" || strings.HasSuffix(name, ".dockerfile"):
@@ -114,8 +154,14 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 	if len(kvs) > 0 {
 		d.matchKVs(f, kvs, emit)
 	}
-	if !isTestCode(f.Path) {
-		d.urls(f, emit) // connection strings in test code are fixtures
+	if !isTestCode(f.Path) { // connection strings in test code are fixtures
+		d.urls(f, emit)
+		if mayConfigure(f.Data) {
+			d.connectionStrings(f, emit)
+		}
+	}
+	if deviceConfig(f.Data) && !isDoc(f.Path) {
+		d.devices(f, emit)
 	}
 	return nil
 }
@@ -129,11 +175,48 @@ func keyIs(key, want string) bool {
 	}
 	tail := key[len(key)-len(want):]
 	eq := strings.EqualFold(tail, want)
-	if strings.ToUpper(want) == want {
+	if !hasLowerASCII(want) {
 		eq = tail == want
 	}
 	return eq && (len(key) == len(want) || key[len(key)-len(want)-1] == '.')
 }
+
+// hasLowerASCII reports whether s has a lower-case ASCII letter (without
+// allocating, unlike comparing with strings.ToUpper: keyIs runs for every
+// setting of every file).
+func hasLowerASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 'a' && s[i] <= 'z' {
+			return true
+		}
+	}
+	return false
+}
+
+// mayConfigure reports whether data can hold a setting this detector
+// matches: every password key it knows names a password, a passphrase, a
+// secret or an auth setting. Most files of a tree hold none, and parsing
+// them (YAML above all) was most of this detector's cost.
+func mayConfigure(data []byte) bool {
+	for _, w := range settingWords {
+		for _, v := range w {
+			if bytes.Contains(data, v) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// settingWords are the words of mayConfigure, each as written in
+// lower-case keys, upper-case environment variables and camelCase.
+var settingWords = func() [][3][]byte {
+	var out [][3][]byte
+	for _, w := range []string{"pass", "pwd", "secret", "auth"} {
+		out = append(out, [3][]byte{[]byte(w), []byte(strings.ToUpper(w)), []byte(strings.ToUpper(w[:1]) + w[1:])})
+	}
+	return out
+}()
 
 func (d *Detector) report(f *scan.File, off int, def *Default, user, pass, key string, emit func(scan.Finding)) {
 	fd := f.NewFinding(off)
@@ -143,6 +226,9 @@ func (d *Detector) report(f *scan.File, off int, def *Default, user, pass, key s
 	if def != nil {
 		product = def.Product
 		fd.RuleID = "default-credential/" + slug(def.Product)
+		if def.ruleID != "" {
+			fd.RuleID = def.ruleID
+		}
 	} else {
 		fd.RuleID = "default-credential/generic"
 	}
@@ -191,6 +277,9 @@ func (d *Detector) matchKVs(f *scan.File, kvs []kv, emit func(scan.Finding)) {
 		}
 		groups[s.group] = append(groups[s.group], s)
 	}
+	// In a Helm chart's values, an empty password asks the chart to
+	// generate one: it is not an account without a password.
+	generates := isHelmValues(f.Path)
 	for _, g := range order {
 		set := groups[g]
 		reported := map[int]bool{}
@@ -227,7 +316,7 @@ func (d *Detector) matchKVs(f *scan.File, kvs []kv, emit func(scan.Finding)) {
 				continue
 			}
 			pw, ok := find(def.PasswordKeys)
-			if !ok || reported[pw.off] || pw.value != def.Password {
+			if !ok || reported[pw.off] || pw.value != def.Password || pw.value == "" && generates {
 				continue
 			}
 			if def.Password == "" && !keyIs(pw.key, "password") && !strings.Contains(strings.ToLower(pw.key), "password") {
@@ -250,7 +339,7 @@ func (d *Detector) matchKVs(f *scan.File, kvs []kv, emit func(scan.Finding)) {
 			if isDoc(f.Path) {
 				break
 			}
-			if reported[pw.off] {
+			if reported[pw.off] || pw.value == "" && generates {
 				continue
 			}
 			pfx, ok := cutLastWord(pw.key, passwordWords)
@@ -262,16 +351,29 @@ func (d *Detector) matchKVs(f *scan.File, kvs []kv, emit func(scan.Finding)) {
 				if !ok || !strings.EqualFold(upfx, pfx) {
 					continue
 				}
-				if slices.ContainsFunc(d.list.GenericPairs, func(p Pair) bool {
-					return strings.EqualFold(p.User, u.value) && p.Password == pw.value
-				}) {
+				if def, ok := d.knownPair(u.value, pw.value); ok {
 					reported[pw.off] = true
-					d.report(f, pw.off, nil, u.value, pw.value, pw.key, emit)
+					d.report(f, pw.off, def, u.value, pw.value, pw.key, emit)
 				}
 				break
 			}
 		}
 	}
+}
+
+// knownPair reports whether user/password is a generic weak default
+// (def nil) or a pair the vendor list names (def says whose).
+func (d *Detector) knownPair(user, password string) (*Default, bool) {
+	if slices.ContainsFunc(d.list.GenericPairs, func(p Pair) bool { return strings.EqualFold(p.User, user) && p.Password == password }) {
+		return nil, true
+	}
+	if password == "" {
+		return nil, false
+	}
+	if products, ok := d.vendors.products(user, password); ok {
+		return &Default{Product: products, Source: vendorSource + products, ruleID: "default-credential/vendor-list"}, true
+	}
+	return nil, false
 }
 
 var (
@@ -443,10 +545,16 @@ func (d *Detector) url(f *scan.File, data []byte, ws, we int, emit func(scan.Fin
 		if isDoc(f.Path) {
 			continue
 		}
-		if slices.ContainsFunc(d.list.GenericPairs, func(p Pair) bool { return strings.EqualFold(p.User, user) && p.Password == pass }) {
-			d.report(f, off, nil, user, pass, scheme, emit)
+		if def, ok := d.knownPair(user, pass); ok {
+			d.report(f, off, def, user, pass, scheme, emit)
 		}
 	}
+}
+
+// isHelmValues reports whether p is a Helm chart's values file.
+func isHelmValues(p string) bool {
+	b := strings.ToLower(path.Base(p))
+	return b == "values.yaml" || b == "values.yml" || strings.HasPrefix(b, "values-") && (strings.HasSuffix(b, ".yaml") || strings.HasSuffix(b, ".yml"))
 }
 
 // isDoc reports whether a path is documentation.

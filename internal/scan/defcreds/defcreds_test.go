@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -33,6 +34,13 @@ func TestBundledHasSources(t *testing.T) {
 	if len(l.Defaults) < 40 {
 		t.Errorf("only %d defaults", len(l.Defaults))
 	}
+	products := map[string]bool{}
+	for _, v := range l.Vendors {
+		products[strings.ToLower(v.Product)] = true
+	}
+	if len(l.Vendors) < 2000 || len(products) < 1000 {
+		t.Errorf("the vendor list has %d pairs over %d products, want at least 2,000 over 1,000", len(l.Vendors), len(products))
+	}
 }
 
 func TestDetect(t *testing.T) {
@@ -58,6 +66,18 @@ func TestDetect(t *testing.T) {
 		{"url placeholder", "app.cfg", "dsn = postgres://postgres:${PW}@db/app\n", nil},
 		{"http url is not a DB", "README.md", "see https://root@example.org/x\n", nil},
 		{"vagrant insecure key", "home/vagrant/.ssh/authorized_keys", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFake me@host\nssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC0 vagrant insecure public key\n", []string{"default-credential/vagrant-ssh-key@2 Vagrant insecure public key"}},
+		{"vendor list pair", ".env", "UPS_USER=apc\nUPS_PASSWORD=apc\n", []string{"default-credential/vendor-list@2 apc / ***"}},
+		{"vendor list pair, user differs", ".env", "UPS_USER=ops\nUPS_PASSWORD=apc\n", nil},
+		{"vendor list pair in yaml", "values-prod.yml", "nms:\n  username: apc\n  password: apc\n", []string{"default-credential/vendor-list@3 apc / ***"}},
+		{"helm values: empty means generated", "charts/db/values.yaml", "auth:\n  rootUser: root\n  rootPassword: \"\"\n", nil},
+		{"compose: empty root password", "docker-compose.yml", "x:\n  rootUser: root\n  rootPassword: \"\"\n", []string{"default-credential/generic@3 root / (empty)"}},
+		{"cisco username type 0", "switch-01.cfg", "hostname sw1\nusername admin privilege 15 password 0 cisco\nusername ops secret 5 $1$abcd$xyz\n", []string{"default-credential/vendor-list@2 admin / *****"}},
+		{"cisco enable password", "running-config", "enable password cisco\n", []string{"default-credential/network-device@1 enable / *****"}},
+		{"cisco enable secret hashed", "running-config", "enable secret 9 $9$abc\n", nil},
+		{"snmp default community", "router.conf", "snmp-server community public RO\nsnmp-server community Zq8-rrt RW\n", []string{"default-credential/snmp-community@1 snmp community public"}},
+		{"ado.net sa empty", "Web.config", "<add name=\"db\" connectionString=\"Server=db;Database=app;User ID=sa;Password=;\" />\n", []string{"default-credential/microsoft-sql-server@1 sa / (empty)"}},
+		{"jdbc query params", "app.groovy", "def url = \"jdbc:mysql://db/app?user=root&password=root\"\n", []string{"default-credential/generic@1 root / ****"}},
+		{"odbc placeholder", "odbc.ini.tmpl", "Driver=x;Uid=sa;Pwd=${DB_PW};\n", nil},
 		{"spring properties", "application.properties", "spring.rabbitmq.username=guest\nspring.rabbitmq.password=guest\n", []string{"default-credential/rabbitmq@2 guest / *****"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
