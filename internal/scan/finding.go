@@ -24,12 +24,15 @@ import (
 // Kind is the family a finding belongs to.
 type Kind string
 
-// The four kinds of finding.
+// The kinds of finding.
 const (
 	KindSecret        Kind = "secret"
 	KindDefaultCred   Kind = "default-credential"
 	KindMisconfig     Kind = "misconfiguration"
 	KindVulnerableDep Kind = "vulnerable-dependency"
+	// KindCardData is a payment card number (PAN) in a data export: PCI
+	// DSS requirement 3 forbids storing it readable.
+	KindCardData Kind = "card-data"
 )
 
 // Severity orders findings; the zero value is [SeverityInfo].

@@ -287,7 +287,7 @@ func (r *run) finish() *Result {
 // dedupe sorts findings and removes duplicates: the same rule and secret at
 // the same place, the same rule and secret in the same path at a later
 // commit, and a secret finding on a line that already has a
-// default-credential finding (the more specific report wins).
+// default-credential finding (the more specific report wins), or by a card-data finding on the same line.
 func dedupe(fs []Finding, commitRank map[string]int) []Finding {
 	slices.SortStableFunc(fs, func(a, b Finding) int {
 		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column),
@@ -304,7 +304,7 @@ func dedupe(fs []Finding, commitRank map[string]int) []Finding {
 	seen := map[key]bool{}
 	credLines := map[lineKey]bool{}
 	for _, f := range fs {
-		if f.Kind == KindDefaultCred {
+		if f.Kind == KindDefaultCred || f.Kind == KindCardData {
 			credLines[lineKey{f.File, f.Commit, f.Line}] = true
 		}
 	}

@@ -49,7 +49,7 @@ type label struct {
 	kind scan.Kind
 }
 
-var wantRe = regexp.MustCompile(`want:(secret|default-credential|misconfiguration|vulnerable-dependency)\b`)
+var wantRe = regexp.MustCompile(`want:(secret|default-credential|misconfiguration|vulnerable-dependency|card-data)\b`)
 
 // labels reads the "want:KIND" markers of every file and the LABELS file.
 func labels(t *testing.T, dir string) map[label]bool {
@@ -95,8 +95,8 @@ func labels(t *testing.T, dir string) map[label]bool {
 
 func corpusScan(t *testing.T, dir string) *scan.Result {
 	t.Helper()
-	o := options{kinds: "secret,default-credential,misconfiguration,vulnerable-dependency", osvDB: "testdata/osv"}
-	kinds := map[string]bool{"secret": true, "default-credential": true, "misconfiguration": true, "vulnerable-dependency": true}
+	o := options{kinds: "secret,default-credential,misconfiguration,vulnerable-dependency,card-data", osvDB: "testdata/osv"}
+	kinds := map[string]bool{"secret": true, "default-credential": true, "misconfiguration": true, "vulnerable-dependency": true, "card-data": true}
 	dets, err := buildDetectors(o, kinds, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -150,6 +150,7 @@ func TestCorpusAccuracy(t *testing.T) {
 		scan.KindDefaultCred:   {0.90, 0.90},
 		scan.KindMisconfig:     {0.90, 0.90},
 		scan.KindVulnerableDep: {0.90, 0.90},
+		scan.KindCardData:      {0.95, 0.95},
 	}
 	for _, k := range slices.Sorted(func(yield func(scan.Kind) bool) {
 		for k := range scores {

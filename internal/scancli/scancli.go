@@ -22,6 +22,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/interlock-dev/interlock/internal/scan"
+	"github.com/interlock-dev/interlock/internal/scan/cards"
 	"github.com/interlock-dev/interlock/internal/scan/defcreds"
 	"github.com/interlock-dev/interlock/internal/scan/deps"
 	"github.com/interlock-dev/interlock/internal/scan/misconfig"
@@ -130,7 +131,7 @@ limits; the report lists them).`,
 	f.StringVar(&o.ignoreFile, "ignore-file", "", `file of "<fingerprint> [rule] # reason" lines to suppress (default PATH/.interlockignore)`)
 	f.StringVar(&o.osvDB, "osv-db", "", "offline OSV database (directory of JSON or an OSV all.zip) to check dependencies against")
 	f.StringVar(&o.output, "output", "", "write the report to this file instead of standard output")
-	f.StringVar(&o.kinds, "kinds", "secret,default-credential,misconfiguration,vulnerable-dependency", "comma-separated kinds of finding to look for")
+	f.StringVar(&o.kinds, "kinds", "secret,default-credential,misconfiguration,vulnerable-dependency,card-data", "comma-separated kinds of finding to look for")
 	f.Int64Var(&o.maxFileMB, "max-file-size", 25, "largest file to scan, in MiB (larger files make the scan incomplete)")
 	f.IntVar(&o.workers, "workers", 0, "files scanned in parallel (default: number of CPUs)")
 	f.DurationVar(&o.fileBudget, "file-budget", 5*time.Second, "time allowed per file before it is reported as skipped")
@@ -163,7 +164,7 @@ func run(ctx context.Context, o options, opts Options, target string, stdin io.R
 	for k := range strings.SplitSeq(o.kinds, ",") {
 		k = strings.TrimSpace(k)
 		switch scan.Kind(k) {
-		case scan.KindSecret, scan.KindDefaultCred, scan.KindMisconfig, scan.KindVulnerableDep:
+		case scan.KindSecret, scan.KindDefaultCred, scan.KindMisconfig, scan.KindVulnerableDep, scan.KindCardData:
 			kinds[k] = true
 		default:
 			return fail("--kinds: unknown kind %q", k)
@@ -370,6 +371,9 @@ func buildDetectors(o options, kinds map[string]bool, stderr io.Writer) ([]scan.
 	}
 	if kinds[string(scan.KindMisconfig)] {
 		dets = append(dets, misconfig.New())
+	}
+	if kinds[string(scan.KindCardData)] {
+		dets = append(dets, cards.New())
 	}
 	if kinds[string(scan.KindVulnerableDep)] && o.osvDB != "" {
 		db, err := deps.LoadOSV(o.osvDB)
