@@ -136,10 +136,11 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 		name = name[i+1:]
 	}
 	var kvs []kv
+	configures := mayConfigure(f.Data)
 	switch {
 	case name == "authorized_keys" || name == "authorized_keys2":
 		d.authorizedKeys(f, emit)
-	case !mayConfigure(f.Data):
+	case !configures:
 	case name == "tomcat-users.xml":
 		d.tomcat(f, emit)
 	case strings.HasSuffix(name, ".yml") || strings.HasSuffix(name, ".yaml"):
@@ -156,7 +157,7 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 	}
 	if !isTestCode(f.Path) { // connection strings in test code are fixtures
 		d.urls(f, emit)
-		if mayConfigure(f.Data) {
+		if configures {
 			d.connectionStrings(f, emit)
 		}
 	}
