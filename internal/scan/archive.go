@@ -335,6 +335,13 @@ func (r *run) walkTar(ctx context.Context, f *File, rd io.Reader, lim ArchiveLim
 		}
 		name := f.Path + "!" + h.Name
 		if h.Size > maxFile {
+			// A header may declare more than the archive holds (a
+			// truncated or crafted tar): only a member that really has
+			// more than the limit makes the scan incomplete; a short one
+			// means the archive is damaged, and its bytes are scanned raw.
+			if _, err := io.CopyN(io.Discard, tr, maxFile+1); err != nil {
+				return fmt.Errorf("member %s declares %d bytes but the archive ends first: %w", h.Name, h.Size, err)
+			}
 			r.skip(name, SkipTooLarge, fmt.Sprintf("%d bytes, limit %d", h.Size, maxFile))
 			continue
 		}

@@ -215,3 +215,37 @@ func TestArchiveReaderPanicContained(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestTarMemberLargerThanTheArchive: a header that declares more bytes
+// than the archive holds (a truncated tar, as in Go's own testdata) makes
+// the archive damaged, scanned as raw bytes and noted — not incomplete;
+// a member that really is over the size limit still is.
+func TestTarMemberLargerThanTheArchive(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "huge.txt", Typeflag: tar.TypeReg, Mode: 0o644, Size: 16 << 30}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write([]byte("SECRET in a truncated member\n"))
+	truncated := buf.Bytes() // no more data, no trailer
+	s := mustScanner(t, Config{ExpandArchives: true, MaxFileSize: 1 << 20})
+	res, err := s.ScanFile(context.Background(), &File{Path: "cut.tar", Data: truncated})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stats.Incomplete() {
+		t.Errorf("a truncated tar made the scan incomplete: %v", res.Stats.Skipped)
+	}
+	if len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "raw bytes") {
+		t.Errorf("notes %q: want one saying the archive was scanned as raw bytes", res.Notes)
+	}
+
+	big := tarOf(t, map[string][]byte{"big.txt": bytes.Repeat([]byte("a\n"), 1<<20)})
+	res, err = s.ScanFile(context.Background(), &File{Path: "big.tar", Data: big})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Stats.Incomplete() {
+		t.Errorf("a 2 MiB member over a 1 MiB limit did not make the scan incomplete")
+	}
+}
