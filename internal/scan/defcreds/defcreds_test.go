@@ -102,3 +102,20 @@ func FuzzConfigParsers(f *testing.F) {
 		})
 	})
 }
+
+// TestEveryPasswordKeyPassesThePrefilter: mayConfigure skips files that
+// hold none of its words, so a password key without one would never be
+// matched.
+func TestEveryPasswordKeyPassesThePrefilter(t *testing.T) {
+	l, err := Bundled()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range l.Defaults {
+		for _, k := range d.PasswordKeys {
+			if !mayConfigure([]byte(k)) {
+				t.Errorf("%s: password key %q has none of the prefilter's words; add one to settingWords", d.Product, k)
+			}
+		}
+	}
+}
