@@ -107,8 +107,17 @@ func (d *Detector) find(ctx context.Context, f *scan.File, build bool) ([]spanFi
 			// that no assignment follows (most mentions of "token" in
 			// code), and start the window just before the identifier so
 			// the regex matches at once instead of scanning the line.
-			if !assignmentFollows(data, e, r.Lines > 1) {
+			ok, valueBelow := assignmentFollows(data, e, r.Lines > 1)
+			if !ok {
 				return
+			}
+			if valueBelow && r.Lines <= 1 {
+				// <apiToken>\n  value\n</apiToken>: take in the next line.
+				next := min(len(data), we+1+r.Window)
+				if i := bytes.IndexByte(data[min(we+1, len(data)):next], '\n'); i >= 0 {
+					next = we + 1 + i
+				}
+				we = next
 			}
 			i := s
 			for i > ws && isIdentByte(data[i-1]) {
@@ -255,11 +264,13 @@ func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool,
 		seen[[2]int{ri, abs}] = true
 		secret := string(chunk[ss:se])
 		full := string(chunk[m[0]:m[1]])
-		key := ""
-		if ki := r.re.get().SubexpIndex("key"); ki > 0 && m[2*ki] >= 0 {
-			key = string(chunk[m[2*ki]:m[2*ki+1]])
+		var a assignment
+		if r.Generic {
+			a = assignmentOf(r.re.get(), chunk, m)
+		} else if ki := r.re.get().SubexpIndex("key"); ki > 0 && m[2*ki] >= 0 {
+			a.key = string(chunk[m[2*ki]:m[2*ki+1]])
 		}
-		if reason := d.reject(f, r, secret, full, key, abs, w.start+m[0], w.start+m[1]); reason != "" {
+		if reason := d.reject(f, r, secret, full, a, abs, w.start+m[0], w.start+m[1]); reason != "" {
 			if build && d.opts.Explain != nil {
 				line, _ := f.LineCol(abs)
 				d.opts.Explain(Explanation{File: f.Path, Line: line, RuleID: r.ID, Match: scan.Redact(secret), Reason: reason})
@@ -314,9 +325,12 @@ func secretSpan(r *Rule, m []int) (int, int) {
 	if r.SecretGroup > 0 {
 		return m[2*r.SecretGroup], m[2*r.SecretGroup+1]
 	}
-	skip := r.re.get().SubexpIndex("key")
+	names := r.re.get().SubexpNames()
 	for g := 1; 2*g+1 < len(m); g++ {
-		if g != skip && m[2*g] >= 0 && m[2*g+1] > m[2*g] {
+		if n := names[g]; n == "key" || n == "kq" || n == "op" {
+			continue // the tokenizer's parts, not the value
+		}
+		if m[2*g] >= 0 && m[2*g+1] > m[2*g] {
 			return m[2*g], m[2*g+1]
 		}
 	}
@@ -324,12 +338,12 @@ func secretSpan(r *Rule, m []int) (int, int) {
 }
 
 // reject returns why a candidate is not reported, or "".
-func (d *Detector) reject(f *scan.File, r *Rule, secret, full, key string, vs, ms, me int) string {
+func (d *Detector) reject(f *scan.File, r *Rule, secret, full string, a assignment, vs, ms, me int) string {
 	if len(secret) > maxSecretLen && !r.Multiline {
 		return "longer than any credential format (data, not a token)"
 	}
 	if r.Generic {
-		if why := genericContext(f, r, key, secret, vs, me); why != "" {
+		if why := genericContext(f, r, a, secret, vs, me); why != "" {
 			return why
 		}
 	}
@@ -450,27 +464,85 @@ func isIdentByte(c byte) bool {
 // keyword ending at e is followed by an assignment (":", "=", "=>", ":="),
 // after an optional closing quote or bracket; with nextLine, a line break
 // also counts (a name: line followed by a value: line).
-func assignmentFollows(data []byte, e int, nextLine bool) bool {
+func assignmentFollows(data []byte, e int, nextLine bool) (ok, valueBelow bool) {
 	j := e
 	for j < len(data) && isIdentByte(data[j]) {
 		j++
 	}
-	if j < len(data) && (data[j] == '"' || data[j] == '\'' || data[j] == '`' || data[j] == ']') {
+	closer := byte(0)
+	if j < len(data) && (data[j] == '"' || data[j] == '\'' || data[j] == '`' || data[j] == ']' || data[j] == '>') {
+		closer = data[j]
 		j++
 	}
-	for j < len(data) && (data[j] == ' ' || data[j] == '\t') {
-		j++
+	j = skipBlanks(data, j)
+	// A declared type between name and operator: Go's var x string = "…",
+	// Java's String x = …, TypeScript's x: string = ….
+	for _, t := range declTypes {
+		if bytes.HasPrefix(data[j:], []byte(t)) && j+len(t) < len(data) && (data[j+len(t)] == ' ' || data[j+len(t)] == '\t') {
+			j = skipBlanks(data, j+len(t))
+			break
+		}
 	}
 	if j >= len(data) {
-		return false
+		return false, false
+	}
+	next := byte(0)
+	if j+1 < len(data) {
+		next = data[j+1]
 	}
 	switch data[j] {
 	case ':', '=':
-		return true
+		return true, false
+	case '?', '.', '+': // Makefile ?=, PHP .=, +=
+		return next == '=', false
+	case '|':
+		return next == '|', false
+	case ',': // a call's arguments: setProperty("X_TOKEN", "…")
+		return closer == '"' || closer == '\'', false
 	case '\r', '\n':
-		return nextLine
+		return nextLine || closer == '>', closer == '>'
 	}
-	return false
+	return false, false
+}
+
+// declTypes are type names that may stand between a declared name and its
+// initialiser.
+var declTypes = []string{"string", "String", "str", "const", "final"}
+
+func skipBlanks(data []byte, j int) int {
+	for j < len(data) && (data[j] == ' ' || data[j] == '\t') {
+		j++
+	}
+	return j
+}
+
+// assignment is what the generic rules' tokenizer read around a value: the
+// key name, the character that closed the key (a quote, "]" or ">"), the
+// operator, and how the value was written.
+type assignment struct {
+	key, keyCloser, op string
+	quote              byte // '"', '\'', '`' or 0 for a bare value
+}
+
+// assignmentOf reads the named groups of a generic rule's match.
+func assignmentOf(re *regexp.Regexp, chunk []byte, m []int) assignment {
+	var a assignment
+	group := func(name string) (string, bool) {
+		i := re.SubexpIndex(name)
+		if i <= 0 || m[2*i] < 0 {
+			return "", false
+		}
+		return string(chunk[m[2*i]:m[2*i+1]]), true
+	}
+	a.key, _ = group("key")
+	a.keyCloser, _ = group("kq")
+	a.op, _ = group("op")
+	for name, q := range map[string]byte{"dq": '"', "sq": '\'', "bq": '`'} {
+		if _, ok := group(name); ok {
+			a.quote = q
+		}
+	}
+	return a
 }
 
 func onlyDigits(b []byte) string {

@@ -104,6 +104,9 @@ func isSecretName(key string) (bool, string) {
 	}
 	found := -1
 	for i, w := range words {
+		if t := strings.TrimRight(w, "0123456789"); t != "" {
+			w = t // bot_token2, password1
+		}
 		if secretWords[w] || (w == "key" && i > 0 && keyQualifiers[words[i-1]]) || w == "apikey" {
 			found = i
 		}
@@ -113,7 +116,7 @@ func isSecretName(key string) (bool, string) {
 	}
 	last := words[len(words)-1]
 	for _, w := range words[found+1:] {
-		if !valueSuffixes[w] {
+		if !valueSuffixes[w] && strings.Trim(w, "0123456789") != "" {
 			return false, "key name " + key + " names something about a credential (" + last + "), not the credential"
 		}
 	}
@@ -122,13 +125,33 @@ func isSecretName(key string) (bool, string) {
 
 // genericContext decides whether a generic assignment candidate is a leak;
 // it returns the reason to drop it, or "".
-func genericContext(f *scan.File, r *Rule, key, value string, vs, me int) string {
+func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me int) string {
+	key := a.key
 	lk := strings.ToLower(key)
 	if !slices.ContainsFunc(r.Keywords, func(k string) bool { return strings.Contains(lk, k) }) {
 		return "key name " + key + " has none of the rule's keywords"
 	}
 	v := strings.TrimSpace(value)
-	quoted := me > 0 && me <= len(f.Data) && (f.Data[me-1] == '"' || f.Data[me-1] == '\'')
+	quoted := a.quote != 0
+	switch {
+	case a.op == ",":
+		if a.keyCloser != `"` && a.keyCloser != "'" || !quoted {
+			return "a list or call whose key and value are not both string literals"
+		}
+	case strings.HasSuffix(a.op, "\n"):
+		// <apiToken>\n  value\n</apiToken>: the value must close the element.
+		rest := strings.TrimLeft(string(f.Data[me:min(len(f.Data), me+64)]), " \t\r\n")
+		if a.keyCloser != ">" || !strings.HasPrefix(rest, "</") || vs < 2 {
+			return "a name on one line and a value on the next outside an XML element"
+		}
+	case a.op == "||":
+		if !quoted {
+			return "a fallback expression, not a literal"
+		}
+	}
+	if a.quote == '`' && isDocPath(f.Path) {
+		return "inline code in prose (documentation), not an assignment"
+	}
 	if !quoted && isIdentExpr(v) && codeExts[fileExt(f.Path)] {
 		return "value is a code expression, not a literal"
 	}
@@ -152,7 +175,7 @@ func genericContext(f *scan.File, r *Rule, key, value string, vs, me int) string
 	if strings.HasPrefix(v, "=") || strings.HasPrefix(v, "~") {
 		return "comparison, not an assignment"
 	}
-	if vs > 0 && vs <= len(f.Data) && f.Data[vs-1] == ':' && !quoted {
+	if a.op == ":" && vs > 0 && vs <= len(f.Data) && f.Data[vs-1] == ':' && !quoted {
 		return "key:value without a space is a reference or URI, not an assignment"
 	}
 	if len(v) < 6 {
