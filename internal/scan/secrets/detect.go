@@ -61,10 +61,24 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 	return nil
 }
 
-// find runs every rule whose keywords occur in f and returns the spans of
-// the candidates that pass validation. With build unset (redaction) it
-// skips building findings and explanations.
+// find runs every rule whose keywords occur in f, and in the values of f
+// that it decodes (see decodeSpans), and returns the spans of the
+// candidates that pass validation. With build unset (redaction) it skips
+// building findings and explanations.
 func (d *Detector) find(ctx context.Context, f *scan.File, build bool) ([]spanFinding, error) {
+	found, err := d.findPlain(ctx, f, build)
+	if err != nil {
+		return nil, err
+	}
+	dec, err := d.findDecoded(ctx, f, build)
+	if err != nil {
+		return nil, err
+	}
+	return append(found, dec...), nil
+}
+
+// findPlain is find on the text of f as it is.
+func (d *Detector) findPlain(ctx context.Context, f *scan.File, build bool) ([]spanFinding, error) {
 	data := f.Data
 	rs := d.rs
 	// Current open window per rule; flushed when a hit falls outside it.

@@ -203,8 +203,10 @@ func validJWT(tok string) string {
 	if err != nil || json.Unmarshal(raw, &hdr) != nil {
 		return "JWT header is not base64url JSON"
 	}
-	if _, ok := hdr["alg"]; !ok {
-		return "JWT header has no alg"
+	if len(hdr) == 0 {
+		// Any JOSE header parameter will do (alg, enc, kid, x5t, crit,
+		// nonce …): JWE and detached headers do not always carry alg.
+		return "JWT header is empty"
 	}
 	if a, _ := hdr["alg"].(string); strings.EqualFold(a, "none") {
 		return "unsigned JWT (alg none)"
