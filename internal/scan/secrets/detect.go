@@ -398,6 +398,10 @@ func (d *Detector) reject(f *scan.File, r *Rule, secret, full string, a assignme
 		if why := validBasicAuth(f, secret); why != "" {
 			return why
 		}
+	case "google-api-key":
+		if why := firebaseClientKey(f, vs); why != "" {
+			return why
+		}
 	case "userinfo":
 		if why := validUserinfo(f, secret); why != "" {
 			return why
@@ -428,7 +432,7 @@ var wellKnownPasswords = map[string]bool{
 var placeholderWords = []string{
 	"example", "placeholder", "changeme", "change_me", "change-me", "your_", "your-", "yourkey", "yourtoken",
 	"yoursecret", "yourpassword", "insert_", "insert-", "replace_me", "replaceme", "redacted", "dummy",
-	"xxxxx", "*****", "....", "not-a-real", "not_a_real", "notareal", "<", ">", "${", "{{", "}}", "%s", "%(", "$(", "todo", "fixme", "sample",
+	"xxxxx", "*****", "....", "abc123", "abcdefgh", "####", "not-a-real", "not_a_real", "notareal", "<", ">", "${", "{{", "}}", "%s", "%(", "$(", "todo", "fixme", "sample",
 }
 
 // placeholder reports why secret is a placeholder or known example, or "".
@@ -445,6 +449,12 @@ func placeholder(secret string, words bool) string {
 		if words && strings.Contains(low, w) {
 			return "placeholder (" + strings.TrimSpace(w) + ")"
 		}
+	}
+	if strings.HasSuffix(secret, "...") || strings.HasSuffix(secret, "…") {
+		return "placeholder (elided with ...)"
+	}
+	if secret[0] == '[' && secret[len(secret)-1] == ']' || strings.Contains(secret, ":[") && strings.HasSuffix(secret, "]") {
+		return "placeholder ([NAME])"
 	}
 	if (secret[0] == '$' || secret[0] == '%') && envRefRe.MatchString(secret) {
 		return "placeholder (environment variable reference)"

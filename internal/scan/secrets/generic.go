@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"bytes"
 	"path"
 	"regexp"
 	"slices"
@@ -158,6 +159,15 @@ func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me in
 	if ok, why := isSecretName(key); !ok {
 		return why
 	}
+	if insideString(f.Data, vs, key) {
+		return "the assignment is itself inside a quoted string (text, not code)"
+	}
+	if w := negatedKey.FindString(key); w != "" {
+		return "key name " + key + " marks the value as not a real credential (" + w + ")"
+	}
+	if why := reference(v); why != "" {
+		return why
+	}
 	low := strings.ToLower(v)
 	if lineLen(f.Data, vs) > 1000 || strings.Contains(path.Base(f.Path), ".min.") {
 		return "minified or generated code"
@@ -224,6 +234,9 @@ func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me in
 	if !strings.ContainsFunc(v, unicode.IsLetter) && len(v) < 10 {
 		return "value has no letters and is short (a number, not a secret)"
 	}
+	if !looksGenerated(v) && (strings.Contains(low, "passw") || strings.Contains(low, "secret") || strings.Contains(low, "token")) {
+		return "value names what it stands for (" + v + "), a stand-in rather than a credential"
+	}
 	if isDocPath(f.Path) && weakValue(low) {
 		return "weak sample value in documentation or test file"
 	}
@@ -235,6 +248,55 @@ func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me in
 	}
 	if isDocPath(f.Path) && testishKey.MatchString(key) {
 		return "key names a test or sample value (" + key + ") in a test or documentation file"
+	}
+	return ""
+}
+
+// negatedKey finds words in a key name that say its value is not a live
+// credential: nonMatchingToken, invalid_secret, wrongPassword, publicToken.
+var negatedKey = regexp.MustCompile(`(?i)(?:^|[^a-z])(non|invalid|wrong|bad|fake|mock|dummy|public|publishable|csrf|xsrf)|(?:Non|Invalid|Wrong|Bad|Fake|Mock|Dummy|Public|Publishable|Csrf|Xsrf)[A-Z]`)
+
+// insideString reports whether the key before the value at vs is itself
+// inside a quoted value: x = "token = \"…\"" quotes an assignment.
+func insideString(data []byte, vs int, key string) bool {
+	ls := bytes.LastIndexByte(data[:vs], '\n') + 1
+	ks := bytes.LastIndex(data[ls:vs], []byte(key))
+	if ks < 0 {
+		return false
+	}
+	before := bytes.TrimRight(data[ls:ls+ks], " \t")
+	if len(before) == 0 || before[len(before)-1] != '"' && before[len(before)-1] != '\'' {
+		return false
+	}
+	before = bytes.TrimRight(before[:len(before)-1], " \t")
+	return len(before) > 0 && before[len(before)-1] == '='
+}
+
+// Template and reference syntaxes: the value names where the secret comes
+// from, not the secret.
+var (
+	// Helm and Go templates: {{ .Values.auth.password }}, {{- $p := … }}.
+	goTemplateRe = regexp.MustCompile(`\{\{-?\s*[.$A-Za-z(]`)
+	// Terraform references: var.db_password, local.x, module.m.out,
+	// data.aws_ssm_parameter.p.value.
+	terraformRefRe = regexp.MustCompile(`^(?:var|local|module|data|each|count|path|terraform|self)\.[A-Za-z_][\w.\[\]"*-]*$`)
+	// Placeholders in braces or shell/CI expressions: {SumoAccessKey},
+	// ${DB_PASSWORD}, $(cat file), %(password)s, <password>, @Password@.
+	bracePlaceholderRe = regexp.MustCompile(`^(?:\{[A-Za-z_][\w.:-]*\}?|\$\{\{?[^}]*\}\}?|\$\([^)]*\)|%\(?[A-Za-z_]\w*\)?s?%?|<[^<>]+>|@[A-Za-z_]\w*@|#\{[^}]*\})$`)
+)
+
+// reference reports why a value is a template expression, a reference or
+// an encrypted value rather than a literal secret, or "".
+func reference(v string) string {
+	switch {
+	case goTemplateRe.MatchString(v):
+		return "value is a template expression ({{ … }}), rendered from elsewhere"
+	case terraformRefRe.MatchString(v):
+		return "value is a Terraform reference (" + v + ")"
+	case bracePlaceholderRe.MatchString(v):
+		return "value is a placeholder or variable reference (" + v + ")"
+	case strings.HasPrefix(v, "ENC[") || strings.HasPrefix(v, "AQICAHh") || strings.HasPrefix(v, "vault:v1:") || strings.HasPrefix(v, "$ANSIBLE_VAULT"):
+		return "value is encrypted (SOPS, KMS, Vault transit or Ansible Vault), not plaintext"
 	}
 	return ""
 }

@@ -138,7 +138,7 @@ func (r *Rule) compile(eager bool) error {
 		return fmt.Errorf("rule %s: unknown prefilter %q", r.ID, r.Prefilter)
 	}
 	switch r.Validate {
-	case "", "luhn", "github-crc32", "pem", "jwt", "basic-auth", "userinfo":
+	case "", "luhn", "github-crc32", "pem", "jwt", "basic-auth", "userinfo", "google-api-key":
 	default:
 		return fmt.Errorf("rule %s: unknown validation %q", r.ID, r.Validate)
 	}
