@@ -168,6 +168,11 @@ func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me in
 	if why := reference(v); why != "" {
 		return why
 	}
+	if strings.HasPrefix(v, "AIza") {
+		if why := firebaseClientKey(f, vs); why != "" {
+			return why
+		}
+	}
 	low := strings.ToLower(v)
 	if lineLen(f.Data, vs) > 1000 || strings.Contains(path.Base(f.Path), ".min.") {
 		return "minified or generated code"
@@ -254,7 +259,7 @@ func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me in
 
 // negatedKey finds words in a key name that say its value is not a live
 // credential: nonMatchingToken, invalid_secret, wrongPassword, publicToken.
-var negatedKey = regexp.MustCompile(`(?i)(?:^|[^a-z])(non|invalid|wrong|bad|fake|mock|dummy|public|publishable|csrf|xsrf)|(?:Non|Invalid|Wrong|Bad|Fake|Mock|Dummy|Public|Publishable|Csrf|Xsrf)[A-Z]`)
+var negatedKey = regexp.MustCompile(`(?i)(?:^|[^a-z])(non|invalid|wrong|bad|fake|mock|dummy|public|publishable|csrf|xsrf|existing)|(?:Non|Invalid|Wrong|Bad|Fake|Mock|Dummy|Public|Publishable|Csrf|Xsrf|Existing)[A-Z]`)
 
 // insideString reports whether the key before the value at vs is itself
 // inside a quoted value: x = "token = \"…\"" quotes an assignment.
@@ -277,6 +282,9 @@ func insideString(data []byte, vs int, key string) bool {
 var (
 	// Helm and Go templates: {{ .Values.auth.password }}, {{- $p := … }}.
 	goTemplateRe = regexp.MustCompile(`\{\{-?\s*[.$A-Za-z(]`)
+	// Go/Helm template fields outside braces, as in {{- $p := .Values.x }}
+	// once the tokenizer has split the action: .Values.auth.rootPassword.
+	templateFieldRe = regexp.MustCompile(`^\$?\.(?:Values|Release|Chart|Capabilities|Files|Template|[A-Z]\w*)(?:\.[\w-]+)*\s*(?:\}\})?$`)
 	// Terraform references: var.db_password, local.x, module.m.out,
 	// data.aws_ssm_parameter.p.value.
 	terraformRefRe = regexp.MustCompile(`^(?:var|local|module|data|each|count|path|terraform|self)\.[A-Za-z_][\w.\[\]"*-]*$`)
@@ -291,6 +299,8 @@ func reference(v string) string {
 	switch {
 	case goTemplateRe.MatchString(v):
 		return "value is a template expression ({{ … }}), rendered from elsewhere"
+	case templateFieldRe.MatchString(v):
+		return "value is a template field reference (" + v + ")"
 	case terraformRefRe.MatchString(v):
 		return "value is a Terraform reference (" + v + ")"
 	case bracePlaceholderRe.MatchString(v):
