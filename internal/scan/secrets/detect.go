@@ -292,7 +292,7 @@ func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool,
 			continue
 		}
 		if !build {
-			*found = append(*found, spanFinding{rule: ri, start: abs, end: abs + len(secret), generic: r.Generic})
+			*found = append(*found, spanFinding{rule: ri, start: abs, end: abs + len(secret), generic: r.Generic && r.Value == ""})
 			continue
 		}
 		fd := f.NewFinding(abs)
@@ -309,7 +309,7 @@ func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool,
 		if fd.Fix == "" {
 			fd.Fix = "Revoke and rotate this credential, then remove it from the file (and its history); load it from a secret store or environment at run time."
 		}
-		*found = append(*found, spanFinding{f: fd, rule: ri, start: abs, end: abs + len(secret), generic: r.Generic})
+		*found = append(*found, spanFinding{f: fd, rule: ri, start: abs, end: abs + len(secret), generic: r.Generic && r.Value == ""})
 	}
 }
 
@@ -353,6 +353,9 @@ func secretSpan(r *Rule, m []int) (int, int) {
 
 // reject returns why a candidate is not reported, or "".
 func (d *Detector) reject(f *scan.File, r *Rule, secret, full string, a assignment, vs, ms, me int) string {
+	if r.pathRe != nil && !r.pathRe.MatchString(f.Path) {
+		return "not in a file this rule applies to (" + r.Path + ")"
+	}
 	if len(secret) > maxSecretLen && !r.Multiline {
 		return "longer than any credential format (data, not a token)"
 	}
@@ -418,6 +421,8 @@ var knownExamples = []string{
 	"AKIAI44QH8DHBEXAMPLE",
 	"ASIAIOSFODNN7EXAMPLE",
 	"JBSWY3DPEHPK3PXP", // the TOTP secret of the Google Authenticator docs
+	"33f!!lloppa",      // the nuget.config reference's sample passwords
+	"hal+9ooo_da!sY",
 }
 
 // wellKnownPasswords are vendor defaults that the default-credential

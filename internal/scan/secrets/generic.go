@@ -156,7 +156,14 @@ func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me in
 	if !quoted && isIdentExpr(v) && codeExts[fileExt(f.Path)] {
 		return "value is a code expression, not a literal"
 	}
-	if ok, why := isSecretName(key); !ok {
+	if r.valueRe != nil {
+		if !slices.ContainsFunc(r.Keywords, func(k string) bool { return keywordAtWordStart(key, k) }) {
+			return "the provider name in key " + key + " is part of another word"
+		}
+		if !r.valueRe.MatchString(v) {
+			return "value does not have the shape of a " + r.Name
+		}
+	} else if ok, why := isSecretName(key); !ok {
 		return why
 	}
 	if insideString(f.Data, vs, key) {
@@ -227,7 +234,7 @@ func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me in
 	if cryptHashRe.MatchString(v) {
 		return "value is a password hash, not a password"
 	}
-	if uuidRe.MatchString(v) && !strings.Contains(strings.ToLower(key), "token") && !strings.Contains(strings.ToLower(key), "secret") {
+	if r.valueRe == nil && uuidRe.MatchString(v) && !strings.Contains(strings.ToLower(key), "token") && !strings.Contains(strings.ToLower(key), "secret") {
 		return "value is a UUID identifier"
 	}
 	if hexRe.MatchString(v) && (strings.Contains(strings.ToLower(key), "hash") || strings.Contains(strings.ToLower(key), "sum")) {
@@ -260,6 +267,26 @@ func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me in
 // negatedKey finds words in a key name that say its value is not a live
 // credential: nonMatchingToken, invalid_secret, wrongPassword, publicToken.
 var negatedKey = regexp.MustCompile(`(?i)(?:^|[^a-z])(non|invalid|wrong|bad|fake|mock|dummy|public|publishable|csrf|xsrf|existing)|(?:Non|Invalid|Wrong|Bad|Fake|Mock|Dummy|Public|Publishable|Csrf|Xsrf|Existing)[A-Z]`)
+
+// keywordAtWordStart reports whether kw occurs in key where a word of the
+// key starts: sumo_access_id and SumoAccessId but not sumObj; etsy_token
+// but not SetSysctl.
+func keywordAtWordStart(key, kw string) bool {
+	low := strings.ToLower(key)
+	for off := 0; ; {
+		i := strings.Index(low[off:], kw)
+		if i < 0 {
+			return false
+		}
+		i += off
+		if i == 0 || !isLetter(key[i-1]) || key[i] >= 'A' && key[i] <= 'Z' && key[i-1] >= 'a' && key[i-1] <= 'z' {
+			return true
+		}
+		off = i + 1
+	}
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 // insideString reports whether the key before the value at vs is itself
 // inside a quoted value: x = "token = \"…\"" quotes an assignment.
