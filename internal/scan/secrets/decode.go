@@ -34,10 +34,10 @@ const maxDecoded = 64 << 10
 var (
 	// Base64 of `eyJ` (the start of a JWT or of any JSON object).
 	b64JSONRe = regexp.MustCompile(`ZXlK[A-Za-z0-9+/_\-]{40,}={0,2}`)
-	// The value of an HTTP Basic authorization.
-	basicRe = regexp.MustCompile(`(?i)\bbasic[ \t]+([A-Za-z0-9+/]{16,}={0,2})`)
-	// kind: Secret at the start of a line, quoted or not.
-	k8sSecretKindRe = regexp.MustCompile(`(?im)^[ \t]*kind:[ \t]*["']?secret["']?[ \t]*\r?$`)
+	// The value of an HTTP Basic authorization, matched at "basic".
+	basicRe = regexp.MustCompile(`^(?i:basic)[ \t]+([A-Za-z0-9+/]{16,}={0,2})`)
+	// The value after "kind:", matched there.
+	k8sSecretKindRe = regexp.MustCompile(`^kind:[ \t]*["']?(?i:secret)["']?[ \t]*(?:\r?\n|$)`)
 	// A key under data: with a base64 value, on its line or, after | or >,
 	// on the next.
 	k8sDataEntryRe = regexp.MustCompile(`(?m)^([ \t]+)([A-Za-z0-9_.\-]+):[ \t]*(?:[|>][-+]?[ \t]*\r?\n[ \t]+)?["']?([A-Za-z0-9+/]{8,}={0,2})["']?[ \t]*\r?$`)
@@ -53,8 +53,24 @@ func decodeSpans(data []byte) []decodedSpan {
 			}
 		}
 	}
-	if bytes.Contains(data, []byte("asic")) || bytes.Contains(data, []byte("ASIC")) {
-		for _, m := range basicRe.FindAllSubmatchIndex(data, -1) {
+	// Whole-file regexes cost more than the rest of the scan: find the
+	// anchor words with bytes.Index and match only there.
+	for _, word := range []string{"Basic ", "basic ", "BASIC "} {
+		for off := 0; ; {
+			i := bytes.Index(data[off:], []byte(word))
+			if i < 0 {
+				break
+			}
+			at := off + i
+			off = at + len(word)
+			if at > 0 && isIdentByte(data[at-1]) {
+				continue
+			}
+			m := basicRe.FindSubmatchIndex(data[at:min(len(data), at+4096)])
+			if m == nil {
+				continue
+			}
+			m[2], m[3] = at+m[2], at+m[3]
 			t := decodeB64(data[m[2]:m[3]])
 			// user:password is the basic-auth rule's; a bare token is ours.
 			if t == nil || bytes.IndexByte(t, ':') >= 0 {
@@ -64,10 +80,29 @@ func decodeSpans(data []byte) []decodedSpan {
 			out = append(out, decodedSpan{start: m[2], end: m[3], text: append(framed, '"')})
 		}
 	}
-	if k8sSecretKindRe.Match(data) {
+	if isK8sSecret(data) {
 		out = append(out, k8sSecretData(data)...)
 	}
 	return out
+}
+
+// isK8sSecret reports whether data has a line "kind: Secret".
+func isK8sSecret(data []byte) bool {
+	for off := 0; ; {
+		i := bytes.Index(data[off:], []byte("kind:"))
+		if i < 0 {
+			return false
+		}
+		at := off + i
+		off = at + 5
+		ls := at
+		for ls > 0 && (data[ls-1] == ' ' || data[ls-1] == '\t') {
+			ls--
+		}
+		if (ls == 0 || data[ls-1] == '\n') && k8sSecretKindRe.Match(data[at:min(len(data), at+64)]) {
+			return true
+		}
+	}
 }
 
 // k8sSecretData decodes the values of the data: block(s) of a Kubernetes
