@@ -124,6 +124,12 @@ func buildCorpus() []corpusCase {
 		add(fmt.Sprintf("curl env %d", i), "deploy.sh", `curl -u "$USER:$PASSWORD" https://registry.internal/v2/`, false)
 		add(fmt.Sprintf("negated key %d", i), "config", `invalidToken := "`+g.pick(lower, 16)+`"`, false)
 		add(fmt.Sprintf("quoted assignment %d", i), "config", `msg = "token = \"`+g.pick(lower, 20)+`\""`, false)
+		add(fmt.Sprintf("helm include %d", i), "templates/secrets.yaml", `{{- $rootPassword := include "common.secrets.passwords.manage" (dict "secret" "db" "key" "root-password") }}`, false)
+		add(fmt.Sprintf("enum list %d", i), "crds.yaml", `description: Kind of the values referent, valid values are ('Secret', 'ConfigMap').`, false)
+		add(fmt.Sprintf("file name value %d", i), "values.yaml", `  secretKey: thanos.yaml`, false)
+		add(fmt.Sprintf("word phrase %d", i), "values.yaml", `  tlsSecret: grafana.local-tls`, false)
+		add(fmt.Sprintf("dollar reference %d", i), "values.yaml", `  clientSecret: $oidc.azuread.clientSecret`, false)
+		add(fmt.Sprintf("base64 placeholder %d", i), "secret.yaml", `  secret: `+base64.StdEncoding.EncodeToString([]byte("example-app-secret")), false)
 	}
 	return cs
 }

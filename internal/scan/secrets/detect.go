@@ -470,7 +470,7 @@ func placeholder(secret string, words bool) string {
 	return ""
 }
 
-var envRefRe = regexp.MustCompile(`^\$(?:\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)$|^%[A-Za-z_][A-Za-z0-9_]*%$`)
+var envRefRe = regexp.MustCompile(`^\$(?:\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][\w-]*)*)$|^%[A-Za-z_][A-Za-z0-9_]*%$`)
 
 func longestRun(s string) int {
 	best, cur := 0, 0

@@ -169,6 +169,18 @@ func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me in
 	if insideString(f.Data, vs, key) {
 		return "the assignment is itself inside a quoted string (text, not code)"
 	}
+	if insideTemplateAction(f.Data, vs) {
+		return "an assignment inside a template action ({{ $x := … }}), computed when the template renders"
+	}
+	if a.op == "," && !looksGenerated(v) {
+		return "a list or call argument that does not look generated"
+	}
+	if r.valueRe == nil && !isPasswordKey(key) && isPhrase(v) {
+		return "value is a name made of words (" + v + "), not a generated secret"
+	}
+	if t := decodeB64([]byte(v)); len(v) >= 12 && t != nil && len(t) >= 6 && placeholder(string(t), true) != "" {
+		return "value is base64 of a placeholder (" + string(t) + ")"
+	}
 	if w := negatedKey.FindString(key); w != "" {
 		return "key name " + key + " marks the value as not a real credential (" + w + ")"
 	}
@@ -225,7 +237,9 @@ func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me in
 		}
 	}
 	if strings.HasPrefix(v, "/") || strings.HasPrefix(v, "./") || strings.HasPrefix(v, "~/") || strings.HasPrefix(v, "../") ||
-		strings.HasSuffix(low, ".pem") || strings.HasSuffix(low, ".key") || strings.HasSuffix(low, ".txt") || strings.HasSuffix(low, ".json") {
+		strings.HasSuffix(low, ".pem") || strings.HasSuffix(low, ".key") || strings.HasSuffix(low, ".txt") || strings.HasSuffix(low, ".json") ||
+		strings.HasSuffix(low, ".yaml") || strings.HasSuffix(low, ".yml") || strings.HasSuffix(low, ".crt") || strings.HasSuffix(low, ".conf") ||
+		strings.HasSuffix(low, ".p12") || strings.HasSuffix(low, ".jks") || strings.HasSuffix(low, ".properties") {
 		return "value is a file path"
 	}
 	if (strings.HasPrefix(low, "http://") || strings.HasPrefix(low, "https://")) && !strings.Contains(v, "@") {
@@ -246,7 +260,7 @@ func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me in
 	if !strings.ContainsFunc(v, unicode.IsLetter) && len(v) < 10 {
 		return "value has no letters and is short (a number, not a secret)"
 	}
-	if !looksGenerated(v) && (strings.Contains(low, "passw") || strings.Contains(low, "secret") || strings.Contains(low, "token")) {
+	if (!looksGenerated(v) || !strings.ContainsFunc(v, unicode.IsDigit)) && (strings.Contains(low, "passw") || strings.Contains(low, "secret") || strings.Contains(low, "token")) {
 		return "value names what it stands for (" + v + "), a stand-in rather than a credential"
 	}
 	if isDocPath(f.Path) && weakValue(low) {
@@ -267,6 +281,37 @@ func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me in
 // negatedKey finds words in a key name that say its value is not a live
 // credential: nonMatchingToken, invalid_secret, wrongPassword, publicToken.
 var negatedKey = regexp.MustCompile(`(?i)(?:^|[^a-z])(non|invalid|wrong|bad|fake|mock|dummy|public|publishable|csrf|xsrf|existing)|(?:Non|Invalid|Wrong|Bad|Fake|Mock|Dummy|Public|Publishable|Csrf|Xsrf|Existing)[A-Z]`)
+
+// insideTemplateAction reports whether off lies inside a {{ … }} action
+// opened earlier on its line.
+func insideTemplateAction(data []byte, off int) bool {
+	ls := bytes.LastIndexByte(data[:off], '\n') + 1
+	open := bytes.LastIndex(data[ls:off], []byte("{{"))
+	return open >= 0 && !bytes.Contains(data[ls+open:off], []byte("}}"))
+}
+
+// isPasswordKey reports whether a key names a password (people choose
+// passwords from words; tokens and secrets are generated).
+func isPasswordKey(key string) bool {
+	lk := strings.ToLower(key)
+	return strings.Contains(lk, "passw") || strings.Contains(lk, "pwd") || strings.Contains(lk, "passphrase")
+}
+
+// isPhrase reports whether v is two or more alphabetic words joined by
+// - . or _ (grafana.local-tls, custom-CA), a name rather than a secret.
+func isPhrase(v string) bool {
+	segs := strings.FieldsFunc(v, func(r rune) bool { return r == '-' || r == '_' || r == '.' })
+	if len(segs) < 2 {
+		return false
+	}
+	for _, sg := range segs {
+		if len(sg) > 12 || strings.ContainsFunc(sg, func(r rune) bool { return !unicode.IsLetter(r) }) ||
+			len(sg) > 3 && !strings.ContainsAny(strings.ToLower(sg), "aeiouy") {
+			return false // not a word: too long, digits, or no vowel
+		}
+	}
+	return true
+}
 
 // keywordAtWordStart reports whether kw occurs in key where a word of the
 // key starts: sumo_access_id and SumoAccessId but not sumObj; etsy_token
