@@ -110,6 +110,8 @@ func buildCorpus() []corpusCase {
 		add(fmt.Sprintf("url credentials %d", i), "config", "remote = https://deploy:"+g.pick(alnum, 16)+"@git.internal.lan/repo.git", true)
 		add(fmt.Sprintf("url low-entropy %d", i), "config", "source https://"+g.pick(hexa, 8)+":"+g.pick(hexa, 8)+"@gems.vendor.lan/", true)
 		add(fmt.Sprintf("curl -u %d", i), "deploy.sh", "curl -sf -u admin:"+g.pick(alnum, 14)+" https://registry.internal/v2/", true)
+		add(fmt.Sprintf("curl header %d", i), "deploy.sh", "curl -X GET https://deploy.internal/ \\\n  -H \"X-Api-Key: "+g.pick(alnum, 32)+"\"", true)
+		add(fmt.Sprintf("curl -u continued %d", i), "deploy.sh", "curl -k https://cache.internal/rest \\\n  -d 'x' \\\n  --user ops:"+g.pick(alnum, 16), true)
 		add(fmt.Sprintf("nuget %d", i), "nuget.config", `<add key="ClearTextPassword" value="`+g.pick(alnum, 16)+`" />`, true)
 	}
 	// Negatives: templates, references, public client keys, key names.
