@@ -208,7 +208,7 @@ func (d *Detector) findDecoded(ctx context.Context, f *scan.File, build bool) ([
 			return nil, err
 		}
 		for _, g := range found {
-			g.start, g.end = sp.start, sp.end
+			g.start, g.end, g.decoded = sp.start, sp.end, true
 			if build {
 				fd := f.NewFinding(sp.start)
 				fd.Kind, fd.RuleID, fd.Severity = g.f.Kind, g.f.RuleID, g.f.Severity

@@ -319,14 +319,22 @@ type spanFinding struct {
 	rule       int
 	start, end int
 	generic    bool
+	decoded    bool // found in the decoded form of the span
 }
 
 // emitFound reports findings, dropping a generic finding whose secret
-// overlaps one found by a specific rule: one secret, one report.
+// overlaps one found by a specific rule, and a finding on an encoded value
+// whose decoded form was found (it names the secret better): one secret,
+// one report.
 func emitFound(found []spanFinding, emit func(scan.Finding)) {
 	for _, g := range found {
 		if g.generic && slices.ContainsFunc(found, func(o spanFinding) bool {
 			return !o.generic && o.start < g.end && g.start < o.end
+		}) {
+			continue
+		}
+		if !g.decoded && slices.ContainsFunc(found, func(o spanFinding) bool {
+			return o.decoded && o.start < g.end && g.start < o.end
 		}) {
 			continue
 		}
