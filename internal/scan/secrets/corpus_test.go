@@ -60,6 +60,7 @@ var syntaxes = map[string]string{
 	"env in json":   `{"config.ini": "{K}={v}\nDEBUG=true"}`,
 	"js fallback":   `const {k} = process.env.{K} || "{v}"`,
 	"python kwargs": `client({k}="{v}")`,
+	"escaped json":  `body := "{\"{k}\": \"{v}\"}"`,
 }
 
 func fill(tmpl, key, value string) string {

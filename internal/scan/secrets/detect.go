@@ -463,6 +463,9 @@ func placeholder(secret string, words bool) string {
 			return "placeholder (" + strings.TrimSpace(w) + ")"
 		}
 	}
+	if formatVerbRe.MatchString(secret) {
+		return "placeholder (a format string: " + formatVerbRe.FindString(secret) + ")"
+	}
 	if strings.HasSuffix(secret, "...") || strings.HasSuffix(secret, "…") {
 		return "placeholder (elided with ...)"
 	}
@@ -477,6 +480,11 @@ func placeholder(secret string, words bool) string {
 	}
 	return ""
 }
+
+// formatVerbRe finds printf verbs (%s, %04d, %v): a value holding one is
+// filled in at run time.
+// Only the common verbs, so that percent-encoded bytes (%40) stay data.
+var formatVerbRe = regexp.MustCompile(`%[sdvq](?:[^A-Za-z0-9]|$)|%0[0-9]d`)
 
 var envRefRe = regexp.MustCompile(`^\$(?:\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][\w-]*)*)$|^%[A-Za-z_][A-Za-z0-9_]*%$`)
 
@@ -507,6 +515,9 @@ func assignmentFollows(data []byte, e int, nextLine bool) (ok, valueBelow bool) 
 		j++
 	}
 	closer := byte(0)
+	if j+1 < len(data) && data[j] == '\\' && data[j+1] == '"' {
+		j++ // \"key\": inside a string
+	}
 	if j < len(data) && (data[j] == '"' || data[j] == '\'' || data[j] == '`' || data[j] == ']' || data[j] == '>') {
 		closer = data[j]
 		j++
@@ -574,7 +585,7 @@ func assignmentOf(re *regexp.Regexp, chunk []byte, m []int) assignment {
 	a.key, _ = group("key")
 	a.keyCloser, _ = group("kq")
 	a.op, _ = group("op")
-	for name, q := range map[string]byte{"dq": '"', "sq": '\'', "bq": '`'} {
+	for name, q := range map[string]byte{"dq": '"', "sq": '\'', "bq": '`', "eq": '"'} {
 		if _, ok := group(name); ok {
 			a.quote = q
 		}

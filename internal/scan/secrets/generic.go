@@ -136,7 +136,7 @@ func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me in
 	quoted := a.quote != 0
 	switch {
 	case a.op == ",":
-		if a.keyCloser != `"` && a.keyCloser != "'" || !quoted {
+		if strings.TrimPrefix(a.keyCloser, `\`) != `"` && a.keyCloser != "'" || !quoted {
 			return "a list or call whose key and value are not both string literals"
 		}
 	case strings.HasSuffix(a.op, "\n"):

@@ -101,11 +101,12 @@ type Rule struct {
 //	"KEY", "value" (call arguments such as System.setProperty),
 //	<key>\n value\n</key> (XML elements),
 //
-// with the value double-, single- or backtick-quoted or bare (a bare value
+// with the value double-, single- or backtick-quoted, in escaped quotes
+// (\"…\" inside a JSON or code string) or bare (a bare value
 // ends at a blank, quote, separator, or a \n escape inside a string). The
 // named groups are read by assignmentOf: key, kq (what closed the key),
-// op, and one of dq, sq, bq, bare for the value.
-const AssignmentRegex = `(?:^|[\s"'\x60{(,;\[.$<-])(?P<key>[A-Za-z0-9_.\-]+)(?P<kq>["'\x60\]>]?)(?:[ \t]+(?:string|String|str|const|final))?[ \t]*(?P<op>:{1,3}=|\?=|\.=|\+=|=>|=|:|,|\|\||\r?\n)[ \t]*(?:"(?P<dq>[^"\r\n]+)"|'(?P<sq>[^'\r\n]+)'|\x60(?P<bq>[^\x60\r\n]+)\x60|(?P<bare>(?:[^\s"',;#)}\]<\\]|\\[^nrt])+))`
+// op, and one of dq, sq, bq, eq, bare for the value.
+const AssignmentRegex = `(?:^|[\s"'\x60{(,;\[.$<-])(?P<key>[A-Za-z0-9_.\-]+)(?P<kq>\\?["'\x60\]>]?)(?:[ \t]+(?:string|String|str|const|final))?[ \t]*(?P<op>:{1,3}=|\?=|\.=|\+=|=>|=|:|,|\|\||\r?\n)[ \t]*(?:"(?P<dq>[^"\r\n]+)"|'(?P<sq>[^'\r\n]+)'|\x60(?P<bq>[^\x60\r\n]+)\x60|\\"(?P<eq>[^"\\\r\n]+)\\"|(?P<bare>(?:[^\s"',;#)}\]<\\]|\\[^nrt])+))`
 
 type rulesFile struct {
 	Rules []Rule `yaml:"rules"`
