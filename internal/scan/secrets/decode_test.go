@@ -60,3 +60,25 @@ func TestKubernetesSecretTemplateIsNotDecoded(t *testing.T) {
 		t.Errorf("kind Secret with the same data: findings %v, want one", got)
 	}
 }
+
+// TestEncodingDoesNotHideASecret is written as someone who wants a
+// credential past the scanner: each case re-encodes or re-frames a live
+// token in a way people do by accident (and a bypasser would on purpose).
+func TestEncodingDoesNotHideASecret(t *testing.T) {
+	d := NewDetector(bundledSet(t), Options{})
+	g := fakeGen{rand.New(rand.NewPCG(9, 9))}
+	token := "sk_" + "live_" + g.pick(alnum, 24)
+	b64 := base64.StdEncoding.EncodeToString([]byte(token))
+	for name, text := range map[string]string{
+		"secret with kind after data, quoted, tabs": "apiVersion: v1\ndata:\n\tstripe: \"" + b64 + "\"\nkind: \"secret\"\n",
+		"secret value in a folded block":            "kind: Secret\ndata:\n  stripe: |\n    " + b64 + "\n",
+		"basic header in a curl line":               "curl -H \"Authorization: Basic " + b64 + "\" https://api.internal",
+		"escaped JSON inside a string":              `cfg := "{\"stripe_key\": \"` + token + `\"}"`,
+		"Makefile conditional assignment":           "STRIPE_KEY ?= " + token,
+		"Go typed var with backticks":               "var stripeKey string = `" + token + "`",
+	} {
+		if got := detect(t, d, "deploy/app.yaml", text); len(got) == 0 {
+			t.Errorf("%s: not found in %q", name, text)
+		}
+	}
+}
