@@ -132,6 +132,8 @@ func buildCorpus() []corpusCase {
 		add(fmt.Sprintf("file name value %d", i), "values.yaml", `  secretKey: thanos.yaml`, false)
 		add(fmt.Sprintf("word phrase %d", i), "values.yaml", `  tlsSecret: grafana.local-tls`, false)
 		add(fmt.Sprintf("dollar reference %d", i), "values.yaml", `  clientSecret: $oidc.azuread.clientSecret`, false)
+		add(fmt.Sprintf("self-naming password %d", i), "values.yaml", `  password: some_pass`, false)
+		add(fmt.Sprintf("variable name in URL %d", i), "README.md", `connection-string: mongodb://DB_USER:DB_PASSWORD@mongodb:27017`, false)
 		add(fmt.Sprintf("base64 placeholder %d", i), "secret.yaml", `  secret: `+base64.StdEncoding.EncodeToString([]byte("example-app-secret")), false)
 	}
 	return cs

@@ -463,6 +463,9 @@ func placeholder(secret string, words bool) string {
 			return "placeholder (" + strings.TrimSpace(w) + ")"
 		}
 	}
+	if envNameRe.MatchString(secret) {
+		return "placeholder (an environment variable's name, " + secret + ")"
+	}
 	if formatVerbRe.MatchString(secret) {
 		return "placeholder (a format string: " + formatVerbRe.FindString(secret) + ")"
 	}
@@ -480,6 +483,10 @@ func placeholder(secret string, words bool) string {
 	}
 	return ""
 }
+
+// envNameRe matches a SCREAMING_SNAKE_CASE name such as DB_PASSWORD: the
+// name of a variable standing where its value will go.
+var envNameRe = regexp.MustCompile(`^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$`)
 
 // formatVerbRe finds printf verbs (%s, %04d, %v): a value holding one is
 // filled in at run time.

@@ -260,7 +260,8 @@ func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me in
 	if !strings.ContainsFunc(v, unicode.IsLetter) && len(v) < 10 {
 		return "value has no letters and is short (a number, not a secret)"
 	}
-	if (!looksGenerated(v) || !strings.ContainsFunc(v, unicode.IsDigit)) && (strings.Contains(low, "passw") || strings.Contains(low, "secret") || strings.Contains(low, "token")) {
+	if (!looksGenerated(v) || !strings.ContainsFunc(v, unicode.IsDigit)) && (strings.Contains(low, "passw") || strings.Contains(low, "secret") ||
+		strings.Contains(low, "token") || strings.Contains(low, "pwd") || slices.Contains(splitIdent(v), "pass")) {
 		return "value names what it stands for (" + v + "), a stand-in rather than a credential"
 	}
 	if isDocPath(f.Path) && weakValue(low) {
