@@ -61,6 +61,8 @@ var syntaxes = map[string]string{
 	"js fallback":   `const {k} = process.env.{K} || "{v}"`,
 	"python kwargs": `client({k}="{v}")`,
 	"escaped json":  `body := "{\"{k}\": \"{v}\"}"`,
+	"hcl heredoc":   "{k} = <<-EOT\n  {v}\nEOT",
+	"ruby heredoc":  "{k} = <<~'KEY'\n  {v}\nKEY",
 }
 
 func fill(tmpl, key, value string) string {

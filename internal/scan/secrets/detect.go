@@ -547,7 +547,13 @@ func assignmentFollows(data []byte, e int, nextLine bool) (ok, valueBelow bool) 
 	}
 	switch data[j] {
 	case ':', '=':
-		return true, false
+		// key = <<EOT: the value is on the next line.
+		k := j
+		for k < len(data) && (data[k] == ':' || data[k] == '=') {
+			k++
+		}
+		k = skipBlanks(data, k)
+		return true, k+1 < len(data) && data[k] == '<' && data[k+1] == '<'
 	case '?', '.', '+': // Makefile ?=, PHP .=, +=
 		return next == '=', false
 	case '|':
@@ -576,7 +582,7 @@ func skipBlanks(data []byte, j int) int {
 // operator, and how the value was written.
 type assignment struct {
 	key, keyCloser, op string
-	quote              byte // '"', '\'', '`' or 0 for a bare value
+	quote              byte // '"', '\'', '`', '<' (heredoc) or 0 for a bare value
 }
 
 // assignmentOf reads the named groups of a generic rule's match.
@@ -592,7 +598,7 @@ func assignmentOf(re *regexp.Regexp, chunk []byte, m []int) assignment {
 	a.key, _ = group("key")
 	a.keyCloser, _ = group("kq")
 	a.op, _ = group("op")
-	for name, q := range map[string]byte{"dq": '"', "sq": '\'', "bq": '`', "eq": '"'} {
+	for name, q := range map[string]byte{"dq": '"', "sq": '\'', "bq": '`', "eq": '"', "hd": '<'} {
 		if _, ok := group(name); ok {
 			a.quote = q
 		}

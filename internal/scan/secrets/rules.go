@@ -102,11 +102,12 @@ type Rule struct {
 //	<key>\n value\n</key> (XML elements),
 //
 // with the value double-, single- or backtick-quoted, in escaped quotes
-// (\"…\" inside a JSON or code string) or bare (a bare value
+// (\"…\" inside a JSON or code string), the first line of a heredoc
+// (key = <<-EOT, Terraform, Ruby, shell) or bare (a bare value
 // ends at a blank, quote, separator, or a \n escape inside a string). The
 // named groups are read by assignmentOf: key, kq (what closed the key),
-// op, and one of dq, sq, bq, eq, bare for the value.
-const AssignmentRegex = `(?:^|[\s"'\x60{(,;\[.$<-])(?P<key>[A-Za-z0-9_.\-]+)(?P<kq>\\?["'\x60\]>]?)(?:[ \t]+(?:string|String|str|const|final))?[ \t]*(?P<op>:{1,3}=|\?=|\.=|\+=|=>|=|:|,|\|\||\r?\n)[ \t]*(?:"(?P<dq>[^"\r\n]+)"|'(?P<sq>[^'\r\n]+)'|\x60(?P<bq>[^\x60\r\n]+)\x60|\\"(?P<eq>[^"\\\r\n]+)\\"|(?P<bare>(?:[^\s"',;#)}\]<\\]|\\[^nrt])+))`
+// op, and one of dq, sq, bq, eq, hd, bare for the value.
+const AssignmentRegex = `(?:^|[\s"'\x60{(,;\[.$<-])(?P<key>[A-Za-z0-9_.\-]+)(?P<kq>\\?["'\x60\]>]?)(?:[ \t]+(?:string|String|str|const|final))?[ \t]*(?P<op>:{1,3}=|\?=|\.=|\+=|=>|=|:|,|\|\||\r?\n)[ \t]*(?:"(?P<dq>[^"\r\n]+)"|'(?P<sq>[^'\r\n]+)'|\x60(?P<bq>[^\x60\r\n]+)\x60|\\"(?P<eq>[^"\\\r\n]+)\\"|<<[-~]?["']?[A-Za-z_][A-Za-z0-9_]*["']?[ \t]*\r?\n[ \t]*(?P<hd>[^\s"'<>]+)|(?P<bare>(?:[^\s"',;#)}\]<\\]|\\[^nrt])+))`
 
 type rulesFile struct {
 	Rules []Rule `yaml:"rules"`
