@@ -259,7 +259,7 @@ func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool,
 		// One window per keyword hit, starting at its identifier: the
 		// first match is the assignment of that identifier.
 		m := r.re.get().FindSubmatchIndex(chunk)
-		if ki := r.re.get().SubexpIndex("key"); m != nil && ki > 0 && m[2*ki] >= 0 &&
+		if ki := r.re.groups.key; m != nil && ki > 0 && m[2*ki] >= 0 &&
 			w.start+m[2*ki] <= w.hitStart && w.hitEnd <= w.start+m[2*ki+1] {
 			matches = [][]int{m}
 		}
@@ -280,8 +280,8 @@ func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool,
 		full := string(chunk[m[0]:m[1]])
 		var a assignment
 		if r.Generic {
-			a = assignmentOf(r.re.get(), chunk, m)
-		} else if ki := r.re.get().SubexpIndex("key"); ki > 0 && m[2*ki] >= 0 {
+			a = assignmentOf(&r.re.groups, chunk, m)
+		} else if ki := r.re.groups.key; ki > 0 && m[2*ki] >= 0 {
 			a.key = string(chunk[m[2*ki]:m[2*ki+1]])
 		}
 		if reason := d.reject(f, r, secret, full, a, abs, w.start+m[0], w.start+m[1]); reason != "" {
@@ -586,21 +586,18 @@ type assignment struct {
 }
 
 // assignmentOf reads the named groups of a generic rule's match.
-func assignmentOf(re *regexp.Regexp, chunk []byte, m []int) assignment {
+func assignmentOf(g *assignGroups, chunk []byte, m []int) assignment {
 	var a assignment
-	group := func(name string) (string, bool) {
-		i := re.SubexpIndex(name)
+	group := func(i int) string {
 		if i <= 0 || m[2*i] < 0 {
-			return "", false
+			return ""
 		}
-		return string(chunk[m[2*i]:m[2*i+1]]), true
+		return string(chunk[m[2*i]:m[2*i+1]])
 	}
-	a.key, _ = group("key")
-	a.keyCloser, _ = group("kq")
-	a.op, _ = group("op")
-	for name, q := range map[string]byte{"dq": '"', "sq": '\'', "bq": '`', "eq": '"', "hd": '<'} {
-		if _, ok := group(name); ok {
-			a.quote = q
+	a.key, a.keyCloser, a.op = group(g.key), group(g.kq), group(g.op)
+	for _, v := range g.values {
+		if m[2*v.index] >= 0 {
+			a.quote = v.quote
 		}
 	}
 	return a

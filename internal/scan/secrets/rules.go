@@ -116,14 +116,37 @@ type rulesFile struct {
 // lazyRegexp compiles its expression on first use: a scan uses few of the
 // bundled rules, and compiling them all costs start-up time.
 type lazyRegexp struct {
-	expr string
-	once sync.Once
-	re   *regexp.Regexp
+	expr   string
+	once   sync.Once
+	re     *regexp.Regexp
+	groups assignGroups
 }
 
 func (l *lazyRegexp) get() *regexp.Regexp {
-	l.once.Do(func() { l.re = regexp.MustCompile(l.expr) })
+	l.once.Do(func() { l.setRe(regexp.MustCompile(l.expr)) })
 	return l.re
+}
+
+func (l *lazyRegexp) setRe(re *regexp.Regexp) {
+	l.re = re
+	l.groups = assignGroups{key: re.SubexpIndex("key"), kq: re.SubexpIndex("kq"), op: re.SubexpIndex("op")}
+	for name, q := range map[string]byte{"dq": '"', "sq": '\'', "bq": '`', "eq": '"', "hd": '<'} {
+		if i := re.SubexpIndex(name); i > 0 {
+			l.groups.values = append(l.groups.values, valueGroup{i, q})
+		}
+	}
+}
+
+// assignGroups are the indexes of the tokenizer's named groups in a rule's
+// regex (-1 when absent), looked up once per rule.
+type assignGroups struct {
+	key, kq, op int
+	values      []valueGroup
+}
+
+type valueGroup struct {
+	index int
+	quote byte
 }
 
 // Bundled returns the rules shipped with interlock. Their regular
@@ -203,7 +226,7 @@ func (r *Rule) compile(eager bool) error {
 		if r.SecretGroup > re.NumSubexp() {
 			return fmt.Errorf("rule %s: secret_group %d but regex has %d groups", r.ID, r.SecretGroup, re.NumSubexp())
 		}
-		r.re.re = re
+		r.re.setRe(re)
 		r.re.once.Do(func() {})
 	}
 	r.allow = r.allow[:0]
