@@ -43,11 +43,24 @@ var (
 	k8sDataEntryRe = regexp.MustCompile(`(?m)^([ \t]+)([A-Za-z0-9_.\-]+):[ \t]*(?:[|>][-+]?[ \t]*\r?\n[ \t]+)?["']?([A-Za-z0-9+/]{8,}={0,2})["']?[ \t]*\r?$`)
 )
 
+// maxDecodedSpans bounds how many values of one file are decoded: a file
+// of thousands of base64 blobs is data, and decoding each would multiply
+// the scan's cost.
+const maxDecodedSpans = 256
+
 // decodeSpans finds the encoded values in data worth decoding.
 func decodeSpans(data []byte) []decodedSpan {
+	out := decodeSpansAll(data)
+	if len(out) > maxDecodedSpans {
+		out = out[:maxDecodedSpans]
+	}
+	return out
+}
+
+func decodeSpansAll(data []byte) []decodedSpan {
 	var out []decodedSpan
 	if bytes.Contains(data, []byte("ZXlK")) {
-		for _, m := range b64JSONRe.FindAllIndex(data, -1) {
+		for _, m := range b64JSONRe.FindAllIndex(data, maxDecodedSpans) {
 			if t := decodeB64(data[m[0]:m[1]]); t != nil {
 				out = append(out, decodedSpan{start: m[0], end: m[1], text: t})
 			}
