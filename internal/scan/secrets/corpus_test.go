@@ -128,6 +128,7 @@ func buildCorpus() []corpusCase {
 		add(fmt.Sprintf("k8s secret template %d", i), "secret.yaml", "apiVersion: v1\nkind: Secret\ndata:\n  password: {{ .Values.password | b64enc }}\n", false)
 		add(fmt.Sprintf("curl env %d", i), "deploy.sh", `curl -u "$USER:$PASSWORD" https://registry.internal/v2/`, false)
 		add(fmt.Sprintf("negated key %d", i), "config", `invalidToken := "`+g.pick(lower, 16)+`"`, false)
+		add(fmt.Sprintf("negation-like word %d", i), "config", `badge_token := "`+g.pick(alnum, 24)+`"`, true)
 		add(fmt.Sprintf("quoted assignment %d", i), "config", `msg = "token = \"`+g.pick(lower, 20)+`\""`, false)
 		add(fmt.Sprintf("helm include %d", i), "templates/secrets.yaml", `{{- $rootPassword := include "common.secrets.passwords.manage" (dict "secret" "db" "key" "root-password") }}`, false)
 		add(fmt.Sprintf("enum list %d", i), "crds.yaml", `description: Kind of the values referent, valid values are ('Secret', 'ConfigMap').`, false)

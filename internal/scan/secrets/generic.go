@@ -181,8 +181,8 @@ func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me in
 	if t := decodeB64([]byte(v)); len(v) >= 12 && t != nil && len(t) >= 6 && placeholder(string(t), true) != "" {
 		return "value is base64 of a placeholder (" + string(t) + ")"
 	}
-	if w := negatedKey.FindString(key); w != "" {
-		return "key name " + key + " marks the value as not a real credential (" + w + ")"
+	if i := slices.IndexFunc(splitIdent(key), func(w string) bool { return negatedWords[w] }); i >= 0 {
+		return "key name " + key + " marks the value as not a real credential (" + splitIdent(key)[i] + ")"
 	}
 	if why := reference(v); why != "" {
 		return why
@@ -279,9 +279,13 @@ func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me in
 	return ""
 }
 
-// negatedKey finds words in a key name that say its value is not a live
-// credential: nonMatchingToken, invalid_secret, wrongPassword, publicToken.
-var negatedKey = regexp.MustCompile(`(?i)(?:^|[^a-z])(non|invalid|wrong|bad|fake|mock|dummy|public|publishable|csrf|xsrf|existing)|(?:Non|Invalid|Wrong|Bad|Fake|Mock|Dummy|Public|Publishable|Csrf|Xsrf|Existing)[A-Z]`)
+// negatedWords, as a word of a key name, say its value is not a live
+// credential: nonMatchingToken, invalid_secret, wrongPassword, publicToken,
+// existingSecret (the name of a Kubernetes Secret), csrf_token.
+var negatedWords = map[string]bool{
+	"non": true, "invalid": true, "wrong": true, "bad": true, "fake": true, "mock": true, "dummy": true,
+	"public": true, "publishable": true, "csrf": true, "xsrf": true, "existing": true,
+}
 
 // insideTemplateAction reports whether off lies inside a {{ … }} action
 // opened earlier on its line.
