@@ -61,10 +61,24 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 	return nil
 }
 
-// find runs every rule whose keywords occur in f and returns the spans of
-// the candidates that pass validation. With build unset (redaction) it
-// skips building findings and explanations.
+// find runs every rule whose keywords occur in f, and in the values of f
+// that it decodes (see decodeSpans), and returns the spans of the
+// candidates that pass validation. With build unset (redaction) it skips
+// building findings and explanations.
 func (d *Detector) find(ctx context.Context, f *scan.File, build bool) ([]spanFinding, error) {
+	found, err := d.findPlain(ctx, f, build)
+	if err != nil {
+		return nil, err
+	}
+	dec, err := d.findDecoded(ctx, f, build)
+	if err != nil {
+		return nil, err
+	}
+	return append(found, dec...), nil
+}
+
+// findPlain is find on the text of f as it is.
+func (d *Detector) findPlain(ctx context.Context, f *scan.File, build bool) ([]spanFinding, error) {
 	data := f.Data
 	rs := d.rs
 	// Current open window per rule; flushed when a hit falls outside it.
@@ -107,8 +121,17 @@ func (d *Detector) find(ctx context.Context, f *scan.File, build bool) ([]spanFi
 			// that no assignment follows (most mentions of "token" in
 			// code), and start the window just before the identifier so
 			// the regex matches at once instead of scanning the line.
-			if !assignmentFollows(data, e, r.Lines > 1) {
+			ok, valueBelow := assignmentFollows(data, e, r.Lines > 1)
+			if !ok {
 				return
+			}
+			if valueBelow && r.Lines <= 1 {
+				// <apiToken>\n  value\n</apiToken>: take in the next line.
+				next := min(len(data), we+1+r.Window)
+				if i := bytes.IndexByte(data[min(we+1, len(data)):next], '\n'); i >= 0 {
+					next = we + 1 + i
+				}
+				we = next
 			}
 			i := s
 			for i > ws && isIdentByte(data[i-1]) {
@@ -236,7 +259,7 @@ func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool,
 		// One window per keyword hit, starting at its identifier: the
 		// first match is the assignment of that identifier.
 		m := r.re.get().FindSubmatchIndex(chunk)
-		if ki := r.re.get().SubexpIndex("key"); m != nil && ki > 0 && m[2*ki] >= 0 &&
+		if ki := r.re.groups.key; m != nil && ki > 0 && m[2*ki] >= 0 &&
 			w.start+m[2*ki] <= w.hitStart && w.hitEnd <= w.start+m[2*ki+1] {
 			matches = [][]int{m}
 		}
@@ -255,11 +278,13 @@ func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool,
 		seen[[2]int{ri, abs}] = true
 		secret := string(chunk[ss:se])
 		full := string(chunk[m[0]:m[1]])
-		key := ""
-		if ki := r.re.get().SubexpIndex("key"); ki > 0 && m[2*ki] >= 0 {
-			key = string(chunk[m[2*ki]:m[2*ki+1]])
+		var a assignment
+		if r.Generic {
+			a = assignmentOf(&r.re.groups, chunk, m)
+		} else if ki := r.re.groups.key; ki > 0 && m[2*ki] >= 0 {
+			a.key = string(chunk[m[2*ki]:m[2*ki+1]])
 		}
-		if reason := d.reject(f, r, secret, full, key, abs, w.start+m[0], w.start+m[1]); reason != "" {
+		if reason := d.reject(f, r, secret, full, a, abs, w.start+m[0], w.start+m[1]); reason != "" {
 			if build && d.opts.Explain != nil {
 				line, _ := f.LineCol(abs)
 				d.opts.Explain(Explanation{File: f.Path, Line: line, RuleID: r.ID, Match: scan.Redact(secret), Reason: reason})
@@ -267,7 +292,7 @@ func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool,
 			continue
 		}
 		if !build {
-			*found = append(*found, spanFinding{rule: ri, start: abs, end: abs + len(secret), generic: r.Generic})
+			*found = append(*found, spanFinding{rule: ri, start: abs, end: abs + len(secret), generic: r.Generic && r.Value == ""})
 			continue
 		}
 		fd := f.NewFinding(abs)
@@ -284,7 +309,7 @@ func (d *Detector) runRule(f *scan.File, ri int, w window, seen map[[2]int]bool,
 		if fd.Fix == "" {
 			fd.Fix = "Revoke and rotate this credential, then remove it from the file (and its history); load it from a secret store or environment at run time."
 		}
-		*found = append(*found, spanFinding{f: fd, rule: ri, start: abs, end: abs + len(secret), generic: r.Generic})
+		*found = append(*found, spanFinding{f: fd, rule: ri, start: abs, end: abs + len(secret), generic: r.Generic && r.Value == ""})
 	}
 }
 
@@ -294,14 +319,22 @@ type spanFinding struct {
 	rule       int
 	start, end int
 	generic    bool
+	decoded    bool // found in the decoded form of the span
 }
 
 // emitFound reports findings, dropping a generic finding whose secret
-// overlaps one found by a specific rule: one secret, one report.
+// overlaps one found by a specific rule, and a finding on an encoded value
+// whose decoded form was found (it names the secret better): one secret,
+// one report.
 func emitFound(found []spanFinding, emit func(scan.Finding)) {
 	for _, g := range found {
 		if g.generic && slices.ContainsFunc(found, func(o spanFinding) bool {
 			return !o.generic && o.start < g.end && g.start < o.end
+		}) {
+			continue
+		}
+		if !g.decoded && slices.ContainsFunc(found, func(o spanFinding) bool {
+			return o.decoded && o.start < g.end && g.start < o.end
 		}) {
 			continue
 		}
@@ -314,9 +347,12 @@ func secretSpan(r *Rule, m []int) (int, int) {
 	if r.SecretGroup > 0 {
 		return m[2*r.SecretGroup], m[2*r.SecretGroup+1]
 	}
-	skip := r.re.get().SubexpIndex("key")
+	names := r.re.get().SubexpNames()
 	for g := 1; 2*g+1 < len(m); g++ {
-		if g != skip && m[2*g] >= 0 && m[2*g+1] > m[2*g] {
+		if n := names[g]; n == "key" || n == "kq" || n == "op" {
+			continue // the tokenizer's parts, not the value
+		}
+		if m[2*g] >= 0 && m[2*g+1] > m[2*g] {
 			return m[2*g], m[2*g+1]
 		}
 	}
@@ -324,12 +360,15 @@ func secretSpan(r *Rule, m []int) (int, int) {
 }
 
 // reject returns why a candidate is not reported, or "".
-func (d *Detector) reject(f *scan.File, r *Rule, secret, full, key string, vs, ms, me int) string {
+func (d *Detector) reject(f *scan.File, r *Rule, secret, full string, a assignment, vs, ms, me int) string {
+	if r.pathRe != nil && !r.pathRe.MatchString(f.Path) {
+		return "not in a file this rule applies to (" + r.Path + ")"
+	}
 	if len(secret) > maxSecretLen && !r.Multiline {
 		return "longer than any credential format (data, not a token)"
 	}
 	if r.Generic {
-		if why := genericContext(f, r, key, secret, vs, me); why != "" {
+		if why := genericContext(f, r, a, secret, vs, me); why != "" {
 			return why
 		}
 	}
@@ -370,6 +409,10 @@ func (d *Detector) reject(f *scan.File, r *Rule, secret, full, key string, vs, m
 		if why := validBasicAuth(f, secret); why != "" {
 			return why
 		}
+	case "google-api-key":
+		if why := firebaseClientKey(f, vs); why != "" {
+			return why
+		}
 	case "userinfo":
 		if why := validUserinfo(f, secret); why != "" {
 			return why
@@ -386,6 +429,8 @@ var knownExamples = []string{
 	"AKIAI44QH8DHBEXAMPLE",
 	"ASIAIOSFODNN7EXAMPLE",
 	"JBSWY3DPEHPK3PXP", // the TOTP secret of the Google Authenticator docs
+	"33f!!lloppa",      // the nuget.config reference's sample passwords
+	"hal+9ooo_da!sY",
 }
 
 // wellKnownPasswords are vendor defaults that the default-credential
@@ -400,7 +445,7 @@ var wellKnownPasswords = map[string]bool{
 var placeholderWords = []string{
 	"example", "placeholder", "changeme", "change_me", "change-me", "your_", "your-", "yourkey", "yourtoken",
 	"yoursecret", "yourpassword", "insert_", "insert-", "replace_me", "replaceme", "redacted", "dummy",
-	"xxxxx", "*****", "....", "not-a-real", "not_a_real", "notareal", "<", ">", "${", "{{", "}}", "%s", "%(", "$(", "todo", "fixme", "sample",
+	"xxxxx", "*****", "....", "abc123", "abcdefgh", "####", "not-a-real", "not_a_real", "notareal", "<", ">", "${", "{{", "}}", "%s", "%(", "$(", "todo", "fixme", "sample",
 }
 
 // placeholder reports why secret is a placeholder or known example, or "".
@@ -418,6 +463,18 @@ func placeholder(secret string, words bool) string {
 			return "placeholder (" + strings.TrimSpace(w) + ")"
 		}
 	}
+	if envNameRe.MatchString(secret) {
+		return "placeholder (an environment variable's name, " + secret + ")"
+	}
+	if formatVerbRe.MatchString(secret) {
+		return "placeholder (a format string: " + formatVerbRe.FindString(secret) + ")"
+	}
+	if strings.HasSuffix(secret, "...") || strings.HasSuffix(secret, "…") {
+		return "placeholder (elided with ...)"
+	}
+	if secret[0] == '[' && secret[len(secret)-1] == ']' || strings.Contains(secret, ":[") && strings.HasSuffix(secret, "]") {
+		return "placeholder ([NAME])"
+	}
 	if (secret[0] == '$' || secret[0] == '%') && envRefRe.MatchString(secret) {
 		return "placeholder (environment variable reference)"
 	}
@@ -427,7 +484,16 @@ func placeholder(secret string, words bool) string {
 	return ""
 }
 
-var envRefRe = regexp.MustCompile(`^\$(?:\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)$|^%[A-Za-z_][A-Za-z0-9_]*%$`)
+// envNameRe matches a SCREAMING_SNAKE_CASE name such as DB_PASSWORD: the
+// name of a variable standing where its value will go.
+var envNameRe = regexp.MustCompile(`^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$`)
+
+// formatVerbRe finds printf verbs (%s, %04d, %v): a value holding one is
+// filled in at run time.
+// Only the common verbs, so that percent-encoded bytes (%40) stay data.
+var formatVerbRe = regexp.MustCompile(`%[sdvq](?:[^A-Za-z0-9]|$)|%0[0-9]d`)
+
+var envRefRe = regexp.MustCompile(`^\$(?:\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][\w-]*)*)$|^%[A-Za-z_][A-Za-z0-9_]*%$`)
 
 func longestRun(s string) int {
 	best, cur := 0, 0
@@ -450,27 +516,91 @@ func isIdentByte(c byte) bool {
 // keyword ending at e is followed by an assignment (":", "=", "=>", ":="),
 // after an optional closing quote or bracket; with nextLine, a line break
 // also counts (a name: line followed by a value: line).
-func assignmentFollows(data []byte, e int, nextLine bool) bool {
+func assignmentFollows(data []byte, e int, nextLine bool) (ok, valueBelow bool) {
 	j := e
 	for j < len(data) && isIdentByte(data[j]) {
 		j++
 	}
-	if j < len(data) && (data[j] == '"' || data[j] == '\'' || data[j] == '`' || data[j] == ']') {
+	closer := byte(0)
+	if j+1 < len(data) && data[j] == '\\' && data[j+1] == '"' {
+		j++ // \"key\": inside a string
+	}
+	if j < len(data) && (data[j] == '"' || data[j] == '\'' || data[j] == '`' || data[j] == ']' || data[j] == '>') {
+		closer = data[j]
 		j++
 	}
-	for j < len(data) && (data[j] == ' ' || data[j] == '\t') {
-		j++
+	j = skipBlanks(data, j)
+	// A declared type between name and operator: Go's var x string = "…",
+	// Java's String x = …, TypeScript's x: string = ….
+	for _, t := range declTypes {
+		if bytes.HasPrefix(data[j:], []byte(t)) && j+len(t) < len(data) && (data[j+len(t)] == ' ' || data[j+len(t)] == '\t') {
+			j = skipBlanks(data, j+len(t))
+			break
+		}
 	}
 	if j >= len(data) {
-		return false
+		return false, false
+	}
+	next := byte(0)
+	if j+1 < len(data) {
+		next = data[j+1]
 	}
 	switch data[j] {
 	case ':', '=':
-		return true
+		// key = <<EOT: the value is on the next line.
+		k := j
+		for k < len(data) && (data[k] == ':' || data[k] == '=') {
+			k++
+		}
+		k = skipBlanks(data, k)
+		return true, k+1 < len(data) && data[k] == '<' && data[k+1] == '<'
+	case '?', '.', '+': // Makefile ?=, PHP .=, +=
+		return next == '=', false
+	case '|':
+		return next == '|', false
+	case ',': // a call's arguments: setProperty("X_TOKEN", "…")
+		return closer == '"' || closer == '\'', false
 	case '\r', '\n':
-		return nextLine
+		return nextLine || closer == '>', closer == '>'
 	}
-	return false
+	return false, false
+}
+
+// declTypes are type names that may stand between a declared name and its
+// initialiser.
+var declTypes = []string{"string", "String", "str", "const", "final"}
+
+func skipBlanks(data []byte, j int) int {
+	for j < len(data) && (data[j] == ' ' || data[j] == '\t') {
+		j++
+	}
+	return j
+}
+
+// assignment is what the generic rules' tokenizer read around a value: the
+// key name, the character that closed the key (a quote, "]" or ">"), the
+// operator, and how the value was written.
+type assignment struct {
+	key, keyCloser, op string
+	quote              byte // '"', '\'', '`', '<' (heredoc) or 0 for a bare value
+}
+
+// assignmentOf reads the named groups of a generic rule's match.
+func assignmentOf(g *assignGroups, chunk []byte, m []int) assignment {
+	var a assignment
+	group := func(i int) string {
+		if i <= 0 || m[2*i] < 0 {
+			return ""
+		}
+		return string(chunk[m[2*i]:m[2*i+1]])
+	}
+	a.key, a.keyCloser, a.op = group(g.key), group(g.kq), group(g.op)
+	for _, v := range g.values {
+		if m[2*v.index] >= 0 {
+			a.quote = v.quote
+		}
+	}
+	return a
 }
 
 func onlyDigits(b []byte) string {

@@ -14,6 +14,12 @@ func FuzzDetect(f *testing.F) {
 		f.Add(unsplice(r.Examples[0]))
 	}
 	f.Add("password = \"x\"\n-----BEGIN RSA PRIVATE KEY-----\nAAAA\n")
+	// The decoders' shapes: a Secret's data:, a Basic header, base64 JSON,
+	// and a template action.
+	f.Add("kind: Secret\ndata:\n  token: Z2hwX2FiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6MDEyMzQ1Njc4OQ==\n  k: |\n    YWJj\n")
+	f.Add("Authorization: Basic Z2hwX2FiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6MDEyMzQ1Njc4OQ==")
+	f.Add("ZXlKaGJHY2lPaUpJVXpJMU5pSjkuZXlKemRXSWlPaUl4SW4wLmFiY2RlZmdoaWprbG1ub3BxcnN0dQ==")
+	f.Add("{{- $password := include \"x\" . }} <apiToken>\n  v\n</apiToken> \\\"token\\\": \\\"abc\\\"")
 	d := NewDetector(rs, Options{Explain: func(Explanation) {}})
 	f.Fuzz(func(t *testing.T, s string) {
 		file := &scan.File{Path: "f.env", Data: []byte(s)}

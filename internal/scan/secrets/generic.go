@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"bytes"
 	"path"
 	"regexp"
 	"slices"
@@ -104,6 +105,9 @@ func isSecretName(key string) (bool, string) {
 	}
 	found := -1
 	for i, w := range words {
+		if t := strings.TrimRight(w, "0123456789"); t != "" {
+			w = t // bot_token2, password1
+		}
 		if secretWords[w] || (w == "key" && i > 0 && keyQualifiers[words[i-1]]) || w == "apikey" {
 			found = i
 		}
@@ -113,7 +117,7 @@ func isSecretName(key string) (bool, string) {
 	}
 	last := words[len(words)-1]
 	for _, w := range words[found+1:] {
-		if !valueSuffixes[w] {
+		if !valueSuffixes[w] && strings.Trim(w, "0123456789") != "" {
 			return false, "key name " + key + " names something about a credential (" + last + "), not the credential"
 		}
 	}
@@ -122,18 +126,71 @@ func isSecretName(key string) (bool, string) {
 
 // genericContext decides whether a generic assignment candidate is a leak;
 // it returns the reason to drop it, or "".
-func genericContext(f *scan.File, r *Rule, key, value string, vs, me int) string {
+func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me int) string {
+	key := a.key
 	lk := strings.ToLower(key)
 	if !slices.ContainsFunc(r.Keywords, func(k string) bool { return strings.Contains(lk, k) }) {
 		return "key name " + key + " has none of the rule's keywords"
 	}
 	v := strings.TrimSpace(value)
-	quoted := me > 0 && me <= len(f.Data) && (f.Data[me-1] == '"' || f.Data[me-1] == '\'')
+	quoted := a.quote != 0
+	switch {
+	case a.op == ",":
+		if strings.TrimPrefix(a.keyCloser, `\`) != `"` && a.keyCloser != "'" || !quoted {
+			return "a list or call whose key and value are not both string literals"
+		}
+	case strings.HasSuffix(a.op, "\n"):
+		// <apiToken>\n  value\n</apiToken>: the value must close the element.
+		rest := strings.TrimLeft(string(f.Data[me:min(len(f.Data), me+64)]), " \t\r\n")
+		if a.keyCloser != ">" || !strings.HasPrefix(rest, "</") || vs < 2 {
+			return "a name on one line and a value on the next outside an XML element"
+		}
+	case a.op == "||":
+		if !quoted {
+			return "a fallback expression, not a literal"
+		}
+	}
+	if a.quote == '`' && isDocPath(f.Path) {
+		return "inline code in prose (documentation), not an assignment"
+	}
 	if !quoted && isIdentExpr(v) && codeExts[fileExt(f.Path)] {
 		return "value is a code expression, not a literal"
 	}
-	if ok, why := isSecretName(key); !ok {
+	if r.valueRe != nil {
+		if !slices.ContainsFunc(r.Keywords, func(k string) bool { return keywordAtWordStart(key, k) }) {
+			return "the provider name in key " + key + " is part of another word"
+		}
+		if !r.valueRe.MatchString(v) {
+			return "value does not have the shape of a " + r.Name
+		}
+	} else if ok, why := isSecretName(key); !ok {
 		return why
+	}
+	if insideString(f.Data, vs, key) {
+		return "the assignment is itself inside a quoted string (text, not code)"
+	}
+	if insideTemplateAction(f.Data, vs) {
+		return "an assignment inside a template action ({{ $x := … }}), computed when the template renders"
+	}
+	if a.op == "," && !looksGenerated(v) {
+		return "a list or call argument that does not look generated"
+	}
+	if r.valueRe == nil && !isPasswordKey(key) && isPhrase(v) {
+		return "value is a name made of words (" + v + "), not a generated secret"
+	}
+	if t := decodeB64([]byte(v)); len(v) >= 12 && t != nil && len(t) >= 6 && placeholder(string(t), true) != "" {
+		return "value is base64 of a placeholder (" + string(t) + ")"
+	}
+	if i := slices.IndexFunc(splitIdent(key), func(w string) bool { return negatedWords[w] }); i >= 0 {
+		return "key name " + key + " marks the value as not a real credential (" + splitIdent(key)[i] + ")"
+	}
+	if why := reference(v); why != "" {
+		return why
+	}
+	if strings.HasPrefix(v, "AIza") {
+		if why := firebaseClientKey(f, vs); why != "" {
+			return why
+		}
 	}
 	low := strings.ToLower(v)
 	if lineLen(f.Data, vs) > 1000 || strings.Contains(path.Base(f.Path), ".min.") {
@@ -152,7 +209,7 @@ func genericContext(f *scan.File, r *Rule, key, value string, vs, me int) string
 	if strings.HasPrefix(v, "=") || strings.HasPrefix(v, "~") {
 		return "comparison, not an assignment"
 	}
-	if vs > 0 && vs <= len(f.Data) && f.Data[vs-1] == ':' && !quoted {
+	if a.op == ":" && vs > 0 && vs <= len(f.Data) && f.Data[vs-1] == ':' && !quoted {
 		return "key:value without a space is a reference or URI, not an assignment"
 	}
 	if len(v) < 6 {
@@ -180,7 +237,9 @@ func genericContext(f *scan.File, r *Rule, key, value string, vs, me int) string
 		}
 	}
 	if strings.HasPrefix(v, "/") || strings.HasPrefix(v, "./") || strings.HasPrefix(v, "~/") || strings.HasPrefix(v, "../") ||
-		strings.HasSuffix(low, ".pem") || strings.HasSuffix(low, ".key") || strings.HasSuffix(low, ".txt") || strings.HasSuffix(low, ".json") {
+		strings.HasSuffix(low, ".pem") || strings.HasSuffix(low, ".key") || strings.HasSuffix(low, ".txt") || strings.HasSuffix(low, ".json") ||
+		strings.HasSuffix(low, ".yaml") || strings.HasSuffix(low, ".yml") || strings.HasSuffix(low, ".crt") || strings.HasSuffix(low, ".conf") ||
+		strings.HasSuffix(low, ".p12") || strings.HasSuffix(low, ".jks") || strings.HasSuffix(low, ".properties") {
 		return "value is a file path"
 	}
 	if (strings.HasPrefix(low, "http://") || strings.HasPrefix(low, "https://")) && !strings.Contains(v, "@") {
@@ -189,7 +248,7 @@ func genericContext(f *scan.File, r *Rule, key, value string, vs, me int) string
 	if cryptHashRe.MatchString(v) {
 		return "value is a password hash, not a password"
 	}
-	if uuidRe.MatchString(v) && !strings.Contains(strings.ToLower(key), "token") && !strings.Contains(strings.ToLower(key), "secret") {
+	if r.valueRe == nil && uuidRe.MatchString(v) && !strings.Contains(strings.ToLower(key), "token") && !strings.Contains(strings.ToLower(key), "secret") {
 		return "value is a UUID identifier"
 	}
 	if hexRe.MatchString(v) && (strings.Contains(strings.ToLower(key), "hash") || strings.Contains(strings.ToLower(key), "sum")) {
@@ -200,6 +259,10 @@ func genericContext(f *scan.File, r *Rule, key, value string, vs, me int) string
 	}
 	if !strings.ContainsFunc(v, unicode.IsLetter) && len(v) < 10 {
 		return "value has no letters and is short (a number, not a secret)"
+	}
+	if (!looksGenerated(v) || !strings.ContainsFunc(v, unicode.IsDigit)) && (strings.Contains(low, "passw") || strings.Contains(low, "secret") ||
+		strings.Contains(low, "token") || strings.Contains(low, "pwd") || slices.Contains(splitIdent(v), "pass")) {
+		return "value names what it stands for (" + v + "), a stand-in rather than a credential"
 	}
 	if isDocPath(f.Path) && weakValue(low) {
 		return "weak sample value in documentation or test file"
@@ -212,6 +275,115 @@ func genericContext(f *scan.File, r *Rule, key, value string, vs, me int) string
 	}
 	if isDocPath(f.Path) && testishKey.MatchString(key) {
 		return "key names a test or sample value (" + key + ") in a test or documentation file"
+	}
+	return ""
+}
+
+// negatedWords, as a word of a key name, say its value is not a live
+// credential: nonMatchingToken, invalid_secret, wrongPassword, publicToken,
+// existingSecret (the name of a Kubernetes Secret), csrf_token.
+var negatedWords = map[string]bool{
+	"non": true, "invalid": true, "wrong": true, "bad": true, "fake": true, "mock": true, "dummy": true,
+	"public": true, "publishable": true, "csrf": true, "xsrf": true, "existing": true,
+}
+
+// insideTemplateAction reports whether off lies inside a {{ … }} action
+// opened earlier on its line.
+func insideTemplateAction(data []byte, off int) bool {
+	ls := bytes.LastIndexByte(data[:off], '\n') + 1
+	open := bytes.LastIndex(data[ls:off], []byte("{{"))
+	return open >= 0 && !bytes.Contains(data[ls+open:off], []byte("}}"))
+}
+
+// isPasswordKey reports whether a key names a password (people choose
+// passwords from words; tokens and secrets are generated).
+func isPasswordKey(key string) bool {
+	lk := strings.ToLower(key)
+	return strings.Contains(lk, "passw") || strings.Contains(lk, "pwd") || strings.Contains(lk, "passphrase")
+}
+
+// isPhrase reports whether v is two or more alphabetic words joined by
+// - . or _ (grafana.local-tls, custom-CA), a name rather than a secret.
+func isPhrase(v string) bool {
+	segs := strings.FieldsFunc(v, func(r rune) bool { return r == '-' || r == '_' || r == '.' })
+	if len(segs) < 2 {
+		return false
+	}
+	for _, sg := range segs {
+		if len(sg) > 12 || strings.ContainsFunc(sg, func(r rune) bool { return !unicode.IsLetter(r) }) ||
+			len(sg) > 3 && !strings.ContainsAny(strings.ToLower(sg), "aeiouy") {
+			return false // not a word: too long, digits, or no vowel
+		}
+	}
+	return true
+}
+
+// keywordAtWordStart reports whether kw occurs in key where a word of the
+// key starts: sumo_access_id and SumoAccessId but not sumObj; etsy_token
+// but not SetSysctl.
+func keywordAtWordStart(key, kw string) bool {
+	low := strings.ToLower(key)
+	for off := 0; ; {
+		i := strings.Index(low[off:], kw)
+		if i < 0 {
+			return false
+		}
+		i += off
+		if i == 0 || !isLetter(key[i-1]) || key[i] >= 'A' && key[i] <= 'Z' && key[i-1] >= 'a' && key[i-1] <= 'z' {
+			return true
+		}
+		off = i + 1
+	}
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// insideString reports whether the key before the value at vs is itself
+// inside a quoted value: x = "token = \"…\"" quotes an assignment.
+func insideString(data []byte, vs int, key string) bool {
+	ls := bytes.LastIndexByte(data[:vs], '\n') + 1
+	ks := bytes.LastIndex(data[ls:vs], []byte(key))
+	if ks < 0 {
+		return false
+	}
+	before := bytes.TrimRight(data[ls:ls+ks], " \t")
+	if len(before) == 0 || before[len(before)-1] != '"' && before[len(before)-1] != '\'' {
+		return false
+	}
+	before = bytes.TrimRight(before[:len(before)-1], " \t")
+	return len(before) > 0 && before[len(before)-1] == '='
+}
+
+// Template and reference syntaxes: the value names where the secret comes
+// from, not the secret.
+var (
+	// Helm and Go templates: {{ .Values.auth.password }}, {{- $p := … }}.
+	goTemplateRe = regexp.MustCompile(`\{\{-?\s*[.$A-Za-z(]`)
+	// Go/Helm template fields outside braces, as in {{- $p := .Values.x }}
+	// once the tokenizer has split the action: .Values.auth.rootPassword.
+	templateFieldRe = regexp.MustCompile(`^\$?\.(?:Values|Release|Chart|Capabilities|Files|Template|[A-Z]\w*)(?:\.[\w-]+)*\s*(?:\}\})?$`)
+	// Terraform references: var.db_password, local.x, module.m.out,
+	// data.aws_ssm_parameter.p.value.
+	terraformRefRe = regexp.MustCompile(`^(?:var|local|module|data|each|count|path|terraform|self)\.[A-Za-z_][\w.\[\]"*-]*$`)
+	// Placeholders in braces or shell/CI expressions: {SumoAccessKey},
+	// ${DB_PASSWORD}, $(cat file), %(password)s, <password>, @Password@.
+	bracePlaceholderRe = regexp.MustCompile(`^(?:\{[A-Za-z_][\w.:-]*\}?|\$\{\{?[^}]*\}\}?|\$\([^)]*\)|%\(?[A-Za-z_]\w*\)?s?%?|<[^<>]+>|@[A-Za-z_]\w*@|#\{[^}]*\})$`)
+)
+
+// reference reports why a value is a template expression, a reference or
+// an encrypted value rather than a literal secret, or "".
+func reference(v string) string {
+	switch {
+	case goTemplateRe.MatchString(v):
+		return "value is a template expression ({{ … }}), rendered from elsewhere"
+	case templateFieldRe.MatchString(v):
+		return "value is a template field reference (" + v + ")"
+	case terraformRefRe.MatchString(v):
+		return "value is a Terraform reference (" + v + ")"
+	case bracePlaceholderRe.MatchString(v):
+		return "value is a placeholder or variable reference (" + v + ")"
+	case strings.HasPrefix(v, "ENC[") || strings.HasPrefix(v, "AQICAHh") || strings.HasPrefix(v, "vault:v1:") || strings.HasPrefix(v, "$ANSIBLE_VAULT"):
+		return "value is encrypted (SOPS, KMS, Vault transit or Ansible Vault), not plaintext"
 	}
 	return ""
 }

@@ -57,7 +57,22 @@ type Rule struct {
 	// keyword's line on the window spans; default 1.
 	Lines int `yaml:"lines"`
 	// Generic marks assignment rules (password=…) that get context filters.
+	// A generic rule without a regex uses the assignment tokenizer
+	// (AssignmentRegex).
 	Generic bool `yaml:"generic"`
+	// Value, if set, makes a keyed provider rule: the value assigned to a
+	// name that contains one of the keywords (discord_token = …) must
+	// match this expression in full. The assignment tokenizer reads the
+	// syntax, so the rule states only the provider and the value's shape.
+	// Keyed rules are generic rules whose key need not be a credential
+	// word (discord_client_id) and that count as specific when findings
+	// overlap.
+	Value string `yaml:"value"`
+	// Path, if set, is a regex the file's path must match (nuget.config).
+	Path string `yaml:"path"`
+	// ExamplePath is the path the tests give the examples (default
+	// config/app.env); a rule with Path needs one that matches it.
+	ExamplePath string `yaml:"example_path"`
 	// Random marks a token whose body is random characters of a fixed
 	// alphabet and length after a fixed prefix (Interlock's own tokens):
 	// a placeholder word inside it ("todo", "dummy") is chance, not a
@@ -71,9 +86,28 @@ type Rule struct {
 	Counterexamples []string `yaml:"counterexamples"`
 	Disabled        bool     `yaml:"disabled"`
 
-	re    *lazyRegexp
-	allow []*regexp.Regexp
+	re      *lazyRegexp
+	valueRe *regexp.Regexp
+	pathRe  *regexp.Regexp
+	allow   []*regexp.Regexp
 }
+
+// AssignmentRegex is the assignment tokenizer of the generic and keyed
+// rules, one expression for the syntaxes of many languages and formats:
+//
+//	key = value, key: value, key := value, key ::= / :::= / ?= (Makefile),
+//	$key .= value (PHP), key += value, "key" => value, key || "default",
+//	var key string = "…" (a declared type between name and operator),
+//	"KEY", "value" (call arguments such as System.setProperty),
+//	<key>\n value\n</key> (XML elements),
+//
+// with the value double-, single- or backtick-quoted, in escaped quotes
+// (\"…\" inside a JSON or code string), the first line of a heredoc
+// (key = <<-EOT, Terraform, Ruby, shell) or bare (a bare value
+// ends at a blank, quote, separator, or a \n escape inside a string). The
+// named groups are read by assignmentOf: key, kq (what closed the key),
+// op, and one of dq, sq, bq, eq, hd, bare for the value.
+const AssignmentRegex = `(?:^|[\s"'\x60{(,;\[.$<-])(?P<key>[A-Za-z0-9_.\-]+)(?P<kq>\\?["'\x60\]>]?)(?:[ \t]+(?:string|String|str|const|final))?[ \t]*(?P<op>:{1,3}=|\?=|\.=|\+=|=>|=|:|,|\|\||\r?\n)[ \t]*(?:"(?P<dq>[^"\r\n]+)"|'(?P<sq>[^'\r\n]+)'|\x60(?P<bq>[^\x60\r\n]+)\x60|\\"(?P<eq>[^"\\\r\n]+)\\"|<<[-~]?["']?[A-Za-z_][A-Za-z0-9_]*["']?[ \t]*\r?\n[ \t]*(?P<hd>[^\s"'<>]+)|(?P<bare>(?:[^\s"',;#)}\]<\\]|\\[^nrt])+))`
 
 type rulesFile struct {
 	Rules []Rule `yaml:"rules"`
@@ -82,14 +116,37 @@ type rulesFile struct {
 // lazyRegexp compiles its expression on first use: a scan uses few of the
 // bundled rules, and compiling them all costs start-up time.
 type lazyRegexp struct {
-	expr string
-	once sync.Once
-	re   *regexp.Regexp
+	expr   string
+	once   sync.Once
+	re     *regexp.Regexp
+	groups assignGroups
 }
 
 func (l *lazyRegexp) get() *regexp.Regexp {
-	l.once.Do(func() { l.re = regexp.MustCompile(l.expr) })
+	l.once.Do(func() { l.setRe(regexp.MustCompile(l.expr)) })
 	return l.re
+}
+
+func (l *lazyRegexp) setRe(re *regexp.Regexp) {
+	l.re = re
+	l.groups = assignGroups{key: re.SubexpIndex("key"), kq: re.SubexpIndex("kq"), op: re.SubexpIndex("op")}
+	for name, q := range map[string]byte{"dq": '"', "sq": '\'', "bq": '`', "eq": '"', "hd": '<'} {
+		if i := re.SubexpIndex(name); i > 0 {
+			l.groups.values = append(l.groups.values, valueGroup{i, q})
+		}
+	}
+}
+
+// assignGroups are the indexes of the tokenizer's named groups in a rule's
+// regex (-1 when absent), looked up once per rule.
+type assignGroups struct {
+	key, kq, op int
+	values      []valueGroup
+}
+
+type valueGroup struct {
+	index int
+	quote byte
 }
 
 // Bundled returns the rules shipped with interlock. Their regular
@@ -128,6 +185,24 @@ func (r *Rule) compile(eager bool) error {
 	if r.Disabled {
 		return nil
 	}
+	if r.Value != "" {
+		r.Generic = true
+		vre, err := regexp.Compile(`^(?:` + r.Value + `)$`)
+		if err != nil {
+			return fmt.Errorf("rule %s value: %w", r.ID, err)
+		}
+		r.valueRe = vre
+	}
+	if r.Path != "" {
+		pre, err := regexp.Compile(r.Path)
+		if err != nil {
+			return fmt.Errorf("rule %s path: %w", r.ID, err)
+		}
+		r.pathRe = pre
+	}
+	if r.Regex == "" && r.Generic {
+		r.Regex = AssignmentRegex
+	}
 	if r.Regex == "" {
 		return fmt.Errorf("rule %s: no regex", r.ID)
 	}
@@ -138,7 +213,7 @@ func (r *Rule) compile(eager bool) error {
 		return fmt.Errorf("rule %s: unknown prefilter %q", r.ID, r.Prefilter)
 	}
 	switch r.Validate {
-	case "", "luhn", "github-crc32", "pem", "jwt", "basic-auth", "userinfo":
+	case "", "luhn", "github-crc32", "pem", "jwt", "basic-auth", "userinfo", "google-api-key":
 	default:
 		return fmt.Errorf("rule %s: unknown validation %q", r.ID, r.Validate)
 	}
@@ -151,7 +226,7 @@ func (r *Rule) compile(eager bool) error {
 		if r.SecretGroup > re.NumSubexp() {
 			return fmt.Errorf("rule %s: secret_group %d but regex has %d groups", r.ID, r.SecretGroup, re.NumSubexp())
 		}
-		r.re.re = re
+		r.re.setRe(re)
 		r.re.once.Do(func() {})
 	}
 	r.allow = r.allow[:0]

@@ -70,9 +70,13 @@ func TestRuleExamples(t *testing.T) {
 			if len(r.Counterexamples) == 0 && !r.Generic {
 				t.Fatal("rule has no counterexamples")
 			}
+			path := "config/app.env"
+			if r.ExamplePath != "" {
+				path = r.ExamplePath
+			}
 			for _, ex := range r.Examples {
 				explained = nil
-				got := detect(t, d, "config/app.env", unsplice(ex))
+				got := detect(t, d, path, unsplice(ex))
 				if !hasRule(got, r.ID) {
 					t.Errorf("example not found:\n%s\nfindings: %v\nexplain: %v", unsplice(ex), got, explained)
 				}
@@ -82,8 +86,13 @@ func TestRuleExamples(t *testing.T) {
 					}
 				}
 			}
+			if r.Path != "" && len(r.Examples) > 0 {
+				if got := detect(t, d, "config/app.env", unsplice(r.Examples[0])); hasRule(got, r.ID) {
+					t.Errorf("example found outside the rule's path %s", r.Path)
+				}
+			}
 			for _, cex := range r.Counterexamples {
-				if got := detect(t, d, "config/app.env", unsplice(cex)); hasRule(got, r.ID) {
+				if got := detect(t, d, path, unsplice(cex)); hasRule(got, r.ID) {
 					t.Errorf("counterexample found:\n%s", unsplice(cex))
 				}
 			}

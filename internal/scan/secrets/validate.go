@@ -3,6 +3,7 @@ package secrets
 import (
 	"bytes"
 	"net/url"
+	"path"
 	"regexp"
 	"unicode/utf8"
 
@@ -203,8 +204,10 @@ func validJWT(tok string) string {
 	if err != nil || json.Unmarshal(raw, &hdr) != nil {
 		return "JWT header is not base64url JSON"
 	}
-	if _, ok := hdr["alg"]; !ok {
-		return "JWT header has no alg"
+	if len(hdr) == 0 {
+		// Any JOSE header parameter will do (alg, enc, kid, x5t, crit,
+		// nonce …): JWE and detached headers do not always carry alg.
+		return "JWT header is empty"
 	}
 	if a, _ := hdr["alg"].(string); strings.EqualFold(a, "none") {
 		return "unsigned JWT (alg none)"
@@ -307,4 +310,22 @@ func lineAround(data []byte, off int) []byte {
 		e++
 	}
 	return data[s:e]
+}
+
+// firebaseClientKey reports why a Google API key at off is a Firebase or
+// Google client SDK key, or "". Those keys ship inside every web and mobile
+// app by design (Firebase's documentation says they are not secret; access
+// is governed by security rules and key restrictions), so reporting them
+// is noise: google-services.json, GoogleService-Info.plist, and a
+// firebaseConfig object (apiKey next to authDomain or projectId).
+func firebaseClientKey(f *scan.File, off int) string {
+	base := strings.ToLower(path.Base(f.Path))
+	if base == "google-services.json" || base == "googleservice-info.plist" {
+		return "Firebase client configuration (a public SDK key by design)"
+	}
+	near := strings.ToLower(string(f.Data[max(0, off-400):min(len(f.Data), off+400)]))
+	if strings.Contains(near, "firebase") || strings.Contains(near, "authdomain") || strings.Contains(near, "messagingsenderid") {
+		return "Firebase client configuration (a public SDK key by design)"
+	}
+	return ""
 }
