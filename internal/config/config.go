@@ -50,6 +50,8 @@ type Config struct {
 	LogWitnessCAFiles []string `yaml:"log_witness_ca"`
 	// LogWitnessTimeout bounds one witness's answer; 0 means 10 s.
 	LogWitnessTimeout time.Duration `yaml:"log_witness_timeout"`
+	// Notifications are the webhook and email sinks (notify.go).
+	Notifications Notifications `yaml:"notifications"`
 }
 
 // Load reads a YAML file (unknown keys are errors) if path is not empty,
@@ -118,6 +120,9 @@ func (c Config) Validate() error {
 	}
 	if c.RootKeyEnv != "" && c.UnsealPassphraseFile != "" {
 		errs = append(errs, errors.New("root_key_env and unseal_passphrase_file both name a root key: choose one"))
+	}
+	if err := c.Notifications.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
