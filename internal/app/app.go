@@ -195,6 +195,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		reg.MustRegister(a.feeder.Collectors()...)
 	}
 	reg.MustRegister(a.notifier.Collectors()...)
+	reg.MustRegister(fleetCollector{a}, stepFailures(a.Audit)) // metrics.go
 	reg.MustRegister(adminGauges(a.Identity, a.log)...)
 	if a.API, err = api.New(api.Config{
 		Authenticator: a.Identity,
@@ -204,9 +205,11 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		Denials:       a.denials,
 		Separation:    a.Identity,
 		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Halted:        a.Audit.Refusal,
-		Now:           a.now,
-		Log:           a.log,
+		// Scrapers present a token; people need metrics.read (metrics.go).
+		MetricsTokenHashes: metricsTokenHashes(cfg.MetricsTokenSHA256),
+		Halted:             a.Audit.Refusal,
+		Now:                a.now,
+		Log:                a.log,
 	}, a.routes(loginProofs)...); err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}

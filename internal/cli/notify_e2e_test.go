@@ -2,7 +2,9 @@ package cli_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -216,7 +218,7 @@ func startServerConfig(t *testing.T, cfg config.Config) *quickstart {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
-	cfg.Listen, cfg.DataDir, cfg.CheckpointInterval = "127.0.0.1:0", filepath.Join(dir, "data"), time.Second
+	cfg.Listen, cfg.DataDir, cfg.CheckpointInterval, cfg.MetricsTokenSHA256 = "127.0.0.1:0", filepath.Join(dir, "data"), time.Second, scrapeTokenHashes
 	a, err := app.New(ctx, cfg, app.Options{})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
@@ -353,4 +355,24 @@ func metricValue(body, series string) float64 {
 		}
 	}
 	return -1
+}
+
+// scrapeToken is the /metrics scrape token the test servers accept; their
+// config holds only its SHA-256.
+const scrapeToken = "ilk_scrape_test-0123456789abcdef"
+
+var scrapeTokenHashes = func() []string {
+	s := sha256.Sum256([]byte(scrapeToken))
+	return []string{hex.EncodeToString(s[:])}
+}()
+
+// scrapeRequest is GET /metrics with the scrape token.
+func scrapeRequest(t *testing.T, server string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, server+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+scrapeToken)
+	return req
 }
