@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +95,29 @@ func TestMetricsAccess(t *testing.T) {
 	out := q.mustAs("viewer1", "metrics", "--grep", "interlock_approvals_waiting")
 	if !strings.Contains(out, `interlock_approvals_waiting{kind="operation"} 1`) || strings.Contains(out, "go_goroutines") {
 		t.Errorf("interlock metrics --grep as viewer1:\n%s", out)
+	}
+}
+
+// TestFirstRunHintsCarryServerAndFingerprint: bootstrap's closing hint,
+// an invitation's accept command and accept's closing hint are commands a
+// new person can paste: they carry the real --server and --ca-fingerprint.
+func TestFirstRunHintsCarryServerAndFingerprint(t *testing.T) {
+	q := startServer(t, "")
+	flags := "--server " + q.ready.URL + " --ca-fingerprint " + q.ready.CAFingerprint
+	secretFile := filepath.Join(q.dir, "admin.totp")
+	out := q.must(password+"\n", append([]string{"bootstrap", "--code", q.ready.BootstrapCode, "--user", "admin", "--password-stdin", "--totp-secret-out", secretFile}, q.serverFlags()...)...)
+	if !strings.Contains(out, "Then: interlock login "+flags+" --user admin") {
+		t.Errorf("bootstrap's hint lacks the server and fingerprint:\n%s", out)
+	}
+	q.readSecret("admin", secretFile)
+	q.login("admin")
+	out = q.mustAs("admin", "user", "invite", "viewer1", "--role", "viewer")
+	m := regexp.MustCompile(`They run: interlock user accept ` + regexp.QuoteMeta(flags) + ` --code (ilk_inv_\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("user invite does not print the accept command with the server and fingerprint:\n%s", out)
+	}
+	out = q.must(password+"\n", "user", "accept", "--server", q.ready.URL, "--ca-fingerprint", q.ready.CAFingerprint, "--code", m[1], "--password-stdin")
+	if !strings.Contains(out, "Then: interlock login "+flags+" --user viewer1") {
+		t.Errorf("accept's hint lacks the server and fingerprint:\n%s", out)
 	}
 }
