@@ -31,12 +31,17 @@ import (
 //
 //	op.requested (state pending_approval), change.requested → approval_needed
 //	op.approved, change.approved                            → approved
-//	op.halted by a person, op.aborted                        → halted
+//	op.halt_reason, op.abort_reason (a person halted or aborted) → halted
 //	op.halted by the system (failures, floors), op.needs_attention → failed
+//
+// A person's halt or abort is announced by the entry that records their
+// reason (required, and written right after the state change), so that the
+// message says why; op.halted and op.aborted by a person are not announced
+// a second time.
 //	op.break_glass                                            → break_glass
 var notifyKinds = map[string]bool{
 	"op.requested": true, "op.break_glass": true, "op.approved": true, "op.halted": true,
-	"op.aborted": true, "op.needs_attention": true, "change.requested": true, "change.approved": true,
+	"op.halt_reason": true, "op.abort_reason": true, "op.needs_attention": true, "change.requested": true, "change.approved": true,
 }
 
 // announcer turns sequenced audit entries into notify.Events: it looks up
@@ -153,17 +158,31 @@ func (an *announcer) describe(ctx context.Context, e audit.StoredEntry) (notify.
 				next = "It starts now: interlock ops watch " + op.ID
 			}
 			ev.Text = fmt.Sprintf("%s approved (%d of %d). %s\n%s", actor, int(got), int(needed), what, next)
-		case "op.halted", "op.aborted", "op.needs_attention":
-			ev.Name = notify.EventHalted
+		case "op.halted", "op.needs_attention":
+			if e.Kind == "op.halted" && e.Actor != "system" {
+				return notify.Event{}, false, nil // announced with its reason (op.halt_reason)
+			}
+			ev.Name = notify.EventFailed
+			ev.Title = fmt.Sprintf("%s's %s stopped and needs a person", requester, op.Plan.Runbook)
+			ev.Text = fmt.Sprintf("Operation stopped and needs a person: %s\n%s\nLook at it: interlock ops show %s",
+				names.inText(detail), what, op.ID)
+		case "op.halt_reason", "op.abort_reason":
 			verb := "halted"
-			if e.Kind == "op.aborted" {
+			if e.Kind == "op.abort_reason" {
 				verb = "aborted"
 			}
-			if e.Actor == "system" || e.Kind == "op.needs_attention" {
-				ev.Name, verb = notify.EventFailed, "stopped and needs a person"
+			reason := "(no reason recorded)"
+			if fs, err := e.Openings(); err == nil {
+				for _, f := range fs {
+					if f.Name == "reason" {
+						reason = f.Value
+					}
+				}
 			}
-			ev.Title = fmt.Sprintf("%s's %s %s", requester, op.Plan.Runbook, verb)
-			ev.Text = fmt.Sprintf("Operation %s: %s\n%s\nLook at it: interlock ops show %s", verb, detail, what, op.ID)
+			ev.Name = notify.EventHalted
+			ev.Details["reason_given"] = reason
+			ev.Title = fmt.Sprintf("%s %s %s's %s", actor, verb, requester, op.Plan.Runbook)
+			ev.Text = fmt.Sprintf("%s %s the operation. Their reason: %s\n%s\nLook at it: interlock ops show %s", actor, verb, reason, what, op.ID)
 		default:
 			return notify.Event{}, false, nil
 		}
@@ -254,6 +273,15 @@ func (p personNames) of(actor string) string {
 		return "Interlock"
 	}
 	return actor
+}
+
+// inText replaces every "person:<id>" in s (the executor's details name
+// actors so) with the person's name.
+func (p personNames) inText(s string) string {
+	for actor, name := range p {
+		s = strings.ReplaceAll(s, actor, name)
+	}
+	return s
 }
 
 func (an *announcer) names(ctx context.Context) (personNames, error) {
