@@ -38,6 +38,7 @@ import (
 // reason (required, and written right after the state change), so that the
 // message says why; op.halted and op.aborted by a person are not announced
 // a second time.
+//
 //	op.break_glass                                            → break_glass
 var notifyKinds = map[string]bool{
 	"op.requested": true, "op.break_glass": true, "op.approved": true, "op.halted": true,
@@ -126,6 +127,10 @@ func (an *announcer) describe(ctx context.Context, e audit.StoredEntry) (notify.
 		if err != nil {
 			return notify.Event{}, false, err
 		}
+		hosts, err := an.hostNames(ctx)
+		if err != nil {
+			return notify.Event{}, false, err
+		}
 		what := describeOp(op, names)
 		requester := names.of("person:" + op.RequesterID)
 		ev.Details = map[string]any{"operation": op.ID, "runbook": op.Plan.Runbook, "runbook_version": op.Plan.RunbookVersion,
@@ -139,13 +144,13 @@ func (an *announcer) describe(ctx context.Context, e audit.StoredEntry) (notify.
 			}
 			ev.Name = notify.EventApprovalNeeded
 			ev.Title = fmt.Sprintf("%s asks to run %s on %s: approval needed", requester, op.Plan.Runbook, plural(len(op.Plan.Hosts()), "host"))
-			ev.Text = "Approval needed. " + what + "\n" + opFacts(op, data) +
+			ev.Text = "Approval needed. " + what + "\n" + opFacts(op, data, hosts) +
 				fmt.Sprintf("Needs %s from role %s; %s cannot approve it.\n", plural(op.Needed, "approval"), strings.Join(op.NeededRoles, " or "), requester) +
 				fmt.Sprintf("Review the plan and approve: interlock approve %s  (or deny: interlock deny %s --reason …)", op.ID, op.ID)
 		case "op.break_glass":
 			ev.Name = notify.EventBreakGlass
 			ev.Title = fmt.Sprintf("BREAK GLASS: %s runs %s on %s without approval", requester, op.Plan.Runbook, plural(len(op.Plan.Hosts()), "host"))
-			ev.Text = "BREAK GLASS: no approval was asked for. " + what + "\n" + opFacts(op, data) +
+			ev.Text = "BREAK GLASS: no approval was asked for. " + what + "\n" + opFacts(op, data, hosts) +
 				fmt.Sprintf("Guardrails still apply. Watch it: interlock ops watch %s; stop it: interlock ops halt %s --reason …", op.ID, op.ID)
 		case "op.approved":
 			ev.Name = notify.EventApproved
@@ -165,7 +170,7 @@ func (an *announcer) describe(ctx context.Context, e audit.StoredEntry) (notify.
 			ev.Name = notify.EventFailed
 			ev.Title = fmt.Sprintf("%s's %s stopped and needs a person", requester, op.Plan.Runbook)
 			ev.Text = fmt.Sprintf("Operation stopped and needs a person: %s\n%s\nLook at it: interlock ops show %s",
-				names.inText(detail), what, op.ID)
+				hosts.inText(names.inText(detail)), what, op.ID)
 		case "op.halt_reason", "op.abort_reason":
 			verb := "halted"
 			if e.Kind == "op.abort_reason" {
@@ -220,7 +225,7 @@ func (an *announcer) describe(ctx context.Context, e audit.StoredEntry) (notify.
 }
 
 // describeOp is one sentence: who runs what, where, and why.
-func describeOp(op ops.Operation, names personNames) string {
+func describeOp(op ops.Operation, names idNames) string {
 	return fmt.Sprintf("%s asks to run runbook %s (version %d) on %s in %s, operation %s. Reason: %s",
 		names.of("person:"+op.RequesterID), op.Plan.Runbook, op.Plan.RunbookVersion, plural(len(op.Plan.Hosts()), "host"),
 		plural(len(op.Plan.Waves), "wave"), op.ID, op.Reason)
@@ -228,7 +233,7 @@ func describeOp(op ops.Operation, names personNames) string {
 
 // opFacts lists what an approver weighs: parameters (secret ones are
 // references, never values), services, secrets read, unusual inputs, hash.
-func opFacts(op ops.Operation, data map[string]any) string {
+func opFacts(op ops.Operation, data map[string]any, hosts idNames) string {
 	var b strings.Builder
 	keys := make([]string, 0, len(op.Plan.Params))
 	for k := range op.Plan.Params {
@@ -240,6 +245,21 @@ func opFacts(op ops.Operation, data map[string]any) string {
 		ps = append(ps, k+"="+op.Plan.Params[k])
 	}
 	fmt.Fprintf(&b, "Parameters: %s\n", strings.Join(ps, ", "))
+	for i, w := range op.Plan.Waves {
+		if i == 5 {
+			fmt.Fprintf(&b, "… and %s more (interlock ops show %s)\n", plural(len(op.Plan.Waves)-i, "wave"), op.ID)
+			break
+		}
+		var hs []string
+		for j, h := range w.Hosts {
+			if j == 10 {
+				hs = append(hs, fmt.Sprintf("… %d more", len(w.Hosts)-j))
+				break
+			}
+			hs = append(hs, hosts.of(h))
+		}
+		fmt.Fprintf(&b, "Wave %d: %s\n", w.Number, strings.Join(hs, ", "))
+	}
 	fmt.Fprintf(&b, "Services on these hosts: %s\n", strings.Join(op.Plan.Services, ", "))
 	if len(op.Plan.SecretRefs) > 0 {
 		fmt.Fprintf(&b, "Secrets it reads (paths only): %s\n", strings.Join(op.Plan.SecretRefs, ", "))
@@ -262,10 +282,10 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
-// personNames maps audit actors to usernames.
-type personNames map[string]string
+// idNames maps audit actors ("person:<id>") to usernames, or host IDs to hostnames.
+type idNames map[string]string
 
-func (p personNames) of(actor string) string {
+func (p idNames) of(actor string) string {
 	if n, ok := p[actor]; ok {
 		return n
 	}
@@ -277,19 +297,32 @@ func (p personNames) of(actor string) string {
 
 // inText replaces every "person:<id>" in s (the executor's details name
 // actors so) with the person's name.
-func (p personNames) inText(s string) string {
+func (p idNames) inText(s string) string {
 	for actor, name := range p {
 		s = strings.ReplaceAll(s, actor, name)
 	}
 	return s
 }
 
-func (an *announcer) names(ctx context.Context) (personNames, error) {
+// hostNames maps host IDs to hostnames (a idNames keyed by host ID).
+func (an *announcer) hostNames(ctx context.Context) (idNames, error) {
+	hs, err := an.ops.ListHosts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("host names: %w", err)
+	}
+	m := make(idNames, len(hs))
+	for _, h := range hs {
+		m[h.ID] = h.Name
+	}
+	return m, nil
+}
+
+func (an *announcer) names(ctx context.Context) (idNames, error) {
 	us, err := an.people.ListUsers(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("people's names: %w", err)
 	}
-	m := make(personNames, len(us))
+	m := make(idNames, len(us))
 	for _, u := range us {
 		m["person:"+u.ID] = u.Username
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"mime/quotedprintable"
 	"net"
@@ -287,7 +288,7 @@ func TestNotifications(t *testing.T) {
 	}
 	t.Logf("webhook text after %s:\n%s", time.Since(start), b.Text)
 	for _, want := range []string{"Approval needed", "operator1", "remove-capacity", "INC-7 &lt;!channel&gt; disk full",
-		"interlock approve " + opID, "role approver", "count=1", "service=billing", "Plan hash: " + run.Operation.Plan.Hash} {
+		"interlock approve " + opID, "role approver", "count=1", "service=billing", "Wave 1: host-", "Plan hash: " + run.Operation.Plan.Hash} {
 		if !strings.Contains(b.Text, want) {
 			t.Errorf("webhook text lacks %q", want)
 		}
@@ -325,9 +326,59 @@ func TestNotifications(t *testing.T) {
 	if !ok || !strings.Contains(b.Text, "approver1 approved (1 of 1)") || !strings.Contains(b.Title, "approver1 approved operator1's remove-capacity") {
 		t.Errorf("approval notice: %v %q\n%s", ok, b.Title, b.Text)
 	}
+
+	// A runbook change request, a person's halt (with the reason), a
+	// failure that halts by itself, and break-glass.
+	dir := t.TempDir()
+	rb := applyHoldRunbook(t, q, dir)
+	if b, ok := hook.waitFor(t, 5*time.Second, func(b notify.WebhookBody) bool {
+		return b.Event == "approval_needed" && b.Subject == "change:"+rb.ID
+	}); !ok || !strings.Contains(b.Text, "operator1") || !strings.Contains(b.Text, "interlock change approve "+rb.ID) {
+		t.Errorf("change request notice: %v\n%s", ok, b.Text)
+	}
+	if b, ok := hook.waitFor(t, 5*time.Second, func(b notify.WebhookBody) bool {
+		return b.Event == "approved" && b.Subject == "change:"+rb.ID
+	}); !ok || !strings.Contains(b.Title, "approver1 approved operator1's change") {
+		t.Errorf("change approval notice: %v %q", ok, b.Title)
+	}
+	halted := runApproved(t, q, "hold", "INC-8")
+	waitUntil(t, "the step to start", 20*time.Second, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
+	q.mustAs("operator1", "ops", "halt", halted, "--reason", "wrong ticket, INC-8")
+	if b, ok := hook.waitFor(t, 5*time.Second, func(b notify.WebhookBody) bool { return b.Event == "halted" && b.Subject == "op:"+halted }); !ok ||
+		!strings.Contains(b.Text, "operator1 halted the operation. Their reason: wrong ticket, INC-8") {
+		t.Errorf("halt notice: %v\n%s", ok, b.Text)
+	}
+	// Aborted, it gives its host back (the floors count held hosts).
+	q.mustAs("operator1", "ops", "abort", halted, "--reason", "replaced by the next one")
+	if err := os.WriteFile(filepath.Join(dir, "fail"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	failed := runApproved(t, q, "hold", "INC-9")
+	if b, ok := hook.waitFor(t, 20*time.Second, func(b notify.WebhookBody) bool { return b.Event == "failed" && b.Subject == "op:"+failed }); !ok ||
+		!strings.Contains(b.Text, "needs a person") || !strings.Contains(b.Text, "runbook hold") || !strings.Contains(b.Text, "failed or were unreachable (host-") {
+		t.Errorf("failure notice: %v\n%s", ok, b.Text)
+	}
+	q.mustAs("operator1", "ops", "abort", failed, "--reason", "looked at it")
+	var bg wire.RunResponse
+	mustJSON(t, q.mustAs("admin", "--json", "run", "hold", "--param", "service=billing", "--param", "count=1", "--reason", "INC-10 outage", "--break-glass"), &bg)
+	if b, ok := hook.waitFor(t, 5*time.Second, func(b notify.WebhookBody) bool { return b.Event == "break_glass" && b.Subject == "op:"+bg.Operation.ID }); !ok ||
+		!strings.Contains(b.Title, "BREAK GLASS: admin runs hold") || !strings.Contains(b.Text, "INC-10 outage") {
+		t.Errorf("break-glass notice: %v %q\n%s", ok, b.Title, b.Text)
+	}
+	if v := metricValue(q.metrics(), "interlock_step_failures_total"); v < 1 {
+		t.Errorf("interlock_step_failures_total = %v after a failed step", v)
+	}
 	if len(hook.bad) > 0 {
 		t.Errorf("the receiver refused messages: %v", hook.bad)
 	}
+	hook.mu.Lock()
+	for _, b := range hook.got {
+		t.Logf("%s %s: %s\n%s", b.Event, b.Subject, b.Title, b.Text)
+	}
+	hook.mu.Unlock()
 
 	// The dead sink's failures are on /metrics.
 	deadline := time.Now().Add(20 * time.Second)
@@ -342,6 +393,39 @@ func TestNotifications(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// applyHoldRunbook applies runbook "hold" (proposed by operator1, approved
+// by approver1): its step waits for dir/go, then fails if dir/fail exists.
+// Not capacity-changing, so that several may run on one service.
+func applyHoldRunbook(t *testing.T, q *quickstart, dir string) wire.ChangeRequest {
+	t.Helper()
+	script := fmt.Sprintf("touch %[1]s/started; while [ ! -e %[1]s/go ]; do sleep 0.1; done; [ ! -e %[1]s/fail ]", dir)
+	rb, err := os.ReadFile("../../examples/runbooks/remove-capacity.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(rb), `argv: ["echo", "removing", "{{service}}", "from service"]`, fmt.Sprintf("argv: [\"/bin/sh\", \"-c\", %q]", script), 1)
+	text = strings.Replace(text, "name: remove-capacity", "name: hold", 1)
+	text = strings.Replace(text, "removes_capacity: true", "removes_capacity: false", 1)
+	if !strings.Contains(text, "name: hold") || strings.Contains(text, `"removing"`) {
+		t.Fatal("the example runbook changed; update this test's step")
+	}
+	f := filepath.Join(q.dir, "hold.yaml")
+	if err := os.WriteFile(f, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return q.mustChange("operator1", "approver1", "runbook", "apply", "-f", f)
+}
+
+// runApproved runs runbook on one billing host as operator1 and has
+// approver1 approve it; it returns the operation's ID.
+func runApproved(t *testing.T, q *quickstart, runbook, reason string) string {
+	t.Helper()
+	var run wire.RunResponse
+	mustJSON(t, q.mustAs("operator1", "--json", "run", runbook, "--param", "service=billing", "--param", "count=1", "--reason", reason), &run)
+	q.mustAs("approver1", "approve", run.Operation.ID, "--otp", q.otp("approver1"))
+	return run.Operation.ID
 }
 
 // metricValue returns the value of the series named exactly by series, or -1.
