@@ -127,8 +127,12 @@ type Config struct {
 	// While halted, /readyz answers 503 with the sentence and every route
 	// that is not a GET answers 503 too, except routes marked WhileHalted.
 	Halted func() string
-	Now    func() time.Time // nil means time.Now
-	Log    *slog.Logger     // nil discards
+	// Unready, if set, says why the server cannot serve ("" when it can):
+	// /readyz answers 503 with the sentence (a database that does not
+	// answer, say), so a load balancer sends people elsewhere.
+	Unready func(ctx context.Context) string
+	Now     func() time.Time // nil means time.Now
+	Log     *slog.Logger     // nil discards
 }
 
 // Route is one API endpoint.
@@ -207,6 +211,13 @@ func New(cfg Config, groups ...[]Route) (*Server, error) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_ = json.NewEncoder(w).Encode(map[string]string{"status": "refusing", "detail": why})
 			return
+		}
+		if cfg.Unready != nil {
+			if why := cfg.Unready(r.Context()); why != "" {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_ = json.NewEncoder(w).Encode(map[string]string{"status": "unavailable", "detail": why})
+				return
+			}
 		}
 		fmt.Fprintln(w, `{"status":"ready"}`)
 	})

@@ -208,6 +208,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		// Scrapers present a token; people need metrics.read (metrics.go).
 		MetricsTokenHashes: metricsTokenHashes(cfg.MetricsTokenSHA256),
 		Halted:             a.Audit.Refusal,
+		Unready:            a.unready, // metrics.go
 		Now:                a.now,
 		Log:                a.log,
 	}, a.routes(loginProofs)...); err != nil {
