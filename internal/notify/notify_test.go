@@ -215,3 +215,27 @@ func TestSlackEscapeAndHeaderSafety(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// A receiver that answers with a redirect does not get the signed body
+// sent on to where it points: the message fails for good instead.
+func TestWebhookDoesNotFollowRedirects(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/steal", http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	n := newTestNotifier(t, config.Notifications{}, mapSecrets{"k": "key"})
+	w, _ := newWebhook(config.WebhookSink{Name: "r", URL: srv.URL, HMACSecret: "k"}, n.secrets, time.Now)
+	w.client.Transport = srv.Client().Transport
+	wk := &worker{name: "r", kind: "webhook", sink: w, queue: make(chan Event, 1)}
+	n.add(wk)
+	n.deliver(context.Background(), wk, Event{Name: EventApprovalNeeded, Text: "approve op_1"})
+	if elsewhere.Load() != 0 {
+		t.Fatal("the signed message followed a redirect to another server")
+	}
+	if f := testutil.ToFloat64(n.failures.WithLabelValues("r", "webhook")); f != 1 {
+		t.Errorf("failures %v, want 1", f)
+	}
+}
