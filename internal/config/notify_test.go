@@ -71,3 +71,17 @@ notifications:
 		t.Errorf("loaded %+v", c.Notifications)
 	}
 }
+
+// The example in examples/serve.yaml loads and validates.
+func TestExampleServeConfig(t *testing.T) {
+	c, err := Load("../../examples/serve.yaml", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Notifications.Webhooks) != 1 || len(c.Notifications.Email) != 1 || len(c.MetricsTokenSHA256) != 0 {
+		t.Errorf("examples/serve.yaml: %+v", c)
+	}
+}
