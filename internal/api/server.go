@@ -43,6 +43,7 @@ import (
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
 	"github.com/interlock-dev/interlock/internal/dpop"
+	"github.com/interlock-dev/interlock/internal/policy"
 	"github.com/interlock-dev/interlock/internal/usererr"
 )
 
@@ -116,15 +117,22 @@ type Config struct {
 	// enrollment); 0 means 5 per second with bursts of 30.
 	PublicWritesPerSecond float64
 	PublicWriteBurst      int
-	// Metrics, if set, is served at /metrics without authentication.
-	Metrics http.Handler
+	// Metrics, if set, is served at /metrics to a bearer of a scrape token
+	// whose SHA-256 is in MetricsTokenHashes, or to a signed-in person
+	// allowed metrics.read (metrics.go).
+	Metrics            http.Handler
+	MetricsTokenHashes [][32]byte
 	// Halted, if set, says why the server must not change anything ("" when
 	// it may): the audit log refuses to sign, so nothing can be recorded.
 	// While halted, /readyz answers 503 with the sentence and every route
 	// that is not a GET answers 503 too, except routes marked WhileHalted.
 	Halted func() string
-	Now    func() time.Time // nil means time.Now
-	Log    *slog.Logger     // nil discards
+	// Unready, if set, says why the server cannot serve ("" when it can):
+	// /readyz answers 503 with the sentence (a database that does not
+	// answer, say), so a load balancer sends people elsewhere.
+	Unready func(ctx context.Context) string
+	Now     func() time.Time // nil means time.Now
+	Log     *slog.Logger     // nil discards
 }
 
 // Route is one API endpoint.
@@ -204,10 +212,18 @@ func New(cfg Config, groups ...[]Route) (*Server, error) {
 			_ = json.NewEncoder(w).Encode(map[string]string{"status": "refusing", "detail": why})
 			return
 		}
+		if cfg.Unready != nil {
+			if why := cfg.Unready(r.Context()); why != "" {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_ = json.NewEncoder(w).Encode(map[string]string{"status": "unavailable", "detail": why})
+				return
+			}
+		}
 		fmt.Fprintln(w, `{"status":"ready"}`)
 	})
 	if cfg.Metrics != nil {
-		s.mux.Handle("GET /metrics", cfg.Metrics)
+		s.mux.Handle("GET /metrics", s.metricsHandler(cfg.Metrics, cfg.MetricsTokenHashes))
+		s.routes = append(s.routes, Route{Pattern: "GET /metrics", Action: policy.ActionMetricsRead, Handle: func(*Call) error { return nil }})
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, newRequestID(), usererr.New(usererr.NotFound, "no_route", "there is no %s %s in this API", r.Method, r.URL.Path))

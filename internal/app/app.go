@@ -28,6 +28,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/identity"
 	"github.com/interlock-dev/interlock/internal/kms"
 	"github.com/interlock-dev/interlock/internal/logwitness"
+	"github.com/interlock-dev/interlock/internal/notify"
 	"github.com/interlock-dev/interlock/internal/ops"
 	"github.com/interlock-dev/interlock/internal/ops/exec"
 	"github.com/interlock-dev/interlock/internal/pki"
@@ -82,6 +83,9 @@ type App struct {
 	started time.Time
 	feeder  *logwitness.Feeder // nil without push witnesses
 	fleet   *fleetWitness      // what witnessing agents report (witness.go)
+
+	notifier  *notify.Notifier // webhook and email sinks (notify.go)
+	announcer *announcer       // nil without sinks
 }
 
 // New opens everything the control plane needs. It does not listen yet.
@@ -169,6 +173,9 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		return nil, fmt.Errorf("executor: %w", err)
 	}
 	a.Hub.SetLateResults(a.Exec) // agents' ledgers settle steps the server lost track of
+	if err := a.setupNotifications(); err != nil {
+		return nil, err
+	}
 	// Two replay caches: one for session requests (filled only by requests
 	// whose session authenticated) and one for the anonymous sign-in
 	// routes, so that a flood of sign-in proofs can at worst slow sign-ins,
@@ -187,6 +194,8 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if a.feeder != nil {
 		reg.MustRegister(a.feeder.Collectors()...)
 	}
+	reg.MustRegister(a.notifier.Collectors()...)
+	reg.MustRegister(fleetCollector{a}, stepFailures(a.Audit)) // metrics.go
 	reg.MustRegister(adminGauges(a.Identity, a.log)...)
 	if a.API, err = api.New(api.Config{
 		Authenticator: a.Identity,
@@ -196,9 +205,12 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		Denials:       a.denials,
 		Separation:    a.Identity,
 		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Halted:        a.Audit.Refusal,
-		Now:           a.now,
-		Log:           a.log,
+		// Scrapers present a token; people need metrics.read (metrics.go).
+		MetricsTokenHashes: metricsTokenHashes(cfg.MetricsTokenSHA256),
+		Halted:             a.Audit.Refusal,
+		Unready:            a.unready, // metrics.go
+		Now:                a.now,
+		Log:                a.log,
 	}, a.routes(loginProofs)...); err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
@@ -342,6 +354,10 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 	}()
 	if a.feeder != nil {
 		go a.feeder.Run(ctx)
+	}
+	if a.announcer != nil {
+		go a.notifier.Run(ctx)
+		go a.announcer.run(ctx)
 	}
 	if onReady != nil {
 		onReady(ready)

@@ -94,6 +94,8 @@ type Log struct {
 	// lastForkBaseline: lastTime is the time of the checkpoint a fork
 	// entry (at lastIndex) names, not of an entry.
 	lastForkBaseline bool
+
+	subscribers sequencedSubscribers // OnSequenced (subscribe.go)
 }
 
 // DefaultOrigin is the origin used when Config.Origin is empty.
@@ -443,6 +445,7 @@ func (l *Log) integrateBatch(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("audit: integrate: %w", err)
 	}
 	l.noteSequenced(done)
+	l.announceSequenced(done)
 	return n, nil
 }
 

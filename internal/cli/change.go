@@ -437,10 +437,16 @@ func changeApplyCmd(e *env) *cobra.Command {
 	return cmd
 }
 
+// printInvitation shows a new invitation's code and the exact accept
+// command, with the server and CA fingerprint of the inviter's profile.
 func (e *env) printInvitation(inv wire.Invitation) {
 	e.printf("Invited %s as %s. Give them this one-time code through a channel you trust; it works once, until %s:\n\n  %s\n\n",
 		inv.Username, inv.Role, inv.ExpiresAt.Local().Format(time.RFC1123), inv.Code)
-	e.printf("They run: interlock user accept --server URL --ca-fingerprint SHA256:… --code %s\n", inv.Code)
+	server, fp := "URL", "SHA256:…"
+	if p, err := e.loadProfile(); err == nil && p.Server != "" && p.CAFingerprint != "" {
+		server, fp = p.Server, p.CAFingerprint
+	}
+	e.printf("They run: interlock user accept --server %s --ca-fingerprint %s --code %s\n", server, fp, inv.Code)
 }
 
 func policyDiffCmd(e *env) *cobra.Command {

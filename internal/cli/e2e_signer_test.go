@@ -57,7 +57,7 @@ func (r *restartable) start() {
 		r.q.ctx = testCtx
 	}
 	ctx, cancel := context.WithCancel(r.q.ctx)
-	a, err := app.New(ctx, config.Config{Listen: r.listen, DataDir: r.data, Store: r.store, CheckpointInterval: time.Second}, app.Options{})
+	a, err := app.New(ctx, config.Config{Listen: r.listen, DataDir: r.data, Store: r.store, CheckpointInterval: time.Second, MetricsTokenSHA256: scrapeTokenHashes}, app.Options{})
 	if err != nil {
 		cancel()
 		t.Fatalf("app.New: %v", err)
@@ -93,7 +93,12 @@ func (r *restartable) get(path string) (int, string) {
 	// The server's certificate comes from its own CA; these two routes
 	// carry nothing secret, so the test does not pin it here.
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 10 * time.Second}
-	resp, err := c.Get(r.q.ready.URL + path)
+	req, err := http.NewRequest(http.MethodGet, r.q.ready.URL+path, nil)
+	if err != nil {
+		r.q.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+scrapeToken)
+	resp, err := c.Do(req)
 	if err != nil {
 		r.q.t.Fatalf("GET %s: %v", path, err)
 	}

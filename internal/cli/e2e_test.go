@@ -60,7 +60,7 @@ func startServerWith(t *testing.T, store string, opt app.Options) *quickstart {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
-	a, err := app.New(ctx, config.Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), Store: store,
+	a, err := app.New(ctx, config.Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), Store: store, MetricsTokenSHA256: scrapeTokenHashes,
 		CheckpointInterval: time.Second}, opt)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)

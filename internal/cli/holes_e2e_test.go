@@ -140,7 +140,7 @@ func TestCedarBombsAreRefusedAndTheServerSurvives(t *testing.T) {
 func startServerAt(t *testing.T, addr, dataDir string) (ready app.Ready, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, config.Config{Listen: addr, DataDir: dataDir, CheckpointInterval: time.Second}, app.Options{})
+	a, err := app.New(ctx, config.Config{Listen: addr, DataDir: dataDir, CheckpointInterval: time.Second, MetricsTokenSHA256: scrapeTokenHashes}, app.Options{})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

@@ -29,7 +29,7 @@ type serverFlags struct {
 
 func (f *serverFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.server, "server", "", "server URL, e.g. https://127.0.0.1:8443 (required)")
-	cmd.Flags().StringVar(&f.fingerprint, "ca-fingerprint", "", "the server CA's fingerprint as `interlock serve` printed it, SHA256:… (required)")
+	cmd.Flags().StringVar(&f.fingerprint, "ca-fingerprint", "", "the server CA's fingerprint as 'interlock serve' printed it, SHA256:… (required)")
 	_ = cmd.MarkFlagRequired("server")
 	_ = cmd.MarkFlagRequired("ca-fingerprint")
 }
@@ -55,7 +55,7 @@ func newBootstrapCmd(e *env) *cobra.Command {
 			if err := c.Do(e.ctx, "POST", "/v1/bootstrap", wire.BootstrapRequest{Code: code, Username: user, Password: pw}, &enr); err != nil {
 				return err
 			}
-			return e.showEnrollment(enr, secretOut)
+			return e.showEnrollment(enr, secretOut, sf)
 		},
 	}
 	sf.add(cmd)
@@ -69,7 +69,9 @@ func newBootstrapCmd(e *env) *cobra.Command {
 }
 
 // showEnrollment prints a new account's TOTP enrollment once.
-func (e *env) showEnrollment(enr wire.Enrollment, secretOut string) error {
+// Its closing hint is the exact login command, with the server and CA
+// fingerprint this command was given, so a new person can paste it.
+func (e *env) showEnrollment(enr wire.Enrollment, secretOut string, sf serverFlags) error {
 	if secretOut != "" {
 		if err := os.WriteFile(secretOut, []byte(enr.TOTPSecret+"\n"), 0o600); err != nil {
 			return fmt.Errorf("write TOTP secret: %w", err)
@@ -86,7 +88,7 @@ func (e *env) showEnrollment(enr wire.Enrollment, secretOut string) error {
 	if err := printQR(e.stdout, enr.TOTPURI); err != nil {
 		return err
 	}
-	e.printf("\n%s\n\nThen: interlock login --user %s …\n", enr.TOTPURI, enr.Username)
+	e.printf("\n%s\n\nThen: interlock login --server %s --ca-fingerprint %s --user %s\n", enr.TOTPURI, sf.server, sf.fingerprint, enr.Username)
 	return nil
 }
 

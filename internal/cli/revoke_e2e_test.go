@@ -100,7 +100,7 @@ func (q *quickstart) metrics() string {
 		q.t.Fatal(err)
 	}
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
-	resp, err := c.Get(q.ready.URL + "/metrics")
+	resp, err := c.Do(scrapeRequest(q.t, q.ready.URL))
 	if err != nil {
 		q.t.Fatal(err)
 	}

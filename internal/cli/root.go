@@ -45,6 +45,9 @@ func newRoot(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) *co
 	for _, fn := range commands {
 		root.AddCommand(fn(e))
 	}
+	root.Version = version() // --version (groups.go)
+	root.SetVersionTemplate("interlock {{.Version}}\n")
+	guardGroups(root) // unknown subcommands fail with "did you mean" (groups.go)
 	return root
 }
 

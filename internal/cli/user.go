@@ -105,7 +105,7 @@ func userAcceptCmd(e *env) *cobra.Command {
 			if err := c.Do(e.ctx, "POST", "/v1/invitations/accept", wire.AcceptRequest{Code: code, Password: pw}, &enr); err != nil {
 				return err
 			}
-			return e.showEnrollment(enr, secretOut)
+			return e.showEnrollment(enr, secretOut, sf)
 		},
 	}
 	sf.add(cmd)

@@ -98,7 +98,7 @@ func runWitness(t *testing.T, name, logKey string) *witnessProc {
 func startWitnessedServer(t *testing.T, dir string, witnesses, cas []string) *quickstart {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, config.Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), CheckpointInterval: time.Hour,
+	a, err := app.New(ctx, config.Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), CheckpointInterval: time.Hour, MetricsTokenSHA256: scrapeTokenHashes,
 		LogWitnesses: witnesses, LogWitnessCAFiles: cas}, app.Options{})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
@@ -295,7 +295,7 @@ func TestWitnessedLogEndToEnd(t *testing.T) {
 		q.mustAs("admin", append(append([]string{"log", "verify"}, all...), "--min-witnesses", "2")...)
 	})
 	t.Run("a witness that is down is a metric, not an outage", func(t *testing.T) {
-		resp, err := q.httpClient().Get(q.ready.URL + "/metrics")
+		resp, err := q.httpClient().Do(scrapeRequest(t, q.ready.URL))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -50,6 +51,12 @@ type Config struct {
 	LogWitnessCAFiles []string `yaml:"log_witness_ca"`
 	// LogWitnessTimeout bounds one witness's answer; 0 means 10 s.
 	LogWitnessTimeout time.Duration `yaml:"log_witness_timeout"`
+	// MetricsTokenSHA256 are the hex SHA-256 hashes of the bearer tokens
+	// that may scrape /metrics (the tokens themselves are not stored);
+	// a signed-in person whose policy allows metrics.read may too.
+	MetricsTokenSHA256 []string `yaml:"metrics_token_sha256"`
+	// Notifications are the webhook and email sinks (notify.go).
+	Notifications Notifications `yaml:"notifications"`
 }
 
 // Load reads a YAML file (unknown keys are errors) if path is not empty,
@@ -118,6 +125,14 @@ func (c Config) Validate() error {
 	}
 	if c.RootKeyEnv != "" && c.UnsealPassphraseFile != "" {
 		errs = append(errs, errors.New("root_key_env and unseal_passphrase_file both name a root key: choose one"))
+	}
+	for i, h := range c.MetricsTokenSHA256 {
+		if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
+			errs = append(errs, fmt.Errorf("metrics_token_sha256[%d]: must be 64 hex digits, the SHA-256 of a scrape token (printf %%s \"$TOKEN\" | sha256sum)", i))
+		}
+	}
+	if err := c.Notifications.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -66,6 +66,10 @@ const (
 	ActionChangeDeny     = "change.deny"
 	ActionChangeWithdraw = "change.withdraw"
 	ActionChangeApply    = "change.apply"
+
+	// Reading /metrics with a session (issue 11); a scrape token is the
+	// other way in (api.MetricsRoute).
+	ActionMetricsRead = "metrics.read"
 )
 
 // Actions lists every action Interlock knows, in a stable order.
@@ -88,6 +92,7 @@ var Actions = []string{
 	ActionAgentConnect, ActionAgentReport,
 	ActionOpWithdraw,
 	ActionChangeList, ActionChangeGet, ActionChangeApprove, ActionChangeDeny, ActionChangeWithdraw, ActionChangeApply,
+	ActionMetricsRead,
 }
 
 // Resource types a [Request] may name.
