@@ -32,7 +32,7 @@ func (a *App) setupTLSAndAgents(_ context.Context, sealer pki.Sealer) error {
 	return nil
 }
 
-func (a *App) agentRoutes() []api.Route { return api.AgentRoutes(a.Hub) }
+func (a *App) agentRoutes() []api.Route { return append(api.AgentRoutes(a.Hub), a.serversRoute()) }
 
 // CAFingerprint is the pin clients and agents need: SHA256:<hex>.
 func (a *App) CAFingerprint() string { return a.CA.Fingerprint() }

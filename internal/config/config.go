@@ -50,6 +50,9 @@ type Config struct {
 	LogWitnessCAFiles []string `yaml:"log_witness_ca"`
 	// LogWitnessTimeout bounds one witness's answer; 0 means 10 s.
 	LogWitnessTimeout time.Duration `yaml:"log_witness_timeout"`
+	// Advertise is the URL agents reach this server at when several
+	// servers share a PostgreSQL store; empty means https://LISTEN.
+	Advertise string `yaml:"advertise"`
 }
 
 // Load reads a YAML file (unknown keys are errors) if path is not empty,

@@ -179,6 +179,9 @@ type Config struct {
 	PollInterval time.Duration
 	// MaxOutputBytes caps the output stored per step. Zero means 64 KiB.
 	MaxOutputBytes int
+	// Runs, when several servers share the database, makes one server at
+	// a time run each operation (cluster.go); nil means this one runs all.
+	Runs RunClaims
 }
 
 // Engine runs approved operations. Create it with New; it is safe for

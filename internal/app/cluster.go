@@ -1,0 +1,287 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/interlock-dev/interlock/internal/agenthub"
+	"github.com/interlock-dev/interlock/internal/api"
+	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/cluster"
+	"github.com/interlock-dev/interlock/internal/ops"
+	"github.com/interlock-dev/interlock/internal/ops/exec"
+	"github.com/interlock-dev/interlock/internal/policy"
+	"github.com/interlock-dev/interlock/internal/store"
+)
+
+// Several servers on one PostgreSQL (docs/ARCHITECTURE.md §10). With
+// PostgreSQL every server runs in cluster mode: it registers itself, the
+// log sequencer and signer, crash recovery and the KMS's periodic work
+// run under leases (one server each at a time), and steps reach agents
+// connected to other servers through the step queue. With SQLite there is
+// one server: none of this runs, and it starts as it always did.
+
+// Lease names of the work that must have one owner at a time.
+const (
+	leaseSequencer = "sequencer" // integrates log entries and signs checkpoints
+	leaseRecovery  = "recovery"  // recovers operations whose server died
+	leasePeriodic  = "periodic"  // scheduled key rotation, key destruction, dual-control expiry
+)
+
+// LeaseTTL is the lease period: a server that cannot renew a lease stops
+// its work within it, and another takes over after it.
+var LeaseTTL = 6 * time.Second
+
+// clusterParts are the pieces cluster mode adds; nil with SQLite.
+type clusterParts struct {
+	store    store.ClusterStore
+	registry *cluster.Registry
+	leases   *cluster.Leases
+	queue    *cluster.Queue
+	listener *store.Listener // LISTEN interlock_steps; nil if it failed
+}
+
+// clustered reports whether this server shares its database with others.
+func (a *App) clustered() bool { return a.cluster != nil }
+
+// setupCluster builds the registry and the step queue (before the
+// executor, which dispatches through the queue).
+func (a *App) setupCluster(ctx context.Context, sealer cluster.Sealer) {
+	if a.db.Dialect() != store.Postgres {
+		return
+	}
+	c := &clusterParts{store: a.db.ClusterStore()}
+	c.registry = cluster.NewRegistry(c.store, cluster.NewServerID(), a.cfg.Advertise, LeaseTTL/3, a.log)
+	var wake <-chan struct{}
+	notify := func(context.Context) {}
+	if l, err := a.db.Listen(ctx, "interlock_steps"); err != nil {
+		a.log.WarnContext(ctx, "listen for step queue notifications; polling only", slog.String("error", err.Error()))
+	} else {
+		c.listener, wake = l, l.C
+		notify = func(ctx context.Context) { _ = a.db.Notify(ctx, "interlock_steps") }
+	}
+	c.queue = cluster.NewQueue(cluster.QueueConfig{Store: c.store, Local: a.Hub, Sealer: sealer, Registry: c.registry,
+		NotSent: func(err error) bool {
+			var ou interface{ OutcomeUnknown() bool }
+			return errors.Is(err, agenthub.ErrUnreachable) && !(errors.As(err, &ou) && ou.OutcomeUnknown())
+		},
+		Wake: wake, Notify: notify, Log: a.log})
+	a.cluster = c
+}
+
+// dispatcher is what the executor sends steps through.
+func (a *App) dispatcher() exec.Dispatcher {
+	if a.clustered() {
+		return a.cluster.queue
+	}
+	return a.Hub
+}
+
+// runClaims makes one live server at a time run each operation.
+func (a *App) runClaims() exec.RunClaims {
+	if !a.clustered() {
+		return nil
+	}
+	return runClaims{a.cluster}
+}
+
+type runClaims struct{ c *clusterParts }
+
+func (r runClaims) ClaimRun(ctx context.Context, opID string) (bool, error) {
+	return r.c.store.ClaimRun(ctx, opID, r.c.registry.ID(), r.c.registry.MaxAge())
+}
+
+func (r runClaims) ReleaseRun(ctx context.Context, opID string) error {
+	return r.c.store.ReleaseRun(ctx, opID, r.c.registry.ID())
+}
+
+// lateResults takes results no local dispatch waits for: first for a step
+// queued by any server (its origin waits in the queue), then the
+// executor's settling of unknown steps.
+type lateResults struct {
+	queue *cluster.Queue
+	exec  *exec.Engine
+}
+
+func (l lateResults) SettleFromAgent(ctx context.Context, hostID string, res wire.StepResult) error {
+	if ok, err := l.queue.Deliver(ctx, hostID, res); err != nil {
+		return exec.RetryLaterError{StepID: res.StepID}
+	} else if ok {
+		return nil
+	}
+	return l.exec.SettleFromAgent(ctx, hostID, res)
+}
+
+// serveClustered runs what cluster mode adds until ctx ends: this
+// server's registration, the step queue's worker and the leases.
+func (a *App) serveClustered(ctx context.Context, url string) error {
+	c := a.cluster
+	if a.cfg.Advertise == "" {
+		c.registry.SetURL(url)
+	}
+	if err := c.registry.Announce(ctx); err != nil {
+		return err
+	}
+	c.leases = cluster.NewLeases(cluster.LeaseConfig{Store: c.store, Holder: c.registry.ID(), TTL: LeaseTTL, Log: a.log},
+		cluster.Job{Name: leaseSequencer, Run: a.runSequencer},
+		cluster.Job{Name: leaseRecovery, Run: a.runRecovery},
+		cluster.Job{Name: leasePeriodic, Run: func(ctx context.Context, _ int64) { a.runPeriodic(ctx) }},
+	)
+	go c.registry.Run(ctx)
+	go c.queue.Run(ctx)
+	go c.leases.Run(ctx)
+	return nil
+}
+
+// fence is the sequencer's fencing check (store.FencedAuditStore).
+func (a *App) fence() (string, int64, bool) {
+	if a.cluster == nil || a.cluster.leases == nil {
+		return leaseSequencer, 0, false
+	}
+	t, ok := a.cluster.leases.Token(leaseSequencer)
+	return leaseSequencer, t, ok
+}
+
+// runSequencer integrates and signs while this server holds the
+// sequencer lease. Its writes are fenced: a transaction of a server that
+// lost the lease fails in the database.
+func (a *App) runSequencer(ctx context.Context, _ int64) {
+	if err := a.Audit.Start(ctx); err != nil {
+		a.log.ErrorContext(ctx, "start the log sequencer", slog.String("error", err.Error()))
+		return
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), LeaseTTL/3)
+	defer cancel()
+	if err := a.Audit.Stop(sctx); err != nil && !errors.Is(err, cluster.ErrFenced) {
+		a.log.WarnContext(sctx, "stop the log sequencer", slog.String("error", err.Error()))
+	}
+}
+
+// runRecovery recovers, every second, the operations whose runner server
+// died, and settles or returns the steps they had queued.
+func (a *App) runRecovery(ctx context.Context, _ int64) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	unclaimed := map[string]int{} // running ops seen without a runner, rounds in a row
+	for {
+		if err := a.recoverOrphans(ctx, unclaimed); err != nil && ctx.Err() == nil {
+			a.log.WarnContext(ctx, "recover operations of servers that went away", slog.String("error", err.Error()))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *App) recoverOrphans(ctx context.Context, unclaimed map[string]int) error {
+	c := a.cluster
+	live, err := c.registry.Live(ctx)
+	if err != nil {
+		return err
+	}
+	alive := map[string]bool{}
+	for _, s := range live {
+		alive[s.ID] = true
+	}
+	for _, state := range []ops.OpState{ops.OpRunning, ops.OpHalted, ops.OpAttention} {
+		list, err := a.Ops.ListByState(ctx, state)
+		if err != nil {
+			return err
+		}
+		for _, op := range list {
+			holder, err := c.store.RunHolder(ctx, op.ID)
+			if err != nil {
+				return err
+			}
+			orphan := holder != "" && !alive[holder]
+			if holder == "" && state == ops.OpRunning {
+				// Between a state change and its claim there is no runner
+				// for a moment; only a running op unclaimed for 3 rounds is.
+				unclaimed[op.ID]++
+				orphan = unclaimed[op.ID] >= 3
+			} else {
+				delete(unclaimed, op.ID)
+			}
+			if !orphan {
+				continue
+			}
+			delete(unclaimed, op.ID)
+			a.log.WarnContext(ctx, "recovering an operation whose server went away", slog.String("op", op.ID), slog.String("server", holder))
+			if holder != "" {
+				if err := c.store.ReleaseRun(ctx, op.ID, holder); err != nil {
+					return err
+				}
+			}
+			if err := a.Exec.RecoverOrphan(ctx, op); err != nil {
+				return err
+			}
+		}
+	}
+	// Steps queued by servers that went away: the result of one that ran
+	// settles its step; one that nobody took was never sent.
+	orphans, err := c.store.OrphanedSteps(ctx, c.registry.MaxAge())
+	if err != nil {
+		return err
+	}
+	for _, q := range orphans {
+		switch {
+		case q.State == "queued":
+			if ok, err := c.store.CancelQueued(ctx, q.StepID); err != nil || !ok {
+				continue
+			}
+			if err := a.Exec.Unsent(ctx, q.StepID); err != nil {
+				return err
+			}
+		case q.State == "done" && q.Outcome == cluster.OutcomeResult:
+			var res wire.StepResult
+			if err := jsonUnmarshal(q.Result, &res); err != nil {
+				_ = c.store.DeleteStep(ctx, q.StepID)
+				continue
+			}
+			err := a.Exec.SettleFromAgent(ctx, q.HostID, res)
+			var rl interface{ RetryLater() bool }
+			if errors.As(err, &rl) {
+				continue // the op is not recovered yet: next round
+			}
+			_ = c.store.DeleteStep(ctx, q.StepID)
+		case q.State == "done":
+			_ = c.store.DeleteStep(ctx, q.StepID) // lost or failed: the step stays unknown for its agent's ledger
+		}
+	}
+	return nil
+}
+
+// serversRoute answers GET /v1/agent/servers: the URLs of the live
+// servers, so agents refresh the list they fail over along.
+func (a *App) serversRoute() api.Route {
+	return api.Route{Pattern: "GET /v1/agent/servers", Agent: true, Action: policy.ActionAgentReport,
+		Resource: func(r *http.Request) api.Resource {
+			id, _ := a.Hub.HostIDFromRequest(r)
+			return api.Resource{Type: policy.ResourceHost, ID: id}
+		},
+		Handle: func(c *api.Call) error {
+			out := wire.ServerList{Servers: []string{}}
+			if a.clustered() {
+				live, err := a.cluster.registry.Live(c.R.Context())
+				if err != nil {
+					return err
+				}
+				for _, s := range live {
+					if strings.HasPrefix(s.URL, "https://") {
+						out.Servers = append(out.Servers, s.URL)
+					}
+				}
+			}
+			return c.JSON(http.StatusOK, out)
+		}}
+}
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
