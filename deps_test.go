@@ -41,7 +41,7 @@ var importRules = map[string]struct {
 	"internal/pki":             {ban: []string{"database/sql"}},
 	"internal/agent":           {allow: []string{"internal/apiclient", "internal/api/wire", "internal/pki", "internal/scan", "internal/redact", "internal/tlog"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5", "github.com/cedar-policy/cedar-go", "database/sql"}},
 	"internal/store":           {allow: []string{"internal/cluster", "internal/change", "internal/ops/exec", "internal/audit", "internal/identity", "internal/ops", "internal/kms", "internal/tlog", "internal/policy", "internal/api/wire"}},
-	"internal/store/storetest": {allow: []string{"internal/change", "internal/ops/exec", "internal/store", "internal/audit", "internal/identity", "internal/ops", "internal/kms", "internal/tlog", "internal/policy", "internal/api/wire"}},
+	"internal/store/storetest": {allow: []string{"internal/cluster", "internal/change", "internal/ops/exec", "internal/store", "internal/audit", "internal/identity", "internal/ops", "internal/kms", "internal/tlog", "internal/policy", "internal/api/wire"}},
 	"internal/witness":         {allow: []string{"internal/tlog"}, ban: []string{"database/sql", "modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/cluster":         {allow: []string{"internal/api/wire"}, ban: []string{"database/sql", "modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/logwitness":      {allow: []string{"internal/audit", "internal/tlog"}, ban: []string{"database/sql", "modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
