@@ -151,9 +151,15 @@ func (a *App) fence() (string, int64, bool) {
 // sequencer lease. Its writes are fenced: a transaction of a server that
 // lost the lease fails in the database.
 func (a *App) runSequencer(ctx context.Context, _ int64) {
-	if err := a.Audit.Start(ctx); err != nil {
-		a.log.ErrorContext(ctx, "start the log sequencer", slog.String("error", err.Error()))
-		return
+	for {
+		err := a.Audit.Start(ctx)
+		if err == nil {
+			break
+		}
+		a.log.ErrorContext(ctx, "start the log sequencer; retrying", slog.String("error", err.Error()))
+		if !sleepCtx(ctx, time.Second) {
+			return
+		}
 	}
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), LeaseTTL/3)
