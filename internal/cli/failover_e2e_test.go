@@ -317,7 +317,7 @@ func newConnectLog() *connectLog {
 }
 
 func (c *connectLog) Enabled(context.Context, slog.Level) bool { return true }
-func (c *connectLog) WithGroup(string) slog.Handler             { return c }
+func (c *connectLog) WithGroup(string) slog.Handler            { return c }
 func (c *connectLog) WithAttrs(as []slog.Attr) slog.Handler {
 	return &connectLog{state: c.state, attrs: append(slices.Clone(c.attrs), as...)}
 }
