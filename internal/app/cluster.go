@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/cluster"
 	"github.com/interlock-dev/interlock/internal/ops"
 	"github.com/interlock-dev/interlock/internal/ops/exec"
+	"github.com/interlock-dev/interlock/internal/pki"
 	"github.com/interlock-dev/interlock/internal/policy"
 	"github.com/interlock-dev/interlock/internal/store"
 )
@@ -291,3 +295,63 @@ func (a *App) serversRoute() api.Route {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// fetchSharedCA, with PostgreSQL, writes the CA another server stored in
+// the database into an empty data dir, so that every server sharing the
+// database uses one CA (agents pin it) and a new server needs only the
+// root key. A data dir that already holds a CA is left alone (shareCA
+// then checks it is the same one).
+func (a *App) fetchSharedCA(ctx context.Context) error {
+	if a.db.Dialect() != store.Postgres {
+		return nil
+	}
+	certPEM, sealed, ok, err := a.db.ClusterStore().SharedCA(ctx)
+	if err != nil || !ok {
+		return err
+	}
+	dir := filepath.Join(a.cfg.DataDir, "ca")
+	if _, err := os.Stat(filepath.Join(dir, pki.CACertFile)); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create the CA directory: %w", err)
+	}
+	if err := pki.WriteFileAtomic(filepath.Join(dir, pki.CAKeyFile), sealed, 0o600); err != nil {
+		return fmt.Errorf("write the shared CA key: %w", err)
+	}
+	if err := pki.WriteFileAtomic(filepath.Join(dir, pki.CACertFile), []byte(certPEM), 0o644); err != nil {
+		return fmt.Errorf("write the shared CA certificate: %w", err)
+	}
+	a.log.InfoContext(ctx, "took the CA the other servers share from the database")
+	return nil
+}
+
+// shareCA stores this server's CA for the others if none is stored, and
+// refuses to start with a CA other than the stored one: agents pinned to
+// the shared CA could not reach this server.
+func (a *App) shareCA(ctx context.Context) error {
+	if a.db.Dialect() != store.Postgres {
+		return nil
+	}
+	dir := filepath.Join(a.cfg.DataDir, "ca")
+	certPEM, err := os.ReadFile(filepath.Join(dir, pki.CACertFile))
+	if err != nil {
+		return fmt.Errorf("read the CA certificate: %w", err)
+	}
+	sealed, err := os.ReadFile(filepath.Join(dir, pki.CAKeyFile))
+	if err != nil {
+		return fmt.Errorf("read the CA key: %w", err)
+	}
+	cs := a.db.ClusterStore()
+	if err := cs.PutSharedCA(ctx, string(certPEM), sealed); err != nil {
+		return err
+	}
+	stored, _, _, err := cs.SharedCA(ctx)
+	if err != nil {
+		return err
+	}
+	if stored != string(certPEM) {
+		return fmt.Errorf("the CA in %s is not the one the other servers sharing this database use; start this server with an empty %s (it takes the shared CA from the database) or copy ca/ from another server", dir, dir)
+	}
+	return nil
+}

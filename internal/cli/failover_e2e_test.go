@@ -20,6 +20,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/agent"
 	"github.com/interlock-dev/interlock/internal/api/wire"
 	"github.com/interlock-dev/interlock/internal/app"
+	"github.com/interlock-dev/interlock/internal/kms"
 	"github.com/interlock-dev/interlock/internal/store"
 	"github.com/interlock-dev/interlock/internal/store/storetest"
 )
@@ -73,29 +74,20 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// copyKeyMaterial copies what servers sharing a database must share — the
-// root key and the CA — from one data dir to another, as the README's
-// "Running several servers" says; the signer's memory stays each server's.
-func copyKeyMaterial(t *testing.T, from, to string) {
+// copyRootKey copies the one secret servers sharing a database must
+// share, the root key, as the README's "Running several servers" says;
+// the CA comes from the database, and the signer's memory stays each
+// server's own.
+func copyRootKey(t *testing.T, from, to string) {
 	t.Helper()
-	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(to, rel), 0o700)
-		}
-		if d.Name() == app.SignerStateFile {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(to, rel), b, 0o600)
-	})
+	b, err := os.ReadFile(filepath.Join(from, kms.RootKeyFile))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(to, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(to, kms.RootKeyFile), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -145,8 +137,8 @@ func TestFailoverAcrossThreeServers(t *testing.T) {
 	data := func(i int) string { return filepath.Join(dir, fmt.Sprintf("data%d", i)) }
 
 	s1 := startClusterServer(t, "s1", dsn, data(1)) // first: creates the CA, takes the sequencer lease
-	copyKeyMaterial(t, data(1), data(2))
-	copyKeyMaterial(t, data(1), data(3))
+	copyRootKey(t, data(1), data(2))
+	copyRootKey(t, data(1), data(3))
 	s2 := startClusterServer(t, "s2", dsn, data(2))
 	s3 := startClusterServer(t, "s3", dsn, data(3))
 	defer func() {

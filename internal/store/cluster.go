@@ -294,3 +294,26 @@ func (s ClusterStore) OrphanedSteps(ctx context.Context, maxAge time.Duration) (
 	}
 	return out, rows.Err()
 }
+
+// SharedCA returns the CA stored for every server (cluster_ca); ok is
+// false when none is stored yet.
+func (s ClusterStore) SharedCA(ctx context.Context) (certPEM string, sealedKey []byte, ok bool, err error) {
+	err = s.db.QueryRow(ctx, `SELECT cert_pem, sealed_key FROM cluster_ca WHERE id = 1`).Scan(&certPEM, &sealedKey)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil, false, nil
+	}
+	if err != nil {
+		return "", nil, false, fmt.Errorf("read the shared CA: %w", mapErr(err))
+	}
+	return certPEM, sealedKey, true, nil
+}
+
+// PutSharedCA stores the CA for every server unless one is stored already
+// (the first server to start wins; the caller reads back which).
+func (s ClusterStore) PutSharedCA(ctx context.Context, certPEM string, sealedKey []byte) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO cluster_ca (id, cert_pem, sealed_key) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING`, certPEM, sealedKey)
+	if err != nil {
+		return fmt.Errorf("store the shared CA: %w", mapErr(err))
+	}
+	return nil
+}
