@@ -281,6 +281,9 @@ func loadRootKey(cfg config.Config) (*kms.RootKey, error) {
 
 // Close releases everything New opened.
 func (a *App) Close() {
+	if a.cluster != nil {
+		a.cluster.stop()
+	}
 	if a.KMS != nil {
 		_ = a.KMS.Close()
 	}

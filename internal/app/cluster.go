@@ -48,6 +48,7 @@ type clusterParts struct {
 	leases   *cluster.Leases
 	queue    *cluster.Queue
 	listener *store.Listener // LISTEN interlock_steps; nil if it failed
+	stop     context.CancelFunc
 }
 
 // clustered reports whether this server shares its database with others.
@@ -60,6 +61,7 @@ func (a *App) setupCluster(ctx context.Context, sealer cluster.Sealer) {
 		return
 	}
 	c := &clusterParts{store: a.db.ClusterStore()}
+	ctx, c.stop = context.WithCancel(context.WithoutCancel(ctx)) // the listener ends at Close
 	c.registry = cluster.NewRegistry(c.store, cluster.NewServerID(), a.cfg.Advertise, LeaseTTL/3, a.log)
 	var wake <-chan struct{}
 	notify := func(context.Context) {}
