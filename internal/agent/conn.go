@@ -386,10 +386,14 @@ func (a *agent) report(ctx context.Context, res wire.StepResult) bool {
 
 // reportOnce sends a result once (a replay from the ledger): true when a
 // server answered it (taken, or refused for good with a 4xx other than 401).
-// A 503 (the server is still recording the step's dispatch) is retried
-// a few times; anything else unanswered waits for the next connect.
+// A 503 (the step is still recorded as in flight: its dispatch is being
+// recorded, or the server that sent it died and another has not yet
+// taken its operations over, which takes up to a lease period or two) is
+// retried for two minutes; anything else unanswered waits for the next
+// connect.
 func (a *agent) reportOnce(ctx context.Context, res wire.StepResult) bool {
 	body, _ := json.Marshal(res)
+	retryUntil := time.Now().Add(2 * time.Minute)
 	for attempt := 0; ; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := postJSON(rctx, a.client, a.servers.current()+"/v1/agent/results", body, nil)
@@ -398,7 +402,7 @@ func (a *agent) reportOnce(ctx context.Context, res wire.StepResult) bool {
 		switch {
 		case err == nil:
 			return true
-		case errors.As(err, &pe) && pe.Status == http.StatusServiceUnavailable && attempt < 5:
+		case errors.As(err, &pe) && pe.Status == http.StatusServiceUnavailable && time.Now().Before(retryUntil):
 			if !sleep(ctx, max(pe.RetryAfter, time.Second)) {
 				return false
 			}

@@ -172,12 +172,13 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 	a.setupCluster(ctx, sealer)
 	if a.Exec, err = exec.New(exec.Config{Store: a.db.ExecStore(), Ops: a.Ops, Guard: a.Ops, Dispatcher: a.dispatcher(), Secrets: secretResolver{a.KMS},
-		Runs: a.runClaims(), Now: a.now, Log: a.log}); err != nil {
+		Runs: a.runClaims(), Announce: a.announcer(), Now: a.now, Log: a.log}); err != nil {
 		return nil, fmt.Errorf("executor: %w", err)
 	}
 	a.Hub.SetLateResults(a.Exec) // agents' ledgers settle steps the server lost track of
 	if a.clustered() {
 		a.Hub.SetLateResults(lateResults{queue: a.cluster.queue, exec: a.Exec}) // and results for steps another server queued
+		a.listenCluster(a.cluster.ctx)
 	}
 	// Two replay caches: one for session requests (filled only by requests
 	// whose session authenticated) and one for the anonymous sign-in
@@ -364,7 +365,7 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 			a.log.ErrorContext(fctx, "record repeated authorization denials at shutdown", slog.String("error", err.Error()))
 		}
 	}()
-	if a.feeder != nil {
+	if a.feeder != nil && !a.clustered() { // clustered: the sequencer's holder pushes (cluster.go)
 		go a.feeder.Run(ctx)
 	}
 	if onReady != nil {

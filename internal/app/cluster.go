@@ -30,6 +30,20 @@ import (
 // connected to other servers through the step queue. With SQLite there is
 // one server: none of this runs, and it starts as it always did.
 
+// Notification channels (PostgreSQL LISTEN/NOTIFY) between the servers.
+const (
+	chanSteps = "interlock_steps" // the step queue changed
+	chanOps   = "interlock_ops"   // an operation changed; the payload is its ID
+)
+
+// announceOp tells the other servers that opID changed, so that their
+// long-polls answer at once.
+func (a *App) announceOp(opID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = a.db.Notify(ctx, chanOps, opID)
+}
+
 // Lease names of the work that must have one owner at a time.
 const (
 	leaseSequencer = "sequencer" // integrates log entries and signs checkpoints
@@ -47,8 +61,9 @@ type clusterParts struct {
 	registry *cluster.Registry
 	leases   *cluster.Leases
 	queue    *cluster.Queue
-	listener *store.Listener // LISTEN interlock_steps; nil if it failed
-	stop     context.CancelFunc
+	ctx  context.Context    // lives until Close
+	stop context.CancelFunc // ends the LISTEN connection
+	wake chan struct{}      // the step queue changed (LISTEN)
 }
 
 // clustered reports whether this server shares its database with others.
@@ -61,23 +76,50 @@ func (a *App) setupCluster(ctx context.Context, sealer cluster.Sealer) {
 		return
 	}
 	c := &clusterParts{store: a.db.ClusterStore()}
-	ctx, c.stop = context.WithCancel(context.WithoutCancel(ctx)) // the listener ends at Close
+	c.ctx, c.stop = context.WithCancel(context.WithoutCancel(ctx)) // the listener ends at Close
 	c.registry = cluster.NewRegistry(c.store, cluster.NewServerID(), a.cfg.Advertise, LeaseTTL/3, a.log)
-	var wake <-chan struct{}
-	notify := func(context.Context) {}
-	if l, err := a.db.Listen(ctx, "interlock_steps"); err != nil {
-		a.log.WarnContext(ctx, "listen for step queue notifications; polling only", slog.String("error", err.Error()))
-	} else {
-		c.listener, wake = l, l.C
-		notify = func(ctx context.Context) { _ = a.db.Notify(ctx, "interlock_steps") }
-	}
+	c.wake = make(chan struct{}, 1)
+	notify := func(ctx context.Context) { _ = a.db.Notify(ctx, chanSteps, "") }
 	c.queue = cluster.NewQueue(cluster.QueueConfig{Store: c.store, Local: a.Hub, Sealer: sealer, Registry: c.registry,
 		NotSent: func(err error) bool {
 			var ou interface{ OutcomeUnknown() bool }
 			return errors.Is(err, agenthub.ErrUnreachable) && !(errors.As(err, &ou) && ou.OutcomeUnknown())
 		},
-		Wake: wake, Notify: notify, Log: a.log})
+		Wake: c.wake, Notify: notify, Log: a.log})
 	a.cluster = c
+}
+
+// listenCluster opens the one LISTEN connection (after the executor is
+// built): the step queue's channel wakes its worker and waiters; the
+// operations' channel wakes long-polls (ops watch) on this server when
+// another server changed the operation. Without it everything still
+// works, at the pace of polling.
+func (a *App) listenCluster(ctx context.Context) {
+	if !a.clustered() {
+		return
+	}
+	c := a.cluster
+	if err := a.db.Listen(ctx, func(channel, payload string) {
+		switch channel {
+		case chanSteps:
+			select {
+			case c.wake <- struct{}{}:
+			default:
+			}
+		case chanOps:
+			a.Exec.Changed(payload)
+		}
+	}, chanSteps, chanOps); err != nil {
+		a.log.WarnContext(ctx, "listen for notifications from the other servers; polling only", slog.String("error", err.Error()))
+	}
+}
+
+// announcer is the executor's Announce: nil with one server.
+func (a *App) announcer() func(string) {
+	if !a.clustered() {
+		return nil
+	}
+	return a.announceOp
 }
 
 // dispatcher is what the executor sends steps through.
@@ -166,6 +208,9 @@ func (a *App) runSequencer(ctx context.Context, _ int64) {
 		if !sleepCtx(ctx, time.Second) {
 			return
 		}
+	}
+	if a.feeder != nil {
+		go a.feeder.Run(ctx) // witnesses get each checkpoint once, from its signer
 	}
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), LeaseTTL/3)

@@ -13,37 +13,29 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// Listener delivers a value on C (without blocking; values coalesce)
-// whenever a notification arrives on its PostgreSQL channel. It holds one
-// connection of the pool until ctx given to Listen ends.
-type Listener struct {
-	C <-chan struct{}
-}
 
-// Listen subscribes to a PostgreSQL notification channel (LISTEN), for
-// waking waiters on other servers at once instead of at their next poll.
-// The listener stops when ctx ends; if its connection breaks it
-// reconnects, so callers MUST still poll now and then (a notification sent
-// while it reconnects is lost).
-func (db *DB) Listen(ctx context.Context, channel string) (*Listener, error) {
+// Listen subscribes to PostgreSQL notification channels (LISTEN), for
+// waking waiters on other servers at once instead of at their next poll:
+// fn gets each notification's channel and payload, on one goroutine, and
+// MUST NOT block. It holds one connection of the pool until ctx ends; if
+// the connection breaks it reconnects, so callers MUST still poll now and
+// then (a notification sent while it reconnects is lost).
+func (db *DB) Listen(ctx context.Context, fn func(channel, payload string), channels ...string) error {
 	if db.dialect != Postgres {
-		return nil, errors.New("LISTEN needs PostgreSQL")
+		return errors.New("LISTEN needs PostgreSQL")
 	}
-	ch := make(chan struct{}, 1)
-	conn, pc, err := db.listenConn(ctx, channel)
+	conn, pc, err := db.listenConn(ctx, channels)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	go func() {
 		for {
 			for {
-				if _, err := pc.WaitForNotification(ctx); err != nil {
+				n, err := pc.WaitForNotification(ctx)
+				if err != nil {
 					break
 				}
-				select {
-				case ch <- struct{}{}:
-				default:
-				}
+				fn(n.Channel, n.Payload)
 			}
 			_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // drop the broken connection
 			conn.Close()
@@ -52,20 +44,20 @@ func (db *DB) Listen(ctx context.Context, channel string) (*Listener, error) {
 					return
 				}
 				time.Sleep(time.Second)
-				if conn, pc, err = db.listenConn(ctx, channel); err == nil {
+				if conn, pc, err = db.listenConn(ctx, channels); err == nil {
 					break
 				}
-				db.log.WarnContext(ctx, "listen again for notifications", slog.String("channel", channel), slog.String("error", err.Error()))
+				db.log.WarnContext(ctx, "listen again for notifications", slog.Any("channels", channels), slog.String("error", err.Error()))
 			}
 		}
 	}()
-	return &Listener{C: ch}, nil
+	return nil
 }
 
-func (db *DB) listenConn(ctx context.Context, channel string) (*sql.Conn, *pgx.Conn, error) {
+func (db *DB) listenConn(ctx context.Context, channels []string) (*sql.Conn, *pgx.Conn, error) {
 	conn, err := db.sql.Conn(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("listen on %s: %w", channel, err)
+		return nil, nil, fmt.Errorf("listen: %w", err)
 	}
 	var pc *pgx.Conn
 	if err := conn.Raw(func(dc any) error {
@@ -77,21 +69,23 @@ func (db *DB) listenConn(ctx context.Context, channel string) (*sql.Conn, *pgx.C
 		return nil
 	}); err != nil {
 		conn.Close()
-		return nil, nil, fmt.Errorf("listen on %s: %w", channel, err)
+		return nil, nil, fmt.Errorf("listen: %w", err)
 	}
-	if _, err := pc.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
-		conn.Close()
-		return nil, nil, fmt.Errorf("listen on %s: %w", channel, err)
+	for _, ch := range channels {
+		if _, err := pc.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+			conn.Close()
+			return nil, nil, fmt.Errorf("listen on %s: %w", ch, err)
+		}
 	}
 	return conn, pc, nil
 }
 
 // Notify sends a notification on a PostgreSQL channel; it does nothing
 // with SQLite (one server: nobody else to wake).
-func (db *DB) Notify(ctx context.Context, channel string) error {
+func (db *DB) Notify(ctx context.Context, channel, payload string) error {
 	if db.dialect != Postgres {
 		return nil
 	}
-	_, err := db.sql.ExecContext(ctx, `SELECT pg_notify($1, '')`, channel)
+	_, err := db.sql.ExecContext(ctx, `SELECT pg_notify($1, $2)`, channel, payload)
 	return err
 }
