@@ -61,9 +61,9 @@ type clusterParts struct {
 	registry *cluster.Registry
 	leases   *cluster.Leases
 	queue    *cluster.Queue
-	ctx  context.Context    // lives until Close
-	stop context.CancelFunc // ends the LISTEN connection
-	wake chan struct{}      // the step queue changed (LISTEN)
+	ctx      context.Context    // lives until Close
+	stop     context.CancelFunc // ends the LISTEN connection
+	wake     chan struct{}      // the step queue changed (LISTEN)
 }
 
 // clustered reports whether this server shares its database with others.

@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-
 // Listen subscribes to PostgreSQL notification channels (LISTEN), for
 // waking waiters on other servers at once instead of at their next poll:
 // fn gets each notification's channel and payload, on one goroutine, and
