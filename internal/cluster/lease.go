@@ -126,8 +126,10 @@ func (l *Leases) round(ctx context.Context) {
 	for _, j := range l.jobs {
 		// The deadline counts from before the request left: the database
 		// set the expiry later than that, so this server always stops
-		// before another can take over (clock rates, not clocks, must agree).
-		sent := time.Now()
+		// before another can take over (clock rates, not clocks, must
+		// agree). A tenth of the period is kept in hand for the watch's
+		// granularity and for clock rates that differ a little.
+		sent := time.Now().Add(-l.cfg.TTL / 10)
 		actx, cancel := context.WithTimeout(ctx, l.cfg.TTL/3)
 		token, ok, err := l.cfg.Store.AcquireLease(actx, j.Name, l.cfg.Holder, l.cfg.TTL)
 		cancel()
