@@ -381,5 +381,8 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shut down: %w", err)
 	}
+	if a.clustered() {
+		a.leaveCluster(shutdownCtx)
+	}
 	return nil
 }

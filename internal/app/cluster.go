@@ -186,6 +186,20 @@ func (a *App) serveClustered(ctx context.Context, url string) error {
 	return nil
 }
 
+// leaveCluster stops this server's operation runs (in-flight steps
+// report first) and, if they all stopped in time, removes this server
+// from the registry so that another takes its operations over at once;
+// otherwise its row expires and they are taken over after MaxAge.
+func (a *App) leaveCluster(ctx context.Context) {
+	if err := a.Exec.Shutdown(ctx); err != nil {
+		a.log.WarnContext(ctx, "operations still had steps in flight at shutdown; another server takes them over when this one's registration expires")
+		return
+	}
+	if err := a.cluster.registry.Leave(ctx); err != nil {
+		a.log.WarnContext(ctx, "leave the servers sharing the database", slog.String("error", err.Error()))
+	}
+}
+
 // fence is the sequencer's fencing check (store.FencedAuditStore).
 func (a *App) fence() (string, int64, bool) {
 	if a.cluster == nil || a.cluster.leases == nil {

@@ -72,16 +72,15 @@ func (r *Registry) MaxAge() time.Duration { return 3 * r.every }
 // Announce writes this server's row once (call before serving).
 func (r *Registry) Announce(ctx context.Context) error { return r.store.PutServer(ctx, r.self) }
 
-// Run refreshes this server's row until ctx ends, then removes it.
+// Run refreshes this server's row until ctx ends. The row stays: it
+// expires after MaxAge unless the server leaves (Leave) once nothing of
+// its own runs any more.
 func (r *Registry) Run(ctx context.Context) {
 	t := time.NewTicker(r.every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_ = r.store.DeleteServer(dctx, r.self.ID)
-			cancel()
 			return
 		case <-t.C:
 			if err := r.store.PutServer(ctx, r.self); err != nil && ctx.Err() == nil {
@@ -90,6 +89,10 @@ func (r *Registry) Run(ctx context.Context) {
 		}
 	}
 }
+
+// Leave removes this server's row at once, so that the others take over
+// its operations now rather than after MaxAge.
+func (r *Registry) Leave(ctx context.Context) error { return r.store.DeleteServer(ctx, r.self.ID) }
 
 // Live returns the servers seen recently, this one included.
 func (r *Registry) Live(ctx context.Context) ([]Server, error) {
