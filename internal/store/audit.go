@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/interlock-dev/interlock/internal/cluster"
+	"github.com/interlock-dev/interlock/internal/usererr"
 	"strings"
 	"time"
 
@@ -201,10 +202,16 @@ func (s auditStore) Sequence(ctx context.Context, fn func(audit.SeqTx) error) er
 		}
 		if s.fence != nil {
 			name, token, ok := s.fence()
-			if !ok {
-				return fmt.Errorf("sequence the log: %w", cluster.ErrFenced)
+			err := error(cluster.ErrFenced)
+			if ok {
+				err = tx.CheckLease(ctx, name, token)
 			}
-			if err := tx.CheckLease(ctx, name, token); err != nil {
+			if errors.Is(err, cluster.ErrFenced) {
+				// Only a fork reaches here from a request: say where it can work.
+				return usererr.Wrap(err, usererr.Conflict, "not_log_sequencer",
+					"This server does not hold the audit log's sequencer lease, so it cannot write the log's tree (a log fork is recorded by the server that signs); send the request to another of the servers sharing this database.")
+			}
+			if err != nil {
 				return err
 			}
 		}
