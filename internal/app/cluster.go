@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/agenthub"
@@ -64,6 +65,10 @@ type clusterParts struct {
 	ctx      context.Context    // lives until Close
 	stop     context.CancelFunc // ends the LISTEN connection
 	wake     chan struct{}      // the step queue changed (LISTEN)
+
+	leasesDone <-chan struct{} // closed when the leases' jobs stopped and they were released
+	seqReady   chan struct{}   // closed when this server first started the log sequencer
+	seqOnce    sync.Once
 }
 
 // clustered reports whether this server shares its database with others.
@@ -75,7 +80,7 @@ func (a *App) setupCluster(ctx context.Context, sealer cluster.Sealer) {
 	if a.db.Dialect() != store.Postgres {
 		return
 	}
-	c := &clusterParts{store: a.db.ClusterStore()}
+	c := &clusterParts{store: a.db.ClusterStore(), seqReady: make(chan struct{})}
 	c.ctx, c.stop = context.WithCancel(context.WithoutCancel(ctx)) // the listener ends at Close
 	c.registry = cluster.NewRegistry(c.store, cluster.NewServerID(), a.cfg.Advertise, LeaseTTL/3, a.log)
 	c.wake = make(chan struct{}, 1)
@@ -182,7 +187,17 @@ func (a *App) serveClustered(ctx context.Context, url string) error {
 	)
 	go c.registry.Run(ctx)
 	go c.queue.Run(ctx)
-	go c.leases.Run(ctx)
+	c.leasesDone = c.leases.Start(ctx)
+	if _, ok := c.leases.Token(leaseSequencer); ok {
+		// Like a single server: the log has checked the signer's memory
+		// (and refuses, if it must) before this server answers anyone.
+		select {
+		case <-c.seqReady:
+		case <-time.After(15 * time.Second):
+			a.log.WarnContext(ctx, "the log sequencer has not started within 15 s; serving anyway")
+		case <-ctx.Done():
+		}
+	}
 	return nil
 }
 
@@ -191,6 +206,12 @@ func (a *App) serveClustered(ctx context.Context, url string) error {
 // from the registry so that another takes its operations over at once;
 // otherwise its row expires and they are taken over after MaxAge.
 func (a *App) leaveCluster(ctx context.Context) {
+	if a.cluster.leasesDone != nil {
+		select { // the sequencer signs its last checkpoint and the leases are released
+		case <-a.cluster.leasesDone:
+		case <-ctx.Done():
+		}
+	}
 	if err := a.Exec.Shutdown(ctx); err != nil {
 		a.log.WarnContext(ctx, "operations still had steps in flight at shutdown; another server takes them over when this one's registration expires")
 		return
@@ -216,6 +237,7 @@ func (a *App) runSequencer(ctx context.Context, _ int64) {
 	for {
 		err := a.Audit.Start(ctx)
 		if err == nil {
+			a.cluster.seqOnce.Do(func() { close(a.cluster.seqReady) })
 			break
 		}
 		a.log.ErrorContext(ctx, "start the log sequencer; retrying", slog.String("error", err.Error()))

@@ -103,11 +103,29 @@ func (l *Leases) Token(name string) (int64, bool) {
 // deadline passes without a renewal. On the way out it stops every job
 // and releases the leases, so that another server takes over at once.
 func (l *Leases) Run(ctx context.Context) {
+	l.round(ctx)
+	l.loop(ctx)
+}
+
+// Start takes the leases it can at once — their jobs have started when
+// it returns — and then goes on as Run in the background. The returned
+// channel is closed when that ends: ctx ended, every job stopped and the
+// leases were released.
+func (l *Leases) Start(ctx context.Context) <-chan struct{} {
+	l.round(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.loop(ctx)
+	}()
+	return done
+}
+
+func (l *Leases) loop(ctx context.Context) {
 	tick := time.NewTicker(l.cfg.TTL / 3)
 	defer tick.Stop()
 	watch := time.NewTicker(l.cfg.TTL / 20)
 	defer watch.Stop()
-	l.round(ctx)
 	for {
 		select {
 		case <-ctx.Done():

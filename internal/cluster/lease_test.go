@@ -78,7 +78,7 @@ func (s *spans) job(holder string) Job {
 // server starts the job only after that, with a greater fencing token —
 // the two never run it at once.
 func TestLeaseLostStopsTheWorkBeforeAnotherTakesIt(t *testing.T) {
-	const ttl = 300 * time.Millisecond
+	const ttl = time.Second
 	store := &fakeLeases{cut: map[string]bool{}}
 	var runs spans
 	ctx, cancel := context.WithCancel(context.Background())
