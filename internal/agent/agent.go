@@ -31,6 +31,10 @@ import (
 type Config struct {
 	// Server is the control plane's base URL, https://host:port.
 	Server string
+	// Servers are more servers sharing the same database, tried in turn
+	// when the current one cannot be reached (--server repeated). The
+	// servers' own list (GET /v1/agent/servers) is added after each connect.
+	Servers []string
 	// CAFingerprint pins the server's CA: "SHA256:<hex>".
 	CAFingerprint string
 	// Token is the join token (ilk_join_…). With Count > 1 it is Count
@@ -75,10 +79,11 @@ type Config struct {
 }
 
 func (c *Config) defaults() error {
-	if !strings.HasPrefix(c.Server, "https://") {
-		return fmt.Errorf("--server %q must be an https:// URL", c.Server)
+	all, err := parseServers(c.Server, c.Servers)
+	if err != nil {
+		return err
 	}
-	c.Server = strings.TrimRight(c.Server, "/")
+	c.Server, c.Servers = all[0], all[1:]
 	if _, err := pki.ParseFingerprint(c.CAFingerprint); err != nil {
 		return err
 	}

@@ -24,14 +24,15 @@ import (
 
 // agent is one enrolled agent with its one HTTP/2 connection.
 type agent struct {
-	cfg    Config
-	id     identity
-	log    *slog.Logger
-	client *http.Client
-	ledger *ledger
-	wit    *witness        // the agent as a witness of the server's audit log
-	root   context.Context // the agent's lifetime: steps and reports end with it
-	cert   atomic.Pointer[tls.Certificate]
+	cfg     Config
+	id      identity
+	log     *slog.Logger
+	client  *http.Client
+	ledger  *ledger
+	wit     *witness        // the agent as a witness of the server's audit log
+	servers *serverList     // where to connect; fails over along it
+	root    context.Context // the agent's lifetime: steps and reports end with it
+	cert    atomic.Pointer[tls.Certificate]
 
 	// pending is the key of a renewal whose answer has not arrived yet:
 	// a retry asks for the same key, so that if the server renewed and the
@@ -52,6 +53,7 @@ func newAgent(cfg Config, id identity) (*agent, error) {
 		return nil, err
 	}
 	a := &agent{cfg: cfg, id: id, log: cfg.Log.With(slog.String("host", id.HostID)),
+		servers: newServerList(append([]string{cfg.Server}, cfg.Servers...)),
 		running: map[string]bool{}, results: newResultCache(256)}
 	cert := id.cert
 	a.cert.Store(&cert)
@@ -104,8 +106,18 @@ func (a *agent) run(ctx context.Context) error {
 		if time.Since(start) > time.Minute {
 			attempt = 0
 		}
-		wait := backoff(attempt, a.cfg.MaxBackoff)
-		attempt++
+		// Another server next, at once (jittered); back off only when
+		// every server was tried since the last good connection.
+		from := a.servers.current()
+		to, roundDone := a.servers.next()
+		wait := switchDelay()
+		if roundDone {
+			wait = backoff(attempt, a.cfg.MaxBackoff)
+			attempt++
+		}
+		if to != from {
+			a.log.InfoContext(ctx, "failing over to another server", slog.String("from", from), slog.String("to", to))
+		}
 		var pe *problemError
 		if errors.As(err, &pe) && pe.Status == http.StatusUnauthorized {
 			a.log.ErrorContext(ctx, "the server refuses this agent's certificate (expired, or the host was removed?); retrying — to enroll again, use a new join token and an empty --data directory",
@@ -124,7 +136,7 @@ func (a *agent) run(ctx context.Context) error {
 func (a *agent) session(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.cfg.Server+"/v1/agent/connect", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.servers.current()+"/v1/agent/connect", nil)
 	if err != nil {
 		return err
 	}
@@ -137,7 +149,9 @@ func (a *agent) session(ctx context.Context) error {
 	if resp.StatusCode != http.StatusOK {
 		return readProblem(resp)
 	}
-	a.log.InfoContext(ctx, "connected", slog.String("proto", resp.Proto))
+	a.log.InfoContext(ctx, "connected", slog.String("server", a.servers.current()), slog.String("proto", resp.Proto))
+	a.servers.connected()
+	go a.refreshServers(ctx)
 
 	go a.heartbeats(ctx, cancel, a.wit.newSession())
 	go a.renewals(ctx, cancel)
@@ -213,7 +227,7 @@ func (a *agent) heartbeats(ctx context.Context, cancel context.CancelCauseFunc, 
 		body, _ := json.Marshal(hb)
 		hctx, hcancel := context.WithTimeout(ctx, a.cfg.HeartbeatInterval+10*time.Second)
 		var resp wire.HeartbeatResponse
-		err := postJSON(hctx, a.client, a.cfg.Server+"/v1/agent/heartbeat", body, &resp)
+		err := postJSON(hctx, a.client, a.servers.current()+"/v1/agent/heartbeat", body, &resp)
 		hcancel()
 		if err == nil {
 			a.wit.observeOn(ctx, session, hb, resp)
@@ -299,7 +313,7 @@ func (a *agent) renew(ctx context.Context) error {
 	var resp wire.RenewResponse
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := postJSON(rctx, a.client, a.cfg.Server+"/v1/agent/renew", body, &resp); err != nil {
+	if err := postJSON(rctx, a.client, a.servers.current()+"/v1/agent/renew", body, &resp); err != nil {
 		return err
 	}
 	if err := checkIssued(a.cfg, key, resp.Certificate, resp.CA, a.id.HostID); err != nil {
@@ -347,7 +361,7 @@ func (a *agent) report(ctx context.Context, res wire.StepResult) bool {
 	deadline := time.Now().Add(10 * time.Minute)
 	for attempt := 0; ; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := postJSON(rctx, a.client, a.cfg.Server+"/v1/agent/results", body, nil)
+		err := postJSON(rctx, a.client, a.servers.current()+"/v1/agent/results", body, nil)
 		cancel()
 		var pe *problemError
 		switch {
@@ -372,19 +386,23 @@ func (a *agent) report(ctx context.Context, res wire.StepResult) bool {
 
 // reportOnce sends a result once (a replay from the ledger): true when a
 // server answered it (taken, or refused for good with a 4xx other than 401).
-// A 503 (the server is still recording the step's dispatch) is retried
-// a few times; anything else unanswered waits for the next connect.
+// A 503 (the step is still recorded as in flight: its dispatch is being
+// recorded, or the server that sent it died and another has not yet
+// taken its operations over, which takes up to a lease period or two) is
+// retried for two minutes; anything else unanswered waits for the next
+// connect.
 func (a *agent) reportOnce(ctx context.Context, res wire.StepResult) bool {
 	body, _ := json.Marshal(res)
+	retryUntil := time.Now().Add(2 * time.Minute)
 	for attempt := 0; ; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := postJSON(rctx, a.client, a.cfg.Server+"/v1/agent/results", body, nil)
+		err := postJSON(rctx, a.client, a.servers.current()+"/v1/agent/results", body, nil)
 		cancel()
 		var pe *problemError
 		switch {
 		case err == nil:
 			return true
-		case errors.As(err, &pe) && pe.Status == http.StatusServiceUnavailable && attempt < 5:
+		case errors.As(err, &pe) && pe.Status == http.StatusServiceUnavailable && time.Now().Before(retryUntil):
 			if !sleep(ctx, max(pe.RetryAfter, time.Second)) {
 				return false
 			}

@@ -14,10 +14,16 @@ import (
 // setupTLSAndAgents loads (or creates) the CA, builds the listener's TLS
 // 1.3 config with optional client certificates for agents, and the hub
 // that holds agent connections.
-func (a *App) setupTLSAndAgents(_ context.Context, sealer pki.Sealer) error {
+func (a *App) setupTLSAndAgents(ctx context.Context, sealer pki.Sealer) error {
 	var err error
+	if err := a.fetchSharedCA(ctx); err != nil {
+		return err
+	}
 	if a.CA, err = pki.LoadOrCreateCA(a.cfg.DataDir, sealer, a.now, nil); err != nil {
 		return fmt.Errorf("certificate authority: %w", err)
+	}
+	if err := a.shareCA(ctx); err != nil {
+		return err
 	}
 	hosts := append([]string{"127.0.0.1", "::1", "localhost"}, a.cfg.ServerNames...)
 	if a.tlsConfig, err = a.CA.ServerTLSConfig(hosts); err != nil {
@@ -32,7 +38,7 @@ func (a *App) setupTLSAndAgents(_ context.Context, sealer pki.Sealer) error {
 	return nil
 }
 
-func (a *App) agentRoutes() []api.Route { return api.AgentRoutes(a.Hub) }
+func (a *App) agentRoutes() []api.Route { return append(api.AgentRoutes(a.Hub), a.serversRoute()) }
 
 // CAFingerprint is the pin clients and agents need: SHA256:<hex>.
 func (a *App) CAFingerprint() string { return a.CA.Fingerprint() }

@@ -86,6 +86,7 @@ type App struct {
 
 	notifier  *notify.Notifier // webhook and email sinks (notify.go)
 	announcer *announcer       // nil without sinks
+	cluster   *clusterParts    // several servers on one PostgreSQL (cluster.go); nil with SQLite
 }
 
 // New opens everything the control plane needs. It does not listen yet.
@@ -126,7 +127,11 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if err != nil {
 		return nil, err
 	}
-	if a.Audit, err = audit.New(audit.Config{Store: a.db.AuditStore(), Sealer: sealer, Origin: cfg.LogOrigin, Witnesses: witnessKeys,
+	auditStore := a.db.AuditStore()
+	if a.db.Dialect() == store.Postgres {
+		auditStore = a.db.FencedAuditStore(a.fence) // the sequencer runs under a lease (cluster.go)
+	}
+	if a.Audit, err = audit.New(audit.Config{Store: auditStore, Sealer: sealer, Origin: cfg.LogOrigin, Witnesses: witnessKeys,
 		CheckpointEvery: cfg.CheckpointInterval, Now: a.now, Log: a.log,
 		Memory: audit.FileMemory{Path: filepath.Join(cfg.DataDir, SignerStateFile)}}); err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
@@ -169,12 +174,18 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if err := a.setupTLSAndAgents(ctx, sealer); err != nil {
 		return nil, err
 	}
-	if a.Exec, err = exec.New(exec.Config{Store: a.db.ExecStore(), Ops: a.Ops, Guard: a.Ops, Dispatcher: a.Hub, Secrets: secretResolver{a.KMS}, Now: a.now, Log: a.log}); err != nil {
+	a.setupCluster(ctx, sealer)
+	if a.Exec, err = exec.New(exec.Config{Store: a.db.ExecStore(), Ops: a.Ops, Guard: a.Ops, Dispatcher: a.dispatcher(), Secrets: secretResolver{a.KMS},
+		Runs: a.runClaims(), Announce: a.opsAnnouncer(), Now: a.now, Log: a.log}); err != nil {
 		return nil, fmt.Errorf("executor: %w", err)
 	}
 	a.Hub.SetLateResults(a.Exec) // agents' ledgers settle steps the server lost track of
 	if err := a.setupNotifications(); err != nil {
 		return nil, err
+	}
+	if a.clustered() {
+		a.Hub.SetLateResults(lateResults{queue: a.cluster.queue, exec: a.Exec}) // and results for steps another server queued
+		a.listenCluster(a.cluster.ctx)
 	}
 	// Two replay caches: one for session requests (filled only by requests
 	// whose session authenticated) and one for the anonymous sign-in
@@ -283,6 +294,9 @@ func loadRootKey(cfg config.Config) (*kms.RootKey, error) {
 
 // Close releases everything New opened.
 func (a *App) Close() {
+	if a.cluster != nil {
+		a.cluster.stop()
+	}
 	if a.KMS != nil {
 		_ = a.KMS.Close()
 	}
@@ -297,16 +311,25 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
 	}
-	if err := a.Exec.Recover(ctx); err != nil {
-		ln.Close()
-		return fmt.Errorf("recover operations: %w", err)
-	}
-	if err := a.Audit.Start(ctx); err != nil {
-		ln.Close()
-		return fmt.Errorf("start log: %w", err)
-	}
-	defer a.Audit.Stop(context.WithoutCancel(ctx))
 	ready := Ready{URL: "https://" + ln.Addr().String(), CAFingerprint: a.CAFingerprint()}
+	if a.clustered() {
+		// Other servers may be running operations and the log: recovery,
+		// the sequencer and periodic work run under leases instead.
+		if err := a.serveClustered(ctx, ready.URL); err != nil {
+			ln.Close()
+			return fmt.Errorf("join the servers sharing the database: %w", err)
+		}
+	} else {
+		if err := a.Exec.Recover(ctx); err != nil {
+			ln.Close()
+			return fmt.Errorf("recover operations: %w", err)
+		}
+		if err := a.Audit.Start(ctx); err != nil {
+			ln.Close()
+			return fmt.Errorf("start log: %w", err)
+		}
+		defer a.Audit.Stop(context.WithoutCancel(ctx))
+	}
 	code, expires, ok, err := a.Identity.EnsureBootstrapCode(ctx)
 	if err != nil {
 		ln.Close()
@@ -341,7 +364,9 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
-	go a.runPeriodic(ctx)
+	if !a.clustered() {
+		go a.runPeriodic(ctx)
+	}
 	go a.denials.run(ctx)
 	// On the way out, write the refusals still counted in memory (after
 	// the server stopped answering), so that none is lost.
@@ -352,7 +377,7 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 			a.log.ErrorContext(fctx, "record repeated authorization denials at shutdown", slog.String("error", err.Error()))
 		}
 	}()
-	if a.feeder != nil {
+	if a.feeder != nil && !a.clustered() { // clustered: the sequencer's holder pushes (cluster.go)
 		go a.feeder.Run(ctx)
 	}
 	if a.announcer != nil {
@@ -371,6 +396,9 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shut down: %w", err)
+	}
+	if a.clustered() {
+		a.leaveCluster(shutdownCtx)
 	}
 	return nil
 }

@@ -14,10 +14,11 @@ import (
 var _ = register(newAgentCmd)
 
 func newAgentCmd(e *env) *cobra.Command {
-	var sf serverFlags
 	var cfg agent.Config
 	var health string
 	var verbose bool
+	var servers []string
+	var fingerprint string
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the host agent: enroll with a join token, hold one mTLS connection, run assigned steps",
@@ -43,7 +44,10 @@ signature, the agent refuses every step and reports it, until its operator
 has checked the server and restarts it with --accept-log-fork.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.Server, cfg.CAFingerprint = sf.server, sf.fingerprint
+			cfg.CAFingerprint = fingerprint
+			if len(servers) > 0 {
+				cfg.Server, cfg.Servers = servers[0], servers[1:]
+			}
 			if cfg.Token == "" {
 				cfg.Token = os.Getenv("INTERLOCK_JOIN_TOKEN")
 			}
@@ -61,7 +65,10 @@ has checked the server and restarts it with --accept-log-fork.`,
 			return agent.Run(e.ctx, cfg)
 		},
 	}
-	sf.add(cmd)
+	cmd.Flags().StringArrayVar(&servers, "server", nil, "server URL, e.g. https://127.0.0.1:8443 (required); repeat it (or separate URLs with commas) for several servers sharing one database: the agent fails over along them and learns the others from them")
+	cmd.Flags().StringVar(&fingerprint, "ca-fingerprint", "", "the server CA's fingerprint as `interlock serve` printed it, SHA256:… (required)")
+	_ = cmd.MarkFlagRequired("server")
+	_ = cmd.MarkFlagRequired("ca-fingerprint")
 	cmd.Flags().StringVar(&cfg.Token, "token", "", "one-time join token from \"interlock join-token create\" (only for the first start)")
 	cmd.Flags().StringVar(&cfg.DataDir, "data", "./interlock-agent", "directory for the agent's key, certificate and step ledger (0700)")
 	cmd.Flags().IntVar(&cfg.Count, "count", 1, "run this many agents in one process, each with its own identity and connection")

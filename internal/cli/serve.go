@@ -58,6 +58,9 @@ func newServeCmd(e *env) *cobra.Command {
 			if f.Changed("log-witness-ca") {
 				cfg.LogWitnessCAFiles = flags.LogWitnessCAFiles
 			}
+			if f.Changed("advertise") {
+				cfg.Advertise = flags.Advertise
+			}
 			level := slog.LevelInfo
 			if verbose {
 				level = slog.LevelDebug
@@ -97,6 +100,7 @@ func newServeCmd(e *env) *cobra.Command {
 	cmd.Flags().StringVar(&flags.LogOrigin, "log-origin", "", "the log's name in its checkpoints (default interlock/log)")
 	cmd.Flags().StringSliceVar(&flags.LogWitnesses, "log-witness", nil, "a witness whose cosignatures the log keeps: its verifier key, or URL+VKEY to push every checkpoint to that C2SP tlog-witness (repeatable)")
 	cmd.Flags().StringSliceVar(&flags.LogWitnessCAFiles, "log-witness-ca", nil, "PEM certificate to trust for witnesses' HTTPS, e.g. a witness's tls.crt (repeatable)")
+	cmd.Flags().StringVar(&flags.Advertise, "advertise", "", "with several servers on one PostgreSQL: the https:// URL agents reach this server at (default https://LISTEN)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log debug messages (every authorization decision)")
 	return cmd
 }

@@ -57,6 +57,9 @@ type Config struct {
 	MetricsTokenSHA256 []string `yaml:"metrics_token_sha256"`
 	// Notifications are the webhook and email sinks (notify.go).
 	Notifications Notifications `yaml:"notifications"`
+	// Advertise is the URL agents reach this server at when several
+	// servers share a PostgreSQL store; empty means https://LISTEN.
+	Advertise string `yaml:"advertise"`
 }
 
 // Load reads a YAML file (unknown keys are errors) if path is not empty,

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/interlock-dev/interlock/internal/cluster"
+	"github.com/interlock-dev/interlock/internal/usererr"
 	"strings"
 	"time"
 
@@ -158,9 +160,22 @@ func (t *Tx) AuditRollbackToSavepoint(ctx context.Context, name string) error {
 }
 
 // AuditStore returns the audit.Store over this database.
-func (db *DB) AuditStore() audit.Store { return auditStore{db} }
+func (db *DB) AuditStore() audit.Store { return auditStore{db: db} }
 
-type auditStore struct{ db *DB }
+// FencedAuditStore is AuditStore for several servers: every sequencer
+// transaction (integration, checkpoint, fork) first checks, in the same
+// transaction, that this server still holds the lease fence names with
+// its token (Tx.CheckLease), so that a server that lost the sequencer
+// lease — paused, partitioned — can never sign or integrate after another
+// took over. fence returns ok false when this server holds no lease.
+func (db *DB) FencedAuditStore(fence func() (name string, token int64, ok bool)) audit.Store {
+	return auditStore{db: db, fence: fence}
+}
+
+type auditStore struct {
+	db    *DB
+	fence func() (string, int64, bool)
+}
 
 // querier is what both *DB reads and *Tx offer.
 type querier interface {
@@ -183,6 +198,21 @@ func (s auditStore) Sequence(ctx context.Context, fn func(audit.SeqTx) error) er
 		if tx.dialect == Postgres {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7242100)`); err != nil {
 				return fmt.Errorf("take the sequencer lock: %w", err)
+			}
+		}
+		if s.fence != nil {
+			name, token, ok := s.fence()
+			err := error(cluster.ErrFenced)
+			if ok {
+				err = tx.CheckLease(ctx, name, token)
+			}
+			if errors.Is(err, cluster.ErrFenced) {
+				// Only a fork reaches here from a request: say where it can work.
+				return usererr.Wrap(err, usererr.Conflict, "not_log_sequencer",
+					"This server does not hold the audit log's sequencer lease, so it cannot write the log's tree (a log fork is recorded by the server that signs); send the request to another of the servers sharing this database.")
+			}
+			if err != nil {
+				return err
 			}
 		}
 		return fn(seqTx{tx})

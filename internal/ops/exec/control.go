@@ -42,6 +42,17 @@ func (e *Engine) launch(ctx context.Context, opID string) error {
 		e.mu.Unlock()
 		return nil
 	}
+	e.mu.Unlock()
+	if mine, err := e.claim(ctx, opID); err != nil {
+		return fmt.Errorf("claim the run of op %s: %w", opID, err)
+	} else if !mine {
+		return nil // another live server runs it
+	}
+	e.mu.Lock()
+	if _, ok := e.runs[opID]; ok || e.closed {
+		e.mu.Unlock()
+		return nil
+	}
 	runCtx, cancel := context.WithCancel(e.base)
 	r := &run{cancel: cancel, done: make(chan struct{})}
 	e.runs[opID] = r
@@ -58,6 +69,7 @@ func (e *Engine) launch(ctx context.Context, opID string) error {
 			e.mu.Unlock()
 			close(r.done)
 			e.notify(opID)
+			e.release(opID)
 			// Steps of this run may have been settled from agents' ledgers
 			// while it stopped (lost contact): continue now if they were.
 			if !e.isClosed() {

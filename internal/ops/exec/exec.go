@@ -179,6 +179,13 @@ type Config struct {
 	PollInterval time.Duration
 	// MaxOutputBytes caps the output stored per step. Zero means 64 KiB.
 	MaxOutputBytes int
+	// Runs, when several servers share the database, makes one server at
+	// a time run each operation (cluster.go); nil means this one runs all.
+	Runs RunClaims
+	// Announce, if set, tells the other servers that an operation changed
+	// (they call Changed), so their long-polls answer at once rather than
+	// at their next poll.
+	Announce func(opID string)
 }
 
 // Engine runs approved operations. Create it with New; it is safe for
@@ -267,6 +274,15 @@ func (e *Engine) Drain(ctx context.Context) error {
 
 // notify wakes everyone waiting for a change of opID.
 func (e *Engine) notify(opID string) {
+	e.Changed(opID)
+	if e.cfg.Announce != nil {
+		go e.cfg.Announce(opID)
+	}
+}
+
+// Changed wakes this engine's long-polls (Wait) on opID at once: another
+// server sharing the database changed it.
+func (e *Engine) Changed(opID string) {
 	e.mu.Lock()
 	if ch, ok := e.changed[opID]; ok {
 		close(ch)
