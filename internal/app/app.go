@@ -40,6 +40,9 @@ import (
 type Options struct {
 	Log *slog.Logger     // nil discards
 	Now func() time.Time // nil means time.Now
+	// TOTPNow is the clock one-time codes are checked against (nil means
+	// Now); see identity.Config.TOTPNow.
+	TOTPNow func() time.Time
 	// OnReady, if set, is called once the listener is bound.
 	OnReady func(Ready)
 }
@@ -148,7 +151,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if err := a.Policy.Sync(ctx); err != nil {
 		return nil, fmt.Errorf("load policy: %w", err)
 	}
-	if a.Identity, err = identity.New(identity.Config{Store: a.db.IdentityStore(), Sealer: sealer, Now: a.now, Log: a.log, SessionTTL: cfg.SessionTTL}); err != nil {
+	if a.Identity, err = identity.New(identity.Config{Store: a.db.IdentityStore(), Sealer: sealer, Now: a.now, TOTPNow: opt.TOTPNow, Log: a.log, SessionTTL: cfg.SessionTTL}); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	alarms := newSecurityCounters()

@@ -38,7 +38,7 @@ type restartable struct {
 func startRestartable(t *testing.T, store string) *restartable {
 	t.Helper()
 	dir := t.TempDir()
-	r := &restartable{q: &quickstart{t: t, dir: dir, otpAt: map[string]int64{}, secret: map[string]string{}},
+	r := &restartable{q: &quickstart{t: t, dir: dir, otpAt: map[string]int64{}, secret: map[string]string{}, totp: &totpClock{}},
 		data: filepath.Join(dir, "data"), store: store, listen: "127.0.0.1:0"}
 	t.Setenv("INTERLOCK_CONFIG_DIR", filepath.Join(dir, "config"))
 	r.start()
@@ -57,7 +57,7 @@ func (r *restartable) start() {
 		r.q.ctx = testCtx
 	}
 	ctx, cancel := context.WithCancel(r.q.ctx)
-	a, err := app.New(ctx, config.Config{Listen: r.listen, DataDir: r.data, Store: r.store, CheckpointInterval: time.Second, MetricsTokenSHA256: scrapeTokenHashes}, app.Options{})
+	a, err := app.New(ctx, config.Config{Listen: r.listen, DataDir: r.data, Store: r.store, CheckpointInterval: time.Second, MetricsTokenSHA256: scrapeTokenHashes}, app.Options{TOTPNow: r.q.totp.now})
 	if err != nil {
 		cancel()
 		t.Fatalf("app.New: %v", err)

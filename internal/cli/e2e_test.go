@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,7 +41,18 @@ type quickstart struct {
 	// stopAgents stops the agents setUp started, as abruptly as an
 	// in-process agent can stop (their context ends); idempotent.
 	stopAgents func()
+	// totp is the clock an in-process server checks one-time codes
+	// against; nil for a server in a child process (real time).
+	totp *totpClock
 }
+
+// totpClock runs ahead of real time by whole 30-second steps: a person
+// whose code of this step is used gets the next step's code at once,
+// instead of the test sleeping until it comes (the server never accepts a
+// step twice).
+type totpClock struct{ ahead atomic.Int64 } // nanoseconds
+
+func (c *totpClock) now() time.Time { return time.Now().Add(time.Duration(c.ahead.Load())) }
 
 const password = "correct-horse-battery-staple-42"
 
@@ -60,6 +72,11 @@ func startServerWith(t *testing.T, store string, opt app.Options) *quickstart {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
+	var clock *totpClock
+	if opt.TOTPNow == nil {
+		clock = &totpClock{}
+		opt.TOTPNow = clock.now
+	}
 	a, err := app.New(ctx, config.Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), Store: store, MetricsTokenSHA256: scrapeTokenHashes,
 		CheckpointInterval: time.Second}, opt)
 	if err != nil {
@@ -80,7 +97,7 @@ func startServerWith(t *testing.T, store string, opt app.Options) *quickstart {
 		a.Close()
 	})
 	t.Setenv("INTERLOCK_CONFIG_DIR", filepath.Join(dir, "config"))
-	return &quickstart{t: t, ctx: ctx, app: a, ready: ready, dir: dir, otpAt: map[string]int64{}, secret: map[string]string{}}
+	return &quickstart{t: t, ctx: ctx, app: a, ready: ready, dir: dir, otpAt: map[string]int64{}, secret: map[string]string{}, totp: clock}
 }
 
 // run runs one CLI command in-process and returns its exit code and output.
@@ -108,6 +125,13 @@ func (q *quickstart) otp(user string) string {
 	defer q.mu.Unlock()
 	for {
 		now := time.Now().Unix() / 30
+		if q.totp != nil {
+			now = q.totp.now().Unix() / 30
+			if step := q.otpAt[user] + 1; step > now+1 {
+				q.totp.ahead.Add(int64(time.Duration(step-now-1) * 30 * time.Second))
+				now = step - 1
+			}
+		}
 		step := max(now, q.otpAt[user]+1)
 		if step <= now+1 {
 			q.otpAt[user] = step

@@ -77,6 +77,11 @@ type Config struct {
 	Sealer Sealer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// TOTPNow is the clock one-time codes are checked against; nil means
+	// Now. End-to-end tests move it a 30-second step forward per code
+	// instead of sleeping until the next step (a code is never accepted
+	// twice, so each use needs a new step).
+	TOTPNow func() time.Time
 	// Rand supplies every random byte (tokens, codes, salts, TOTP seeds);
 	// nil means crypto/rand.
 	Rand io.Reader
@@ -111,8 +116,10 @@ type Service struct {
 	store  Store
 	sealer Sealer
 	now    func() time.Time
-	rand   io.Reader
-	log    *slog.Logger
+	// totpNow is the clock one-time codes are checked against (Config.TOTPNow).
+	totpNow func() time.Time
+	rand    io.Reader
+	log     *slog.Logger
 
 	sessionTTL, bootstrapTTL, invitationTTL, lockoutWindow time.Duration
 	maxFailures                                            int
@@ -139,7 +146,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("identity: Config.Sealer is required")
 	}
 	s := &Service{
-		store: cfg.Store, sealer: cfg.Sealer, now: cfg.Now, rand: cfg.Rand, log: cfg.Log,
+		store: cfg.Store, sealer: cfg.Sealer, now: cfg.Now, totpNow: cfg.TOTPNow, rand: cfg.Rand, log: cfg.Log,
 		sessionTTL: cfg.SessionTTL, bootstrapTTL: cfg.BootstrapCodeTTL, invitationTTL: cfg.InvitationTTL,
 		lockoutWindow: cfg.LockoutWindow, maxFailures: cfg.MaxFailures, issuer: cfg.Issuer, argon: cfg.Argon2,
 	}

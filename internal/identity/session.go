@@ -195,6 +195,9 @@ func (s *Service) checkOTP(p Person, code string, now time.Time) (int64, bool, e
 	if err != nil {
 		return 0, false, fmt.Errorf("open totp seed of %s: %w", p.ID, err)
 	}
+	if s.totpNow != nil {
+		now = s.totpNow()
+	}
 	step, ok, err := totpStep(string(seed), code, now)
 	if err != nil || !ok {
 		return 0, false, err
