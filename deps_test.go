@@ -19,8 +19,9 @@ var importRules = map[string]struct {
 }{
 	"cmd/interlock":            {allow: []string{"internal/cli"}},
 	"internal/cli":             {allow: []string{"internal/witness", "internal/policy", "internal/app", "internal/apiclient", "internal/dpop", "internal/api/wire", "internal/config", "internal/scancli", "internal/scan", "internal/agent", "internal/tlog", "internal/pki"}},
-	"internal/app":             {allow: []string{"internal/logwitness", "internal/change", "internal/api", "internal/agenthub", "internal/ops/exec", "internal/dpop", "internal/api/wire", "internal/store", "internal/config", "internal/ops", "internal/identity", "internal/policy", "internal/audit", "internal/kms", "internal/scan", "internal/tlog", "internal/pki"}},
+	"internal/app":             {allow: []string{"internal/console", "internal/logwitness", "internal/change", "internal/api", "internal/agenthub", "internal/ops/exec", "internal/dpop", "internal/api/wire", "internal/store", "internal/config", "internal/ops", "internal/identity", "internal/policy", "internal/audit", "internal/kms", "internal/scan", "internal/tlog", "internal/pki"}},
 	"internal/config":          {},
+	"internal/console":         {allow: []string{"internal/identity", "internal/api/wire"}, ban: []string{"database/sql", "github.com/cedar-policy/cedar-go"}},
 	"internal/dpop":            {ban: []string{"database/sql"}},
 	"internal/agenthub":        {allow: []string{"internal/api/wire", "internal/pki", "internal/tlog"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5", "github.com/cedar-policy/cedar-go"}},
 	"internal/ops/exec":        {allow: []string{"internal/ops", "internal/audit", "internal/api/wire", "internal/redact"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},

@@ -308,8 +308,13 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 		ln.Close()
 		return fmt.Errorf("log key: %w", err)
 	}
+	handler, err := a.handler()
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv := &http.Server{
-		Handler:           a.API.Handler(),
+		Handler:           handler,
 		TLSConfig:         a.tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
