@@ -30,6 +30,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/logwitness"
 	"github.com/interlock-dev/interlock/internal/ops"
 	"github.com/interlock-dev/interlock/internal/ops/exec"
+	"github.com/interlock-dev/interlock/internal/passkey"
 	"github.com/interlock-dev/interlock/internal/pki"
 	"github.com/interlock-dev/interlock/internal/policy"
 	"github.com/interlock-dev/interlock/internal/store"
@@ -75,6 +76,7 @@ type App struct {
 	KMS      *kms.Service
 	API      *api.Server
 	CA       *pki.CA
+	Passkeys *passkey.Service
 
 	tlsConfig *tls.Config
 	denials   *denialLog
@@ -82,6 +84,9 @@ type App struct {
 	started time.Time
 	feeder  *logwitness.Feeder // nil without push witnesses
 	fleet   *fleetWitness      // what witnessing agents report (witness.go)
+	// consoleOrigins are the web console's origins, known once Serve
+	// listens (console.go).
+	consoleOrigins []string
 }
 
 // New opens everything the control plane needs. It does not listen yet.
@@ -188,6 +193,9 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		reg.MustRegister(a.feeder.Collectors()...)
 	}
 	reg.MustRegister(adminGauges(a.Identity, a.log)...)
+	if a.Passkeys, err = a.newPasskeys(); err != nil {
+		return nil, err
+	}
 	if a.API, err = api.New(api.Config{
 		Authenticator: a.Identity,
 		Proofs:        proofs,
@@ -308,6 +316,7 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 		ln.Close()
 		return fmt.Errorf("log key: %w", err)
 	}
+	a.consoleOrigins = consoleOrigins(a.cfg.ServerNames, ln.Addr())
 	handler, err := a.handler()
 	if err != nil {
 		ln.Close()

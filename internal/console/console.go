@@ -67,6 +67,8 @@ type Sessions interface {
 type Config struct {
 	API      API
 	Sessions Sessions
+	// Passkeys, if set, offers sign-in with a passkey.
+	Passkeys Passkeys
 	Now      func() time.Time // nil means time.Now
 	Log      *slog.Logger     // nil discards
 }

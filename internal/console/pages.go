@@ -36,6 +36,7 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("GET /ui/fleet", c.signedIn(c.fleet))
 	c.mux.HandleFunc("GET /ui/log", c.signedIn(c.logPage))
 	c.mux.HandleFunc("GET /ui/log/data", c.signedIn(c.logData))
+	c.passkeyRoutes()
 	c.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		c.refuse(w, r, http.StatusNotFound, "There is no such page in the console.")
 	})

@@ -66,6 +66,12 @@ const (
 	ActionChangeDeny     = "change.deny"
 	ActionChangeWithdraw = "change.withdraw"
 	ActionChangeApply    = "change.apply"
+
+	// Passkeys (web console, issue 11): each person manages their own;
+	// internal/passkey scopes every call to the caller.
+	ActionPasskeyList     = "passkey.list"
+	ActionPasskeyRegister = "passkey.register"
+	ActionPasskeyRemove   = "passkey.remove"
 )
 
 // Actions lists every action Interlock knows, in a stable order.
@@ -88,6 +94,7 @@ var Actions = []string{
 	ActionAgentConnect, ActionAgentReport,
 	ActionOpWithdraw,
 	ActionChangeList, ActionChangeGet, ActionChangeApprove, ActionChangeDeny, ActionChangeWithdraw, ActionChangeApply,
+	ActionPasskeyList, ActionPasskeyRegister, ActionPasskeyRemove,
 }
 
 // Resource types a [Request] may name.

@@ -76,8 +76,8 @@ async function passkeySignIn() {
     const begin = await postJSON('/ui/passkeys/signin/begin', {});
     const options = PublicKeyCredential.parseRequestOptionsFromJSON(begin.options.publicKey);
     const cred = await navigator.credentials.get({ publicKey: options });
-    await postJSON('/ui/passkeys/signin/finish', { ceremony: begin.ceremony, credential: JSON.stringify(cred.toJSON()) });
-    window.location.assign('/ui/approvals');
+    const out = await postJSON('/ui/passkeys/signin/finish', { ceremony: begin.ceremony, credential: JSON.stringify(cred.toJSON()) });
+    window.location.assign(out.next);
   } catch (e) {
     status.textContent = 'Passkey sign-in failed: ' + e.message;
   }
@@ -89,11 +89,11 @@ async function passkeyRegister(ev) {
   const name = document.getElementById('passkey-name').value;
   try {
     status.textContent = 'Waiting for your authenticator…';
-    const begin = await postJSON('/ui/passkeys/register/begin', {});
+    const begin = await postJSON('/ui/passkeys/register/begin', { otp: document.getElementById('passkey-otp').value });
     const options = PublicKeyCredential.parseCreationOptionsFromJSON(begin.options.publicKey);
     const cred = await navigator.credentials.create({ publicKey: options });
-    await postJSON('/ui/passkeys/register/finish', { ceremony: begin.ceremony, name: name, credential: JSON.stringify(cred.toJSON()) });
-    window.location.assign('/ui/passkeys?done=registered');
+    const out = await postJSON('/ui/passkeys/register/finish', { ceremony: begin.ceremony, name: name, credential: JSON.stringify(cred.toJSON()) });
+    window.location.assign(out.next);
   } catch (e) {
     status.textContent = 'Registering the passkey failed: ' + e.message;
   }
