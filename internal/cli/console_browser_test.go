@@ -283,6 +283,37 @@ func TestConsoleRefusesForgedForms(t *testing.T) {
 	if got.State != "denied" {
 		t.Errorf("after a genuine deny the operation is %s", got.State)
 	}
+	// The requester, with a genuine token and a valid one-time code, is
+	// refused by the same rule as the API: nobody approves their own.
+	mustJSON(t, q.mustAs("operator1", "--json", "run", "remove-capacity", "--param", "service=billing", "--param", "count=2", "--reason", "INC-4"), &run)
+	own := q.consoleClient("operator1")
+	res3, err := own.Get(q.consoleURL() + "/ui/ops/" + run.Operation.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownPage, _ := io.ReadAll(res3.Body)
+	res3.Body.Close()
+	if strings.Contains(string(ownPage), "Approve this plan") {
+		t.Errorf("the requester's operation page offers an approve button")
+	}
+	approve := url.Values{"csrf": {csrfFrom(t, string(ownPage))}, "plan_hash": {run.Result.Plan.Hash}, "otp": {q.otp("operator1")}}
+	if res := q.post(own, "/ui/ops/"+run.Operation.ID+"/approve", approve, q.consoleURL()); res.StatusCode != http.StatusForbidden {
+		t.Errorf("the requester approving their own operation in the console answered %s, want 403", res.Status)
+	}
+	mustJSON(t, q.mustAs("admin", "--json", "ops", "show", run.Operation.ID), &got)
+	if len(got.Approvals) != 0 {
+		t.Errorf("the requester approved their own operation: %+v", got.Approvals)
+	}
+	// GET / sends a browser to the console.
+	res4, err := c.Get(q.consoleURL() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res4.Body.Close()
+	if res4.StatusCode != http.StatusFound || res4.Header.Get("Location") != "/ui/" {
+		t.Errorf("GET / = %s to %q, want 302 to /ui/", res4.Status, res4.Header.Get("Location"))
+	}
+
 	// Another session's token does not work for this one.
 	other := q.consoleClient("operator1")
 	res2, err := other.Get(q.consoleURL() + "/ui/approvals")

@@ -520,7 +520,11 @@ func (c *Console) logData(w http.ResponseWriter, r *http.Request, s signedIn) {
 		Leaf  []byte          `json:"leaf"`
 		Entry json.RawMessage `json:"entry"`
 		Proof [][]byte        `json:"proof"`
+		// ActorName is the username behind a "person:<id>" actor, for
+		// display; what is verified is Leaf.
+		ActorName string `json:"actor_name,omitempty"`
 	}
+	names := c.people(r, s)
 	out := struct {
 		Checkpoint string  `json:"checkpoint"`
 		PublicKey  string  `json:"public_key"`
@@ -549,7 +553,7 @@ func (c *Console) logData(w http.ResponseWriter, r *http.Request, s signedIn) {
 			}
 			_ = json.Unmarshal(e.Entry, &head)
 			at := time.Unix(0, head.TimeNano)
-			if kind != "" && !strings.Contains(head.Kind, kind) || actor != "" && !strings.Contains(head.Actor, actor) ||
+			if kind != "" && !strings.Contains(head.Kind, kind) || actor != "" && !strings.Contains(head.Actor, actor) && names[strings.TrimPrefix(head.Actor, "person:")] != actor ||
 				subject != "" && !strings.Contains(head.Subject, subject) ||
 				!since.IsZero() && at.Before(since) || !until.IsZero() && at.After(until) {
 				continue
@@ -560,7 +564,8 @@ func (c *Console) logData(w http.ResponseWriter, r *http.Request, s signedIn) {
 				writeJSON(w, status, map[string]string{"error": msg})
 				return
 			}
-			out.Entries = append(out.Entries, entry{Index: e.Index, Leaf: e.Leaf, Entry: e.Entry, Proof: proof.Hashes})
+			out.Entries = append(out.Entries, entry{Index: e.Index, Leaf: e.Leaf, Entry: e.Entry, Proof: proof.Hashes,
+				ActorName: names[strings.TrimPrefix(head.Actor, "person:")]})
 		}
 		scanned += end - start
 		end = start

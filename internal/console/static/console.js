@@ -206,7 +206,7 @@ async function loadLog(form) {
     try { body = JSON.parse(new TextDecoder().decode(leaf)); } catch (x) { verdict = 'not verified'; }
     const when = body.time_unix_nano ? new Date(body.time_unix_nano / 1e6).toISOString().replace('T', ' ').slice(0, 19) + ' UTC' : '';
     out.push(el('tr', { 'data-index': String(e.index) },
-      el('td', {}, String(e.index)), el('td', {}, when), el('td', {}, body.kind || ''), el('td', {}, body.actor || ''),
+      el('td', {}, String(e.index)), el('td', {}, when), el('td', {}, body.kind || ''), el('td', {}, e.actor_name ? e.actor_name + ' (' + body.actor + ')' : (body.actor || '')),
       el('td', {}, body.subject || ''),
       el('td', {}, el('span', { class: 'proof proof-' + (verdict === 'verified' ? 'verified' : 'failed') }, verdict))));
   }
