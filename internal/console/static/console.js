@@ -43,8 +43,12 @@ async function followOperation(box) {
       await sleep(3000);
       continue;
     }
-    state.textContent = p.State;
-    state.className = 'state state-' + p.State;
+    for (const s of [state, ...document.querySelectorAll('section.op h2 .state')]) {
+      s.textContent = p.State;
+      s.className = 'state state-' + p.State;
+    }
+    const halt = document.getElementById('halt');
+    if (halt && p.Terminal) halt.hidden = true;
     detail.textContent = p.Detail || '';
     const parts = [];
     for (const w of p.Waves || []) {
