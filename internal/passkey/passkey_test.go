@@ -26,7 +26,9 @@ func (f *fakeStore) Passkeys(ctx context.Context, personID string) ([]Passkey, e
 	}
 	return out, nil
 }
-func (f *fakeStore) Passkey(ctx context.Context, id string) (Passkey, error) { return Passkey{}, ErrNotFound }
+func (f *fakeStore) Passkey(ctx context.Context, id string) (Passkey, error) {
+	return Passkey{}, ErrNotFound
+}
 
 func newTestService(t *testing.T) *Service {
 	t.Helper()
