@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
 	"github.com/interlock-dev/interlock/internal/usererr"
@@ -114,3 +115,9 @@ func (w *recorder) Write(b []byte) (int, error) {
 	}
 	return w.body.Write(b)
 }
+
+// AllowPublicWrite spends one token of ip's budget for public writes
+// (sign-in, bootstrap, invitation, enrollment) and reports whether there
+// was one. The console's own sign-in routes share this budget, so a second
+// door to sign-in is not a second budget for guessing.
+func (s *Server) AllowPublicWrite(ip string) bool { return s.public.allow(ip, time.Now()) }

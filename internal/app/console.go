@@ -14,7 +14,8 @@ import (
 // /ui/ (which calls the API in-process, as the signed-in person), `GET /`
 // sending a browser there, and the API for everything else.
 func (a *App) handler() (http.Handler, error) {
-	ui, err := console.New(console.Config{API: a.API, Sessions: a.Identity, Passkeys: a.Passkeys, Now: a.now, Log: a.log})
+	ui, err := console.New(console.Config{API: a.API, Sessions: a.Identity, Passkeys: a.Passkeys,
+		AllowSignIn: a.API.AllowPublicWrite, Now: a.now, Log: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}

@@ -69,8 +69,12 @@ type Config struct {
 	Sessions Sessions
 	// Passkeys, if set, offers sign-in with a passkey.
 	Passkeys Passkeys
-	Now      func() time.Time // nil means time.Now
-	Log      *slog.Logger     // nil discards
+	// AllowSignIn, if set, spends one of the source address's sign-in
+	// attempts and reports whether it had one (api.Server's public write
+	// budget, shared with the API's own sign-in).
+	AllowSignIn func(ip string) bool
+	Now         func() time.Time // nil means time.Now
+	Log         *slog.Logger     // nil discards
 }
 
 // Console is the /ui/ handler.
@@ -158,6 +162,21 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	}
 	c.mux.ServeHTTP(w, r)
+}
+
+// signInAllowed spends a sign-in attempt of the caller's address; when
+// there is none left it answers 429 and reports false.
+func (c *Console) signInAllowed(w http.ResponseWriter, r *http.Request, asJSON bool) bool {
+	if c.cfg.AllowSignIn == nil || c.cfg.AllowSignIn(sourceIP(r)) {
+		return true
+	}
+	msg := "Too many sign-in attempts from " + sourceIP(r) + "; wait a few seconds and try again."
+	if asJSON {
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": msg})
+	} else {
+		c.render(w, r, http.StatusTooManyRequests, "signin", page{Title: "Sign in", Error: msg})
+	}
+	return false
 }
 
 // refuse answers a plain, escaped page with status and sentence.

@@ -201,3 +201,19 @@ func TestApprovalsShowNamesEscapedAndNoButtonForOwnRequests(t *testing.T) {
 		t.Errorf("an approve form is offered for one's own operation")
 	}
 }
+
+func TestSignInSpendsTheAddressBudget(t *testing.T) {
+	api := &fakeAPI{answers: map[string]any{}}
+	left := 2
+	c, err := New(Config{API: api, Sessions: fakeSessions{}, AllowSignIn: func(ip string) bool { left--; return left >= 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := []int{}
+	for range 3 {
+		codes = append(codes, do(c, "POST", "/ui/signin", url.Values{"username": {"ann"}, "password": {"wrong"}, "otp": {"1"}}, "", nil).Code)
+	}
+	if codes[0] != http.StatusUnauthorized || codes[2] != http.StatusTooManyRequests {
+		t.Errorf("three sign-ins with a budget of two answered %v", codes)
+	}
+}

@@ -85,6 +85,9 @@ func (c *Console) signinPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
+	if !c.signInAllowed(w, r, false) {
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		c.render(w, r, http.StatusBadRequest, "signin", page{Title: "Sign in", Error: "The sign-in form could not be read."})
 		return

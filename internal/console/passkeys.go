@@ -36,6 +36,9 @@ func (c *Console) jsonError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (c *Console) passkeySignInBegin(w http.ResponseWriter, r *http.Request) {
+	if !c.signInAllowed(w, r, true) {
+		return
+	}
 	if c.cfg.Passkeys == nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "Passkeys are not enabled on this server."})
 		return
@@ -49,6 +52,9 @@ func (c *Console) passkeySignInBegin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) passkeySignInFinish(w http.ResponseWriter, r *http.Request) {
+	if !c.signInAllowed(w, r, true) {
+		return
+	}
 	if c.cfg.Passkeys == nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "Passkeys are not enabled on this server."})
 		return
