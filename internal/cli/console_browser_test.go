@@ -396,3 +396,65 @@ func TestConsoleLogVerifiesInBrowser(t *testing.T) {
 	}
 	screenshot(t, ctx, "log-tampered")
 }
+
+// TestConsoleHalts: an approver halts a running operation from its live
+// page with a reason; the operation stops (halted) and the page says so.
+func TestConsoleHalts(t *testing.T) {
+	root := browser(t)
+	q := startServer(t, "")
+	q.setUp(20)
+	slow := strings.NewReplacer(`name: remove-capacity`, `name: slow-drain`,
+		`argv: ["echo", "removing", "{{service}}", "from service"]`, `argv: ["sleep", "20"]`).Replace(readFile(t, "../../examples/runbooks/remove-capacity.yaml"))
+	f := filepath.Join(q.dir, "slow-drain.yaml")
+	if err := os.WriteFile(f, []byte(slow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The runbook is a change request: approver1 approves it in the console's inbox, after its diff.
+	var pend wire.ChangePending
+	mustJSON(t, q.mustAs("operator1", "--json", "runbook", "apply", "-f", f), &pend)
+	crID := pend.ChangeRequest.ID
+	ctx := person(t, root)
+	q.signInBrowser(ctx, "approver1")
+	cr := `section[aria-labelledby="cr-` + crID + `"]`
+	bdo(t, ctx, chromedp.Navigate(q.consoleURL()+"/ui/approvals"), chromedp.WaitVisible(chromedp.CSS(cr)))
+	if text := run1(t, ctx, chromedp.TextContent(chromedp.CSS(cr))); !strings.Contains(text, "operator1") || !strings.Contains(text, "sleep") {
+		t.Errorf("the change request card does not show its requester and new step:\n%s", text)
+	}
+	bdo(t, ctx, chromedp.SendKeys(chromedp.ID("cr-otp-"+crID), q.otp("approver1")),
+		chromedp.Click(chromedp.CSS(cr+" button.approve")))
+	waitOnPage(t, ctx, "p.note", "main")
+	var applied wire.ChangeRequest
+	mustJSON(t, q.mustAs("admin", "--json", "change", "show", crID), &applied)
+	if applied.State != "applied" {
+		t.Fatalf("after approval in the console the change request is %s", applied.State)
+	}
+
+	var run wire.RunResponse
+	mustJSON(t, q.mustAs("operator1", "--json", "run", "slow-drain", "--param", "service=billing", "--param", "count=2", "--reason", "INC-5"), &run)
+	opID := run.Operation.ID
+	q.mustAs("approver1", "approve", opID, "--yes") // its CLI sign-in is still fresh MFA
+	bdo(t, ctx, chromedp.Navigate(q.consoleURL()+"/ui/ops/"+opID),
+		chromedp.WaitVisible(chromedp.ID("halt-reason")),
+		chromedp.SendKeys(chromedp.ID("halt-reason"), "wrong ticket"),
+		chromedp.Click(chromedp.CSS("#halt button")))
+	waitOnPage(t, ctx, `p.note`, "main")
+	bdo(t, ctx, chromedp.Poll[chromedp.Void](`document.getElementById('live-state').textContent === 'halted'`, chromedp.WithPollingTimeout(30*time.Second)))
+	screenshot(t, ctx, "operation-halted")
+	var got wire.Operation
+	mustJSON(t, q.mustAs("admin", "--json", "ops", "show", opID), &got)
+	if got.State != "halted" {
+		t.Errorf("after Halt in the console the operation is %s", got.State)
+	}
+	if kinds := q.auditKinds("op.halted"); kinds["op.halted"] != 1 {
+		t.Errorf("audit kinds after the halt: %v", kinds)
+	}
+}
+
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
