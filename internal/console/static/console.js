@@ -188,6 +188,8 @@ async function loadLog(form) {
   const status = document.getElementById('log-checkpoint');
   const q = new URLSearchParams(new FormData(form));
   for (const [k, v] of [...q]) if (v === '') q.delete(k);
+  // datetime-local is the viewer's local time; the server filters in UTC.
+  for (const k of ['since', 'until']) if (q.has(k)) q.set(k, new Date(q.get(k)).toISOString().slice(0, 16));
   const r = await fetch('/ui/log/data?' + q, { credentials: 'same-origin' });
   const d = await r.json();
   if (!r.ok) { status.textContent = d.error; rows.replaceChildren(); return; }
