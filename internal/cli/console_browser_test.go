@@ -409,6 +409,13 @@ func TestConsoleLogVerifiesInBrowser(t *testing.T) {
 		}
 	}
 	screenshot(t, ctx, "log-tampered")
+
+	// A server presenting another log key than the one this browser pinned is not believed.
+	bdo(t, ctx, chromedp.Evaluate[chromedp.Void](`localStorage.setItem('interlock-log-key', 'interlock/log+00000000+AQ==')`))
+	rows()
+	if status := run1(t, ctx, chromedp.Text(chromedp.ID("log-checkpoint"))); !strings.Contains(status, "NOT verified") || !strings.Contains(status, "pinned") {
+		t.Errorf("with another pinned key the checkpoint status says %q", status)
+	}
 }
 
 // TestConsoleHalts: an approver halts a running operation from its live

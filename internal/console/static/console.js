@@ -195,6 +195,12 @@ async function loadLog(form) {
   if (!r.ok) { status.textContent = d.error; rows.replaceChildren(); return; }
   let cp = null;
   try {
+    // The log key is pinned in this browser the first time it is seen, as
+    // `interlock login` pins it: a server that later presents another key
+    // is not believed.
+    const pinned = localStorage.getItem('interlock-log-key');
+    if (pinned === null) localStorage.setItem('interlock-log-key', d.public_key);
+    else if (pinned !== d.public_key) throw new Error('the server presents log key ' + d.public_key + ', not the ' + pinned + ' this browser pinned');
     cp = await verifyCheckpoint(d.checkpoint, d.public_key);
     status.textContent = 'Checkpoint of ' + cp.size + ' entries, signature verified in this browser with ' + d.public_key.split('+')[0] + '.';
   } catch (e) {
