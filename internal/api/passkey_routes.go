@@ -73,6 +73,10 @@ func ceremonyOut(c *Call, o passkey.Options, err error) error {
 }
 
 func (h passkeyHandlers) beginRegistration(c *Call) error {
+	var in wire.PasskeyRegistrationBegin
+	if err := c.Decode(&in); err != nil {
+		return err
+	}
 	o, err := h.svc.BeginRegistration(c.Context(), c.Principal)
 	return ceremonyOut(c, o, err)
 }

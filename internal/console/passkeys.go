@@ -95,7 +95,7 @@ func (c *Console) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request, s
 		}
 	}
 	var out wire.PasskeyCeremony
-	if err := c.call(r, s, "POST", "/v1/passkey-registrations", nil, &out); err != nil {
+	if err := c.call(r, s, "POST", "/v1/passkey-registrations", wire.PasskeyRegistrationBegin{}, &out); err != nil {
 		c.jsonError(w, r, err)
 		return
 	}

@@ -10,7 +10,7 @@ import (
 //
 //	GET  /v1/passkeys                        → PasskeyList          action passkey.list (the caller's own)
 //	POST /v1/passkeys/{id}/remove            → 204                  action passkey.remove (the caller's own)
-//	POST /v1/passkey-registrations           → PasskeyCeremony      action passkey.register (fresh MFA)
+//	POST /v1/passkey-registrations           PasskeyRegistrationBegin → PasskeyCeremony      action passkey.register (fresh MFA)
 //	POST /v1/passkey-registrations/{c}      PasskeyRegisterRequest → Passkey  action passkey.register (fresh MFA)
 //	POST /v1/mfa/passkey                     PasskeyStepUpRequest → PasskeyCeremony  action whoami
 //	POST /v1/mfa/passkey/{c}                 PasskeyStepUpRequest → MFAResponse      action whoami
@@ -38,6 +38,9 @@ type PasskeyCeremony struct {
 	Ceremony string          `json:"ceremony"`
 	Options  json.RawMessage `json:"options"`
 }
+
+// PasskeyRegistrationBegin begins a registration: an empty object ({}).
+type PasskeyRegistrationBegin struct{}
 
 // PasskeyRegisterRequest finishes a registration.
 type PasskeyRegisterRequest struct {
