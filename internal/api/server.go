@@ -404,6 +404,8 @@ func (s *Server) serve(rt Route, c *Call) error {
 			// a new one with its current certificate.
 			c.W.Header().Set("Connection", "close")
 		}
+	} else if p, ok := invokedAs(c.Context()); ok {
+		c.Principal = p // authenticated by the console (Invoke)
 	} else {
 		c.Principal, err = s.authenticatePerson(c.R)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/notify"
 	"github.com/interlock-dev/interlock/internal/ops"
 	"github.com/interlock-dev/interlock/internal/ops/exec"
+	"github.com/interlock-dev/interlock/internal/passkey"
 	"github.com/interlock-dev/interlock/internal/pki"
 	"github.com/interlock-dev/interlock/internal/policy"
 	"github.com/interlock-dev/interlock/internal/store"
@@ -79,6 +80,7 @@ type App struct {
 	KMS      *kms.Service
 	API      *api.Server
 	CA       *pki.CA
+	Passkeys *passkey.Service
 
 	tlsConfig *tls.Config
 	denials   *denialLog
@@ -90,6 +92,9 @@ type App struct {
 	notifier  *notify.Notifier // webhook and email sinks (notify.go)
 	announcer *announcer       // nil without sinks
 	cluster   *clusterParts    // several servers on one PostgreSQL (cluster.go); nil with SQLite
+	// consoleOrigins are the web console's origins, known once Serve
+	// listens (console.go).
+	consoleOrigins []string
 }
 
 // New opens everything the control plane needs. It does not listen yet.
@@ -211,6 +216,9 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	reg.MustRegister(a.notifier.Collectors()...)
 	reg.MustRegister(fleetCollector{a}, stepFailures(a.Audit)) // metrics.go
 	reg.MustRegister(adminGauges(a.Identity, a.log)...)
+	if a.Passkeys, err = a.newPasskeys(); err != nil {
+		return nil, err
+	}
 	if a.API, err = api.New(api.Config{
 		Authenticator: a.Identity,
 		Proofs:        proofs,
@@ -346,8 +354,14 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 		ln.Close()
 		return fmt.Errorf("log key: %w", err)
 	}
+	a.consoleOrigins = consoleOrigins(a.cfg.ServerNames, ln.Addr())
+	handler, err := a.handler()
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv := &http.Server{
-		Handler:           a.API.Handler(),
+		Handler:           handler,
 		TLSConfig:         a.tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,

@@ -70,6 +70,11 @@ const (
 	// Reading /metrics with a session (issue 11); a scrape token is the
 	// other way in (api.MetricsRoute).
 	ActionMetricsRead = "metrics.read"
+	// Passkeys (web console, issue 11): each person manages their own;
+	// internal/passkey scopes every call to the caller.
+	ActionPasskeyList     = "passkey.list"
+	ActionPasskeyRegister = "passkey.register"
+	ActionPasskeyRemove   = "passkey.remove"
 )
 
 // Actions lists every action Interlock knows, in a stable order.
@@ -93,6 +98,7 @@ var Actions = []string{
 	ActionOpWithdraw,
 	ActionChangeList, ActionChangeGet, ActionChangeApprove, ActionChangeDeny, ActionChangeWithdraw, ActionChangeApply,
 	ActionMetricsRead,
+	ActionPasskeyList, ActionPasskeyRegister, ActionPasskeyRemove,
 }
 
 // Resource types a [Request] may name.
