@@ -18,12 +18,23 @@ type Check struct {
 	Severity scan.Severity
 	Why      string
 	Fix      string
+	// Ref names the benchmark or catalogue entry the check implements
+	// (a CIS benchmark section, a Pod Security Standards control, an AVD
+	// ID), so a team moving from another scanner can map its findings.
+	Ref string
 }
 
 var checks = map[string]Check{}
 
 func def(id string, sev scan.Severity, why, fix string) string {
-	checks[id] = Check{ID: id, Severity: sev, Why: why, Fix: fix}
+	return defRef(id, "", sev, why, fix)
+}
+
+func defRef(id, ref string, sev scan.Severity, why, fix string) string {
+	if _, dup := checks[id]; dup {
+		panic("misconfig: duplicate check " + id)
+	}
+	checks[id] = Check{ID: id, Severity: sev, Why: why, Fix: fix, Ref: ref}
 	return id
 }
 
@@ -90,6 +101,9 @@ func (r *reporter) add(id string, line int, evidence, subject string) {
 	fd.Message = c.Why
 	if subject != "" {
 		fd.Message = subject + ": " + c.Why
+	}
+	if c.Ref != "" {
+		fd.Message += " (" + c.Ref + ")"
 	}
 	fd.Fix = c.Fix
 	r.emit(fd)
