@@ -1,11 +1,14 @@
 // Package misconfig flags risky settings in infrastructure files:
-// Terraform (parsed with hashicorp/hcl/v2), Kubernetes manifests,
-// Dockerfiles, sshd_config and nginx configuration. Every check has an ID,
+// Terraform (parsed with hashicorp/hcl/v2, checks as data in tf_*.go),
+// Kubernetes manifests (Pod Security Standards), Helm charts (rendered
+// with their values first), Dockerfiles, sshd_config and nginx
+// configuration. Every check has an ID,
 // a severity, a one-line why and a fix; [Checks] lists them.
 package misconfig
 
 import (
 	"context"
+	"io/fs"
 	"path"
 	"strings"
 
@@ -48,7 +51,12 @@ func Checks() []Check {
 }
 
 // Detector is a [scan.Detector] for misconfigurations.
-type Detector struct{}
+type Detector struct {
+	// Charts, when set, is the directory being scanned: each Chart.yaml
+	// found in it is rendered with its values.yaml and the manifests are
+	// checked (helm.go). Nil (archives, git history, stdin) skips charts.
+	Charts fs.FS
+}
 
 // New returns a Detector.
 func New() *Detector { return &Detector{} }
@@ -57,7 +65,7 @@ func New() *Detector { return &Detector{} }
 func (*Detector) Name() string { return "misconfig" }
 
 // Detect implements [scan.Detector].
-func (*Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Finding)) error {
+func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Finding)) error {
 	name := f.Path
 	if i := strings.LastIndexByte(name, '!'); i >= 0 {
 		name = name[i+1:]
@@ -73,8 +81,12 @@ func (*Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Findin
 		sshd(f.Data, &r)
 	case base == "nginx.conf" || (strings.HasSuffix(base, ".conf") && (strings.Contains(name, "nginx") || strings.Contains(name, "sites-") || strings.Contains(name, "conf.d"))):
 		nginx(f.Data, &r)
+	case base == "chart.yaml" && d.Charts != nil && f.Commit == "" && !strings.Contains(f.Path, "!"):
+		helmChart(ctx, d.Charts, f.Path, &r)
 	case strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml"):
-		kubernetes(f.Data, &r)
+		if !isHelmTemplate(name, f.Data) {
+			kubernetes(f.Data, &r)
+		}
 	}
 	return ctx.Err()
 }

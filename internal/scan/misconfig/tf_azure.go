@@ -29,7 +29,7 @@ func init() {
 	tf("azure-aks-policy-addon", "AVD-AZU-0066", low, aks, "azure_policy_enabled == true || addon_profile.azure_policy.enabled == true", "the Azure Policy add-on is off", "Set azure_policy_enabled = true.")
 	tf("azure-aks-disk-encryption-set", "AVD-AZU-0067", low, aks, "disk_encryption_set_id", "node disks are not encrypted with a customer managed key", "Set disk_encryption_set_id.")
 	tf("azure-aks-private", "CIS AKS 5.4.2, AVD-AZU-0065", med, aks, "private_cluster_enabled == true", "the AKS API server has a public endpoint", "Set private_cluster_enabled = true.")
-	tf("azure-aks-authorized-ips", "CIS AKS 5.4.1, AVD-AZU-0041", crit, aks, "private_cluster_enabled == true || api_server_access_profile.authorized_ip_ranges || api_server_authorized_ip_ranges", "any address may reach the AKS API server", "Set api_server_access_profile.authorized_ip_ranges.")
+	tf("azure-aks-authorized-ips", "CIS AKS 5.4.1, AVD-AZU-0041", crit, aks, "api_server_access_profile.authorized_ip_ranges || api_server_authorized_ip_ranges unless private_cluster_enabled == true", "any address may reach the AKS API server", "Set api_server_access_profile.authorized_ip_ranges.")
 	tf("azure-aks-monitoring", "AVD-AZU-0040", med, aks, "oms_agent || addon_profile.oms_agent.enabled == true", "AKS logs do not reach Azure Monitor", "Add an oms_agent block with a Log Analytics workspace.")
 	tf("azure-aks-rbac", "CIS AKS 5.x, AVD-AZU-0042", high, aks, "role_based_access_control.enabled != false && role_based_access_control_enabled != false", "Kubernetes RBAC is off", "Set role_based_access_control_enabled = true.")
 
@@ -63,8 +63,8 @@ func init() {
 	tf("azure-log-profile-categories", "CIS Azure 5.1.3, AVD-AZU-0033", med, lp, "categories ~ ^Action$ && categories ~ ^Delete$ && categories ~ ^Write$", "the log profile does not capture Action, Delete and Write", "Set categories = [\"Action\", \"Delete\", \"Write\"].")
 	tf("azure-log-profile-regions", "CIS Azure 5.1.4, AVD-AZU-0032", med, lp, "locations ~ ^global$ && locations ~ ^eastus$ && locations ~ ^westeurope$ && locations ~ ^southeastasia$", "the log profile does not capture every region", "List global and every region in locations.")
 
-	const rule = "direction != Inbound || access != Allow || source_address_prefix !in *,0.0.0.0/0,0.0.0.0,internet,any,::/0 && source_address_prefixes !in *,0.0.0.0/0,0.0.0.0,internet,any,::/0"
-	const egress = "direction != Outbound || access != Allow || destination_address_prefix !in *,0.0.0.0/0,0.0.0.0,internet,any,::/0 && destination_address_prefixes !in *,0.0.0.0/0,0.0.0.0,internet,any,::/0"
+	const rule = "source_address_prefix !in *,0.0.0.0/0,0.0.0.0,internet,any,::/0 && source_address_prefixes !in *,0.0.0.0/0,0.0.0.0,internet,any,::/0 unless direction != Inbound || access != Allow"
+	const egress = "destination_address_prefix !in *,0.0.0.0/0,0.0.0.0,internet,any,::/0 && destination_address_prefixes !in *,0.0.0.0/0,0.0.0.0,internet,any,::/0 unless direction != Outbound || access != Allow"
 	tf("azure-nsg-rule-public-ingress", "CIS Azure 6.x, AVD-AZU-0047", crit, "azurerm_network_security_rule", rule, "the rule allows ingress from the whole internet", "Restrict source_address_prefix to known ranges.")
 	tf("azure-nsg-public-ingress", "CIS Azure 6.x, AVD-AZU-0047", crit, "azurerm_network_security_group", "each security_rule: "+rule, "a rule allows ingress from the whole internet", "Restrict source_address_prefix to known ranges.")
 	tf("azure-nsg-rule-public-egress", "AVD-AZU-0051", crit, "azurerm_network_security_rule", egress, "the rule allows egress to any address", "Restrict destination_address_prefix.")
@@ -82,15 +82,15 @@ func init() {
 	const sa = "azurerm_storage_account"
 	tf("tf-azure-storage-public", "CIS Azure 3.7", high, sa, "allow_nested_items_to_be_public != true && allow_blob_public_access != true", "the storage account allows public blob access", "Set allow_nested_items_to_be_public = false.")
 	tf("azure-storage-container-public", "CIS Azure 3.7, AVD-AZU-0007", high, "azurerm_storage_container", "container_access_type !in blob,container", "the blob container is readable anonymously", "Set container_access_type = \"private\".")
-	tf("azure-storage-bypass", "CIS Azure 3.9, AVD-AZU-0010", high, sa+",azurerm_storage_account_network_rules", "network_rules.bypass ~ AzureServices || !network_rules.bypass && !bypass || bypass ~ AzureServices", "trusted Microsoft services cannot reach the account (logging and backup break)", "Add \"AzureServices\" to bypass.")
+	tf("azure-storage-bypass", "CIS Azure 3.9, AVD-AZU-0010", high, sa+",azurerm_storage_account_network_rules", "network_rules.bypass ~ AzureServices || bypass ~ AzureServices unless !network_rules.bypass && !bypass", "trusted Microsoft services cannot reach the account (logging and backup break)", "Add \"AzureServices\" to bypass.")
 	tf("azure-storage-cmk", "CIS Azure 3.12, AVD-AZU-0060", med, sa, "customer_managed_key || @azurerm_storage_account_customer_managed_key.storage_account_id", "the storage account is not encrypted with a customer managed key", "Add an azurerm_storage_account_customer_managed_key.")
 	tf("azure-storage-soft-delete", "CIS Azure 3.11, AVD-AZU-0056", med, sa, "blob_properties.delete_retention_policy.days >= 1", "deleted blobs cannot be recovered", "Set blob_properties.delete_retention_policy.days = 7 or more.")
 	tf("azure-storage-default-deny", "CIS Azure 3.8, AVD-AZU-0012", crit, "azurerm_storage_account_network_rules", "default_action == Deny", "the storage account accepts connections from any network", "Set default_action = \"Deny\".")
-	tf("azure-storage-account-default-deny", "CIS Azure 3.8, AVD-AZU-0012", crit, sa, "!network_rules || network_rules.default_action == Deny", "the storage account accepts connections from any network", "Set network_rules.default_action = \"Deny\".")
+	tf("azure-storage-account-default-deny", "CIS Azure 3.8, AVD-AZU-0012", crit, sa, "network_rules.default_action == Deny unless !network_rules", "the storage account accepts connections from any network", "Set network_rules.default_action = \"Deny\".")
 	tf("azure-storage-geo-redundant", "AVD-AZU-0058", low, sa, "account_replication_type in GRS,RAGRS,GZRS,RAGZRS", "the account is not replicated to a second region", "Set account_replication_type = \"GRS\" or \"GZRS\".")
 	tf("azure-storage-https", "CIS Azure 3.1, AVD-AZU-0008, AVD-AZU-0059", high, sa, "enable_https_traffic_only != false && https_traffic_only_enabled != false", "the storage account accepts plain HTTP", "Set https_traffic_only_enabled = true.")
 	tf("azure-storage-infra-encryption", "CIS Azure 3.2, AVD-AZU-0061", med, sa, "infrastructure_encryption_enabled == true", "data is encrypted once, not twice (infrastructure encryption is off)", "Set infrastructure_encryption_enabled = true.")
-	tf("azure-storage-queue-logging", "CIS Azure 3.5, AVD-AZU-0009, AVD-AZU-0057", med, sa, "queue_properties.logging || !@azurerm_storage_queue.storage_account_name", "queue service requests are not logged", "Add queue_properties.logging with delete, read and write.")
+	tf("azure-storage-queue-logging", "CIS Azure 3.5, AVD-AZU-0009, AVD-AZU-0057", med, sa, "queue_properties.logging unless !@azurerm_storage_queue.storage_account_name", "queue service requests are not logged", "Add queue_properties.logging with delete, read and write.")
 	tf("azure-storage-tls", "CIS Azure 3.15, AVD-AZU-0011", crit, sa, "min_tls_version !in TLS1_0,TLS1_1", "the storage account accepts TLS older than 1.2", "Set min_tls_version = \"TLS1_2\".")
 	tf("azure-synapse-managed-vnet", "AVD-AZU-0034", med, "azurerm_synapse_workspace", "managed_virtual_network_enabled == true", "the Synapse workspace has no managed virtual network", "Set managed_virtual_network_enabled = true.")
 }

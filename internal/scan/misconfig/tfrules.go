@@ -28,6 +28,8 @@ import (
 //	each path: c      (only as the whole condition) every nested block at
 //	                  path meets c, which is evaluated inside that block
 //	false             never holds: declaring the resource is the finding
+//	c unless e        (only at the top) c holds, or the exemption e does;
+//	                  the evidence reported is always c's
 //	c1 || c2          either holds
 //	c1 && c2          both hold
 //	@type.attr: c     some resource of type whose attr refers to this one meets c
@@ -278,6 +280,8 @@ type orCond []cond
 type andCond []cond
 
 func (c orCond) eval(f *tfFile, r *tfResource) (bool, int, string) {
+	// The first alternative is the substance and names the evidence;
+	// exemptions are written after "unless".
 	line, ev := 0, ""
 	for i, x := range c {
 		ok, l, e := x.eval(f, r)
@@ -586,8 +590,29 @@ func (falseCond) eval(_ *tfFile, r *tfResource) (bool, int, string) {
 	return false, r.block.DefRange().Start.Line, r.typ + " is declared"
 }
 
+// unlessCond holds when cond does or exempt does; it reports cond's evidence.
+type unlessCond struct{ cond, exempt cond }
+
+func (c unlessCond) eval(f *tfFile, r *tfResource) (bool, int, string) {
+	if ok, _, _ := c.exempt.eval(f, r); ok {
+		return true, 0, ""
+	}
+	return c.cond.eval(f, r)
+}
+
 // parseCond parses the condition language described at the top of this file.
 func parseCond(s string) (cond, error) {
+	if main, exempt, found := strings.Cut(s, " unless "); found {
+		c, err := parseCond(main)
+		if err != nil {
+			return nil, err
+		}
+		e, err := parseCond(exempt)
+		if err != nil {
+			return nil, err
+		}
+		return unlessCond{c, e}, nil
+	}
 	if rest, ok := strings.CutPrefix(strings.TrimSpace(s), "each "); ok {
 		path, inner, found := strings.Cut(rest, ":")
 		if !found {
