@@ -20,6 +20,7 @@ var (
 	tfGCPOpenFirewall = defRef("tf-gcp-firewall-admin-port-open", "CIS GCP 3.6/3.7, AVD-GCP-0070, AVD-GCP-0071", scan.SeverityCritical, "a GCP firewall rule opens SSH or RDP to the whole internet", "Restrict source_ranges, or use IAP TCP forwarding.")
 	tfAzureOpenNSG    = defRef("tf-azure-nsg-admin-port-open", "CIS Azure 6.1/6.2, AVD-AZU-0048, AVD-AZU-0050", scan.SeverityCritical, "an Azure NSG rule allows SSH or RDP from the internet", "Restrict source_address_prefix to known ranges, or use Azure Bastion.")
 	tfGCPPortRange    = defRef("gcp-firewall-large-port-range", "AVD-GCP-0074", scan.SeverityLow, "the firewall rule opens a range of more than 30 ports", "List the ports the service listens on.")
+	tfAzureSensitive  = defRef("azure-nsg-sensitive-port", "AVD-AZU-0074", scan.SeverityHigh, "an Azure NSG rule exposes a database, file-sharing or plaintext-protocol port to the internet", "Restrict source_address_prefix, or reach the service through a private endpoint.")
 	tfSQLOpenNetwork  = defRef("tf-cloudsql-open-to-world", "CIS GCP 6.5, AVD-GCP-0017", scan.SeverityHigh, "the Cloud SQL instance authorizes 0.0.0.0/0", "Remove the 0.0.0.0/0 authorized network; use private IP or the Cloud SQL proxy.")
 )
 
@@ -107,6 +108,35 @@ func portsCoverAdmin(from, to int64) bool {
 		}
 	}
 	return false
+}
+
+// sensitivePorts are services that must never face the internet: FTP,
+// Telnet, SMTP, POP3, RPC/NetBIOS/SMB, and databases and caches.
+var sensitivePorts = []int64{21, 23, 25, 110, 135, 137, 138, 139, 445, 1433, 1521, 2375, 3306, 5432, 5984, 6379, 9200, 9300, 11211, 27017}
+
+// portSpecCovers reports the first of ports that the port specs cover; "*"
+// covers none of them on purpose (a wildcard is reported as an admin-port
+// finding already).
+func portSpecCovers(specs []string, ports []int64) (int64, bool) {
+	for _, s := range specs {
+		lo, hi, found := strings.Cut(s, "-")
+		var a, b int64
+		if _, err := fmt.Sscan(lo, &a); err != nil {
+			continue
+		}
+		b = a
+		if found {
+			if _, err := fmt.Sscan(hi, &b); err != nil {
+				continue
+			}
+		}
+		for _, p := range ports {
+			if a <= p && p <= b {
+				return p, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // portSpecCoversAdmin handles Azure/GCP port strings: "22", "20-30", "*".
@@ -260,7 +290,11 @@ func azureRule(body *hclsyntax.Body, addr string, r *reporter) {
 	}
 	ports, _ := stringsAttr(body, "destination_port_range")
 	ps, _ := stringsAttr(body, "destination_port_ranges")
-	if portSpecCoversAdmin(append(ports, ps...)) {
+	all := append(ports, ps...)
+	if portSpecCoversAdmin(all) {
 		r.add(tfAzureOpenNSG, max(l, l2), "inbound allow from the internet to an admin port", addr)
+	}
+	if p, ok := portSpecCovers(all, sensitivePorts); ok {
+		r.add(tfAzureSensitive, max(l, l2), fmt.Sprintf("inbound allow from the internet to port %d", p), addr)
 	}
 }

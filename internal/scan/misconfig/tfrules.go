@@ -26,7 +26,7 @@ import (
 // The condition language, in order of binding:
 //
 //	each path: c      (only as the whole condition) every nested block at
-//	                  path meets c, which is evaluated inside that block
+//	                  path meets c (which may use unless), evaluated inside it
 //	false             never holds: declaring the resource is the finding
 //	c unless e        (only at the top) c holds, or the exemption e does;
 //	                  the evidence reported is always c's
@@ -602,17 +602,6 @@ func (c unlessCond) eval(f *tfFile, r *tfResource) (bool, int, string) {
 
 // parseCond parses the condition language described at the top of this file.
 func parseCond(s string) (cond, error) {
-	if main, exempt, found := strings.Cut(s, " unless "); found {
-		c, err := parseCond(main)
-		if err != nil {
-			return nil, err
-		}
-		e, err := parseCond(exempt)
-		if err != nil {
-			return nil, err
-		}
-		return unlessCond{c, e}, nil
-	}
 	if rest, ok := strings.CutPrefix(strings.TrimSpace(s), "each "); ok {
 		path, inner, found := strings.Cut(rest, ":")
 		if !found {
@@ -623,6 +612,17 @@ func parseCond(s string) (cond, error) {
 			return nil, err
 		}
 		return eachCond{path: strings.TrimSpace(path), inner: c}, nil
+	}
+	if main, exempt, found := strings.Cut(s, " unless "); found {
+		c, err := parseCond(main)
+		if err != nil {
+			return nil, err
+		}
+		e, err := parseCond(exempt)
+		if err != nil {
+			return nil, err
+		}
+		return unlessCond{c, e}, nil
 	}
 	if strings.TrimSpace(s) == "false" {
 		return falseCond{}, nil
