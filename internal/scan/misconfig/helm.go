@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"maps"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"text/template"
@@ -32,7 +33,12 @@ const (
 	maxRenderedBytes = 4 << 20
 	maxIncludeDepth  = 64
 	maxChartFiles    = 2000
+	maxLoop          = 100000
 )
+
+// bigRange finds `range N` over an integer literal too large to iterate:
+// text/template cannot be interrupted, so such templates are not run.
+var bigRange = regexp.MustCompile(`range\s+(?:\$\w+\s*:?=\s*)?[0-9]{6,}`)
 
 // helmChart renders the chart whose Chart.yaml is at chartPath in fsys and
 // checks each rendered manifest. Findings point at the template file with
@@ -179,7 +185,7 @@ func renderChart(ctx context.Context, fsys fs.FS, dir string) (map[string]string
 	}
 	for _, f := range files {
 		b, err := fs.ReadFile(fsys, f)
-		if err != nil {
+		if err != nil || bigRange.Match(b) {
 			continue
 		}
 		// Helm names templates "<chart>/templates/…".
@@ -233,6 +239,51 @@ func helmFuncs() template.FuncMap {
 		f[n] = cert
 	}
 	f["genPrivateKey"] = func(string) string { return "interlock-placeholder-key" }
+	// Functions that allocate in proportion to an argument are capped, so
+	// a chart cannot make the scanner allocate gigabytes (until 1e9).
+	capped := func(n int) error {
+		if n > maxLoop {
+			return fmt.Errorf("count %d over the renderer's limit of %d", n, maxLoop)
+		}
+		return nil
+	}
+	until, untilStep, repeat := f["until"].(func(int) []int), f["untilStep"].(func(int, int, int) []int), f["repeat"].(func(int, string) string)
+	f["until"] = func(n int) ([]int, error) {
+		if err := capped(n); err != nil {
+			return nil, err
+		}
+		return until(n), nil
+	}
+	seq := f["seq"].(func(...int) string)
+	f["seq"] = func(p ...int) (string, error) {
+		for _, n := range p {
+			if err := capped(max(n, -n)); err != nil {
+				return "", err
+			}
+		}
+		return seq(p...), nil
+	}
+	f["untilStep"] = func(start, stop, step int) ([]int, error) {
+		if err := capped(stop - start); err != nil || step == 0 {
+			return nil, err
+		}
+		return untilStep(start, stop, step), nil
+	}
+	f["repeat"] = func(n int, s string) (string, error) {
+		if err := capped(n * max(1, len(s)) / 64); err != nil {
+			return "", err
+		}
+		return repeat(n, s), nil
+	}
+	for _, name := range []string{"randAlphaNum", "randAlpha", "randNumeric", "randAscii"} {
+		fn := f[name].(func(int) string)
+		f[name] = func(n int) (string, error) {
+			if err := capped(n); err != nil {
+				return "", err
+			}
+			return fn(n), nil
+		}
+	}
 	f["toYaml"] = func(v any) string {
 		b, err := yaml.Marshal(v)
 		if err != nil {
