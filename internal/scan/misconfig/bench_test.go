@@ -2,7 +2,6 @@ package misconfig
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"github.com/interlock-dev/interlock/internal/scan"
@@ -24,17 +23,5 @@ func BenchmarkDetectFixtures(b *testing.B) {
 		for _, fx := range fixtures {
 			_ = d.Detect(context.Background(), &scan.File{Path: fx.file, Data: []byte(fx.src)}, func(scan.Finding) {})
 		}
-	}
-}
-
-// BenchmarkHelmChart renders and checks the test chart.
-func BenchmarkHelmChart(b *testing.B) {
-	d := &Detector{Charts: os.DirFS("testdata/helm")}
-	data, err := os.ReadFile("testdata/helm/web/Chart.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for b.Loop() {
-		_ = d.Detect(context.Background(), &scan.File{Path: "web/Chart.yaml", Data: data}, func(scan.Finding) {})
 	}
 }

@@ -52,10 +52,12 @@ func Checks() []Check {
 
 // Detector is a [scan.Detector] for misconfigurations.
 type Detector struct {
-	// Charts, when set, is the directory being scanned: each Chart.yaml
-	// found in it is rendered with its values.yaml and the manifests are
-	// checked (helm.go). Nil (archives, git history, stdin) skips charts.
-	Charts fs.FS
+	// Charts, when set with RenderChart, is the directory being scanned:
+	// each Chart.yaml found in it is rendered with its values.yaml and the
+	// manifests are checked (helm.go). Nil (archives, git history, stdin)
+	// skips charts.
+	Charts      fs.FS
+	RenderChart ChartRenderer
 }
 
 // New returns a Detector.
@@ -81,8 +83,8 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 		sshd(f.Data, &r)
 	case base == "nginx.conf" || (strings.HasSuffix(base, ".conf") && (strings.Contains(name, "nginx") || strings.Contains(name, "sites-") || strings.Contains(name, "conf.d"))):
 		nginx(f.Data, &r)
-	case base == "chart.yaml" && d.Charts != nil && f.Commit == "" && !strings.Contains(f.Path, "!"):
-		helmChart(ctx, d.Charts, f.Path, &r)
+	case base == "chart.yaml" && d.Charts != nil && d.RenderChart != nil && f.Commit == "" && !strings.Contains(f.Path, "!"):
+		helmChart(ctx, d.RenderChart, d.Charts, f.Path, &r)
 	case strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml"):
 		if !isHelmTemplate(name, f.Data) {
 			kubernetes(f.Data, &r)
