@@ -3,13 +3,16 @@ package scancli
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 	"text/template"
+	"text/template/parse"
 
 	"github.com/Masterminds/sprig/v3"
 	"gopkg.in/yaml.v3"
@@ -135,6 +138,9 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]st
 		if err := ctx.Err(); err != nil {
 			return "", err
 		}
+		if !strings.Contains(text, "{{") {
+			return text, nil // most values passed to tpl hold no template
+		}
 		t, ok := tpls[text]
 		if !ok {
 			var err error
@@ -151,8 +157,18 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]st
 	}
 	root.Funcs(funcs).Option("missingkey=zero")
 	for _, f := range helpers {
-		if b, err := fs.ReadFile(fsys, f); err == nil {
-			_, _ = root.New(f).Parse(string(b))
+		b, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			continue
+		}
+		// A library chart (bitnami's common, say) serves every chart of a
+		// monorepo: parse its helpers once.
+		trees, err := parsedHelpers(f, b, funcs)
+		if err != nil {
+			continue
+		}
+		for name, tree := range trees {
+			_, _ = root.AddParseTree(name, tree)
 		}
 	}
 	for _, f := range files {
@@ -193,6 +209,31 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]st
 		out[f] = strings.ReplaceAll(b.String(), "<no value>", "")
 	}
 	return out, nil
+}
+
+// helperCache holds parsed library-chart helpers by file name and content.
+// Parse trees are not modified by execution, so charts share them.
+var helperCache sync.Map // string -> map[string]*parse.Tree
+
+func parsedHelpers(name string, src []byte, funcs template.FuncMap) (map[string]*parse.Tree, error) {
+	sum := sha256.Sum256(src)
+	key := name + "\x00" + string(sum[:])
+	if v, ok := helperCache.Load(key); ok {
+		return v.(map[string]*parse.Tree), nil
+	}
+	trees, err := parse.Parse(name, string(src), "", "", funcs, builtinNames)
+	if err != nil {
+		return nil, err
+	}
+	helperCache.Store(key, trees)
+	return trees, nil
+}
+
+// builtinNames lets parse.Parse accept text/template's built-in functions.
+var builtinNames = map[string]any{
+	"and": true, "call": true, "html": true, "index": true, "slice": true, "js": true, "len": true, "not": true,
+	"or": true, "print": true, "printf": true, "println": true, "urlquery": true,
+	"eq": true, "ge": true, "gt": true, "le": true, "lt": true, "ne": true,
 }
 
 // helmFuncs is Sprig's function map without the functions that read the

@@ -120,3 +120,30 @@ func BenchmarkHelmChart(b *testing.B) {
 		_ = d.Detect(context.Background(), &scan.File{Path: "web/Chart.yaml", Data: data}, func(scan.Finding) {})
 	}
 }
+
+// BenchmarkHelmChartsTree scans a checkout of Helm charts for
+// misconfigurations the way `interlock scan` does, charts rendered:
+//
+//	INTERLOCK_BENCH_CHARTS=/path/to/charts go test ./internal/scancli -run '^$' -bench HelmChartsTree -benchtime 3x
+func BenchmarkHelmChartsTree(b *testing.B) {
+	dir := os.Getenv("INTERLOCK_BENCH_CHARTS")
+	if dir == "" {
+		b.Skip("set INTERLOCK_BENCH_CHARTS to a charts checkout")
+	}
+	d := &misconfig.Detector{Charts: os.DirFS(dir), RenderChart: renderHelmChart}
+	s, err := scan.New(scan.Config{Detectors: []scan.Detector{d}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu0 := cpuTime()
+	var bytes int64
+	for b.Loop() {
+		res, err := s.ScanDir(context.Background(), dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bytes = res.Stats.Bytes
+	}
+	b.SetBytes(bytes)
+	b.ReportMetric((cpuTime()-cpu0)/float64(b.N), "cpu-s/op")
+}

@@ -55,6 +55,8 @@ var (
 	k8sAutomountSA = defRef("k8s-service-account-token", "AVD-KSV-0036", scan.SeverityLow, "the pod gets a service account token it may not need", "Set automountServiceAccountToken: false unless the pod calls the API server.")
 )
 
+var manifestKind = regexp.MustCompile(`(?m)^kind:[ \t]*["']?[A-Z]`)
+
 var secretEnvName = regexp.MustCompile(`(?i)(password|passwd|secret|token|api_?key|private_?key|credentials?)`)
 
 var workloadKinds = map[string]bool{
@@ -108,7 +110,9 @@ func scalar(n *yaml.Node) string {
 
 // kubernetes checks every object in a (multi-document) manifest.
 func kubernetes(data []byte, r *reporter) {
-	if !bytes.Contains(data, []byte("kind:")) {
+	// A manifest has "kind:" at the start of a line (values.yaml files,
+	// compose files and CI configs, which are most YAML, rarely do).
+	if !manifestKind.Match(data) {
 		return
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
