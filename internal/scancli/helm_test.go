@@ -3,6 +3,7 @@ package scancli
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -146,4 +147,31 @@ func BenchmarkHelmChartsTree(b *testing.B) {
 	}
 	b.SetBytes(bytes)
 	b.ReportMetric((cpuTime()-cpu0)/float64(b.N), "cpu-s/op")
+}
+
+// TestSARIFMisconfigurationsEndToEnd runs `interlock scan --format sarif`
+// on a tree with a chart, a Terraform file and a Dockerfile: the log
+// validates against the SARIF 2.1.0 schema, the chart's finding points at
+// its template, and rule help carries the check's reference.
+func TestSARIFMisconfigurationsEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("testdata/helm")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte("resource \"aws_s3_bucket_public_access_block\" \"b\" {\n  bucket = \"data\"\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM ubuntu\nRUN curl -fsSL https://x.example/i.sh | sh\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := runCmd(t, "", dir, "--format", "sarif", "--kinds", "misconfiguration")
+	if code != ExitFindings {
+		t.Fatalf("exit %d, want %d: %s", code, ExitFindings, stderr)
+	}
+	validateLog(t, officialSARIFSchema(t), out)
+	for _, want := range []string{"web/templates/deployment.yaml", "k8s-privileged", "aws-s3-block-public-acls", "AVD-AWS-0086", "dockerfile-curl-pipe-shell", "PSS baseline: Privileged Containers"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("SARIF log lacks %q", want)
+		}
+	}
 }
