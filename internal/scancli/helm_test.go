@@ -20,7 +20,7 @@ import (
 // library chart's helper carry it into the manifest, the metrics pod is off
 // by default, and a template whose required value is unset is skipped.
 func TestHelmChartRenderedWithValues(t *testing.T) {
-	d := &misconfig.Detector{Charts: os.DirFS("testdata/helm"), RenderChart: renderHelmChart}
+	d := &misconfig.Detector{Root: os.DirFS("testdata/helm"), RenderChart: renderHelmChart}
 	var got []string
 	for _, p := range []string{"web/Chart.yaml", "web/templates/deployment.yaml", "web/templates/metrics.yaml", "web/values.yaml"} {
 		data, err := os.ReadFile("testdata/helm/" + p)
@@ -112,7 +112,7 @@ func FuzzHelmRender(f *testing.F) {
 
 // BenchmarkHelmChart renders and checks the test chart.
 func BenchmarkHelmChart(b *testing.B) {
-	d := &misconfig.Detector{Charts: os.DirFS("testdata/helm"), RenderChart: renderHelmChart}
+	d := &misconfig.Detector{Root: os.DirFS("testdata/helm"), RenderChart: renderHelmChart}
 	data, err := os.ReadFile("testdata/helm/web/Chart.yaml")
 	if err != nil {
 		b.Fatal(err)
@@ -131,7 +131,7 @@ func BenchmarkHelmChartsTree(b *testing.B) {
 	if dir == "" {
 		b.Skip("set INTERLOCK_BENCH_CHARTS to a charts checkout")
 	}
-	d := &misconfig.Detector{Charts: os.DirFS(dir), RenderChart: renderHelmChart}
+	d := &misconfig.Detector{Root: os.DirFS(dir), RenderChart: renderHelmChart}
 	s, err := scan.New(scan.Config{Detectors: []scan.Detector{d}})
 	if err != nil {
 		b.Fatal(err)

@@ -179,7 +179,7 @@ func run(ctx context.Context, o options, opts Options, target string, stdin io.R
 			defer root.Close()
 			for _, d := range dets {
 				if md, ok := d.(*misconfig.Detector); ok {
-					md.Charts, md.RenderChart = root.FS(), renderHelmChart
+					md.Root, md.RenderChart = root.FS(), renderHelmChart
 				}
 			}
 		}

@@ -1,12 +1,16 @@
 package misconfig
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"testing/fstest"
+
+	"github.com/interlock-dev/interlock/internal/scan"
 )
 
 // fixture is one section of testdata/checks/*.txt: a file that must make
@@ -86,5 +90,36 @@ func TestCheckFixtures(t *testing.T) {
 		if !haveBad[c.ID] || !haveGood[c.ID] {
 			t.Errorf("check %s has no bad and good fixture in testdata/checks (bad %v, good %v)", c.ID, haveBad[c.ID], haveGood[c.ID])
 		}
+	}
+}
+
+// TestTerraformModuleAcrossFiles checks that a resource configured by a
+// resource in another file of the same directory is read with it when the
+// scanned directory is known, and not mixed with other directories.
+func TestTerraformModuleAcrossFiles(t *testing.T) {
+	root := fstest.MapFS{
+		"infra/bucket.tf":     {Data: []byte("resource \"aws_s3_bucket\" \"b\" {\n  bucket = \"data\"\n}\n")},
+		"infra/encryption.tf": {Data: []byte("resource \"aws_s3_bucket_server_side_encryption_configuration\" \"b\" {\n  bucket = aws_s3_bucket.b.id\n  rule {\n    apply_server_side_encryption_by_default {\n      sse_algorithm = \"aws:kms\"\n    }\n  }\n}\n")},
+		"other/bucket.tf":     {Data: []byte("resource \"aws_s3_bucket\" \"b\" {\n  bucket = \"data\"\n}\n")},
+	}
+	scanFile := func(d *Detector, p string) []string {
+		var got []string
+		if err := d.Detect(context.Background(), &scan.File{Path: p, Data: root[p].Data}, func(f scan.Finding) { got = append(got, f.RuleID) }); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	d := &Detector{Root: root}
+	if got := scanFile(d, "infra/bucket.tf"); slices.Contains(got, "aws-s3-encryption") {
+		t.Errorf("encryption configured in a sibling file was not seen: %v", got)
+	}
+	if got := scanFile(d, "other/bucket.tf"); !slices.Contains(got, "aws-s3-encryption") {
+		t.Errorf("another directory's encryption configuration was used: %v", got)
+	}
+	if got := scanFile(New(), "infra/bucket.tf"); !slices.Contains(got, "aws-s3-encryption") {
+		t.Errorf("without the scanned directory the file should be read alone: %v", got)
+	}
+	if got := scanFile(d, "infra/encryption.tf"); slices.Contains(got, "aws-s3-encryption") || slices.Contains(got, "aws-s3-logging") {
+		t.Errorf("a sibling's resources were reported from this file: %v", got)
 	}
 }

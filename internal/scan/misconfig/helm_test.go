@@ -30,7 +30,7 @@ func (f *fakeRender) render(_ context.Context, _ fs.FS, dir string) (map[string]
 // template's path with line 0, while the raw template text is not parsed.
 func TestHelmRenderedManifestsChecked(t *testing.T) {
 	fr := &fakeRender{out: map[string]string{"charts/web/templates/pod.yaml": "kind: Pod\nspec:\n  containers:\n    - name: a\n      image: a:1\n      securityContext: {privileged: true, allowPrivilegeEscalation: false}\n"}}
-	d := &Detector{Charts: fstest.MapFS{}, RenderChart: fr.render}
+	d := &Detector{Root: fstest.MapFS{}, RenderChart: fr.render}
 	var got []string
 	for _, f := range []*scan.File{
 		{Path: "charts/web/Chart.yaml", Data: []byte("name: web\n")},

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/interlock-dev/interlock/internal/scan"
 )
@@ -50,14 +51,19 @@ func Checks() []Check {
 	return out
 }
 
-// Detector is a [scan.Detector] for misconfigurations.
+// Detector is a [scan.Detector] for misconfigurations. A Detector serves
+// one scan: it caches what it reads from Root.
 type Detector struct {
-	// Charts, when set with RenderChart, is the directory being scanned:
-	// each Chart.yaml found in it is rendered with its values.yaml and the
-	// manifests are checked (helm.go). Nil (archives, git history, stdin)
-	// skips charts.
-	Charts      fs.FS
+	// Root, when set, is the directory being scanned. A Terraform file then
+	// sees the resources of the other .tf files of its directory (its
+	// module), and, with RenderChart set, each Chart.yaml is rendered with
+	// its values.yaml and the manifests are checked (helm.go). Nil
+	// (archives, git history, stdin) reads each file alone.
+	Root        fs.FS
 	RenderChart ChartRenderer
+
+	modulesOnce sync.Once
+	modules     *tfModules
 }
 
 // New returns a Detector.
@@ -76,15 +82,20 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 	r := reporter{f: f, emit: emit}
 	switch {
 	case strings.HasSuffix(base, ".tf"):
-		terraform(f.Data, base, &r)
+		var modules *tfModules
+		if d.Root != nil && f.Commit == "" && !strings.Contains(f.Path, "!") {
+			d.modulesOnce.Do(func() { d.modules = &tfModules{fsys: d.Root} })
+			modules = d.modules
+		}
+		terraform(f.Data, name, modules, &r)
 	case base == "dockerfile" || strings.HasPrefix(base, "dockerfile.") || strings.HasSuffix(base, ".dockerfile") || base == "containerfile":
 		dockerfile(f.Data, &r)
 	case base == "sshd_config" || strings.HasPrefix(base, "sshd_config") || (strings.HasSuffix(base, ".conf") && strings.Contains(name, "sshd_config.d/")):
 		sshd(f.Data, &r)
 	case base == "nginx.conf" || (strings.HasSuffix(base, ".conf") && (strings.Contains(name, "nginx") || strings.Contains(name, "sites-") || strings.Contains(name, "conf.d"))):
 		nginx(f.Data, &r)
-	case base == "chart.yaml" && d.Charts != nil && d.RenderChart != nil && f.Commit == "" && !strings.Contains(f.Path, "!"):
-		helmChart(ctx, d.RenderChart, d.Charts, f.Path, &r)
+	case base == "chart.yaml" && d.Root != nil && d.RenderChart != nil && f.Commit == "" && !strings.Contains(f.Path, "!"):
+		helmChart(ctx, d.RenderChart, d.Root, f.Path, &r)
 	case strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml"):
 		if !isHelmTemplate(name, f.Data) {
 			kubernetes(f.Data, &r)

@@ -2,8 +2,11 @@ package misconfig
 
 import (
 	"fmt"
+	"io/fs"
+	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -165,21 +168,78 @@ func portSpecCoversAdmin(specs []string) bool {
 
 // terraform parses one .tf file and checks its resources. References
 // between resources (a bucket and its encryption configuration) resolve
-// within the file.
-func terraform(data []byte, name string, r *reporter) {
-	f, diags := hclsyntax.ParseConfig(data, name, hcl.InitialPos)
-	if diags.HasErrors() || f == nil {
-		return
-	}
-	body, ok := f.Body.(*hclsyntax.Body)
+// within the module: the file's siblings when modules can read them, else
+// the file alone.
+func terraform(data []byte, name string, modules *tfModules, r *reporter) {
+	body, ok := parseTF(data, name)
 	if !ok {
 		return
 	}
-	tfile := loadTF(body)
+	var siblings []*hclsyntax.Body
+	if modules != nil {
+		siblings = modules.siblings(name)
+	}
+	tfile := loadTF(body, siblings)
 	runTFChecks(tfile, r)
-	for _, res := range tfile.resources {
+	for _, res := range tfile.own {
 		checkResource(res.typ, res.name, res.block.Body, r)
 	}
+}
+
+func parseTF(data []byte, name string) (*hclsyntax.Body, bool) {
+	f, diags := hclsyntax.ParseConfig(data, name, hcl.InitialPos)
+	if diags.HasErrors() || f == nil {
+		return nil, false
+	}
+	body, ok := f.Body.(*hclsyntax.Body)
+	return body, ok
+}
+
+// tfModules reads and parses the .tf files of a directory once per scan,
+// so each file of a module sees the resources its siblings declare.
+type tfModules struct {
+	fsys fs.FS
+	dirs sync.Map // dir -> map[string]*hclsyntax.Body by file path
+}
+
+// maxModuleFiles bounds what one directory may contribute.
+const maxModuleFiles = 500
+
+// siblings returns the parsed bodies of the other .tf files in p's directory.
+func (m *tfModules) siblings(p string) []*hclsyntax.Body {
+	dir := path.Dir(p)
+	v, ok := m.dirs.Load(dir)
+	if !ok {
+		files := map[string]*hclsyntax.Body{}
+		entries, _ := fs.ReadDir(m.fsys, dir)
+		for _, e := range entries {
+			if len(files) >= maxModuleFiles {
+				break
+			}
+			if e.IsDir() || !strings.HasSuffix(e.Name(), ".tf") {
+				continue
+			}
+			fp := path.Join(dir, e.Name())
+			if info, err := e.Info(); err != nil || info.Size() > 4<<20 {
+				continue
+			}
+			data, err := fs.ReadFile(m.fsys, fp)
+			if err != nil {
+				continue
+			}
+			if body, ok := parseTF(data, fp); ok {
+				files[fp] = body
+			}
+		}
+		v, _ = m.dirs.LoadOrStore(dir, files)
+	}
+	var out []*hclsyntax.Body
+	for fp, body := range v.(map[string]*hclsyntax.Body) {
+		if fp != p {
+			out = append(out, body)
+		}
+	}
+	return out
 }
 
 func checkResource(typ, addr string, body *hclsyntax.Body, r *reporter) {

@@ -81,10 +81,13 @@ type tfResource struct {
 	block     *hclsyntax.Block
 }
 
-// tfFile is what conditions evaluate against: the file's resources and
-// an evaluation context with its variables' defaults and its locals.
+// tfFile is what conditions evaluate against: the module's resources (the
+// file's own, which are checked, and its sibling files', which are only
+// referred to) and an evaluation context with the variables' defaults and
+// the locals.
 type tfFile struct {
-	resources []*tfResource
+	resources []*tfResource // every resource of the module
+	own       []*tfResource // the scanned file's
 	ctx       *hcl.EvalContext
 }
 
@@ -99,16 +102,29 @@ var tfFuncs = map[string]function.Function{
 	"join":       stdlib.JoinFunc,
 }
 
-func loadTF(body *hclsyntax.Body) *tfFile {
+// loadTF builds the evaluation view of body, one file of a module whose
+// other files are siblings (nil when the module is not known).
+func loadTF(body *hclsyntax.Body, siblings []*hclsyntax.Body) *tfFile {
 	f := &tfFile{}
 	vars := map[string]cty.Value{}
 	locals := map[string]cty.Value{}
-	for _, b := range body.Blocks {
+	var blocks []*hclsyntax.Block
+	for _, sb := range append([]*hclsyntax.Body{body}, siblings...) {
+		blocks = append(blocks, sb.Blocks...)
+	}
+	for i, b := range blocks {
+		own := i < len(body.Blocks)
 		switch {
 		case b.Type == "resource" && len(b.Labels) >= 2:
 			f.resources = append(f.resources, &tfResource{typ: b.Labels[0], name: b.Labels[0] + "." + b.Labels[1], block: b})
+			if own {
+				f.own = append(f.own, f.resources[len(f.resources)-1])
+			}
 		case b.Type == "data" && len(b.Labels) >= 2:
 			f.resources = append(f.resources, &tfResource{typ: "data." + b.Labels[0], name: "data." + b.Labels[0] + "." + b.Labels[1], block: b})
+			if own {
+				f.own = append(f.own, f.resources[len(f.resources)-1])
+			}
 		case b.Type == "variable" && len(b.Labels) == 1:
 			if a, ok := b.Body.Attributes["default"]; ok {
 				if v, d := a.Expr.Value(nil); !d.HasErrors() {
@@ -140,7 +156,7 @@ func loadTF(body *hclsyntax.Body) *tfFile {
 		f.ctx.Variables[typ] = cty.ObjectVal(m)
 	}
 	// Locals may refer to variables and to earlier locals.
-	for _, b := range body.Blocks {
+	for _, b := range blocks {
 		if b.Type != "locals" {
 			continue
 		}
@@ -745,7 +761,7 @@ func parseAtom(s string) (cond, error) {
 
 // runTFChecks applies every data-driven check to the file's resources.
 func runTFChecks(f *tfFile, r *reporter) {
-	for _, res := range f.resources {
+	for _, res := range f.own {
 		for _, c := range tfChecks[res.typ] {
 			if ok, line, ev := c.cond.eval(f, res); !ok {
 				if line == 0 {
