@@ -1,11 +1,13 @@
 package misconfig
 
 import (
+	"encoding/base64"
 	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -510,9 +512,34 @@ func (c atom) matches(s string) bool {
 		}
 		return n <= c.num
 	case opMatch, opNotMatch:
-		return c.re.MatchString(s)
+		if c.re.MatchString(s) {
+			return true
+		}
+		// user_data is often base64 (user_data_base64, base64encode):
+		// match the decoded text too.
+		if d, ok := base64Text(s); ok {
+			return c.re.MatchString(d)
+		}
 	}
 	return false
+}
+
+// base64Text decodes s when it is base64 of printable text.
+func base64Text(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) < 16 || len(s)%4 != 0 || strings.ContainsAny(s, " \n\t") {
+		return "", false
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || !utf8.Valid(b) {
+		return "", false
+	}
+	for _, r := range string(b) {
+		if r < 0x20 && r != '\n' && r != '\r' && r != '\t' {
+			return "", false
+		}
+	}
+	return string(b), true
 }
 
 // scalars flattens a value into strings: lists yield their elements.
