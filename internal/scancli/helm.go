@@ -211,13 +211,15 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]st
 	return out, nil
 }
 
-// helperCache holds parsed library-chart helpers by file name and content.
+// helperCache holds parsed library-chart helpers by content.
 // Parse trees are not modified by execution, so charts share them.
 var helperCache sync.Map // string -> map[string]*parse.Tree
 
 func parsedHelpers(name string, src []byte, funcs template.FuncMap) (map[string]*parse.Tree, error) {
+	// Keyed by content: a monorepo vendors the same library into every
+	// chart's charts/ directory.
 	sum := sha256.Sum256(src)
-	key := name + "\x00" + string(sum[:])
+	key := string(sum[:])
 	if v, ok := helperCache.Load(key); ok {
 		return v.(map[string]*parse.Tree), nil
 	}
