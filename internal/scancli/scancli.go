@@ -174,6 +174,17 @@ func run(ctx context.Context, o options, opts Options, target string, stdin io.R
 	if err != nil {
 		return err
 	}
+	// Helm charts render from the scanned directory (misconfig/helm.go).
+	if fi, e := os.Stat(target); e == nil && fi.IsDir() && !o.git && !o.staged && target != "-" {
+		if root, e := os.OpenRoot(target); e == nil {
+			defer root.Close()
+			for _, d := range dets {
+				if md, ok := d.(*misconfig.Detector); ok {
+					md.Root, md.RenderChart = root.FS(), renderHelmChart
+				}
+			}
+		}
+	}
 
 	var files, bytesDone atomic.Int64
 	cfg := scan.Config{

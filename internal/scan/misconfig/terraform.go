@@ -2,8 +2,11 @@ package misconfig
 
 import (
 	"fmt"
+	"io/fs"
+	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -12,17 +15,16 @@ import (
 	"github.com/interlock-dev/interlock/internal/scan"
 )
 
+// Checks whose logic is more than a condition (port ranges across
+// protocols) stay Go code; the rest are data in tf_aws.go, tf_google.go
+// and tf_azure.go.
 var (
-	tfS3PublicACL      = def("tf-s3-public-acl", scan.SeverityHigh, "the S3 bucket ACL grants access to everyone", `Use acl = "private" and grant access with bucket policies to named principals.`)
-	tfS3PublicBlockOff = def("tf-s3-public-access-block-disabled", scan.SeverityHigh, "S3 public access block is disabled, so public ACLs or policies take effect", "Set block_public_acls, block_public_policy, ignore_public_acls and restrict_public_buckets to true.")
-	tfOpenAdminPort    = def("tf-sg-admin-port-open-to-world", scan.SeverityCritical, "SSH or RDP is reachable from the whole internet (0.0.0.0/0 or ::/0)", "Restrict the source range to a bastion or VPN CIDR, or use a session manager instead of open ports.")
-	tfDBPublic         = def("tf-db-publicly-accessible", scan.SeverityHigh, "the database instance is reachable from the internet", "Set publicly_accessible = false and reach it through private networking.")
-	tfUnencrypted      = def("tf-storage-unencrypted", scan.SeverityMedium, "storage is not encrypted at rest", "Enable encryption (storage_encrypted / encrypted = true, with a KMS key).")
-	tfLoggingDisabled  = def("tf-logging-disabled", scan.SeverityMedium, "audit or access logging is disabled, so misuse leaves no trace", "Enable logging (enable_logging = true / access_logs enabled = true).")
-	tfGCPOpenFirewall  = def("tf-gcp-firewall-admin-port-open", scan.SeverityCritical, "a GCP firewall rule opens SSH or RDP to the whole internet", "Restrict source_ranges, or use IAP TCP forwarding.")
-	tfAzureOpenNSG     = def("tf-azure-nsg-admin-port-open", scan.SeverityCritical, "an Azure NSG rule allows SSH or RDP from the internet", "Restrict source_address_prefix to known ranges, or use Azure Bastion.")
-	tfSQLOpenNetwork   = def("tf-cloudsql-open-to-world", scan.SeverityHigh, "the Cloud SQL instance authorizes 0.0.0.0/0", "Remove the 0.0.0.0/0 authorized network; use private IP or the Cloud SQL proxy.")
-	tfStoragePublic    = def("tf-azure-storage-public", scan.SeverityHigh, "the storage account allows public blob access", "Set allow_nested_items_to_be_public = false.")
+	tfOpenAdminPort   = defRef("tf-sg-admin-port-open-to-world", "CIS AWS 5.2, AVD-AWS-0107", scan.SeverityCritical, "SSH or RDP is reachable from the whole internet (0.0.0.0/0 or ::/0)", "Restrict the source range to a bastion or VPN CIDR, or use a session manager instead of open ports.")
+	tfGCPOpenFirewall = defRef("tf-gcp-firewall-admin-port-open", "CIS GCP 3.6/3.7, AVD-GCP-0070, AVD-GCP-0071", scan.SeverityCritical, "a GCP firewall rule opens SSH or RDP to the whole internet", "Restrict source_ranges, or use IAP TCP forwarding.")
+	tfAzureOpenNSG    = defRef("tf-azure-nsg-admin-port-open", "CIS Azure 6.1/6.2, AVD-AZU-0048, AVD-AZU-0050", scan.SeverityCritical, "an Azure NSG rule allows SSH or RDP from the internet", "Restrict source_address_prefix to known ranges, or use Azure Bastion.")
+	tfGCPPortRange    = defRef("gcp-firewall-large-port-range", "AVD-GCP-0074", scan.SeverityLow, "the firewall rule opens a range of more than 30 ports", "List the ports the service listens on.")
+	tfAzureSensitive  = defRef("azure-nsg-sensitive-port", "AVD-AZU-0074", scan.SeverityHigh, "an Azure NSG rule exposes a database, file-sharing or plaintext-protocol port to the internet", "Restrict source_address_prefix, or reach the service through a private endpoint.")
+	tfSQLOpenNetwork  = defRef("tf-cloudsql-open-to-world", "CIS GCP 6.5, AVD-GCP-0017", scan.SeverityHigh, "the Cloud SQL instance authorizes 0.0.0.0/0", "Remove the 0.0.0.0/0 authorized network; use private IP or the Cloud SQL proxy.")
 )
 
 // attrValue evaluates a literal attribute; ok is false for expressions
@@ -111,6 +113,35 @@ func portsCoverAdmin(from, to int64) bool {
 	return false
 }
 
+// sensitivePorts are services that must never face the internet: FTP,
+// Telnet, SMTP, POP3, RPC/NetBIOS/SMB, and databases and caches.
+var sensitivePorts = []int64{21, 23, 25, 110, 135, 137, 138, 139, 445, 1433, 1521, 2375, 3306, 5432, 5984, 6379, 9200, 9300, 11211, 27017}
+
+// portSpecCovers reports the first of ports that the port specs cover; "*"
+// covers none of them on purpose (a wildcard is reported as an admin-port
+// finding already).
+func portSpecCovers(specs []string, ports []int64) (int64, bool) {
+	for _, s := range specs {
+		lo, hi, found := strings.Cut(s, "-")
+		var a, b int64
+		if _, err := fmt.Sscan(lo, &a); err != nil {
+			continue
+		}
+		b = a
+		if found {
+			if _, err := fmt.Sscan(hi, &b); err != nil {
+				continue
+			}
+		}
+		for _, p := range ports {
+			if a <= p && p <= b {
+				return p, true
+			}
+		}
+	}
+	return 0, false
+}
+
 // portSpecCoversAdmin handles Azure/GCP port strings: "22", "20-30", "*".
 func portSpecCoversAdmin(specs []string) bool {
 	for _, s := range specs {
@@ -135,39 +166,84 @@ func portSpecCoversAdmin(specs []string) bool {
 	return false
 }
 
-// terraform parses one .tf file and checks its resources.
-func terraform(data []byte, name string, r *reporter) {
-	f, diags := hclsyntax.ParseConfig(data, name, hcl.InitialPos)
-	if diags.HasErrors() || f == nil {
-		return
-	}
-	body, ok := f.Body.(*hclsyntax.Body)
+// terraform parses one .tf file and checks its resources. References
+// between resources (a bucket and its encryption configuration) resolve
+// within the module: the file's siblings when modules can read them, else
+// the file alone.
+func terraform(data []byte, name string, modules *tfModules, r *reporter) {
+	body, ok := parseTF(data, name)
 	if !ok {
 		return
 	}
-	for _, b := range body.Blocks {
-		if b.Type != "resource" || len(b.Labels) < 2 {
-			continue
-		}
-		addr := b.Labels[0] + "." + b.Labels[1]
-		line := b.DefRange().Start.Line
-		checkResource(b.Labels[0], addr, line, b.Body, r)
+	var siblings []*hclsyntax.Body
+	if modules != nil {
+		siblings = modules.siblings(name)
+	}
+	tfile := loadTF(body, siblings)
+	runTFChecks(tfile, r)
+	for _, res := range tfile.own {
+		checkResource(res.typ, res.name, res.block.Body, r)
 	}
 }
 
-func checkResource(typ, addr string, line int, body *hclsyntax.Body, r *reporter) {
-	switch typ {
-	case "aws_s3_bucket", "aws_s3_bucket_acl":
-		if acl, l, ok := stringAttr(body, "acl"); ok && (acl == "public-read" || acl == "public-read-write" || acl == "authenticated-read") {
-			r.add(tfS3PublicACL, l, `acl = "`+acl+`"`, addr)
-		}
-	case "aws_s3_bucket_public_access_block", "aws_s3_account_public_access_block":
-		for _, k := range []string{"block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"} {
-			if v, set, l := boolAttr(body, k); set && !v && l > 0 {
-				r.add(tfS3PublicBlockOff, l, k+" = false", addr)
+func parseTF(data []byte, name string) (*hclsyntax.Body, bool) {
+	f, diags := hclsyntax.ParseConfig(data, name, hcl.InitialPos)
+	if diags.HasErrors() || f == nil {
+		return nil, false
+	}
+	body, ok := f.Body.(*hclsyntax.Body)
+	return body, ok
+}
+
+// tfModules reads and parses the .tf files of a directory once per scan,
+// so each file of a module sees the resources its siblings declare.
+type tfModules struct {
+	fsys fs.FS
+	dirs sync.Map // dir -> map[string]*hclsyntax.Body by file path
+}
+
+// maxModuleFiles bounds what one directory may contribute.
+const maxModuleFiles = 500
+
+// siblings returns the parsed bodies of the other .tf files in p's directory.
+func (m *tfModules) siblings(p string) []*hclsyntax.Body {
+	dir := path.Dir(p)
+	v, ok := m.dirs.Load(dir)
+	if !ok {
+		files := map[string]*hclsyntax.Body{}
+		entries, _ := fs.ReadDir(m.fsys, dir)
+		for _, e := range entries {
+			if len(files) >= maxModuleFiles {
 				break
 			}
+			if e.IsDir() || !strings.HasSuffix(e.Name(), ".tf") {
+				continue
+			}
+			fp := path.Join(dir, e.Name())
+			if info, err := e.Info(); err != nil || info.Size() > 4<<20 {
+				continue
+			}
+			data, err := fs.ReadFile(m.fsys, fp)
+			if err != nil {
+				continue
+			}
+			if body, ok := parseTF(data, fp); ok {
+				files[fp] = body
+			}
 		}
+		v, _ = m.dirs.LoadOrStore(dir, files)
+	}
+	var out []*hclsyntax.Body
+	for fp, body := range v.(map[string]*hclsyntax.Body) {
+		if fp != p {
+			out = append(out, body)
+		}
+	}
+	return out
+}
+
+func checkResource(typ, addr string, body *hclsyntax.Body, r *reporter) {
+	switch typ {
 	case "aws_security_group":
 		for _, ib := range body.Blocks {
 			if ib.Type != "ingress" {
@@ -181,44 +257,22 @@ func checkResource(typ, addr string, line int, body *hclsyntax.Body, r *reporter
 		}
 	case "aws_vpc_security_group_ingress_rule":
 		sgRule(body, addr, r)
-	case "aws_db_instance", "aws_rds_cluster_instance", "aws_redshift_cluster", "aws_dms_replication_instance":
-		if v, _, l := boolAttr(body, "publicly_accessible"); v {
-			r.add(tfDBPublic, l, "publicly_accessible = true", addr)
+	case "google_compute_firewall":
+		if d, _, _ := stringAttr(body, "direction"); strings.EqualFold(d, "EGRESS") {
+			return
 		}
-		if typ == "aws_db_instance" || typ == "aws_redshift_cluster" {
-			key := "storage_encrypted"
-			if typ == "aws_redshift_cluster" {
-				key = "encrypted"
-			}
-			if v, set, l := boolAttr(body, key); !set {
-				r.add(tfUnencrypted, line, key+" not set (defaults to false)", addr)
-			} else if !v && l > 0 {
-				r.add(tfUnencrypted, l, key+" = false", addr)
-			}
-		}
-	case "aws_rds_cluster":
-		if v, set, l := boolAttr(body, "storage_encrypted"); set && !v && l > 0 {
-			r.add(tfUnencrypted, l, "storage_encrypted = false", addr)
-		}
-	case "aws_ebs_volume", "aws_efs_file_system":
-		if v, set, l := boolAttr(body, "encrypted"); !set {
-			r.add(tfUnencrypted, line, "encrypted not set (defaults to false)", addr)
-		} else if !v && l > 0 {
-			r.add(tfUnencrypted, l, "encrypted = false", addr)
-		}
-	case "aws_cloudtrail":
-		if v, set, l := boolAttr(body, "enable_logging"); set && !v && l > 0 {
-			r.add(tfLoggingDisabled, l, "enable_logging = false", addr)
-		}
-	case "aws_lb", "aws_alb", "aws_elb":
 		for _, ab := range body.Blocks {
-			if ab.Type == "access_logs" {
-				if v, set, l := boolAttr(ab.Body, "enabled"); set && !v && l > 0 {
-					r.add(tfLoggingDisabled, l, "access_logs.enabled = false", addr)
+			if ab.Type != "allow" {
+				continue
+			}
+			ports, l := stringsAttr(ab.Body, "ports")
+			for _, p := range ports {
+				var lo, hi int64
+				if n, _ := fmt.Sscanf(p, "%d-%d", &lo, &hi); n == 2 && hi-lo+1 > 30 && !(lo <= 1 && hi == 65535) {
+					r.add(tfGCPPortRange, l, "ports "+p, addr)
 				}
 			}
 		}
-	case "google_compute_firewall":
 		src, l := stringsAttr(body, "source_ranges")
 		if !worldOpen(src) {
 			return
@@ -253,16 +307,6 @@ func checkResource(typ, addr string, line int, body *hclsyntax.Body, r *reporter
 			if sr.Type == "security_rule" {
 				azureRule(sr.Body, addr, r)
 			}
-		}
-	case "azurerm_storage_account":
-		for _, k := range []string{"allow_nested_items_to_be_public", "allow_blob_public_access"} {
-			if v, _, l := boolAttr(body, k); v {
-				r.add(tfStoragePublic, l, k+" = true", addr)
-			}
-		}
-	case "azurerm_mssql_server", "azurerm_postgresql_server", "azurerm_mysql_server":
-		if v, _, l := boolAttr(body, "public_network_access_enabled"); v {
-			r.add(tfDBPublic, l, "public_network_access_enabled = true", addr)
 		}
 	}
 }
@@ -306,7 +350,11 @@ func azureRule(body *hclsyntax.Body, addr string, r *reporter) {
 	}
 	ports, _ := stringsAttr(body, "destination_port_range")
 	ps, _ := stringsAttr(body, "destination_port_ranges")
-	if portSpecCoversAdmin(append(ports, ps...)) {
+	all := append(ports, ps...)
+	if portSpecCoversAdmin(all) {
 		r.add(tfAzureOpenNSG, max(l, l2), "inbound allow from the internet to an admin port", addr)
+	}
+	if p, ok := portSpecCovers(all, sensitivePorts); ok {
+		r.add(tfAzureSensitive, max(l, l2), fmt.Sprintf("inbound allow from the internet to port %d", p), addr)
 	}
 }

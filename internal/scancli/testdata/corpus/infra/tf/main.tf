@@ -3,9 +3,9 @@ resource "aws_s3_bucket_acl" "logs" {
   acl    = "public-read" # want:misconfiguration
 }
 
-resource "aws_security_group" "bastion" {
+resource "aws_security_group" "bastion" { # want:misconfiguration
   name = "bastion"
-  ingress {
+  ingress { # want:misconfiguration
     from_port   = 22
     to_port     = 22
     protocol    = "tcp"
@@ -25,19 +25,19 @@ resource "aws_db_instance" "main" { # want:misconfiguration
   publicly_accessible = true # want:misconfiguration
 }
 
-resource "aws_db_instance" "private" {
+resource "aws_db_instance" "private" { # want:misconfiguration
   engine              = "postgres"
   publicly_accessible = false
   storage_encrypted   = true
 }
 
-resource "aws_ebs_volume" "data" {
+resource "aws_ebs_volume" "data" { # want:misconfiguration
   availability_zone = "eu-west-1a"
   size              = 40
   encrypted         = false # want:misconfiguration
 }
 
-resource "aws_cloudtrail" "main" {
+resource "aws_cloudtrail" "main" { # want:misconfiguration
   name           = "main"
   s3_bucket_name = "trail"
   enable_logging = false # want:misconfiguration
@@ -62,7 +62,7 @@ resource "azurerm_network_security_rule" "ssh" {
   destination_port_range      = "22"
 }
 
-resource "aws_security_group_rule" "internal_ssh" {
+resource "aws_security_group_rule" "internal_ssh" { # want:misconfiguration
   type        = "ingress"
   from_port   = 22
   to_port     = 22
