@@ -50,6 +50,9 @@ type Config struct {
 	LogWitnessCAFiles []string `yaml:"log_witness_ca"`
 	// LogWitnessTimeout bounds one witness's answer; 0 means 10 s.
 	LogWitnessTimeout time.Duration `yaml:"log_witness_timeout"`
+	// SSO names the OpenID Connect identity providers people may sign in
+	// through (`interlock login --sso`); see SSOIssuer and sso.go.
+	SSO []SSOIssuer `yaml:"sso"`
 }
 
 // Load reads a YAML file (unknown keys are errors) if path is not empty,
@@ -119,5 +122,6 @@ func (c Config) Validate() error {
 	if c.RootKeyEnv != "" && c.UnsealPassphraseFile != "" {
 		errs = append(errs, errors.New("root_key_env and unseal_passphrase_file both name a root key: choose one"))
 	}
+	errs = append(errs, validateSSO(c.SSO)...)
 	return errors.Join(errs...)
 }

@@ -1,0 +1,80 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/dpop"
+	"github.com/interlock-dev/interlock/internal/sso"
+	"github.com/interlock-dev/interlock/internal/usererr"
+)
+
+// SSORoutes serves single sign-on (see internal/sso for the flow). They are
+// public like password login: the DPoP proof of the device key, and the
+// identity provider's ID token, are their authentication.
+func SSORoutes(svc *sso.Service, proofs ProofVerifier) []Route {
+	h := ssoHandlers{svc: svc, proofs: proofs}
+	return []Route{
+		{Pattern: "GET /v1/sso/issuers", Public: true, Handle: h.issuers},
+		{Pattern: "POST /v1/sso/start", Public: true, Handle: h.start},
+		{Pattern: "POST /v1/sso/finish", Public: true, Handle: h.finish},
+	}
+}
+
+type ssoHandlers struct {
+	svc    *sso.Service
+	proofs ProofVerifier
+}
+
+func (h ssoHandlers) deviceKey(c *Call) (string, error) {
+	jkt, err := h.proofs.Verify(c.R.Header.Get(dpop.Header), c.R.Method, RequestURL(c.R), "", c.Now())
+	if err != nil {
+		if _, ok := usererr.As(err); ok {
+			return "", err
+		}
+		return "", usererr.Wrap(err, usererr.Unauthenticated, "dpop_invalid", "The sign-in request's DPoP proof is not valid; it must be signed by the device key.")
+	}
+	return jkt, nil
+}
+
+func (h ssoHandlers) issuers(c *Call) error {
+	names := h.svc.Issuers()
+	if names == nil {
+		names = []string{}
+	}
+	return c.JSON(http.StatusOK, wire.SSOIssuers{Issuers: names})
+}
+
+func (h ssoHandlers) start(c *Call) error {
+	jkt, err := h.deviceKey(c)
+	if err != nil {
+		return err
+	}
+	var in wire.SSOStartRequest
+	if err := c.Decode(&in); err != nil {
+		return err
+	}
+	st, err := h.svc.Start(c.Context(), sso.StartRequest{Issuer: in.Issuer, RedirectURI: in.RedirectURI, Fresh: in.Fresh, DeviceJKT: jkt, SourceIP: c.SourceIP()})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wire.SSOStartResponse{AuthURL: st.AuthURL, State: st.State, Issuer: st.Issuer, ExpiresAt: st.ExpiresAt})
+}
+
+func (h ssoHandlers) finish(c *Call) error {
+	jkt, err := h.deviceKey(c)
+	if err != nil {
+		return err
+	}
+	var in wire.SSOFinishRequest
+	if err := c.Decode(&in); err != nil {
+		return err
+	}
+	s, err := h.svc.Finish(c.Context(), sso.FinishRequest{State: in.State, Code: in.Code, DeviceJKT: jkt, DevicePublicJWK: in.DeviceJWK,
+		DeviceName: in.DeviceName, SourceIP: c.SourceIP()})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wire.SSOLoginResponse{Username: s.Username, LoginResponse: wire.LoginResponse{Token: s.Token.Reveal(),
+		SessionID: s.ID, PersonID: s.PersonID, DeviceID: s.DeviceID, NewDevice: s.NewDevice, ExpiresAt: s.ExpiresAt}})
+}
