@@ -76,9 +76,12 @@ func (e *env) showEnrollment(enr wire.Enrollment, secretOut string) error {
 		}
 	}
 	if e.json {
-		out := map[string]string{"person_id": enr.PersonID, "username": enr.Username}
+		out := map[string]any{"person_id": enr.PersonID, "username": enr.Username}
 		if secretOut == "" {
 			out["totp_uri"] = enr.TOTPURI
+		}
+		if len(enr.RecoveryCodes) > 0 {
+			out["recovery_codes"] = enr.RecoveryCodes
 		}
 		return e.printJSON(out)
 	}
@@ -86,7 +89,9 @@ func (e *env) showEnrollment(enr wire.Enrollment, secretOut string) error {
 	if err := printQR(e.stdout, enr.TOTPURI); err != nil {
 		return err
 	}
-	e.printf("\n%s\n\nThen: interlock login --user %s …\n", enr.TOTPURI, enr.Username)
+	e.printf("\n%s\n", enr.TOTPURI)
+	e.printRecoveryCodes(enr) // recovery.go
+	e.printf("\nThen: interlock login --user %s …\n", enr.Username)
 	return nil
 }
 

@@ -66,6 +66,12 @@ const (
 	ActionChangeDeny     = "change.deny"
 	ActionChangeWithdraw = "change.withdraw"
 	ActionChangeApply    = "change.apply"
+
+	// People (issue 12, account recovery): resetting credentials is always
+	// a change request; enabling and setting roles are when they loosen.
+	ActionUserReset    = "user.reset"
+	ActionUserEnable   = "user.enable"
+	ActionUserSetRoles = "user.set_roles"
 )
 
 // Actions lists every action Interlock knows, in a stable order.
@@ -88,6 +94,7 @@ var Actions = []string{
 	ActionAgentConnect, ActionAgentReport,
 	ActionOpWithdraw,
 	ActionChangeList, ActionChangeGet, ActionChangeApprove, ActionChangeDeny, ActionChangeWithdraw, ActionChangeApply,
+	ActionUserReset, ActionUserEnable, ActionUserSetRoles,
 }
 
 // Resource types a [Request] may name.
