@@ -188,13 +188,6 @@ func (w *ssoWorld) rawClient(key ed25519.PrivateKey) *apiclient.Client {
 	return c
 }
 
-func (w *ssoWorld) userList() []wire.User {
-	w.t.Helper()
-	var l wire.UserList
-	mustJSON(w.t, w.mustAs("admin", "--json", "user", "list"), &l)
-	return l.Users
-}
-
 func TestSSO(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
