@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
 	"github.com/interlock-dev/interlock/internal/dpop"
@@ -54,7 +55,16 @@ func (h ssoHandlers) start(c *Call) error {
 	if err := c.Decode(&in); err != nil {
 		return err
 	}
-	st, err := h.svc.Start(c.Context(), sso.StartRequest{Issuer: in.Issuer, RedirectURI: in.RedirectURI, Fresh: in.Fresh, DeviceJKT: jkt, SourceIP: c.SourceIP()})
+	req := sso.StartRequest{Issuer: in.Issuer, RedirectURI: in.RedirectURI, Fresh: in.Fresh, DeviceJKT: jkt, SourceIP: c.SourceIP()}
+	if in.Device {
+		st, err := h.svc.StartDevice(c.Context(), req)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, wire.SSOStartResponse{State: st.State, Issuer: st.Issuer, ExpiresAt: st.ExpiresAt, UserCode: st.UserCode,
+			VerificationURI: st.VerificationURI, VerificationURIComplete: st.VerificationURIComplete, IntervalS: int(st.Interval / time.Second)})
+	}
+	st, err := h.svc.Start(c.Context(), req)
 	if err != nil {
 		return err
 	}
@@ -70,8 +80,12 @@ func (h ssoHandlers) finish(c *Call) error {
 	if err := c.Decode(&in); err != nil {
 		return err
 	}
-	s, err := h.svc.Finish(c.Context(), sso.FinishRequest{State: in.State, Code: in.Code, DeviceJKT: jkt, DevicePublicJWK: in.DeviceJWK,
-		DeviceName: in.DeviceName, SourceIP: c.SourceIP()})
+	req := sso.FinishRequest{State: in.State, Code: in.Code, DeviceJKT: jkt, DevicePublicJWK: in.DeviceJWK, DeviceName: in.DeviceName, SourceIP: c.SourceIP()}
+	finish := h.svc.Finish
+	if in.Code == "" && in.State != "" {
+		finish = h.svc.PollDevice
+	}
+	s, err := finish(c.Context(), req)
 	if err != nil {
 		return err
 	}

@@ -189,7 +189,7 @@ func newLoginCmd(e *env) *cobra.Command {
 	cmd.Flags().StringVar(&user, "user", "", "your user name (required unless --sso)")
 	cmd.Flags().BoolVar(&sso.on, "sso", false, "sign in through the server's OpenID Connect identity provider in a browser")
 	cmd.Flags().StringVar(&sso.issuer, "issuer", "", "with --sso: which identity provider, when the server has several")
-	cmd.Flags().BoolVar(&sso.noBrowser, "no-browser", false, "with --sso: print the sign-in URL instead of opening a browser")
+	cmd.Flags().BoolVar(&sso.noBrowser, "no-browser", false, "with --sso: sign in on another device with a code (device flow, RFC 8628) instead of a browser here")
 	cmd.Flags().BoolVar(&sso.fresh, "fresh", false, "with --sso: make the identity provider ask for your factors again (fresh MFA, e.g. before approving)")
 	cmd.Flags().StringVar(&otp, "otp", "", "the current code from your authenticator app (prompted if omitted)")
 	cmd.Flags().BoolVar(&pwStdin, "password-stdin", false, "read the password from stdin")

@@ -53,6 +53,9 @@ type ssoResult struct {
 // the server exchanges it, verifies the ID token and answers a session
 // bound to the same key. The client secret never reaches this machine.
 func (e *env) ssoLogin(c *apiclient.Client, jwk, device string, f ssoFlags) (wire.SSOLoginResponse, error) {
+	if f.noBrowser {
+		return e.ssoDeviceLogin(c, jwk, device, f)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return wire.SSOLoginResponse{}, fmt.Errorf("listen on loopback for the identity provider's redirect: %w", err)
@@ -102,9 +105,7 @@ func (e *env) ssoLogin(c *apiclient.Client, jwk, device string, f ssoFlags) (wir
 	}()
 
 	fmt.Fprintf(e.stderr, "Sign in at %s in your browser", st.Issuer)
-	if f.noBrowser {
-		fmt.Fprintf(e.stderr, " on this machine: open\n\n  %s\n\n", st.AuthURL)
-	} else if err := OpenBrowser(st.AuthURL); err != nil {
+	if err := OpenBrowser(st.AuthURL); err != nil {
 		fmt.Fprintf(e.stderr, " (it could not be opened: %v); open\n\n  %s\n\n", err, st.AuthURL)
 	} else {
 		fmt.Fprintf(e.stderr, " (opened; if it did not, open %s)\n", st.AuthURL)
@@ -125,4 +126,35 @@ func (e *env) ssoLogin(c *apiclient.Client, jwk, device string, f ssoFlags) (wir
 		return wire.SSOLoginResponse{}, err
 	}
 	return resp, nil
+}
+
+// ssoDeviceLogin signs in with the device authorization grant (RFC 8628),
+// for a machine without a browser: the person opens the URL on any device
+// and enters the code, while the CLI polls the server, which polls the IdP.
+// The session is still bound to this machine's device key.
+func (e *env) ssoDeviceLogin(c *apiclient.Client, jwk, device string, f ssoFlags) (wire.SSOLoginResponse, error) {
+	var st wire.SSOStartResponse
+	if err := c.Do(e.ctx, "POST", "/v1/sso/start", wire.SSOStartRequest{Issuer: f.issuer, Device: true, Fresh: f.fresh}, &st); err != nil {
+		return wire.SSOLoginResponse{}, err
+	}
+	fmt.Fprintf(e.stderr, "To sign in at %s, open %s on any device and enter the code\n\n  %s\n\n", st.Issuer, st.VerificationURI, st.UserCode)
+	if st.VerificationURIComplete != "" {
+		fmt.Fprintf(e.stderr, "(or open %s)\n", st.VerificationURIComplete)
+	}
+	interval := time.Duration(max(st.IntervalS, 1)) * time.Second
+	for {
+		var resp wire.SSOLoginResponse
+		err := c.Do(e.ctx, "POST", "/v1/sso/finish", wire.SSOFinishRequest{State: st.State, DeviceJWK: jwk, DeviceName: device}, &resp)
+		if apiclient.Code(err) != "sso_pending" {
+			return resp, err
+		}
+		if time.Now().Add(interval).After(st.ExpiresAt) {
+			return wire.SSOLoginResponse{}, fmt.Errorf("the sign-in was not approved before %s; run interlock login --sso --no-browser again", st.ExpiresAt.Local().Format(time.Kitchen))
+		}
+		select {
+		case <-e.ctx.Done():
+			return wire.SSOLoginResponse{}, e.ctx.Err()
+		case <-time.After(interval):
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -69,6 +70,7 @@ func (u idpUser) Claims(_ []string, c *mockoidc.IDTokenClaims) (jwt.Claims, erro
 type ssoWorld struct {
 	*quickstart
 	idp *mockoidc.MockOIDC
+	dev *deviceGrants
 	// browser is the "browser" the CLI opens: it follows the IdP's
 	// redirects to the CLI's loopback listener and remembers the last URL
 	// the IdP sent it to (state and code).
@@ -78,8 +80,21 @@ type ssoWorld struct {
 
 func startSSOWorld(t *testing.T, store string) *ssoWorld {
 	t.Helper()
-	idp, err := mockoidc.Run()
+	idp, err := mockoidc.NewServer(nil)
 	if err != nil {
+		t.Fatalf("make the identity provider: %v", err)
+	}
+	dev := newDeviceGrants(t, idp)
+	for _, mw := range dev.middleware() {
+		if err := idp.AddMiddleware(mw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := idp.Start(ln, nil); err != nil {
 		t.Fatalf("start the identity provider: %v", err)
 	}
 	t.Cleanup(func() { _ = idp.Shutdown() })
@@ -90,7 +105,7 @@ func startSSOWorld(t *testing.T, store string) *ssoWorld {
 			{Claim: "groups", Value: "change-board", Role: "approver"},
 		},
 	}}}
-	w := &ssoWorld{quickstart: startServerConfig(t, cfg, app.Options{}), idp: idp}
+	w := &ssoWorld{quickstart: startServerConfig(t, cfg, app.Options{}), idp: idp, dev: dev}
 	prev := cli.OpenBrowser
 	cli.OpenBrowser = w.openBrowser
 	t.Cleanup(func() { cli.OpenBrowser = prev })

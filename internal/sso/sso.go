@@ -248,7 +248,7 @@ func (s *Service) finish(ctx context.Context, in FinishRequest, issuerURL, subje
 	err = s.cfg.Store.InTx(ctx, func(tx Tx) error {
 		var err error
 		l, err = tx.SSOLoginByStateHash(ctx, hash(in.State))
-		if s.cfg.Store.IsNotFound(err) {
+		if s.cfg.Store.IsNotFound(err) || err == nil && l.RedirectURI == deviceMarker {
 			return usererr.New(usererr.Unauthenticated, "sso_state_unknown", "This sign-in is unknown to the server; run interlock login --sso again.")
 		} else if err != nil {
 			return fmt.Errorf("load sso login: %w", err)
@@ -399,7 +399,8 @@ func (s *Service) verify(ctx context.Context, is config.SSOIssuer, p *oidc.Provi
 		return idClaims{}, usererr.New(usererr.Unauthenticated, "sso_wrong_audience",
 			"The identity provider's ID token names several audiences but was not issued to this Interlock's client (azp %q).", extra.AZP)
 	}
-	if t.Nonce == "" || subtle.ConstantTimeCompare(hash(t.Nonce), nonceHash) != 1 {
+	// nil: the device grant, which has no nonce.
+	if nonceHash != nil && (t.Nonce == "" || subtle.ConstantTimeCompare(hash(t.Nonce), nonceHash) != 1) {
 		return idClaims{}, usererr.New(usererr.Unauthenticated, "sso_nonce_mismatch", "The identity provider's ID token was not issued for this sign-in (its nonce differs).")
 	}
 	c := idClaims{Issuer: t.Issuer, Subject: t.Subject, AMR: extra.AMR, ACR: extra.ACR, all: all}

@@ -21,6 +21,9 @@ type SSOStartRequest struct {
 	Issuer      string `json:"issuer,omitempty"`
 	RedirectURI string `json:"redirect_uri"`
 	Fresh       bool   `json:"fresh,omitempty"`
+	// Device asks for the device authorization grant (RFC 8628) instead:
+	// no redirect, a user code to enter at VerificationURI.
+	Device bool `json:"device,omitempty"`
 }
 
 // SSOStartResponse is the URL to open in a browser, and the state the IdP
@@ -30,9 +33,17 @@ type SSOStartResponse struct {
 	State     string    `json:"state"`
 	Issuer    string    `json:"issuer"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// A device sign-in: the person enters UserCode at VerificationURI;
+	// the CLI polls /v1/sso/finish with State (no code) every IntervalS
+	// seconds while it answers 409 sso_pending.
+	UserCode                string `json:"user_code,omitempty"`
+	VerificationURI         string `json:"verification_uri,omitempty"`
+	VerificationURIComplete string `json:"verification_uri_complete,omitempty"`
+	IntervalS               int    `json:"interval_s,omitempty"`
 }
 
-// SSOFinishRequest completes the sign-in with what reached the redirect.
+// SSOFinishRequest completes the sign-in with what reached the redirect,
+// or, for a device sign-in, polls it (State only, no Code).
 type SSOFinishRequest struct {
 	State      string `json:"state"`
 	Code       string `json:"code"`
