@@ -321,6 +321,27 @@ func testSSO(t *testing.T, w *ssoWorld) {
 	w.idp.FastForward(time.Hour)
 	refuse("no mapped group", "eve", idpUser{sub: "00u-eve", name: "eve", groups: []string{"marketing"}}, "no group that Interlock maps to a role")
 
+	// Step-up: an approver by group whose IdP attests no second factor
+	// cannot approve; signing in again with --fresh, where the IdP attests
+	// one (amr mfa, auth_time now), makes the approval possible. An SSO
+	// person has no Interlock TOTP to fall back on, and is told so.
+	carl := idpUser{sub: "00u-carl", name: "carl", groups: []string{"change-board"}, amr: []string{"pwd"}, authTime: time.Now()} // a password only
+	if code, out, errs := w.ssoLogin("carl", carl); code != 0 {
+		t.Fatalf("carl: exit %d\n%s\n%s", code, out, errs)
+	}
+	id := changeID(t, w.mustAs("admin", "user", "disable", "alice-2"))
+	if code, _, errs := w.as("carl", "change", "approve", id, "--yes"); code == 0 || !strings.Contains(errs, "second factor proved in the last 5 minutes") {
+		t.Errorf("carl approved without a fresh second factor: exit %d, %s", code, errs)
+	}
+	if code, _, errs := w.as("carl", "change", "approve", id, "--yes", "--otp", "123456"); code == 0 || !strings.Contains(errs, "login --sso --fresh") {
+		t.Errorf("carl's TOTP step-up: exit %d, %s; want the advice to sign in again with --fresh", code, errs)
+	}
+	carl.amr, carl.authTime = []string{"pwd", "otp"}, time.Now()
+	if code, out, errs := w.ssoLogin("carl", carl, "--fresh"); code != 0 || !strings.Contains(errs, "prompt=login") {
+		t.Fatalf("carl --fresh (the IdP must be asked to authenticate again): exit %d\n%s\n%s", code, out, errs)
+	}
+	w.mustAs("carl", "change", "approve", id, "--yes")
+
 	// A disabled person is refused although the IdP vouches for her. Disabling
 	// is a change request; bob, an approver by group, approves it with the
 	// fresh second factor his IdP attests (amr mfa, auth_time now).
@@ -331,7 +352,7 @@ func testSSO(t *testing.T, w *ssoWorld) {
 	if pb := w.whoami("bob"); strings.Join(pb.Roles, ",") != "approver" || pb.MFAAt.IsZero() {
 		t.Fatalf("bob = %+v, want approver with the IdP's MFA time", pb)
 	}
-	id := changeID(t, w.mustAs("admin", "user", "disable", "alice"))
+	id = changeID(t, w.mustAs("admin", "user", "disable", "alice"))
 	w.mustAs("bob", "change", "approve", id, "--yes")
 	before = w.userList()
 	refuse("a disabled person", "alice", alice, "Your Interlock account is disabled")
