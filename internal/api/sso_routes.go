@@ -6,6 +6,8 @@ import (
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
 	"github.com/interlock-dev/interlock/internal/dpop"
+	"github.com/interlock-dev/interlock/internal/identity"
+	"github.com/interlock-dev/interlock/internal/policy"
 	"github.com/interlock-dev/interlock/internal/sso"
 	"github.com/interlock-dev/interlock/internal/usererr"
 )
@@ -20,6 +22,19 @@ func SSORoutes(svc *sso.Service, proofs ProofVerifier) []Route {
 		{Pattern: "POST /v1/sso/start", Public: true, Handle: h.start},
 		{Pattern: "POST /v1/sso/finish", Public: true, Handle: h.finish},
 	}
+}
+
+// StepUpRoutes lets a person who signs in through SSO enrol an Interlock
+// authenticator for step-up MFA; identity checks that their IdP attested a
+// fresh second factor. Open to every signed-in person, as /v1/mfa is.
+func StepUpRoutes(ids *identity.Service) []Route {
+	return []Route{{Pattern: "POST /v1/mfa/totp", Action: policy.ActionWhoami, Handle: func(c *Call) error {
+		enr, err := ids.EnrolStepUpTOTP(c.Context(), c.Principal)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusCreated, enrollmentWire(enr))
+	}}}
 }
 
 type ssoHandlers struct {

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -16,7 +18,41 @@ import (
 // `user reset`, `user recover`, `user reenrol`, `user enable`,
 // `user set-roles` (see internal/identity/recovery.go).
 func userRecoveryCmds(e *env) []*cobra.Command {
-	return []*cobra.Command{userResetCmd(e), userRecoverCmd(e), userReenrolCmd(e), userEnableCmd(e), userSetRolesCmd(e)}
+	return []*cobra.Command{userResetCmd(e), userRecoverCmd(e), userReenrolCmd(e), userEnableCmd(e), userSetRolesCmd(e), userTOTPEnrolCmd(e)}
+}
+
+func userTOTPEnrolCmd(e *env) *cobra.Command {
+	var secretOut string
+	cmd := &cobra.Command{
+		Use:   "totp-enrol",
+		Short: "Signed in through SSO? Enrol an Interlock authenticator for approving later (right after interlock login --sso --fresh)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.userAPI()
+			if err != nil {
+				return err
+			}
+			var enr wire.Enrollment
+			if err := c.Do(e.ctx, "POST", "/v1/mfa/totp", nil, &enr); err != nil {
+				return err
+			}
+			if secretOut != "" {
+				if err := os.WriteFile(secretOut, []byte(enr.TOTPSecret+"\n"), 0o600); err != nil {
+					return fmt.Errorf("write TOTP secret: %w", err)
+				}
+			}
+			return e.output(map[string]string{"username": enr.Username}, func() error {
+				e.printf("Add this account to your authenticator app (shown once):\n\n")
+				if err := printQR(e.stdout, enr.TOTPURI); err != nil {
+					return err
+				}
+				e.printf("\n%s\n\nWhen your identity provider sign-in is older than 5 minutes, approve with --otp CODE.\n", enr.TOTPURI)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&secretOut, "totp-secret-out", "", "also write the TOTP secret to this file (0600), for scripts")
+	return cmd
 }
 
 func userResetCmd(e *env) *cobra.Command {

@@ -341,10 +341,18 @@ func testSSO(t *testing.T, w *ssoWorld) {
 		t.Fatalf("carl --fresh (the IdP must be asked to authenticate again): exit %d\n%s\n%s", code, out, errs)
 	}
 	w.mustAs("carl", "change", "approve", id, "--yes")
+	// While the IdP's factor is fresh, carl enrols an Interlock authenticator
+	// for later step-ups; alice, whose IdP attested none, cannot.
+	if code, _, errs := w.as("alice", "user", "totp-enrol"); code == 0 || !strings.Contains(errs, "login --sso --fresh") {
+		t.Errorf("totp-enrol without a fresh IdP factor: exit %d, %s", code, errs)
+	}
+	w.mustAs("carl", "user", "totp-enrol", "--totp-secret-out", filepath.Join(w.dir, "carl.totp"))
+	w.readSecret("carl", filepath.Join(w.dir, "carl.totp"))
 
 	// A disabled person is refused although the IdP vouches for her. Disabling
-	// is a change request; bob, an approver by group, approves it with the
-	// fresh second factor his IdP attests (amr mfa, auth_time now).
+	// is a change request, which carl approves with his new authenticator.
+	// bob's IdP attests a second factor (amr mfa, auth_time now): his session
+	// records it.
 	bob := idpUser{sub: "00u-bob", name: "bob", groups: []string{"change-board"}, amr: []string{"pwd", "mfa"}, authTime: time.Now()}
 	if code, out, errs := w.ssoLogin("bob", bob); code != 0 {
 		t.Fatalf("bob: exit %d\n%s\n%s", code, out, errs)
@@ -353,7 +361,10 @@ func testSSO(t *testing.T, w *ssoWorld) {
 		t.Fatalf("bob = %+v, want approver with the IdP's MFA time", pb)
 	}
 	id = changeID(t, w.mustAs("admin", "user", "disable", "alice"))
-	w.mustAs("bob", "change", "approve", id, "--yes")
+	if code, _, errs := w.as("carl", "change", "approve", id, "--yes", "--otp", "000000"); code == 0 || !strings.Contains(errs, "one-time code is wrong") {
+		t.Errorf("carl's step-up with a wrong code: exit %d, %s", code, errs)
+	}
+	w.mustAs("carl", "change", "approve", id, "--yes", "--otp", w.otp("carl"))
 	before = w.userList()
 	refuse("a disabled person", "alice", alice, "Your Interlock account is disabled")
 	if code, _, errs := w.as("alice-laptop", "whoami"); code == 0 || !strings.Contains(errs, "session has ended") {

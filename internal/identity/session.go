@@ -369,7 +369,7 @@ func (s *Service) VerifyOTP(ctx context.Context, p wire.Principal, code string) 
 	}
 	if len(person.TOTPSealed) == 0 {
 		return time.Time{}, usererr.New(usererr.Forbidden, "no_totp",
-			"You sign in through your identity provider and have no Interlock authenticator: run interlock login --sso --fresh to prove a fresh second factor there.")
+			"You sign in through your identity provider and have no Interlock authenticator: run interlock login --sso --fresh to prove a fresh second factor there (then interlock user totp-enrol gives you one for later).")
 	}
 	step, ok, err := s.checkOTP(person, code, now)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/interlock-dev/interlock/internal/api/wire"
 	"github.com/interlock-dev/interlock/internal/audit"
 	"github.com/interlock-dev/interlock/internal/dpop"
 	"github.com/interlock-dev/interlock/internal/usererr"
@@ -297,4 +298,62 @@ func (s *Service) ssoIssuerOf(ctx context.Context, tx Tx, personID string) (stri
 		return "", fmt.Errorf("look up sso issuer of %s: %w", personID, err)
 	}
 	return iss, nil
+}
+
+// StepUpEnrolmentMaxAge is how fresh the IdP's second factor must be for
+// an SSO person to enrol an Interlock authenticator for step-up.
+const StepUpEnrolmentMaxAge = 5 * time.Minute
+
+// EnrolStepUpTOTP gives a person who signs in through SSO an Interlock
+// TOTP seed of their own, for step-up MFA (approving) when their IdP
+// session is older than five minutes. Enrolling needs a second factor the
+// IdP attested in the last five minutes (interlock login --sso --fresh),
+// so a copied session cannot give itself one; a new enrolment replaces
+// the old seed. Local accounts have theirs from enrolment.
+func (s *Service) EnrolStepUpTOTP(ctx context.Context, by wire.Principal) (Enrollment, error) {
+	if by.Kind != "person" || by.SessionID == "" {
+		return Enrollment{}, usererr.New(usererr.Forbidden, "not_a_person", "Only a person signed in with a session can enrol an authenticator.")
+	}
+	now := s.now()
+	if by.MFAAt.IsZero() || now.Sub(by.MFAAt) > StepUpEnrolmentMaxAge {
+		return Enrollment{}, usererr.New(usererr.Forbidden, "mfa_not_fresh",
+			"Enrolling an authenticator needs a second factor your identity provider attested in the last 5 minutes: run interlock login --sso --fresh, then try again.")
+	}
+	p, err := s.store.PersonByID(ctx, by.ID)
+	if err != nil {
+		return Enrollment{}, fmt.Errorf("load person %s: %w", by.ID, err)
+	}
+	secret, uri, err := s.newTOTP(p.Username)
+	if err != nil {
+		return Enrollment{}, err
+	}
+	sealed, err := s.sealer.Seal([]byte(secret), totpAAD(p.ID))
+	if err != nil {
+		return Enrollment{}, fmt.Errorf("seal totp seed: %w", err)
+	}
+	err = s.store.InTx(ctx, func(tx Tx) error {
+		iss, err := s.ssoIssuerOf(ctx, tx, p.ID)
+		if err != nil {
+			return err
+		}
+		if iss == "" {
+			return usererr.New(usererr.Conflict, "not_sso", "You have an Interlock authenticator from your enrolment; to replace a lost one, use interlock user recover.")
+		}
+		cur, err := tx.PersonByID(ctx, p.ID)
+		if err != nil {
+			return fmt.Errorf("reload person: %w", err)
+		}
+		if cur.Status != StatusActive {
+			return usererr.New(usererr.Forbidden, "account_disabled", "This account is disabled; ask an admin.")
+		}
+		if err := tx.SetPersonCredentials(ctx, p.ID, cur.PasswordSealed, sealed, StatusActive); err != nil {
+			return fmt.Errorf("set totp: %w", err)
+		}
+		return appendAudit(ctx, tx, audit.Entry{Kind: "identity.stepup_totp_enrolled", Actor: by.Actor(), Subject: personSubject(p.ID), Time: now,
+			Data: map[string]any{"issuer": iss, "replaced": len(cur.TOTPSealed) > 0}, Personal: map[string]string{"username": p.Username}})
+	})
+	if err != nil {
+		return Enrollment{}, err
+	}
+	return Enrollment{PersonID: p.ID, Username: p.Username, TOTPSecret: Secret(secret), TOTPURI: Secret(uri)}, nil
 }
