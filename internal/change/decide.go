@@ -88,6 +88,9 @@ func (s *Service) Approve(ctx context.Context, id string, approver wire.Principa
 			// approve changes must still not let them break the log.
 			return refuse("admin_required", "Only a person with role admin may approve a fork of the log (%s).", r.ID)
 		}
+		if (r.Kind == KindRoles || r.Kind == KindEnable || r.Kind == KindReset) && approver.Name == r.Target {
+			return refuse("self_approval", "%s changes your own account, so you cannot approve it; another person must.", r.ID)
+		}
 		if r.Kind == KindReset && !slices.Contains(approver.Roles, identity.RoleAdmin) {
 			return refuse("admin_required", "Only a person with role admin may approve resetting someone's credentials (%s).", r.ID)
 		}

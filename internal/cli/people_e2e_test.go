@@ -85,6 +85,17 @@ func TestUserEnableAndSetRoles(t *testing.T) {
 	if got := roles("op1"); got != "operator,approver/active" {
 		t.Fatalf("op1 after the approved grant = %s", got)
 	}
+	// Nobody approves a grant to themselves: admin2 asks to make op1 (now an
+	// approver) an admin, and op1 may not approve it.
+	q.login("op1")
+	id = changeID(t, q.mustAs("admin2", "user", "set-roles", "op1", "--role", "operator,approver,admin"))
+	if code, _, errs := q.as("op1", "change", "approve", id, "--yes", "--otp", q.otp("op1")); code == 0 || !strings.Contains(errs, "changes your own account") {
+		t.Errorf("op1 approved their own promotion to admin: exit %d, %s", code, errs)
+	}
+	if got := roles("op1"); got != "operator,approver/active" {
+		t.Fatalf("op1 after refusing their own promotion = %s", got)
+	}
+	q.mustAs("admin2", "change", "withdraw", id)
 	// Taking a role away only tightens: at once.
 	if out := q.mustAs("admin2", "user", "set-roles", "op1", "--role", "operator"); strings.Contains(out, "change request") {
 		t.Errorf("taking a role away made a change request:\n%s", out)
