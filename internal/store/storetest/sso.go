@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/interlock-dev/interlock/internal/store"
 	"github.com/interlock-dev/interlock/internal/sso"
+	"github.com/interlock-dev/interlock/internal/store"
 )
 
 var _ = Register("sso_and_recovery", SSOAndRecoveryCases)
@@ -45,7 +45,9 @@ func SSOAndRecoveryCases(t *testing.T, open Opener) {
 		if len(enr.RecoveryCodes) != 10 {
 			t.Fatalf("bootstrap gave %d recovery codes", len(enr.RecoveryCodes))
 		}
-		use := func(tx *store.Tx, hash []byte) (bool, error) { return tx.UseRecoveryCode(ctx, enr.PersonID, hash, e.Now()) }
+		use := func(tx *store.Tx, hash []byte) (bool, error) {
+			return tx.UseRecoveryCode(ctx, enr.PersonID, hash, e.Now())
+		}
 		hashes := [][]byte{[]byte("h1"), []byte("h2")}
 		if err := db.InTx(ctx, func(tx *store.Tx) error { return tx.ReplaceRecoveryCodes(ctx, enr.PersonID, hashes, e.Now()) }); err != nil {
 			t.Fatal(err)
@@ -62,7 +64,10 @@ func SSOAndRecoveryCases(t *testing.T, open Opener) {
 			t.Errorf("unused recovery codes = %d, %v; want 1", left, err)
 		}
 		var other bool
-		if err := db.InTx(ctx, func(tx *store.Tx) (err error) { other, err = tx.UseRecoveryCode(ctx, "p_someone_else", hashes[1], e.Now()); return err }); err != nil || other {
+		if err := db.InTx(ctx, func(tx *store.Tx) (err error) {
+			other, err = tx.UseRecoveryCode(ctx, "p_someone_else", hashes[1], e.Now())
+			return err
+		}); err != nil || other {
 			t.Errorf("another person used admin's recovery code: %v, %v", other, err)
 		}
 	})
