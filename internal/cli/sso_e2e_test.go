@@ -99,7 +99,7 @@ func startSSOWorld(t *testing.T, store string) *ssoWorld {
 	}
 	t.Cleanup(func() { _ = idp.Shutdown() })
 	cfg := config.Config{Listen: "127.0.0.1:0", Store: store, CheckpointInterval: time.Second, SSO: []config.SSOIssuer{{
-		Name: "corp", Issuer: idp.Issuer(), ClientID: idp.ClientID, ClientSecret: "secret:oidc/corp",
+		Name: "corp", Issuer: idp.Issuer(), ClientID: idp.ClientID, ClientSecret: "secret:oidc/corp", SessionTTL: time.Hour,
 		Roles: []config.SSORoleRule{
 			{Claim: "groups", Value: "sre", Role: "operator"},
 			{Claim: "groups", Value: "change-board", Role: "approver"},
@@ -229,6 +229,14 @@ func testSSO(t *testing.T, w *ssoWorld) {
 	}
 	if !p.MFAAt.IsZero() {
 		t.Errorf("the IdP claimed no second factor, yet the session records MFA at %s", p.MFAAt)
+	}
+	var prof struct {
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	if b, err := os.ReadFile(filepath.Join(w.dir, "config", "profiles", "alice", "profile.json")); err != nil {
+		t.Fatal(err)
+	} else if mustJSON(t, string(b), &prof); time.Until(prof.ExpiresAt) > time.Hour+time.Minute {
+		t.Errorf("alice's SSO session expires at %s, beyond the issuer's session_ttl of 1h", prof.ExpiresAt)
 	}
 
 	// The session is bound to the device key: the token copied next to

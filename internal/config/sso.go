@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // SSOIssuer is one OpenID Connect identity provider. Interlock is a
@@ -41,6 +42,10 @@ type SSOIssuer struct {
 	MFAMethods []string `yaml:"mfa_amr"`
 	// MFAACRs are acr values that count as multi-factor too.
 	MFAACRs []string `yaml:"mfa_acr"`
+	// SessionTTL caps the sessions this issuer's sign-ins mint (0: serve's
+	// session_ttl). Roles follow the IdP's groups only at sign-in, so a
+	// shorter session makes a removal from a group bite sooner.
+	SessionTTL time.Duration `yaml:"session_ttl"`
 	// Roles map claims to roles. A person holds every role whose rule
 	// matches at sign-in, and nothing else: roles follow the IdP's groups.
 	Roles []SSORoleRule `yaml:"role_rules"`
@@ -79,6 +84,9 @@ func validateSSO(issuers []SSOIssuer) []error {
 		if !strings.HasPrefix(is.ClientSecret, "env:") && !strings.HasPrefix(is.ClientSecret, "secret:") ||
 			len(is.ClientSecret) <= len("env:") {
 			errs = append(errs, fmt.Errorf("%s: client_secret must be a reference, env:NAME or secret:PATH, never the secret itself", where))
+		}
+		if is.SessionTTL < 0 || is.SessionTTL > 0 && is.SessionTTL < 5*time.Minute {
+			errs = append(errs, fmt.Errorf("%s: session_ttl %s must be 0 (serve's session_ttl) or at least 5m", where, is.SessionTTL))
 		}
 		if len(is.Roles) == 0 {
 			errs = append(errs, fmt.Errorf("%s: role_rules is empty, so nobody could sign in through it", where))

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSSOConfigIsChecked(t *testing.T) {
@@ -34,5 +35,13 @@ func TestSSOConfigIsChecked(t *testing.T) {
 	loop.Issuer = "http://127.0.0.1:9000/oidc"
 	if err := (Config{SSO: []SSOIssuer{loop, loop}}).Validate(); err == nil || !strings.Contains(err.Error(), "used twice") {
 		t.Errorf("two issuers with one name: %v", err)
+	}
+}
+
+func TestSSOSessionTTLIsBounded(t *testing.T) {
+	is := SSOIssuer{Name: "corp", Issuer: "https://corp.example", ClientID: "c", ClientSecret: "env:X",
+		Roles: []SSORoleRule{{Claim: "groups", Value: "sre", Role: "operator"}}, SessionTTL: time.Minute}
+	if err := (Config{SSO: []SSOIssuer{is}}).Validate(); err == nil || !strings.Contains(err.Error(), "at least 5m") {
+		t.Errorf("a 1m session_ttl: %v", err)
 	}
 }

@@ -50,6 +50,8 @@ type SSOSignIn struct {
 	// MFAAt is when the IdP says the person last proved a second factor
 	// (auth_time, when amr/acr say it was multi-factor); zero otherwise.
 	MFAAt time.Time
+	// SessionTTL, if shorter than Config.SessionTTL, caps the session.
+	SessionTTL time.Duration
 
 	DeviceJKT       string
 	DevicePublicJWK string
@@ -107,7 +109,11 @@ func (s *Service) SignInSSO(ctx context.Context, in SSOSignIn) (SSOSession, erro
 	if err != nil {
 		return SSOSession{}, err
 	}
-	out := SSOSession{Session: Session{Token: token, ID: ids.session, ExpiresAt: now.Add(s.sessionTTL)}}
+	ttl := s.sessionTTL
+	if in.SessionTTL > 0 && in.SessionTTL < ttl {
+		ttl = in.SessionTTL
+	}
+	out := SSOSession{Session: Session{Token: token, ID: ids.session, ExpiresAt: now.Add(ttl)}}
 	err = s.store.InTx(ctx, func(tx Tx) error {
 		stx, ok := tx.(SSOTx)
 		if !ok {

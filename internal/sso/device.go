@@ -196,7 +196,7 @@ func (s *Service) pollDevice(ctx context.Context, in FinishRequest, issuerURL, s
 	*subject = claims.Subject
 	return s.cfg.Identity.SignInSSO(ctx, identity.SSOSignIn{
 		Issuer: claims.Issuer, Subject: claims.Subject, Username: claims.username(is), Roles: MapRoles(is.Roles, claims.all),
-		MFAAt: claims.mfaAt(is, now), DeviceJKT: jkt, DevicePublicJWK: in.DevicePublicJWK, DeviceName: in.DeviceName, SourceIP: in.SourceIP,
+		MFAAt: claims.mfaAt(is, now), SessionTTL: is.SessionTTL, DeviceJKT: jkt, DevicePublicJWK: in.DevicePublicJWK, DeviceName: in.DeviceName, SourceIP: in.SourceIP,
 	})
 }
 
