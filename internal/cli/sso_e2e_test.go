@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -278,6 +279,25 @@ func testSSO(t *testing.T, w *ssoWorld) {
 	err = w.rawClient(otherKey).Do(w.ctx, "POST", "/v1/sso/finish", replay, nil)
 	if apiclient.Code(err) != "sso_device_mismatch" || !strings.Contains(err.Error(), "started by another device key") {
 		t.Errorf("caught code finished with another key: %v, want sso_device_mismatch", err)
+	}
+
+	// Bad input to the sign-in routes: a sentence, a 4xx, nothing started.
+	raw := w.rawClient(aliceKey)
+	for _, bad := range []struct {
+		path string
+		in   any
+		code string
+	}{
+		{"/v1/sso/start", wire.SSOStartRequest{RedirectURI: "https://evil.example/callback"}, "sso_redirect_invalid"},
+		{"/v1/sso/start", wire.SSOStartRequest{RedirectURI: "http://127.0.0.1:9/cb", Issuer: "nope"}, "sso_issuer_unknown"},
+		{"/v1/sso/finish", wire.SSOFinishRequest{State: "made-up", Code: "c", DeviceJWK: jwk}, "sso_state_unknown"},
+		{"/v1/sso/finish", wire.SSOFinishRequest{State: replay.State, Code: "c", DeviceJWK: "{}"}, "device_key_mismatch"},
+	} {
+		err := raw.Do(w.ctx, "POST", bad.path, bad.in, nil)
+		var ae *apiclient.Error
+		if apiclient.Code(err) != bad.code || !errors.As(err, &ae) || ae.Status >= 500 || len(ae.Error()) < 20 {
+			t.Errorf("POST %s %+v: %v, want a 4xx %s with a sentence", bad.path, bad.in, err, bad.code)
+		}
 	}
 
 	// The same person on a second device: keyed by (issuer, subject), not
