@@ -19,7 +19,7 @@ var importRules = map[string]struct {
 }{
 	"cmd/interlock":            {allow: []string{"internal/cli"}},
 	"internal/cli":             {allow: []string{"internal/witness", "internal/policy", "internal/app", "internal/apiclient", "internal/dpop", "internal/api/wire", "internal/config", "internal/scancli", "internal/scan", "internal/agent", "internal/tlog", "internal/pki"}},
-	"internal/app":             {allow: []string{"internal/passkey", "internal/console", "internal/notify", "internal/cluster", "internal/logwitness", "internal/change", "internal/api", "internal/agenthub", "internal/ops/exec", "internal/dpop", "internal/api/wire", "internal/store", "internal/config", "internal/ops", "internal/identity", "internal/policy", "internal/audit", "internal/kms", "internal/scan", "internal/tlog", "internal/pki"}},
+	"internal/app":             {allow: []string{"internal/sso", "internal/passkey", "internal/console", "internal/notify", "internal/cluster", "internal/logwitness", "internal/change", "internal/api", "internal/agenthub", "internal/ops/exec", "internal/dpop", "internal/api/wire", "internal/store", "internal/config", "internal/ops", "internal/identity", "internal/policy", "internal/audit", "internal/kms", "internal/scan", "internal/tlog", "internal/pki"}},
 	"internal/config":          {},
 	"internal/passkey":         {allow: []string{"internal/audit", "internal/api/wire"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/console":         {allow: []string{"internal/passkey", "internal/identity", "internal/api/wire"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5", "github.com/cedar-policy/cedar-go"}},
@@ -28,7 +28,7 @@ var importRules = map[string]struct {
 	"internal/ops/exec":        {allow: []string{"internal/ops", "internal/audit", "internal/api/wire", "internal/redact"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/usererr":         {},
 	"internal/redact":          {ban: []string{"database/sql", "net/http"}},
-	"internal/api":             {allow: []string{"internal/passkey", "internal/change", "internal/api/wire", "internal/dpop", "internal/agenthub", "internal/ops/exec", "internal/ops", "internal/identity", "internal/policy", "internal/audit", "internal/kms", "internal/scan", "internal/tlog", "internal/pki"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
+	"internal/api":             {allow: []string{"internal/sso", "internal/passkey", "internal/change", "internal/api/wire", "internal/dpop", "internal/agenthub", "internal/ops/exec", "internal/ops", "internal/identity", "internal/policy", "internal/audit", "internal/kms", "internal/scan", "internal/tlog", "internal/pki"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/api/wire":        {},
 	"internal/apiclient":       {allow: []string{"internal/api/wire", "internal/pki", "internal/dpop"}, ban: []string{"modernc.org/sqlite", "github.com/cedar-policy/cedar-go"}},
 	"internal/identity":        {allow: []string{"internal/dpop", "internal/audit", "internal/kms", "internal/api/wire"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
@@ -42,11 +42,12 @@ var importRules = map[string]struct {
 	"internal/scancli":         {allow: []string{"internal/scan"}},
 	"internal/pki":             {ban: []string{"database/sql"}},
 	"internal/agent":           {allow: []string{"internal/apiclient", "internal/api/wire", "internal/pki", "internal/scan", "internal/redact", "internal/tlog"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5", "github.com/cedar-policy/cedar-go", "database/sql"}},
-	"internal/store":           {allow: []string{"internal/passkey", "internal/cluster", "internal/change", "internal/ops/exec", "internal/audit", "internal/identity", "internal/ops", "internal/kms", "internal/tlog", "internal/policy", "internal/api/wire"}},
-	"internal/store/storetest": {allow: []string{"internal/passkey", "internal/cluster", "internal/change", "internal/ops/exec", "internal/store", "internal/audit", "internal/identity", "internal/ops", "internal/kms", "internal/tlog", "internal/policy", "internal/api/wire"}},
+	"internal/store":           {allow: []string{"internal/sso", "internal/passkey", "internal/cluster", "internal/change", "internal/ops/exec", "internal/audit", "internal/identity", "internal/ops", "internal/kms", "internal/tlog", "internal/policy", "internal/api/wire"}},
+	"internal/store/storetest": {allow: []string{"internal/sso", "internal/passkey", "internal/cluster", "internal/change", "internal/ops/exec", "internal/store", "internal/audit", "internal/identity", "internal/ops", "internal/kms", "internal/tlog", "internal/policy", "internal/api/wire"}},
 	"internal/witness":         {allow: []string{"internal/tlog"}, ban: []string{"database/sql", "modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/notify":          {allow: []string{"internal/config"}, ban: []string{"database/sql", "modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/cluster":         {allow: []string{"internal/api/wire"}, ban: []string{"database/sql", "modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
+	"internal/sso":             {allow: []string{"internal/identity", "internal/audit", "internal/config", "internal/dpop"}, ban: []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 	"internal/logwitness":      {allow: []string{"internal/audit", "internal/tlog"}, ban: []string{"database/sql", "modernc.org/sqlite", "github.com/jackc/pgx/v5"}},
 }
 

@@ -176,6 +176,13 @@ func (h changeHandlers) collect(c *Call) error {
 	if err != nil {
 		return err
 	}
+	if v, rc, handled, err := h.svc.CollectReset(c.Context(), id, c.Principal); handled {
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, wire.ChangeApplied{ChangeRequest: wireChange(v, false), Reset: &wire.ResetCode{
+			Code: rc.Code.Reveal(), Username: rc.Username, Reset: rc.What, ExpiresAt: rc.ExpiresAt}})
+	}
 	v, inv, err := h.svc.Collect(c.Context(), id, c.Principal)
 	if err != nil {
 		return err

@@ -45,7 +45,12 @@ type identityHandlers struct {
 }
 
 func enrollmentWire(e identity.Enrollment) wire.Enrollment {
-	return wire.Enrollment{PersonID: e.PersonID, Username: e.Username, TOTPSecret: e.TOTPSecret.Reveal(), TOTPURI: e.TOTPURI.Reveal()}
+	out := wire.Enrollment{PersonID: e.PersonID, Username: e.Username, TOTPSecret: e.TOTPSecret.Reveal(), TOTPURI: e.TOTPURI.Reveal(),
+		RecoveryCodesLeft: e.RecoveryCodesLeft}
+	for _, c := range e.RecoveryCodes {
+		out.RecoveryCodes = append(out.RecoveryCodes, c.Reveal())
+	}
+	return out
 }
 
 func noContent(c *Call) error {

@@ -34,6 +34,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/passkey"
 	"github.com/interlock-dev/interlock/internal/pki"
 	"github.com/interlock-dev/interlock/internal/policy"
+	"github.com/interlock-dev/interlock/internal/sso"
 	"github.com/interlock-dev/interlock/internal/store"
 )
 
@@ -81,6 +82,7 @@ type App struct {
 	API      *api.Server
 	CA       *pki.CA
 	Passkeys *passkey.Service
+	SSO      *sso.Service // OpenID Connect sign-in (sso.go)
 
 	tlsConfig *tls.Config
 	denials   *denialLog
@@ -177,6 +179,9 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		return nil, fmt.Errorf("kms: %w", err)
 	}
 	if err := ensureSecretsKey(ctx, a.KMS); err != nil {
+		return nil, err
+	}
+	if err := a.setupSSO(sealer); err != nil {
 		return nil, err
 	}
 	if err := a.setupTLSAndAgents(ctx, sealer); err != nil {

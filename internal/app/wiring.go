@@ -27,6 +27,9 @@ func (a *App) routes(loginProofs *dpop.Verifier) [][]api.Route {
 		// sequenced after the fork entry.
 		whileHalted(changes, changeRoutesWhileHalted...),
 		whileHalted(api.Override(api.IdentityRoutes(a.Identity, loginProofs), changes), "POST /v1/login", "POST /v1/mfa"),
+		whileHalted(api.SSORoutes(a.SSO, loginProofs), "POST /v1/sso/start", "POST /v1/sso/finish"),
+		api.RecoveryRoutes(a.Identity, a.Changes),
+		api.StepUpRoutes(a.Identity),
 		api.Override(api.PolicyRoutes(a.Policy), changes),
 		api.Override(api.OpsRoutes(a.Ops, a.Exec), changes),
 		api.ExecRoutes(a.Exec),

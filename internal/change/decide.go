@@ -88,6 +88,12 @@ func (s *Service) Approve(ctx context.Context, id string, approver wire.Principa
 			// approve changes must still not let them break the log.
 			return refuse("admin_required", "Only a person with role admin may approve a fork of the log (%s).", r.ID)
 		}
+		if (r.Kind == KindRoles || r.Kind == KindEnable || r.Kind == KindReset) && approver.Name == r.Target {
+			return refuse("self_approval", "%s changes your own account, so you cannot approve it; another person must.", r.ID)
+		}
+		if r.Kind == KindReset && !slices.Contains(approver.Roles, identity.RoleAdmin) {
+			return refuse("admin_required", "Only a person with role admin may approve resetting someone's credentials (%s).", r.ID)
+		}
 		if s.cfg.Independent != nil {
 			if err := s.cfg.Independent.CheckIndependentApprover(ctx, r.RequesterID, approver.ID, r.CreatedAt); err != nil {
 				if ue, ok := usererr.As(err); ok {
@@ -134,6 +140,21 @@ func (s *Service) Approve(ctx context.Context, id string, approver wire.Principa
 		requester := wire.Principal{Kind: "person", ID: r.RequesterID, Name: r.RequesterName}
 		if r.Kind == KindInvite {
 			return s.finishApproval(ctx, tx, &r, approver, Approved, "approved; the requester collects the invitation code with interlock change apply "+r.ID)
+		}
+		if r.Kind == KindReset {
+			return s.finishApproval(ctx, tx, &r, approver, Approved, "approved; the requester collects the reset code with interlock change apply "+r.ID)
+		}
+		if r.Kind == KindEnable || r.Kind == KindRoles {
+			if err := s.applyPeople(ctx, tx, r, requester); err != nil {
+				if ue, ok := usererr.As(err); ok && ue.Code == "change_stale" {
+					if err := s.finish(ctx, tx, &r, Void, actorOf(approver), ue.Msg, now); err != nil {
+						return err
+					}
+					return refuse("change_stale", "%s", ue.Msg)
+				}
+				return err
+			}
+			return s.finishApproval(ctx, tx, &r, approver, Applied, "")
 		}
 		if activate, err = s.applyIn(ctx, tx, r, requester); err != nil {
 			return err

@@ -39,6 +39,10 @@ func diffOf(r Request, now time.Time) (wire.ChangeDiff, error) {
 		return wire.ChangeDiff{User: &wire.UserChange{Username: r.Target, Role: r.Content}}, nil
 	case KindDisable:
 		return wire.ChangeDiff{User: &wire.UserChange{Username: r.Target, Status: r.Base}}, nil
+	case KindEnable, KindRoles:
+		return peopleDiff(r), nil
+	case KindReset:
+		return wire.ChangeDiff{User: &wire.UserChange{Username: r.Target, Reset: r.Content}}, nil
 	case KindLogFork:
 		d, err := logForkDiff(r)
 		if err != nil {

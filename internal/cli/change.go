@@ -195,6 +195,8 @@ func (e *env) printChangeDiff(d wire.ChangeDiff) {
 				e.printf("  ! %s\n", l)
 			}
 		}
+	case d.User != nil && (d.User.Reset != "" || d.User.Enable || d.User.Roles != nil):
+		e.printPeopleDiff(*d.User) // recovery.go
 	case d.User != nil:
 		if d.User.Role != "" {
 			e.printf("Grant role %s: invite %s as %s\n", d.User.Role, d.User.Username, d.User.Role)
@@ -411,7 +413,7 @@ func changeApplyCmd(e *env) *cobra.Command {
 	var otp string
 	cmd := &cobra.Command{
 		Use:   "apply ID [--otp CODE]",
-		Short: "Collect an approved invitation you requested: prints its one-time code (only to you)",
+		Short: "Collect an approved invitation or credential reset you requested: prints its one-time code (only to you)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := e.changeAPI()
@@ -428,6 +430,9 @@ func changeApplyCmd(e *env) *cobra.Command {
 			return e.output(out, func() error {
 				if inv := out.Invitation; inv != nil {
 					e.printInvitation(*inv)
+				}
+				if rc := out.Reset; rc != nil {
+					e.printResetCode(*rc)
 				}
 				return nil
 			})

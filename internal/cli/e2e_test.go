@@ -70,6 +70,14 @@ func startServerOpts(t *testing.T, opt app.Options) *quickstart {
 
 func startServerWith(t *testing.T, store string, opt app.Options) *quickstart {
 	t.Helper()
+	return startServerConfig(t, config.Config{Store: store}, opt)
+}
+
+// startServerConfig starts it with cfg (notification sinks, SSO issuers…);
+// the listen address, data dir, checkpoint interval and scrape tokens are
+// the harness's unless cfg sets them.
+func startServerConfig(t *testing.T, cfg config.Config, opt app.Options) *quickstart {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
 	var clock *totpClock
@@ -77,8 +85,17 @@ func startServerWith(t *testing.T, store string, opt app.Options) *quickstart {
 		clock = &totpClock{}
 		opt.TOTPNow = clock.now
 	}
-	a, err := app.New(ctx, config.Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), Store: store, MetricsTokenSHA256: scrapeTokenHashes,
-		CheckpointInterval: time.Second}, opt)
+	cfg.DataDir = filepath.Join(dir, "data")
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	if cfg.CheckpointInterval == 0 {
+		cfg.CheckpointInterval = time.Second
+	}
+	if cfg.MetricsTokenSHA256 == nil {
+		cfg.MetricsTokenSHA256 = scrapeTokenHashes
+	}
+	a, err := app.New(ctx, cfg, opt)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

@@ -78,9 +78,12 @@ func (e *env) showEnrollment(enr wire.Enrollment, secretOut string, sf serverFla
 		}
 	}
 	if e.json {
-		out := map[string]string{"person_id": enr.PersonID, "username": enr.Username}
+		out := map[string]any{"person_id": enr.PersonID, "username": enr.Username}
 		if secretOut == "" {
 			out["totp_uri"] = enr.TOTPURI
+		}
+		if len(enr.RecoveryCodes) > 0 {
+			out["recovery_codes"] = enr.RecoveryCodes
 		}
 		return e.printJSON(out)
 	}
@@ -88,7 +91,9 @@ func (e *env) showEnrollment(enr wire.Enrollment, secretOut string, sf serverFla
 	if err := printQR(e.stdout, enr.TOTPURI); err != nil {
 		return err
 	}
-	e.printf("\n%s\n\nThen: interlock login --server %s --ca-fingerprint %s --user %s\n", enr.TOTPURI, sf.server, sf.fingerprint, enr.Username)
+	e.printf("\n%s\n", enr.TOTPURI)
+	e.printRecoveryCodes(enr) // recovery.go
+	e.printf("\nThen: interlock login --server %s --ca-fingerprint %s --user %s\n", sf.server, sf.fingerprint, enr.Username)
 	return nil
 }
 
@@ -96,11 +101,15 @@ func newLoginCmd(e *env) *cobra.Command {
 	var sf serverFlags
 	var user, otp, device string
 	var pwStdin bool
+	var sso ssoFlags
 	cmd := &cobra.Command{
 		Use:   "login",
 		Short: "Sign in: password + TOTP, with a session bound to this device's key",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (user == "") == !sso.on {
+				return fmt.Errorf("name yourself with --user (password and TOTP), or sign in with --sso, not both")
+			}
 			dir, err := e.profileDir()
 			if err != nil {
 				return err
@@ -127,20 +136,26 @@ func newLoginCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pw, err := e.readSecret("Password: ", pwStdin)
-			if err != nil {
-				return err
-			}
-			if otp == "" {
-				if otp, err = e.readSecret("One-time code: ", false); err != nil {
-					return err
-				}
-			}
 			if device == "" {
 				device, _ = os.Hostname()
 			}
 			var resp wire.LoginResponse
-			err = c.Do(e.ctx, "POST", "/v1/login", wire.LoginRequest{Username: user, Password: pw, OTP: otp, DeviceJWK: jwk, DeviceName: device}, &resp)
+			if sso.on { // single sign-on (sso.go)
+				var sr wire.SSOLoginResponse
+				sr, err = e.ssoLogin(c, jwk, device, sso)
+				resp, user, p.User = sr.LoginResponse, sr.Username, sr.Username
+			} else {
+				var pw string
+				if pw, err = e.readSecret("Password: ", pwStdin); err != nil {
+					return err
+				}
+				if otp == "" {
+					if otp, err = e.readSecret("One-time code: ", false); err != nil {
+						return err
+					}
+				}
+				err = c.Do(e.ctx, "POST", "/v1/login", wire.LoginRequest{Username: user, Password: pw, OTP: otp, DeviceJWK: jwk, DeviceName: device}, &resp)
+			}
 			if apiclient.Code(err) == "device_revoked" {
 				// This device's key was revoked: it stays revoked. Make a new
 				// key; the person signs in again with a fresh one-time code.
@@ -173,11 +188,14 @@ func newLoginCmd(e *env) *cobra.Command {
 		},
 	}
 	sf.add(cmd)
-	cmd.Flags().StringVar(&user, "user", "", "your user name (required)")
+	cmd.Flags().StringVar(&user, "user", "", "your user name (required unless --sso)")
+	cmd.Flags().BoolVar(&sso.on, "sso", false, "sign in through the server's OpenID Connect identity provider in a browser")
+	cmd.Flags().StringVar(&sso.issuer, "issuer", "", "with --sso: which identity provider, when the server has several")
+	cmd.Flags().BoolVar(&sso.noBrowser, "no-browser", false, "with --sso: sign in on another device with a code (device flow, RFC 8628) instead of a browser here")
+	cmd.Flags().BoolVar(&sso.fresh, "fresh", false, "with --sso: make the identity provider ask for your factors again (fresh MFA, e.g. before approving)")
 	cmd.Flags().StringVar(&otp, "otp", "", "the current code from your authenticator app (prompted if omitted)")
 	cmd.Flags().BoolVar(&pwStdin, "password-stdin", false, "read the password from stdin")
 	cmd.Flags().StringVar(&device, "device-name", "", "a name for this device (default: the hostname)")
-	_ = cmd.MarkFlagRequired("user")
 	return cmd
 }
 

@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -213,35 +212,6 @@ func blackHole(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startServerConfig starts `interlock serve`'s App with cfg (on a free
-// loopback port, SQLite in a temporary dir).
-func startServerConfig(t *testing.T, cfg config.Config) *quickstart {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	dir := t.TempDir()
-	cfg.Listen, cfg.DataDir, cfg.CheckpointInterval, cfg.MetricsTokenSHA256 = "127.0.0.1:0", filepath.Join(dir, "data"), time.Second, scrapeTokenHashes
-	a, err := app.New(ctx, cfg, app.Options{})
-	if err != nil {
-		t.Fatalf("app.New: %v", err)
-	}
-	readyc := make(chan app.Ready, 1)
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, func(r app.Ready) { readyc <- r }) }()
-	var ready app.Ready
-	select {
-	case ready = <-readyc:
-	case err := <-done:
-		t.Fatalf("Serve: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		a.Close()
-	})
-	t.Setenv("INTERLOCK_CONFIG_DIR", filepath.Join(dir, "config"))
-	return &quickstart{t: t, ctx: ctx, app: a, ready: ready, dir: dir, otpAt: map[string]int64{}, secret: map[string]string{}}
-}
-
 // TestNotifications: with a signed webhook, an SMTP sink and a sink that
 // never answers configured in serve's config, `run` and `approve` through
 // the real CLI and server reach the webhook (signature verified) and the
@@ -264,7 +234,7 @@ func TestNotifications(t *testing.T) {
 		},
 		Email: []config.EmailSink{{Name: "oncall-mail", SMTP: ms.addr, From: "Interlock <interlock@example.com>", To: []string{"oncall@example.com"},
 			Username: ms.user, PasswordSecret: "notify/smtp-password", CAFile: caFile}},
-	}})
+	}}, app.Options{})
 	q.setUp(10)
 	q.must(hookKey, "--profile", "admin", "secret", "put", "notify/hook-key")
 	q.must(ms.password, "--profile", "admin", "secret", "put", "notify/smtp-password")

@@ -47,9 +47,10 @@ var (
 func newUserCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "user",
-		Short: "Invite people, accept an invitation, list and disable accounts",
+		Short: "Invite people, accept an invitation, list, disable and enable accounts, set roles, reset and recover credentials",
 	}
 	cmd.AddCommand(userInviteCmd(e), userAcceptCmd(e), userListCmd(e), userDisableCmd(e))
+	cmd.AddCommand(userRecoveryCmds(e)...) // recovery.go: reset, recover, reenrol, enable, set-roles
 	return cmd
 }
 

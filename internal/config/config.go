@@ -60,6 +60,9 @@ type Config struct {
 	// Advertise is the URL agents reach this server at when several
 	// servers share a PostgreSQL store; empty means https://LISTEN.
 	Advertise string `yaml:"advertise"`
+	// SSO names the OpenID Connect identity providers people may sign in
+	// through (`interlock login --sso`); see SSOIssuer and sso.go.
+	SSO []SSOIssuer `yaml:"sso"`
 }
 
 // Load reads a YAML file (unknown keys are errors) if path is not empty,
@@ -137,5 +140,6 @@ func (c Config) Validate() error {
 	if err := c.Notifications.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, validateSSO(c.SSO)...)
 	return errors.Join(errs...)
 }

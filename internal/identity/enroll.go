@@ -89,6 +89,9 @@ func (s *Service) Bootstrap(ctx context.Context, code, username, password string
 	if err != nil {
 		return Enrollment{}, err
 	}
+	if enr.RecoveryCodes, err = s.enrolRecoveryCodes(); err != nil {
+		return Enrollment{}, err
+	}
 	err = s.store.InTx(ctx, func(tx Tx) error {
 		n, err := tx.CountPersons(ctx)
 		if err != nil {
@@ -113,6 +116,9 @@ func (s *Service) Bootstrap(ctx context.Context, code, username, password string
 		}
 		if err := tx.ReplaceRoleGrants(ctx, id, now, []RoleGrant{{PersonID: id, Role: RoleAdmin, GrantedBy: GrantedByBootstrap, GrantedAt: now}}); err != nil {
 			return fmt.Errorf("record role grant: %w", err)
+		}
+		if err := storeRecoveryCodes(ctx, tx, id, hashRecoveryCodes(enr.RecoveryCodes), now); err != nil {
+			return err
 		}
 		return appendAudit(ctx, tx, audit.Entry{Kind: "identity.bootstrapped", Actor: personActor(id), Subject: personSubject(id),
 			Time: now, Data: map[string]any{"roles": []string{RoleAdmin}}, Personal: map[string]string{"username": username}})
@@ -264,6 +270,9 @@ func (s *Service) Accept(ctx context.Context, code, password string) (Enrollment
 	if err != nil {
 		return Enrollment{}, err
 	}
+	if enr.RecoveryCodes, err = s.enrolRecoveryCodes(); err != nil {
+		return Enrollment{}, err
+	}
 	err = s.store.InTx(ctx, func(tx Tx) error {
 		inv, p, err := load(tx)
 		if err != nil {
@@ -276,6 +285,9 @@ func (s *Service) Accept(ctx context.Context, code, password string) (Enrollment
 		}
 		if err := tx.SetPersonCredentials(ctx, p.ID, pwSealed, totpSealed, StatusActive); err != nil {
 			return fmt.Errorf("set credentials: %w", err)
+		}
+		if err := storeRecoveryCodes(ctx, tx, p.ID, hashRecoveryCodes(enr.RecoveryCodes), now); err != nil {
+			return err
 		}
 		return appendAudit(ctx, tx, audit.Entry{Kind: "identity.accepted", Actor: personActor(p.ID), Subject: personSubject(p.ID), Time: now,
 			Data: map[string]any{"invitation_id": inv.ID, "roles": p.Roles}, Personal: map[string]string{"username": p.Username}})

@@ -211,6 +211,11 @@ type Enrollment struct {
 	Username   string
 	TOTPSecret Secret // base32 seed
 	TOTPURI    Secret // otpauth:// URI, for a QR code
+	// RecoveryCodes are one-time codes for a lost authenticator, shown
+	// once (recovery.go); RecoveryCodesLeft counts the unused ones after a
+	// recovery used one.
+	RecoveryCodes     []Secret
+	RecoveryCodesLeft int
 }
 
 func (s *Service) randBytes(n int) ([]byte, error) {

@@ -75,7 +75,8 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Session, error) 
 	}
 
 	p, err := s.store.PersonByUsername(ctx, req.Username)
-	known := err == nil && p.Status == StatusActive
+	// A person who signs in through SSO has no password: never "known" here.
+	known := err == nil && p.Status == StatusActive && len(p.PasswordSealed) > 0
 	if err != nil && !s.store.IsNotFound(err) {
 		return Session{}, fmt.Errorf("load person: %w", err)
 	}
@@ -368,6 +369,10 @@ func (s *Service) VerifyOTP(ctx context.Context, p wire.Principal, code string) 
 	person, err := s.store.PersonByID(ctx, p.ID)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("load person %s: %w", p.ID, err)
+	}
+	if len(person.TOTPSealed) == 0 {
+		return time.Time{}, usererr.New(usererr.Forbidden, "no_totp",
+			"You sign in through your identity provider and have no Interlock authenticator: run interlock login --sso --fresh to prove a fresh second factor there (then interlock user totp-enrol gives you one for later).")
 	}
 	step, ok, err := s.checkOTP(person, code, now)
 	if err != nil {

@@ -75,6 +75,11 @@ const (
 	ActionPasskeyList     = "passkey.list"
 	ActionPasskeyRegister = "passkey.register"
 	ActionPasskeyRemove   = "passkey.remove"
+	// People (issue 12, account recovery): resetting credentials is always
+	// a change request; enabling and setting roles are when they loosen.
+	ActionUserReset    = "user.reset"
+	ActionUserEnable   = "user.enable"
+	ActionUserSetRoles = "user.set_roles"
 )
 
 // Actions lists every action Interlock knows, in a stable order.
@@ -99,6 +104,7 @@ var Actions = []string{
 	ActionChangeList, ActionChangeGet, ActionChangeApprove, ActionChangeDeny, ActionChangeWithdraw, ActionChangeApply,
 	ActionMetricsRead,
 	ActionPasskeyList, ActionPasskeyRegister, ActionPasskeyRemove,
+	ActionUserReset, ActionUserEnable, ActionUserSetRoles,
 }
 
 // Resource types a [Request] may name.

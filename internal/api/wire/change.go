@@ -63,6 +63,7 @@ type ChangeApproveRequest struct {
 type ChangeApplied struct {
 	ChangeRequest ChangeRequest `json:"change_request"`
 	Invitation    *Invitation   `json:"invitation,omitempty"`
+	Reset         *ResetCode    `json:"reset,omitempty"` // a user.reset's one-time code (recovery.go)
 }
 
 // ChangeDiff is what an approver sees: the meaning of the change, not
@@ -168,7 +169,11 @@ type ServiceDiff struct {
 
 // UserChange is a role grant or a person disabled.
 type UserChange struct {
-	Username string `json:"username"`
-	Role     string `json:"role,omitempty"`   // user.invite
-	Status   string `json:"status,omitempty"` // user.disable: the status before
+	Username string   `json:"username"`
+	Role     string   `json:"role,omitempty"`      // user.invite
+	Status   string   `json:"status,omitempty"`    // user.disable: the status before
+	Reset    string   `json:"reset,omitempty"`     // user.reset: totp, password or credentials
+	Enable   bool     `json:"enable,omitempty"`    // user.enable (Status: the status before)
+	Roles    []string `json:"roles,omitempty"`     // user.roles: the roles after
+	OldRoles []string `json:"old_roles,omitempty"` // user.roles: the roles before
 }

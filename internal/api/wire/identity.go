@@ -29,6 +29,10 @@ type Enrollment struct {
 	Username   string `json:"username"`
 	TOTPSecret string `json:"totp_secret"` // base32
 	TOTPURI    string `json:"totp_uri"`    // otpauth://totp/…, for a QR code
+	// RecoveryCodes are one-time codes for a lost authenticator, shown
+	// once; RecoveryCodesLeft counts those unused after a recovery.
+	RecoveryCodes     []string `json:"recovery_codes,omitempty"`
+	RecoveryCodesLeft int      `json:"recovery_codes_left,omitempty"`
 }
 
 // LoginRequest signs in. The request MUST carry a DPoP proof (header
