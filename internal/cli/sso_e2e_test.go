@@ -293,7 +293,14 @@ func testSSO(t *testing.T, w *ssoWorld) {
 	// Refusals: each a sentence, a 4xx, an audit entry, and nothing changed.
 	before := w.userList()
 	failures := func() int { return w.auditKinds("identity.sso_login")["identity.sso_login_failed"] }
+	// The count to start from, once the log has integrated what came
+	// before (on PostgreSQL the sequencer runs under a lease and may lag).
 	nFail := failures()
+	for settled := time.Now(); time.Since(settled) < 1500*time.Millisecond; time.Sleep(100 * time.Millisecond) {
+		if n := failures(); n != nFail {
+			nFail, settled = n, time.Now()
+		}
+	}
 	refuse := func(what, profile string, u idpUser, want string) {
 		t.Helper()
 		code, _, errs := w.ssoLogin(profile, u)
