@@ -46,8 +46,13 @@ func Sign(key []byte, timestamp string, body []byte) string {
 
 // Verify is what a receiver does: it checks signature against key,
 // timestamp and body in constant time, and refuses a timestamp more than
-// tolerance away from now (a replay of an old message).
+// tolerance away from now (a replay of an old message). An empty key is
+// refused: anyone can sign with it, so a receiver whose key did not load
+// would otherwise accept every forgery.
 func Verify(key []byte, timestamp, signature string, body []byte, now time.Time, tolerance time.Duration) error {
+	if len(key) == 0 {
+		return errors.New("the signing key is empty: every signature would verify")
+	}
 	secs, err := strconv.ParseInt(timestamp, 10, 64)
 	if err != nil {
 		return errors.New("the timestamp header is not Unix seconds")
@@ -125,6 +130,11 @@ func (w *webhook) send(ctx context.Context, ev Event) error {
 	key, err := w.secrets.get(ctx, w.cfg.HMACSecret, why)
 	if err != nil {
 		return err
+	}
+	if len(key) == 0 {
+		// Anyone can sign with the empty key: a receiver could not tell
+		// these messages from forgeries.
+		return permanentError{fmt.Errorf("the secret %s (hmac_secret) is empty; put a random key in it", w.cfg.HMACSecret)}
 	}
 	target := w.cfg.URL
 	if w.cfg.URLSecret != "" {

@@ -1,0 +1,81 @@
+package notify
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/interlock-dev/interlock/internal/config"
+)
+
+// TestVerifyRefusesForgeries: what an attacker who saw one genuine message
+// (but not the key) can send a receiver that calls Verify: a re-dated,
+// future-dated or re-encoded signature, an empty or garbled one, or a
+// message signed with the empty key that a careless receiver configured.
+func TestVerifyRefusesForgeries(t *testing.T) {
+	key := []byte("whsec-0123456789")
+	now := time.Unix(1_800_000_000, 0)
+	ts := "1800000000"
+	body := []byte(`{"text":"approve op_1"}`)
+	sig := Sign(key, ts, body)
+	hexPart := strings.TrimPrefix(sig, "sha256=")
+	for name, c := range map[string]struct {
+		key     []byte
+		ts, sig string
+		body    []byte
+	}{
+		"an hour in the future":             {key, "1800003600", Sign(key, "1800003600", body), body},
+		"the timestamp with a plus sign":    {key, "+1800000000", sig, body},
+		"the timestamp with a leading zero": {key, "01800000000", sig, body},
+		"the largest timestamp":             {key, "9223372036854775807", Sign(key, "9223372036854775807", body), body},
+		"the smallest timestamp":            {key, "-9223372036854775808", Sign(key, "-9223372036854775808", body), body},
+		"an empty signature":                {key, ts, "", body},
+		"only the prefix":                   {key, ts, "sha256=", body},
+		"no prefix":                         {key, ts, hexPart, body},
+		"upper-case hex":                    {key, ts, "sha256=" + strings.ToUpper(hexPart), body},
+		"upper-case prefix":                 {key, ts, "SHA256=" + hexPart, body},
+		"non-hex":                           {key, ts, "sha256=" + strings.Repeat("zz", 32), body},
+		"two signatures":                    {key, ts, sig + "," + sig, body},
+		"over another body":                 {key, ts, Sign(key, ts, []byte(`{"text":"approve op_2"}`)), body},
+		"the body with a trailing newline":  {key, ts, sig, append(append([]byte{}, body...), '\n')},
+		"signed with the empty key":         {nil, ts, Sign(nil, ts, body), body},
+		"signed with an empty key (bytes)":  {[]byte{}, ts, Sign([]byte{}, ts, body), body},
+	} {
+		if err := Verify(c.key, c.ts, c.sig, c.body, now, 5*time.Minute); err == nil {
+			t.Errorf("%s: Verify accepted it", name)
+		}
+	}
+}
+
+// TestWebhookRefusesEmptySigningKey: a webhook's hmac_secret that holds
+// nothing (a `secret put` of an empty file) would sign every message with
+// a key anyone knows; the message is not sent, the failure is counted.
+func TestWebhookRefusesEmptySigningKey(t *testing.T) {
+	var got atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { got.Add(1) }))
+	defer srv.Close()
+	n := newTestNotifier(t, config.Notifications{}, mapSecrets{"k": ""})
+	w, err := newWebhook(config.WebhookSink{Name: "r", URL: srv.URL, HMACSecret: "k"}, n.secrets, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.client.Transport = srv.Client().Transport
+	wk := &worker{name: "r", kind: "webhook", sink: w, queue: make(chan Event, 1)}
+	n.add(wk)
+	n.deliver(context.Background(), wk, Event{Name: EventApprovalNeeded, Text: "approve op_1"})
+	if got.Load() != 0 {
+		t.Error("a message signed with the empty key was sent")
+	}
+	if f := testutil.ToFloat64(n.failures.WithLabelValues("r", "webhook")); f != 1 {
+		t.Errorf("failures %v, want 1", f)
+	}
+	if f := testutil.ToFloat64(n.attemptFailures.WithLabelValues("r", "webhook")); f != 1 {
+		t.Errorf("attempts %v, want 1 (an empty key is not retried)", f)
+	}
+}
