@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,5 +38,28 @@ func TestReadyzReportsUnready(t *testing.T) {
 		return rec.Code, ""
 	}(); code != http.StatusOK {
 		t.Errorf("/healthz while unready = %d; liveness is not readiness", code)
+	}
+}
+
+// TestMetricsRefusesEmptyScrapeToken: an admin who computed a scrape
+// token's hash from an unset variable (printf %s "$TOKEN" | sha256sum)
+// configured the SHA-256 of nothing; an empty or blank bearer token still
+// does not read /metrics.
+func TestMetricsRefusesEmptyScrapeToken(t *testing.T) {
+	empty := sha256.Sum256(nil)
+	s, err := api.New(api.Config{Authenticator: forkAuthn{}, Proofs: logProofs{}, Authorizer: allowAll{},
+		Metrics:            http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("interlock_secret_figure 1\n")) }),
+		MetricsTokenHashes: [][32]byte{empty}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, auth := range []string{"Bearer", "Bearer ", "Bearer    ", "bearer \t"} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "https://api.test/metrics", nil)
+		req.Header.Set("Authorization", auth)
+		s.Handler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized || strings.Contains(rec.Body.String(), "interlock_secret_figure") {
+			t.Errorf("Authorization %q: %d %s", auth, rec.Code, rec.Body.String())
+		}
 	}
 }
