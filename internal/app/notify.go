@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/interlock-dev/interlock/internal/audit"
 	"github.com/interlock-dev/interlock/internal/change"
@@ -180,7 +181,7 @@ func (an *announcer) describe(ctx context.Context, e audit.StoredEntry) (notify.
 			if fs, err := e.Openings(); err == nil {
 				for _, f := range fs {
 					if f.Name == "reason" {
-						reason = f.Value
+						reason = typed(f.Value)
 					}
 				}
 			}
@@ -203,16 +204,16 @@ func (an *announcer) describe(ctx context.Context, e audit.StoredEntry) (notify.
 		}
 		ev.Details = map[string]any{"change_request": r.ID, "kind": string(r.Kind), "target": r.Target, "summary": r.Summary,
 			"requester": requester, "hash": r.Hash, "expires_at": r.ExpiresAt.UTC(), "state": string(r.State), "by": actor}
-		what := fmt.Sprintf("Change request %s by %s: %s (%s %s).", r.ID, requester, r.Summary, r.Kind, r.Target)
+		what := fmt.Sprintf("Change request %s by %s: %s (%s %s).", r.ID, requester, typed(r.Summary), r.Kind, typed(r.Target))
 		switch e.Kind {
 		case "change.requested":
 			ev.Name = notify.EventApprovalNeeded
-			ev.Title = fmt.Sprintf("%s asks to change %s %s: approval needed", requester, r.Kind, r.Target)
+			ev.Title = fmt.Sprintf("%s asks to change %s %s: approval needed", requester, r.Kind, typed(r.Target))
 			ev.Text = fmt.Sprintf("Approval needed. %s\nContent hash: %s. It expires at %s.\nAnother person reviews the diff and approves: interlock change approve %s",
 				what, r.Hash, r.ExpiresAt.UTC().Format("2006-01-02 15:04 MST"), r.ID)
 		case "change.approved":
 			ev.Name = notify.EventApproved
-			ev.Title = fmt.Sprintf("%s approved %s's change to %s %s", actor, requester, r.Kind, r.Target)
+			ev.Title = fmt.Sprintf("%s approved %s's change to %s %s", actor, requester, r.Kind, typed(r.Target))
 			ev.Text = fmt.Sprintf("%s approved. %s", actor, what)
 		default:
 			return notify.Event{}, false, nil
@@ -228,7 +229,26 @@ func (an *announcer) describe(ctx context.Context, e audit.StoredEntry) (notify.
 func describeOp(op ops.Operation, names idNames) string {
 	return fmt.Sprintf("%s asks to run runbook %s (version %d) on %s in %s, operation %s. Reason: %s",
 		names.of("person:"+op.RequesterID), op.Plan.Runbook, op.Plan.RunbookVersion, plural(len(op.Plan.Hosts()), "host"),
-		plural(len(op.Plan.Waves), "wave"), op.ID, op.Reason)
+		plural(len(op.Plan.Waves), "wave"), op.ID, typed(op.Reason))
+}
+
+// typed makes text a person typed (a reason, a parameter's value) safe to
+// put inside a message people trust: on one line, so that it cannot add
+// lines that read as Interlock's own ("… approved (2 of 2)", a fake wave
+// or plan hash), and without the invisible format characters (bidi
+// overrides, zero-width joiners) that make what a reader sees differ from
+// what is there. Line breaks and other controls become a space; format
+// characters are dropped. Details keep the value as typed, for machines.
+func typed(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp):
+			return ' '
+		case unicode.Is(unicode.Cf, r):
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // opFacts lists what an approver weighs: parameters (secret ones are
@@ -242,7 +262,7 @@ func opFacts(op ops.Operation, data map[string]any, hosts idNames) string {
 	sort.Strings(keys)
 	var ps []string
 	for _, k := range keys {
-		ps = append(ps, k+"="+op.Plan.Params[k])
+		ps = append(ps, typed(k)+"="+typed(op.Plan.Params[k]))
 	}
 	fmt.Fprintf(&b, "Parameters: %s\n", strings.Join(ps, ", "))
 	for i, w := range op.Plan.Waves {
@@ -267,7 +287,7 @@ func opFacts(op ops.Operation, data map[string]any, hosts idNames) string {
 	if u, ok := data["unusual"].([]any); ok && len(u) > 0 {
 		var us []string
 		for _, x := range u {
-			us = append(us, fmt.Sprint(x))
+			us = append(us, typed(fmt.Sprint(x)))
 		}
 		fmt.Fprintf(&b, "Unusual: %s\n", strings.Join(us, "; "))
 	}
