@@ -15,6 +15,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/kms"
 	"github.com/interlock-dev/interlock/internal/notify"
 	"github.com/interlock-dev/interlock/internal/ops"
+	"github.com/interlock-dev/interlock/internal/scan/secrets"
 	"github.com/interlock-dev/interlock/internal/usererr"
 )
 
@@ -102,7 +103,7 @@ func (an *announcer) run(ctx context.Context) {
 				continue
 			}
 			if ok {
-				an.n.Notify(ev)
+				an.n.Notify(redactEvent(ctx, ev))
 			}
 		}
 	}
@@ -223,6 +224,49 @@ func (an *announcer) describe(ctx context.Context, e audit.StoredEntry) (notify.
 	}
 	ev.Text += fmt.Sprintf("\n(audit log entry %d: interlock log show %d)", e.Index, e.Index)
 	return ev, true, nil
+}
+
+// notifySecretDetector is the secret scanner over the bundled rules (built
+// once per process, shared with nothing that could change it).
+var notifySecretDetector = secrets.BundledDetector
+
+// redactEvent replaces every secret the scanner's rules find in ev's title,
+// text and details with "[redacted:<rule-id>]". A reason is typed by a
+// person, who may paste a live token into it; the audit log keeps it for
+// its readers, but a chat channel or a mailing list is a wider audience.
+// It fails closed: text that could not be checked is withheld.
+func redactEvent(ctx context.Context, ev notify.Event) notify.Event {
+	d, err := notifySecretDetector()
+	redact := func(s string) (string, bool) {
+		if err != nil {
+			return "", false
+		}
+		out, _, rerr := d.RedactText(context.WithoutCancel(ctx), []byte(s))
+		if rerr != nil {
+			return "", false
+		}
+		return string(out), true
+	}
+	title, ok1 := redact(ev.Title)
+	text, ok2 := redact(ev.Text)
+	details := make(map[string]any, len(ev.Details))
+	ok3 := true
+	for k, v := range ev.Details {
+		if s, isString := v.(string); isString {
+			r, ok := redact(s)
+			ok3 = ok3 && ok
+			v = r
+		}
+		details[k] = v
+	}
+	if !ok1 || !ok2 || !ok3 {
+		ev.Title = "A notification was withheld"
+		ev.Text = fmt.Sprintf("Interlock could not check this notification for secrets, so it withheld it. Read it in the log: interlock log show %d", ev.LogIndex)
+		ev.Details = nil
+		return ev
+	}
+	ev.Title, ev.Text, ev.Details = title, text, details
+	return ev
 }
 
 // describeOp is one sentence: who runs what, where, and why.

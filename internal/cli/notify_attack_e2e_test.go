@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"encoding/json"
 	"encoding/pem"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/api/wire"
 	"github.com/interlock-dev/interlock/internal/config"
 	"github.com/interlock-dev/interlock/internal/notify"
+	"github.com/interlock-dev/interlock/internal/scan/secrets"
 )
 
 // TestNotificationsAttacked: one server with a signed webhook and an SMTP
@@ -23,6 +25,10 @@ import (
 //     the approver reads. In the webhook and in the email it stays on its
 //     own line, without controls, and Slack markup (mentions, links) in it
 //     is escaped.
+//   - secret_in_reason_is_redacted: a requester pastes a live token into
+//     the reason; the chat channel and the mailbox (wider audiences than
+//     the audit log's readers) get it redacted, in the text, the title and
+//     the webhook's details, as the agent redacts step output.
 //   - disabled_person_cannot_scrape: a person whose account is disabled
 //     no longer reads /metrics with the session they still hold.
 func TestNotificationsAttacked(t *testing.T) {
@@ -59,7 +65,7 @@ func TestNotificationsAttacked(t *testing.T) {
 		for sink, text := range map[string]string{"webhook": b.Text, "email": m.body} {
 			for _, line := range strings.FieldsFunc(text, func(r rune) bool { return r == '\n' || r == '\r' || r == '\u2028' || r == '\u2029' }) {
 				for _, f := range forged {
-					if strings.HasPrefix(strings.TrimSpace(line), f[:12]) {
+					if strings.HasPrefix(strings.TrimSpace(line), f) {
 						t.Errorf("%s: the reason forged a line of its own: %q\n%s", sink, line, text)
 					}
 				}
@@ -80,6 +86,35 @@ func TestNotificationsAttacked(t *testing.T) {
 		if got, _ := b.Details["reason"].(string); got != strings.TrimSpace(reason) {
 			t.Errorf("details.reason = %q, want the reason as typed", got)
 		}
+		q.mustAs("approver1", "deny", opID, "--reason", "attack probe") // frees billing for the next run
+	})
+
+	t.Run("secret_in_reason_is_redacted", func(t *testing.T) {
+		random := "R7xq2LmN9vB4kP0sT6wY1zA3cD5eF8"
+		token := "ghp_" + random + secrets.GitHubChecksum(random)
+		var run wire.RunResponse
+		mustJSON(t, q.mustAs("operator1", "--json", "run", "remove-capacity", "--param", "service=billing", "--param", "count=1",
+			"--reason", "INC-12 rotate the deploy token "+token+" after the leak"), &run)
+		opID := run.Operation.ID
+		b, ok := hook.waitFor(t, 10*time.Second, func(b notify.WebhookBody) bool { return b.Event == "approval_needed" && b.Subject == "op:"+opID })
+		if !ok {
+			t.Fatalf("no approval request for %s (refused: %v)", opID, hook.bad)
+		}
+		m, ok := ms.waitFor(t, 10*time.Second, func(m mailMsg) bool { return strings.Contains(m.body, opID) })
+		if !ok {
+			t.Fatalf("no email about %s", opID)
+		}
+		details, _ := json.Marshal(b.Details)
+		for where, text := range map[string]string{"webhook text": b.Text, "webhook title": b.Title, "webhook details": string(details),
+			"email body": m.body, "email subject": m.msg.Header.Get("Subject")} {
+			if strings.Contains(text, random) {
+				t.Errorf("%s carries the token pasted into the reason:\n%s", where, text)
+			}
+		}
+		if !strings.Contains(b.Text, "INC-12 rotate the deploy token [redacted") {
+			t.Errorf("webhook text does not say what was redacted:\n%s", b.Text)
+		}
+		q.mustAs("approver1", "deny", opID, "--reason", "attack probe")
 	})
 
 	t.Run("disabled_person_cannot_scrape", func(t *testing.T) {
