@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/interlock-dev/interlock/internal/audit"
 	"github.com/interlock-dev/interlock/internal/change"
 	"github.com/interlock-dev/interlock/internal/identity"
@@ -57,6 +59,14 @@ type announcer struct {
 	people  *identity.Service
 	log     *slog.Logger
 	entries chan audit.StoredEntry
+	// lost counts announceable entries no sink was given: dropped because
+	// too many waited, or not described (the operation could not be read).
+	lost prometheus.Counter
+}
+
+func newUnannounced() prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: "interlock_notify_unannounced_total",
+		Help: "Log entries that should have been announced but reached no sink (too many waited, or the operation or request could not be read): people were not told."})
 }
 
 // setupNotifications builds the notifier from the config and subscribes
@@ -71,7 +81,7 @@ func (a *App) setupNotifications() error {
 		return nil
 	}
 	a.announcer = &announcer{n: n, ops: a.Ops, changes: a.Changes, people: a.Identity, log: a.log,
-		entries: make(chan audit.StoredEntry, 4096)}
+		entries: make(chan audit.StoredEntry, 4096), lost: newUnannounced()}
 	a.Audit.OnSequenced(a.announcer.take)
 	return nil
 }
@@ -85,6 +95,7 @@ func (an *announcer) take(es []audit.StoredEntry) {
 		select {
 		case an.entries <- e:
 		default:
+			an.lost.Inc()
 			an.log.Warn("notification dropped: too many log entries waiting to be announced", slog.String("kind", e.Kind), slog.String("subject", e.Subject))
 		}
 	}
@@ -99,6 +110,7 @@ func (an *announcer) run(ctx context.Context) {
 		case e := <-an.entries:
 			ev, ok, err := an.describe(ctx, e)
 			if err != nil {
+				an.lost.Inc()
 				an.log.Error("describe a log entry for notification", slog.String("kind", e.Kind), slog.String("subject", e.Subject), slog.String("error", err.Error()))
 				continue
 			}

@@ -117,6 +117,11 @@ func TestNotificationsAttacked(t *testing.T) {
 		q.mustAs("approver1", "deny", opID, "--reason", "attack probe")
 	})
 
+	// Notifications lost before any sink saw them are a series of their own.
+	if body := q.metrics(); !strings.Contains(body, "\ninterlock_notify_unannounced_total 0\n") {
+		t.Errorf("/metrics lacks interlock_notify_unannounced_total:\n%s", grepLines(body, "interlock_notify"))
+	}
+
 	t.Run("disabled_person_cannot_scrape", func(t *testing.T) {
 		if code, out, errs := q.as("operator1", "metrics", "--grep", "interlock_log_entries"); code != 0 || !strings.Contains(out, "interlock_log_entries") {
 			t.Fatalf("operator1 before being disabled: %d %s %s", code, out, errs)
