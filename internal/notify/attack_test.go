@@ -1,7 +1,9 @@
 package notify
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -77,5 +79,39 @@ func TestWebhookRefusesEmptySigningKey(t *testing.T) {
 	}
 	if f := testutil.ToFloat64(n.attemptFailures.WithLabelValues("r", "webhook")); f != 1 {
 		t.Errorf("attempts %v, want 1 (an empty key is not retried)", f)
+	}
+}
+
+// TestWebhookURLSecretStaysOutOfLogs: a url_secret is a credential (a
+// Slack URL's path, or a receiver's user and password in the URL); no
+// failure puts any part of it in the log, whatever form net/http quotes
+// the URL in (it masks a password as "***", which a plain replace of the
+// URL misses).
+func TestWebhookURLSecretStaysOutOfLogs(t *testing.T) {
+	for _, target := range []string{
+		"https://bot:pw-0123456789@127.0.0.1:1/services/T0/secretpath-42",
+		"https://127.0.0.1:1/services/T0/sécretpath-42",
+	} {
+		var logged bytes.Buffer
+		n, err := New(Config{Secrets: mapSecrets{"k": "key", "u": target}, Log: slog.New(slog.NewTextHandler(&logged, nil)),
+			Backoff: time.Millisecond, MaxBackoff: time.Millisecond, Attempts: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := newWebhook(config.WebhookSink{Name: "r", URLSecret: "u", HMACSecret: "k", Timeout: 2 * time.Second}, n.secrets, time.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wk := &worker{name: "r", kind: "webhook", sink: w, queue: make(chan Event, 1)}
+		n.add(wk)
+		n.deliver(context.Background(), wk, Event{Name: EventApprovalNeeded, Text: "approve op_1"})
+		if !strings.Contains(logged.String(), "notification not delivered") {
+			t.Fatalf("nothing logged:\n%s", logged.String())
+		}
+		for _, part := range []string{"secretpath", "sécret", "s%C3%A9cret", "bot", "pw-0123456789"} {
+			if strings.Contains(logged.String(), part) {
+				t.Errorf("the log carries %q of the url_secret:\n%s", part, logged.String())
+			}
+		}
 	}
 }

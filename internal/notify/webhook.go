@@ -193,9 +193,15 @@ func deliveryID(ev Event) string {
 }
 
 // redactURL keeps a URL that is a credential (url_secret) out of error
-// messages and so out of logs: net/http errors quote the URL.
+// messages and so out of logs: net/http errors quote the URL, in a form of
+// their own (re-encoded, a password masked as "***") that a replace of the
+// URL's text would miss, so the *url.Error's URL is dropped as a whole.
 func redactURL(err error, target string) error {
 	msg := err.Error()
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		msg = uerr.Op + " [webhook url]: " + uerr.Err.Error()
+	}
 	if target != "" {
 		msg = strings.ReplaceAll(msg, target, "[webhook url]")
 		if u, perr := url.Parse(target); perr == nil {
