@@ -3,6 +3,7 @@ package notify
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -113,5 +114,36 @@ func TestWebhookURLSecretStaysOutOfLogs(t *testing.T) {
 				t.Errorf("the log carries %q of the url_secret:\n%s", part, logged.String())
 			}
 		}
+	}
+}
+
+// TestDeliveryIDIsSigned: a receiver deduplicates on the delivery ID; one
+// in an unsigned header alone lets whoever saw a message replay it within
+// the timestamp's tolerance under a fresh ID. The body (which the
+// signature covers) carries the same ID.
+func TestDeliveryIDIsSigned(t *testing.T) {
+	type got struct {
+		header string
+		body   WebhookBody
+	}
+	arrived := make(chan got, 1)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b WebhookBody
+		_ = json.NewDecoder(r.Body).Decode(&b)
+		arrived <- got{r.Header.Get(DeliveryHeader), b}
+	}))
+	defer srv.Close()
+	n := newTestNotifier(t, config.Notifications{}, mapSecrets{"k": "key"})
+	w, err := newWebhook(config.WebhookSink{Name: "r", URL: srv.URL, HMACSecret: "k"}, n.secrets, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.client.Transport = srv.Client().Transport
+	wk := &worker{name: "r", kind: "webhook", sink: w, queue: make(chan Event, 1)}
+	n.add(wk)
+	n.deliver(context.Background(), wk, Event{Name: EventApprovalNeeded, Subject: "op:op_1", LogIndex: 42, Text: "approve op_1"})
+	g := <-arrived
+	if g.header == "" || g.body.Delivery != g.header {
+		t.Errorf("delivery header %q, body's delivery %q: want the same, in the signed body", g.header, g.body.Delivery)
 	}
 }

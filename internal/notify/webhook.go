@@ -30,7 +30,7 @@ import (
 const (
 	SignatureHeader = "X-Interlock-Signature" // "sha256=" + hex HMAC-SHA256
 	TimestampHeader = "X-Interlock-Timestamp" // Unix seconds when this attempt was signed
-	DeliveryHeader  = "X-Interlock-Delivery"  // the same for every attempt of one message: deduplicate on it
+	DeliveryHeader  = "X-Interlock-Delivery"  // the same for every attempt of one message; a copy of the signed body's "delivery"
 	EventHeader     = "X-Interlock-Event"
 )
 
@@ -77,6 +77,10 @@ type WebhookBody struct {
 	Time     time.Time      `json:"time"`
 	LogIndex uint64         `json:"log_index"`
 	Details  map[string]any `json:"details,omitempty"`
+	// Delivery is DeliveryHeader's value, inside the signed body: a
+	// receiver deduplicates on this one (a header is not signed, so a
+	// replay could carry a fresh one).
+	Delivery string `json:"delivery"`
 }
 
 type webhook struct {
@@ -147,8 +151,9 @@ func (w *webhook) send(ctx context.Context, ev Event) error {
 			return permanentError{fmt.Errorf("the secret %s does not hold an https:// URL", w.cfg.URLSecret)}
 		}
 	}
+	delivery := deliveryID(ev)
 	body, err := json.Marshal(WebhookBody{Text: slackEscape(ev.Text), Event: ev.Name, Subject: ev.Subject, Title: ev.Title,
-		Time: ev.Time.UTC(), LogIndex: ev.LogIndex, Details: ev.Details})
+		Time: ev.Time.UTC(), LogIndex: ev.LogIndex, Details: ev.Details, Delivery: delivery})
 	if err != nil {
 		return permanentError{fmt.Errorf("encode message: %w", err)}
 	}
@@ -163,7 +168,7 @@ func (w *webhook) send(ctx context.Context, ev Event) error {
 	req.Header.Set("User-Agent", "interlock-notify/1")
 	req.Header.Set(TimestampHeader, ts)
 	req.Header.Set(SignatureHeader, Sign(key, ts, body))
-	req.Header.Set(DeliveryHeader, deliveryID(ev))
+	req.Header.Set(DeliveryHeader, delivery)
 	req.Header.Set(EventHeader, ev.Name)
 	resp, err := w.client.Do(req)
 	if err != nil {
