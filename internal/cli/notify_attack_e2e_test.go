@@ -29,6 +29,8 @@ import (
 //     the reason; the chat channel and the mailbox (wider audiences than
 //     the audit log's readers) get it redacted, in the text, the title and
 //     the webhook's details, as the agent redacts step output.
+//   - refused_run_is_not_announced: a run the guardrails refuse stores
+//     no operation; nobody is asked to approve it.
 //   - disabled_person_cannot_scrape: a person whose account is disabled
 //     no longer reads /metrics with the session they still hold.
 func TestNotificationsAttacked(t *testing.T) {
@@ -121,6 +123,35 @@ func TestNotificationsAttacked(t *testing.T) {
 	if body := q.metrics(); !strings.Contains(body, "\ninterlock_notify_unannounced_total 0\n") {
 		t.Errorf("/metrics lacks interlock_notify_unannounced_total:\n%s", grepLines(body, "interlock_notify"))
 	}
+
+	t.Run("refused_run_is_not_announced", func(t *testing.T) {
+		count := func() int {
+			hook.mu.Lock()
+			defer hook.mu.Unlock()
+			n := 0
+			for _, b := range hook.got {
+				if b.Event == "approval_needed" && strings.HasPrefix(b.Subject, "op:") {
+					n++
+				}
+			}
+			return n
+		}
+		before := count()
+		var run wire.RunResponse
+		mustJSON(t, q.mustAs("operator1", "--json", "run", "remove-capacity", "--param", "service=billing", "--param", "count=1", "--reason", "INC-13"), &run)
+		// The second run is refused by the guardrails (billing is taken): nothing waits, nobody is asked.
+		if code, _, errs := q.as("operator1", "run", "remove-capacity", "--param", "service=billing", "--param", "count=1", "--reason", "INC-14"); code == 0 || !strings.Contains(errs, "guardrails") {
+			t.Fatalf("the second run was not refused: %d %s", code, errs)
+		}
+		if _, ok := hook.waitFor(t, 10*time.Second, func(b notify.WebhookBody) bool { return b.Subject == "op:"+run.Operation.ID }); !ok {
+			t.Fatal("no approval request for the first run")
+		}
+		time.Sleep(2500 * time.Millisecond) // two sequencer rounds
+		if got := count() - before; got != 1 {
+			t.Errorf("%d approval requests for one waiting operation and one refused run", got)
+		}
+		q.mustAs("approver1", "deny", run.Operation.ID, "--reason", "attack probe")
+	})
 
 	t.Run("disabled_person_cannot_scrape", func(t *testing.T) {
 		if code, out, errs := q.as("operator1", "metrics", "--grep", "interlock_log_entries"); code != 0 || !strings.Contains(out, "interlock_log_entries") {
