@@ -147,3 +147,19 @@ func TestDeliveryIDIsSigned(t *testing.T) {
 		t.Errorf("delivery header %q, body's delivery %q: want the same, in the signed body", g.header, g.body.Delivery)
 	}
 }
+
+// TestSlackEscapeDefusesAtMentions: Slack reads mentions only in <…>
+// (escaped), but Slack-compatible receivers (Mattermost) read a bare
+// "@channel", "@all" or "@alice" in an incoming webhook's text; a reason
+// typed with one must not ping a channel or a person.
+func TestSlackEscapeDefusesAtMentions(t *testing.T) {
+	got := slackEscape("INC-1 @channel @here @all @everyone @alice ops@example.com")
+	for i := 0; i+1 < len(got); i++ {
+		if got[i] == '@' && (got[i+1] >= 'a' && got[i+1] <= 'z' || got[i+1] >= 'A' && got[i+1] <= 'Z' || got[i+1] >= '0' && got[i+1] <= '9') {
+			t.Fatalf("an @mention survives: %q", got)
+		}
+	}
+	if !strings.Contains(got, "INC-1 @") || !strings.Contains(got, "channel") {
+		t.Errorf("the text itself was lost: %q", got)
+	}
+}

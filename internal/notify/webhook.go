@@ -218,7 +218,11 @@ func redactURL(err error, target string) error {
 
 // slackEscape escapes the three characters Slack reads as markup, so that
 // text a person typed (a reason such as "<!channel>" or "<https://x|y>")
-// can neither ping a channel nor hide a link in the message.
+// can neither ping a channel nor hide a link in the message. It also puts
+// an invisible word joiner (U+2060) after every "@": Slack-compatible
+// receivers such as Mattermost read a bare "@channel" or "@alice" as a
+// mention, and the joiner breaks the name off without changing what a
+// reader sees. (Interlock's own words never mention anyone.)
 func slackEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "@", "@\u2060").Replace(s)
 }
