@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"unicode"
@@ -108,7 +109,7 @@ func (an *announcer) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case e := <-an.entries:
-			ev, ok, err := an.describe(ctx, e)
+			ev, ok, err := an.describeSafely(ctx, e)
 			if err != nil {
 				an.lost.Inc()
 				an.log.Error("describe a log entry for notification", slog.String("kind", e.Kind), slog.String("subject", e.Subject), slog.String("error", err.Error()))
@@ -119,6 +120,18 @@ func (an *announcer) run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// describeSafely is describe, with a panic turned into an error: the
+// announcer shares the server's process, and one malformed entry or bug
+// in a message must cost that message, not every operation in flight.
+func (an *announcer) describeSafely(ctx context.Context, e audit.StoredEntry) (ev notify.Event, ok bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ev, ok, err = notify.Event{}, false, fmt.Errorf("entry %d: panic while describing it: %v\n%s", e.Index, r, debug.Stack())
+		}
+	}()
+	return an.describe(ctx, e)
 }
 
 // describe says in words what entry e means, or ok=false when it means
