@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -161,5 +162,40 @@ func TestSlackEscapeDefusesAtMentions(t *testing.T) {
 	}
 	if !strings.Contains(got, "INC-1 @") || !strings.Contains(got, "channel") {
 		t.Errorf("the text itself was lost: %q", got)
+	}
+}
+
+// TestEmailBlackHoleTimesOut: an SMTP server that accepts the connection
+// and never greets holds one attempt for the sink's timeout, no longer.
+func TestEmailBlackHoleTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	n := newTestNotifier(t, config.Notifications{}, mapSecrets{})
+	e, err := newEmail(config.EmailSink{Name: "m", SMTP: ln.Addr().String(), From: "i@example.com", To: []string{"o@example.com"}, Timeout: 300 * time.Millisecond}, n.secrets, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wk := &worker{name: "m", kind: "email", sink: e, queue: make(chan Event, 1)}
+	n.add(wk)
+	start := time.Now()
+	n.deliver(context.Background(), wk, Event{Name: EventApprovalNeeded, Title: "t", Text: "x"})
+	// 4 attempts of 300 ms and backoff of at most 40 ms between them.
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("delivery to a silent SMTP server took %s", d)
+	}
+	if f := testutil.ToFloat64(n.failures.WithLabelValues("m", "email")); f != 1 {
+		t.Errorf("failures %v, want 1", f)
 	}
 }
