@@ -26,12 +26,15 @@ func (s *Server) metricsHandler(h http.Handler, tokenHashes [][32]byte) http.Han
 			session.ServeHTTP(w, r) // a DPoP session, or a 401 that says what is missing
 			return
 		}
-		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		token = strings.TrimSpace(token)
+		sum := sha256.Sum256([]byte(token))
 		ok := 0
 		for _, want := range tokenHashes {
 			ok |= subtle.ConstantTimeCompare(sum[:], want[:])
 		}
-		if ok != 1 {
+		// An empty token is never one, even if the config holds the hash
+		// of nothing (a hash computed from an unset variable).
+		if ok != 1 || token == "" {
 			s.writeError(w, r, newRequestID(), usererr.New(usererr.Unauthenticated, "bad_scrape_token",
 				"this bearer token is not a configured /metrics scrape token (metrics_token_sha256 in the serve config holds their SHA-256)"))
 			return

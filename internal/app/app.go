@@ -219,6 +219,9 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		reg.MustRegister(a.feeder.Collectors()...)
 	}
 	reg.MustRegister(a.notifier.Collectors()...)
+	if a.announcer != nil {
+		reg.MustRegister(a.announcer.lost) // notify.go
+	}
 	reg.MustRegister(fleetCollector{a}, stepFailures(a.Audit)) // metrics.go
 	reg.MustRegister(adminGauges(a.Identity, a.log)...)
 	if a.Passkeys, err = a.newPasskeys(); err != nil {

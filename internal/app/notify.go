@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sort"
 	"strings"
+	"unicode"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/interlock-dev/interlock/internal/audit"
 	"github.com/interlock-dev/interlock/internal/change"
@@ -14,6 +18,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/kms"
 	"github.com/interlock-dev/interlock/internal/notify"
 	"github.com/interlock-dev/interlock/internal/ops"
+	"github.com/interlock-dev/interlock/internal/scan/secrets"
 	"github.com/interlock-dev/interlock/internal/usererr"
 )
 
@@ -55,6 +60,14 @@ type announcer struct {
 	people  *identity.Service
 	log     *slog.Logger
 	entries chan audit.StoredEntry
+	// lost counts announceable entries no sink was given: dropped because
+	// too many waited, or not described (the operation could not be read).
+	lost prometheus.Counter
+}
+
+func newUnannounced() prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: "interlock_notify_unannounced_total",
+		Help: "Log entries that should have been announced but reached no sink (too many waited, or the operation or request could not be read): people were not told."})
 }
 
 // setupNotifications builds the notifier from the config and subscribes
@@ -69,7 +82,7 @@ func (a *App) setupNotifications() error {
 		return nil
 	}
 	a.announcer = &announcer{n: n, ops: a.Ops, changes: a.Changes, people: a.Identity, log: a.log,
-		entries: make(chan audit.StoredEntry, 4096)}
+		entries: make(chan audit.StoredEntry, 4096), lost: newUnannounced()}
 	a.Audit.OnSequenced(a.announcer.take)
 	return nil
 }
@@ -83,6 +96,7 @@ func (an *announcer) take(es []audit.StoredEntry) {
 		select {
 		case an.entries <- e:
 		default:
+			an.lost.Inc()
 			an.log.Warn("notification dropped: too many log entries waiting to be announced", slog.String("kind", e.Kind), slog.String("subject", e.Subject))
 		}
 	}
@@ -95,16 +109,29 @@ func (an *announcer) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case e := <-an.entries:
-			ev, ok, err := an.describe(ctx, e)
+			ev, ok, err := an.describeSafely(ctx, e)
 			if err != nil {
+				an.lost.Inc()
 				an.log.Error("describe a log entry for notification", slog.String("kind", e.Kind), slog.String("subject", e.Subject), slog.String("error", err.Error()))
 				continue
 			}
 			if ok {
-				an.n.Notify(ev)
+				an.n.Notify(redactEvent(ctx, ev))
 			}
 		}
 	}
+}
+
+// describeSafely is describe, with a panic turned into an error: the
+// announcer shares the server's process, and one malformed entry or bug
+// in a message must cost that message, not every operation in flight.
+func (an *announcer) describeSafely(ctx context.Context, e audit.StoredEntry) (ev notify.Event, ok bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ev, ok, err = notify.Event{}, false, fmt.Errorf("entry %d: panic while describing it: %v\n%s", e.Index, r, debug.Stack())
+		}
+	}()
+	return an.describe(ctx, e)
 }
 
 // describe says in words what entry e means, or ok=false when it means
@@ -180,7 +207,7 @@ func (an *announcer) describe(ctx context.Context, e audit.StoredEntry) (notify.
 			if fs, err := e.Openings(); err == nil {
 				for _, f := range fs {
 					if f.Name == "reason" {
-						reason = f.Value
+						reason = typed(f.Value)
 					}
 				}
 			}
@@ -203,16 +230,16 @@ func (an *announcer) describe(ctx context.Context, e audit.StoredEntry) (notify.
 		}
 		ev.Details = map[string]any{"change_request": r.ID, "kind": string(r.Kind), "target": r.Target, "summary": r.Summary,
 			"requester": requester, "hash": r.Hash, "expires_at": r.ExpiresAt.UTC(), "state": string(r.State), "by": actor}
-		what := fmt.Sprintf("Change request %s by %s: %s (%s %s).", r.ID, requester, r.Summary, r.Kind, r.Target)
+		what := fmt.Sprintf("Change request %s by %s: %s (%s %s).", r.ID, requester, typed(r.Summary), r.Kind, typed(r.Target))
 		switch e.Kind {
 		case "change.requested":
 			ev.Name = notify.EventApprovalNeeded
-			ev.Title = fmt.Sprintf("%s asks to change %s %s: approval needed", requester, r.Kind, r.Target)
+			ev.Title = fmt.Sprintf("%s asks to change %s %s: approval needed", requester, r.Kind, typed(r.Target))
 			ev.Text = fmt.Sprintf("Approval needed. %s\nContent hash: %s. It expires at %s.\nAnother person reviews the diff and approves: interlock change approve %s",
 				what, r.Hash, r.ExpiresAt.UTC().Format("2006-01-02 15:04 MST"), r.ID)
 		case "change.approved":
 			ev.Name = notify.EventApproved
-			ev.Title = fmt.Sprintf("%s approved %s's change to %s %s", actor, requester, r.Kind, r.Target)
+			ev.Title = fmt.Sprintf("%s approved %s's change to %s %s", actor, requester, r.Kind, typed(r.Target))
 			ev.Text = fmt.Sprintf("%s approved. %s", actor, what)
 		default:
 			return notify.Event{}, false, nil
@@ -224,11 +251,73 @@ func (an *announcer) describe(ctx context.Context, e audit.StoredEntry) (notify.
 	return ev, true, nil
 }
 
+// notifySecretDetector is the secret scanner over the bundled rules (built
+// once per process, shared with nothing that could change it).
+var notifySecretDetector = secrets.BundledDetector
+
+// redactEvent replaces every secret the scanner's rules find in ev's title,
+// text and details with "[redacted:<rule-id>]". A reason is typed by a
+// person, who may paste a live token into it; the audit log keeps it for
+// its readers, but a chat channel or a mailing list is a wider audience.
+// It fails closed: text that could not be checked is withheld.
+func redactEvent(ctx context.Context, ev notify.Event) notify.Event {
+	d, err := notifySecretDetector()
+	redact := func(s string) (string, bool) {
+		if err != nil {
+			return "", false
+		}
+		out, _, rerr := d.RedactText(context.WithoutCancel(ctx), []byte(s))
+		if rerr != nil {
+			return "", false
+		}
+		return string(out), true
+	}
+	title, ok1 := redact(ev.Title)
+	text, ok2 := redact(ev.Text)
+	details := make(map[string]any, len(ev.Details))
+	ok3 := true
+	for k, v := range ev.Details {
+		if s, isString := v.(string); isString {
+			r, ok := redact(s)
+			ok3 = ok3 && ok
+			v = r
+		}
+		details[k] = v
+	}
+	if !ok1 || !ok2 || !ok3 {
+		ev.Title = "A notification was withheld"
+		ev.Text = fmt.Sprintf("Interlock could not check this notification for secrets, so it withheld it. Read it in the log: interlock log show %d", ev.LogIndex)
+		ev.Details = nil
+		return ev
+	}
+	ev.Title, ev.Text, ev.Details = title, text, details
+	return ev
+}
+
 // describeOp is one sentence: who runs what, where, and why.
 func describeOp(op ops.Operation, names idNames) string {
 	return fmt.Sprintf("%s asks to run runbook %s (version %d) on %s in %s, operation %s. Reason: %s",
 		names.of("person:"+op.RequesterID), op.Plan.Runbook, op.Plan.RunbookVersion, plural(len(op.Plan.Hosts()), "host"),
-		plural(len(op.Plan.Waves), "wave"), op.ID, op.Reason)
+		plural(len(op.Plan.Waves), "wave"), op.ID, typed(op.Reason))
+}
+
+// typed makes text a person typed (a reason, a parameter's value) safe to
+// put inside a message people trust: on one line, so that it cannot add
+// lines that read as Interlock's own ("… approved (2 of 2)", a fake wave
+// or plan hash), and without the invisible format characters (bidi
+// overrides, zero-width joiners) that make what a reader sees differ from
+// what is there. Line breaks and other controls become a space; format
+// characters are dropped. Details keep the value as typed, for machines.
+func typed(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp):
+			return ' '
+		case unicode.Is(unicode.Cf, r):
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // opFacts lists what an approver weighs: parameters (secret ones are
@@ -242,7 +331,7 @@ func opFacts(op ops.Operation, data map[string]any, hosts idNames) string {
 	sort.Strings(keys)
 	var ps []string
 	for _, k := range keys {
-		ps = append(ps, k+"="+op.Plan.Params[k])
+		ps = append(ps, typed(k)+"="+typed(op.Plan.Params[k]))
 	}
 	fmt.Fprintf(&b, "Parameters: %s\n", strings.Join(ps, ", "))
 	for i, w := range op.Plan.Waves {
@@ -267,7 +356,7 @@ func opFacts(op ops.Operation, data map[string]any, hosts idNames) string {
 	if u, ok := data["unusual"].([]any); ok && len(u) > 0 {
 		var us []string
 		for _, x := range u {
-			us = append(us, fmt.Sprint(x))
+			us = append(us, typed(fmt.Sprint(x)))
 		}
 		fmt.Fprintf(&b, "Unusual: %s\n", strings.Join(us, "; "))
 	}

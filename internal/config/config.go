@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -135,6 +136,10 @@ func (c Config) Validate() error {
 	for i, h := range c.MetricsTokenSHA256 {
 		if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
 			errs = append(errs, fmt.Errorf("metrics_token_sha256[%d]: must be 64 hex digits, the SHA-256 of a scrape token (printf %%s \"$TOKEN\" | sha256sum)", i))
+		} else if empty := sha256.Sum256(nil); bytes.Equal(b, empty[:]) {
+			// What sha256sum prints for an unset $TOKEN: it would let an
+			// empty bearer token scrape.
+			errs = append(errs, fmt.Errorf("metrics_token_sha256[%d]: is the SHA-256 of an empty token (was $TOKEN set?); hash a long random token", i))
 		}
 	}
 	if err := c.Notifications.validate(); err != nil {

@@ -57,3 +57,13 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateRefusesEmptyScrapeTokenHash: the SHA-256 of nothing (what
+// `printf %s "$TOKEN" | sha256sum` prints when TOKEN is unset) would let
+// an empty bearer token read /metrics.
+func TestValidateRefusesEmptyScrapeTokenHash(t *testing.T) {
+	err := Config{MetricsTokenSHA256: []string{"E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"}}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "metrics_token_sha256[0]") || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("Validate() = %v, want a refusal of the empty token's hash", err)
+	}
+}

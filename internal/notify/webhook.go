@@ -30,7 +30,7 @@ import (
 const (
 	SignatureHeader = "X-Interlock-Signature" // "sha256=" + hex HMAC-SHA256
 	TimestampHeader = "X-Interlock-Timestamp" // Unix seconds when this attempt was signed
-	DeliveryHeader  = "X-Interlock-Delivery"  // the same for every attempt of one message: deduplicate on it
+	DeliveryHeader  = "X-Interlock-Delivery"  // the same for every attempt of one message; a copy of the signed body's "delivery"
 	EventHeader     = "X-Interlock-Event"
 )
 
@@ -46,8 +46,13 @@ func Sign(key []byte, timestamp string, body []byte) string {
 
 // Verify is what a receiver does: it checks signature against key,
 // timestamp and body in constant time, and refuses a timestamp more than
-// tolerance away from now (a replay of an old message).
+// tolerance away from now (a replay of an old message). An empty key is
+// refused: anyone can sign with it, so a receiver whose key did not load
+// would otherwise accept every forgery.
 func Verify(key []byte, timestamp, signature string, body []byte, now time.Time, tolerance time.Duration) error {
+	if len(key) == 0 {
+		return errors.New("the signing key is empty: every signature would verify")
+	}
 	secs, err := strconv.ParseInt(timestamp, 10, 64)
 	if err != nil {
 		return errors.New("the timestamp header is not Unix seconds")
@@ -72,6 +77,10 @@ type WebhookBody struct {
 	Time     time.Time      `json:"time"`
 	LogIndex uint64         `json:"log_index"`
 	Details  map[string]any `json:"details,omitempty"`
+	// Delivery is DeliveryHeader's value, inside the signed body: a
+	// receiver deduplicates on this one (a header is not signed, so a
+	// replay could carry a fresh one).
+	Delivery string `json:"delivery"`
 }
 
 type webhook struct {
@@ -126,6 +135,11 @@ func (w *webhook) send(ctx context.Context, ev Event) error {
 	if err != nil {
 		return err
 	}
+	if len(key) == 0 {
+		// Anyone can sign with the empty key: a receiver could not tell
+		// these messages from forgeries.
+		return permanentError{fmt.Errorf("the secret %s (hmac_secret) is empty; put a random key in it", w.cfg.HMACSecret)}
+	}
 	target := w.cfg.URL
 	if w.cfg.URLSecret != "" {
 		u, err := w.secrets.get(ctx, w.cfg.URLSecret, "address of webhook "+w.cfg.Name)
@@ -137,8 +151,9 @@ func (w *webhook) send(ctx context.Context, ev Event) error {
 			return permanentError{fmt.Errorf("the secret %s does not hold an https:// URL", w.cfg.URLSecret)}
 		}
 	}
+	delivery := deliveryID(ev)
 	body, err := json.Marshal(WebhookBody{Text: slackEscape(ev.Text), Event: ev.Name, Subject: ev.Subject, Title: ev.Title,
-		Time: ev.Time.UTC(), LogIndex: ev.LogIndex, Details: ev.Details})
+		Time: ev.Time.UTC(), LogIndex: ev.LogIndex, Details: ev.Details, Delivery: delivery})
 	if err != nil {
 		return permanentError{fmt.Errorf("encode message: %w", err)}
 	}
@@ -153,7 +168,7 @@ func (w *webhook) send(ctx context.Context, ev Event) error {
 	req.Header.Set("User-Agent", "interlock-notify/1")
 	req.Header.Set(TimestampHeader, ts)
 	req.Header.Set(SignatureHeader, Sign(key, ts, body))
-	req.Header.Set(DeliveryHeader, deliveryID(ev))
+	req.Header.Set(DeliveryHeader, delivery)
 	req.Header.Set(EventHeader, ev.Name)
 	resp, err := w.client.Do(req)
 	if err != nil {
@@ -183,9 +198,15 @@ func deliveryID(ev Event) string {
 }
 
 // redactURL keeps a URL that is a credential (url_secret) out of error
-// messages and so out of logs: net/http errors quote the URL.
+// messages and so out of logs: net/http errors quote the URL, in a form of
+// their own (re-encoded, a password masked as "***") that a replace of the
+// URL's text would miss, so the *url.Error's URL is dropped as a whole.
 func redactURL(err error, target string) error {
 	msg := err.Error()
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		msg = uerr.Op + " [webhook url]: " + uerr.Err.Error()
+	}
 	if target != "" {
 		msg = strings.ReplaceAll(msg, target, "[webhook url]")
 		if u, perr := url.Parse(target); perr == nil {
@@ -197,7 +218,11 @@ func redactURL(err error, target string) error {
 
 // slackEscape escapes the three characters Slack reads as markup, so that
 // text a person typed (a reason such as "<!channel>" or "<https://x|y>")
-// can neither ping a channel nor hide a link in the message.
+// can neither ping a channel nor hide a link in the message. It also puts
+// an invisible word joiner (U+2060) after every "@": Slack-compatible
+// receivers such as Mattermost read a bare "@channel" or "@alice" as a
+// mention, and the joiner breaks the name off without changing what a
+// reader sees. (Interlock's own words never mention anyone.)
 func slackEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "@", "@\u2060").Replace(s)
 }
