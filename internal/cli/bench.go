@@ -460,7 +460,7 @@ func (b *fleetBench) dispatchAll(ctx context.Context, pid int, res *FleetBenchRe
 		if err != nil {
 			return err
 		}
-		res.DispatchCPUPerHostM = float64((cpu1-cpu0).Microseconds()) / 1000 / float64(b.agents)
+		res.DispatchCPUPerHostM = float64((cpu1 - cpu0).Microseconds()) / 1000 / float64(b.agents)
 		b.logf("operation %s %s after %.1f s (%.2f ms of server CPU per host)", id, op.State, res.DispatchSeconds, res.DispatchCPUPerHostM)
 		if op.State != "succeeded" {
 			return fmt.Errorf("the operation ended %s, not succeeded: %s", op.State, op.Detail)
