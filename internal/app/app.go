@@ -144,7 +144,8 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 	alarms := newSecurityCounters()
 	if a.Ops, err = ops.New(ops.Config{Store: a.db.OpsStore(), Policy: a.Engine, Now: a.now, Log: a.log,
-		OnBreakGlass: func(ops.Operation) { alarms.breakGlass.Inc() }, Independence: a.Identity}); err != nil {
+		OnBreakGlass: func(ops.Operation) { alarms.breakGlass.Inc() }, Independence: a.Identity,
+		OnHostRevoked: a.forgetHost}); err != nil {
 		return nil, fmt.Errorf("ops: %w", err)
 	}
 	if a.Changes, err = change.New(change.Config{Store: a.db.ChangeStore(), Policy: a.Policy, Ops: a.Ops, People: a.Identity,

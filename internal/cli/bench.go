@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -69,19 +70,21 @@ Linux only (it reads /proc). Everything is removed at the end unless --keep.`,
 	fleet.Flags().DurationVar(&cfg.window, "window", 30*time.Second, "how long to measure idle CPU")
 	fleet.Flags().DurationVar(&cfg.settle, "settle", 15*time.Second, "how long to wait after enrollment before measuring (first cosignatures, connection churn)")
 	fleet.Flags().StringVar(&cfg.store, "store", "", "PostgreSQL URL for the server (default: SQLite in the temp dir)")
+	fleet.Flags().StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the server's Go CPU profile (its whole run) to this file, for go tool pprof")
 	fleet.Flags().BoolVar(&cfg.keep, "keep", false, "keep the temp dir (server log, data) and print its path")
 	cmd.AddCommand(fleet)
 	return cmd
 }
 
 type fleetBench struct {
-	e         *env
-	agents    int
-	heartbeat time.Duration
-	window    time.Duration
-	settle    time.Duration
-	store     string
-	keep      bool
+	e          *env
+	agents     int
+	heartbeat  time.Duration
+	window     time.Duration
+	settle     time.Duration
+	store      string
+	keep       bool
+	cpuProfile string
 
 	dir     string
 	ready   struct{ URL, CAFingerprint, BootstrapCode string }
@@ -213,6 +216,9 @@ func (b *fleetBench) startServer(ctx context.Context) (*exec.Cmd, error) {
 	args := []string{"--json", "serve", "--data", filepath.Join(b.dir, "data"), "--listen", "127.0.0.1:0"}
 	if b.store != "" {
 		args = append(args, "--store", b.store)
+	}
+	if b.cpuProfile != "" {
+		args = append(args, "--cpuprofile", b.cpuProfile)
 	}
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -567,3 +573,16 @@ func lastLines(s string, n int) string {
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// startCPUProfile writes a CPU profile to file until stop is called.
+func startCPUProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}

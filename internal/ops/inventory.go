@@ -308,6 +308,9 @@ func (s *Manager) RevokeHost(ctx context.Context, by wire.Principal, hostID, rea
 		}
 		return Host{}, fmt.Errorf("revoke host %s: %w", hostID, err)
 	}
+	if s.cfg.OnHostRevoked != nil {
+		s.cfg.OnHostRevoked(hostID)
+	}
 	s.log.InfoContext(ctx, "host revoked", slog.String("host", hostID), slog.String("by", actorOf(by)))
 	return h, nil
 }

@@ -120,6 +120,11 @@ type Config struct {
 	Now          func() time.Time // nil means time.Now
 	Rand         io.Reader        // nil means crypto/rand.Reader
 	Log          *slog.Logger     // nil discards
+
+	// OnHostRevoked, if set, is called after a host's revocation commits,
+	// so that this server's agent hub forgets what it cached about the
+	// host at once (other servers see it through IdentityGeneration).
+	OnHostRevoked func(hostID string)
 }
 
 // Manager is the ops use cases: inventory, runbooks, planning with

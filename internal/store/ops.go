@@ -434,7 +434,10 @@ func (t *Tx) RevokeHost(ctx context.Context, id string, at time.Time) error {
 	if err != nil {
 		return opsErr("revoke host "+id, err)
 	}
-	return expectOne(res, "revoke host "+id)
+	if err := expectOne(res, "revoke host "+id); err != nil {
+		return err
+	}
+	return t.bumpIdentityGeneration(ctx, "revoke host "+id)
 }
 
 // PutService implements ops.Tx.

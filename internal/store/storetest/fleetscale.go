@@ -1,0 +1,67 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/interlock-dev/interlock/internal/ops"
+)
+
+// Fleet scale: what lets a server answer agents from memory (migration
+// 490 and later).
+var _ = Register("fleet scale", func(t *testing.T, open Opener) {
+	ctx := context.Background()
+
+	t.Run("every revocation and pinned certificate moves the identity generation", func(t *testing.T) {
+		s := open(t).OpsStore()
+		gen, ok := s.(interface {
+			OpsIdentityGeneration(context.Context) (int64, error)
+		})
+		if !ok {
+			t.Fatal("the ops store does not count identity changes")
+		}
+		read := func() int64 {
+			t.Helper()
+			g, err := gen.OpsIdentityGeneration(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return g
+		}
+		type pinner interface {
+			PutHostCertificate(ctx context.Context, c ops.HostCertificate, replaces string) error
+		}
+		g0 := read()
+		opsTx(t, s, func(tx ops.Tx) error {
+			return tx.InsertHost(ctx, ops.Host{ID: "host_a", Name: "a1", Services: []string{"web"}}, opsT0)
+		})
+		if g := read(); g != g0 {
+			t.Fatalf("enrolling a host without a certificate moved the generation %d → %d", g0, g)
+		}
+		cert := ops.HostCertificate{HostID: "host_a", Fingerprint: "f1", PEM: "p1", NotAfter: opsT0.AddDate(0, 3, 0), IssuedAt: opsT0}
+		opsTx(t, s, func(tx ops.Tx) error { return tx.(pinner).PutHostCertificate(ctx, cert, "") })
+		g1 := read()
+		if g1 <= g0 {
+			t.Fatalf("pinning a certificate left the generation at %d (was %d)", g1, g0)
+		}
+		renewed := cert
+		renewed.Fingerprint, renewed.Previous = "f2", "f1"
+		opsTx(t, s, func(tx ops.Tx) error { return tx.(pinner).PutHostCertificate(ctx, renewed, "f1") })
+		g2 := read()
+		if g2 <= g1 {
+			t.Fatalf("a renewal left the generation at %d (was %d)", g2, g1)
+		}
+		// A renewal that loses the race changes nothing, the counter included.
+		if err := s.InTx(ctx, func(tx ops.Tx) error { return tx.(pinner).PutHostCertificate(ctx, renewed, "f1") }); err == nil {
+			t.Fatal("a renewal of a certificate that is no longer pinned succeeded")
+		}
+		if g := read(); g != g2 {
+			t.Fatalf("a refused renewal moved the generation %d → %d", g2, g)
+		}
+		opsTx(t, s, func(tx ops.Tx) error { return tx.RevokeHost(ctx, "host_a", opsT0.Add(time.Minute)) })
+		if g := read(); g <= g2 {
+			t.Fatalf("a revocation left the generation at %d (was %d)", g, g2)
+		}
+	})
+})
