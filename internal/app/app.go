@@ -344,6 +344,16 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 	if a.feeder != nil {
 		go a.feeder.Run(ctx)
 	}
+	// Heartbeats that changed nothing are written in batches (ops
+	// liveness.go); the last batch after the server stopped answering.
+	go a.Ops.RunHeartbeatFlusher(ctx, 0)
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := a.Ops.FlushHeartbeats(fctx); err != nil {
+			a.log.ErrorContext(fctx, "write the last heartbeats at shutdown", slog.String("error", err.Error()))
+		}
+	}()
 	if onReady != nil {
 		onReady(ready)
 	}

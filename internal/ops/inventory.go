@@ -244,9 +244,14 @@ func badJoinToken() error {
 
 // RecordHeartbeat records that a host is alive and whether it says it is
 // healthy. It writes an audit entry only when a host comes back: its
-// previous heartbeat was unhealthy or older than the staleness window.
+// previous heartbeat was unhealthy or older than the staleness window. A
+// heartbeat that changes nothing is only remembered, and written with the
+// next batch (liveness.go).
 func (s *Manager) RecordHeartbeat(ctx context.Context, hostID string, healthy bool) error {
 	now := s.clock()
+	if s.fastHeartbeat(hostID, healthy, now) {
+		return nil // nothing changed: written with the next batch (liveness.go)
+	}
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		prev, err := tx.OpsHost(ctx, hostID)
 		if err != nil {
@@ -267,6 +272,9 @@ func (s *Manager) RecordHeartbeat(ctx context.Context, hostID string, healthy bo
 	})
 	if errors.Is(err, ErrNotFound) {
 		return usererr.New(usererr.NotFound, "unknown_host", "Host %s is not enrolled.", hostID)
+	}
+	if err == nil {
+		s.rememberHeartbeat(hostID, healthy, now)
 	}
 	return err
 }
@@ -308,6 +316,7 @@ func (s *Manager) RevokeHost(ctx context.Context, by wire.Principal, hostID, rea
 		}
 		return Host{}, fmt.Errorf("revoke host %s: %w", hostID, err)
 	}
+	s.forgetHeartbeats(hostID)
 	if s.cfg.OnHostRevoked != nil {
 		s.cfg.OnHostRevoked(hostID)
 	}

@@ -138,6 +138,7 @@ type Manager struct {
 	now    func() time.Time
 	rand   io.Reader
 	log    *slog.Logger
+	beats  heartbeatMemo // heartbeats not yet written (liveness.go)
 }
 
 // New returns a Manager.
@@ -192,6 +193,7 @@ func (s *Manager) snapshot(ctx context.Context, r Reader) (*Inventory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load hosts: %w", err)
 	}
+	s.overlayHeartbeats(hosts)
 	services, err := r.OpsServices(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load services: %w", err)

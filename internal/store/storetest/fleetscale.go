@@ -64,4 +64,41 @@ var _ = Register("fleet scale", func(t *testing.T, open Opener) {
 			t.Fatalf("a revocation left the generation at %d (was %d)", g, g2)
 		}
 	})
+
+	t.Run("batched heartbeats skip revoked hosts and never move last_seen back", func(t *testing.T) {
+		s := open(t).OpsStore()
+		w, ok := s.(interface {
+			TouchHostsSeen(ctx context.Context, ids []string, healthy bool, at time.Time) error
+		})
+		if !ok {
+			t.Fatal("the ops store cannot write heartbeats in batches")
+		}
+		opsTx(t, s, func(tx ops.Tx) error {
+			for _, id := range []string{"host_a", "host_b", "host_c"} {
+				if err := tx.InsertHost(ctx, ops.Host{ID: id, Name: id, Services: []string{"web"}, Healthy: true, LastSeen: opsT0}, opsT0); err != nil {
+					return err
+				}
+			}
+			if err := tx.RevokeHost(ctx, "host_b", opsT0); err != nil {
+				return err
+			}
+			return tx.SetHostHeartbeat(ctx, "host_c", true, opsT0.Add(time.Hour))
+		})
+		at := opsT0.Add(time.Minute)
+		if err := w.TouchHostsSeen(ctx, []string{"host_a", "host_b", "host_c"}, false, at); err != nil {
+			t.Fatal(err)
+		}
+		for id, want := range map[string]struct {
+			seen    time.Time
+			healthy bool
+		}{"host_a": {at, false}, "host_b": {opsT0, true}, "host_c": {opsT0.Add(time.Hour), true}} {
+			h, err := s.OpsHost(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !h.LastSeen.Equal(want.seen) || h.Healthy != want.healthy {
+				t.Errorf("%s: last seen %v healthy %v, want %v %v", id, h.LastSeen, h.Healthy, want.seen, want.healthy)
+			}
+		}
+	})
 })
