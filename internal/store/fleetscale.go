@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/interlock-dev/interlock/internal/ops"
 )
 
 // bumpIdentityGeneration tells every server's cache of host revocations
@@ -53,4 +55,15 @@ func (s opsStore) TouchHostsSeen(ctx context.Context, ids []string, healthy bool
 		}
 		return nil
 	})
+}
+
+// OpsOperationState returns an operation's state alone: the executor
+// checks it before every dispatch, and an operation on ten thousand hosts
+// carries a plan far larger than the state.
+func (s opsStore) OpsOperationState(ctx context.Context, id string) (ops.OpState, error) {
+	var st string
+	if err := s.db.QueryRow(ctx, `SELECT state FROM ops_operations WHERE id = $1`, id).Scan(&st); err != nil {
+		return "", opsErr("load the state of op "+id, err)
+	}
+	return ops.OpState(st), nil
 }

@@ -282,7 +282,7 @@ func (e *Engine) runPhase(ctx context.Context, r *runState, op ops.Operation, w 
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			s, err := e.dispatchOne(waveCtx, r, w.Number, h, phase, cmd)
+			s, err := e.dispatchOne(waveCtx, r, op, w.Number, h, phase, cmd)
 			if err != nil {
 				stop(err)
 				return
@@ -308,12 +308,13 @@ func (e *Engine) runPhase(ctx context.Context, r *runState, op ops.Operation, w 
 // dispatchOne records the step as dispatched (committed, with its audit
 // entry), sends it, and records the result. It returns the final record,
 // a zero record if nothing was sent, or errStopped / a store error.
-func (e *Engine) dispatchOne(ctx context.Context, r *runState, wave int, host, phase string, cmd *ops.Command) (StepRecord, error) {
+// planned is the operation as read at the start of the wave.
+func (e *Engine) dispatchOne(ctx context.Context, r *runState, planned ops.Operation, wave int, host, phase string, cmd *ops.Command) (StepRecord, error) {
 	if ctx.Err() != nil {
 		return StepRecord{}, errStopped
 	}
 	// Invariant 3: re-read the operation before every dispatch.
-	op, err := e.reread(ctx, r.opID)
+	op, err := e.recheck(ctx, r.opID, planned)
 	if err != nil {
 		return StepRecord{}, err
 	}
@@ -456,6 +457,36 @@ func (e *Engine) finish(ctx context.Context, r *runState, rec StepRecord, kind s
 	r.record(rec)
 	e.notify(rec.OpID)
 	return nil
+}
+
+// opStateReader is an Ops that reads an operation's state without its
+// plan (ops.Manager.State).
+type opStateReader interface {
+	State(ctx context.Context, id string) (ops.OpState, error)
+}
+
+// recheck is reread for a dispatch: it reads the operation's state from
+// the store and, when it is still running, returns planned — the
+// operation read at the start of the wave, whose plan and parameters
+// cannot change once approved — instead of loading the whole plan again,
+// which on N hosts made a wave cost O(N²).
+func (e *Engine) recheck(ctx context.Context, opID string, planned ops.Operation) (ops.Operation, error) {
+	sr, ok := e.cfg.Ops.(opStateReader)
+	if !ok || planned.ID != opID {
+		return e.reread(ctx, opID)
+	}
+	st, err := sr.State(ctx, opID)
+	if err != nil {
+		if ctx.Err() != nil {
+			return planned, errStopped
+		}
+		return planned, fmt.Errorf("load op %s: %w", opID, err)
+	}
+	if st != ops.OpRunning {
+		return planned, errStopped
+	}
+	planned.State = st
+	return planned, nil
 }
 
 // reread loads the operation and returns errStopped unless it is running.
