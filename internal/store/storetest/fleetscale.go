@@ -2,10 +2,13 @@ package storetest
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/ops"
+	"github.com/interlock-dev/interlock/internal/store"
 )
 
 // Fleet scale: what lets a server answer agents from memory (migration
@@ -98,6 +101,49 @@ var _ = Register("fleet scale", func(t *testing.T, open Opener) {
 			}
 			if !h.LastSeen.Equal(want.seen) || h.Healthy != want.healthy {
 				t.Errorf("%s: last seen %v healthy %v, want %v %v", id, h.LastSeen, h.Healthy, want.seen, want.healthy)
+			}
+		}
+	})
+
+	t.Run("grouped transactions: each caller gets its own outcome", func(t *testing.T) {
+		db := open(t)
+		if _, err := db.Exec(ctx, `CREATE TABLE group_test (n BIGINT PRIMARY KEY)`); err != nil {
+			t.Fatal(err)
+		}
+		const n = 200
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = db.InTxGrouped(ctx, func(tx *store.Tx) error {
+					if _, err := tx.Exec(ctx, `INSERT INTO group_test (n) VALUES ($1)`, i); err != nil {
+						return err
+					}
+					if i%3 == 0 {
+						return errors.New("refused")
+					}
+					if i%7 == 0 { // a statement that fails inside the shared transaction
+						_, err := tx.Exec(ctx, `INSERT INTO group_test (n) VALUES ($1)`, i)
+						return err
+					}
+					return nil
+				})
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			want := i%3 != 0 && i%7 != 0
+			if (err == nil) != want {
+				t.Errorf("call %d: error %v, want success %v", i, err, want)
+			}
+			var c int
+			if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM group_test WHERE n = $1`, i).Scan(&c); err != nil {
+				t.Fatal(err)
+			}
+			if (c == 1) != want {
+				t.Errorf("call %d: %d rows, want committed %v", i, c, want)
 			}
 		}
 	})
