@@ -403,7 +403,9 @@ func (b *fleetBench) waitLive(ctx context.Context, agentsDone <-chan error) erro
 		}
 		out, err := b.cli("", "admin", "--json", "hosts")
 		if err != nil {
-			return err
+			// A server busy enrolling thousands may answer late: ask again.
+			b.logf("hosts: %v (asking again)", err)
+			continue
 		}
 		var hosts wire.HostList
 		if err := json.Unmarshal([]byte(out), &hosts); err != nil {
@@ -462,7 +464,8 @@ func (b *fleetBench) dispatchAll(ctx context.Context, pid int, res *FleetBenchRe
 		var op wire.Operation
 		out, err := b.cli("", "approver1", "--json", "ops", "show", id)
 		if err != nil {
-			return err
+			b.logf("ops show: %v (asking again)", err)
+			continue
 		}
 		if err := json.Unmarshal([]byte(out), &op); err != nil {
 			return fmt.Errorf("ops show --json: %w", err)
