@@ -162,6 +162,10 @@ type Config struct {
 	// request (identity.go). nil reads the store every time.
 	IdentityGeneration func(ctx context.Context) (int64, error)
 	IdentityTTL        time.Duration
+	// EnrollQueueWait is how long an enrollment waits for one of the
+	// few that run at once before it is answered 503 (identity.go); 0
+	// means 5 s.
+	EnrollQueueWait time.Duration
 }
 
 // Hub tracks connected agents and routes steps and results.
@@ -179,6 +183,7 @@ type Hub struct {
 	attached chan struct{}
 
 	ids         *identityCache   // verified certificates, hosts' revocations and pins
+	enrolling   chan struct{}    // enrollment slots (admitEnrollment)
 	checkpoints *checkpointCache // nil when agents do not witness the log
 	late        LateResults      // takes results no Dispatch waits for; nil until set
 }
@@ -230,7 +235,11 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.IdentityTTL <= 0 {
 		cfg.IdentityTTL = time.Second
 	}
+	if h.cfg.EnrollQueueWait <= 0 {
+		h.cfg.EnrollQueueWait = 5 * time.Second
+	}
 	h.ids = newIdentityCache(cfg.IdentityGeneration, cfg.IdentityTTL)
+	h.enrolling = make(chan struct{}, maxConcurrentEnrollments)
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -539,6 +548,11 @@ func (h *Hub) SetLateResults(l LateResults) {
 // so a malformed request changes nothing.
 func (h *Hub) EnrollHandler() http.Handler {
 	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
+		release, ok := h.admitEnrollment(w, r)
+		if !ok {
+			return nil
+		}
+		defer release()
 		var req wire.EnrollRequest
 		if err := h.decode(w, r, &req); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -159,4 +160,32 @@ func (h *Hub) ForgetHost(hostID string) {
 	delete(h.ids.hosts, hostID)
 	h.ids.forgets++
 	h.ids.mu.Unlock()
+}
+
+// Enrollment admission. Thousands of agents started at once (agent
+// --count, a provisioning run) all enroll at once; each enrollment signs a
+// certificate and commits twice. Served all together, each waits so long
+// that the agents' 30-second requests time out and are sent again: the
+// server works ever harder for nobody. So at most maxConcurrentEnrollments
+// run at a time; a request that cannot start within Config.EnrollQueueWait
+// gets 503 with Retry-After (it spends nothing of the address's allowance
+// of public writes), and the agent retries with backoff.
+const maxConcurrentEnrollments = 8
+
+// admitEnrollment waits for an enrollment slot. When it returns false it
+// has answered the request.
+func (h *Hub) admitEnrollment(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	t := time.NewTimer(h.cfg.EnrollQueueWait)
+	defer t.Stop()
+	select {
+	case h.enrolling <- struct{}{}:
+		return func() { <-h.enrolling }, true
+	case <-t.C:
+		w.Header().Set("Retry-After", "2")
+		_ = writeProblem(w, r, http.StatusServiceUnavailable, "enrollment_busy",
+			"The server is enrolling many agents at once; try again in a few seconds.")
+		return nil, false
+	case <-r.Context().Done():
+		return nil, false
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -153,5 +154,67 @@ func TestIdentityCacheTrustsNothingWithoutTheGeneration(t *testing.T) {
 	f.inv.revoke("host_a")
 	if code := f.beat(); code != http.StatusUnauthorized {
 		t.Fatalf("heartbeat of a revoked host while the generation is unreadable: %d, want 401", code)
+	}
+}
+
+// blockingEnroller holds every enrollment until released.
+type blockingEnroller struct {
+	*fakeInventory
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingEnroller) EnrollHost(ctx context.Context, token, hostname, key string) (string, []string, map[string]string, error) {
+	b.started <- struct{}{}
+	<-b.release
+	return b.fakeInventory.EnrollHost(ctx, token, hostname, key)
+}
+
+// TestEnrollmentsWaitForASlot: only a few enrollments run at once; one
+// that cannot start soon is answered 503 with Retry-After (the agent
+// retries) rather than left to time out.
+func TestEnrollmentsWaitForASlot(t *testing.T) {
+	ca, err := pki.LoadOrCreateCA(t.TempDir(), testSealer{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := &fakeInventory{}
+	enr := &blockingEnroller{fakeInventory: inv, started: make(chan struct{}, 100), release: make(chan struct{})}
+	hub, err := agenthub.New(agenthub.Config{CA: ca, Enroller: enr, Heartbeats: inv, Revocations: inv, EnrollQueueWait: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, csr, err := pki.NewAgentKey(nil, "web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"token": "ilk_join_ok", "hostname": "web-1", "csr": string(csr)})
+	enroll := func() *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, "/v1/agent/enroll", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		hub.EnrollHandler().ServeHTTP(w, r)
+		return w
+	}
+	codes := make(chan int, 20)
+	for range 20 {
+		go func() { codes <- enroll().Code }()
+	}
+	for range 12 { // 20 asked, at most 8 run: 12 are turned away
+		if c := <-codes; c != http.StatusServiceUnavailable {
+			t.Fatalf("an enrollment beyond the slots answered %d, want 503", c)
+		}
+	}
+	if n := len(enr.started); n > 8 {
+		t.Fatalf("%d enrollments ran at once", n)
+	}
+	close(enr.release)
+	for range 8 {
+		if c := <-codes; c != http.StatusOK {
+			t.Fatalf("an admitted enrollment answered %d, want 200", c)
+		}
+	}
+	if w := enroll(); w.Code != http.StatusOK || w.Header().Get("Retry-After") != "" {
+		t.Fatalf("with free slots: %d", w.Code)
 	}
 }
