@@ -125,7 +125,7 @@ func (s *Manager) EnrollHost(ctx context.Context, token, hostname, keySHA256 str
 	}
 	now := s.clock()
 	var jt JoinToken
-	err = s.store.InTx(ctx, func(tx Tx) error {
+	err = s.inTxGrouped(ctx, func(tx Tx) error {
 		// Serialise enrollments (and planning) so that two agents cannot
 		// both take a free name.
 		if err := tx.LockOps(ctx); err != nil {
@@ -252,7 +252,7 @@ func (s *Manager) RecordHeartbeat(ctx context.Context, hostID string, healthy bo
 	if s.fastHeartbeat(hostID, healthy, now) {
 		return nil // nothing changed: written with the next batch (liveness.go)
 	}
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.inTxGrouped(ctx, func(tx Tx) error {
 		prev, err := tx.OpsHost(ctx, hostID)
 		if err != nil {
 			return err

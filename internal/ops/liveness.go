@@ -177,3 +177,20 @@ func (s *Manager) RunHeartbeatFlusher(ctx context.Context, interval time.Duratio
 		}
 	}
 }
+
+// groupedStore is a Store whose small transactions may share a commit with
+// others made at the same time (store.DB.InTxGrouped).
+type groupedStore interface {
+	InTxGrouped(ctx context.Context, fn func(Tx) error) error
+}
+
+// inTxGrouped runs the small transactions that thousands of agents make at
+// once — enrolling, pinning their certificate, a heartbeat that changes
+// something — so that they share commits; each still commits (or fails)
+// on its own before its caller hears of it.
+func (s *Manager) inTxGrouped(ctx context.Context, fn func(Tx) error) error {
+	if g, ok := s.store.(groupedStore); ok {
+		return g.InTxGrouped(ctx, fn)
+	}
+	return s.store.InTx(ctx, fn)
+}

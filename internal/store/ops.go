@@ -22,6 +22,11 @@ func (s opsStore) InTx(ctx context.Context, fn func(ops.Tx) error) error {
 	return s.db.InTx(ctx, func(tx *Tx) error { return fn(tx) })
 }
 
+// InTxGrouped lets small ops transactions share commits (groupcommit.go).
+func (s opsStore) InTxGrouped(ctx context.Context, fn func(ops.Tx) error) error {
+	return s.db.InTxGrouped(ctx, func(tx *Tx) error { return fn(tx) })
+}
+
 // opsQuerier is what the ops reads need; *DB and *Tx both have it.
 type opsQuerier interface {
 	Query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
