@@ -164,7 +164,7 @@ type Config struct {
 	IdentityTTL        time.Duration
 	// EnrollQueueWait is how long an enrollment waits for one of the
 	// few that run at once before it is answered 503 (identity.go); 0
-	// means 5 s.
+	// means 10 s (agents give up on a request after 30 s).
 	EnrollQueueWait time.Duration
 }
 
@@ -236,7 +236,7 @@ func New(cfg Config) (*Hub, error) {
 		cfg.IdentityTTL = time.Second
 	}
 	if h.cfg.EnrollQueueWait <= 0 {
-		h.cfg.EnrollQueueWait = 5 * time.Second
+		h.cfg.EnrollQueueWait = 10 * time.Second
 	}
 	h.ids = newIdentityCache(cfg.IdentityGeneration, cfg.IdentityTTL)
 	h.enrolling = make(chan struct{}, maxConcurrentEnrollments)

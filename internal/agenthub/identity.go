@@ -170,7 +170,7 @@ func (h *Hub) ForgetHost(hostID string) {
 // run at a time; a request that cannot start within Config.EnrollQueueWait
 // gets 503 with Retry-After (it spends nothing of the address's allowance
 // of public writes), and the agent retries with backoff.
-const maxConcurrentEnrollments = 8
+const maxConcurrentEnrollments = 32
 
 // admitEnrollment waits for an enrollment slot. When it returns false it
 // has answered the request.
