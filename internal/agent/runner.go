@@ -138,6 +138,10 @@ func validStepID(id string) error {
 	return nil
 }
 
+// stepWaitDelay is how long a step's output may still be read after it
+// exits (see runStep).
+const stepWaitDelay = 15 * time.Second
+
 // runStep runs one step: argv without a shell (or `/bin/sh -c` with the
 // argv joined by spaces when Shell is set), killed with its process group
 // after the timeout, combined output capped and redacted.
@@ -169,7 +173,12 @@ func runStep(ctx context.Context, step wire.Step, hardCap int, now func() time.T
 	redactor := redact.New(step.Redact)
 	out := &capWriter{keep: limit + max(secretSlack, redactor.Longest())}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.WaitDelay = 2 * time.Second
+	// How long the output may still be read after the step exits (or its
+	// timeout kills it): enough for a busy machine to drain the pipes (at
+	// 2 s, a thousand steps starting at once on two cores failed with
+	// "WaitDelay expired before I/O complete"), short enough that a
+	// daemon the step left holding its stdout does not hold the step.
+	cmd.WaitDelay = stepWaitDelay
 	setProcessGroup(cmd)
 	err := cmd.Run()
 	res.FinishedAt = now()

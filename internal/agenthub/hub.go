@@ -153,6 +153,19 @@ type Config struct {
 	CheckpointTTL time.Duration
 	Now           func() time.Time // nil means time.Now
 	Log           *slog.Logger     // nil discards
+
+	// IdentityGeneration, if set, returns a counter that changes with
+	// every revocation and pinned certificate on any server sharing the
+	// store (ops.Manager.IdentityGeneration); the hub then keeps hosts'
+	// revocations and pins in memory and reads the counter at most once
+	// per IdentityTTL (0 means 1 s) instead of the store on every agent
+	// request (identity.go). nil reads the store every time.
+	IdentityGeneration func(ctx context.Context) (int64, error)
+	IdentityTTL        time.Duration
+	// EnrollQueueWait is how long an enrollment waits for one of the
+	// few that run at once before it is answered 503 (identity.go); 0
+	// means 10 s (agents give up on a request after 30 s).
+	EnrollQueueWait time.Duration
 }
 
 // Hub tracks connected agents and routes steps and results.
@@ -169,6 +182,8 @@ type Hub struct {
 	// Dispatch calls waiting for their host to connect.
 	attached chan struct{}
 
+	ids         *identityCache   // verified certificates, hosts' revocations and pins
+	enrolling   chan struct{}    // enrollment slots (admitEnrollment)
 	checkpoints *checkpointCache // nil when agents do not witness the log
 	late        LateResults      // takes results no Dispatch waits for; nil until set
 }
@@ -217,6 +232,14 @@ func New(cfg Config) (*Hub, error) {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.IdentityTTL <= 0 {
+		cfg.IdentityTTL = time.Second
+	}
+	if h.cfg.EnrollQueueWait <= 0 {
+		h.cfg.EnrollQueueWait = 10 * time.Second
+	}
+	h.ids = newIdentityCache(cfg.IdentityGeneration, cfg.IdentityTTL)
+	h.enrolling = make(chan struct{}, maxConcurrentEnrollments)
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -280,7 +303,8 @@ func (h *Hub) identify(r *http.Request) (hostID string, state certState, pin Pin
 		return "", 0, Pin{}, false
 	}
 	leaf := r.TLS.PeerCertificates[0]
-	id, err := h.cfg.CA.VerifyAgent(leaf, h.now())
+	fp := fingerprint(leaf)
+	id, err := h.verifyAgent(leaf, fp, h.now())
 	if err != nil {
 		h.log.InfoContext(r.Context(), "agent certificate refused", slog.String("error", err.Error()))
 		return "", 0, Pin{}, false
@@ -289,7 +313,7 @@ func (h *Hub) identify(r *http.Request) (hostID string, state certState, pin Pin
 		h.log.InfoContext(r.Context(), "agent certificate refused: the host is revoked", slog.String("host", id))
 		return "", 0, Pin{}, false
 	}
-	state, pin, err = h.pinState(r.Context(), id, fingerprint(leaf))
+	state, pin, err = h.pinState(r.Context(), id, fp)
 	if err != nil {
 		h.log.InfoContext(r.Context(), "agent certificate refused", slog.String("host", id), slog.String("error", err.Error()))
 		return "", 0, Pin{}, false
@@ -304,7 +328,8 @@ func (h *Hub) pinState(ctx context.Context, hostID, fp string) (certState, Pin, 
 	if h.cfg.Certificates == nil {
 		return certUnpinned, Pin{}, nil
 	}
-	pin, ok, err := h.cfg.Certificates.HostPin(ctx, hostID)
+	e, err := h.host(ctx, hostID)
+	pin, ok := e.pin, e.pinned
 	switch {
 	case err != nil:
 		return 0, Pin{}, fmt.Errorf("look up the pinned certificate: %w", err)
@@ -338,7 +363,8 @@ func fingerprint(c *x509.Certificate) string {
 
 // revoked asks Revocations, failing closed.
 func (h *Hub) revoked(ctx context.Context, hostID string) bool {
-	revoked, err := h.cfg.Revocations.HostRevoked(ctx, hostID)
+	e, err := h.host(ctx, hostID)
+	revoked := e.revoked
 	if err != nil {
 		h.log.ErrorContext(ctx, "check host revocation", slog.String("host", hostID), slog.String("error", err.Error()))
 		return true
@@ -522,6 +548,11 @@ func (h *Hub) SetLateResults(l LateResults) {
 // so a malformed request changes nothing.
 func (h *Hub) EnrollHandler() http.Handler {
 	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
+		release, ok := h.admitEnrollment(w, r)
+		if !ok {
+			return nil
+		}
+		defer release()
 		var req wire.EnrollRequest
 		if err := h.decode(w, r, &req); err != nil {
 			return err
@@ -550,6 +581,7 @@ func (h *Hub) EnrollHandler() http.Handler {
 			if err := h.cfg.Certificates.PinEnrolled(r.Context(), hostID, fingerprint(leaf), string(cert), leaf.NotAfter); err != nil {
 				return err
 			}
+			h.ForgetHost(hostID)
 		}
 		var logKey string
 		if h.cfg.AuditLog != nil {
@@ -622,9 +654,9 @@ func (h *Hub) ConnectHandler() http.Handler {
 				// failed lookup here would fail the steps in flight, so it
 				// is logged and the next ping asks again (new requests and
 				// dispatches still fail closed).
-				if revoked, err := h.cfg.Revocations.HostRevoked(r.Context(), hostID); err != nil {
+				if e, err := h.host(r.Context(), hostID); err != nil {
 					h.log.ErrorContext(r.Context(), "check host revocation", slog.String("host", hostID), slog.String("error", err.Error()))
-				} else if revoked {
+				} else if e.revoked {
 					h.log.InfoContext(r.Context(), "agent stream ended: the host is revoked", slog.String("host", hostID))
 					return nil
 				}
@@ -789,6 +821,7 @@ func (h *Hub) RenewHandler() http.Handler {
 		if err != nil {
 			return err
 		}
+		h.ForgetHost(hostID)
 		h.log.InfoContext(r.Context(), "agent certificate renewed", slog.String("host", hostID))
 		return writeJSON(w, http.StatusOK, wire.RenewResponse{Certificate: cert, CA: string(h.cfg.CA.CertificatePEM())})
 	})

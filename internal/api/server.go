@@ -438,10 +438,24 @@ func (s *Server) serveChargingFailures(rt Route, c *Call) error {
 	rec := &statusWriter{ResponseWriter: c.W}
 	c.W = rec
 	err := rt.Handle(c)
-	if err != nil || rec.status >= 400 {
+	if clientFailure(err, rec.status) {
 		s.public.allow(ip, time.Now())
 	}
 	return err
+}
+
+// clientFailure says whether a public request failed because of what the
+// client sent (an unknown token, a bad request: 4xx), which spends its
+// address's allowance. A failure of the server's own (a 5xx, a request
+// the client gave up on while the server was busy) does not: a fleet
+// enrolling through one overloaded server would otherwise lock its own
+// address out and retry ever harder.
+func clientFailure(err error, status int) bool {
+	if err != nil {
+		ue, ok := usererr.As(err)
+		return ok && (ue.Kind.HTTPStatus() == 0 || ue.Kind.HTTPStatus() < 500)
+	}
+	return status >= 400 && status < 500
 }
 
 // statusWriter remembers the status a handler wrote.

@@ -32,10 +32,19 @@ func (a *App) setupTLSAndAgents(ctx context.Context, sealer pki.Sealer) error {
 	a.fleet = newFleetWitness(a.db, a.Audit, a.now) // agents witness the audit log (witness.go)
 	if a.Hub, err = agenthub.New(agenthub.Config{CA: a.CA, Enroller: a.Ops, Heartbeats: a.Ops, Revocations: a.Ops,
 		Certificates: hostCertificates{a.Ops}, Now: a.now, Log: a.log,
-		AuditLog: hubLog{a.Audit}, Witnesses: a.fleet}); err != nil {
+		AuditLog: hubLog{a.Audit}, Witnesses: a.fleet,
+		IdentityGeneration: a.Ops.IdentityGeneration}); err != nil {
 		return fmt.Errorf("agent hub: %w", err)
 	}
 	return nil
+}
+
+// forgetHost tells the hub that a host's identity changed on this server
+// (ops.Config.OnHostRevoked), so that its cache takes it in at once.
+func (a *App) forgetHost(hostID string) {
+	if a.Hub != nil {
+		a.Hub.ForgetHost(hostID)
+	}
 }
 
 func (a *App) agentRoutes() []api.Route { return append(api.AgentRoutes(a.Hub), a.serversRoute()) }

@@ -163,7 +163,8 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 	alarms := newSecurityCounters()
 	if a.Ops, err = ops.New(ops.Config{Store: a.db.OpsStore(), Policy: a.Engine, Now: a.now, Log: a.log,
-		OnBreakGlass: func(ops.Operation) { alarms.breakGlass.Inc() }, Independence: a.Identity}); err != nil {
+		OnBreakGlass: func(ops.Operation) { alarms.breakGlass.Inc() }, Independence: a.Identity,
+		OnHostRevoked: a.forgetHost}); err != nil {
 		return nil, fmt.Errorf("ops: %w", err)
 	}
 	if a.Changes, err = change.New(change.Config{Store: a.db.ChangeStore(), Policy: a.Policy, Ops: a.Ops, People: a.Identity,
@@ -409,6 +410,16 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 		go a.notifier.Run(ctx)
 		go a.announcer.run(ctx)
 	}
+	// Heartbeats that changed nothing are written in batches (ops
+	// liveness.go); the last batch after the server stopped answering.
+	go a.Ops.RunHeartbeatFlusher(ctx, 0)
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := a.Ops.FlushHeartbeats(fctx); err != nil {
+			a.log.ErrorContext(fctx, "write the last heartbeats at shutdown", slog.String("error", err.Error()))
+		}
+	}()
 	if onReady != nil {
 		onReady(ready)
 	}

@@ -72,7 +72,8 @@ func newFleetWitness(db *store.DB, l *audit.Log, now func() time.Time) *fleetWit
 // the host had not used before is a state change and is audited with it.
 func (f *fleetWitness) RecordCosignature(ctx context.Context, hostID string, c agenthub.VerifiedCosignature) error {
 	now := f.now()
-	return f.db.InTx(ctx, func(tx *store.Tx) error {
+	// Grouped: a fleet's agents cosign at about the same time.
+	return f.db.InTxGrouped(ctx, func(tx *store.Tx) error {
 		prev, err := tx.AgentCosignature(ctx, hostID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err

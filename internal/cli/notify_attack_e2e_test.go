@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/app"
 	"github.com/interlock-dev/interlock/internal/config"
 	"github.com/interlock-dev/interlock/internal/notify"
 	"github.com/interlock-dev/interlock/internal/scan/secrets"
@@ -45,7 +46,7 @@ func TestNotificationsAttacked(t *testing.T) {
 		Webhooks: []config.WebhookSink{{Name: "oncall-hook", URL: hook.srv.URL + "/interlock", HMACSecret: "notify/hook-key", CAFile: caFile}},
 		Email: []config.EmailSink{{Name: "oncall-mail", SMTP: ms.addr, From: "Interlock <interlock@example.com>", To: []string{"oncall@example.com"},
 			Username: ms.user, PasswordSecret: "notify/smtp-password", CAFile: caFile}},
-	}})
+	}}, app.Options{})
 	q.setUp(10)
 	q.must(hookKey, "--profile", "admin", "secret", "put", "notify/hook-key")
 	q.must(ms.password, "--profile", "admin", "secret", "put", "notify/smtp-password")

@@ -17,6 +17,7 @@ func newServeCmd(e *env) *cobra.Command {
 	var file string
 	var flags config.Config
 	var verbose bool
+	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the control plane (HTTPS; embedded SQLite in --data unless --store postgres://…)",
@@ -61,6 +62,15 @@ func newServeCmd(e *env) *cobra.Command {
 			if f.Changed("advertise") {
 				cfg.Advertise = flags.Advertise
 			}
+			if cpuProfile != "" {
+				// For interlock bench fleet --cpuprofile: the server's own
+				// CPU profile, until it stops.
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			level := slog.LevelInfo
 			if verbose {
 				level = slog.LevelDebug
@@ -102,5 +112,7 @@ func newServeCmd(e *env) *cobra.Command {
 	cmd.Flags().StringSliceVar(&flags.LogWitnessCAFiles, "log-witness-ca", nil, "PEM certificate to trust for witnesses' HTTPS, e.g. a witness's tls.crt (repeatable)")
 	cmd.Flags().StringVar(&flags.Advertise, "advertise", "", "with several servers on one PostgreSQL: the https:// URL agents reach this server at (default https://LISTEN)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log debug messages (every authorization decision)")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of the server to this file until it stops (for interlock bench fleet)")
+	_ = cmd.Flags().MarkHidden("cpuprofile")
 	return cmd
 }

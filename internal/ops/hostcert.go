@@ -76,7 +76,7 @@ func (s *Manager) HostCertificate(ctx context.Context, hostID string) (HostCerti
 func (s *Manager) PinEnrolledCertificate(ctx context.Context, c HostCertificate) error {
 	now := s.clock()
 	c.IssuedAt, c.Previous = now, ""
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.inTxGrouped(ctx, func(tx Tx) error {
 		ctx2, ok := tx.(hostCertTx)
 		if !ok {
 			return errors.New("ops: the store cannot pin host certificates")

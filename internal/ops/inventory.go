@@ -125,7 +125,7 @@ func (s *Manager) EnrollHost(ctx context.Context, token, hostname, keySHA256 str
 	}
 	now := s.clock()
 	var jt JoinToken
-	err = s.store.InTx(ctx, func(tx Tx) error {
+	err = s.inTxGrouped(ctx, func(tx Tx) error {
 		// Serialise enrollments (and planning) so that two agents cannot
 		// both take a free name.
 		if err := tx.LockOps(ctx); err != nil {
@@ -244,10 +244,15 @@ func badJoinToken() error {
 
 // RecordHeartbeat records that a host is alive and whether it says it is
 // healthy. It writes an audit entry only when a host comes back: its
-// previous heartbeat was unhealthy or older than the staleness window.
+// previous heartbeat was unhealthy or older than the staleness window. A
+// heartbeat that changes nothing is only remembered, and written with the
+// next batch (liveness.go).
 func (s *Manager) RecordHeartbeat(ctx context.Context, hostID string, healthy bool) error {
 	now := s.clock()
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	if s.fastHeartbeat(hostID, healthy, now) {
+		return nil // nothing changed: written with the next batch (liveness.go)
+	}
+	err := s.inTxGrouped(ctx, func(tx Tx) error {
 		prev, err := tx.OpsHost(ctx, hostID)
 		if err != nil {
 			return err
@@ -267,6 +272,9 @@ func (s *Manager) RecordHeartbeat(ctx context.Context, hostID string, healthy bo
 	})
 	if errors.Is(err, ErrNotFound) {
 		return usererr.New(usererr.NotFound, "unknown_host", "Host %s is not enrolled.", hostID)
+	}
+	if err == nil {
+		s.rememberHeartbeat(hostID, healthy, now)
 	}
 	return err
 }
@@ -307,6 +315,10 @@ func (s *Manager) RevokeHost(ctx context.Context, by wire.Principal, hostID, rea
 			return Host{}, err
 		}
 		return Host{}, fmt.Errorf("revoke host %s: %w", hostID, err)
+	}
+	s.forgetHeartbeats(hostID)
+	if s.cfg.OnHostRevoked != nil {
+		s.cfg.OnHostRevoked(hostID)
 	}
 	s.log.InfoContext(ctx, "host revoked", slog.String("host", hostID), slog.String("by", actorOf(by)))
 	return h, nil

@@ -120,6 +120,11 @@ type Config struct {
 	Now          func() time.Time // nil means time.Now
 	Rand         io.Reader        // nil means crypto/rand.Reader
 	Log          *slog.Logger     // nil discards
+
+	// OnHostRevoked, if set, is called after a host's revocation commits,
+	// so that this server's agent hub forgets what it cached about the
+	// host at once (other servers see it through IdentityGeneration).
+	OnHostRevoked func(hostID string)
 }
 
 // Manager is the ops use cases: inventory, runbooks, planning with
@@ -133,6 +138,7 @@ type Manager struct {
 	now    func() time.Time
 	rand   io.Reader
 	log    *slog.Logger
+	beats  heartbeatMemo // heartbeats not yet written (liveness.go)
 }
 
 // New returns a Manager.
@@ -187,6 +193,7 @@ func (s *Manager) snapshot(ctx context.Context, r Reader) (*Inventory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load hosts: %w", err)
 	}
+	s.overlayHeartbeats(hosts)
 	services, err := r.OpsServices(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load services: %w", err)

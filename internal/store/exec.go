@@ -20,6 +20,12 @@ func (s execStore) InTx(ctx context.Context, fn func(exec.Tx) error) error {
 	return s.db.InTx(ctx, func(tx *Tx) error { return fn(tx) })
 }
 
+// InTxGrouped lets the executor's per-step transactions share commits
+// (groupcommit.go).
+func (s execStore) InTxGrouped(ctx context.Context, fn func(exec.Tx) error) error {
+	return s.db.InTxGrouped(ctx, func(tx *Tx) error { return fn(tx) })
+}
+
 const execStepColumns = `op_id, host_id, phase, wave, step_id, state, exit_code, output, err_text, dispatched_at, finished_at`
 
 func (s execStore) ExecSteps(ctx context.Context, opID string) ([]exec.StepRecord, error) {

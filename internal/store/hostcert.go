@@ -42,7 +42,7 @@ func (t *Tx) PutHostCertificate(ctx context.Context, c ops.HostCertificate, repl
 		if err != nil {
 			return opsErr("pin certificate of host "+c.HostID, err)
 		}
-		return nil
+		return t.bumpIdentityGeneration(ctx, "pin certificate of host "+c.HostID)
 	}
 	res, err := t.Exec(ctx, `UPDATE ops_host_certificates SET fingerprint = $1, previous = $2, pem = $3, not_after = $4, issued_at = $5
 		WHERE host_id = $6 AND fingerprint = $7`,
@@ -50,5 +50,8 @@ func (t *Tx) PutHostCertificate(ctx context.Context, c ops.HostCertificate, repl
 	if err != nil {
 		return opsErr("renew certificate of host "+c.HostID, err)
 	}
-	return expectOne(res, "renew certificate of host "+c.HostID)
+	if err := expectOne(res, "renew certificate of host "+c.HostID); err != nil {
+		return err
+	}
+	return t.bumpIdentityGeneration(ctx, "renew certificate of host "+c.HostID)
 }

@@ -22,6 +22,11 @@ func (s opsStore) InTx(ctx context.Context, fn func(ops.Tx) error) error {
 	return s.db.InTx(ctx, func(tx *Tx) error { return fn(tx) })
 }
 
+// InTxGrouped lets small ops transactions share commits (groupcommit.go).
+func (s opsStore) InTxGrouped(ctx context.Context, fn func(ops.Tx) error) error {
+	return s.db.InTxGrouped(ctx, func(tx *Tx) error { return fn(tx) })
+}
+
 // opsQuerier is what the ops reads need; *DB and *Tx both have it.
 type opsQuerier interface {
 	Query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
@@ -434,7 +439,10 @@ func (t *Tx) RevokeHost(ctx context.Context, id string, at time.Time) error {
 	if err != nil {
 		return opsErr("revoke host "+id, err)
 	}
-	return expectOne(res, "revoke host "+id)
+	if err := expectOne(res, "revoke host "+id); err != nil {
+		return err
+	}
+	return t.bumpIdentityGeneration(ctx, "revoke host "+id)
 }
 
 // PutService implements ops.Tx.

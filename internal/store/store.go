@@ -56,6 +56,7 @@ type DB struct {
 	sql     *sql.DB
 	dialect Dialect
 	log     *slog.Logger
+	group   groupCommit // InTxGrouped (groupcommit.go)
 }
 
 // Open opens the database named by cfg and applies every pending migration.
