@@ -25,6 +25,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/change"
 	"github.com/interlock-dev/interlock/internal/config"
 	"github.com/interlock-dev/interlock/internal/dpop"
+	"github.com/interlock-dev/interlock/internal/elevate"
 	"github.com/interlock-dev/interlock/internal/identity"
 	"github.com/interlock-dev/interlock/internal/kms"
 	"github.com/interlock-dev/interlock/internal/logwitness"
@@ -33,6 +34,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/pki"
 	"github.com/interlock-dev/interlock/internal/policy"
 	"github.com/interlock-dev/interlock/internal/store"
+	"github.com/interlock-dev/interlock/internal/training"
 )
 
 // Options are what tests and `interlock serve` may set beyond the config file.
@@ -41,6 +43,9 @@ type Options struct {
 	Now func() time.Time // nil means time.Now
 	// OnReady, if set, is called once the listener is bound.
 	OnReady func(Ready)
+	// AccessNow, if set, is the clock of just-in-time grants and training
+	// (tests move it past a grant's expiry); nil means Now.
+	AccessNow func() time.Time
 }
 
 // Ready describes a started server, for printing and for tests.
@@ -75,6 +80,9 @@ type App struct {
 	KMS      *kms.Service
 	API      *api.Server
 	CA       *pki.CA
+	// Elevate and Training are issue 12's just-in-time grants and courses.
+	Elevate  *elevate.Service
+	Training *training.Service
 
 	tlsConfig *tls.Config
 	denials   *denialLog
@@ -82,6 +90,7 @@ type App struct {
 	started time.Time
 	feeder  *logwitness.Feeder // nil without push witnesses
 	fleet   *fleetWitness      // what witnessing agents report (witness.go)
+	usage   *usageLog          // access use and elevated decisions (access.go)
 }
 
 // New opens everything the control plane needs. It does not listen yet.
@@ -142,6 +151,9 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if a.Identity, err = identity.New(identity.Config{Store: a.db.IdentityStore(), Sealer: sealer, Now: a.now, Log: a.log, SessionTTL: cfg.SessionTTL}); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
+	if err := a.newAccess(opt); err != nil {
+		return nil, err
+	}
 	alarms := newSecurityCounters()
 	if a.Ops, err = ops.New(ops.Config{Store: a.db.OpsStore(), Policy: a.Engine, Now: a.now, Log: a.log,
 		OnBreakGlass: func(ops.Operation) { alarms.breakGlass.Inc() }, Independence: a.Identity}); err != nil {
@@ -189,10 +201,10 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 	reg.MustRegister(adminGauges(a.Identity, a.log)...)
 	if a.API, err = api.New(api.Config{
-		Authenticator: a.Identity,
+		Authenticator: elevatedAuthenticator{inner: a.Identity, el: a.Elevate, usage: a.usage},
 		Proofs:        proofs,
 		Agents:        a.Hub,
-		Authorizer:    api.PolicyAuthorizer(a.Engine),
+		Authorizer:    accessAuthorizer{inner: api.PolicyAuthorizer(a.Engine), training: a.Training, usage: a.usage},
 		Denials:       a.denials,
 		Separation:    a.Identity,
 		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),

@@ -36,6 +36,7 @@ func (a *App) routes(loginProofs *dpop.Verifier) [][]api.Route {
 		whileHalted(api.LogForkRoutes(a.Changes)),
 		api.ScanRoutes(scanRecorder{db: a.db, now: a.now}),
 		a.agentRoutes(),
+		api.AccessRoutes(a.Elevate, a.Training, a.Identity),
 	}
 }
 

@@ -66,6 +66,19 @@ const (
 	ActionChangeDeny     = "change.deny"
 	ActionChangeWithdraw = "change.withdraw"
 	ActionChangeApply    = "change.apply"
+
+	// Just-in-time elevation, training and access review (issue 12;
+	// internal/elevate, internal/training, internal/review).
+	ActionElevateRequest     = "elevate.request"
+	ActionElevateApprove     = "elevate.approve"
+	ActionElevateDeny        = "elevate.deny"
+	ActionElevateRevoke      = "elevate.revoke"
+	ActionElevateList        = "elevate.list"
+	ActionElevateEligibility = "elevate.eligibility"
+	ActionTrainingRecord     = "training.record"
+	ActionTrainingList       = "training.list"
+	ActionAccessReview       = "access.review"
+	ActionAccessDecide       = "access.decide"
 )
 
 // Actions lists every action Interlock knows, in a stable order.
@@ -88,6 +101,8 @@ var Actions = []string{
 	ActionAgentConnect, ActionAgentReport,
 	ActionOpWithdraw,
 	ActionChangeList, ActionChangeGet, ActionChangeApprove, ActionChangeDeny, ActionChangeWithdraw, ActionChangeApply,
+	ActionElevateRequest, ActionElevateApprove, ActionElevateDeny, ActionElevateRevoke, ActionElevateList, ActionElevateEligibility,
+	ActionTrainingRecord, ActionTrainingList, ActionAccessReview, ActionAccessDecide,
 }
 
 // Resource types a [Request] may name.

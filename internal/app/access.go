@@ -1,0 +1,241 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/interlock-dev/interlock/internal/api"
+	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/audit"
+	"github.com/interlock-dev/interlock/internal/elevate"
+	"github.com/interlock-dev/interlock/internal/store"
+	"github.com/interlock-dev/interlock/internal/training"
+	"github.com/interlock-dev/interlock/internal/usererr"
+)
+
+// Issue 12 (people, not accounts) joins the request path in two places:
+//
+//   - elevatedAuthenticator adds the roles of a person's active
+//     just-in-time grants to the principal, so that policy, operations and
+//     approvals see the elevated person alike, and names the grants;
+//   - accessAuthorizer puts the person's current training in the Cedar
+//     context, records each decision made for an elevated person with its
+//     grants (elevate.decision), the first use of each action by each
+//     person in a day (authz.used, which the access review reads), and
+//     each device and address a person's sessions are used from
+//     (session.seen, which the misuse detector reads).
+//
+// Kinds written here (pinned in internal/cli/testdata/audit_kinds.golden):
+//
+//   - authz.used v1 (2026-12-03): Data action, resource_type, resource_id;
+//     the first allowed use of the action by the actor in a UTC day.
+//   - session.seen v1 (2026-12-03): Data device_id, session_id; Personal
+//     source_ip; the first request of a person from a device and address
+//     in a minute.
+//   - session.refused v1 (2026-12-03): Data device_id, code; a request
+//     signed with a disabled person's device key.
+const (
+	kindUsed           = "authz.used"
+	kindSessionSeen    = "session.seen"
+	kindSessionRefused = "session.refused"
+)
+
+// elevatedAuthenticator is identity.Service's Authenticate followed by
+// elevate.Service's Elevate.
+type elevatedAuthenticator struct {
+	inner interface {
+		api.Authenticator
+		SessionOwner(ctx context.Context, token, jkt string) (personID, deviceID string, ok bool)
+	}
+	el    *elevate.Service
+	usage *usageLog
+}
+
+func (a elevatedAuthenticator) Authenticate(ctx context.Context, token, jkt string) (wire.Principal, error) {
+	p, err := a.inner.Authenticate(ctx, token, jkt)
+	if err != nil {
+		a.usage.refused(ctx, a.inner, token, jkt, err)
+		return p, err
+	}
+	return a.el.Elevate(ctx, p)
+}
+
+// accessAuthorizer wraps the policy authorizer (see above).
+type accessAuthorizer struct {
+	inner    api.Authorizer
+	training *training.Service
+	usage    *usageLog
+}
+
+func (a accessAuthorizer) Authorize(ctx context.Context, p wire.Principal, action string, res api.Resource, attrs map[string]any) (bool, []string, error) {
+	if p.Kind == "person" {
+		courses, err := a.training.Current(ctx, p.ID)
+		if err != nil {
+			return false, nil, err
+		}
+		withTraining := make(map[string]any, len(attrs)+1)
+		for k, v := range attrs {
+			withTraining[k] = v
+		}
+		withTraining["training"] = courses
+		attrs = withTraining
+	}
+	allow, reasons, err := a.inner.Authorize(ctx, p, action, res, attrs)
+	if err != nil || p.Kind != "person" {
+		return allow, reasons, err
+	}
+	ip, _ := attrs["source_ip"].(string)
+	if werr := a.usage.record(ctx, p, action, res, ip, allow); werr != nil {
+		if len(p.Grants) > 0 {
+			// An elevated decision that cannot be recorded does not stand.
+			return false, reasons, werr
+		}
+		a.usage.log.ErrorContext(ctx, "record access use", slog.String("action", action), slog.String("error", werr.Error()))
+	}
+	return allow, reasons, nil
+}
+
+// usageLog writes authz.used, session.seen, session.refused and
+// elevate.decision entries, remembering what it wrote so that the log
+// gets one authz.used per person, action and day and one session.seen per
+// person, device, address and minute.
+type usageLog struct {
+	db  *store.DB
+	now func() time.Time
+	log *slog.Logger
+
+	mu   sync.Mutex
+	used map[string]int64 // actor|action → day (unix days)
+	seen map[string]int64 // actor|device|ip → minute (unix minutes)
+}
+
+func newUsageLog(db *store.DB, now func() time.Time, log *slog.Logger) *usageLog {
+	return &usageLog{db: db, now: now, log: log, used: map[string]int64{}, seen: map[string]int64{}}
+}
+
+// maxRemembered bounds each memory; past it, it starts again (writing a
+// few entries twice is harmless).
+const maxRemembered = 100_000
+
+func (u *usageLog) firstIn(m map[string]int64, key string, bucket int64) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if m[key] == bucket {
+		return false
+	}
+	if len(m) >= maxRemembered {
+		clear(m)
+	}
+	m[key] = bucket
+	return true
+}
+
+func (u *usageLog) forget(m map[string]int64, key string) {
+	u.mu.Lock()
+	delete(m, key)
+	u.mu.Unlock()
+}
+
+func (u *usageLog) record(ctx context.Context, p wire.Principal, action string, res api.Resource, ip string, allow bool) error {
+	now := u.now()
+	actor := p.Actor()
+	var es []audit.Entry
+	usedKey, seenKey := actor+"|"+action, actor+"|"+p.DeviceID+"|"+ip
+	newUse := allow && u.firstIn(u.used, usedKey, now.Unix()/86400)
+	if newUse {
+		es = append(es, audit.Entry{Kind: kindUsed, Version: 1, Actor: actor, Subject: res.Type + ":" + res.ID, Time: now,
+			Data: map[string]any{"action": action, "resource_type": res.Type, "resource_id": res.ID}})
+	}
+	newSeen := u.firstIn(u.seen, seenKey, now.Unix()/60)
+	if newSeen {
+		es = append(es, audit.Entry{Kind: kindSessionSeen, Version: 1, Actor: actor, Subject: "device:" + p.DeviceID, Time: now,
+			Data: map[string]any{"device_id": p.DeviceID, "session_id": p.SessionID}, Personal: map[string]string{"source_ip": ip}})
+	}
+	if len(p.Grants) > 0 {
+		es = append(es, audit.Entry{Kind: elevate.KindDecision, Version: 1, Actor: actor, Subject: res.Type + ":" + res.ID, Time: now,
+			Data: map[string]any{"grants": anyList(p.Grants), "action": action, "resource_type": res.Type, "resource_id": res.ID, "allow": allow}})
+	}
+	if len(es) == 0 {
+		return nil
+	}
+	err := u.db.InTx(ctx, func(tx *store.Tx) error {
+		for _, e := range es {
+			if err := audit.Append(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if newUse {
+			u.forget(u.used, usedKey)
+		}
+		if newSeen {
+			u.forget(u.seen, seenKey)
+		}
+	}
+	return err
+}
+
+// refused records a request signed with the device key of a disabled
+// person: their key (or a copy of it) is still in use.
+func (u *usageLog) refused(ctx context.Context, owners interface {
+	SessionOwner(ctx context.Context, token, jkt string) (string, string, bool)
+}, token, jkt string, authErr error) {
+	ue, ok := usererrAs(authErr)
+	if !ok || ue != "account_disabled" {
+		return
+	}
+	person, device, ok := owners.SessionOwner(ctx, token, jkt)
+	if !ok {
+		return
+	}
+	now := u.now()
+	if !u.firstIn(u.seen, "refused|"+person+"|"+device, now.Unix()/60) {
+		return
+	}
+	err := u.db.InTx(ctx, func(tx *store.Tx) error {
+		return audit.Append(ctx, tx, audit.Entry{Kind: kindSessionRefused, Version: 1, Actor: "person:" + person, Subject: "device:" + device, Time: now,
+			Data: map[string]any{"device_id": device, "code": ue}})
+	})
+	if err != nil {
+		u.log.ErrorContext(ctx, "record refused session", slog.String("error", err.Error()))
+	}
+}
+
+func anyList(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func usererrAs(err error) (string, bool) {
+	ue, ok := usererr.As(err)
+	if !ok {
+		return "", false
+	}
+	return ue.Code, true
+}
+
+// newAccess builds the elevation and training services and the usage log.
+func (a *App) newAccess(opt Options) error {
+	now := opt.AccessNow
+	if now == nil {
+		now = a.now
+	}
+	var err error
+	if a.Elevate, err = elevate.New(elevate.Config{Store: a.db.ElevateStore(), Requirements: a.Engine, Independence: a.Identity,
+		People: a.Identity, Now: now, LogNow: a.now, Log: a.log}); err != nil {
+		return fmt.Errorf("elevate: %w", err)
+	}
+	if a.Training, err = training.New(a.db.TrainingStore(), a.Identity, now, a.now, a.log); err != nil {
+		return fmt.Errorf("training: %w", err)
+	}
+	a.usage = newUsageLog(a.db, a.now, a.log)
+	return nil
+}
