@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/api/wire"
 	"github.com/interlock-dev/interlock/internal/audit"
 	"github.com/interlock-dev/interlock/internal/elevate"
+	"github.com/interlock-dev/interlock/internal/review"
 	"github.com/interlock-dev/interlock/internal/store"
 	"github.com/interlock-dev/interlock/internal/training"
 	"github.com/interlock-dev/interlock/internal/usererr"
@@ -238,4 +241,73 @@ func (a *App) newAccess(opt Options) error {
 	}
 	a.usage = newUsageLog(a.db, a.now, a.log)
 	return nil
+}
+
+// newReview builds the access review service (after Identity and Engine).
+func (a *App) newReview() error {
+	var err error
+	a.Review, err = review.New(review.Deps{
+		InTx: func(ctx context.Context, fn func(audit.Tx) error) error {
+			return a.db.InTx(ctx, func(tx *store.Tx) error { return fn(tx) })
+		},
+		People: a.Identity, Elevate: a.Elevate, LastUse: a.lastUses, Policy: a.Engine,
+		RemoveStandingRole: a.Identity.RemoveStandingRole, Now: a.now, Log: a.log,
+	})
+	if err != nil {
+		return fmt.Errorf("review: %w", err)
+	}
+	return nil
+}
+
+func prefixed(p string, ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = p + s
+	}
+	return out
+}
+
+// lastUses reads the integrated log for each person's last allowed use of
+// each action: authz.used entries, and elevate.decision entries that
+// allowed, keyed by person id and by "grant:<id>". It reads the whole log (a page at a time); reviews are rare.
+func (a *App) lastUses(ctx context.Context) (map[string]map[string]time.Time, error) {
+	st := a.db.AuditStore()
+	ts, err := st.TreeState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]time.Time{}
+	const page = 1000
+	for start := uint64(0); start < ts.Size; start += page {
+		es, err := st.Entries(ctx, start, min(start+page, ts.Size))
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			if e.Kind != kindUsed && e.Kind != elevate.KindDecision {
+				continue
+			}
+			person, ok := strings.CutPrefix(e.Actor, "person:")
+			if !ok {
+				continue
+			}
+			var d struct {
+				Action string   `json:"action"`
+				Allow  *bool    `json:"allow"`
+				Grants []string `json:"grants"`
+			}
+			if json.Unmarshal(e.Data, &d) != nil || d.Action == "" || (d.Allow != nil && !*d.Allow) {
+				continue
+			}
+			for _, key := range append([]string{person}, prefixed("grant:", d.Grants)...) {
+				if out[key] == nil {
+					out[key] = map[string]time.Time{}
+				}
+				if e.Time.After(out[key][d.Action]) {
+					out[key][d.Action] = e.Time
+				}
+			}
+		}
+	}
+	return out, nil
 }

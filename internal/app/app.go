@@ -33,6 +33,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/ops/exec"
 	"github.com/interlock-dev/interlock/internal/pki"
 	"github.com/interlock-dev/interlock/internal/policy"
+	"github.com/interlock-dev/interlock/internal/review"
 	"github.com/interlock-dev/interlock/internal/store"
 	"github.com/interlock-dev/interlock/internal/training"
 )
@@ -83,6 +84,7 @@ type App struct {
 	// Elevate and Training are issue 12's just-in-time grants and courses.
 	Elevate  *elevate.Service
 	Training *training.Service
+	Review   *review.Service
 
 	tlsConfig *tls.Config
 	denials   *denialLog
@@ -152,6 +154,9 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	if err := a.newAccess(opt); err != nil {
+		return nil, err
+	}
+	if err := a.newReview(); err != nil {
 		return nil, err
 	}
 	alarms := newSecurityCounters()

@@ -37,6 +37,7 @@ func (a *App) routes(loginProofs *dpop.Verifier) [][]api.Route {
 		api.ScanRoutes(scanRecorder{db: a.db, now: a.now}),
 		a.agentRoutes(),
 		api.AccessRoutes(a.Elevate, a.Training, a.Identity),
+		api.ReviewRoutes(a.Review),
 	}
 }
 

@@ -102,3 +102,46 @@ type TrainingRecord struct {
 type TrainingList struct {
 	Records []TrainingRecord `json:"records"`
 }
+
+// AccessReviewLine is one row of an access review. ID is
+// person:role:source[:permission]; Permission "*" stands for the whole
+// role, the only kind of line that can be revoked.
+type AccessReviewLine struct {
+	ID         string    `json:"id"`
+	Person     string    `json:"person"`
+	PersonID   string    `json:"person_id"`
+	Status     string    `json:"status"`
+	Role       string    `json:"role"`
+	Source     string    `json:"source"` // standing, eligible or grant:<id>
+	Permission string    `json:"permission"`
+	LastUsed   time.Time `json:"last_used,omitzero"`
+	Unused     bool      `json:"unused"`
+	GrantState string    `json:"grant_state,omitempty"`
+	Expires    time.Time `json:"expires,omitzero"`
+}
+
+// AccessReview is GET /v1/access/review?format=json|csv&unused_days=N.
+// With format=csv, CSV holds the same lines as text.
+type AccessReview struct {
+	At         time.Time          `json:"at"`
+	UnusedDays int                `json:"unused_days"`
+	Unused     int                `json:"unused"`
+	Lines      []AccessReviewLine `json:"lines"`
+	CSV        string             `json:"csv,omitempty"`
+}
+
+// AccessDecision confirms or revokes one line of a review.
+type AccessDecision struct {
+	Line     string `json:"line"`
+	Decision string `json:"decision"` // confirm | revoke
+}
+
+// AccessDecisionRequest carries decisions, applied in order.
+type AccessDecisionRequest struct {
+	Decisions []AccessDecision `json:"decisions"`
+}
+
+// AccessDecisionResult says how many decisions were applied.
+type AccessDecisionResult struct {
+	Applied int `json:"applied"`
+}
