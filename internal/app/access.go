@@ -51,7 +51,7 @@ const (
 type elevatedAuthenticator struct {
 	inner interface {
 		api.Authenticator
-		SessionOwner(ctx context.Context, token, jkt string) (personID, deviceID string, ok bool)
+		SessionOwner(ctx context.Context, token, jkt string) (personID, deviceID string, disabled, ok bool)
 	}
 	el    *elevate.Service
 	usage *usageLog
@@ -186,14 +186,14 @@ func (u *usageLog) record(ctx context.Context, p wire.Principal, action string, 
 // refused records a request signed with the device key of a disabled
 // person: their key (or a copy of it) is still in use.
 func (u *usageLog) refused(ctx context.Context, owners interface {
-	SessionOwner(ctx context.Context, token, jkt string) (string, string, bool)
+	SessionOwner(ctx context.Context, token, jkt string) (string, string, bool, bool)
 }, token, jkt string, authErr error) {
 	ue, ok := usererrAs(authErr)
-	if !ok || ue != "account_disabled" {
+	if !ok || (ue != "account_disabled" && ue != "session_ended") {
 		return
 	}
-	person, device, ok := owners.SessionOwner(ctx, token, jkt)
-	if !ok {
+	person, device, disabled, ok := owners.SessionOwner(ctx, token, jkt)
+	if !ok || !disabled {
 		return
 	}
 	now := u.now()

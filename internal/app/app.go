@@ -93,6 +93,7 @@ type App struct {
 	feeder  *logwitness.Feeder // nil without push witnesses
 	fleet   *fleetWitness      // what witnessing agents report (witness.go)
 	usage   *usageLog          // access use and elevated decisions (access.go)
+	misuse  *misuseDetector    // shared-credential and misuse alerts (detect.go)
 }
 
 // New opens everything the control plane needs. It does not listen yet.
@@ -205,6 +206,8 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		reg.MustRegister(a.feeder.Collectors()...)
 	}
 	reg.MustRegister(adminGauges(a.Identity, a.log)...)
+	a.misuse = newMisuseDetector(a.db, a.now, a.log)
+	reg.MustRegister(a.misuse.alerts)
 	if a.API, err = api.New(api.Config{
 		Authenticator: elevatedAuthenticator{inner: a.Identity, el: a.Elevate, usage: a.usage},
 		Proofs:        proofs,
@@ -348,6 +351,7 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	go a.runPeriodic(ctx)
 	go a.denials.run(ctx)
+	go a.misuse.run(ctx)
 	// On the way out, write the refusals still counted in memory (after
 	// the server stopped answering), so that none is lost.
 	defer func() {
