@@ -49,8 +49,10 @@ func (q *quickstart) logByIndex(kind, rule string) (map[uint64]indexedEntry, []i
 // shared-credential alert naming the evidence entries by log index (each
 // operator1's, from two devices) and counts it on /metrics. Once operator1
 // is disabled, their device key used again raises disabled-device-used.
-func TestSharedCredentialAlert(t *testing.T) {
-	q := startServer(t, "")
+func TestSharedCredentialAlert(t *testing.T) { onBothStores(t, sharedCredentialAlert) }
+
+func sharedCredentialAlert(t *testing.T, store string) {
+	q := startServer(t, store)
 	q.bootstrapAdmin()
 	q.invite("approver1", "approver")
 	q.invite("operator1", "operator")

@@ -24,6 +24,13 @@ func accessServer(t *testing.T, store string) (*quickstart, *atomic.Int64) {
 	return q, &offset
 }
 
+// onBothStores runs fn on SQLite and, when INTERLOCK_TEST_POSTGRES_URL is
+// set, on PostgreSQL.
+func onBothStores(t *testing.T, fn func(t *testing.T, store string)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, "") })
+	t.Run("postgres", func(t *testing.T) { fn(t, storetest.PostgresDSN(t)) })
+}
+
 // refused runs a command that must fail and returns its stderr.
 func (q *quickstart) refused(user string, args ...string) string {
 	q.t.Helper()
@@ -60,6 +67,27 @@ func TestJustInTimeElevation(t *testing.T) {
 			q.mustAs("admin", "grants", "eligible", "eve", "operator")
 			if errs := q.refused("eve", runArgs...); !strings.Contains(errs, "policy does not allow") {
 				t.Fatalf("eve ran an operation before elevation, or was refused for another reason: %s", errs)
+			}
+
+			// Bad requests: each refused with a sentence, nothing made.
+			for _, bad := range []struct {
+				want string
+				args []string
+			}{
+				{"does not exist", []string{"elevate", "--role", "god", "--for", "1h", "--reason", "INC-9"}},
+				{"outside that", []string{"elevate", "--role", "operator", "--for", "13h", "--reason", "INC-9"}},
+				{"outside that", []string{"elevate", "--role", "operator", "--for", "1s", "--reason", "INC-9"}},
+				{"--reason", []string{"elevate", "--role", "operator", "--for", "1h", "--reason", " "}},
+				{"no grant", []string{"grants", "approve", "gr_nosuchgrant"}},
+			} {
+				if errs := q.refused("eve", bad.args...); !strings.Contains(errs, bad.want) {
+					t.Errorf("interlock %s: refusal does not say %q: %s", strings.Join(bad.args, " "), bad.want, errs)
+				}
+			}
+			var none wire.GrantList
+			mustJSON(t, q.mustAs("eve", "--json", "grants", "list"), &none)
+			if len(none.Grants) != 0 {
+				t.Fatalf("refused requests left grants: %+v", none.Grants)
 			}
 
 			var g wire.Grant
@@ -107,6 +135,32 @@ func TestJustInTimeElevation(t *testing.T) {
 				t.Errorf("no elevate.decision entry names grant %s for op.run", g.ID)
 			}
 
+			// A role held through a grant never approves grants: operator1,
+			// eligible for approver and elevated, cannot approve eve's.
+			q.mustAs("admin", "grants", "eligible", "operator1", "approver")
+			var og, eg wire.Grant
+			mustJSON(t, q.mustAs("operator1", "--json", "elevate", "--role", "approver", "--for", "1h", "--reason", "INC-9b"), &og)
+			q.mustAs("approver1", "grants", "approve", og.ID)
+			if errs := q.refused("eve", "elevate", "--role", "admin", "--for", "1h", "--reason", "again"); !strings.Contains(errs, "not eligible") {
+				t.Errorf("eve asked for admin without eligibility: %s", errs)
+			}
+			q.mustAs("admin", "grants", "eligible", "eve", "operator", "admin")
+			mustJSON(t, q.mustAs("eve", "--json", "elevate", "--role", "admin", "--for", "1h", "--reason", "INC-9c"), &eg)
+			if eg.Needed != 1 || !slices.Equal(eg.ApproverRoles, []string{"admin"}) {
+				t.Errorf("an admin grant needs %d from %v, want 1 from admin", eg.Needed, eg.ApproverRoles)
+			}
+			if errs := q.refused("approver1", "grants", "approve", eg.ID); !strings.Contains(errs, "standing role") {
+				t.Errorf("an approver approved an admin grant: %s", errs)
+			}
+			if errs := q.refused("operator1", "grants", "approve", eg.ID, "--otp", q.otp("operator1")); !strings.Contains(errs, "standing role") {
+				t.Errorf("a role held through a grant approved a grant: %s", errs)
+			}
+			q.mustAs("eve", "grants", "revoke", eg.ID, "--reason", "not needed")
+			mustJSON(t, q.mustAs("eve", "--json", "grants", "show", eg.ID), &eg)
+			if eg.State != "withdrawn" {
+				t.Errorf("eve's own pending request after revoke is %s, want withdrawn", eg.State)
+			}
+
 			// The hour passes on the server's clock: the grant expires by itself.
 			offset.Store(int64(time.Hour + time.Second))
 			if errs := q.refused("eve", runArgs...); !strings.Contains(errs, "policy does not allow") {
@@ -119,7 +173,7 @@ func TestJustInTimeElevation(t *testing.T) {
 
 			// A new grant, revoked by an admin: it stops at once.
 			mustJSON(t, q.mustAs("eve", "--json", "elevate", "--role", "operator", "--for", "30m", "--reason", "INC-10"), &g)
-			mustJSON(t, q.mustAs("approver1", "--json", "grants", "approve", g.ID, "--otp", q.otp("approver1")), &g)
+			mustJSON(t, q.mustAs("approver1", "--json", "grants", "approve", g.ID), &g)
 			mustJSON(t, q.mustAs("eve", runArgs...), &run)
 			q.mustAs("approver1", "deny", run.Operation.ID, "--reason", "test only")
 			// operator1 may not revoke someone else's grant.
@@ -132,13 +186,13 @@ func TestJustInTimeElevation(t *testing.T) {
 			}
 			// Every step is in the log, in order (grants run on a clock an
 			// hour ahead here; their entries still carry the log's time).
-			entries := q.auditEntries("elevate.revoked")
+			entries := q.auditEntriesN("elevate.revoked", 2)
 			kinds := map[string]int{}
 			for _, e := range entries {
 				kinds[e.Kind]++
 			}
-			for k, n := range map[string]int{"elevate.eligibility_set": 1, "elevate.requested": 2, "elevate.approval_refused": 2,
-				"elevate.approved": 2, "elevate.activated": 2, "elevate.revoked": 1} {
+			for k, n := range map[string]int{"elevate.eligibility_set": 3, "elevate.requested": 4, "elevate.approval_refused": 4,
+				"elevate.approved": 3, "elevate.activated": 3, "elevate.revoked": 2} {
 				if kinds[k] != n {
 					t.Errorf("the log has %d %s entries, want %d", kinds[k], k, n)
 				}

@@ -13,8 +13,10 @@ import (
 // (approver1 approved a change in setUp but never an operation); an
 // admin confirms a line and revokes an eligibility, and the review and
 // each decision are in the log.
-func TestAccessReview(t *testing.T) {
-	q, _ := accessServer(t, "")
+func TestAccessReview(t *testing.T) { onBothStores(t, accessReview) }
+
+func accessReview(t *testing.T, store string) {
+	q, _ := accessServer(t, store)
 	q.mustAs("admin", "grants", "eligible", "operator1", "approver")
 	q.auditEntries("elevate.eligibility_set") // the log has integrated every use so far
 

@@ -23,8 +23,10 @@ when { resource has removes_capacity && resource.removes_capacity &&
 // operator1 is refused without it, may run once it is recorded, is
 // refused again once it lapses on the server's clock, and may run again
 // after a CSV import renews it. A CSV with one wrong row records nothing.
-func TestTrainingGatesRun(t *testing.T) {
-	q, offset := accessServer(t, "")
+func TestTrainingGatesRun(t *testing.T) { onBothStores(t, trainingGatesRun) }
+
+func trainingGatesRun(t *testing.T, store string) {
+	q, offset := accessServer(t, store)
 	// admin2 proposes the policy; approver1 (who does not owe their
 	// account to admin2) approves it.
 	q.invite("admin2", "admin")
