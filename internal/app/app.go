@@ -207,6 +207,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 	reg.MustRegister(adminGauges(a.Identity, a.log)...)
 	a.misuse = newMisuseDetector(a.db, a.now, a.log)
+	a.misuse.expire, a.misuse.halted = a.Elevate.ExpireDue, a.Audit.Refusal
 	reg.MustRegister(a.misuse.alerts)
 	if a.API, err = api.New(api.Config{
 		Authenticator: elevatedAuthenticator{inner: a.Identity, el: a.Elevate, usage: a.usage},

@@ -23,6 +23,10 @@ type misuseDetector struct {
 	log    *slog.Logger
 	alerts *prometheus.CounterVec
 	every  time.Duration
+	// expire, if set, records grants whose time is up (elevate.Service.ExpireDue);
+	// it shares the detector's tick.
+	expire func(context.Context) (int, error)
+	halted func() string // audit.Log.Refusal
 }
 
 // warmUp is how many entries before the stored cursor the detector reads
@@ -57,6 +61,14 @@ func (m *misuseDetector) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if m.halted != nil && m.halted() != "" {
+			continue // nothing can be recorded while the log refuses
+		}
+		if m.expire != nil {
+			if _, err := m.expire(ctx); err != nil {
+				m.log.ErrorContext(ctx, "record expired grants", slog.String("error", err.Error()))
+			}
 		}
 		ts, err := m.db.AuditStore().TreeState(ctx)
 		if err != nil || ts.Size <= next {

@@ -170,6 +170,16 @@ func TestJustInTimeElevation(t *testing.T) {
 			if g.State != "expired" {
 				t.Errorf("grant after its hour is %s, want expired", g.State)
 			}
+			// The server records the end in the log by itself.
+			expired := false
+			for _, e := range q.auditEntriesN("elevate.expired", 2) {
+				var holder string
+				_ = json.Unmarshal(e.Data["holder"], &holder)
+				expired = expired || e.Kind == "elevate.expired" && holder != ""
+			}
+			if !expired {
+				t.Error("no elevate.expired entry after the grants' hour")
+			}
 
 			// A new grant, revoked by an admin: it stops at once.
 			mustJSON(t, q.mustAs("eve", "--json", "elevate", "--role", "operator", "--for", "30m", "--reason", "INC-10"), &g)
@@ -192,7 +202,7 @@ func TestJustInTimeElevation(t *testing.T) {
 				kinds[e.Kind]++
 			}
 			for k, n := range map[string]int{"elevate.eligibility_set": 3, "elevate.requested": 4, "elevate.approval_refused": 4,
-				"elevate.approved": 3, "elevate.activated": 3, "elevate.revoked": 2} {
+				"elevate.approved": 3, "elevate.activated": 3, "elevate.revoked": 2, "elevate.expired": 2} {
 				if kinds[k] != n {
 					t.Errorf("the log has %d %s entries, want %d", kinds[k], k, n)
 				}

@@ -37,7 +37,9 @@ import (
 const (
 	StatePending = "pending"
 	StateActive  = "active"
-	StateExpired = "expired" // reported, never stored
+	// StateExpired is reported as soon as the time is up, and stored by
+	// [Service.ExpireDue] with its log entry.
+	StateExpired = "expired"
 	StateDenied  = "denied"
 	StateRevoked = "revoked"
 	// StateWithdrawn is a pending request its own requester took back.
@@ -120,6 +122,9 @@ type Reader interface {
 	// ActiveElevationGrants lists personID's grants in state active whose
 	// expiry is after now.
 	ActiveElevationGrants(ctx context.Context, personID string, now time.Time) ([]Grant, error)
+	// DueElevationGrants lists grants stored as active whose expiry is at
+	// or before now, and pending ones requested at or before pendingBefore.
+	DueElevationGrants(ctx context.Context, now, pendingBefore time.Time) ([]Grant, error)
 	// EligibleRoles lists personID's eligibility, or everyone's for "".
 	EligibleRoles(ctx context.Context, personID string) ([]Eligibility, error)
 }
@@ -533,6 +538,40 @@ func (s *Service) end(ctx context.Context, tx Tx, g Grant, state string, by wire
 	return audit.Append(ctx, tx, audit.Entry{Kind: kind, Version: 1, Actor: by.Actor(), Subject: "grant:" + g.ID, Time: s.logNow(),
 		Data:     map[string]any{"role": g.Role, "holder": "person:" + g.PersonID, "state_before": before, "state": state},
 		Personal: map[string]string{"reason": reason}})
+}
+
+// ExpireDue stores the end of every grant whose time is up (and every
+// request that waited PendingTTL), each with an elevate.expired entry, so
+// that the log says when access ended. Access itself ended at expiry
+// whether or not this ran. It returns how many it recorded.
+func (s *Service) ExpireDue(ctx context.Context) (int, error) {
+	now := s.now()
+	n := 0
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		n = 0
+		gs, err := tx.DueElevationGrants(ctx, now, now.Add(-PendingTTL))
+		if err != nil {
+			return fmt.Errorf("due grants: %w", err)
+		}
+		for _, g := range gs {
+			before := g.State
+			g.State, g.EndedAt, g.EndedBy, g.EndReason = StateExpired, now, "system", "time is up"
+			if err := tx.UpdateElevationGrant(ctx, g); err != nil {
+				return fmt.Errorf("expire grant: %w", err)
+			}
+			at := g.ExpiresAt
+			if before == StatePending {
+				at = g.RequestedAt.Add(PendingTTL)
+			}
+			if err := audit.Append(ctx, tx, audit.Entry{Kind: KindExpired, Version: 1, Actor: "system", Subject: "grant:" + g.ID, Time: s.logNow(),
+				Data: map[string]any{"role": g.Role, "holder": "person:" + g.PersonID, "state_before": before, "ended_at": at.Unix()}}); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 // List lists grants, newest first: personID's, or everyone's for "".

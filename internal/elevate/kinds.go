@@ -13,6 +13,8 @@ package elevate
 //     approvers. Actor is the holder.
 //   - elevate.denied v1, elevate.revoked v1: Data role, holder,
 //     state_before, state; Personal reason.
+//   - elevate.expired v1: Data role, holder, state_before (active or
+//     pending), ended_at (unix s); Actor system. Written by ExpireDue.
 //   - elevate.decision v1 (written by internal/app): one authorization
 //     decision for a person holding active grants; Data grants, action,
 //     resource_type, resource_id, allow.
@@ -25,4 +27,5 @@ const (
 	KindDenied          = "elevate.denied"
 	KindRevoked         = "elevate.revoked"
 	KindDecision        = "elevate.decision"
+	KindExpired         = "elevate.expired"
 )

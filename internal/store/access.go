@@ -113,6 +113,11 @@ func (r accessReads) ActiveElevationGrants(ctx context.Context, personID string,
 		personID, elevate.StateActive, now.UnixNano())
 }
 
+func (r accessReads) DueElevationGrants(ctx context.Context, now, pendingBefore time.Time) ([]elevate.Grant, error) {
+	return r.grants(ctx, `WHERE (state = $1 AND expires_at <= $2) OR (state = $3 AND requested_at <= $4) ORDER BY requested_at, id`,
+		elevate.StateActive, now.UnixNano(), elevate.StatePending, pendingBefore.UnixNano())
+}
+
 func (r accessReads) EligibleRoles(ctx context.Context, personID string) ([]elevate.Eligibility, error) {
 	q := `SELECT person_id, role, granted_by, granted_at FROM elevation_eligibility`
 	var args []any
@@ -173,6 +178,10 @@ func (t *Tx) ElevationGrants(ctx context.Context, personID string) ([]elevate.Gr
 
 func (t *Tx) ActiveElevationGrants(ctx context.Context, personID string, now time.Time) ([]elevate.Grant, error) {
 	return accessReads{t}.ActiveElevationGrants(ctx, personID, now)
+}
+
+func (t *Tx) DueElevationGrants(ctx context.Context, now, pendingBefore time.Time) ([]elevate.Grant, error) {
+	return accessReads{t}.DueElevationGrants(ctx, now, pendingBefore)
 }
 
 func (t *Tx) EligibleRoles(ctx context.Context, personID string) ([]elevate.Eligibility, error) {
