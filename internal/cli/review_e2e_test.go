@@ -51,6 +51,12 @@ func accessReview(t *testing.T, store string) {
 	if errs := q.refused("admin", "access", "revoke", "nobody:admin:standing"); !strings.Contains(errs, "no line") {
 		t.Errorf("an unknown line was not refused with a sentence: %s", errs)
 	}
+	if errs := q.refused("admin", "access", "revoke", "approver1:approver:standing"); !strings.Contains(errs, "holds only approver") {
+		t.Errorf("revoking a person's last role was not refused with a sentence: %s", errs)
+	}
+	if errs := q.refused("admin", "access", "revoke", "admin:admin:standing"); !strings.Contains(errs, "from yourself") {
+		t.Errorf("an admin revoked their own role in a review, or was refused for another reason: %s", errs)
+	}
 	q.mustAs("admin", "access", "confirm", "approver1:approver:standing")
 	q.mustAs("admin", "access", "revoke", "operator1:approver:eligible")
 	var gl wire.GrantList
