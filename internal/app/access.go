@@ -3,8 +3,10 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -92,11 +94,8 @@ func (a accessAuthorizer) Authorize(ctx context.Context, p wire.Principal, actio
 	}
 	ip, _ := attrs["source_ip"].(string)
 	if werr := a.usage.record(ctx, p, action, res, ip, allow); werr != nil {
-		if len(p.Grants) > 0 {
-			// An elevated decision that cannot be recorded does not stand.
-			return false, reasons, werr
-		}
-		a.usage.log.ErrorContext(ctx, "record access use", slog.String("action", action), slog.String("error", werr.Error()))
+		// An elevated decision that cannot be recorded does not stand.
+		return false, reasons, werr
 	}
 	return allow, reasons, nil
 }
@@ -106,17 +105,18 @@ func (a accessAuthorizer) Authorize(ctx context.Context, p wire.Principal, actio
 // gets one authz.used per person, action and day and one session.seen per
 // person, device, address and minute.
 type usageLog struct {
-	db  *store.DB
-	now func() time.Time
-	log *slog.Logger
+	db     *store.DB
+	now    func() time.Time
+	log    *slog.Logger
+	halted func() string // audit.Log.Refusal: nothing is written while it refuses
 
 	mu   sync.Mutex
 	used map[string]int64 // actor|action → day (unix days)
 	seen map[string]int64 // actor|device|ip → minute (unix minutes)
 }
 
-func newUsageLog(db *store.DB, now func() time.Time, log *slog.Logger) *usageLog {
-	return &usageLog{db: db, now: now, log: log, used: map[string]int64{}, seen: map[string]int64{}}
+func newUsageLog(db *store.DB, now func() time.Time, halted func() string, log *slog.Logger) *usageLog {
+	return &usageLog{db: db, now: now, halted: halted, log: log, used: map[string]int64{}, seen: map[string]int64{}}
 }
 
 // maxRemembered bounds each memory; past it, it starts again (writing a
@@ -142,29 +142,129 @@ func (u *usageLog) forget(m map[string]int64, key string) {
 	u.mu.Unlock()
 }
 
+// record writes an elevate.decision entry at once for a person holding
+// grants (allowed or not), and notes an allowed use for [usageLog.middleware]
+// to record once the request succeeded.
 func (u *usageLog) record(ctx context.Context, p wire.Principal, action string, res api.Resource, ip string, allow bool) error {
-	now := u.now()
-	actor := p.Actor()
-	var es []audit.Entry
-	usedKey, seenKey := actor+"|"+action, actor+"|"+p.DeviceID+"|"+ip
-	newUse := allow && u.firstIn(u.used, usedKey, now.Unix()/86400)
-	if newUse {
-		es = append(es, audit.Entry{Kind: kindUsed, Version: 1, Actor: actor, Subject: res.Type + ":" + res.ID, Time: now,
-			Data: map[string]any{"action": action, "resource_type": res.Type, "resource_id": res.ID}})
+	if allow {
+		if h, ok := ctx.Value(pendingUsesKey{}).(*pendingUses); ok {
+			h.mu.Lock()
+			h.uses = append(h.uses, pendingUse{p: p, action: action, res: res, ip: ip})
+			h.mu.Unlock()
+		}
 	}
-	newSeen := u.firstIn(u.seen, seenKey, now.Unix()/60)
-	if newSeen {
-		es = append(es, audit.Entry{Kind: kindSessionSeen, Version: 1, Actor: actor, Subject: "device:" + p.DeviceID, Time: now,
-			Data: map[string]any{"device_id": p.DeviceID, "session_id": p.SessionID}, Personal: map[string]string{"source_ip": ip}})
-	}
-	if len(p.Grants) > 0 {
-		es = append(es, audit.Entry{Kind: elevate.KindDecision, Version: 1, Actor: actor, Subject: res.Type + ":" + res.ID, Time: now,
-			Data: map[string]any{"grants": anyList(p.Grants), "action": action, "resource_type": res.Type, "resource_id": res.ID, "allow": allow}})
-	}
-	if len(es) == 0 {
+	if len(p.Grants) == 0 {
 		return nil
 	}
-	err := u.db.InTx(ctx, func(tx *store.Tx) error {
+	if why := u.halted(); why != "" {
+		return errors.New("the audit log refuses to record: " + why)
+	}
+	e := audit.Entry{Kind: elevate.KindDecision, Version: 1, Actor: p.Actor(), Subject: res.Type + ":" + res.ID, Time: u.now(),
+		Data: map[string]any{"grants": anyList(p.Grants), "action": action, "resource_type": res.Type, "resource_id": res.ID, "allow": allow}}
+	return u.db.InTx(ctx, func(tx *store.Tx) error { return audit.Append(ctx, tx, e) })
+}
+
+type pendingUsesKey struct{}
+
+// pendingUses are the allowed decisions of one request.
+type pendingUses struct {
+	mu   sync.Mutex
+	uses []pendingUse
+}
+
+type pendingUse struct {
+	p      wire.Principal
+	action string
+	res    api.Resource
+	ip     string
+}
+
+// middleware records the uses a person's request that is not a read was
+// allowed (authz.used, session.seen) when its answer is a success, just
+// before the answer is sent: bad input and refused requests record
+// nothing (their refusals are authz.denied), and a client that reads its
+// answer finds the uses already committed.
+func (u *usageLog) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "DPoP ") || r.Method == http.MethodGet || r.Method == http.MethodHead {
+			// Agents and public routes; and reads, which never write to
+			// the log (so polling cannot grow it, and a server that was
+			// only read has nothing new to sign).
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := &pendingUses{}
+		ctx := context.WithValue(r.Context(), pendingUsesKey{}, h)
+		rec := &useRecorder{ResponseWriter: w, done: func(status int) {
+			if status < 400 {
+				u.commit(ctx, h)
+			}
+		}}
+		next.ServeHTTP(rec, r.WithContext(ctx))
+	})
+}
+
+// useRecorder calls done with the status before the first byte of the
+// answer goes out.
+type useRecorder struct {
+	http.ResponseWriter
+	done  func(status int)
+	wrote bool
+}
+
+func (w *useRecorder) WriteHeader(code int) {
+	if !w.wrote {
+		w.wrote = true
+		w.done(code)
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *useRecorder) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *useRecorder) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *useRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// commit writes the first use of each action per person and day, and the
+// first use of each device and address per person and minute.
+func (u *usageLog) commit(ctx context.Context, h *pendingUses) {
+	if u.halted() != "" {
+		return
+	}
+	h.mu.Lock()
+	uses := h.uses
+	h.mu.Unlock()
+	now := u.now()
+	var es []audit.Entry
+	var keys []func()
+	for _, x := range uses {
+		actor := x.p.Actor()
+		usedKey, seenKey := actor+"|"+x.action, actor+"|"+x.p.DeviceID+"|"+x.ip
+		if u.firstIn(u.used, usedKey, now.Unix()/86400) {
+			es = append(es, audit.Entry{Kind: kindUsed, Version: 1, Actor: actor, Subject: x.res.Type + ":" + x.res.ID, Time: now,
+				Data: map[string]any{"action": x.action, "resource_type": x.res.Type, "resource_id": x.res.ID}})
+			keys = append(keys, func() { u.forget(u.used, usedKey) })
+		}
+		if u.firstIn(u.seen, seenKey, now.Unix()/60) {
+			es = append(es, audit.Entry{Kind: kindSessionSeen, Version: 1, Actor: actor, Subject: "device:" + x.p.DeviceID, Time: now,
+				Data: map[string]any{"device_id": x.p.DeviceID, "session_id": x.p.SessionID}, Personal: map[string]string{"source_ip": x.ip}})
+			keys = append(keys, func() { u.forget(u.seen, seenKey) })
+		}
+	}
+	if len(es) == 0 {
+		return
+	}
+	err := u.db.InTx(context.WithoutCancel(ctx), func(tx *store.Tx) error {
 		for _, e := range es {
 			if err := audit.Append(ctx, tx, e); err != nil {
 				return err
@@ -173,14 +273,11 @@ func (u *usageLog) record(ctx context.Context, p wire.Principal, action string, 
 		return nil
 	})
 	if err != nil {
-		if newUse {
-			u.forget(u.used, usedKey)
+		for _, f := range keys {
+			f() // try again on the next use
 		}
-		if newSeen {
-			u.forget(u.seen, seenKey)
-		}
+		u.log.ErrorContext(ctx, "record access use", slog.String("error", err.Error()))
 	}
-	return err
 }
 
 // refused records a request signed with the device key of a disabled
@@ -189,7 +286,7 @@ func (u *usageLog) refused(ctx context.Context, owners interface {
 	SessionOwner(ctx context.Context, token, jkt string) (string, string, bool, bool)
 }, token, jkt string, authErr error) {
 	ue, ok := usererrAs(authErr)
-	if !ok || (ue != "account_disabled" && ue != "session_ended") {
+	if !ok || (ue != "account_disabled" && ue != "session_ended") || u.halted() != "" {
 		return
 	}
 	person, device, disabled, ok := owners.SessionOwner(ctx, token, jkt)
@@ -239,7 +336,7 @@ func (a *App) newAccess(opt Options) error {
 	if a.Training, err = training.New(a.db.TrainingStore(), a.Identity, now, a.now, a.log); err != nil {
 		return fmt.Errorf("training: %w", err)
 	}
-	a.usage = newUsageLog(a.db, a.now, a.log)
+	a.usage = newUsageLog(a.db, a.now, a.Audit.Refusal, a.log)
 	return nil
 }
 

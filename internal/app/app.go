@@ -330,7 +330,7 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 		return fmt.Errorf("log key: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           a.API.Handler(),
+		Handler:           a.usage.middleware(a.API.Handler()),
 		TLSConfig:         a.tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -27,7 +29,12 @@ type misuseDetector struct {
 	// it shares the detector's tick.
 	expire func(context.Context) (int, error)
 	halted func() string // audit.Log.Refusal
+	// cursorAt is when the cursor was last stored.
+	cursorAt time.Time
 }
+
+// cursorEvery is how often the cursor is stored when no alert is.
+const cursorEvery = time.Minute
 
 // warmUp is how many entries before the stored cursor the detector reads
 // again at start, without alerting, to rebuild its windows.
@@ -97,17 +104,25 @@ func (m *misuseDetector) scan(ctx context.Context, d *detect.Detector, from, to 
 		for _, e := range es {
 			alerts = append(alerts, d.Observe(eventOf(e))...)
 		}
-		if !record {
+		// The cursor is stored with each batch of alerts and otherwise at
+		// most every cursorEvery: a write transaction a second would hold
+		// SQLite's write lock for nothing. After a restart the entries since
+		// the stored cursor are read again; an alert raised twice is one
+		// entry (its idempotency key names rule, person and evidence).
+		if !record || (len(alerts) == 0 && m.now().Sub(m.cursorAt) < cursorEvery) {
 			continue
 		}
 		err = m.db.InTx(ctx, func(tx *store.Tx) error {
 			for _, a := range alerts {
 				ev := make([]any, len(a.Evidence))
+				key := "detect:" + a.Rule + ":" + a.Actor
 				for i, x := range a.Evidence {
 					ev[i] = x
+					key += fmt.Sprintf(":%d", x)
 				}
-				if err := audit.Append(ctx, tx, audit.Entry{Kind: detect.KindAlert, Version: 1, Actor: "system", Subject: a.Actor, Time: m.now(),
-					Data: map[string]any{"rule": a.Rule, "evidence": ev, "detail": a.Detail}}); err != nil {
+				err := audit.Append(ctx, tx, audit.Entry{Kind: detect.KindAlert, Version: 1, Actor: "system", Subject: a.Actor, Time: m.now(),
+					Data: map[string]any{"rule": a.Rule, "evidence": ev, "detail": a.Detail}, IdempotencyKey: key})
+				if err != nil && !errors.Is(err, audit.ErrDuplicate) {
 					return err
 				}
 			}
@@ -116,6 +131,7 @@ func (m *misuseDetector) scan(ctx context.Context, d *detect.Detector, from, to 
 		if err != nil {
 			return start, err
 		}
+		m.cursorAt = m.now()
 		for _, a := range alerts {
 			m.alerts.WithLabelValues(a.Rule).Inc()
 			m.log.WarnContext(ctx, "misuse alert", slog.String("rule", a.Rule), slog.String("person", a.Actor), slog.Any("evidence", a.Evidence))

@@ -24,23 +24,26 @@ func accessReview(t *testing.T, store string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(rows[0], ",") != "line,person,status,role,source,permission,last_used,unused,grant_state,expires" {
+	if strings.Join(rows[0], ",") != "line,person,status,role,source,permission,last_used,tracked,unused,grant_state,expires" {
 		t.Fatalf("CSV header = %v", rows[0])
 	}
 	byLine := map[string][]string{}
 	for _, r := range rows[1:] {
 		byLine[r[0]] = r
 	}
-	if r := byLine["approver1:approver:standing:op.approve"]; r == nil || r[6] != "" || r[7] != "true" {
+	if r := byLine["approver1:approver:standing:op.approve"]; r == nil || r[6] != "" || r[7] != "true" || r[8] != "true" {
 		t.Errorf("approver1's never-used op.approve line = %v, want listed as unused", r)
 	}
-	if r := byLine["approver1:approver:standing:change.approve"]; r == nil || r[6] == "" || r[7] != "false" {
+	if r := byLine["approver1:approver:standing:change.approve"]; r == nil || r[6] == "" || r[8] != "false" {
 		t.Errorf("approver1's used change.approve line = %v, want a last use and not unused", r)
 	}
-	if r := byLine["approver1:approver:standing"]; r == nil || r[5] != "*" || r[7] != "false" {
+	if r := byLine["approver1:approver:standing:op.list"]; r == nil || r[7] != "false" || r[8] != "false" {
+		t.Errorf("a read-only permission line = %v, want untracked and never unused", r)
+	}
+	if r := byLine["approver1:approver:standing"]; r == nil || r[5] != "*" || r[8] != "false" {
 		t.Errorf("approver1's role line = %v, want the whole role, used", r)
 	}
-	if r := byLine["operator1:approver:eligible"]; r == nil || r[7] != "true" {
+	if r := byLine["operator1:approver:eligible"]; r == nil || r[8] != "true" {
 		t.Errorf("operator1's eligibility line = %v, want listed and unused", r)
 	}
 

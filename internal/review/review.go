@@ -61,6 +61,9 @@ type Line struct {
 	Source     string    `json:"source"`
 	Permission string    `json:"permission"`
 	LastUsed   time.Time `json:"last_used,omitzero"`
+	// Tracked is false for read-only permissions, whose use the log does
+	// not record (reads never write to it); they are never unused.
+	Tracked    bool      `json:"tracked"`
 	Unused     bool      `json:"unused"`
 	GrantState string    `json:"grant_state,omitempty"`
 	Expires    time.Time `json:"expires,omitzero"`
@@ -141,15 +144,16 @@ func Build(in Inputs) Review {
 			var perms []Line
 			for _, action := range in.RoleActions[h.role] {
 				l := roleLine
-				l.ID, l.Permission, l.LastUsed = base+":"+action, action, uses[action]
-				l.Unused = l.LastUsed.Before(cutoff)
-				distinctive := h.role == "viewer" || !slices.Contains(in.RoleActions["viewer"], action)
+				l.ID, l.Permission, l.LastUsed, l.Tracked = base+":"+action, action, uses[action], !ReadOnly(action)
+				l.Unused = l.Tracked && l.LastUsed.Before(cutoff)
+				distinctive := l.Tracked && (h.role == "viewer" || !slices.Contains(in.RoleActions["viewer"], action))
 				if distinctive && l.LastUsed.After(roleLine.LastUsed) {
 					roleLine.LastUsed = l.LastUsed
 				}
 				perms = append(perms, l)
 			}
-			roleLine.Unused = roleLine.LastUsed.Before(cutoff)
+			roleLine.Tracked = slices.ContainsFunc(perms, func(l Line) bool { return l.Tracked })
+			roleLine.Unused = roleLine.Tracked && roleLine.LastUsed.Before(cutoff)
 			r.Lines = append(r.Lines, roleLine)
 			r.Lines = append(r.Lines, perms...)
 		}
@@ -157,8 +161,22 @@ func Build(in Inputs) Review {
 	return r
 }
 
+// ReadOnly reports whether action only reads (its routes are GETs): the
+// log records no use of it.
+func ReadOnly(action string) bool {
+	if action == "whoami" || action == "log.read" || action == "policy.test" {
+		return true
+	}
+	for _, suffix := range []string{".list", ".get", ".versions"} {
+		if strings.HasSuffix(action, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
 // CSVHeader is the first line of a review's CSV.
-var CSVHeader = []string{"line", "person", "status", "role", "source", "permission", "last_used", "unused", "grant_state", "expires"}
+var CSVHeader = []string{"line", "person", "status", "role", "source", "permission", "last_used", "tracked", "unused", "grant_state", "expires"}
 
 // CSV renders the review, one line per row.
 func (r Review) CSV() []byte {
@@ -172,7 +190,7 @@ func (r Review) CSV() []byte {
 		return t.UTC().Format(time.RFC3339)
 	}
 	for _, l := range r.Lines {
-		_ = w.Write([]string{l.ID, l.Person, l.Status, l.Role, l.Source, l.Permission, ts(l.LastUsed), fmt.Sprint(l.Unused), l.GrantState, ts(l.Expires)})
+		_ = w.Write([]string{l.ID, l.Person, l.Status, l.Role, l.Source, l.Permission, ts(l.LastUsed), fmt.Sprint(l.Tracked), fmt.Sprint(l.Unused), l.GrantState, ts(l.Expires)})
 	}
 	w.Flush()
 	return b.Bytes()

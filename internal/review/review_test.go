@@ -39,7 +39,7 @@ func TestBuild(t *testing.T) {
 	}
 	for id, wantUnused := range map[string]bool{
 		"olga:operator:standing":         true,  // op.list is viewer's; op.halt is 200 days old; op.run never
-		"olga:operator:standing:op.list": false, // used an hour ago
+		"olga:operator:standing:op.list": false, // a read: not tracked, never unused
 		"olga:operator:standing:op.run":  true,
 		"olga:operator:standing:op.halt": true,
 		"olga:approver:grant:gr_1":       false, // the grant approved a minute ago
@@ -55,7 +55,7 @@ func TestBuild(t *testing.T) {
 		}
 	}
 	csv := string(r.CSV())
-	if !strings.HasPrefix(csv, strings.Join(CSVHeader, ",")+"\n") || !strings.Contains(csv, "olga:operator:standing:op.run,olga,active,operator,standing,op.run,,true,,") {
+	if !strings.HasPrefix(csv, strings.Join(CSVHeader, ",")+"\n") || !strings.Contains(csv, "olga:operator:standing:op.run,olga,active,operator,standing,op.run,,true,true,,") {
 		t.Errorf("CSV:\n%s", csv)
 	}
 }

@@ -115,6 +115,7 @@ type AccessReviewLine struct {
 	Source     string    `json:"source"` // standing, eligible or grant:<id>
 	Permission string    `json:"permission"`
 	LastUsed   time.Time `json:"last_used,omitzero"`
+	Tracked    bool      `json:"tracked"` // false: a read-only permission, whose use the log does not record
 	Unused     bool      `json:"unused"`
 	GrantState string    `json:"grant_state,omitempty"`
 	Expires    time.Time `json:"expires,omitzero"`
