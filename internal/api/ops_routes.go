@@ -237,6 +237,12 @@ func (h opsHandlers) runRequest(c *Call, action string) (ops.RunRequest, error) 
 		return ops.RunRequest{}, usererr.New(usererr.Invalid, "runbook_required", "name the runbook to run")
 	}
 	res := Resource{Type: "Runbook", ID: req.Runbook}
+	if rv, err := h.m.GetRunbook(c.Context(), req.Runbook, 0); err == nil {
+		// Policy may judge what the runbook does (issue 12: a current
+		// course before removing capacity); an unknown runbook is refused
+		// below with its own sentence.
+		res.Attrs = map[string]any{"risk": string(rv.Runbook.Risk), "removes_capacity": rv.Runbook.RemovesCapacity}
+	}
 	if err := c.Authorize(action, res, nil); err != nil {
 		return ops.RunRequest{}, err
 	}

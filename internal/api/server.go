@@ -334,6 +334,11 @@ func (s *Server) authorize(ctx context.Context, p wire.Principal, action string,
 			return &usererr.Error{Kind: usererr.Forbidden, Code: "forbidden",
 				Msg: fmt.Sprintf("%s needs a second factor proved in the last 5 minutes; give a current one-time code with --otp CODE (or sign in again) and try again", action)}
 		}
+		if i := slices.IndexFunc(reasons, func(id string) bool { return strings.HasPrefix(id, "training.") }); i >= 0 {
+			// A forbid on context.training decided it (issue 12).
+			return &usererr.Error{Kind: usererr.Forbidden, Code: "training_required",
+				Msg: fmt.Sprintf("policy %s refuses %s to %s: a course it requires is missing or expired; see interlock training list", reasons[i], action, p.Name)}
+		}
 		return &usererr.Error{Kind: usererr.Forbidden, Code: "forbidden",
 			Msg: fmt.Sprintf("policy does not allow %s %q to %s on %s %q", p.Kind, p.Name, action, res.Type, res.ID)}
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/change"
 	"github.com/interlock-dev/interlock/internal/config"
 	"github.com/interlock-dev/interlock/internal/dpop"
+	"github.com/interlock-dev/interlock/internal/elevate"
 	"github.com/interlock-dev/interlock/internal/identity"
 	"github.com/interlock-dev/interlock/internal/kms"
 	"github.com/interlock-dev/interlock/internal/logwitness"
@@ -34,8 +35,10 @@ import (
 	"github.com/interlock-dev/interlock/internal/passkey"
 	"github.com/interlock-dev/interlock/internal/pki"
 	"github.com/interlock-dev/interlock/internal/policy"
+	"github.com/interlock-dev/interlock/internal/review"
 	"github.com/interlock-dev/interlock/internal/sso"
 	"github.com/interlock-dev/interlock/internal/store"
+	"github.com/interlock-dev/interlock/internal/training"
 )
 
 // Options are what tests and `interlock serve` may set beyond the config file.
@@ -47,6 +50,9 @@ type Options struct {
 	TOTPNow func() time.Time
 	// OnReady, if set, is called once the listener is bound.
 	OnReady func(Ready)
+	// AccessNow, if set, is the clock of just-in-time grants and training
+	// (tests move it past a grant's expiry); nil means Now.
+	AccessNow func() time.Time
 }
 
 // Ready describes a started server, for printing and for tests.
@@ -83,6 +89,10 @@ type App struct {
 	CA       *pki.CA
 	Passkeys *passkey.Service
 	SSO      *sso.Service // OpenID Connect sign-in (sso.go)
+	// Elevate and Training are issue 12's just-in-time grants and courses.
+	Elevate  *elevate.Service
+	Training *training.Service
+	Review   *review.Service
 
 	tlsConfig *tls.Config
 	denials   *denialLog
@@ -97,6 +107,8 @@ type App struct {
 	// consoleOrigins are the web console's origins, known once Serve
 	// listens (console.go).
 	consoleOrigins []string
+	usage          *usageLog       // access use and elevated decisions (access.go)
+	misuse         *misuseDetector // shared-credential and misuse alerts (detect.go)
 }
 
 // New opens everything the control plane needs. It does not listen yet.
@@ -160,6 +172,12 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 	if a.Identity, err = identity.New(identity.Config{Store: a.db.IdentityStore(), Sealer: sealer, Now: a.now, TOTPNow: opt.TOTPNow, Log: a.log, SessionTTL: cfg.SessionTTL}); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
+	}
+	if err := a.newAccess(opt); err != nil {
+		return nil, err
+	}
+	if err := a.newReview(); err != nil {
+		return nil, err
 	}
 	alarms := newSecurityCounters()
 	if a.Ops, err = ops.New(ops.Config{Store: a.db.OpsStore(), Policy: a.Engine, Now: a.now, Log: a.log,
@@ -228,11 +246,14 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	if a.Passkeys, err = a.newPasskeys(); err != nil {
 		return nil, err
 	}
+	a.misuse = newMisuseDetector(a.db, a.now, a.log)
+	a.misuse.expire, a.misuse.halted = a.Elevate.ExpireDue, a.Audit.Refusal
+	reg.MustRegister(a.misuse.alerts)
 	if a.API, err = api.New(api.Config{
-		Authenticator: a.Identity,
+		Authenticator: elevatedAuthenticator{inner: a.Identity, el: a.Elevate, usage: a.usage},
 		Proofs:        proofs,
 		Agents:        a.Hub,
-		Authorizer:    api.PolicyAuthorizer(a.Engine),
+		Authorizer:    accessAuthorizer{inner: api.PolicyAuthorizer(a.Engine), training: a.Training, usage: a.usage},
 		Denials:       a.denials,
 		Separation:    a.Identity,
 		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
@@ -370,7 +391,7 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           a.usage.middleware(handler),
 		TLSConfig:         a.tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -394,6 +415,7 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 		go a.runPeriodic(ctx)
 	}
 	go a.denials.run(ctx)
+	go a.misuse.run(ctx)
 	// On the way out, write the refusals still counted in memory (after
 	// the server stopped answering), so that none is lost.
 	defer func() {

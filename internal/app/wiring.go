@@ -40,6 +40,8 @@ func (a *App) routes(loginProofs *dpop.Verifier) [][]api.Route {
 		api.ScanRoutes(scanRecorder{db: a.db, now: a.now}),
 		a.agentRoutes(),
 		api.PasskeyRoutes(a.Passkeys, a.Identity),
+		api.AccessRoutes(a.Elevate, a.Training, a.Identity),
+		api.ReviewRoutes(a.Review),
 	}
 }
 

@@ -80,6 +80,18 @@ const (
 	ActionUserReset    = "user.reset"
 	ActionUserEnable   = "user.enable"
 	ActionUserSetRoles = "user.set_roles"
+	// Just-in-time elevation, training and access review (issue 12;
+	// internal/elevate, internal/training, internal/review).
+	ActionElevateRequest     = "elevate.request"
+	ActionElevateApprove     = "elevate.approve"
+	ActionElevateDeny        = "elevate.deny"
+	ActionElevateRevoke      = "elevate.revoke"
+	ActionElevateList        = "elevate.list"
+	ActionElevateEligibility = "elevate.eligibility"
+	ActionTrainingRecord     = "training.record"
+	ActionTrainingList       = "training.list"
+	ActionAccessReview       = "access.review"
+	ActionAccessDecide       = "access.decide"
 )
 
 // Actions lists every action Interlock knows, in a stable order.
@@ -105,6 +117,8 @@ var Actions = []string{
 	ActionMetricsRead,
 	ActionPasskeyList, ActionPasskeyRegister, ActionPasskeyRemove,
 	ActionUserReset, ActionUserEnable, ActionUserSetRoles,
+	ActionElevateRequest, ActionElevateApprove, ActionElevateDeny, ActionElevateRevoke, ActionElevateList, ActionElevateEligibility,
+	ActionTrainingRecord, ActionTrainingList, ActionAccessReview, ActionAccessDecide,
 }
 
 // Resource types a [Request] may name.

@@ -111,7 +111,7 @@ func TestServiceApply(t *testing.T) {
 		t.Errorf("viewer secret.list after Apply = %+v, want allow", d)
 	}
 	want := []audit.Record{{Kind: "policy.applied", Version: 1, Actor: "person:p-root", Subject: "policy:1", Time: testNow.UTC(),
-		Data: []byte(`{"hash":"` + Hash(text) + `","policy_ids":["viewer.read","person.own-passkeys","operator.operate","approver.decide","admin.all","agent.protocol","agent.nothing-else","mfa.fresh-for-approval","mfa.fresh-for-credentials","approvals.baseline","approvals.low-risk-read-only","operator.withdraw","viewer.secrets"],"previous_version":0,"version":1}`),
+		Data: []byte(`{"hash":"` + Hash(text) + `","policy_ids":["viewer.read","person.own-passkeys","operator.operate","approver.decide","admin.all","agent.protocol","agent.nothing-else","mfa.fresh-for-approval","mfa.fresh-for-credentials","approvals.baseline","approvals.low-risk-read-only","operator.withdraw","elevate.ask","elevate.decide","mfa.fresh-for-elevation","approvals.elevation","approvals.elevation-admin","viewer.secrets"],"previous_version":0,"version":1}`),
 	}}
 	// Compare what this package decides; the rest belongs to internal/audit.
 	var gotAudit []audit.Record

@@ -20,6 +20,9 @@ type Principal struct {
 	DeviceID  string    `json:"device_id,omitempty"`
 	SessionID string    `json:"session_id,omitempty"`
 	MFAAt     time.Time `json:"mfa_at,omitzero"` // when the person last proved a second factor
+	// Grants names the just-in-time grants (internal/elevate) whose roles
+	// are in Roles for this request; empty for standing roles only.
+	Grants []string `json:"grants,omitempty"`
 }
 
 // Actor is the principal as audit entries name it: "person:<id>" or "agent:<id>".
