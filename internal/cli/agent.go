@@ -66,7 +66,7 @@ has checked the server and restarts it with --accept-log-fork.`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&servers, "server", nil, "server URL, e.g. https://127.0.0.1:8443 (required); repeat it (or separate URLs with commas) for several servers sharing one database: the agent fails over along them and learns the others from them")
-	cmd.Flags().StringVar(&fingerprint, "ca-fingerprint", "", "the server CA's fingerprint as `interlock serve` printed it, SHA256:… (required)")
+	cmd.Flags().StringVar(&fingerprint, "ca-fingerprint", "", "the server CA's fingerprint as interlock serve printed it, SHA256:… (required)")
 	_ = cmd.MarkFlagRequired("server")
 	_ = cmd.MarkFlagRequired("ca-fingerprint")
 	cmd.Flags().StringVar(&cfg.Token, "token", "", "one-time join token from \"interlock join-token create\" (only for the first start)")
