@@ -177,23 +177,8 @@ func readNumber(data []byte, i int) (string, int) {
 	return b.String(), j
 }
 
-// luhn reports whether digits pass the Luhn check (ISO/IEC 7812-1).
-func luhn(digits string) bool {
-	sum := 0
-	double := false
-	for i := len(digits) - 1; i >= 0; i-- {
-		d := int(digits[i] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return sum%10 == 0
-}
+// luhn is [scan.Luhn].
+func luhn(digits string) bool { return scan.Luhn(digits) }
 
 // brandOf returns the card brand whose IIN range and length digits have,
 // or "" (from the brands' published ranges).

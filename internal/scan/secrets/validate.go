@@ -78,22 +78,8 @@ func validGitHubToken(tok string) bool {
 	return GitHubChecksum(body[:30]) == body[30:]
 }
 
-// luhn reports whether digits passes the Luhn check.
-func luhn(digits string) bool {
-	sum, alt := 0, false
-	for i := len(digits) - 1; i >= 0; i-- {
-		d := int(digits[i] - '0')
-		if alt {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		alt = !alt
-	}
-	return sum%10 == 0
-}
+// luhn is [scan.Luhn].
+func luhn(digits string) bool { return scan.Luhn(digits) }
 
 // testCards are card numbers card networks and processors publish for tests.
 var testCards = map[string]bool{
