@@ -14,6 +14,7 @@ import (
 
 	"github.com/interlock-dev/interlock/internal/audit"
 	"github.com/interlock-dev/interlock/internal/change"
+	"github.com/interlock-dev/interlock/internal/detect"
 	"github.com/interlock-dev/interlock/internal/identity"
 	"github.com/interlock-dev/interlock/internal/kms"
 	"github.com/interlock-dev/interlock/internal/notify"
@@ -45,9 +46,11 @@ import (
 // a second time.
 //
 //	op.break_glass                                            → break_glass
+//	detect.alert (shared credentials, misuse; internal/detect)  → misuse
 var notifyKinds = map[string]bool{
 	"op.requested": true, "op.break_glass": true, "op.approved": true, "op.halted": true,
 	"op.halt_reason": true, "op.abort_reason": true, "op.needs_attention": true, "change.requested": true, "change.approved": true,
+	detect.KindAlert: true,
 }
 
 // announcer turns sequenced audit entries into notify.Events: it looks up
@@ -147,6 +150,9 @@ func (an *announcer) describe(ctx context.Context, e audit.StoredEntry) (notify.
 	}
 	actor := names.of(e.Actor)
 	ev := notify.Event{Subject: e.Subject, Time: e.Time, LogIndex: e.Index}
+	if e.Kind == detect.KindAlert {
+		return misuseEvent(ev, names.of(e.Subject), data), true, nil
+	}
 	kind, id, _ := strings.Cut(e.Subject, ":")
 	switch kind {
 	case "op":
@@ -431,4 +437,17 @@ func (s notifySecrets) Secret(ctx context.Context, path, why string) ([]byte, er
 		return nil, err
 	}
 	return v.Value.Bytes(), nil
+}
+
+// misuseEvent words a detect.alert entry: whose account, which rule, and
+// the log entries that are its evidence.
+func misuseEvent(ev notify.Event, person string, data map[string]any) notify.Event {
+	rule, _ := data["rule"].(string)
+	detail, _ := data["detail"].(string)
+	ev.Name = notify.EventMisuse
+	ev.Title = fmt.Sprintf("Possible misuse of %s's account (%s)", person, rule)
+	ev.Text = fmt.Sprintf("%s\n%s\nEvidence: log entries %v. Check with %s; `interlock log show` gives each entry.",
+		ev.Title, typed(detail), data["evidence"], person)
+	ev.Details = map[string]any{"rule": rule, "person": person, "evidence": data["evidence"]}
+	return ev
 }

@@ -3,12 +3,14 @@ package app
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/interlock-dev/interlock/internal/audit"
+	"github.com/interlock-dev/interlock/internal/notify"
 )
 
 // TestAnnouncerCountsWhatItCannotAnnounce: a burst of log entries larger
@@ -52,5 +54,25 @@ func TestAnnouncerSurvivesPanic(t *testing.T) {
 	<-done
 	if got := testutil.ToFloat64(an.lost); got != 2 {
 		t.Errorf("interlock_notify_unannounced_total = %v, want 2 (both entries, the announcer still running after the first)", got)
+	}
+}
+
+// TestMisuseAlertsAreAnnounced: a detection rule's alert (two devices on
+// one account, a disabled person's key…) reaches the sinks as a "misuse"
+// message naming the person, the rule and the evidence by log index; a
+// detail cannot forge extra lines.
+func TestMisuseAlertsAreAnnounced(t *testing.T) {
+	an := &announcer{log: slog.New(slog.DiscardHandler), entries: make(chan audit.StoredEntry, 4), lost: newUnannounced()}
+	an.take([]audit.StoredEntry{{Index: 9, Record: audit.Record{Kind: "detect.alert", Subject: "person:p_eve"}}})
+	if len(an.entries) != 1 {
+		t.Fatalf("a detect.alert entry was not queued for announcement")
+	}
+	ev := misuseEvent(notify.Event{Subject: "person:p_eve", LogIndex: 9}, "eve",
+		map[string]any{"rule": "shared-credential.devices", "detail": "two devices\nalice approved", "evidence": []any{4.0, 7.0}})
+	if ev.Name != notify.EventMisuse || !strings.Contains(ev.Title, "eve") || !strings.Contains(ev.Title, "shared-credential.devices") {
+		t.Errorf("event = %q %q, want a misuse event naming eve and the rule", ev.Name, ev.Title)
+	}
+	if !strings.Contains(ev.Text, "[4 7]") || strings.Contains(ev.Text, "\nalice approved") {
+		t.Errorf("text %q: want the evidence indexes, and the detail on one line", ev.Text)
 	}
 }

@@ -24,7 +24,7 @@ type Notifications struct {
 }
 
 // NotifyEvents are the events a sink may subscribe to.
-var NotifyEvents = []string{"approval_needed", "approved", "halted", "failed", "break_glass"}
+var NotifyEvents = []string{"approval_needed", "approved", "halted", "failed", "break_glass", "misuse"}
 
 // WebhookSink posts each message as JSON with a Slack-compatible "text"
 // field, signed with HMAC-SHA256.

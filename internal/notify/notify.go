@@ -37,6 +37,7 @@ const (
 	EventHalted         = "halted"
 	EventFailed         = "failed"
 	EventBreakGlass     = "break_glass"
+	EventMisuse         = "misuse" // a detection rule's alert (internal/detect)
 )
 
 // Event is one thing people should know about, already in words: Title
