@@ -102,7 +102,7 @@ type Rule struct {
 //	<key>\n value\n</key> (XML elements),
 //
 // with the value double-, single- or backtick-quoted (with a Python
-// string prefix f"…", b'…', r"…"; or TOML's """…""" and '''…'''), in
+// string prefix f"…", b'…', r"…"; or TOML's triple-quoted strings), in
 // escaped quotes (\"…\" inside a JSON or code string), the first line of a
 // heredoc (key = <<-EOT, Terraform, Ruby, shell) or of a YAML block scalar
 // (key: | or key: >-, the value on the next lines) or bare (a bare value
