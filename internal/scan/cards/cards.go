@@ -272,11 +272,19 @@ func namesCard(s []byte) bool {
 	return false
 }
 
+// maxKeyLookBack bounds how far before a number its key or line start is
+// looked for.
+const maxKeyLookBack = 512
+
 // namedCard reports whether the data names the number at off a card: the
 // key just before it on its line (JSON, key=value, key: value), or the
 // header of its column in a CSV/TSV export.
 func namedCard(data []byte, off int, export bool) bool {
-	start := bytes.LastIndexByte(data[:off], '\n') + 1
+	// The key is just before the number: look back a bounded way, so that
+	// a single line of many numbers costs its length, not its square.
+	from := max(0, off-maxKeyLookBack)
+	start := from + bytes.LastIndexByte(data[from:off], '\n') + 1
+	lineStart := start > from || from == 0
 	before := bytes.TrimRight(data[start:off], " \t\"':=")
 	keyStart := len(before)
 	for keyStart > 0 && !bytes.ContainsAny(before[keyStart-1:keyStart], " \t,;{([\"'") {
@@ -285,7 +293,7 @@ func namedCard(data []byte, off int, export bool) bool {
 	if namesCard(before[keyStart:]) {
 		return true
 	}
-	if start == 0 || !export {
+	if start == 0 || !export || !lineStart {
 		return false
 	}
 	// CSV/TSV: the header cell above the same column.

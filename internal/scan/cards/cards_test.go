@@ -171,3 +171,24 @@ func TestAttackExportShapes(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkOneLineOfManyNumbers: an export of 100,000 numbers on a single
+// line costs its length, not its square (each number once looked back to
+// its line's start, and the scan did not end in minutes).
+func BenchmarkOneLineOfManyNumbers(b *testing.B) {
+	r := rand.New(rand.NewPCG(9, 9))
+	var sb strings.Builder
+	sb.WriteString("ref,card_number\n")
+	for range 100_000 {
+		sb.WriteString("x," + pan(r, "4", 16) + ",")
+	}
+	for _, p := range []string{"one.csv", "one.sql", "one.json"} {
+		f := &scan.File{Path: p, Data: []byte(sb.String())}
+		b.Run(p, func(b *testing.B) {
+			b.SetBytes(int64(len(f.Data)))
+			for b.Loop() {
+				New().Detect(context.Background(), f, func(scan.Finding) {})
+			}
+		})
+	}
+}

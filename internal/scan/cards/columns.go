@@ -3,6 +3,7 @@ package cards
 import (
 	"bytes"
 	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -38,9 +39,16 @@ func sqlColumns(data []byte, cands []candidate) {
 	if len(cands) == 0 {
 		return
 	}
-	for si, m := range sqlInsertRe.FindAllSubmatchIndex(data, -1) {
+	inserts := sqlInsertRe.FindAllSubmatchIndex(data, -1)
+	for si, m := range inserts {
 		cols := splitColumns(data[m[2]:m[3]], ',')
-		placeInsertValues(data, m[1], cols, si, cands)
+		// A statement ends at its ; or, in a dump without them, where
+		// the next one starts: each byte is walked once.
+		end := len(data)
+		if si+1 < len(inserts) {
+			end = inserts[si+1][0]
+		}
+		placeInsertValues(data[:end], m[1], cols, si, cands)
 	}
 	for si, m := range sqlCopyRe.FindAllSubmatchIndex(data, -1) {
 		cols := splitColumns(data[m[2]:m[3]], ',')
@@ -50,15 +58,9 @@ func sqlColumns(data []byte, cands []candidate) {
 		} else {
 			end += m[1]
 		}
-		for i := range cands {
-			c := &cands[i]
-			if c.off < m[1] || c.off >= end {
-				continue
-			}
-			ls := bytes.LastIndexByte(data[:c.off], '\n') + 1
-			idx := bytes.Count(data[ls:c.off], []byte{'\t'})
+		walkFields(data, m[1], end, '\t', false, cands, func(c *candidate, idx int) {
 			c.col = columnAt(cols, idx, "copy", si)
-		}
+		})
 	}
 }
 
@@ -66,10 +68,7 @@ func sqlColumns(data []byte, cands []candidate) {
 // the statement (a ; outside quotes and parentheses) and gives each
 // candidate inside a tuple the column of its position.
 func placeInsertValues(data []byte, off int, cols [][]byte, stmt int, cands []candidate) {
-	ci := 0
-	for ci < len(cands) && cands[ci].off < off {
-		ci++
-	}
+	ci := sort.Search(len(cands), func(i int) bool { return cands[i].off >= off })
 	depth, field := 0, 0
 	var quote byte
 	for i := off; i < len(data) && ci < len(cands); i++ {
@@ -158,14 +157,32 @@ func csvColumns(data []byte, cands []candidate) {
 	header := data[:nl]
 	sep := csvSeparator(header)
 	cols := splitColumns(header, sep)
-	for i := range cands {
-		c := &cands[i]
-		if c.off <= nl {
-			continue
-		}
-		ls := bytes.LastIndexByte(data[:c.off], '\n') + 1
-		idx := len(splitColumns(data[ls:c.off], sep)) - 1
+	walkFields(data, nl+1, len(data), sep, true, cands, func(c *candidate, idx int) {
 		c.col = columnAt(cols, idx, "csv", 0)
+	})
+}
+
+// walkFields walks the rows of data[from:to] once, counting the fields of
+// each line (separated by sep, outside double quotes when quotes is set),
+// and calls place with the field index of each candidate in the range.
+// One pass, not a count from the line's start per candidate: a single
+// line of a million numbers must not cost a million times its length.
+func walkFields(data []byte, from, to int, sep byte, quotes bool, cands []candidate, place func(*candidate, int)) {
+	ci := sort.Search(len(cands), func(i int) bool { return cands[i].off >= from })
+	field, inQuote := 0, false
+	for i := from; i < to && ci < len(cands); i++ {
+		for ci < len(cands) && cands[ci].off == i {
+			place(&cands[ci], field)
+			ci++
+		}
+		switch c := data[i]; {
+		case c == '\n' && !inQuote:
+			field = 0
+		case c == '"' && quotes:
+			inQuote = !inQuote
+		case c == sep && !inQuote:
+			field++
+		}
 	}
 }
 
