@@ -2,6 +2,7 @@ package defcreds
 
 import (
 	"encoding/base64"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -40,5 +41,20 @@ func TestAttackPrefilter(t *testing.T) {
 				t.Errorf("findings (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// BenchmarkPrefilterOneLongLine: a 10 MB line of "password: " costs the
+// prefilter its length once, not once per setting on it.
+func BenchmarkPrefilterOneLongLine(b *testing.B) {
+	l, err := Bundled()
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := New(l)
+	data := []byte(strings.Repeat("password: ", 1_000_000))
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		d.worthParsing(data)
 	}
 }

@@ -101,7 +101,7 @@ func (d *Detector) worthParsing(data []byte) bool {
 	}
 	for _, w := range settingWords {
 		for _, v := range w {
-			lastLine := -1
+			start, end := -1, -1 // the line of the last hit
 			for off := 0; ; {
 				i := bytes.Index(data[off:], v)
 				if i < 0 {
@@ -109,17 +109,21 @@ func (d *Detector) worthParsing(data []byte) bool {
 				}
 				hit := off + i
 				off = hit + len(v)
-				start, end := lineAround(data, hit)
+				sameLine := hit < end
+				if !sameLine {
+					start, end = lineAround(data, hit)
+				}
 				// A flow mapping holds several settings on one line
 				// ({POSTGRES_USER: postgres, POSTGRES_PASSWORD: postgres}):
-				// the value that follows this setting is the one to check.
-				if v := valueAfter(data[hit:end]); v != "" && d.values[v] {
+				// the value that follows this setting is the one to check
+				// (read up to the next separator, not to the line's end,
+				// so that a long line costs its length once).
+				if v := valueAfter(data[hit:min(end, hit+maxValueLook)]); v != "" && d.values[v] {
 					return true
 				}
-				if start == lastLine {
+				if sameLine {
 					continue
 				}
-				lastLine = start
 				if d.knownValue(data, start, end) {
 					return true
 				}
@@ -133,6 +137,9 @@ func (d *Detector) worthParsing(data []byte) bool {
 	}
 	return false
 }
+
+// maxValueLook bounds how much of a line valueAfter reads after a setting.
+const maxValueLook = 256
 
 // valueAfter returns the value that follows the setting name at the start
 // of rest (the rest of its line): after the next : or =, up to a , } ] or
