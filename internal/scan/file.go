@@ -3,8 +3,10 @@ package scan
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"sort"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -95,4 +97,74 @@ func validUTF8(data []byte) bool { return utf8.Valid(data) }
 // known 1-based line and column.
 func (f *File) FindingAt(line, col int) Finding {
 	return Finding{File: f.Path, Line: line, Column: col, Commit: f.Commit, Author: f.Author, Date: f.Date}
+}
+
+// utf8BOM is the byte-order mark Notepad and some editors write first.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// asText returns data as the detectors should read it: UTF-16 text (what
+// Windows PowerShell 5 writes for > and Out-File, and regedit exports) is
+// transcoded to UTF-8 so that it is scanned rather than skipped as binary
+// (its ASCII letters alternate with NUL bytes), and a UTF-8 byte-order
+// mark is blanked to spaces so the first key of the file starts a line.
+// Line numbers are kept in both cases; columns of UTF-16 text count
+// UTF-8 bytes. It reports false, and returns data, when neither applies.
+func asText(data []byte) ([]byte, bool) {
+	if bytes.HasPrefix(data, utf8BOM) {
+		out := bytes.Clone(data)
+		copy(out, "   ")
+		return out, true
+	}
+	if order, skip := utf16Order(data); order != nil {
+		return decodeUTF16(data[skip:], order), true
+	}
+	return data, false
+}
+
+// utf16Order detects UTF-16 by its byte-order mark or, without one, by the
+// shape of ASCII text in it: in the first 512 bytes, every other byte NUL
+// and none of the others. It returns the byte order and the length of the
+// mark, or nil.
+func utf16Order(data []byte) (binary.ByteOrder, int) {
+	if len(data) >= 2 {
+		switch {
+		case data[0] == 0xFF && data[1] == 0xFE && !(len(data) >= 4 && data[2] == 0 && data[3] == 0): // not UTF-32LE
+			return binary.LittleEndian, 2
+		case data[0] == 0xFE && data[1] == 0xFF:
+			return binary.BigEndian, 2
+		}
+	}
+	n := min(len(data), 512) &^ 1
+	if n < 8 {
+		return nil, 0
+	}
+	le, be := true, true
+	for i := 0; i < n && (le || be); i += 2 {
+		le = le && data[i] != 0 && data[i+1] == 0
+		be = be && data[i] == 0 && data[i+1] != 0
+	}
+	switch {
+	case le:
+		return binary.LittleEndian, 0
+	case be:
+		return binary.BigEndian, 0
+	}
+	return nil, 0
+}
+
+// decodeUTF16 transcodes UTF-16 in the given byte order to UTF-8; an odd
+// trailing byte and unpaired surrogates become U+FFFD.
+func decodeUTF16(data []byte, order binary.ByteOrder) []byte {
+	u := make([]uint16, len(data)/2)
+	for i := range u {
+		u[i] = order.Uint16(data[2*i:])
+	}
+	out := make([]byte, 0, len(u)+len(u)/8)
+	for _, r := range utf16.Decode(u) {
+		out = utf8.AppendRune(out, r)
+	}
+	if len(data)%2 == 1 {
+		out = utf8.AppendRune(out, utf8.RuneError)
+	}
+	return out
 }

@@ -437,6 +437,11 @@ func (r *run) process(ctx context.Context, f *File, depth int) {
 // processRaw runs detectors over f's bytes as they are.
 func (r *run) processRaw(ctx context.Context, f *File) {
 	cfg := &r.s.cfg
+	if text, ok := asText(f.Data); ok {
+		g := *f
+		g.Data, g.lines = text, nil
+		f = &g
+	}
 	if isBinary(f.Data) {
 		r.skip(f.Path, SkipBinary, "")
 		return

@@ -57,7 +57,8 @@ type candidate struct {
 	digits   string
 	brand    string
 	luhn     bool
-	named    bool // the data names it a card
+	named    bool   // the data names it a card
+	col      column // where an export says which column it is in
 }
 
 // Detect implements [scan.Detector].
@@ -66,19 +67,36 @@ func (*Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Findin
 	if !export && !mentionsCards(f.Data) {
 		return nil
 	}
-	cands := candidates(f.Data, export)
-	shaped, valid := 0, 0
-	for _, c := range cands {
-		shaped++
+	sql, delimited := isSQL(f.Path), isDelimited(f.Path)
+	cands := candidates(f.Data, export && !sql && !delimited)
+	switch {
+	case sql:
+		sqlColumns(f.Data, cands)
+	case delimited:
+		csvColumns(f.Data, cands)
+	}
+	// Counted per column where the export says which column a number is
+	// in, so that a column of identifiers is not judged by the cards
+	// beside it; file-wide otherwise.
+	shaped, validIn := map[string]int{}, map[string]int{}
+	valid := 0
+	for i := range cands {
+		c := &cands[i]
+		shaped[c.col.key]++
 		if c.luhn {
+			validIn[c.col.key]++
 			valid++
 		}
+		if c.col.name != nil && namesCard(c.col.name) {
+			c.named = true
+		}
 	}
-	// In a data export, most brand-shaped numbers passing Luhn make a
-	// column of cards, not identifiers (which pass one time in ten).
-	bulk := export && valid >= 3 && valid*2 >= shaped
 	n := 0
 	for _, c := range cands {
+		// In a data export, most brand-shaped numbers of a column passing
+		// Luhn make a column of cards, not identifiers (which pass one
+		// time in ten).
+		bulk := export && validIn[c.col.key] >= 3 && validIn[c.col.key]*2 >= shaped[c.col.key]
 		if !c.luhn || testNumbers[c.digits] || !(c.named || bulk) {
 			continue
 		}
@@ -239,11 +257,19 @@ func namesCard(s []byte) bool {
 	return false
 }
 
+// maxKeyLookBack bounds how far before a number its key or line start is
+// looked for.
+const maxKeyLookBack = 512
+
 // namedCard reports whether the data names the number at off a card: the
 // key just before it on its line (JSON, key=value, key: value), or the
 // header of its column in a CSV/TSV export.
 func namedCard(data []byte, off int, export bool) bool {
-	start := bytes.LastIndexByte(data[:off], '\n') + 1
+	// The key is just before the number: look back a bounded way, so that
+	// a single line of many numbers costs its length, not its square.
+	from := max(0, off-maxKeyLookBack)
+	start := from + bytes.LastIndexByte(data[from:off], '\n') + 1
+	lineStart := start > from || from == 0
 	before := bytes.TrimRight(data[start:off], " \t\"':=")
 	keyStart := len(before)
 	for keyStart > 0 && !bytes.ContainsAny(before[keyStart-1:keyStart], " \t,;{([\"'") {
@@ -252,7 +278,7 @@ func namedCard(data []byte, off int, export bool) bool {
 	if namesCard(before[keyStart:]) {
 		return true
 	}
-	if start == 0 || !export {
+	if start == 0 || !export || !lineStart {
 		return false
 	}
 	// CSV/TSV: the header cell above the same column.

@@ -124,11 +124,71 @@ func TestPublishedTestNumbersAreCards(t *testing.T) {
 func FuzzDetect(f *testing.F) {
 	f.Add("card\n4111 1111-1111 1111\n")
 	f.Add("1-2-3-4-5-6-7-8-9-0-1-2-3-4-5-6")
+	f.Add("INSERT INTO t (a, `pan`) VALUES (1,'4111 1111 1111 1111'),(2,'x''y');\nCOPY t (pan) FROM stdin;\n4111111111111111\n\\.\n")
 	f.Fuzz(func(t *testing.T, data string) {
-		New().Detect(context.Background(), &scan.File{Path: "f.csv", Data: []byte(data)}, func(f scan.Finding) {
-			if f.Line < 1 {
-				t.Fatalf("finding without a line: %+v", f)
+		for _, p := range []string{"f.csv", "f.sql"} {
+			New().Detect(context.Background(), &scan.File{Path: p, Data: []byte(data)}, func(f scan.Finding) {
+				if f.Line < 1 {
+					t.Fatalf("finding without a line: %+v", f)
+				}
+			})
+		}
+	})
+}
+
+// TestAttackExportShapes: one or two cards in the export shapes real tools
+// write are found by the column that names them, and identifiers beside
+// them are not taken for cards.
+func TestAttackExportShapes(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	visa, mc := pan(r, "4", 16), pan(r, "52", 16)
+	id := pan(r, "4", 16) // a Luhn-valid identifier in a column that is not a card
+	last4 := func(s string) string { return s[len(s)-4:] }
+	for _, tt := range []struct {
+		name, path, src string
+		want            []string
+	}{
+		{"sql insert with a column list", "dump.sql",
+			"INSERT INTO payments (id, order_ref, pan, exp) VALUES (1, '" + id + "', '" + visa + "', '12/29'), (2, '" + id + "', '" + mc + "', '01/30');\n",
+			[]string{"1 Visa card ending " + last4(visa), "1 Mastercard card ending " + last4(mc)}},
+		{"mysqldump rows on their own lines", "backup.sql",
+			"INSERT INTO `payments` (`id`, `card_no`) VALUES\n(1,'" + visa + "'),\n(2,'" + mc + "');\n",
+			[]string{"2 Visa card ending " + last4(visa), "3 Mastercard card ending " + last4(mc)}},
+		{"pg_dump COPY block", "db.sql",
+			"COPY public.payments (id, order_ref, card_number) FROM stdin;\n1\t" + id + "\t" + visa + "\n\\.\n",
+			[]string{"2 Visa card ending " + last4(visa)}},
+		{"csv with a quoted comma before the card", "customers.csv",
+			"name,card_number\n\"Doe, Jane\"," + visa + "\n",
+			[]string{"2 Visa card ending " + last4(visa)}},
+		{"semicolon csv (Excel in most of Europe)", "export.csv",
+			"order_id;card_number\n" + id + ";" + visa + "\n",
+			[]string{"2 Visa card ending " + last4(visa)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, detect(t, tt.path, tt.src)); diff != "" {
+				t.Errorf("findings (-want +got):\n%s", diff)
 			}
 		})
-	})
+	}
+}
+
+// BenchmarkOneLineOfManyNumbers: an export of 100,000 numbers on a single
+// line costs its length, not its square (each number once looked back to
+// its line's start, and the scan did not end in minutes).
+func BenchmarkOneLineOfManyNumbers(b *testing.B) {
+	r := rand.New(rand.NewPCG(9, 9))
+	var sb strings.Builder
+	sb.WriteString("ref,card_number\n")
+	for range 100_000 {
+		sb.WriteString("x," + pan(r, "4", 16) + ",")
+	}
+	for _, p := range []string{"one.csv", "one.sql", "one.json"} {
+		f := &scan.File{Path: p, Data: []byte(sb.String())}
+		b.Run(p, func(b *testing.B) {
+			b.SetBytes(int64(len(f.Data)))
+			for b.Loop() {
+				New().Detect(context.Background(), f, func(scan.Finding) {})
+			}
+		})
+	}
 }

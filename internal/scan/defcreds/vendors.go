@@ -96,18 +96,34 @@ func (idx vendorIndex) products(user, password string) (string, bool) {
 // most of this detector's cost, and most password settings in real trees
 // are empty or reference a secret, so this check comes first.
 func (d *Detector) worthParsing(data []byte) bool {
-	if bytes.Contains(data, []byte("kind: Secret")) && !bytes.Contains(data, []byte("{{")) {
-		return true // a Helm template's values are expressions, never literals
+	if hasLiteralSecret(data) {
+		return true
 	}
 	for _, w := range settingWords {
 		for _, v := range w {
+			start, end := -1, -1 // the line of the last hit
 			for off := 0; ; {
 				i := bytes.Index(data[off:], v)
 				if i < 0 {
 					break
 				}
-				start, end := lineAround(data, off+i)
-				off = end
+				hit := off + i
+				off = hit + len(v)
+				sameLine := hit < end
+				if !sameLine {
+					start, end = lineAround(data, hit)
+				}
+				// A flow mapping holds several settings on one line
+				// ({POSTGRES_USER: postgres, POSTGRES_PASSWORD: postgres}):
+				// the value that follows this setting is the one to check
+				// (read up to the next separator, not to the line's end,
+				// so that a long line costs its length once).
+				if v := valueAfter(data[hit:min(end, hit+maxValueLook)]); v != "" && d.values[v] {
+					return true
+				}
+				if sameLine {
+					continue
+				}
 				if d.knownValue(data, start, end) {
 					return true
 				}
@@ -120,6 +136,62 @@ func (d *Detector) worthParsing(data []byte) bool {
 		}
 	}
 	return false
+}
+
+// maxValueLook bounds how much of a line valueAfter reads after a setting.
+const maxValueLook = 256
+
+// valueAfter returns the value that follows the setting name at the start
+// of rest (the rest of its line): after the next : or =, up to a , } ] or
+// the end of the line, unquoted; "" when there is none.
+func valueAfter(rest []byte) string {
+	i := bytes.IndexAny(rest, ":=")
+	if i < 0 {
+		return ""
+	}
+	v := bytes.TrimLeft(rest[i+1:], " \t")
+	if len(v) > 0 && (v[0] == '"' || v[0] == '\'') {
+		if j := bytes.IndexByte(v[1:], v[0]); j >= 0 {
+			return string(v[1 : j+1])
+		}
+		return ""
+	}
+	if j := bytes.IndexAny(v, ",}]#"); j >= 0 {
+		v = v[:j]
+	}
+	return string(bytes.TrimSpace(v))
+}
+
+// hasLiteralSecret reports whether some document of data is a Kubernetes
+// Secret that is not a template: its values are encoded, so the line
+// check cannot see them. A document with {{ is a Helm template, whose
+// values are expressions; other documents of the same file (a ConfigMap
+// holding alert templates) do not make a Secret beside them one.
+func hasLiteralSecret(data []byte) bool {
+	for off := 0; ; {
+		i := bytes.Index(data[off:], []byte("kind:"))
+		if i < 0 {
+			return false
+		}
+		at := off + i
+		off = at + 5
+		if at > 0 && data[at-1] != '\n' {
+			continue // not a top-level key
+		}
+		_, end := lineAround(data, at)
+		v := bytes.Trim(bytes.TrimSpace(data[at+5:end]), `"'`)
+		if string(v) != "Secret" {
+			continue
+		}
+		docStart := bytes.LastIndex(data[:at], []byte("\n---")) + 1
+		docEnd := len(data)
+		if j := bytes.Index(data[end:], []byte("\n---")); j >= 0 {
+			docEnd = end + j
+		}
+		if !bytes.Contains(data[docStart:docEnd], []byte("{{")) {
+			return true
+		}
+	}
 }
 
 // lineAround returns the bounds of the line of data that holds offset i.

@@ -469,6 +469,9 @@ func placeholder(secret string, words bool) string {
 	if formatVerbRe.MatchString(secret) {
 		return "placeholder (a format string: " + formatVerbRe.FindString(secret) + ")"
 	}
+	if why := reference(secret); why != "" {
+		return why // postgres://admin:{db_password}@… in an f-string or format string
+	}
 	if strings.HasSuffix(secret, "...") || strings.HasSuffix(secret, "…") {
 		return "placeholder (elided with ...)"
 	}
@@ -553,7 +556,10 @@ func assignmentFollows(data []byte, e int, nextLine bool) (ok, valueBelow bool) 
 			k++
 		}
 		k = skipBlanks(data, k)
-		return true, k+1 < len(data) && data[k] == '<' && data[k+1] == '<'
+		// key: | or key: >- (a YAML block scalar): the value is on the
+		// next line, as it is after a heredoc's key = <<EOT.
+		blockScalar := data[j] == ':' && k > j+1 && k < len(data) && (data[k] == '|' || data[k] == '>')
+		return true, blockScalar || k+1 < len(data) && data[k] == '<' && data[k+1] == '<'
 	case '?', '.', '+': // Makefile ?=, PHP .=, +=
 		return next == '=', false
 	case '|':

@@ -153,6 +153,9 @@ func genericContext(f *scan.File, r *Rule, a assignment, value string, vs, me in
 	if a.quote == '`' && isDocPath(f.Path) {
 		return "inline code in prose (documentation), not an assignment"
 	}
+	if quoted && strings.Contains(v, "{") && fStringPrefix(f.Data, vs) {
+		return "an f-string or template literal interpolates its value ({…}), computed at run time"
+	}
 	if !quoted && isIdentExpr(v) && codeExts[fileExt(f.Path)] {
 		return "value is a code expression, not a literal"
 	}
@@ -506,4 +509,19 @@ func looksGenerated(v string) bool {
 		digit = digit || unicode.IsDigit(r)
 	}
 	return digit && (upper || lower) || upper && lower
+}
+
+// fStringPrefix reports whether the quoted value at vs has a string prefix
+// with f (Python's f"…", rf'…'), whose braces are interpolated.
+func fStringPrefix(data []byte, vs int) bool {
+	for i := vs - 2; i >= 0 && i >= vs-4; i-- {
+		switch data[i] {
+		case 'f', 'F':
+			return true
+		case 'r', 'R', 'b', 'B', 'u', 'U':
+		default:
+			return false
+		}
+	}
+	return false
 }

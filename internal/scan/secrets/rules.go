@@ -101,13 +101,15 @@ type Rule struct {
 //	"KEY", "value" (call arguments such as System.setProperty),
 //	<key>\n value\n</key> (XML elements),
 //
-// with the value double-, single- or backtick-quoted, in escaped quotes
-// (\"…\" inside a JSON or code string), the first line of a heredoc
-// (key = <<-EOT, Terraform, Ruby, shell) or bare (a bare value
+// with the value double-, single- or backtick-quoted (with a Python
+// string prefix f"…", b'…', r"…"; or TOML's triple-quoted strings), in
+// escaped quotes (\"…\" inside a JSON or code string), the first line of a
+// heredoc (key = <<-EOT, Terraform, Ruby, shell) or of a YAML block scalar
+// (key: | or key: >-, the value on the next lines) or bare (a bare value
 // ends at a blank, quote, separator, or a \n escape inside a string). The
 // named groups are read by assignmentOf: key, kq (what closed the key),
-// op, and one of dq, sq, bq, eq, hd, bare for the value.
-const AssignmentRegex = `(?:^|[\s"'\x60{(,;\[.$<-])(?P<key>[A-Za-z0-9_.\-]+)(?P<kq>\\?["'\x60\]>]?)(?:[ \t]+(?:string|String|str|const|final))?[ \t]*(?P<op>:{1,3}=|\?=|\.=|\+=|=>|=|:|,|\|\||\r?\n)[ \t]*(?:"(?P<dq>[^"\r\n]+)"|'(?P<sq>[^'\r\n]+)'|\x60(?P<bq>[^\x60\r\n]+)\x60|\\"(?P<eq>[^"\\\r\n]+)\\"|<<[-~]?["']?[A-Za-z_][A-Za-z0-9_]*["']?[ \t]*\r?\n[ \t]*(?P<hd>[^\s"'<>]+)|(?P<bare>(?:[^\s"',;#)}\]<\\]|\\[^nrt])+))`
+// op, and one of dq, sq, bq, eq, tq, tl, hd, yb, bare for the value.
+const AssignmentRegex = `(?:^|[\s"'\x60{(,;\[.$<-])(?P<key>[A-Za-z0-9_.\-]+)(?P<kq>\\?["'\x60\]>]?)(?:[ \t]+(?:string|String|str|const|final))?[ \t]*(?P<op>:{1,3}=|\?=|\.=|\+=|=>|=|:|,|\|\||\r?\n)[ \t]*(?:"""(?P<tq>[^"\r\n]+)"""|'''(?P<tl>[^'\r\n]+)'''|[bBrRuUfF]{0,2}"(?P<dq>[^"\r\n]+)"|[bBrRuUfF]{0,2}'(?P<sq>[^'\r\n]+)'|\x60(?P<bq>[^\x60\r\n]+)\x60|\\"(?P<eq>[^"\\\r\n]+)\\"|<<[-~]?["']?[A-Za-z_][A-Za-z0-9_]*["']?[ \t]*\r?\n[ \t]*(?P<hd>[^\s"'<>]+)|[|>][-+0-9]{0,2}[ \t]*\r?\n[ \t]+(?P<yb>[^\s"'<>#]+)|(?P<bare>(?:[^\s"',;#)}\]<\\]|\\[^nrt])+))`
 
 type rulesFile struct {
 	Rules []Rule `yaml:"rules"`
@@ -130,7 +132,7 @@ func (l *lazyRegexp) get() *regexp.Regexp {
 func (l *lazyRegexp) setRe(re *regexp.Regexp) {
 	l.re = re
 	l.groups = assignGroups{key: re.SubexpIndex("key"), kq: re.SubexpIndex("kq"), op: re.SubexpIndex("op")}
-	for name, q := range map[string]byte{"dq": '"', "sq": '\'', "bq": '`', "eq": '"', "hd": '<'} {
+	for name, q := range map[string]byte{"dq": '"', "sq": '\'', "bq": '`', "eq": '"', "hd": '<', "tq": '"', "tl": '\'', "yb": '|'} {
 		if i := re.SubexpIndex(name); i > 0 {
 			l.groups.values = append(l.groups.values, valueGroup{i, q})
 		}
