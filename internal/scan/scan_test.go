@@ -418,3 +418,38 @@ func TestSeverityText(t *testing.T) {
 		t.Error("ParseSeverity accepted an unknown name")
 	}
 }
+
+// stuckDetector never looks at its context, like a third-party parser
+// looping on crafted input.
+type stuckDetector struct{ release chan struct{} }
+
+func (stuckDetector) Name() string { return "stuck" }
+func (d stuckDetector) Detect(ctx context.Context, f *File, emit func(Finding)) error {
+	<-d.release
+	emit(Finding{Kind: KindSecret, RuleID: "late", File: f.Path, Line: 1})
+	return nil
+}
+
+// TestStuckDetectorIsAbandoned: a detector that ignores the file budget
+// does not hold the scan: the file is reported as not fully scanned (the
+// scan is incomplete) within the budget and a grace, and what the
+// detector emits after that is dropped.
+func TestStuckDetectorIsAbandoned(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	s := mustScanner(t, Config{Detectors: []Detector{stuckDetector{release}}, FileBudget: 50 * time.Millisecond})
+	start := time.Now()
+	res, err := s.ScanFile(context.Background(), &File{Path: "x", Data: []byte("data")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the scan waited %s for a stuck detector", took)
+	}
+	if diff := cmp.Diff(map[string]SkipReason{"x": SkipTimeBudget}, skips(res)); diff != "" {
+		t.Errorf("skips (-want +got):\n%s", diff)
+	}
+	if !res.Stats.Incomplete() {
+		t.Error("an abandoned detector must make the scan incomplete")
+	}
+}

@@ -458,9 +458,35 @@ func (r *run) processRaw(ctx context.Context, f *File) {
 	}
 	fctx, cancel := context.WithTimeout(ctx, cfg.fileBudget())
 	defer cancel()
-	emit := r.emitter(f)
+	// A detector that does not notice its context (a third-party parser
+	// stuck on crafted input) must not hold the scan: past the budget and a
+	// short grace it is abandoned, its later findings dropped, and the file
+	// reported as not fully scanned. Its goroutine ends with the process.
+	var abandoned atomic.Bool
+	emitAll := r.emitter(f)
+	emit := func(fd Finding) {
+		if !abandoned.Load() {
+			emitAll(fd)
+		}
+	}
 	for _, d := range cfg.Detectors {
-		if err := d.Detect(fctx, f, emit); err != nil {
+		done := make(chan error, 1)
+		go func() { done <- d.Detect(fctx, f, emit) }()
+		var err error
+		select {
+		case err = <-done:
+		case <-fctx.Done():
+			select {
+			case err = <-done:
+			case <-time.After(detectorGrace):
+				abandoned.Store(true)
+				if ctx.Err() == nil {
+					r.skip(f.Path, SkipTimeBudget, fmt.Sprintf("%s detector did not stop within %s and was abandoned", d.Name(), cfg.fileBudget()+detectorGrace))
+				}
+				return
+			}
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -472,6 +498,10 @@ func (r *run) processRaw(ctx context.Context, f *File) {
 		}
 	}
 }
+
+// detectorGrace is how long a detector past the file budget has to return
+// before it is abandoned.
+const detectorGrace = time.Second
 
 // ScanDir scans the tree under dir. Files are opened through an [os.Root]
 // so that no symlink can lead outside dir; symlinks to directories are not
