@@ -1,0 +1,163 @@
+package cli_test
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/interlock-dev/interlock/internal/api/wire"
+)
+
+// attackInvite adds a person with role, signed in on the command line.
+func (q *quickstart) attackInvite(user, role string) {
+	q.t.Helper()
+	var inv wire.Invitation
+	mustJSON(q.t, q.mustAs("admin", "--json", "user", "invite", user, "--role", role), &inv)
+	f := filepath.Join(q.dir, user+".totp")
+	q.must(password+"\n", append([]string{"user", "accept", "--code", inv.Code, "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
+	q.readSecret(user, f)
+	q.login(user)
+}
+
+// consolePage GETs path with c and returns status, body and Location.
+func (q *quickstart) consolePage(c *http.Client, path string) (int, string, string) {
+	q.t.Helper()
+	res, err := c.Get(q.consoleURL() + path)
+	if err != nil {
+		q.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), res.Header.Get("Location")
+}
+
+// postRaw posts body with contentType and returns status and body.
+func (q *quickstart) postRaw(c *http.Client, path, contentType, body string) (int, string, string) {
+	q.t.Helper()
+	req, _ := http.NewRequest("POST", q.consoleURL()+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Origin", q.consoleURL())
+	res, err := c.Do(req)
+	if err != nil {
+		q.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), res.Header.Get("Location")
+}
+
+// TestConsoleAttackerHoldsOff is an attacker with a console session of
+// each role, driving the console over HTTPS with a plain HTTP client: a
+// viewer's approve, deny and halt; an approver's swapped plan hash; a
+// stored script in the reason; a console cookie against the API; bad and
+// oversized forms. Every one is a clear 4xx that changes nothing.
+func TestConsoleAttackerHoldsOff(t *testing.T) {
+	q := startServer(t, "")
+	q.setUp(20)
+	q.attackInvite("viewer1", "viewer")
+	var run wire.RunResponse
+	mustJSON(t, q.mustAs("operator1", "--json", "run", "remove-capacity", "--param", "service=billing", "--param", "count=2", "--reason", `<script>alert(1)</script>"><img src=x onerror=alert(2)>`), &run)
+	opID, hash := run.Operation.ID, run.Result.Plan.Hash
+	form := "application/x-www-form-urlencoded"
+
+	viewer := q.consoleClient("viewer1")
+	_, vpage, _ := q.consolePage(viewer, "/ui/approvals")
+	vcsrf := csrfFrom(t, vpage)
+	for _, a := range []string{"approve", "deny", "halt"} {
+		f := url.Values{"csrf": {vcsrf}, "plan_hash": {hash}, "otp": {q.otp("viewer1")}, "reason": {"x"}}
+		if st, _, _ := q.postRaw(viewer, "/ui/ops/"+opID+"/"+a, form, f.Encode()); st != http.StatusForbidden {
+			t.Errorf("a viewer's %s answered %d, want 403", a, st)
+		}
+	}
+	ap := q.consoleClient("approver1")
+	_, apage, _ := q.consolePage(ap, "/ui/approvals")
+	if !strings.Contains(apage, "&lt;script&gt;alert(1)") || strings.Contains(apage, "<script>alert") || strings.Contains(apage, "<img src=x") {
+		t.Errorf("the reason is not escaped on the approvals page")
+	}
+	acsrf := csrfFrom(t, apage)
+	// An approval carrying another plan hash than the operation's.
+	f := url.Values{"csrf": {acsrf}, "plan_hash": {"sha256:" + strings.Repeat("0", 64)}, "otp": {q.otp("approver1")}}
+	if st, _, _ := q.postRaw(ap, "/ui/ops/"+opID+"/approve", form, f.Encode()); st != http.StatusConflict {
+		t.Errorf("approving another plan hash answered %d, want 409", st)
+	}
+	for _, tc := range []struct{ name, path, ctype, body string }{
+		{"unknown operation's progress", "/ui/ops/nope/progress", "", ""},
+		{"progress since a word", "/ui/ops/" + opID + "/progress?since=abc", "", ""},
+		{"log since a word", "/ui/log/data?since=bad", "", ""},
+		{"unknown operation", "/ui/ops/nope", "", ""},
+		{"bad escape in a form", "/ui/ops/" + opID + "/deny", form, "csrf=" + acsrf + "&reason=%zz"},
+		{"form as text/plain", "/ui/ops/" + opID + "/deny", "text/plain", "csrf=" + acsrf + "&reason=x"},
+		{"multipart with an empty reason", "/ui/ops/" + opID + "/deny", "multipart/form-data; boundary=zz",
+			"--zz\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n" + acsrf + "\r\n--zz\r\nContent-Disposition: form-data; name=\"reason\"\r\n\r\n\r\n--zz--\r\n"},
+		{"junk passkey sign-in", "/ui/passkeys/signin/finish", form, "ceremony=x&credential={}"},
+		{"junk passkey approval", "/ui/ops/" + opID + "/approve/passkey/finish", form, url.Values{"csrf": {acsrf}, "plan_hash": {hash}, "ceremony": {"x"}, "credential": {"{}"}}.Encode()},
+		{"passkey approval for a 600-byte hash", "/ui/ops/" + opID + "/approve/passkey/begin", form, url.Values{"csrf": {acsrf}, "plan_hash": {strings.Repeat("h", 600)}}.Encode()},
+	} {
+		var st int
+		if tc.ctype == "" {
+			st, _, _ = q.consolePage(ap, tc.path)
+		} else {
+			st, _, _ = q.postRaw(ap, tc.path, tc.ctype, tc.body)
+		}
+		if st < 400 || st >= 500 {
+			t.Errorf("%s answered %d, want a 4xx", tc.name, st)
+		}
+	}
+	// The console's cookie is no API credential.
+	var tok string
+	for _, ck := range ap.Jar.Cookies(mustURL(t, q.consoleURL())) {
+		tok = ck.Value
+	}
+	for _, h := range []string{"Bearer " + tok, "DPoP " + tok} {
+		req, _ := http.NewRequest("GET", q.ready.URL+"/v1/ops", nil)
+		req.Header.Set("Authorization", h)
+		res, err := ap.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("the console cookie as %q on /v1/ops answered %s", h[:5], res.Status)
+		}
+	}
+	var got wire.Operation
+	mustJSON(t, q.mustAs("admin", "--json", "ops", "show", opID), &got)
+	if got.State != "pending_approval" || len(got.Approvals) != 0 {
+		t.Errorf("after the attempts the operation is %s with %d approvals", got.State, len(got.Approvals))
+	}
+}
+
+// TestConsoleRefusesDotSegmentIDs: an id of "." or ".." in a console
+// address turned the API call into /v1/ops/../halt, which the API's mux
+// answers with a redirect, and the console took the redirect for success:
+// "Halted." with nothing halted, "Denied.", "The passkey is removed.", and
+// a 500 for the page. Each is a 404 now, and nothing changes.
+func TestConsoleRefusesDotSegmentIDs(t *testing.T) {
+	q := startServer(t, "")
+	q.setUp(20)
+	var run wire.RunResponse
+	mustJSON(t, q.mustAs("operator1", "--json", "run", "remove-capacity", "--param", "service=billing", "--param", "count=2", "--reason", "INC-1"), &run)
+	ap := q.consoleClient("approver1")
+	_, page, _ := q.consolePage(ap, "/ui/approvals")
+	csrf := csrfFrom(t, page)
+	form := "application/x-www-form-urlencoded"
+	for _, id := range []string{"%2E%2E", "%2E"} {
+		for _, path := range []string{"/ui/ops/" + id + "/halt", "/ui/ops/" + id + "/deny", "/ui/passkeys/" + id + "/remove", "/ui/changes/" + id + "/deny"} {
+			st, _, loc := q.postRaw(ap, path, form, url.Values{"csrf": {csrf}, "reason": {"x"}}.Encode())
+			if st != http.StatusNotFound || strings.Contains(loc, "done=") {
+				t.Errorf("POST %s answered %d to %q, want 404", path, st, loc)
+			}
+		}
+		if st, _, _ := q.consolePage(ap, "/ui/ops/"+id); st != http.StatusNotFound {
+			t.Errorf("GET /ui/ops/%s answered %d, want 404", id, st)
+		}
+	}
+	var got wire.Operation
+	mustJSON(t, q.mustAs("admin", "--json", "ops", "show", run.Operation.ID), &got)
+	if got.State != "pending_approval" {
+		t.Errorf("the operation is %s", got.State)
+	}
+}
