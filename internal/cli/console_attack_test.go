@@ -161,3 +161,61 @@ func TestConsoleRefusesDotSegmentIDs(t *testing.T) {
 		t.Errorf("the operation is %s", got.State)
 	}
 }
+
+// TestConsoleSessionsEndForGood: a console cookie copied before sign-out,
+// before `device revoke` of its console device, or before its person is
+// disabled opens no page and posts no form afterwards.
+func TestConsoleSessionsEndForGood(t *testing.T) {
+	q := startServer(t, "")
+	q.setUp(20)
+	q.attackInvite("viewer1", "viewer")
+	cookieOf := func(c *http.Client) *http.Cookie {
+		for _, ck := range c.Jar.Cookies(mustURL(t, q.consoleURL())) {
+			return ck
+		}
+		t.Fatal("no console cookie")
+		return nil
+	}
+	// Sign-out.
+	a := q.consoleClient("approver1")
+	ck := cookieOf(a)
+	_, page, _ := q.consolePage(a, "/ui/approvals")
+	if st, _, _ := q.postRaw(a, "/ui/signout", "application/x-www-form-urlencoded", url.Values{"csrf": {csrfFrom(t, page)}}.Encode()); st != http.StatusSeeOther {
+		t.Fatalf("sign-out answered %d", st)
+	}
+	c := &http.Client{Jar: a.Jar, Transport: a.Transport, CheckRedirect: a.CheckRedirect}
+	c.Jar.SetCookies(mustURL(t, q.consoleURL()), []*http.Cookie{{Name: ck.Name, Value: ck.Value, Path: "/"}})
+	if st, _, loc := q.consolePage(c, "/ui/fleet"); st != http.StatusSeeOther || loc != "/ui/signin" {
+		t.Errorf("a cookie after sign-out: %d to %q, want 303 to /ui/signin", st, loc)
+	}
+	if st, _, _ := q.postRaw(c, "/ui/ops/op_x/deny", "application/x-www-form-urlencoded", url.Values{"csrf": {csrfFrom(t, page)}, "reason": {"x"}}.Encode()); st != http.StatusUnauthorized {
+		t.Errorf("a form after sign-out answered %d, want 401", st)
+	}
+	// device revoke.
+	v := q.consoleClient("viewer1")
+	var devs wire.DeviceList
+	mustJSON(t, q.mustAs("admin", "--json", "device", "list", "--all"), &devs)
+	revoked := 0
+	for _, d := range devs.Devices {
+		if d.Username == "viewer1" && strings.HasPrefix(d.JKT, "console:") {
+			q.mustAs("admin", "device", "revoke", d.ID)
+			revoked++
+		}
+	}
+	if revoked == 0 {
+		t.Fatalf("no console device of viewer1 listed: %+v", devs.Devices)
+	}
+	if st, _, loc := q.consolePage(v, "/ui/fleet"); st != http.StatusSeeOther || loc != "/ui/signin" {
+		t.Errorf("a cookie after device revoke: %d to %q, want 303 to /ui/signin", st, loc)
+	}
+	// Disabling the person.
+	v2 := q.consoleClient("viewer1")
+	if st, _, _ := q.consolePage(v2, "/ui/fleet"); st != http.StatusOK {
+		t.Fatalf("a fresh viewer session: %d", st)
+	}
+	q.invitePuppet("admin", "admin2", "admin")
+	q.mustChange("admin2", "approver1", "user", "disable", "viewer1")
+	if st, _, loc := q.consolePage(v2, "/ui/fleet"); st != http.StatusSeeOther || loc != "/ui/signin" {
+		t.Errorf("a cookie after the person is disabled: %d to %q, want 303 to /ui/signin", st, loc)
+	}
+}
