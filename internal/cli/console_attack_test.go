@@ -1,12 +1,19 @@
 package cli_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
 )
@@ -87,6 +94,7 @@ func TestConsoleAttackerHoldsOff(t *testing.T) {
 		{"unknown operation's progress", "/ui/ops/nope/progress", "", ""},
 		{"progress since a word", "/ui/ops/" + opID + "/progress?since=abc", "", ""},
 		{"log since a word", "/ui/log/data?since=bad", "", ""},
+		{"log seen a word", "/ui/log/data?seen=-1", "", ""},
 		{"unknown operation", "/ui/ops/nope", "", ""},
 		{"bad escape in a form", "/ui/ops/" + opID + "/deny", form, "csrf=" + acsrf + "&reason=%zz"},
 		{"form as text/plain", "/ui/ops/" + opID + "/deny", "text/plain", "csrf=" + acsrf + "&reason=x"},
@@ -218,4 +226,82 @@ func TestConsoleSessionsEndForGood(t *testing.T) {
 	if st, _, loc := q.consolePage(v2, "/ui/fleet"); st != http.StatusSeeOther || loc != "/ui/signin" {
 		t.Errorf("a cookie after the person is disabled: %d to %q, want 303 to /ui/signin", st, loc)
 	}
+}
+
+// TestConsoleLogRefusesARolledBackCheckpoint: the log explorer showed
+// "verified" for any checkpoint signed by the log key, so a server (or a
+// database attacker) presenting an old checkpoint hid every newer entry
+// behind a green page. The browser now remembers the newest checkpoint it
+// verified and believes a later one only with a consistency proof from it
+// (RFC 9162 §2.1.4.2, checked in the browser); an older one, another one
+// of the same size, or a bigger one that is not consistent is NOT
+// verified, and so is every entry under it.
+func TestConsoleLogRefusesARolledBackCheckpoint(t *testing.T) {
+	root := browser(t)
+	q := startServer(t, "")
+	q.setUp(2)
+	q.mustAs("admin", "log", "verify")
+	ctx := person(t, root)
+	q.signInBrowser(ctx, "admin")
+	load := func() (string, map[string]string) {
+		bdo(t, ctx, chromedp.Navigate(q.consoleURL()+"/ui/log"),
+			chromedp.Poll[chromedp.Void](`document.querySelector('#log-rows .proof') !== null`, chromedp.WithPollingTimeout(30*time.Second)))
+		return run1(t, ctx, chromedp.Text(chromedp.ID("log-checkpoint"))),
+			run1(t, ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll('#log-rows tr[data-index]')].map(r => [r.dataset.index, r.querySelector('.proof').textContent]))`))
+	}
+	allVerified := func(name string, status string, rows map[string]string, want bool) {
+		t.Helper()
+		if strings.Contains(status, "NOT verified") == want {
+			t.Errorf("%s: checkpoint status %q", name, status)
+		}
+		for idx, v := range rows {
+			if (v == "verified") != want {
+				t.Errorf("%s: entry %s shows %q", name, idx, v)
+			}
+		}
+	}
+	status, rows := load()
+	allVerified("first visit", status, rows, true)
+	seen := run1(t, ctx, chromedp.Evaluate[string](`localStorage.getItem('interlock-log-seen')`))
+	var first struct {
+		Size uint64 `json:"size"`
+		Root string `json:"root"`
+	}
+	if err := json.Unmarshal([]byte(seen), &first); err != nil || first.Size == 0 {
+		t.Fatalf("the browser remembers no checkpoint: %q", seen)
+	}
+	// The log grows; the next visit proves the new checkpoint consistent with the one seen.
+	q.mustAs("admin", "service", "set", "index", "--min-healthy", "70%")
+	q.mustAs("admin", "log", "verify")
+	for i := 0; ; i++ {
+		status, rows = load()
+		if !strings.Contains(status, fmt.Sprintf("Checkpoint of %d ", first.Size)) || i == 20 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	allVerified("a later, consistent checkpoint", status, rows, true)
+	if !strings.Contains(status, "consistent") {
+		t.Errorf("the status does not say the checkpoint was proved consistent: %q", status)
+	}
+	set := func(size uint64, root string) {
+		b, _ := json.Marshal(map[string]any{"size": size, "root": root})
+		bdo(t, ctx, chromedp.Evaluate[chromedp.Void](`localStorage.setItem('interlock-log-seen', `+strconv.Quote(string(b))+`)`))
+	}
+	forged := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	for _, tc := range []struct {
+		name string
+		size uint64
+		root string
+	}{
+		{"this browser saw a bigger log (rolled back)", 1 << 40, forged},
+		{"this browser saw an earlier checkpoint with another root", first.Size, forged},
+	} {
+		set(tc.size, tc.root)
+		status, rows = load()
+		allVerified(tc.name, status, rows, false)
+	}
+	set(first.Size, first.Root)
+	status, rows = load()
+	allVerified("back to the real history", status, rows, true)
 }

@@ -511,11 +511,33 @@ func (c *Console) logData(w http.ResponseWriter, r *http.Request, s signedIn) {
 			*x.t = t
 		}
 	}
+	var seen uint64
+	if v := q.Get("seen"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("seen must be a checkpoint's size (a whole number), not %q", v)})
+			return
+		}
+		seen = n
+	}
 	var info wire.LogInfo
 	if err := c.call(r, s, "GET", "/v1/log", nil, &info); err != nil {
 		status, msg := c.message(r, err)
 		writeJSON(w, status, map[string]string{"error": msg})
 		return
+	}
+	// The browser believes a checkpoint bigger than the last it verified
+	// only with a consistency proof from that one; an older or equal size
+	// it judges itself.
+	var consistency [][]byte
+	if seen > 0 && seen < info.Size {
+		var proof wire.LogProof
+		if err := c.call(r, s, "GET", fmt.Sprintf("/v1/log/proof/consistency?from=%d&to=%d", seen, info.Size), nil, &proof); err != nil {
+			status, msg := c.message(r, err)
+			writeJSON(w, status, map[string]string{"error": msg})
+			return
+		}
+		consistency = proof.Hashes
 	}
 	type entry struct {
 		Index uint64          `json:"index"`
@@ -528,11 +550,12 @@ func (c *Console) logData(w http.ResponseWriter, r *http.Request, s signedIn) {
 	}
 	names := c.people(r, s)
 	out := struct {
-		Checkpoint string  `json:"checkpoint"`
-		PublicKey  string  `json:"public_key"`
-		Size       uint64  `json:"size"`
-		Entries    []entry `json:"entries"`
-	}{Checkpoint: info.Checkpoint, PublicKey: info.PublicKey, Size: info.Size, Entries: []entry{}}
+		Checkpoint  string   `json:"checkpoint"`
+		PublicKey   string   `json:"public_key"`
+		Size        uint64   `json:"size"`
+		Consistency [][]byte `json:"consistency"`
+		Entries     []entry  `json:"entries"`
+	}{Checkpoint: info.Checkpoint, PublicKey: info.PublicKey, Size: info.Size, Consistency: consistency, Entries: []entry{}}
 	// Walk back from the newest signed entry, a page at a time, until 50
 	// match or 2,000 have been looked at.
 	const want, scanMax, pageSize = 50, 2000, 100
