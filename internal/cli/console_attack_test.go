@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -130,6 +131,22 @@ func TestConsoleAttackerHoldsOff(t *testing.T) {
 		if res.StatusCode != http.StatusUnauthorized {
 			t.Errorf("the console cookie as %q on /v1/ops answered %s", h[:5], res.Status)
 		}
+	}
+	// And a CLI session's token (bound to its DPoP key) is no console cookie.
+	b, err := os.ReadFile(filepath.Join(q.dir, "config", "profiles", "approver1", "profile.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prof struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(b, &prof); err != nil || !strings.HasPrefix(prof.Token, "ilk_sess_") {
+		t.Fatalf("no CLI token in approver1's profile: %v", err)
+	}
+	cli := q.consoleClient("viewer1")
+	cli.Jar.SetCookies(mustURL(t, q.consoleURL()), []*http.Cookie{{Name: "__Host-interlock-console", Value: prof.Token, Path: "/"}})
+	if st, _, loc := q.consolePage(cli, "/ui/approvals"); st != http.StatusSeeOther || loc != "/ui/signin" {
+		t.Errorf("a CLI token as the console cookie: %d to %q, want 303 to /ui/signin", st, loc)
 	}
 	var got wire.Operation
 	mustJSON(t, q.mustAs("admin", "--json", "ops", "show", opID), &got)
