@@ -42,3 +42,24 @@ func TestOversizedOrUnreadableFormsSayWhat(t *testing.T) {
 		t.Errorf("the API was called: %v", api.calls)
 	}
 }
+
+// TestStepTextCannotBeMisread: the step was shown as its arguments joined
+// with spaces, so one argument "a; rm -rf /" read exactly like five
+// arguments; an approver could not tell what runs.
+func TestStepTextCannotBeMisread(t *testing.T) {
+	for _, tc := range []struct {
+		argv []string
+		want string
+	}{
+		{[]string{"echo", "removing", "billing", "from", "service"}, `echo removing billing from service`},
+		{[]string{"sh", "-c", "echo a; rm -rf /"}, `sh -c "echo a; rm -rf /"`},
+		{[]string{"echo", "a b"}, `echo "a b"`},
+		{[]string{"echo", ""}, `echo ""`},
+		{[]string{"echo", "x\ny"}, `echo "x\ny"`},
+		{[]string{"echo", `"a"`}, `echo "\"a\""`},
+	} {
+		if got := argvText(tc.argv); got != tc.want {
+			t.Errorf("argvText(%q) = %s, want %s", tc.argv, got, tc.want)
+		}
+	}
+}

@@ -177,7 +177,7 @@ func nameOf(names map[string]string, id string) string {
 func (c *Console) viewOp(op wire.Operation, names map[string]string, me wire.Principal) opView {
 	v := opView{Op: op, Requester: nameOf(names, op.RequesterID), Mine: op.RequesterID == me.ID, Verdicts: op.Verdicts,
 		BreakGlass: op.BreakGlass, CreatedText: op.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC")}
-	v.StepText = strings.Join(op.Plan.Step.Argv, " ")
+	v.StepText = argvText(op.Plan.Step.Argv)
 	unusual := map[string]bool{}
 	for _, vd := range op.Verdicts {
 		// The guardrail's sentence begins "NAME=VALUE is more than …".
@@ -216,6 +216,24 @@ func (c *Console) viewOp(op wire.Operation, names map[string]string, me wire.Pri
 		v.Running = true
 	}
 	return v
+}
+
+// argvText shows an argument vector so that its words cannot be misread:
+// an argument that is empty or holds a space, quote, backslash or
+// anything a shell would treat specially is quoted. Joined with spaces
+// alone, ["echo", "a; rm -rf /"] and ["echo", "a;", "rm", "-rf", "/"]
+// read the same to the approver, who approves the one that runs.
+func argvText(argv []string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "" || strings.ContainsFunc(a, func(r rune) bool {
+			return r <= ' ' || r > '~' || strings.ContainsRune("\"'`\\$;&|<>()*?[]{}#~!", r)
+		}) {
+			a = strconv.Quote(a)
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
 }
 
 func (c *Console) approvals(w http.ResponseWriter, r *http.Request, s signedIn) {
