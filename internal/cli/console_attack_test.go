@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/store"
 )
 
 // attackInvite adds a person with role, signed in on the command line.
@@ -321,4 +323,40 @@ func TestConsoleLogRefusesARolledBackCheckpoint(t *testing.T) {
 	set(first.Size, first.Root)
 	status, rows = load()
 	allVerified("back to the real history", status, rows, true)
+}
+
+// TestConsoleApprovesWithAnOldSession: the console proved a fresh second
+// factor (a one-time code) and then asked the API to approve as the
+// principal it had read before that proof, whose second factor was as old
+// as the sign-in. A console session older than five minutes could never
+// approve: every approval, with a valid code, was refused for want of a
+// fresh second factor. The approval now goes as the person with the
+// factor just proved.
+func TestConsoleApprovesWithAnOldSession(t *testing.T) {
+	q := startServer(t, "")
+	q.setUp(20)
+	var run wire.RunResponse
+	mustJSON(t, q.mustAs("operator1", "--json", "run", "remove-capacity", "--param", "service=billing", "--param", "count=2", "--reason", "INC-11"), &run)
+	ap := q.consoleClient("approver1")
+	_, page, _ := q.consolePage(ap, "/ui/approvals")
+	// The sign-in was ten minutes ago, as far as its second factor goes.
+	db, err := store.Open(context.Background(), store.Config{DataDir: filepath.Join(q.dir, "data")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(context.Background(), `UPDATE login_sessions SET mfa_at = $1 WHERE device_id IN (SELECT id FROM devices WHERE jkt LIKE 'console:%')`,
+		time.Now().Add(-10*time.Minute).UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	f := url.Values{"csrf": {csrfFrom(t, page)}, "plan_hash": {run.Result.Plan.Hash}, "otp": {q.otp("approver1")}}
+	st, body, loc := q.postRaw(ap, "/ui/ops/"+run.Operation.ID+"/approve", "application/x-www-form-urlencoded", f.Encode())
+	if st != http.StatusSeeOther || !strings.Contains(loc, "done=approved") {
+		t.Errorf("approving with a fresh code in an old session answered %d %q:\n%.2000s", st, loc, body)
+	}
+	var got wire.Operation
+	mustJSON(t, q.mustAs("admin", "--json", "ops", "show", run.Operation.ID), &got)
+	if len(got.Approvals) != 1 {
+		t.Errorf("the operation has %d approvals, want 1", len(got.Approvals))
+	}
 }

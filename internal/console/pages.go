@@ -368,13 +368,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // freshMFA proves a second factor for this session with the one-time code
-// in the form (POST /v1/mfa, as `--otp` does).
-func (c *Console) freshMFA(r *http.Request, s signedIn) error {
+// in the form (POST /v1/mfa, as `--otp` does), and carries the proof into
+// s: the calls that follow are decided on s's MFA time, read when the
+// request began, which is as old as the sign-in or the last proof.
+func (c *Console) freshMFA(r *http.Request, s *signedIn) error {
 	code := strings.TrimSpace(r.PostFormValue("otp"))
 	if code == "" {
 		return usererr.New(usererr.Invalid, "otp_missing", "Approving needs a current one-time code from your authenticator app.")
 	}
-	return c.call(r, s, "POST", "/v1/mfa", wire.MFARequest{OTP: code}, nil)
+	var out wire.MFAResponse
+	if err := c.call(r, *s, "POST", "/v1/mfa", wire.MFARequest{OTP: code}, &out); err != nil {
+		return err
+	}
+	s.p.MFAAt = out.MFAAt
+	return nil
 }
 
 func (c *Console) approveOp(w http.ResponseWriter, r *http.Request, s signedIn) {
@@ -384,7 +391,7 @@ func (c *Console) approveOp(w http.ResponseWriter, r *http.Request, s signedIn) 
 		c.fail(w, r, s, usererr.New(usererr.Invalid, "plan_hash_missing", "The approval form carries no plan hash; reload the page."))
 		return
 	}
-	if err := c.freshMFA(r, s); err != nil {
+	if err := c.freshMFA(r, &s); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
@@ -433,7 +440,7 @@ func (c *Console) haltOp(w http.ResponseWriter, r *http.Request, s signedIn) {
 func (c *Console) approveChange(w http.ResponseWriter, r *http.Request, s signedIn) {
 	id := r.PathValue("id")
 	hash := r.PostFormValue("hash")
-	err := c.freshMFA(r, s)
+	err := c.freshMFA(r, &s)
 	if err == nil {
 		err = c.call(r, s, "POST", "/v1/changes/"+url.PathEscape(id)+"/approvals", wire.ChangeApproveRequest{Hash: hash}, nil)
 	}
