@@ -340,15 +340,7 @@ func TestConsoleApprovesWithAnOldSession(t *testing.T) {
 	ap := q.consoleClient("approver1")
 	_, page, _ := q.consolePage(ap, "/ui/approvals")
 	// The sign-in was ten minutes ago, as far as its second factor goes.
-	db, err := store.Open(context.Background(), store.Config{DataDir: filepath.Join(q.dir, "data")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(context.Background(), `UPDATE login_sessions SET mfa_at = $1 WHERE device_id IN (SELECT id FROM devices WHERE jkt LIKE 'console:%')`,
-		time.Now().Add(-10*time.Minute).UnixNano()); err != nil {
-		t.Fatal(err)
-	}
+	ageConsoleMFA(t, q, 10*time.Minute)
 	f := url.Values{"csrf": {csrfFrom(t, page)}, "plan_hash": {run.Result.Plan.Hash}, "otp": {q.otp("approver1")}}
 	st, body, loc := q.postRaw(ap, "/ui/ops/"+run.Operation.ID+"/approve", "application/x-www-form-urlencoded", f.Encode())
 	if st != http.StatusSeeOther || !strings.Contains(loc, "done=approved") {
@@ -358,5 +350,20 @@ func TestConsoleApprovesWithAnOldSession(t *testing.T) {
 	mustJSON(t, q.mustAs("admin", "--json", "ops", "show", run.Operation.ID), &got)
 	if len(got.Approvals) != 1 {
 		t.Errorf("the operation has %d approvals, want 1", len(got.Approvals))
+	}
+}
+
+// ageConsoleMFA makes the second factor of every console session age old,
+// in the database, as if the sign-in had been that long ago.
+func ageConsoleMFA(t *testing.T, q *quickstart, age time.Duration) {
+	t.Helper()
+	db, err := store.Open(context.Background(), store.Config{DataDir: filepath.Join(q.dir, "data")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(context.Background(), `UPDATE login_sessions SET mfa_at = $1 WHERE device_id IN (SELECT id FROM devices WHERE jkt LIKE 'console:%')`,
+		time.Now().Add(-age).UnixNano()); err != nil {
+		t.Fatal(err)
 	}
 }
