@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -45,6 +46,12 @@ func (s *Server) Invoke(ctx context.Context, p wire.Principal, remoteAddr, metho
 	if err != nil {
 		return fmt.Errorf("invoke %s %s: %w", method, target, err)
 	}
+	// An id of "." or ".." from a console address makes a target such as
+	// /v1/ops/../halt, which the mux answers with a redirect to the
+	// cleaned path instead of serving it. Such a target names nothing.
+	if path.Clean(r.URL.Path) != r.URL.Path {
+		return usererr.New(usererr.NotFound, "not_found", "There is no such item: \".\" and \"..\" are not ids.")
+	}
 	if in != nil {
 		r.Header.Set("Content-Type", "application/json")
 	}
@@ -53,6 +60,11 @@ func (s *Server) Invoke(ctx context.Context, p wire.Principal, remoteAddr, metho
 	s.mux.ServeHTTP(rec, r)
 	if rec.status == 0 {
 		rec.status = http.StatusOK
+	}
+	if rec.status >= 300 && rec.status < 400 {
+		// No API route redirects: a redirect is the mux refusing the
+		// target, and never the route's success.
+		return fmt.Errorf("invoke %s %s: redirected (status %d) to %q", method, target, rec.status, rec.header.Get("Location"))
 	}
 	if rec.status >= 400 {
 		var prob wire.Problem

@@ -85,6 +85,9 @@ func TestConsolePasskeys(t *testing.T) {
 		t.Fatalf("a mismatched assertion approved the operation: %+v", op.Approvals)
 	}
 
+	// The passkey sign-in's second factor is made ten minutes old: the
+	// approval must stand on the step-up alone.
+	ageConsoleMFA(t, q, 10*time.Minute)
 	bdo(t, ctx, chromedp.Click(card+" button.approve-passkey"))
 	waitOnPage(t, ctx, "#live", string(card)+" .passkey-note")
 	bdo(t, ctx, chromedp.Poll[chromedp.Void](`document.getElementById('live-state').textContent === 'succeeded'`, chromedp.WithPollingTimeout(90*time.Second)))

@@ -159,9 +159,39 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			c.refuse(w, r, http.StatusForbidden, "This form was not sent from the console's own page (cross-origin request refused).")
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		// The form is read here, once, so that a form too large or
+		// unreadable is refused as such, not as a missing CSRF token.
+		if status, msg := readForm(r); status != 0 {
+			c.refuse(w, r, status, msg)
+			return
+		}
 	}
 	c.mux.ServeHTTP(w, r)
+}
+
+// maxFormBytes bounds a console form: reasons, codes and a passkey's
+// answer fit many times over.
+const maxFormBytes = 64 << 10
+
+// readForm parses the request's form; status is 0 when it could, else the
+// 4xx to answer with msg.
+func readForm(r *http.Request) (int, string) {
+	var err error
+	if strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "multipart/form-data") {
+		err = r.ParseMultipartForm(maxFormBytes)
+	} else {
+		err = r.ParseForm()
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		return 0, ""
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge, "The form is too large: a console form holds at most 64 KiB."
+	default:
+		return http.StatusBadRequest, "The form could not be read: it is not a well-formed form."
+	}
 }
 
 // signInAllowed spends a sign-in attempt of the caller's address; when

@@ -177,7 +177,7 @@ func nameOf(names map[string]string, id string) string {
 func (c *Console) viewOp(op wire.Operation, names map[string]string, me wire.Principal) opView {
 	v := opView{Op: op, Requester: nameOf(names, op.RequesterID), Mine: op.RequesterID == me.ID, Verdicts: op.Verdicts,
 		BreakGlass: op.BreakGlass, CreatedText: op.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC")}
-	v.StepText = strings.Join(op.Plan.Step.Argv, " ")
+	v.StepText = argvText(op.Plan.Step.Argv)
 	unusual := map[string]bool{}
 	for _, vd := range op.Verdicts {
 		// The guardrail's sentence begins "NAME=VALUE is more than …".
@@ -216,6 +216,24 @@ func (c *Console) viewOp(op wire.Operation, names map[string]string, me wire.Pri
 		v.Running = true
 	}
 	return v
+}
+
+// argvText shows an argument vector so that its words cannot be misread:
+// an argument that is empty or holds a space, quote, backslash or
+// anything a shell would treat specially is quoted. Joined with spaces
+// alone, ["echo", "a; rm -rf /"] and ["echo", "a;", "rm", "-rf", "/"]
+// read the same to the approver, who approves the one that runs.
+func argvText(argv []string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "" || strings.ContainsFunc(a, func(r rune) bool {
+			return r <= ' ' || r > '~' || strings.ContainsRune("\"'`\\$;&|<>()*?[]{}#~!", r)
+		}) {
+			a = strconv.Quote(a)
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
 }
 
 func (c *Console) approvals(w http.ResponseWriter, r *http.Request, s signedIn) {
@@ -350,13 +368,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // freshMFA proves a second factor for this session with the one-time code
-// in the form (POST /v1/mfa, as `--otp` does).
-func (c *Console) freshMFA(r *http.Request, s signedIn) error {
+// in the form (POST /v1/mfa, as `--otp` does), and carries the proof into
+// s: the calls that follow are decided on s's MFA time, read when the
+// request began, which is as old as the sign-in or the last proof.
+func (c *Console) freshMFA(r *http.Request, s *signedIn) error {
 	code := strings.TrimSpace(r.PostFormValue("otp"))
 	if code == "" {
 		return usererr.New(usererr.Invalid, "otp_missing", "Approving needs a current one-time code from your authenticator app.")
 	}
-	return c.call(r, s, "POST", "/v1/mfa", wire.MFARequest{OTP: code}, nil)
+	var out wire.MFAResponse
+	if err := c.call(r, *s, "POST", "/v1/mfa", wire.MFARequest{OTP: code}, &out); err != nil {
+		return err
+	}
+	s.p.MFAAt = out.MFAAt
+	return nil
 }
 
 func (c *Console) approveOp(w http.ResponseWriter, r *http.Request, s signedIn) {
@@ -366,7 +391,7 @@ func (c *Console) approveOp(w http.ResponseWriter, r *http.Request, s signedIn) 
 		c.fail(w, r, s, usererr.New(usererr.Invalid, "plan_hash_missing", "The approval form carries no plan hash; reload the page."))
 		return
 	}
-	if err := c.freshMFA(r, s); err != nil {
+	if err := c.freshMFA(r, &s); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
@@ -415,7 +440,7 @@ func (c *Console) haltOp(w http.ResponseWriter, r *http.Request, s signedIn) {
 func (c *Console) approveChange(w http.ResponseWriter, r *http.Request, s signedIn) {
 	id := r.PathValue("id")
 	hash := r.PostFormValue("hash")
-	err := c.freshMFA(r, s)
+	err := c.freshMFA(r, &s)
 	if err == nil {
 		err = c.call(r, s, "POST", "/v1/changes/"+url.PathEscape(id)+"/approvals", wire.ChangeApproveRequest{Hash: hash}, nil)
 	}
@@ -511,11 +536,33 @@ func (c *Console) logData(w http.ResponseWriter, r *http.Request, s signedIn) {
 			*x.t = t
 		}
 	}
+	var seen uint64
+	if v := q.Get("seen"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("seen must be a checkpoint's size (a whole number), not %q", v)})
+			return
+		}
+		seen = n
+	}
 	var info wire.LogInfo
 	if err := c.call(r, s, "GET", "/v1/log", nil, &info); err != nil {
 		status, msg := c.message(r, err)
 		writeJSON(w, status, map[string]string{"error": msg})
 		return
+	}
+	// The browser believes a checkpoint bigger than the last it verified
+	// only with a consistency proof from that one; an older or equal size
+	// it judges itself.
+	var consistency [][]byte
+	if seen > 0 && seen < info.Size {
+		var proof wire.LogProof
+		if err := c.call(r, s, "GET", fmt.Sprintf("/v1/log/proof/consistency?from=%d&to=%d", seen, info.Size), nil, &proof); err != nil {
+			status, msg := c.message(r, err)
+			writeJSON(w, status, map[string]string{"error": msg})
+			return
+		}
+		consistency = proof.Hashes
 	}
 	type entry struct {
 		Index uint64          `json:"index"`
@@ -528,11 +575,12 @@ func (c *Console) logData(w http.ResponseWriter, r *http.Request, s signedIn) {
 	}
 	names := c.people(r, s)
 	out := struct {
-		Checkpoint string  `json:"checkpoint"`
-		PublicKey  string  `json:"public_key"`
-		Size       uint64  `json:"size"`
-		Entries    []entry `json:"entries"`
-	}{Checkpoint: info.Checkpoint, PublicKey: info.PublicKey, Size: info.Size, Entries: []entry{}}
+		Checkpoint  string   `json:"checkpoint"`
+		PublicKey   string   `json:"public_key"`
+		Size        uint64   `json:"size"`
+		Consistency [][]byte `json:"consistency"`
+		Entries     []entry  `json:"entries"`
+	}{Checkpoint: info.Checkpoint, PublicKey: info.PublicKey, Size: info.Size, Consistency: consistency, Entries: []entry{}}
 	// Walk back from the newest signed entry, a page at a time, until 50
 	// match or 2,000 have been looked at.
 	const want, scanMax, pageSize = 50, 2000, 100

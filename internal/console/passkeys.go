@@ -89,7 +89,7 @@ func (c *Console) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request, s
 	// factor from the last 5 minutes (mfa.fresh-for-credentials). A code
 	// in the form proves one now.
 	if r.PostFormValue("otp") != "" {
-		if err := c.freshMFA(r, s); err != nil {
+		if err := c.freshMFA(r, &s); err != nil {
 			c.jsonError(w, r, err)
 			return
 		}
@@ -156,10 +156,12 @@ func (c *Console) approvePasskeyFinish(w http.ResponseWriter, r *http.Request, s
 		c.jsonError(w, r, usererr.New(usererr.Invalid, "passkey_credential", "The browser's passkey answer is missing."))
 		return
 	}
-	if err := c.call(r, s, "POST", "/v1/mfa/passkey/"+url.PathEscape(r.PostFormValue("ceremony")), in, nil); err != nil {
+	var proved wire.MFAResponse
+	if err := c.call(r, s, "POST", "/v1/mfa/passkey/"+url.PathEscape(r.PostFormValue("ceremony")), in, &proved); err != nil {
 		c.jsonError(w, r, err)
 		return
 	}
+	s.p.MFAAt = proved.MFAAt // the approval is decided on the factor just proved
 	// The session's second factor is fresh now, proven for this plan hash;
 	// the approval itself is the API's, with its Cedar decision.
 	if err := c.call(r, s, "POST", "/v1/ops/"+url.PathEscape(id)+"/approvals", wire.ApproveRequest{PlanHash: hash}, nil); err != nil {

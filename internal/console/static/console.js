@@ -158,6 +158,59 @@ async function rootFromInclusion(index, size, leaf, proof) {
 
 function equal(a, b) { return a.length === b.length && a.every((x, i) => x === b[i]); }
 
+// RFC 9162 §2.1.4.2: does proof show the tree of size `first` and root
+// `firstRoot` to be a prefix of the tree of size `second` and root
+// `secondRoot`? (0 < first < second.)
+async function consistent(first, second, firstRoot, secondRoot, proof) {
+  if (!(first > 0 && first < second) || proof.length === 0) return false;
+  let path = proof;
+  if ((first & (first - 1)) === 0) path = [firstRoot, ...proof]; // first is a power of two
+  let fn = first - 1, sn = second - 1;
+  while (fn % 2 === 1) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+  let fr = path[0], sr = path[0];
+  for (const c of path.slice(1)) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      fr = await nodeHash(c, fr);
+      sr = await nodeHash(c, sr);
+      while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+    } else {
+      sr = await nodeHash(sr, c);
+    }
+    fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && equal(fr, firstRoot) && equal(sr, secondRoot);
+}
+
+// The newest checkpoint this browser has verified, so that a server
+// presenting an older one (hiding every entry since) is not believed.
+const seenKey = 'interlock-log-seen';
+
+function seenCheckpoint() {
+  try {
+    const s = JSON.parse(localStorage.getItem(seenKey) || 'null');
+    if (s && Number.isSafeInteger(s.size) && s.size > 0 && typeof s.root === 'string') return s;
+  } catch (e) { /* an unreadable record is as none */ }
+  return null;
+}
+
+// checkAgainstSeen throws unless cp is the checkpoint this browser saw
+// last or a later one proved consistent with it; it returns a sentence.
+async function checkAgainstSeen(cp, proof) {
+  const seen = seenCheckpoint();
+  if (seen === null) return 'the first this browser has seen';
+  const seenRoot = b64(seen.root);
+  if (cp.size < seen.size) throw new Error('it covers ' + cp.size + ' entries, but this browser has verified a checkpoint of ' + seen.size + ': the log was rolled back');
+  if (cp.size === seen.size) {
+    if (!equal(cp.root, seenRoot)) throw new Error('it has another root than the checkpoint of the same size this browser verified before: the log was forked');
+    return 'the same this browser verified before';
+  }
+  if (!await consistent(seen.size, cp.size, seenRoot, cp.root, proof.map(b64))) {
+    throw new Error('it is not proved consistent with the checkpoint of ' + seen.size + ' entries this browser verified before: the log was rewritten');
+  }
+  return 'proved consistent with the checkpoint of ' + seen.size + ' entries this browser verified before';
+}
+
 // A C2SP signed note: the text, a blank line, then "— name base64(keyhash[4] || sig)".
 // The verifier key is "name+hash+base64(0x01 || ed25519 public key)".
 async function verifyCheckpoint(note, vkey) {
@@ -190,6 +243,8 @@ async function loadLog(form) {
   for (const [k, v] of [...q]) if (v === '') q.delete(k);
   // datetime-local is the viewer's local time; the server filters in UTC.
   for (const k of ['since', 'until']) if (q.has(k)) q.set(k, new Date(q.get(k)).toISOString().slice(0, 16));
+  const seen = seenCheckpoint();
+  if (seen !== null) q.set('seen', String(seen.size));
   const r = await fetch('/ui/log/data?' + q, { credentials: 'same-origin' });
   const d = await r.json();
   if (!r.ok) { status.textContent = d.error; rows.replaceChildren(); return; }
@@ -201,8 +256,11 @@ async function loadLog(form) {
     const pinned = localStorage.getItem('interlock-log-key');
     if (pinned === null) localStorage.setItem('interlock-log-key', d.public_key);
     else if (pinned !== d.public_key) throw new Error('the server presents log key ' + d.public_key + ', not the ' + pinned + ' this browser pinned');
-    cp = await verifyCheckpoint(d.checkpoint, d.public_key);
-    status.textContent = 'Checkpoint of ' + cp.size + ' entries, signature verified in this browser with ' + d.public_key.split('+')[0] + '.';
+    const signed = await verifyCheckpoint(d.checkpoint, d.public_key);
+    const history = await checkAgainstSeen(signed, d.consistency || []);
+    localStorage.setItem(seenKey, JSON.stringify({ size: signed.size, root: d.checkpoint.split('\n')[2] }));
+    cp = signed;
+    status.textContent = 'Checkpoint of ' + cp.size + ' entries, signature verified in this browser with ' + d.public_key.split('+')[0] + '; ' + history + '.';
   } catch (e) {
     status.textContent = 'The checkpoint is NOT verified: ' + e.message;
   }
