@@ -1,13 +1,21 @@
 package cli_test
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/apiclient"
+	"github.com/interlock-dev/interlock/internal/dpop"
+	"github.com/interlock-dev/interlock/internal/pki"
 	"github.com/interlock-dev/interlock/internal/policy"
 )
 
@@ -42,5 +50,112 @@ func TestElevatedPuppetCannotApprove(t *testing.T) {
 	}
 	if !strings.Contains(errs, "grant") {
 		t.Errorf("refusal does not say the grant is why: %s", errs)
+	}
+}
+
+// TestResetCodeCollectedOnce: one approval of a reset is one reset code,
+// even when its requester collects it many times at once. A second code
+// would be a way back into the account after its owner re-enrolled.
+func TestResetCodeCollectedOnce(t *testing.T) {
+	onBothStores(t, testResetCodeCollectedOnce)
+}
+
+func testResetCodeCollectedOnce(t *testing.T, store string) {
+	q := startServer(t, store)
+	secretFile := filepath.Join(q.dir, "admin.totp")
+	q.must(password+"\n", append([]string{"bootstrap", "--code", q.ready.BootstrapCode, "--user", "admin", "--password-stdin", "--totp-secret-out", secretFile}, q.serverFlags()...)...)
+	q.readSecret("admin", secretFile)
+	q.login("admin")
+	q.enrol("admin", "carol", "operator")
+	var invs []wire.Invitation
+	for _, u := range []string{"admin2", "admin3"} {
+		var inv wire.Invitation
+		mustJSON(t, q.mustAs("admin", "--json", "user", "invite", u, "--role", "admin"), &inv)
+		invs = append(invs, inv)
+	}
+	for _, inv := range invs {
+		f := filepath.Join(q.dir, inv.Username+".totp")
+		q.must(password+"\n", append([]string{"user", "accept", "--code", inv.Code, "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
+		q.readSecret(inv.Username, f)
+		q.login(inv.Username)
+	}
+	id := changeID(t, q.mustAs("admin2", "user", "reset", "carol", "--totp"))
+	q.mustAs("admin3", "change", "approve", id, "--yes")
+
+	const n = 8
+	var wg sync.WaitGroup
+	outs := make([]string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, outs[i], _ = q.as("admin2", "change", "apply", id)
+		}()
+	}
+	wg.Wait()
+	codes := map[string]bool{}
+	for _, o := range outs {
+		if c := resetCodeRE.FindString(o); c != "" {
+			codes[c] = true
+		}
+	}
+	if len(codes) != 1 {
+		t.Fatalf("one approved reset handed out %d reset codes to %d simultaneous collections, want exactly 1", len(codes), n)
+	}
+}
+
+// profileClient calls the API directly as user, with their profile's
+// session token and device key (as a script of theirs would).
+func (q *quickstart) profileClient(user string) *apiclient.Client {
+	q.t.Helper()
+	dir := filepath.Join(q.dir, "config", "profiles", user)
+	b, err := os.ReadFile(filepath.Join(dir, "profile.json"))
+	if err != nil {
+		q.t.Fatal(err)
+	}
+	var prof struct {
+		Token string `json:"token"`
+	}
+	mustJSON(q.t, string(b), &prof)
+	kb, err := os.ReadFile(filepath.Join(dir, "device.key"))
+	if err != nil {
+		q.t.Fatal(err)
+	}
+	blk, _ := pem.Decode(kb)
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		q.t.Fatal(err)
+	}
+	tlsCfg, err := pki.PinnedTLSConfig(q.ready.CAFingerprint)
+	if err != nil {
+		q.t.Fatal(err)
+	}
+	c, err := apiclient.New(apiclient.Config{Server: q.ready.URL, TLS: tlsCfg, Token: prof.Token, Prove: func(method, u, token string) (string, error) {
+		return dpop.NewProof(k.(ed25519.PrivateKey), method, u, token, time.Now(), rand.Reader)
+	}})
+	if err != nil {
+		q.t.Fatal(err)
+	}
+	return c
+}
+
+// TestGrantDurationOverflow: a duration in seconds so large that it wraps
+// around in nanoseconds is refused as out of range, not granted as the
+// minute it wraps to.
+func TestGrantDurationOverflow(t *testing.T) {
+	q, _ := accessServer(t, "")
+	q.mustAs("admin", "grants", "eligible", "operator1", "approver")
+	c := q.profileClient("operator1")
+	for _, s := range []int64{18446744134, 1 << 62, -1 << 63, 0, 43201} {
+		var g wire.Grant
+		err := c.Do(q.ctx, "POST", "/v1/grants", wire.GrantRequest{Role: "approver", DurationS: s, Reason: "INC-1"}, &g)
+		if apiclient.Code(err) != "invalid_duration" {
+			t.Errorf("duration_s %d: %v (grant %+v), want invalid_duration", s, err, g)
+		}
+	}
+	var gl wire.GrantList
+	mustJSON(t, q.mustAs("operator1", "--json", "grants", "list"), &gl)
+	if len(gl.Grants) != 0 {
+		t.Errorf("refused requests left grants: %+v", gl.Grants)
 	}
 }
