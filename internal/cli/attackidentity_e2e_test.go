@@ -159,3 +159,27 @@ func TestGrantDurationOverflow(t *testing.T) {
 		t.Errorf("refused requests left grants: %+v", gl.Grants)
 	}
 }
+
+// TestTrainingNotSelfRecorded: a policy may ask for a current course
+// before an operation; the person it gates must not be able to satisfy it
+// alone by recording the course for themselves, one at a time or in a
+// CSV import (which then records nothing).
+func TestTrainingNotSelfRecorded(t *testing.T) {
+	q, _ := accessServer(t, "")
+	if errs := q.refused("admin", "training", "record", "admin", "production-change", "--expires", "never"); !strings.Contains(errs, "your own training") {
+		t.Errorf("admin recorded their own training, or was refused for another reason: %s", errs)
+	}
+	csv := filepath.Join(q.dir, "self.csv")
+	if err := os.WriteFile(csv, []byte("username,course,completed,expires\noperator1,production-change,2026-01-01,\nadmin,production-change,2026-01-01,\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if errs := q.refused("admin", "training", "import", csv); !strings.Contains(errs, "Line 3") || !strings.Contains(errs, "your own training") {
+		t.Errorf("an import with admin's own row: %s", errs)
+	}
+	var list wire.TrainingList
+	mustJSON(t, q.mustAs("admin", "--json", "training", "list"), &list)
+	if len(list.Records) != 0 {
+		t.Fatalf("refused recordings left records: %+v", list.Records)
+	}
+	q.mustAs("admin", "training", "record", "operator1", "production-change", "--expires", "never")
+}
