@@ -188,7 +188,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		return nil, fmt.Errorf("ops: %w", err)
 	}
 	if a.Changes, err = change.New(change.Config{Store: a.db.ChangeStore(), Policy: a.Policy, Ops: a.Ops, People: a.Identity,
-		Independent: a.Elevate, Forker: a.Audit, Now: a.now, Log: a.log}); err != nil {
+		Independent: a.Elevate, GrantedRoles: a.grantedRoles, Forker: a.Audit, Now: a.now, Log: a.log}); err != nil {
 		return nil, fmt.Errorf("change: %w", err)
 	}
 	if a.KMS, err = kms.New(kms.Config{Store: a.db.KMSStore(), Root: a.root, Now: a.now, Log: a.log, Independence: a.Elevate}); err != nil {

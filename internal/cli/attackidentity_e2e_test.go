@@ -183,3 +183,28 @@ func TestTrainingNotSelfRecorded(t *testing.T) {
 	}
 	q.mustAs("admin", "training", "record", "operator1", "production-change", "--expires", "never")
 }
+
+// TestEnableDoesNotReviveGrant: operator1 holds approver through a grant
+// when two admins disable them. Enabling a disabled approver is a change
+// request once two admins exist; enabling operator1, whose approver power
+// would come back with the grant, must be one too, not one admin's act.
+func TestEnableDoesNotReviveGrant(t *testing.T) {
+	q, _ := accessServer(t, "")
+	q.mustAs("admin", "grants", "eligible", "operator1", "approver")
+	var g wire.Grant
+	mustJSON(t, q.mustAs("operator1", "--json", "elevate", "--role", "approver", "--for", "12h", "--reason", "INC-3"), &g)
+	q.mustAs("approver1", "grants", "approve", g.ID, "--otp", q.otp("approver1"))
+	q.invite("admin2", "admin")
+	q.mustAs("approver1", "change", "approve", changeID(t, q.mustAs("admin2", "user", "disable", "operator1")), "--yes", "--otp", q.otp("approver1"))
+	code, out, errs := q.as("admin", "user", "enable", "operator1")
+	if code != 0 {
+		t.Fatalf("enable: exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, "change request") {
+		q.login("operator1")
+		t.Fatalf("one admin enabled operator1 at once, and the grant gives them approver again:\n%s\n%s", out, q.mustAs("operator1", "--json", "whoami"))
+	}
+	if !strings.Contains(out, "approver") {
+		t.Errorf("the change request does not say that operator1 would hold approver again:\n%s", out)
+	}
+}
