@@ -48,8 +48,32 @@ func TestElevatedPuppetCannotApprove(t *testing.T) {
 	if code == 0 {
 		t.Fatalf("mal, elevated to admin by admin's own approval, approved admin's policy change:\n%s", out)
 	}
-	if !strings.Contains(errs, "grant") {
+	if !strings.Contains(errs, "which the requester approved") {
 		t.Errorf("refusal does not say the grant is why: %s", errs)
+	}
+
+	// The same with the grant approved by someone else (bob, an approver by
+	// group): admin still made mal2 eligible, so mal2's granted role is
+	// still owed to admin.
+	bob := idpUser{sub: "00u-bob", name: "bob", groups: []string{"change-board"}, amr: []string{"pwd", "mfa"}, authTime: time.Now()}
+	mal2 := idpUser{sub: "00u-mal2", name: "mal2", groups: []string{"sre"}, amr: []string{"pwd", "mfa"}, authTime: time.Now()}
+	for _, u := range []struct {
+		profile string
+		u       idpUser
+	}{{"bob", bob}, {"mal2", mal2}} {
+		if code, out, errs := w.ssoLogin(u.profile, u.u); code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", u.profile, code, out, errs)
+		}
+	}
+	w.mustAs("admin", "grants", "eligible", "mal2", "approver")
+	mustJSON(t, w.mustAs("mal2", "--json", "elevate", "--role", "approver", "--for", "1h", "--reason", "INC-2"), &g)
+	mustJSON(t, w.mustAs("bob", "--json", "grants", "approve", g.ID), &g)
+	if g.State != "active" {
+		t.Fatalf("mal2's grant = %+v, want active", g)
+	}
+	cr = changeID(t, w.mustAs("admin", "policy", "apply", "-f", f))
+	if code, out, errs := w.as("mal2", "change", "approve", cr, "--yes"); code == 0 || !strings.Contains(errs, "made you eligible") {
+		t.Fatalf("mal2, made eligible by admin, approved admin's policy change: exit %d\n%s\n%s", code, out, errs)
 	}
 }
 
