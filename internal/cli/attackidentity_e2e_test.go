@@ -232,3 +232,57 @@ func TestEnableDoesNotReviveGrant(t *testing.T) {
 		t.Errorf("the change request does not say that operator1 would hold approver again:\n%s", out)
 	}
 }
+
+// TestResetAccountCannotApproveForResetter: admin2 asks to reset admin3's
+// password and authenticator, admin4 approves in good faith, admin2
+// collects the code and re-enrols admin3's account themselves. admin3's
+// account, now admin2's, must not approve admin2's own policy change.
+func TestResetAccountCannotApproveForResetter(t *testing.T) {
+	onBothStores(t, testResetAccountCannotApproveForResetter)
+}
+
+func testResetAccountCannotApproveForResetter(t *testing.T, store string) {
+	q := startServer(t, store)
+	secretFile := filepath.Join(q.dir, "admin.totp")
+	q.must(password+"\n", append([]string{"bootstrap", "--code", q.ready.BootstrapCode, "--user", "admin", "--password-stdin", "--totp-secret-out", secretFile}, q.serverFlags()...)...)
+	q.readSecret("admin", secretFile)
+	q.login("admin")
+	var invs []wire.Invitation
+	for _, u := range []string{"admin2", "admin3", "admin4"} {
+		var inv wire.Invitation
+		mustJSON(t, q.mustAs("admin", "--json", "user", "invite", u, "--role", "admin"), &inv)
+		invs = append(invs, inv)
+	}
+	for _, inv := range invs {
+		f := filepath.Join(q.dir, inv.Username+".totp")
+		q.must(password+"\n", append([]string{"user", "accept", "--code", inv.Code, "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
+		q.readSecret(inv.Username, f)
+		q.login(inv.Username)
+	}
+	id := changeID(t, q.mustAs("admin2", "user", "reset", "admin3", "--both"))
+	q.mustAs("admin4", "change", "approve", id, "--yes", "--otp", q.otp("admin4"))
+	code := resetCodeRE.FindString(q.mustAs("admin2", "change", "apply", id))
+	if code == "" {
+		t.Fatal("no reset code collected")
+	}
+	f := filepath.Join(q.dir, "admin3-new.totp")
+	q.must(password+"\n", append([]string{"user", "reenrol", "--code", code, "--password-stdin", "--totp-secret-out", f}, q.serverFlags()...)...)
+	q.newSecret("admin3", f)
+	q.login("admin3") // admin2, in admin3's account
+
+	loose := strings.Replace(policy.DefaultText, "@id(\"approvals.baseline\")\n@approvals(\"1\")", "@id(\"approvals.baseline\")\n@approvals(\"0\")", 1)
+	pf := filepath.Join(q.dir, "loose.cedar")
+	if err := os.WriteFile(pf, []byte(loose), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cr := changeID(t, q.mustAs("admin2", "policy", "apply", "-f", pf))
+	if c, out, errs := q.as("admin3", "change", "approve", cr, "--yes", "--otp", q.otp("admin3")); c == 0 || !strings.Contains(errs, "collected its code") {
+		t.Fatalf("the account admin2 re-enrolled approved admin2's policy change: exit %d\n%s\n%s", c, out, errs)
+	}
+	// The other way round too: admin2 does not approve a request from the
+	// account whose code they collected.
+	cr = changeID(t, q.mustAs("admin3", "policy", "apply", "-f", pf))
+	if c, out, errs := q.as("admin2", "change", "approve", cr, "--yes", "--otp", q.otp("admin2")); c == 0 || !strings.Contains(errs, "collected its code") {
+		t.Fatalf("admin2 approved a request of the account they re-enrolled: exit %d\n%s\n%s", c, out, errs)
+	}
+}
