@@ -286,3 +286,23 @@ func testResetAccountCannotApproveForResetter(t *testing.T, store string) {
 		t.Fatalf("admin2 approved a request of the account they re-enrolled: exit %d\n%s\n%s", c, out, errs)
 	}
 }
+
+// TestGrantAfterRequestCannotApprove: viewer2 owes nothing to operator1,
+// but is elevated to approver only after operator1's operation was
+// requested: a role made after a request does not approve it, whether
+// standing or granted.
+func TestGrantAfterRequestCannotApprove(t *testing.T) {
+	q, _ := accessServer(t, "")
+	q.invite("viewer2", "viewer")
+	op := q.runOne("operator1", "INC-4")
+	q.mustAs("admin", "grants", "eligible", "viewer2", "approver")
+	var g wire.Grant
+	mustJSON(t, q.mustAs("viewer2", "--json", "elevate", "--role", "approver", "--for", "1h", "--reason", "INC-4"), &g)
+	q.mustAs("approver1", "grants", "approve", g.ID, "--otp", q.otp("approver1"))
+	if c, out, errs := q.as("viewer2", "approve", op.ID, "--otp", q.otp("viewer2")); c == 0 || !strings.Contains(errs, "after the request was made") {
+		t.Fatalf("viewer2, elevated after the request, approved it: exit %d\n%s\n%s", c, out, errs)
+	}
+	q.mustAs("approver1", "deny", op.ID, "--reason", "test only")
+	op2 := q.runOne("operator1", "INC-5") // asked while viewer2's grant is in force
+	q.mustAs("viewer2", "approve", op2.ID, "--otp", q.otp("viewer2"))
+}
