@@ -306,3 +306,28 @@ func TestGrantAfterRequestCannotApprove(t *testing.T) {
 	op2 := q.runOne("operator1", "INC-5") // asked while viewer2's grant is in force
 	q.mustAs("viewer2", "approve", op2.ID, "--otp", q.otp("viewer2"))
 }
+
+// TestRecoveryCodesLockOut: someone who has carol's password guesses her
+// recovery codes; after the sign-in lockout's failures even a right code
+// is refused, with the lockout named, until the window passes.
+func TestRecoveryCodesLockOut(t *testing.T) {
+	q := startServer(t, "")
+	secretFile := filepath.Join(q.dir, "admin.totp")
+	q.must(password+"\n", append([]string{"bootstrap", "--code", q.ready.BootstrapCode, "--user", "admin", "--password-stdin", "--totp-secret-out", secretFile}, q.serverFlags()...)...)
+	q.readSecret("admin", secretFile)
+	q.login("admin")
+	codes := q.enrol("admin", "carol", "operator")
+	recoverWith := func(code string) (int, string) {
+		c, _, errs := q.run(password+"\n", append([]string{"user", "recover", "--user", "carol", "--recovery-code", code, "--password-stdin",
+			"--totp-secret-out", filepath.Join(q.dir, "carol-new.totp")}, q.serverFlags()...)...)
+		return c, errs
+	}
+	for i := range 10 {
+		if c, errs := recoverWith("ilk_rc_aaaa-bbbb-cccc-" + string(rune('a'+i)) + "ddd"); c == 0 {
+			t.Fatalf("guess %d recovered carol's account: %s", i, errs)
+		}
+	}
+	if c, errs := recoverWith(codes[0]); c == 0 || !strings.Contains(strings.ToLower(errs), "locked") {
+		t.Fatalf("after 10 wrong recovery codes a right one: exit %d, %s; want the lockout", c, errs)
+	}
+}
