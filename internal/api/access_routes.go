@@ -83,6 +83,11 @@ func (h accessHandlers) request(c *Call) error {
 	if err := c.Decode(&in); err != nil {
 		return err
 	}
+	// Checked in seconds, before the multiplication: a huge duration_s
+	// would wrap around in nanoseconds to a short, valid-looking one.
+	if in.DurationS < int64(elevate.MinDuration/time.Second) || in.DurationS > int64(elevate.MaxDuration/time.Second) {
+		return usererr.New(usererr.Invalid, "invalid_duration", "A grant lasts from %s to %s; duration_s %d is outside that.", elevate.MinDuration, elevate.MaxDuration, in.DurationS)
+	}
 	g, err := h.el.Request(c.Context(), c.Principal, in.Role, time.Duration(in.DurationS)*time.Second, in.Reason)
 	if err != nil {
 		return err

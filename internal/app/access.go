@@ -322,6 +322,19 @@ func usererrAs(err error) (string, bool) {
 	return ue.Code, true
 }
 
+// grantedRoles lists the roles personID holds now through grants.
+func (a *App) grantedRoles(ctx context.Context, personID string) ([]string, error) {
+	gs, err := a.Elevate.Active(ctx, personID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, g.Role)
+	}
+	return out, nil
+}
+
 // newAccess builds the elevation and training services and the usage log.
 func (a *App) newAccess(opt Options) error {
 	now := opt.AccessNow

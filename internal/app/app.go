@@ -180,16 +180,18 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 		return nil, err
 	}
 	alarms := newSecurityCounters()
+	// Independence is the elevation service: it adds, to identity's check,
+	// that a role held through a grant is not owed to the requester.
 	if a.Ops, err = ops.New(ops.Config{Store: a.db.OpsStore(), Policy: a.Engine, Now: a.now, Log: a.log,
-		OnBreakGlass: func(ops.Operation) { alarms.breakGlass.Inc() }, Independence: a.Identity,
+		OnBreakGlass: func(ops.Operation) { alarms.breakGlass.Inc() }, Independence: a.Elevate,
 		OnHostRevoked: a.forgetHost}); err != nil {
 		return nil, fmt.Errorf("ops: %w", err)
 	}
 	if a.Changes, err = change.New(change.Config{Store: a.db.ChangeStore(), Policy: a.Policy, Ops: a.Ops, People: a.Identity,
-		Independent: a.Identity, Forker: a.Audit, Now: a.now, Log: a.log}); err != nil {
+		Independent: a.Elevate, GrantedRoles: a.grantedRoles, Forker: a.Audit, Now: a.now, Log: a.log}); err != nil {
 		return nil, fmt.Errorf("change: %w", err)
 	}
-	if a.KMS, err = kms.New(kms.Config{Store: a.db.KMSStore(), Root: a.root, Now: a.now, Log: a.log, Independence: a.Identity}); err != nil {
+	if a.KMS, err = kms.New(kms.Config{Store: a.db.KMSStore(), Root: a.root, Now: a.now, Log: a.log, Independence: a.Elevate}); err != nil {
 		return nil, fmt.Errorf("kms: %w", err)
 	}
 	// A wrong unseal passphrase must stop the start, not surface later as

@@ -153,6 +153,10 @@ type Config struct {
 	// Independent, if set, refuses sock-puppet approvers. nil means only
 	// the requester ≠ approver check (by person).
 	Independent IndependentApprover
+	// GrantedRoles, if set, lists the roles a person holds now through
+	// just-in-time grants (internal/elevate): enabling a person whose
+	// grant gives approver or admin is gated like enabling a standing one.
+	GrantedRoles func(ctx context.Context, personID string) ([]string, error)
 	// Forker, if set, makes log.fork requests possible (see [KindLogFork]).
 	Forker Forker
 	// TTL is how long a request stays open; 0 means DefaultTTL (24 h).

@@ -61,8 +61,18 @@ func (s *Service) Enable(ctx context.Context, by wire.Principal, username string
 	if u.Status == identity.StatusActive {
 		return Outcome{Unchanged: true}, nil
 	}
+	held := u.Roles
+	if s.cfg.GrantedRoles != nil {
+		// A grant outlives its holder's disabling: enabling them gives its
+		// role back, so it counts as much as a standing one.
+		granted, err := s.cfg.GrantedRoles(ctx, u.ID)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("granted roles of %s: %w", username, err)
+		}
+		held = append(slices.Clone(held), granted...)
+	}
 	gate := false
-	if u.Status == identity.StatusDisabled && privileged(u.Roles) && username != by.Name {
+	if u.Status == identity.StatusDisabled && privileged(held) && username != by.Name {
 		if gate, err = s.grantsNeedApproval(ctx, identity.RoleAdmin); err != nil {
 			return Outcome{}, err
 		}
@@ -71,7 +81,7 @@ func (s *Service) Enable(ctx context.Context, by wire.Principal, username string
 		return Outcome{}, pa.EnableUser(ctx, by, username)
 	}
 	v, err := s.request(ctx, by, KindEnable, username, identity.StatusActive, u.Status,
-		fmt.Sprintf("enable %s, who holds %s", username, strings.Join(u.Roles, ", ")))
+		fmt.Sprintf("enable %s, who holds %s", username, strings.Join(held, ", ")))
 	if err != nil {
 		return Outcome{}, err
 	}

@@ -34,6 +34,8 @@ import (
 //   - the approver invited the requester, or granted a role the requester
 //     holds now (the puppet asks, its maker approves);
 //   - the requester's account is no longer active;
+//   - either of them was issued a credential reset of the other's account
+//     (its requester collects the code, and may have re-enrolled it);
 //   - the approver's account became usable (invitation accepted) or one of
 //     their roles was granted after requestedAt: a person made for the
 //     request is not a second pair of eyes.
@@ -78,6 +80,20 @@ func (s *Service) CheckIndependentApprover(ctx context.Context, requesterID, app
 		return err
 	}
 	requester := personActor(requesterID)
+	// The requester of a credential reset collects its one-time code and
+	// may have re-enrolled the account themselves: from then on it may be
+	// theirs, as an account they invited may be. Both ways round.
+	for _, pair := range []struct{ of, by, ofName, byName string }{
+		{approverID, requester, who, requesterName}, {requesterID, personActor(approverID), requesterName, who},
+	} {
+		if reset, err := s.resetBy(ctx, pair.of, pair.by); err != nil {
+			return err
+		} else if reset {
+			return refuse("credentials_reset_by_other",
+				"%s cannot approve %s's request: %s asked for the reset of %s's credentials and collected its code, so %s's account may be in %s's hands. Ask someone else.",
+				who, requesterName, pair.byName, pair.ofName, pair.ofName, pair.byName)
+		}
+	}
 	invs, err := s.store.InvitationsOfPerson(ctx, approverID)
 	if err != nil {
 		return fmt.Errorf("list invitations of %s: %w", approverID, err)
@@ -163,6 +179,25 @@ func (s *Service) checkRequesterNotMadeBy(ctx context.Context, requesterID, requ
 		}
 	}
 	return nil
+}
+
+// resetHistory is the optional read of the credential resets issued for a
+// person (internal/store implements it; test fakes need not).
+type resetHistory interface {
+	CredentialResetsOfPerson(ctx context.Context, personID string) ([]CredentialReset, error)
+}
+
+// resetBy reports whether actor was issued a credential reset of personID.
+func (s *Service) resetBy(ctx context.Context, personID, actor string) (bool, error) {
+	rh, ok := s.store.(resetHistory)
+	if !ok {
+		return false, nil
+	}
+	rs, err := rh.CredentialResetsOfPerson(ctx, personID)
+	if err != nil {
+		return false, fmt.Errorf("list credential resets of %s: %w", personID, err)
+	}
+	return slices.ContainsFunc(rs, func(r CredentialReset) bool { return r.IssuedBy == actor }), nil
 }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -70,3 +70,26 @@ func (t *Tx) UseCredentialReset(ctx context.Context, id string, at time.Time) (b
 	n, err := res.RowsAffected()
 	return n == 1, identityErr("use credential reset", err)
 }
+
+// CredentialResetsOfPerson lists the credential resets issued for
+// personID, used or not (identity's independence check reads who issued
+// them).
+func (r identityReads) CredentialResetsOfPerson(ctx context.Context, personID string) ([]identity.CredentialReset, error) {
+	rows, err := r.q.Query(ctx, `SELECT id, person_id, what, issued_by, change_id, created_at, expires_at, used_at
+		FROM credential_resets WHERE person_id = $1 ORDER BY created_at, id`, personID)
+	if err != nil {
+		return nil, identityErr("list credential resets of "+personID, err)
+	}
+	defer rows.Close()
+	var out []identity.CredentialReset
+	for rows.Next() {
+		var c identity.CredentialReset
+		var created, expires, used int64
+		if err := rows.Scan(&c.ID, &c.PersonID, &c.What, &c.IssuedBy, &c.ChangeID, &created, &expires, &used); err != nil {
+			return nil, identityErr("scan credential reset", err)
+		}
+		c.CreatedAt, c.ExpiresAt, c.UsedAt = identityTime(created), identityTime(expires), identityTime(used)
+		out = append(out, c)
+	}
+	return out, identityErr("list credential resets of "+personID, rows.Err())
+}

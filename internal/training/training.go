@@ -224,6 +224,11 @@ func (s *Service) record(ctx context.Context, by wire.Principal, cs []Completion
 		if !ok {
 			return nil, usererr.New(usererr.NotFound, "user_not_found", "%sthere is no user %q.", at(i), c.Username)
 		}
+		// A course that policy may require is a control on the person who
+		// holds it; recording it oneself would let them pass it alone.
+		if id == by.ID {
+			return nil, usererr.New(usererr.Forbidden, "own_training", "%syou cannot record your own training (%s); another admin records it.", at(i), c.Course)
+		}
 		if !courseName.MatchString(c.Course) {
 			return nil, usererr.New(usererr.Invalid, "invalid_course", "%sthe course name %q is not valid; use lower-case letters, digits, '.', '_' and '-' (at most 64).", at(i), c.Course)
 		}
