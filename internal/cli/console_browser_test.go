@@ -378,7 +378,7 @@ func TestConsoleLogVerifiesInBrowser(t *testing.T) {
 	// Filters: kind, and actor by username.
 	bdo(t, ctx, chromedp.SendKeys(chromedp.ID("f-kind"), "change."), chromedp.SendKeys(chromedp.ID("f-actor"), "approver1"),
 		chromedp.Click(chromedp.CSS("#log-filter button")),
-		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll('#log-rows tr[data-index] td:nth-child(3)')].every(td => td.textContent.startsWith('change.'))`, chromedp.WithPollingTimeout(20*time.Second)))
+		chromedp.Poll[chromedp.Void](`(tds => tds.length > 0 && tds.every(td => td.textContent.startsWith('change.')))([...document.querySelectorAll('#log-rows tr[data-index] td:nth-child(3)')])`, chromedp.WithPollingTimeout(20*time.Second)))
 	filtered := run1(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#log-rows tr[data-index]')].map(r => r.children[2].textContent + ' ' + r.children[3].textContent)`))
 	if len(filtered) == 0 {
 		t.Fatal("filtering by kind change. and actor approver1 shows nothing; setUp's runbook approval is such an entry")
