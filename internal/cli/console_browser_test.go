@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -376,6 +377,20 @@ func TestConsoleLogVerifiesInBrowser(t *testing.T) {
 	screenshot(t, ctx, "log")
 
 	// Filters: kind, and actor by username.
+	// The explorer shows what a signed checkpoint covers: wait until one
+	// covers the runbook's approval (the checkpoint the first load used may
+	// predate it) before filtering for it.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		kinds := run1(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#log-rows tr[data-index]')].map(r => r.children[2].textContent)`))
+		if slices.ContainsFunc(kinds, func(k string) bool { return strings.HasPrefix(k, "change.") }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the log explorer never showed the runbook's change entries; it shows %v", kinds)
+		}
+		time.Sleep(time.Second)
+		rows()
+	}
 	bdo(t, ctx, chromedp.SendKeys(chromedp.ID("f-kind"), "change."), chromedp.SendKeys(chromedp.ID("f-actor"), "approver1"),
 		chromedp.Click(chromedp.CSS("#log-filter button")),
 		chromedp.Poll[chromedp.Void](`(tds => tds.length > 0 && tds.every(td => td.textContent.startsWith('change.')))([...document.querySelectorAll('#log-rows tr[data-index] td:nth-child(3)')])`, chromedp.WithPollingTimeout(20*time.Second)))
