@@ -154,21 +154,9 @@ func (s *Service) pollDevice(ctx context.Context, in FinishRequest, issuerURL, s
 	if err := s.cfg.Store.InTx(ctx, check); err != nil {
 		return identity.SSOSession{}, err
 	}
-	is, ok := s.issuers[l.IssuerName]
-	if !ok {
-		return identity.SSOSession{}, usererr.New(usererr.Unauthenticated, "sso_issuer_unknown", "The identity provider %q this sign-in started with is no longer configured.", l.IssuerName)
-	}
-	p, err := s.provider(is)
+	is, p, deviceCode, secret, err := s.resume(ctx, l, "device code")
 	if err != nil {
 		return identity.SSOSession{}, err
-	}
-	deviceCode, err := s.cfg.Sealer.Open(l.VerifierSealed, verifierAAD(l.ID))
-	if err != nil {
-		return identity.SSOSession{}, fmt.Errorf("open device code: %w", err)
-	}
-	secret, err := s.cfg.ResolveSecret(ctx, is.ClientSecret)
-	if err != nil {
-		return identity.SSOSession{}, fmt.Errorf("sso issuer %s: read client secret %s: %w", is.Name, is.ClientSecret, err)
 	}
 	raw, err := s.deviceToken(ctx, p.Endpoint().TokenURL, is.ClientID, secret, string(deviceCode))
 	if err != nil {

@@ -278,21 +278,9 @@ func (s *Service) finish(ctx context.Context, in FinishRequest, issuerURL, subje
 	if err != nil {
 		return identity.SSOSession{}, err
 	}
-	is, ok := s.issuers[l.IssuerName]
-	if !ok {
-		return identity.SSOSession{}, usererr.New(usererr.Unauthenticated, "sso_issuer_unknown", "The identity provider %q this sign-in started with is no longer configured.", l.IssuerName)
-	}
-	p, err := s.provider(is)
+	is, p, verifier, secret, err := s.resume(ctx, l, "pkce verifier")
 	if err != nil {
 		return identity.SSOSession{}, err
-	}
-	verifier, err := s.cfg.Sealer.Open(l.VerifierSealed, verifierAAD(l.ID))
-	if err != nil {
-		return identity.SSOSession{}, fmt.Errorf("open pkce verifier: %w", err)
-	}
-	secret, err := s.cfg.ResolveSecret(ctx, is.ClientSecret)
-	if err != nil {
-		return identity.SSOSession{}, fmt.Errorf("sso issuer %s: read client secret %s: %w", is.Name, is.ClientSecret, err)
 	}
 	tok, err := s.oauth2Config(is, p, secret, l.RedirectURI).Exchange(s.clientContext(ctx), in.Code, oauth2.VerifierOption(string(verifier)))
 	if err != nil {
@@ -456,6 +444,30 @@ func (s *Service) issuer(name string) (config.SSOIssuer, error) {
 }
 
 // provider returns the issuer's discovered configuration, fetched once.
+// resume gathers what finishing a pending sign-in needs: its issuer (still
+// configured), the issuer's provider, the sealed value it kept (the PKCE
+// verifier, or the device code: named by what, for errors) and the client
+// secret. The code flow and the device flow both finish through it.
+func (s *Service) resume(ctx context.Context, l PendingLogin, what string) (config.SSOIssuer, *oidc.Provider, []byte, string, error) {
+	is, ok := s.issuers[l.IssuerName]
+	if !ok {
+		return is, nil, nil, "", usererr.New(usererr.Unauthenticated, "sso_issuer_unknown", "The identity provider %q this sign-in started with is no longer configured.", l.IssuerName)
+	}
+	p, err := s.provider(is)
+	if err != nil {
+		return is, nil, nil, "", err
+	}
+	sealed, err := s.cfg.Sealer.Open(l.VerifierSealed, verifierAAD(l.ID))
+	if err != nil {
+		return is, nil, nil, "", fmt.Errorf("open %s: %w", what, err)
+	}
+	secret, err := s.cfg.ResolveSecret(ctx, is.ClientSecret)
+	if err != nil {
+		return is, nil, nil, "", fmt.Errorf("sso issuer %s: read client secret %s: %w", is.Name, is.ClientSecret, err)
+	}
+	return is, p, sealed, secret, nil
+}
+
 func (s *Service) provider(is config.SSOIssuer) (*oidc.Provider, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
