@@ -154,6 +154,8 @@ func kubernetes(data []byte, r *reporter) {
 			checkConfigMap(root, name, r)
 		case kind == "Ingress":
 			checkIngress(root, name, r)
+		case isRBACKind(kind):
+			checkRBAC(root, kind, name, r)
 		case kind == "NetworkPolicy":
 			if spec := child(root, "spec"); spec != nil && child(spec, "podSelector") == nil {
 				r.add(k8sNetPolicy, spec.Line, "spec.podSelector missing", name)
