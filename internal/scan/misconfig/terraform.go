@@ -187,7 +187,12 @@ func terraform(data []byte, name string, modules *tfModules, r *reporter) {
 }
 
 func parseTF(data []byte, name string) (*hclsyntax.Body, bool) {
-	f, diags := hclsyntax.ParseConfig(data, name, hcl.InitialPos)
+	// Long text heredocs are cut out first, which hclsyntax parses in
+	// quadratic time (tf_heredoc.go).
+	f, diags, _, ok := parseTFFast(data, name, minFlattenLines)
+	if !ok {
+		f, diags = hclsyntax.ParseConfig(data, name, hcl.InitialPos)
+	}
 	if diags.HasErrors() || f == nil {
 		return nil, false
 	}

@@ -1,0 +1,361 @@
+package misconfig
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/apparentlymart/go-textseg/v15/textseg"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Long heredocs and hclsyntax.
+//
+// hclsyntax's lexer emits a heredoc as one string token per line (more
+// where a line holds "$" or "%"), and its parser then melds consecutive
+// literals pairwise: each meld copies the string built so far and shifts
+// the rest of the token slice (meldConsecutiveStringLiterals in
+// hclsyntax/parser_template.go, hcl v2.25.0, the newest release). A
+// heredoc of n lines thus costs O(n²): a 1 MB IAM policy in one heredoc
+// took ~5 s to parse. Its lexer also measures every byte in grapheme
+// clusters, which makes even a linear pass over 10 MB cost a second.
+//
+// So before parsing, each long heredoc made only of text (no ${…} or
+// %{…}, which is what big policies, scripts and certificates are) is cut
+// out of the source and replaced by a short quoted placeholder, followed
+// by as many newlines as the heredoc spanned so that every later line
+// keeps its number. After parsing, the placeholder's literal in the syntax
+// tree is given the heredoc's value, computed with hclsyntax's own rules:
+// text heredocs hold no escapes, and <<- removes the fewest leading spaces
+// (counted in grapheme clusters) of the non-blank lines. Where the scan
+// below is not sure of the syntax around a heredoc it stops rewriting, and
+// where a placeholder does not come back as a whole expression the file is
+// parsed as it is. TestTerraformHeredocFlattenMatchesHCL checks the result
+// against hclsyntax itself.
+
+// minFlattenLines is the heredoc length from which a heredoc is cut out:
+// below it neither the quadratic term nor the lexing cost matters.
+const minFlattenLines = 16
+
+// placeholderMark is in every placeholder's value; a source that already
+// holds it is parsed as it is.
+const placeholderMark = "ilk-heredoc-placeholder"
+
+// textHeredoc is a heredoc cut out of the source: data[start:end] is its
+// opener, body and closing marker (not the closing newline).
+type textHeredoc struct {
+	start, end int
+	value      string
+}
+
+// parseTFFast parses Terraform source with its long text heredocs cut out
+// (see above). flattened reports whether any was; ok is false when the
+// result cannot be trusted, and the caller then parses data as it is.
+func parseTFFast(data []byte, name string, minLines int) (f *hcl.File, diags hcl.Diagnostics, flattened, ok bool) {
+	if !bytes.Contains(data, []byte("<<")) || bytes.Contains(data, []byte(placeholderMark)) {
+		return nil, nil, false, false
+	}
+	docs := findTextHeredocs(data, name, minLines)
+	if len(docs) == 0 {
+		return nil, nil, false, false
+	}
+	f, diags, ok = parseWithCutouts(data, name, docs)
+	return f, diags, true, ok
+}
+
+// parseWithCutouts parses data with each of docs replaced by a placeholder
+// and gives each placeholder's literal its heredoc's value. ok is false
+// unless every placeholder came back exactly once as a whole expression.
+func parseWithCutouts(data []byte, name string, docs []textHeredoc) (f *hcl.File, diags hcl.Diagnostics, ok bool) {
+	src := make([]byte, 0, len(data))
+	copied := 0
+	for k, d := range docs {
+		src = append(src, data[copied:d.start]...)
+		src = fmt.Appendf(src, `"\u0000%s%d"`, placeholderMark, k)
+		for range bytes.Count(data[d.start:d.end], []byte("\n")) {
+			src = append(src, '\n')
+		}
+		copied = d.end
+	}
+	src = append(src, data[copied:]...)
+	f, diags = hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+	if diags.HasErrors() || f == nil {
+		return nil, nil, false
+	}
+	body, isBody := f.Body.(*hclsyntax.Body)
+	if !isBody {
+		return nil, nil, false
+	}
+	// Each placeholder is inserted once: one that does not come back as a
+	// whole expression landed inside other text or was lost.
+	seen := make([]int, len(docs))
+	hclsyntax.VisitAll(body, func(n hclsyntax.Node) hcl.Diagnostics {
+		e, isTmpl := n.(*hclsyntax.TemplateExpr)
+		if !isTmpl || len(e.Parts) != 1 {
+			return nil
+		}
+		lit, isLit := e.Parts[0].(*hclsyntax.LiteralValueExpr)
+		if !isLit || lit.Val.Type() != cty.String {
+			return nil
+		}
+		num, isPlaceholder := strings.CutPrefix(lit.Val.AsString(), "\x00"+placeholderMark)
+		k, err := strconv.Atoi(num)
+		if !isPlaceholder || err != nil || k < 0 || k >= len(docs) || strconv.Itoa(k) != num {
+			return nil
+		}
+		seen[k]++
+		lit.Val = cty.StringVal(docs[k].value)
+		return nil
+	})
+	for _, n := range seen {
+		if n != 1 {
+			return nil, nil, false
+		}
+	}
+	return f, diags, true
+}
+
+// findTextHeredocs returns the heredocs of at least minLines lines that
+// hold only text, in source order. It follows the lexical structure
+// hclsyntax's scanner does (comments, quoted strings and their ${…}
+// sequences, heredocs), and at anything it does not model exactly (a
+// non-ASCII heredoc marker, an unterminated heredoc, invalid UTF-8 in a
+// heredoc, a heredoc with template sequences whose end hclsyntax cannot
+// confirm cheaply) it stops and returns what it found before.
+func findTextHeredocs(data []byte, name string, minLines int) []textHeredoc {
+	var docs []textHeredoc
+	// frames holds, for each open ${…} or %{…} inside a quoted string,
+	// the brace depth within it; the innermost is last. In a string when
+	// inString is set.
+	var frames []int
+	inString := false
+	for i := 0; i < len(data); {
+		c := data[i]
+		if inString {
+			switch {
+			case c == '\\':
+				i += 2
+			case c == '"':
+				inString = false
+				i++
+			case (c == '$' || c == '%') && i+2 < len(data) && data[i+1] == c && data[i+2] == '{':
+				i += 3 // $${ and %%{ are literal
+			case (c == '$' || c == '%') && i+1 < len(data) && data[i+1] == '{':
+				frames = append(frames, 0)
+				inString = false
+				i += 2
+			default:
+				i++
+			}
+			continue
+		}
+		switch {
+		case c == '#' || (c == '/' && i+1 < len(data) && data[i+1] == '/'):
+			nl := bytes.IndexByte(data[i:], '\n')
+			if nl < 0 {
+				return docs
+			}
+			i += nl + 1
+		case c == '/' && i+1 < len(data) && data[i+1] == '*':
+			end := bytes.Index(data[i+2:], []byte("*/"))
+			if end < 0 {
+				return docs
+			}
+			i += 2 + end + 2
+		case c == '"':
+			inString = true
+			i++
+		case c == '{' && len(frames) > 0:
+			frames[len(frames)-1]++
+			i++
+		case c == '}' && len(frames) > 0:
+			if frames[len(frames)-1] == 0 {
+				frames = frames[:len(frames)-1]
+				inString = true
+			} else {
+				frames[len(frames)-1]--
+			}
+			i++
+		case c == '<' && i+1 < len(data) && data[i+1] == '<':
+			doc, next, text, sure := readHeredoc(data, i, name)
+			if !sure {
+				return docs
+			}
+			if text && bytes.Count(data[doc.start:doc.end], []byte("\n")) >= minLines {
+				docs = append(docs, doc)
+			}
+			i = next
+		default:
+			i++
+		}
+	}
+	return docs
+}
+
+// readHeredoc reads the heredoc whose "<<" is at data[i]. text is true for
+// a heredoc of text only; "<<" that opens no heredoc (two less-than signs)
+// and a heredoc with template sequences are stepped over. next is where
+// scanning resumes. sure is false where the syntax is not modelled
+// exactly.
+func readHeredoc(data []byte, i int, name string) (doc textHeredoc, next int, text, sure bool) {
+	p := i + 2
+	flush := p < len(data) && data[p] == '-'
+	if flush {
+		p++
+	}
+	idStart := p
+	for p < len(data) {
+		b := data[p]
+		if b >= utf8.RuneSelf {
+			return doc, 0, false, false // a Unicode marker: not modelled
+		}
+		if b == '_' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || p > idStart && (b == '-' || b >= '0' && b <= '9') {
+			p++
+			continue
+		}
+		break
+	}
+	marker := data[idStart:p]
+	if p < len(data) && data[p] == '\r' {
+		p++
+	}
+	if len(marker) == 0 || p >= len(data) || data[p] != '\n' {
+		return doc, i + 2, false, true
+	}
+	bodyStart := p + 1
+	templated := false
+	for ls := bodyStart; ls < len(data); {
+		nl := bytes.IndexByte(data[ls:], '\n')
+		if nl < 0 {
+			return doc, 0, false, false // unterminated: hclsyntax reports it
+		}
+		line := data[ls : ls+nl+1]
+		if bytes.Contains(line, []byte("${")) || bytes.Contains(line, []byte("%{")) {
+			templated = true
+		}
+		// hclsyntax's closing rule: a line that is one token (no template
+		// sequence), ends in a newline, and is the marker once trimmed.
+		if !templated && bytes.Equal(bytes.TrimSpace(line), marker) {
+			end := ls + nl
+			if end > ls && data[end-1] == '\r' {
+				end--
+			}
+			body := data[bodyStart:ls]
+			if !utf8.Valid(body) {
+				return doc, 0, false, false
+			}
+			return textHeredoc{start: i, end: end, value: heredocValue(body, flush)}, end, true, true
+		}
+		if templated {
+			return readTemplatedHeredoc(data, i, name, marker)
+		}
+		ls += nl + 1
+	}
+	return doc, 0, false, false
+}
+
+// readTemplatedHeredoc finds the end of a heredoc with template sequences
+// by lexing it with hclsyntax, up to each line that may close it (a
+// sequence may span lines). It gives up after a few tries: the rest of
+// the file is then parsed as it is.
+func readTemplatedHeredoc(data []byte, i int, name string, marker []byte) (textHeredoc, int, bool, bool) {
+	tries := 0
+	for ls := i; ls < len(data) && tries < 4; {
+		nl := bytes.IndexByte(data[ls:], '\n')
+		if nl < 0 {
+			break
+		}
+		line := data[ls : ls+nl+1]
+		ls += nl + 1
+		if !bytes.Equal(bytes.TrimSpace(line), marker) {
+			continue
+		}
+		tries++
+		toks, _ := hclsyntax.LexConfig(data[i:ls], name, hcl.InitialPos)
+		depth := 0
+		for _, t := range toks {
+			switch t.Type {
+			case hclsyntax.TokenOHeredoc:
+				depth++
+			case hclsyntax.TokenCHeredoc:
+				depth--
+				if depth == 0 {
+					end := i + t.Range.End.Byte
+					return textHeredoc{}, end, false, true
+				}
+			}
+		}
+	}
+	return textHeredoc{}, 0, false, false
+}
+
+// heredocValue is the string hclsyntax makes of a text heredoc's body:
+// the body itself, and for a flush heredoc (<<-) each non-blank line
+// without the fewest leading spaces of those lines, counted in grapheme
+// clusters (flushHeredocTemplateParts in hclsyntax).
+func heredocValue(body []byte, flush bool) string {
+	if !flush {
+		return string(body)
+	}
+	lines := strings.SplitAfter(string(body), "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	minSpaces := -1
+	var adjust []int
+	for k, v := range lines {
+		trimmed := strings.TrimLeftFunc(v, unicode.IsSpace)
+		// A line of only spaces is blank: it neither counts nor is trimmed.
+		if len(trimmed) == 0 && strings.HasSuffix(v, "\n") {
+			continue
+		}
+		n := leadingGraphemes(v[:len(v)-len(trimmed)])
+		if minSpaces < 0 || n < minSpaces {
+			minSpaces = n
+		}
+		adjust = append(adjust, k)
+	}
+	for _, k := range adjust {
+		lines[k] = lines[k][cutGraphemes(lines[k], minSpaces):]
+	}
+	return strings.Join(lines, "")
+}
+
+// leadingGraphemes counts the grapheme clusters of a run of spaces; a run
+// of ASCII blanks (the usual case) is one cluster per byte.
+func leadingGraphemes(s string) int {
+	if isASCIIBlanks(s) {
+		return len(s)
+	}
+	n, _ := textseg.TokenCount([]byte(s), textseg.ScanGraphemeClusters)
+	return n
+}
+
+// cutGraphemes returns the byte length of the first n grapheme clusters
+// of s.
+func cutGraphemes(s string, n int) int {
+	if n <= len(s) && isASCIIBlanks(s[:n]) && (n == len(s) || s[n] < utf8.RuneSelf) {
+		return n
+	}
+	b := []byte(s)
+	cut := 0
+	for range n {
+		adv, _, _ := textseg.ScanGraphemeClusters(b[cut:], true)
+		cut += adv
+	}
+	return cut
+}
+
+func isASCIIBlanks(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != ' ' && s[i] != '\t' {
+			return false
+		}
+	}
+	return true
+}
