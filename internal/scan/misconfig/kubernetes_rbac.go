@@ -95,7 +95,7 @@ var (
 )
 
 var rbacRuleChecks = []rbacRuleCheck{
-	{id: k8sRBACWildcardVerb, grant: rbacGrant{resources: sensitiveResources, verbs: []string{"*"}}},
+	{id: k8sRBACWildcardVerb, grant: rbacGrant{groups: coreGroups, resources: sensitiveResources, verbs: []string{"*"}}},
 	{id: k8sRBACClusterSecrets, kind: "ClusterRole", grant: rbacGrant{groups: groupCore, resources: []string{"secrets"}, verbs: verbsSecrets}},
 	{id: k8sRBACNamespaceSecrets, kind: "Role", grant: rbacGrant{groups: groupCore, resources: []string{"secrets"}, verbs: verbsSecrets}},
 	{id: k8sRBACWorkloads, grant: rbacGrant{groups: workloadGroups, resources: workloadResources, verbs: verbsWrite}},
