@@ -55,7 +55,9 @@ var (
 	k8sAutomountSA = defRef("k8s-service-account-token", "AVD-KSV-0036", scan.SeverityLow, "the pod gets a service account token it may not need", "Set automountServiceAccountToken: false unless the pod calls the API server.")
 )
 
-var manifestKind = regexp.MustCompile(`(?m)^kind:[ \t]*["']?[A-Z]`)
+// manifestKind finds a manifest's kind in block style or in flow (JSON)
+// style, which YAML files may be written in too.
+var manifestKind = regexp.MustCompile(`(?m)^kind:[ \t]*["']?[A-Z]|"kind"[ \t]*:[ \t]*"[A-Z]`)
 
 var secretEnvName = regexp.MustCompile(`(?i)(password|passwd|secret|token|api_?key|private_?key|credentials?)`)
 

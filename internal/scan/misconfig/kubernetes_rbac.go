@@ -180,9 +180,58 @@ type rbacRule struct {
 	hasGroups                       bool
 }
 
+// rchild is child for RBAC objects, reading through YAML aliases and
+// merge keys ("<<: *base"), which the API server resolves too: a rule
+// whose verbs come from an anchor grants them all the same.
+func rchild(m *yaml.Node, key string) *yaml.Node {
+	return rchildDepth(m, key, 0)
+}
+
+func rchildDepth(m *yaml.Node, key string, depth int) *yaml.Node {
+	m = deref(m)
+	if m == nil || m.Kind != yaml.MappingNode || depth > 8 {
+		return nil
+	}
+	if n := child(m, key); n != nil {
+		return deref(n)
+	}
+	merge := deref(child(m, "<<"))
+	if merge == nil {
+		return nil
+	}
+	bases := []*yaml.Node{merge}
+	if merge.Kind == yaml.SequenceNode {
+		bases = merge.Content
+	}
+	for _, b := range bases {
+		if n := rchildDepth(b, key, depth+1); n != nil {
+			return n
+		}
+	}
+	return nil
+}
+
+// deref follows a YAML alias to its anchored node.
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 8; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// ritems is items for RBAC objects, each item read through aliases.
+func ritems(n *yaml.Node) []*yaml.Node {
+	var out []*yaml.Node
+	for _, it := range items(deref(n)) {
+		out = append(out, deref(it))
+	}
+	return out
+}
+
 func strs(n *yaml.Node) []string {
+	n = deref(n)
 	var out []string
-	for _, it := range items(n) {
+	for _, it := range ritems(n) {
 		out = append(out, scalar(it))
 	}
 	// A single scalar where a list belongs is read as a one-item list.
@@ -248,13 +297,13 @@ func (rl rbacRule) grants(g rbacGrant) (string, bool) {
 
 func checkRoleRules(root *yaml.Node, cluster bool, name string, r *reporter) {
 	var rules []rbacRule
-	for _, n := range items(child(root, "rules")) {
+	for _, n := range ritems(rchild(root, "rules")) {
 		if n.Kind != yaml.MappingNode {
 			continue
 		}
 		rules = append(rules, rbacRule{
-			node: n, groups: strs(child(n, "apiGroups")), hasGroups: child(n, "apiGroups") != nil,
-			resources: strs(child(n, "resources")), verbs: strs(child(n, "verbs")), names: strs(child(n, "resourceNames")),
+			node: n, groups: strs(rchild(n, "apiGroups")), hasGroups: rchild(n, "apiGroups") != nil,
+			resources: strs(rchild(n, "resources")), verbs: strs(rchild(n, "verbs")), names: strs(rchild(n, "resourceNames")),
 		})
 	}
 	for i, rl := range rules {
@@ -286,13 +335,13 @@ func checkRoleRules(root *yaml.Node, cluster bool, name string, r *reporter) {
 }
 
 func checkBinding(root *yaml.Node, cluster bool, name string, r *reporter) {
-	ref := child(root, "roleRef")
-	role := scalar(child(ref, "name"))
+	ref := rchild(root, "roleRef")
+	role := scalar(rchild(ref, "name"))
 	line := root.Line
 	if ref != nil {
 		line = ref.Line
 	}
-	subjects := items(child(root, "subjects"))
+	subjects := ritems(rchild(root, "subjects"))
 	for _, c := range rbacBindingChecks {
 		if slices.Contains(c.exempt, role) || (c.roleRefs != nil && (!slices.Contains(c.roleRefs, role) || (c.clusterOnly && !cluster))) {
 			continue
@@ -302,12 +351,12 @@ func checkBinding(root *yaml.Node, cluster bool, name string, r *reporter) {
 			continue
 		}
 		for _, s := range subjects {
-			sn := scalar(child(s, "name"))
-			if !slices.Contains(c.subjects, sn) || (c.subjectKind != "" && scalar(child(s, "kind")) != c.subjectKind) {
+			sn := scalar(rchild(s, "name"))
+			if !slices.Contains(c.subjects, sn) || (c.subjectKind != "" && scalar(rchild(s, "kind")) != c.subjectKind) {
 				continue
 			}
 			who := sn
-			if ns := scalar(child(s, "namespace")); ns != "" {
+			if ns := scalar(rchild(s, "namespace")); ns != "" {
 				who = ns + "/" + sn
 			}
 			r.add(c.id, s.Line, "subject "+who+" bound to "+role, name)
