@@ -60,7 +60,13 @@ func parseTFFast(data []byte, name string, minLines int) (f *hcl.File, diags hcl
 	if !bytes.Contains(data, []byte("<<")) || bytes.Contains(data, []byte(placeholderMark)) {
 		return nil, nil, false, false
 	}
-	docs := findTextHeredocs(data, name, minLines)
+	docs, unterminated := findTextHeredocs(data, name, minLines)
+	if unterminated >= 0 {
+		// hclsyntax would fail too, after melding every line of the rest
+		// of the file into the heredoc, pairwise.
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Unterminated template string",
+			Detail: "A heredoc is not closed before the end of the file."}}, false, true
+	}
 	if len(docs) == 0 {
 		return nil, nil, false, false
 	}
@@ -127,8 +133,9 @@ func parseWithCutouts(data []byte, name string, docs []textHeredoc) (f *hcl.File
 // non-ASCII heredoc marker, an unterminated heredoc, invalid UTF-8 in a
 // heredoc, a heredoc with template sequences whose end hclsyntax cannot
 // confirm cheaply) it stops and returns what it found before.
-func findTextHeredocs(data []byte, name string, minLines int) []textHeredoc {
-	var docs []textHeredoc
+// unterminated is the offset of a heredoc that no line of the rest of the
+// file closes (hclsyntax cannot parse such a file), else -1.
+func findTextHeredocs(data []byte, name string, minLines int) (docs []textHeredoc, unterminated int) {
 	// frames holds, for each open ${…} or %{…} inside a quoted string,
 	// the brace depth within it; the innermost is last. In a string when
 	// inString is set.
@@ -158,13 +165,13 @@ func findTextHeredocs(data []byte, name string, minLines int) []textHeredoc {
 		case c == '#' || (c == '/' && i+1 < len(data) && data[i+1] == '/'):
 			nl := bytes.IndexByte(data[i:], '\n')
 			if nl < 0 {
-				return docs
+				return docs, -1
 			}
 			i += nl + 1
 		case c == '/' && i+1 < len(data) && data[i+1] == '*':
 			end := bytes.Index(data[i+2:], []byte("*/"))
 			if end < 0 {
-				return docs
+				return docs, -1
 			}
 			i += 2 + end + 2
 		case c == '"':
@@ -183,8 +190,11 @@ func findTextHeredocs(data []byte, name string, minLines int) []textHeredoc {
 			i++
 		case c == '<' && i+1 < len(data) && data[i+1] == '<':
 			doc, next, text, sure := readHeredoc(data, i, name)
+			if next < 0 {
+				return nil, i
+			}
 			if !sure {
-				return docs
+				return docs, -1
 			}
 			if text && bytes.Count(data[doc.start:doc.end], []byte("\n")) >= minLines {
 				docs = append(docs, doc)
@@ -194,14 +204,14 @@ func findTextHeredocs(data []byte, name string, minLines int) []textHeredoc {
 			i++
 		}
 	}
-	return docs
+	return docs, -1
 }
 
 // readHeredoc reads the heredoc whose "<<" is at data[i]. text is true for
 // a heredoc of text only; "<<" that opens no heredoc (two less-than signs)
 // and a heredoc with template sequences are stepped over. next is where
-// scanning resumes. sure is false where the syntax is not modelled
-// exactly.
+// scanning resumes, or -1 for a heredoc that no later line closes. sure
+// is false where the syntax is not modelled exactly.
 func readHeredoc(data []byte, i int, name string) (doc textHeredoc, next int, text, sure bool) {
 	p := i + 2
 	flush := p < len(data) && data[p] == '-'
@@ -232,7 +242,7 @@ func readHeredoc(data []byte, i int, name string) (doc textHeredoc, next int, te
 	for ls := bodyStart; ls < len(data); {
 		nl := bytes.IndexByte(data[ls:], '\n')
 		if nl < 0 {
-			return doc, 0, false, false // unterminated: hclsyntax reports it
+			return doc, -1, false, true // the last line, without a newline, cannot close it
 		}
 		line := data[ls : ls+nl+1]
 		if bytes.Contains(line, []byte("${")) || bytes.Contains(line, []byte("%{")) {
@@ -256,13 +266,14 @@ func readHeredoc(data []byte, i int, name string) (doc textHeredoc, next int, te
 		}
 		ls += nl + 1
 	}
-	return doc, 0, false, false
+	return doc, -1, false, true
 }
 
 // readTemplatedHeredoc finds the end of a heredoc with template sequences
 // by lexing it with hclsyntax, up to each line that may close it (a
 // sequence may span lines). It gives up after a few tries: the rest of
-// the file is then parsed as it is.
+// the file is then parsed as it is. Without any such line the heredoc is
+// unterminated (next -1).
 func readTemplatedHeredoc(data []byte, i int, name string, marker []byte) (textHeredoc, int, bool, bool) {
 	tries := 0
 	for ls := i; ls < len(data) && tries < 4; {
@@ -290,6 +301,9 @@ func readTemplatedHeredoc(data []byte, i int, name string, marker []byte) (textH
 				}
 			}
 		}
+	}
+	if tries == 0 {
+		return textHeredoc{}, -1, false, true
 	}
 	return textHeredoc{}, 0, false, false
 }

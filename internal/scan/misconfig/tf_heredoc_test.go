@@ -160,6 +160,26 @@ func TestTerraformHeredocCutoutsVerified(t *testing.T) {
 	}
 }
 
+// TestTerraformUnterminatedHeredoc checks that a heredoc no line closes
+// is reported as the parse error hclsyntax gives, without hclsyntax
+// melding the rest of the file into it (quadratic: hours for 10 MB).
+func TestTerraformUnterminatedHeredoc(t *testing.T) {
+	for _, src := range []string{
+		"token = <<EOT\n" + strings.Repeat("token = <<EOT\n", 50),
+		"a = <<EOF\n${var.x}\n" + strings.Repeat("text\n", 50),
+		"a = <<EOF\nx\nEOF",
+		"a = 1\nb = <<-EOF\n  x\n  EOFX\n",
+	} {
+		if _, diags := hclsyntax.ParseConfig([]byte(src), "t.tf", hcl.InitialPos); !diags.HasErrors() {
+			t.Fatalf("hclsyntax parses %q: the case is wrong", src[:20])
+		}
+		f, diags, _, ok := parseTFFast([]byte(src), "t.tf", minFlattenLines)
+		if !ok || f != nil || !diags.HasErrors() {
+			t.Errorf("%q: want the unterminated heredoc reported (got file %v, diags %v, trusted %v)", src[:20], f != nil, diags, ok)
+		}
+	}
+}
+
 // heredocFile generates Terraform of about size bytes: IAM policies, each
 // a heredoc of lines lines.
 func heredocFile(size, lines int) []byte {
@@ -187,7 +207,21 @@ func BenchmarkTerraformHeredocs(b *testing.B) {
 		{"10MB-1000-line-heredocs", 10 << 20, 1000},
 		{"1MB-one-heredoc", 1 << 20, 12000},
 		{"10MB-20-line-heredocs", 10 << 20, 20},
+		{"10MB-unterminated", 10 << 20, -1},
 	} {
+		if shape.lines < 0 {
+			// One heredoc that never closes: hclsyntax alone takes hours.
+			data := []byte(strings.Repeat("token = <<EOT\n", shape.size/14))
+			b.Run(shape.name+"/parseTF", func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				for b.Loop() {
+					if _, ok := parseTF(data, "main.tf"); ok {
+						b.Fatal("parsed an unterminated heredoc")
+					}
+				}
+			})
+			continue
+		}
 		data := heredocFile(shape.size, shape.lines)
 		b.Run(shape.name+"/parseTF", func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
