@@ -241,3 +241,38 @@ func BenchmarkTerraformHeredocs(b *testing.B) {
 		})
 	}
 }
+
+// FuzzTerraformHeredocFlatten compares the heredoc rewrite with hclsyntax
+// on arbitrary sources: where it is trusted it must parse what hclsyntax
+// parses, to the same values and lines, and fail where hclsyntax fails.
+func FuzzTerraformHeredocFlatten(f *testing.F) {
+	for _, s := range []string{
+		"a = <<EOF\nx\nEOF\nb = 1\n",
+		"a = <<-EOF\n  x\n    y\n  EOF\n",
+		"a = \"${\"}\"}\" # <<X\nb = <<EOF\n/* \"\nEOF\n",
+		"a = <<EOF\n${x}\ny\nEOF\nb = <<EOF\nz\nEOF\n",
+		"a = [<<EOF\nx\nEOF\n, 1]\n/* <<EOF\n*/\n",
+		"token = <<EOT\ntoken = <<EOT\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		if len(src) > 2048 {
+			return
+		}
+		plain, diags := hclsyntax.ParseConfig([]byte(src), "t.tf", hcl.InitialPos)
+		got, gotDiags, _, ok := parseTFFast([]byte(src), "t.tf", 1)
+		if !ok {
+			return
+		}
+		if diags.HasErrors() != gotDiags.HasErrors() {
+			t.Fatalf("hclsyntax errors %v, rewrite errors %v", diags, gotDiags)
+		}
+		if diags.HasErrors() {
+			return
+		}
+		if !slices.Equal(hclAttrs(got.Body.(*hclsyntax.Body)), hclAttrs(plain.Body.(*hclsyntax.Body))) {
+			t.Fatalf("rewrite parses differently:\n got  %q\n want %q", hclAttrs(got.Body.(*hclsyntax.Body)), hclAttrs(plain.Body.(*hclsyntax.Body)))
+		}
+	})
+}
