@@ -26,13 +26,17 @@ import (
 // clusters, which makes even a linear pass over 10 MB cost a second.
 //
 // So before parsing, each long heredoc made only of text (no ${…} or
-// %{…}, which is what big policies, scripts and certificates are) is cut
+// %{…}: what big policies, scripts and certificates are) is cut
 // out of the source and replaced by a short quoted placeholder, followed
 // by as many newlines as the heredoc spanned so that every later line
 // keeps its number. After parsing, the placeholder's literal in the syntax
 // tree is given the heredoc's value, computed with hclsyntax's own rules:
 // text heredocs hold no escapes, and <<- removes the fewest leading spaces
-// (counted in grapheme clusters) of the non-blank lines. Where the scan
+// (counted in grapheme clusters) of the non-blank lines. In a heredoc
+// (<<, not <<-) with template sequences, each long run of whole text lines
+// is cut out the same way, as an interpolation of a placeholder ("$${"
+// unescaped). A heredoc that no line closes is reported as the parse error
+// it is without parsing. Where the scan
 // below is not sure of the syntax around a heredoc it stops rewriting, and
 // where a placeholder does not come back as a whole expression the file is
 // parsed as it is. TestTerraformHeredocFlattenMatchesHCL checks the result
@@ -51,6 +55,10 @@ const placeholderMark = "ilk-heredoc-placeholder"
 type textHeredoc struct {
 	start, end int
 	value      string
+	// inTemplate marks a run of text lines inside a heredoc with template
+	// sequences: data[start:end] is the run, whole lines but the last
+	// newline, and its placeholder is an interpolation.
+	inTemplate bool
 }
 
 // parseTFFast parses Terraform source with its long text heredocs cut out
@@ -82,9 +90,15 @@ func parseWithCutouts(data []byte, name string, docs []textHeredoc) (f *hcl.File
 	copied := 0
 	for k, d := range docs {
 		src = append(src, data[copied:d.start]...)
+		if d.inTemplate {
+			src = append(src, "${"...) // newlines inside ${…} are not text
+		}
 		src = fmt.Appendf(src, `"\u0000%s%d"`, placeholderMark, k)
 		for range bytes.Count(data[d.start:d.end], []byte("\n")) {
 			src = append(src, '\n')
+		}
+		if d.inTemplate {
+			src = append(src, '}')
 		}
 		copied = d.end
 	}
@@ -189,16 +203,14 @@ func findTextHeredocs(data []byte, name string, minLines int) (docs []textHeredo
 			}
 			i++
 		case c == '<' && i+1 < len(data) && data[i+1] == '<':
-			doc, next, text, sure := readHeredoc(data, i, name)
+			found, next, sure := readHeredoc(data, i, name, minLines)
 			if next < 0 {
 				return nil, i
 			}
 			if !sure {
 				return docs, -1
 			}
-			if text && bytes.Count(data[doc.start:doc.end], []byte("\n")) >= minLines {
-				docs = append(docs, doc)
-			}
+			docs = append(docs, found...)
 			i = next
 		default:
 			i++
@@ -207,12 +219,14 @@ func findTextHeredocs(data []byte, name string, minLines int) (docs []textHeredo
 	return docs, -1
 }
 
-// readHeredoc reads the heredoc whose "<<" is at data[i]. text is true for
-// a heredoc of text only; "<<" that opens no heredoc (two less-than signs)
-// and a heredoc with template sequences are stepped over. next is where
-// scanning resumes, or -1 for a heredoc that no later line closes. sure
-// is false where the syntax is not modelled exactly.
-func readHeredoc(data []byte, i int, name string) (doc textHeredoc, next int, text, sure bool) {
+// readHeredoc reads the heredoc whose "<<" is at data[i] and returns what
+// to cut out of it: the whole heredoc if it is text of at least minLines
+// lines, else, in a heredoc with template sequences, its runs of at least
+// minLines text lines. "<<" that opens no heredoc (two less-than signs) is
+// stepped over. next is where scanning resumes, or -1 for a heredoc that
+// no later line closes. sure is false where the syntax is not modelled
+// exactly.
+func readHeredoc(data []byte, i int, name string, minLines int) (docs []textHeredoc, next int, sure bool) {
 	p := i + 2
 	flush := p < len(data) && data[p] == '-'
 	if flush {
@@ -222,7 +236,7 @@ func readHeredoc(data []byte, i int, name string) (doc textHeredoc, next int, te
 	for p < len(data) {
 		b := data[p]
 		if b >= utf8.RuneSelf {
-			return doc, 0, false, false // a Unicode marker: not modelled
+			return nil, 0, false // a Unicode marker: not modelled
 		}
 		if b == '_' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || p > idStart && (b == '-' || b >= '0' && b <= '9') {
 			p++
@@ -235,14 +249,14 @@ func readHeredoc(data []byte, i int, name string) (doc textHeredoc, next int, te
 		p++
 	}
 	if len(marker) == 0 || p >= len(data) || data[p] != '\n' {
-		return doc, i + 2, false, true
+		return nil, i + 2, true
 	}
 	bodyStart := p + 1
 	templated := false
 	for ls := bodyStart; ls < len(data); {
 		nl := bytes.IndexByte(data[ls:], '\n')
 		if nl < 0 {
-			return doc, -1, false, true // the last line, without a newline, cannot close it
+			return nil, -1, true // the last line, without a newline, cannot close it
 		}
 		line := data[ls : ls+nl+1]
 		if bytes.Contains(line, []byte("${")) || bytes.Contains(line, []byte("%{")) {
@@ -257,16 +271,25 @@ func readHeredoc(data []byte, i int, name string) (doc textHeredoc, next int, te
 			}
 			body := data[bodyStart:ls]
 			if !utf8.Valid(body) {
-				return doc, 0, false, false
+				return nil, 0, false
 			}
-			return textHeredoc{start: i, end: end, value: heredocValue(body, flush)}, end, true, true
+			if bytes.Count(data[i:end], []byte("\n")) < minLines {
+				return nil, end, true
+			}
+			return []textHeredoc{{start: i, end: end, value: heredocValue(body, flush)}}, end, true
 		}
 		if templated {
-			return readTemplatedHeredoc(data, i, name, marker)
+			if !flush {
+				if runs, end, ok := templatedRuns(data, bodyStart, marker, minLines); ok {
+					return runs, end, true
+				}
+			}
+			next, sure := readTemplatedHeredoc(data, i, name, marker)
+			return nil, next, sure
 		}
 		ls += nl + 1
 	}
-	return doc, -1, false, true
+	return nil, -1, true
 }
 
 // readTemplatedHeredoc finds the end of a heredoc with template sequences
@@ -274,7 +297,7 @@ func readHeredoc(data []byte, i int, name string) (doc textHeredoc, next int, te
 // sequence may span lines). It gives up after a few tries: the rest of
 // the file is then parsed as it is. Without any such line the heredoc is
 // unterminated (next -1).
-func readTemplatedHeredoc(data []byte, i int, name string, marker []byte) (textHeredoc, int, bool, bool) {
+func readTemplatedHeredoc(data []byte, i int, name string, marker []byte) (next int, sure bool) {
 	tries := 0
 	for ls := i; ls < len(data) && tries < 4; {
 		nl := bytes.IndexByte(data[ls:], '\n')
@@ -296,16 +319,133 @@ func readTemplatedHeredoc(data []byte, i int, name string, marker []byte) (textH
 			case hclsyntax.TokenCHeredoc:
 				depth--
 				if depth == 0 {
-					end := i + t.Range.End.Byte
-					return textHeredoc{}, end, false, true
+					return i + t.Range.End.Byte, true
 				}
 			}
 		}
 	}
 	if tries == 0 {
-		return textHeredoc{}, -1, false, true
+		return -1, true
 	}
-	return textHeredoc{}, 0, false, false
+	return 0, false
+}
+
+// templatedRuns reads the body of a heredoc (<<, not <<-) with template
+// sequences from bodyStart, following the sequences (their strings and
+// braces), and returns its runs of at least minLines whole lines of text
+// and the end of its closing marker. Without a flush, a run's value is its
+// text with $${ and %%{ unescaped, so it can be cut out whole. ok is false
+// at anything not modelled (a comment or heredoc inside a sequence, the end
+// of the file): the caller then steps over the heredoc without cutting.
+func templatedRuns(data []byte, bodyStart int, marker []byte, minLines int) (runs []textHeredoc, end int, ok bool) {
+	// frames: for each open sequence, its brace depth (>= 0), or -1 for a
+	// quoted string inside it; empty in the heredoc's text.
+	var frames []int
+	runStart, runLines, prevLs := -1, 0, -1
+	// A run ends before its last newline, which stays text: the line after
+	// it must still begin a line (a closing marker is only seen there).
+	endRun := func(at int) {
+		if runStart >= 0 && runLines >= minLines {
+			runs = append(runs, textHeredoc{start: runStart, end: at - 1, value: unescapeTemplateText(data[runStart : at-1]), inTemplate: true})
+		}
+		runStart, runLines = -1, 0
+	}
+	for ls := bodyStart; ls < len(data); {
+		nl := bytes.IndexByte(data[ls:], '\n')
+		if nl < 0 {
+			return nil, 0, false
+		}
+		line := data[ls : ls+nl+1]
+		atStart := len(frames) == 0
+		if atStart && (bytes.HasPrefix(line, []byte("${~")) || bytes.HasPrefix(line, []byte("%{~"))) && runStart >= 0 {
+			// "~" trims the text before it, the run's last line: that line
+			// stays text.
+			if runStart == prevLs {
+				runStart, runLines = -1, 0
+			} else {
+				runLines--
+				endRun(prevLs)
+			}
+		}
+		prevLs = ls
+		if atStart && bytes.Equal(bytes.TrimSpace(line), marker) {
+			endRun(ls)
+			end := ls + nl
+			if data[end-1] == '\r' {
+				end--
+			}
+			return runs, end, true
+		}
+		text := atStart
+		for j := 0; j < len(line); j++ {
+			c := line[j]
+			if len(frames) == 0 {
+				if (c == '$' || c == '%') && j+2 < len(line) && line[j+1] == c && line[j+2] == '{' {
+					j += 2
+				} else if (c == '$' || c == '%') && j+1 < len(line) && line[j+1] == '{' {
+					frames = append(frames, 0)
+					text = false
+					j++
+				}
+				continue
+			}
+			top := &frames[len(frames)-1]
+			switch {
+			case *top < 0: // in a quoted string
+				switch {
+				case c == '\\':
+					j++
+				case c == '"':
+					frames = frames[:len(frames)-1]
+				case (c == '$' || c == '%') && j+2 < len(line) && line[j+1] == c && line[j+2] == '{':
+					j += 2
+				case (c == '$' || c == '%') && j+1 < len(line) && line[j+1] == '{':
+					frames = append(frames, 0)
+					j++
+				}
+			case c == '"':
+				frames = append(frames, -1)
+			case c == '{':
+				*top++
+			case c == '}':
+				if *top == 0 {
+					frames = frames[:len(frames)-1]
+				} else {
+					*top--
+				}
+			case c == '#' || c == '/' && j+1 < len(line) && (line[j+1] == '/' || line[j+1] == '*') || c == '<' && j+1 < len(line) && line[j+1] == '<':
+				return nil, 0, false
+			}
+		}
+		if text && utf8.Valid(line) {
+			if runStart < 0 {
+				runStart = ls
+			}
+			runLines++
+		} else {
+			endRun(ls)
+		}
+		ls += nl + 1
+	}
+	return nil, 0, false
+}
+
+// unescapeTemplateText is the value of template text: $${ and %%{ stand
+// for ${ and %{, read left to right as hclsyntax's scanner does.
+func unescapeTemplateText(b []byte) string {
+	if !bytes.Contains(b, []byte("${")) && !bytes.Contains(b, []byte("%{")) {
+		return string(b)
+	}
+	out := make([]byte, 0, len(b))
+	for j := 0; j < len(b); j++ {
+		if (b[j] == '$' || b[j] == '%') && j+2 < len(b) && b[j+1] == b[j] && b[j+2] == '{' {
+			out = append(out, b[j], '{')
+			j += 2
+			continue
+		}
+		out = append(out, b[j])
+	}
+	return string(out)
 }
 
 // heredocValue is the string hclsyntax makes of a text heredoc's body:

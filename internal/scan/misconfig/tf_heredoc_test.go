@@ -23,7 +23,7 @@ func TestTerraformHeredocFlattenMatchesHCL(t *testing.T) {
 		{"plain", "policy = <<EOF\n{\n  \"Action\": \"s3:*\",\n  \"Path\": \"C:\\\\dir\\n\"\n}\nEOF\nafter = 1\n", true},
 		{"flush", "x = <<-EOT\n    a\n      b\n  \n\n\t c\n    EOT\ny = \"z\"\n", true},
 		{"flush blank lines only", "x = <<-EOT\n   \n\n  EOT\ny = 2\n", true},
-		{"escapes", "e = <<EOF\n$${x} %%{y} $$ %% $ { $} \\\" \\n \\u0041 a$${\n%%{\nEOF\nf = 3\n", false},
+		{"escapes", "e = <<EOF\n$${x} %%{y} $$ %% $ { $} \\\" \\n \\u0041 a$${\n%%{\nEOF\nf = 3\n", true},
 		{"flush escapes at line start", "e = <<-EOF\n  $${x}\n    %%{y}\n  EOF\nf = 3\n", false},
 		{"dollar and percent without brace", "e = <<-EOF\n  $x %y $$ %% {\n    $\n  %\n   \nEOF\nf = 3\n", true},
 		{"dollar brace in text", "e = <<EOF\n$$${ and %%%{ and ${\"\"} \nEOF\n", false},
@@ -34,7 +34,11 @@ func TestTerraformHeredocFlattenMatchesHCL(t *testing.T) {
 		{"unicode spaces", "u = <<-EOF\n\u3000\u3000wide\n  \u00e9\u0301x\n   \u0301y\n EOF\nv = 1\n", true},
 		{"indented closer", "a = <<EOF\n  x\n  EOF\nb = 1\n", true},
 		{"empty", "e = <<EOF\nEOF\nf = 1\n", true},
-		{"triple dollar", "e = <<EOF\n$$$${ and %%%%{ x\nEOF\nf = 1\n", false},
+		{"triple dollar", "e = <<EOF\n$$$${ and %%%%{ x\nEOF\nf = 1\n", true},
+		{"templated runs", "t = <<EOF\nline a\nline b\n${var.x} mid\nline c\nline d\n  ${join(\",\", [\"}\", \"{\"])}\nafter $${x}\nEOF\nz = 1\n", true},
+		{"multi-line sequence", "t = <<EOF\na\n${jsonencode({\n  k = \"v\"\n  EOF = 1\n})}\nb\nc\nEOF\nz = 2\n", true},
+		{"strip markers", "t = <<EOF\n%{ for x in [1, 2] ~}\nitem ${x}\n%{ endfor ~}\ntail   \nmore   \n${~ \"x\"}\nlast  \n%{~ if true }y%{ endif }\nEOF\nz = 3\n", true},
+		{"templated flush left alone", "t = <<-EOF\n  a\n  ${x}\n    b\n  EOF\nz = 4\n", false},
 		{"quotes backslashes tabs", "q = <<EOF\n\"quoted\"\t\\\\ back \\ slash \\t\nEOF\nr = 1\n", true},
 		{"strings and comments around", "a = \"x # y \\\" <<EOF\" // c <<EOF\n/* <<EOF\n*/ b = <<EOF\n/* \" # body\nEOF\nc = \"${\"}\"}\" # <<X\nd = <<-EOF\n  \"\n  EOF\ne = 1\n", true},
 		{"nested blocks", "resource \"aws_iam_policy\" \"p\" {\n  name = \"p\"\n  policy = <<-POLICY\n    {\"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"*\"}]}\n  POLICY\n  tags = { a = <<EOF\nb\nEOF\n  }\n}\nresource \"x\" \"y\" {\n  z = 1\n}\n", true},
@@ -208,7 +212,21 @@ func BenchmarkTerraformHeredocs(b *testing.B) {
 		{"1MB-one-heredoc", 1 << 20, 12000},
 		{"10MB-20-line-heredocs", 10 << 20, 20},
 		{"10MB-unterminated", 10 << 20, -1},
+		{"10MB-templated-1000-line-heredocs", 10 << 20, -1000},
 	} {
+		if shape.lines < -1 {
+			// Heredocs with an interpolation on their first line.
+			data := []byte(strings.ReplaceAll(string(heredocFile(shape.size, -shape.lines)), "<<-EOF\n", "<<EOF\n${var.prefix}\n"))
+			b.Run(shape.name+"/parseTF", func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				for b.Loop() {
+					if _, ok := parseTF(data, "main.tf"); !ok {
+						b.Fatal("parse failed")
+					}
+				}
+			})
+			continue
+		}
 		if shape.lines < 0 {
 			// One heredoc that never closes: hclsyntax alone takes hours.
 			data := []byte(strings.Repeat("token = <<EOT\n", shape.size/14))
@@ -253,6 +271,9 @@ func FuzzTerraformHeredocFlatten(f *testing.F) {
 		"a = <<EOF\n${x}\ny\nEOF\nb = <<EOF\nz\nEOF\n",
 		"a = [<<EOF\nx\nEOF\n, 1]\n/* <<EOF\n*/\n",
 		"token = <<EOT\ntoken = <<EOT\n",
+		"t = <<EOF\na\n${x}\nb\n$${c}\nEOF\n",
+		"t = <<EOF\n%{ for x in y ~}\n${x}\n%{ endfor ~}\nz  \n${~ \"w\"}\nEOF\n",
+		"t = <<EOF\n${f({\n\"}\" = 1\n})}\nq\nEOF\n",
 	} {
 		f.Add(s)
 	}
