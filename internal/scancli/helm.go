@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"text/template"
@@ -16,6 +18,8 @@ import (
 
 	"github.com/Masterminds/sprig/v3"
 	"gopkg.in/yaml.v3"
+
+	"github.com/interlock-dev/interlock/internal/scan/misconfig"
 )
 
 // renderHelmChart is the [misconfig.ChartRenderer] `interlock scan` uses:
@@ -23,8 +27,9 @@ import (
 // and Helm's own few (include, tpl, toYaml, required, lookup…). Helm's SDK
 // would render more faithfully, but it links the Kubernetes client
 // libraries (tens of MiB) for what a scanner needs: what the chart deploys
-// with its defaults. Subcharts under charts/ are not rendered; library
-// charts' helpers are loaded. It lives here, not in internal/scan, because
+// with its defaults. Subcharts vendored under charts/ are rendered with
+// their values coalesced with the parent's; library charts' helpers are
+// loaded. It lives here, not in internal/scan, because
 // Sprig reaches database/sql/driver (see sevenzip.go for the same reason).
 
 // Chart limits: a template that renders more than this, or nests include
@@ -40,67 +45,221 @@ const (
 // text/template cannot be interrupted, so such templates are not run.
 var bigRange = regexp.MustCompile(`range\s+(?:\$\w+\s*:?=\s*)?[0-9]{6,}`)
 
-// renderChart renders every template of the chart in dir, keyed by the
-// template's path (relative to the scan root).
-func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]string, error) {
-	join := func(p string) string {
-		if dir == "." || dir == "" {
-			return p
-		}
-		return dir + "/" + p
+// maxSubchartDepth bounds charts/ nesting (a chart is not trusted input).
+const maxSubchartDepth = 5
+
+// helmChart is one chart of the tree being rendered: the chart scanned
+// or one of its subcharts under charts/.
+type helmChart struct {
+	dir    string // directory in fsys
+	prefix string // Helm's template name prefix: "parent" or "parent/charts/sub"
+	meta   map[string]any
+	values map[string]any
+	files  []string // template files, paths in fsys
+	subs   []*helmChart
+}
+
+// join returns p inside the chart's directory.
+func (c *helmChart) join(p string) string {
+	if c.dir == "." || c.dir == "" {
+		return p
 	}
-	meta := map[string]any{}
-	if b, err := fs.ReadFile(fsys, join("Chart.yaml")); err != nil {
+	return c.dir + "/" + p
+}
+
+// loadHelmChart reads the chart in dir: Chart.yaml, values.yaml (each
+// parsed once per scan: a vendored subchart is rendered only through its
+// parent), its template list and its subcharts.
+func loadHelmChart(fsys fs.FS, dir, prefix string, depth int, budget *int) (*helmChart, error) {
+	c := &helmChart{dir: dir, meta: map[string]any{}, values: map[string]any{}}
+	b, err := fs.ReadFile(fsys, c.join("Chart.yaml"))
+	if err != nil {
 		return nil, err
-	} else if err := yaml.Unmarshal(b, &meta); err != nil {
+	}
+	if err := yaml.Unmarshal(b, &c.meta); err != nil {
 		return nil, fmt.Errorf("Chart.yaml: %w", err)
 	}
-	values := map[string]any{}
-	if b, err := fs.ReadFile(fsys, join("values.yaml")); err == nil {
-		if err := yaml.Unmarshal(b, &values); err != nil {
+	name, _ := c.meta["name"].(string)
+	if prefix == "" {
+		prefix = name
+	}
+	c.prefix = prefix
+	if b, err := fs.ReadFile(fsys, c.join("values.yaml")); err == nil {
+		if err := yaml.Unmarshal(b, &c.values); err != nil {
 			return nil, fmt.Errorf("values.yaml: %w", err)
 		}
-	}
-	chart := map[string]any{}
-	for k, v := range meta {
-		if k != "" {
-			chart[strings.ToUpper(k[:1])+k[1:]] = v
+		if c.values == nil {
+			c.values = map[string]any{}
 		}
 	}
-	name, _ := chart["Name"].(string)
-
-	root := template.New(name)
-	var files []string
-	err := fs.WalkDir(fsys, join("templates"), func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(fsys, c.join("templates"), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if len(files) > maxChartFiles {
+		if *budget--; *budget < 0 {
 			return errors.New("too many templates")
 		}
 		if !d.IsDir() {
 			switch path.Ext(p) {
 			case ".yaml", ".yml", ".tpl", ".txt", ".json":
-				files = append(files, p)
+				c.files = append(c.files, p)
 			}
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	// Library charts' helpers (bitnami's "common", say): from charts/ when
-	// vendored, else from a sibling directory of the same name, as in a
-	// monorepo of charts.
+	if depth >= maxSubchartDepth {
+		return c, nil
+	}
+	// Subcharts vendored as directories (helm dependency build leaves
+	// .tgz archives, which are not expanded here).
+	ents, _ := fs.ReadDir(fsys, c.join("charts"))
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		sdir := c.join("charts/" + e.Name())
+		if _, err := fs.Stat(fsys, sdir+"/Chart.yaml"); err != nil {
+			continue
+		}
+		sub, err := loadHelmChart(fsys, sdir, prefix+"/charts/"+e.Name(), depth+1, budget)
+		if err != nil {
+			continue // a broken subchart does not hide its parent
+		}
+		c.subs = append(c.subs, sub)
+	}
+	return c, nil
+}
+
+// chartValues is what .Chart holds: Chart.yaml with capitalised keys.
+func (c *helmChart) chartValues() map[string]any {
+	chart := map[string]any{}
+	for k, v := range c.meta {
+		if k != "" {
+			chart[strings.ToUpper(k[:1])+k[1:]] = v
+		}
+	}
+	return chart
+}
+
+// enabledSubcharts returns c's subcharts that Helm would render, with
+// their values coalesced the way Helm does: the subchart's values.yaml,
+// overridden by the parent's section named after the subchart (its alias
+// when it has one), with the parent's globals over the subchart's. A
+// dependency whose condition (the first of its comma-separated paths
+// that holds a boolean in the parent's values) is false, or whose tags
+// are all false, is left out, and so are library charts.
+func (c *helmChart) enabledSubcharts() []*helmChart {
+	deps, _ := c.meta["dependencies"].([]any)
+	var out []*helmChart
+	for _, sub := range c.subs {
+		subName, _ := sub.meta["name"].(string)
+		if t, _ := sub.meta["type"].(string); t == "library" {
+			continue
+		}
+		section, enabled := subName, true
+		for _, d := range deps {
+			dm, _ := d.(map[string]any)
+			if n, _ := dm["name"].(string); n != subName {
+				continue
+			}
+			if a, _ := dm["alias"].(string); a != "" {
+				section = a
+			}
+			if cond, _ := dm["condition"].(string); cond != "" {
+				for p := range strings.SplitSeq(cond, ",") {
+					if v, ok := valueAt(c.values, strings.TrimSpace(p)).(bool); ok {
+						enabled = v
+						break
+					}
+				}
+			}
+			if tags, _ := dm["tags"].([]any); len(tags) > 0 && enabled {
+				tagValues, _ := c.values["tags"].(map[string]any)
+				set, on := false, false
+				for _, t := range tags {
+					if v, ok := tagValues[fmt.Sprint(t)].(bool); ok {
+						set, on = true, on || v
+					}
+				}
+				if set && !on {
+					enabled = false
+				}
+			}
+			break
+		}
+		if !enabled {
+			continue
+		}
+		vals := coalesceValues(sub.values, asMap(c.values[section]))
+		global := coalesceValues(asMap(sub.values["global"]), asMap(c.values["global"]))
+		vals["global"] = global
+		s := *sub
+		s.values = vals
+		if section != subName {
+			s.meta = maps.Clone(sub.meta)
+			s.meta["name"] = section
+		}
+		out = append(out, &s)
+	}
+	return out
+}
+
+// valueAt follows a dotted path ("postgresql.enabled") through values.
+func valueAt(values map[string]any, p string) any {
+	var cur any = values
+	for k := range strings.SplitSeq(p, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[k]
+	}
+	return cur
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+// coalesceValues returns base overridden by over, maps merged key by key
+// and a null in over deleting the key, as Helm coalesces values. Neither
+// argument is modified.
+func coalesceValues(base, over map[string]any) map[string]any {
+	out := make(map[string]any, len(base)+len(over))
+	maps.Copy(out, base)
+	for k, v := range over {
+		if v == nil {
+			delete(out, k)
+			continue
+		}
+		if bm, ok := out[k].(map[string]any); ok {
+			if om, ok := v.(map[string]any); ok {
+				out[k] = coalesceValues(bm, om)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// libraryHelpers returns the helper files of c's library dependencies
+// (bitnami's "common", say): from charts/ when vendored, else from a
+// sibling directory of the same name, as in a monorepo of charts.
+func (c *helmChart) libraryHelpers(fsys fs.FS) []string {
 	var helpers []string
-	deps, _ := meta["dependencies"].([]any)
+	deps, _ := c.meta["dependencies"].([]any)
 	for _, d := range deps {
 		dm, _ := d.(map[string]any)
 		dep, _ := dm["name"].(string)
 		if dep == "" || strings.ContainsAny(dep, "/\\") || dep == ".." {
 			continue
 		}
-		for _, cand := range []string{join("charts/" + dep + "/templates"), path.Join(path.Dir(dir), dep, "templates")} {
+		for _, cand := range []string{c.join("charts/" + dep + "/templates"), path.Join(path.Dir(c.dir), dep, "templates")} {
 			if !fs.ValidPath(cand) {
 				continue
 			}
@@ -111,6 +270,29 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]st
 			}
 		}
 	}
+	return helpers
+}
+
+// renderHelmChart renders the templates of the chart in dir, and of its
+// enabled subcharts, keyed by the template's path (relative to the scan
+// root). Templates that can only make objects no check reads
+// ([misconfig.TemplateMayHoldChecked]) are neither parsed nor run, unless
+// they define named templates.
+func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]misconfig.RenderedTemplate, error) {
+	budget := maxChartFiles
+	top, err := loadHelmChart(fsys, dir, "", 0, &budget)
+	if err != nil {
+		return nil, err
+	}
+	// Every chart of the tree with the values it renders with: the
+	// parent, then its enabled subcharts, recursively.
+	charts := []*helmChart{top}
+	for i := 0; i < len(charts); i++ {
+		charts = append(charts, charts[i].enabledSubcharts()...)
+	}
+
+	root := template.New(top.prefix)
+	lazy := map[string]string{} // template name -> source, parsed on first include
 	depth := 0
 	funcs := helmFuncs()
 	funcs["include"] = func(name string, data any) (string, error) {
@@ -120,6 +302,12 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]st
 		defer func() { depth-- }()
 		if err := ctx.Err(); err != nil {
 			return "", err
+		}
+		if src, ok := lazy[name]; ok {
+			delete(lazy, name)
+			if _, err := root.New(name).Parse(src); err != nil {
+				return "", err
+			}
 		}
 		var b bytes.Buffer
 		if err := root.ExecuteTemplate(&limitedBuffer{b: &b}, name, data); err != nil {
@@ -156,59 +344,205 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]st
 		return b.String(), nil
 	}
 	root.Funcs(funcs).Option("missingkey=zero")
-	for _, f := range helpers {
-		b, err := fs.ReadFile(fsys, f)
-		if err != nil {
-			continue
-		}
-		// A library chart (bitnami's common, say) serves every chart of a
-		// monorepo: parse its helpers once.
-		trees, err := parsedHelpers(f, b, funcs)
-		if err != nil {
-			continue
-		}
-		for name, tree := range trees {
-			_, _ = root.AddParseTree(name, tree)
+
+	// Library helpers first, then subcharts' templates, deepest first,
+	// then the parent's, so that the parent's definitions win as in Helm.
+	seenHelper := map[string]bool{}
+	for _, c := range slices.Backward(charts) {
+		for _, f := range c.libraryHelpers(fsys) {
+			if seenHelper[f] {
+				continue
+			}
+			seenHelper[f] = true
+			b, err := fs.ReadFile(fsys, f)
+			if err != nil {
+				continue
+			}
+			// A library chart (bitnami's common, say) serves every chart
+			// of a monorepo: parse its helpers once per scan.
+			trees, err := parsedHelpers(f, b, funcs)
+			if err != nil {
+				continue
+			}
+			for name, tree := range trees {
+				_, _ = root.AddParseTree(name, tree)
+			}
 		}
 	}
-	for _, f := range files {
-		b, err := fs.ReadFile(fsys, f)
-		if err != nil || bigRange.Match(b) {
+	type job struct {
+		c     *helmChart
+		file  string
+		tname string
+		src   string
+	}
+	var jobs []job
+	parsed := map[string]bool{} // charts are shared between enabled copies
+	for _, c := range slices.Backward(charts) {
+		if parsed[c.dir] {
 			continue
 		}
-		// Helm names templates "<chart>/templates/…".
-		if _, err := root.New(name + "/" + strings.TrimPrefix(f, join(""))).Parse(string(b)); err != nil {
-			continue // a template Helm would refuse: skip it
+		parsed[c.dir] = true
+		for _, f := range c.files {
+			base := path.Base(f)
+			run := !strings.HasPrefix(base, "_") && (path.Ext(f) == ".yaml" || path.Ext(f) == ".yml")
+			b, err := fs.ReadFile(fsys, f)
+			if err != nil || bigRange.Match(b) {
+				continue
+			}
+			if run && !misconfig.TemplateMayHoldChecked(b) {
+				run = false
+			}
+			// Helm names templates "<chart>/templates/…".
+			tname := c.prefix + "/" + strings.TrimPrefix(f, c.join(""))
+			if !run && !strings.HasPrefix(base, "_") && !bytes.Contains(b, []byte("define")) {
+				// No check reads what it makes and it defines nothing:
+				// parsed only if another template includes it (checksum
+				// annotations include the Secret and ConfigMap templates).
+				lazy[tname] = string(b)
+				continue
+			}
+			if _, err := root.New(tname).Parse(string(b)); err != nil {
+				continue // a template Helm would refuse: skip it
+			}
+			if run {
+				jobs = append(jobs, job{c: c, file: f, tname: tname, src: string(b)})
+			}
 		}
 	}
-	data := map[string]any{
-		"Values":       values,
-		"Chart":        chart,
-		"Release":      map[string]any{"Name": "release-name", "Namespace": "default", "Service": "Helm", "IsInstall": true, "IsUpgrade": false, "Revision": 1},
-		"Capabilities": map[string]any{"KubeVersion": map[string]any{"Version": "v1.33.0", "Major": "1", "Minor": "33", "GitVersion": "v1.33.0"}, "APIVersions": apiVersions{}, "HelmVersion": map[string]any{"Version": "v3.18.0"}},
-		"Files":        chartFiles{fsys: fsys, dir: dir},
-	}
-	out := map[string]string{}
-	for _, f := range files {
-		base := path.Base(f)
-		if strings.HasPrefix(base, "_") || (path.Ext(f) != ".yaml" && path.Ext(f) != ".yml") {
-			continue
+	release := map[string]any{"Name": "release-name", "Namespace": "default", "Service": "Helm", "IsInstall": true, "IsUpgrade": false, "Revision": 1}
+	capabilities := map[string]any{"KubeVersion": map[string]any{"Version": "v1.33.0", "Major": "1", "Minor": "33", "GitVersion": "v1.33.0"}, "APIVersions": apiVersions{}, "HelmVersion": map[string]any{"Version": "v3.18.0"}}
+	out := map[string]misconfig.RenderedTemplate{}
+	for _, c := range charts {
+		data := map[string]any{
+			"Values":       c.values,
+			"Chart":        c.chartValues(),
+			"Release":      release,
+			"Capabilities": capabilities,
+			"Files":        chartFiles{fsys: fsys, dir: c.dir},
 		}
-		tname := name + "/" + strings.TrimPrefix(f, join(""))
-		if root.Lookup(tname) == nil {
-			continue
+		for _, j := range jobs {
+			if j.c.dir != c.dir {
+				continue
+			}
+			if ctx.Err() != nil {
+				return out, nil
+			}
+			t := root.Lookup(j.tname)
+			if t == nil {
+				continue
+			}
+			data["Template"] = map[string]any{"Name": j.tname, "BasePath": c.prefix + "/templates"}
+			w := newLineWriter(t.Tree, j.src)
+			if err := t.Execute(w, data); err != nil {
+				continue
+			}
+			out[j.file] = misconfig.RenderedTemplate{Output: strings.ReplaceAll(w.b.String(), "<no value>", ""), Lines: w.lines}
 		}
-		data["Template"] = map[string]any{"Name": tname, "BasePath": name + "/templates"}
-		var b bytes.Buffer
-		if ctx.Err() != nil {
-			break
-		}
-		if err := root.ExecuteTemplate(&limitedBuffer{b: &b}, tname, data); err != nil {
-			continue
-		}
-		out[f] = strings.ReplaceAll(b.String(), "<no value>", "")
 	}
 	return out, nil
+}
+
+// lineWriter collects a template's output and, for each output line, the
+// template line that wrote it. text/template writes each piece of literal
+// text as the TextNode's own byte slice, so the slice's first byte
+// identifies the node and its position; anything else written (an
+// action's result) belongs to the line of the action, which is where the
+// previous literal text ended. No library maps output to source lines.
+type lineWriter struct {
+	b       bytes.Buffer
+	texts   map[*byte]textPos
+	lines   []int
+	cur     int
+	pending bool
+}
+
+// textPos is where a TextNode's text starts in its template, and the line
+// of what follows it (the next action, past whitespace {{- trims).
+type textPos struct{ line, after int }
+
+func newLineWriter(tree *parse.Tree, src string) *lineWriter {
+	w := &lineWriter{texts: map[*byte]textPos{}, cur: 1, pending: true}
+	if tree == nil || tree.Root == nil {
+		return w
+	}
+	var nl []int // offsets of newlines in src
+	for i := 0; i < len(src); i++ {
+		if src[i] == '\n' {
+			nl = append(nl, i)
+		}
+	}
+	lineOf := func(off int) int {
+		n, _ := slices.BinarySearch(nl, off)
+		return n + 1
+	}
+	var walk func(parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Nodes {
+				walk(c)
+			}
+		case *parse.TextNode:
+			start := int(n.Pos)
+			if len(n.Text) == 0 || start < 0 || start+len(n.Text) > len(src) {
+				return
+			}
+			end := start + len(n.Text)
+			for end < len(src) && strings.IndexByte(" \t\r\n", src[end]) >= 0 {
+				end++
+			}
+			w.texts[&n.Text[0]] = textPos{line: lineOf(start), after: lineOf(end)}
+		case *parse.IfNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.List)
+			walk(n.ElseList)
+		}
+	}
+	walk(tree.Root)
+	return w
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if w.b.Len()+len(p) > maxRenderedBytes {
+		return 0, errors.New("rendered template too large")
+	}
+	tp, isText := w.texts[&p[0]]
+	line := w.cur
+	if isText {
+		line = tp.line
+	}
+	for rest := p; ; {
+		if w.pending {
+			w.lines = append(w.lines, line)
+			w.pending = false
+		}
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			break
+		}
+		if isText {
+			line++
+		}
+		w.pending = true
+		if rest = rest[i+1:]; len(rest) == 0 {
+			break
+		}
+	}
+	if isText {
+		w.cur = tp.after
+	}
+	return w.b.Write(p)
 }
 
 // helperCache holds parsed library-chart helpers by content.

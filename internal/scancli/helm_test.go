@@ -50,7 +50,7 @@ func TestHelmRenderUsesChartValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dep := out["web/templates/deployment.yaml"]
+	dep := out["web/templates/deployment.yaml"].Output
 	for _, want := range []string{"name: release-name-web", `image: "registry.example.com/web:1.2.3"`, `app.kubernetes.io/version: "1.2.3"`, "privileged: true"} {
 		if !strings.Contains(dep, want) {
 			t.Errorf("rendered deployment lacks %q:\n%s", want, dep)
@@ -82,6 +82,7 @@ data: {a: "{{ env "INTERLOCK_TEST_SECRET" }}"}`},
 			}
 			out, _ := renderHelmChart(context.Background(), fsys, "c")
 			if v, ok := out["c/templates/x.yaml"]; ok {
+				v := v.Output
 				t.Errorf("rendered %d bytes, want the template refused: %.80q", len(v), v)
 			}
 		})
@@ -103,8 +104,8 @@ func FuzzHelmRender(f *testing.F) {
 		}
 		out, _ := renderHelmChart(context.Background(), fsys, "c")
 		for _, v := range out {
-			if len(v) > maxRenderedBytes {
-				t.Fatalf("rendered %d bytes", len(v))
+			if len(v.Output) > maxRenderedBytes {
+				t.Fatalf("rendered %d bytes", len(v.Output))
 			}
 		}
 	})

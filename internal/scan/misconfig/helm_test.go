@@ -2,6 +2,7 @@ package misconfig
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"slices"
 	"strings"
@@ -17,19 +18,24 @@ import (
 // (tested there): it returns fixed manifests and records what it was asked.
 type fakeRender struct {
 	dirs []string
-	out  map[string]string
+	out  map[string]RenderedTemplate
 }
 
-func (f *fakeRender) render(_ context.Context, _ fs.FS, dir string) (map[string]string, error) {
+func (f *fakeRender) render(_ context.Context, _ fs.FS, dir string) (map[string]RenderedTemplate, error) {
 	f.dirs = append(f.dirs, dir)
 	return f.out, nil
 }
 
 // TestHelmRenderedManifestsChecked checks that a Chart.yaml makes the
 // detector render its directory and check what comes out, reported at the
-// template's path with line 0, while the raw template text is not parsed.
+// template's path and the template line the renderer says wrote the
+// flagged field (output line 6 came from template line 9), while the raw
+// template text is not parsed.
 func TestHelmRenderedManifestsChecked(t *testing.T) {
-	fr := &fakeRender{out: map[string]string{"charts/web/templates/pod.yaml": "kind: Pod\nspec:\n  containers:\n    - name: a\n      image: a:1\n      securityContext: {privileged: true, allowPrivilegeEscalation: false}\n"}}
+	fr := &fakeRender{out: map[string]RenderedTemplate{"charts/web/templates/pod.yaml": {
+		Output: "kind: Pod\nspec:\n  containers:\n    - name: a\n      image: a:1\n      securityContext: {privileged: true, allowPrivilegeEscalation: false}\n",
+		Lines:  []int{1, 2, 3, 4, 5, 9},
+	}}}
 	d := &Detector{Root: fstest.MapFS{}, RenderChart: fr.render}
 	var got []string
 	for _, f := range []*scan.File{
@@ -37,18 +43,18 @@ func TestHelmRenderedManifestsChecked(t *testing.T) {
 		{Path: "charts/web/templates/pod.yaml", Data: []byte("kind: Pod\nspec:\n  hostPID: {{ .Values.hostPID }}\n  containers: [{name: b, securityContext: {privileged: true}}]\n")},
 	} {
 		if err := d.Detect(context.Background(), f, func(fd scan.Finding) {
-			if fd.Line != 0 || !strings.Contains(fd.Message, "rendered with the chart's default values") {
-				t.Errorf("rendered finding without line 0 and a note: %+v", fd)
+			if !strings.Contains(fd.Message, "rendered with the chart's default values") {
+				t.Errorf("rendered finding without a note: %+v", fd)
 			}
 			if fd.RuleID == k8sPrivileged {
-				got = append(got, fd.File+" "+fd.RuleID)
+				got = append(got, fmt.Sprintf("%s:%d %s", fd.File, fd.Line, fd.RuleID))
 			}
 		}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	slices.Sort(got)
-	if diff := cmp.Diff([]string{"charts/web/templates/pod.yaml k8s-privileged"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"charts/web/templates/pod.yaml:9 k8s-privileged"}, got); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"charts/web"}, fr.dirs); diff != "" {

@@ -98,7 +98,7 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 		helmChart(ctx, d.RenderChart, d.Root, f.Path, &r)
 	case strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml"):
 		if !isHelmTemplate(name, f.Data) {
-			kubernetes(f.Data, &r)
+			kubernetes(dropUncheckedDocs(f.Data), &r)
 		}
 	}
 	return ctx.Err()
