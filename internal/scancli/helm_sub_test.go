@@ -1,0 +1,189 @@
+package scancli
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/interlock-dev/interlock/internal/scan"
+	"github.com/interlock-dev/interlock/internal/scan/misconfig"
+)
+
+// detectTree runs a charts-rendering misconfig detector over every file of
+// dir, as `interlock scan` does, and returns "file:line rule" for each
+// finding of the given rules.
+func detectTree(t *testing.T, dir string, rules ...string) []string {
+	t.Helper()
+	fsys := os.DirFS(dir)
+	d := &misconfig.Detector{Root: fsys, RenderChart: renderHelmChart}
+	var got []string
+	err := fs.WalkDir(fsys, ".", func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		return d.Detect(context.Background(), &scan.File{Path: p, Data: data}, func(f scan.Finding) {
+			if slices.Contains(rules, f.RuleID) {
+				got = append(got, fmt.Sprintf("%s:%d %s", f.File, f.Line, f.RuleID))
+			}
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	return got
+}
+
+// TestHelmSubchartsRenderedWithParentValues checks subcharts the way Helm
+// renders them: the db subchart's privileged: false default is overridden
+// by the parent's db: section, the parent's global image registry wins
+// over the subchart's while the subchart's other globals stay, the cache
+// subchart (hostNetwork: true by default) is disabled by its condition,
+// and neither subchart is rendered again on its own with its defaults.
+func TestHelmSubchartsRenderedWithParentValues(t *testing.T) {
+	got := detectTree(t, "testdata/helm/shop", "k8s-privileged", "k8s-host-namespace")
+	want := []string{"charts/db/templates/statefulset.yaml:14 k8s-privileged"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+	out, err := renderHelmChart(context.Background(), os.DirFS("testdata/helm"), "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sts := out["shop/charts/db/templates/statefulset.yaml"].Output
+	for _, w := range []string{"name: release-name-db", `image: "registry.example.com/postgres:16"`, "imagePullPolicy: IfNotPresent", "privileged: true"} {
+		if !strings.Contains(sts, w) {
+			t.Errorf("rendered subchart lacks %q:\n%s", w, sts)
+		}
+	}
+	if _, ok := out["shop/charts/cache/templates/pod.yaml"]; ok {
+		t.Error("a subchart whose condition is false was rendered")
+	}
+	if _, ok := out["shop/templates/configmap.yaml"]; !ok {
+		t.Error("the parent's own template was not rendered")
+	}
+}
+
+// TestHelmSubchartConditionAndAlias checks a condition that holds true,
+// an alias (the parent's section and .Chart.Name follow the alias), and a
+// library subchart, which renders nothing of its own.
+func TestHelmSubchartConditionAndAlias(t *testing.T) {
+	fsys := fstest.MapFS{
+		"app/Chart.yaml":                      {Data: []byte("name: app\ndependencies:\n  - name: db\n    alias: store\n    condition: store.enabled,db.enabled\n  - name: lib\n")},
+		"app/values.yaml":                     {Data: []byte("store:\n  enabled: true\n  user: 0\n")},
+		"app/charts/db/Chart.yaml":            {Data: []byte("name: db\n")},
+		"app/charts/db/values.yaml":           {Data: []byte("user: 1001\nenabled: false\n")},
+		"app/charts/db/templates/pod.yaml":    {Data: []byte("kind: Pod\nmetadata:\n  name: {{ .Chart.Name }}\nspec:\n  securityContext:\n    runAsUser: {{ .Values.user }}\n")},
+		"app/charts/lib/Chart.yaml":           {Data: []byte("name: lib\ntype: library\n")},
+		"app/charts/lib/templates/_x.tpl":     {Data: []byte(`{{ define "lib.x" }}x{{ end }}`)},
+		"app/charts/lib/templates/stray.yaml": {Data: []byte("kind: Pod\nmetadata:\n  name: lib\n")},
+	}
+	out, err := renderHelmChart(context.Background(), fsys, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod, ok := out["app/charts/db/templates/pod.yaml"]
+	if !ok {
+		t.Fatalf("the aliased subchart was not rendered: %v", slices.Collect(mapsKeys(out)))
+	}
+	for _, w := range []string{"name: store", "runAsUser: 0"} {
+		if !strings.Contains(pod.Output, w) {
+			t.Errorf("aliased subchart lacks %q:\n%s", w, pod.Output)
+		}
+	}
+	if _, ok := out["app/charts/lib/templates/stray.yaml"]; ok {
+		t.Error("a library subchart was rendered")
+	}
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// TestHelmFindingLines checks that findings from rendered templates carry
+// the template line that wrote the flagged field: literal text keeps its
+// own line across {{- }} trims and if blocks, and what an action wrote
+// (toYaml, include) is reported on the action's line.
+func TestHelmFindingLines(t *testing.T) {
+	got := detectTree(t, "testdata/helm", "k8s-privileged", "k8s-allow-privilege-escalation")
+	want := []string{
+		"shop/charts/db/templates/statefulset.yaml:14 k8s-allow-privilege-escalation",
+		"shop/charts/db/templates/statefulset.yaml:14 k8s-privileged",
+		"web/templates/deployment.yaml:14 k8s-allow-privilege-escalation",
+		"web/templates/deployment.yaml:14 k8s-privileged",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+
+	src := `{{- define "t.sc" -}}
+privileged: true
+runAsUser: 0
+{{- end -}}
+apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+  {{- if .Values.labels }}
+  labels:
+    a: b
+  {{- end }}
+spec:
+  hostPID: {{ .Values.hostPID }}
+  containers:
+    - name: a
+      image: a:1
+      securityContext:
+        {{- include "t.sc" . | nindent 8 }}
+`
+	fsys := fstest.MapFS{
+		"c/Chart.yaml":          {Data: []byte("name: c\n")},
+		"c/values.yaml":         {Data: []byte("labels: true\nhostPID: true\n")},
+		"c/templates/pod.yaml":  {Data: []byte(src)},
+		"c/templates/_sc.tpl":   {Data: []byte("{{ define \"unused\" }}{{ end }}")},
+		"c/templates/svc.yaml":  {Data: []byte("kind: Service\nmetadata:\n  name: {{ .Release.Name }}\n")},
+		"c/templates/NOTES.txt": {Data: []byte("{{ .Release.Name }}")},
+	}
+	out, err := renderHelmChart(context.Background(), fsys, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := out["c/templates/pod.yaml"]
+	lines := strings.Split(strings.TrimSuffix(pod.Output, "\n"), "\n")
+	var pairs []string
+	for i, l := range lines {
+		n := 0
+		if i < len(pod.Lines) {
+			n = pod.Lines[i]
+		}
+		pairs = append(pairs, fmt.Sprintf("%d %s", n, strings.TrimSpace(l)))
+	}
+	wantPairs := []string{
+		"5 apiVersion: v1", "6 kind: Pod", "7 metadata:", "8 name: p", "10 labels:", "11 a: b",
+		"13 spec:", "14 hostPID: true", "15 containers:", "16 - name: a", "17 image: a:1",
+		"18 securityContext:", "19 privileged: true", "19 runAsUser: 0",
+	}
+	if diff := cmp.Diff(wantPairs, pairs); diff != "" {
+		t.Errorf("output lines and their template lines (-want +got):\n%s", diff)
+	}
+	if _, ok := out["c/templates/svc.yaml"]; ok {
+		t.Error("a template that only makes a Service (no check reads one) was rendered")
+	}
+}
