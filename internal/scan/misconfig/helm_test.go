@@ -73,3 +73,93 @@ func TestHelmWithoutChartsFS(t *testing.T) {
 		t.Errorf("Chart.yaml without a renderer gave findings: %v", got)
 	}
 }
+
+// TestUncheckedKindsHaveNoChecks guards the list of kinds whose documents
+// are skipped undecoded and whose templates are not rendered: an object of
+// each kind, filled with every field some check reads on another kind,
+// gives no finding when checked directly. A new check on one of these
+// kinds fails here until the kind leaves uncheckedKinds.
+func TestUncheckedKindsHaveNoChecks(t *testing.T) {
+	const body = `metadata:
+  name: x
+  namespace: kube-system
+  annotations:
+    nginx.ingress.kubernetes.io/auth-url: "http://x/;}"
+spec:
+  type: LoadBalancer
+  externalIPs: [1.2.3.4]
+  hostNetwork: true
+  template:
+    spec:
+      hostPID: true
+      containers:
+        - name: c
+          image: c
+          securityContext: {privileged: true}
+  containers:
+    - name: c
+      image: c
+      securityContext: {privileged: true}
+data:
+  password: hunter2hunter2
+rules:
+  - apiGroups: ["*"]
+    resources: ["*"]
+    verbs: ["*"]
+subjects:
+  - kind: Group
+    name: system:anonymous
+roleRef:
+  kind: ClusterRole
+  name: cluster-admin
+automountServiceAccountToken: true
+`
+	for kind := range uncheckedKinds {
+		var got []string
+		r := &reporter{f: &scan.File{Path: "x.yaml"}, emit: func(fd scan.Finding) { got = append(got, fd.RuleID) }}
+		kubernetes([]byte("apiVersion: v1\nkind: "+kind+"\n"+body), r)
+		if len(got) > 0 {
+			t.Errorf("kind %s is skipped unchecked but checks report %v on it", kind, got)
+		}
+	}
+}
+
+// TestTemplateMayHoldChecked checks which chart templates are rendered.
+func TestTemplateMayHoldChecked(t *testing.T) {
+	for _, tt := range []struct {
+		src  string
+		want bool
+	}{
+		{"apiVersion: v1\nkind: Service\nmetadata: {}\n", false},
+		{"kind: Secret\n---\nkind: \"Service\" # both unchecked\n", false},
+		{"kind: Service\n---\nkind: Deployment\n", true},
+		{"kind: {{ ternary \"Job\" \"Deployment\" .Values.job }}\n", true},
+		{"{{- range .Values.extraDeploy }}\n{{ include \"tpl\" . }}\n{{- end }}\n", true},
+		{"spec:\n  kind: Service\n", true}, // not a top-level kind: no kind line at all
+	} {
+		if got := TemplateMayHoldChecked([]byte(tt.src)); got != tt.want {
+			t.Errorf("TemplateMayHoldChecked(%q) = %v, want %v", tt.src, got, tt.want)
+		}
+	}
+}
+
+// TestDropUncheckedDocs checks that skipped documents keep their lines, so
+// the findings of the others keep theirs.
+func TestDropUncheckedDocs(t *testing.T) {
+	src := "kind: CustomResourceDefinition\nspec:\n  x: 1\n---\napiVersion: v1\nkind: Pod\nspec:\n  hostPID: true\n  containers: [{name: a, image: a:1}]\n---\nkind: Service\nspec: {}\n"
+	got := string(dropUncheckedDocs([]byte(src)))
+	want := "\n\n\n---\napiVersion: v1\nkind: Pod\nspec:\n  hostPID: true\n  containers: [{name: a, image: a:1}]\n\n\n\n"
+	if got != want {
+		t.Errorf("dropUncheckedDocs:\n got %q\nwant %q", got, want)
+	}
+	var lines []int
+	r := &reporter{f: &scan.File{Path: "x.yaml"}, emit: func(fd scan.Finding) {
+		if fd.RuleID == k8sHostNS {
+			lines = append(lines, fd.Line)
+		}
+	}}
+	kubernetes([]byte(got), r)
+	if diff := cmp.Diff([]int{8}, lines); diff != "" {
+		t.Errorf("hostPID finding lines (-want +got):\n%s", diff)
+	}
+}
