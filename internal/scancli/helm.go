@@ -249,7 +249,8 @@ func coalesceValues(base, over map[string]any) map[string]any {
 
 // libraryHelpers returns the helper files of c's library dependencies
 // (bitnami's "common", say): from charts/ when vendored, else from a
-// sibling directory of the same name, as in a monorepo of charts.
+// sibling directory of the same name, as in a monorepo of charts. Every
+// _*.tpl under its templates/ is a helper.
 func (c *helmChart) libraryHelpers(fsys fs.FS) []string {
 	var helpers []string
 	deps, _ := c.meta["dependencies"].([]any)
@@ -263,7 +264,15 @@ func (c *helmChart) libraryHelpers(fsys fs.FS) []string {
 			if !fs.ValidPath(cand) {
 				continue
 			}
-			found, _ := fs.Glob(fsys, cand+"/_*.tpl")
+			// Helpers live in subdirectories too (common's
+			// validations/_validations.tpl).
+			var found []string
+			_ = fs.WalkDir(fsys, cand, func(p string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), "_") && path.Ext(p) == ".tpl" && len(found) < maxChartFiles {
+					found = append(found, p)
+				}
+				return nil
+			})
 			if len(found) > 0 {
 				helpers = append(helpers, found...)
 				break
@@ -304,6 +313,8 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 			return "", err
 		}
 		if src, ok := lazy[name]; ok {
+			// A template file no check reads (a Secret, a Service)
+			// included whole, as checksum annotations do.
 			delete(lazy, name)
 			if _, err := root.New(name).Parse(src); err != nil {
 				return "", err
@@ -396,8 +407,7 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 			tname := c.prefix + "/" + strings.TrimPrefix(f, c.join(""))
 			if !run && !strings.HasPrefix(base, "_") && !bytes.Contains(b, []byte("define")) {
 				// No check reads what it makes and it defines nothing:
-				// parsed only if another template includes it (checksum
-				// annotations include the Secret and ConfigMap templates).
+				// parsed only if another template includes it.
 				lazy[tname] = string(b)
 				continue
 			}

@@ -2,6 +2,8 @@ package scancli
 
 import (
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -175,4 +177,29 @@ func TestSARIFMisconfigurationsEndToEnd(t *testing.T) {
 			t.Errorf("SARIF log lacks %q", want)
 		}
 	}
+}
+
+// BenchmarkChartsTreeCLI runs `interlock scan` with every kind over a
+// charts checkout, as a user would (format json, report to a file):
+//
+//	INTERLOCK_BENCH_CHARTS=/path/to/charts go test ./internal/scancli -run '^$' -bench ChartsTreeCLI -benchtime 3x -cpuprofile cpu.out
+func BenchmarkChartsTreeCLI(b *testing.B) {
+	dir := os.Getenv("INTERLOCK_BENCH_CHARTS")
+	if dir == "" {
+		b.Skip("set INTERLOCK_BENCH_CHARTS to a charts checkout")
+	}
+	outFile := filepath.Join(b.TempDir(), "report.json")
+	cpu0 := cpuTime()
+	for b.Loop() {
+		cmd := Command()
+		cmd.SetArgs([]string{dir, "--no-progress", "--format", "json", "--output", outFile})
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		var ee *ExitError
+		if err := cmd.ExecuteContext(context.Background()); err != nil && (!errors.As(err, &ee) || ee.Code != ExitFindings) {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric((cpuTime()-cpu0)/float64(b.N), "cpu-s/op")
+	reportRSS(b)
 }
