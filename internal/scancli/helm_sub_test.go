@@ -187,3 +187,42 @@ spec:
 		t.Error("a template that only makes a Service (no check reads one) was rendered")
 	}
 }
+
+// TestHelmLibraryHelpersInSubdirectories checks that a library chart's
+// helpers are found below its templates/ (bitnami's common keeps its
+// validations in templates/validations/), vendored or as a sibling: a
+// template calling one used to fail and go unchecked.
+func TestHelmLibraryHelpersInSubdirectories(t *testing.T) {
+	helper := []byte(`{{ define "lib.check" }}{{ if not .Values.ok }}{{ fail "not ok" }}{{ end }}{{ end }}`)
+	pod := []byte("{{ include \"lib.check\" . }}\nkind: Pod\nspec:\n  hostPID: true\n")
+	for name, fsys := range map[string]fstest.MapFS{
+		"sibling": {
+			"charts/app/Chart.yaml":                       {Data: []byte("name: app\ndependencies:\n  - name: lib\n")},
+			"charts/app/values.yaml":                      {Data: []byte("ok: true\n")},
+			"charts/app/templates/pod.yaml":               {Data: pod},
+			"charts/lib/Chart.yaml":                       {Data: []byte("name: lib\ntype: library\n")},
+			"charts/lib/templates/validations/_check.tpl": {Data: helper},
+		},
+		"vendored": {
+			"app/Chart.yaml":                                  {Data: []byte("name: app\ndependencies:\n  - name: lib\n")},
+			"app/values.yaml":                                 {Data: []byte("ok: true\n")},
+			"app/templates/pod.yaml":                          {Data: pod},
+			"app/charts/lib/Chart.yaml":                       {Data: []byte("name: lib\ntype: library\n")},
+			"app/charts/lib/templates/validations/_check.tpl": {Data: helper},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := "app"
+			if name == "sibling" {
+				dir = "charts/app"
+			}
+			out, err := renderHelmChart(context.Background(), fsys, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := out[dir+"/templates/pod.yaml"].Output; !strings.Contains(got, "hostPID: true") {
+				t.Errorf("the template using a helper from a subdirectory was not rendered: %v", slices.Collect(mapsKeys(out)))
+			}
+		})
+	}
+}
