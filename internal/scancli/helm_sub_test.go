@@ -1,6 +1,7 @@
 package scancli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
+	"gopkg.in/yaml.v3"
 
 	"github.com/interlock-dev/interlock/internal/scan"
 	"github.com/interlock-dev/interlock/internal/scan/misconfig"
@@ -224,5 +226,55 @@ func TestHelmLibraryHelpersInSubdirectories(t *testing.T) {
 				t.Errorf("the template using a helper from a subdirectory was not rendered: %v", slices.Collect(mapsKeys(out)))
 			}
 		})
+	}
+}
+
+// TestBlankCommentLines checks that blanking whole-line comments of values
+// YAML (done for speed) never changes the values: "#" lines inside block
+// scalars and multi-line quoted strings are text and stay.
+func TestBlankCommentLines(t *testing.T) {
+	src := `# Copyright
+## @param image.registry The registry
+image:
+  # the tag
+  tag: "1.0" # trailing comment
+config: |
+  [server]
+  # port is the listening port
+  port = 8080
+
+  # password = example
+script: >-
+    run
+    # not a comment either
+quoted: "first line
+  # inside a quoted string
+  last line"
+single: 'it''s
+  # also inside
+  done'
+list:
+  # a comment in a list
+  - |
+    # text of the item
+  - b
+# trailing
+`
+	var want, got map[string]any
+	if err := yaml.Unmarshal([]byte(src), &want); err != nil {
+		t.Fatal(err)
+	}
+	blanked := blankCommentLines([]byte(src))
+	if err := yaml.Unmarshal(blanked, &got); err != nil {
+		t.Fatalf("blanked values do not parse: %v\n%s", err, blanked)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("values changed by blanking comments (-want +got):\n%s", diff)
+	}
+	if bytes.Contains(blanked, []byte("@param")) || bytes.Contains(blanked, []byte("the tag")) || bytes.Contains(blanked, []byte("a comment in a list")) {
+		t.Errorf("comment lines were kept:\n%s", blanked)
+	}
+	if bytes.Count(blanked, []byte("\n")) != bytes.Count([]byte(src), []byte("\n")) {
+		t.Error("line count changed")
 	}
 }
