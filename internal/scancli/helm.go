@@ -472,6 +472,15 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 				lazy[tname] = string(b)
 				continue
 			}
+			if run && !bytes.Contains(b, []byte("define")) {
+				// Parsed when run (or included), unless its enclosing
+				// {{ if }} is false with the chart's values: a third of
+				// a chart's templates (ingress, metrics, autoscaling…)
+				// are off by default.
+				lazy[tname] = string(b)
+				jobs = append(jobs, job{c: c, file: f, tname: tname, src: string(b)})
+				continue
+			}
 			if _, err := root.New(tname).Parse(string(b)); err != nil {
 				continue // a template Helm would refuse: skip it
 			}
@@ -498,11 +507,20 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 			if ctx.Err() != nil {
 				return out, nil
 			}
+			data["Template"] = map[string]any{"Name": j.tname, "BasePath": c.prefix + "/templates"}
+			if src, ok := lazy[j.tname]; ok {
+				if g := topGuard(src); g != "" && !guardHolds(root, g, data) {
+					continue // renders nothing with these values
+				}
+				delete(lazy, j.tname)
+				if _, err := root.New(j.tname).Parse(src); err != nil {
+					continue // a template Helm would refuse: skip it
+				}
+			}
 			t := root.Lookup(j.tname)
 			if t == nil {
 				continue
 			}
-			data["Template"] = map[string]any{"Name": j.tname, "BasePath": c.prefix + "/templates"}
 			w := newLineWriter(t.Tree, j.src)
 			if err := t.Execute(w, data); err != nil {
 				continue
@@ -511,6 +529,80 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 		}
 	}
 	return out, nil
+}
+
+// guardHolds evaluates a template's enclosing {{ if }} condition. It
+// reports true when the condition cannot be evaluated on its own, so that
+// the template is then parsed and run whole.
+func guardHolds(root *template.Template, cond string, data any) bool {
+	t, err := root.New("interlock-guard").Parse("{{ if " + cond + " }}1{{ end }}")
+	if err != nil {
+		return true
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&limitedBuffer{b: &b}, data); err != nil {
+		return true
+	}
+	return b.Len() > 0
+}
+
+// topGuard returns the condition of an {{ if COND }} … {{ end }} that
+// encloses all of a template's output (only whitespace and comments
+// outside it, no {{ else }} at its level), or "" when there is none or
+// the template is not plain enough to tell: then it is parsed and run.
+// Only the actions' keywords are read, not parsed, so anything unusual
+// (a "}}" in a string, a define) gives "".
+func topGuard(src string) string {
+	if strings.Contains(src, "define") || strings.Contains(src, "block") {
+		return ""
+	}
+	cond, depth, closed := "", 0, false
+	for rest := src; ; {
+		open := strings.Index(rest, "{{")
+		text := rest
+		if open >= 0 {
+			text = rest[:open]
+		}
+		if depth == 0 && strings.TrimSpace(text) != "" {
+			return "" // output outside the if
+		}
+		if open < 0 {
+			break
+		}
+		end := strings.Index(rest[open:], "}}")
+		if end < 0 {
+			return ""
+		}
+		action := rest[open+2 : open+end]
+		rest = rest[open+end+2:]
+		action = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(action, "-"), "-"))
+		if strings.HasPrefix(action, "/*") && strings.HasSuffix(action, "*/") {
+			continue
+		}
+		if strings.Count(action, `"`)%2 != 0 || strings.Count(action, "`")%2 != 0 || strings.Contains(action, "{{") {
+			return ""
+		}
+		word, args, _ := strings.Cut(action, " ")
+		switch {
+		case depth == 0 && (closed || word != "if"):
+			return "" // a second top-level action, or one that is not the if
+		case depth == 0:
+			cond = strings.TrimSpace(args)
+			depth = 1
+		case word == "if" || word == "range" || word == "with":
+			depth++
+		case word == "else" && depth == 1:
+			return ""
+		case word == "end":
+			if depth--; depth == 0 {
+				closed = true
+			}
+		}
+	}
+	if !closed || cond == "" {
+		return ""
+	}
+	return cond
 }
 
 // lineWriter collects a template's output and, for each output line, the

@@ -278,3 +278,46 @@ list:
 		t.Error("line count changed")
 	}
 }
+
+// TestHelmTopGuard checks when a template's enclosing {{ if }} is read to
+// skip it unparsed, and that a skipped template is the one Helm would
+// render empty while every other one still renders.
+func TestHelmTopGuard(t *testing.T) {
+	for _, tt := range []struct{ src, want string }{
+		{"{{/* licence */}}\n{{- if .Values.ingress.enabled }}\nkind: Ingress\n{{- if .Values.tls }}\ntls: []\n{{- end }}\n{{- end }}\n", ".Values.ingress.enabled"},
+		{"{{- if and .Values.a (not .Values.b) -}}\nkind: Pod\n{{- end -}}\n", "and .Values.a (not .Values.b)"},
+		{"{{- if .Values.a }}\nkind: Pod\n{{- else }}\nkind: Job\n{{- end }}\n", ""},
+		{"kind: Pod\n{{- if .Values.a }}\nx: 1\n{{- end }}\n", ""},
+		{"{{- if .Values.a }}\nkind: Pod\n{{- end }}\n---\nkind: Job\n", ""},
+		{"{{- if .Values.a }}\nkind: Pod\n{{- end }}\n{{- if .Values.b }}\nkind: Job\n{{- end }}\n", ""},
+		{"{{- $x := .Values.a }}\n{{- if $x }}\nkind: Pod\n{{- end }}\n", ""},
+		{"{{- if .Values.a }}\n{{ define \"x\" }}y{{ end }}\n{{- end }}\n", ""},
+		{"{{- if eq .Values.a \"}}\" }}\nkind: Pod\n{{- end }}\n", ""},
+	} {
+		if got := topGuard(tt.src); got != tt.want {
+			t.Errorf("topGuard(%q) = %q, want %q", tt.src, got, tt.want)
+		}
+	}
+	fsys := fstest.MapFS{
+		"c/Chart.yaml":          {Data: []byte("name: c\n")},
+		"c/values.yaml":         {Data: []byte("on: true\noff: false\n")},
+		"c/templates/on.yaml":   {Data: []byte("{{- if .Values.on }}\nkind: Pod\n{{- end }}\n")},
+		"c/templates/off.yaml":  {Data: []byte("{{- if .Values.off }}\nkind: Pod\n{{- end }}\n")},
+		"c/templates/else.yaml": {Data: []byte("{{- if .Values.off }}\nkind: Pod\n{{- else }}\nkind: Job\n{{- end }}\n")},
+		"c/templates/bad.yaml":  {Data: []byte("{{- if .Values.on.deeper }}\nkind: Pod\n{{- end }}\n")},
+	}
+	out, err := renderHelmChart(context.Background(), fsys, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"on": "kind: Pod", "else": "kind: Job"} {
+		if got := out["c/templates/"+name+".yaml"].Output; !strings.Contains(got, want) {
+			t.Errorf("%s.yaml rendered %q, want %q in it", name, got, want)
+		}
+	}
+	for _, name := range []string{"off", "bad"} {
+		if got, ok := out["c/templates/"+name+".yaml"]; ok && strings.TrimSpace(got.Output) != "" {
+			t.Errorf("%s.yaml rendered %q, want nothing", name, got.Output)
+		}
+	}
+}
