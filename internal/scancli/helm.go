@@ -796,6 +796,50 @@ func helmFuncs() template.FuncMap {
 			return fn(n), nil
 		}
 	}
+	// Sprig compiles the pattern on every call; charts call these in
+	// loops with a handful of patterns.
+	compiled := map[string]*regexp.Regexp{}
+	compile := func(pattern string) (*regexp.Regexp, error) {
+		if re, ok := compiled[pattern]; ok {
+			return re, nil
+		}
+		re, err := regexp.Compile(pattern)
+		if err != nil {
+			return nil, err
+		}
+		if len(compiled) < 256 {
+			compiled[pattern] = re
+		}
+		return re, nil
+	}
+	f["regexMatch"] = func(pattern, s string) (bool, error) {
+		re, err := compile(pattern)
+		if err != nil {
+			return false, err
+		}
+		return re.MatchString(s), nil
+	}
+	f["regexFind"] = func(pattern, s string) (string, error) {
+		re, err := compile(pattern)
+		if err != nil {
+			return "", err
+		}
+		return re.FindString(s), nil
+	}
+	f["regexReplaceAll"] = func(pattern, s, repl string) (string, error) {
+		re, err := compile(pattern)
+		if err != nil {
+			return "", err
+		}
+		return re.ReplaceAllString(s, repl), nil
+	}
+	f["regexReplaceAllLiteral"] = func(pattern, s, repl string) (string, error) {
+		re, err := compile(pattern)
+		if err != nil {
+			return "", err
+		}
+		return re.ReplaceAllLiteralString(s, repl), nil
+	}
 	f["toYaml"] = func(v any) string {
 		b, err := yaml.Marshal(v)
 		if err != nil {

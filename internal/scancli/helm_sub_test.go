@@ -321,3 +321,29 @@ func TestHelmTopGuard(t *testing.T) {
 		}
 	}
 }
+
+// TestHelmRegexFunctions checks the cached replacements of Sprig's regex
+// functions: same results, and a bad pattern fails the template instead
+// of panicking.
+func TestHelmRegexFunctions(t *testing.T) {
+	fsys := fstest.MapFS{
+		"c/Chart.yaml": {Data: []byte("name: c\n")},
+		"c/templates/ok.yaml": {Data: []byte(`kind: ConfigMap
+data:
+{{- range until 3 }}
+  a{{ . }}: {{ regexReplaceAll "a+" "baaac" "x" }}-{{ regexFind "[0-9]+" "ab12c" }}-{{ regexMatch "^b" "bc" }}-{{ regexReplaceAllLiteral "a" "aa" "$1" }}
+{{- end }}
+`)},
+		"c/templates/bad.yaml": {Data: []byte("kind: ConfigMap\ndata: {a: {{ regexFind \"(\" \"x\" }}}\n")},
+	}
+	out, err := renderHelmChart(context.Background(), fsys, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out["c/templates/ok.yaml"].Output; strings.Count(got, "bxc-12-true-$1$1") != 3 {
+		t.Errorf("regex functions rendered:\n%s", got)
+	}
+	if _, ok := out["c/templates/bad.yaml"]; ok {
+		t.Error("a template with an invalid pattern was rendered")
+	}
+}
