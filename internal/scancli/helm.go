@@ -1,11 +1,14 @@
 package scancli
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"path"
@@ -13,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"testing/fstest"
 	"text/template"
 	"text/template/parse"
 
@@ -27,9 +31,9 @@ import (
 // and Helm's own few (include, tpl, toYaml, required, lookup…). Helm's SDK
 // would render more faithfully, but it links the Kubernetes client
 // libraries (tens of MiB) for what a scanner needs: what the chart deploys
-// with its defaults. Subcharts vendored under charts/ are rendered with
-// their values coalesced with the parent's; library charts' helpers are
-// loaded. It lives here, not in internal/scan, because
+// with its defaults. Subcharts under charts/ (directories or packed
+// .tgz) are rendered with their values coalesced with the parent's;
+// library charts' helpers are loaded. It lives here, not in internal/scan, because
 // Sprig reaches database/sql/driver (see sevenzip.go for the same reason).
 
 // Chart limits: a template that renders more than this, or nests include
@@ -51,12 +55,24 @@ const maxSubchartDepth = 5
 // helmChart is one chart of the tree being rendered: the chart scanned
 // or one of its subcharts under charts/.
 type helmChart struct {
-	dir    string // directory in fsys
-	prefix string // Helm's template name prefix: "parent" or "parent/charts/sub"
-	meta   map[string]any
-	values map[string]any
-	files  []string // template files, paths in fsys
-	subs   []*helmChart
+	fsys    fs.FS  // the scanned tree, or a packed subchart's contents
+	archive string // path of the packed subchart (.tgz) in the scanned tree, or ""
+	dir     string // directory in fsys
+	prefix  string // Helm's template name prefix: "parent" or "parent/charts/sub"
+	meta    map[string]any
+	values  map[string]any
+	files   []string // template files, paths in fsys
+	subs    []*helmChart
+}
+
+// display returns the path findings name for p, a path in c.fsys: a
+// member of a packed subchart is "charts/db-1.0.0.tgz!db/templates/x.yaml",
+// as archive members are everywhere in a scan.
+func (c *helmChart) display(p string) string {
+	if c.archive == "" {
+		return p
+	}
+	return c.archive + "!" + p
 }
 
 // join returns p inside the chart's directory.
@@ -70,8 +86,8 @@ func (c *helmChart) join(p string) string {
 // loadHelmChart reads the chart in dir: Chart.yaml, values.yaml (each
 // parsed once per scan: a vendored subchart is rendered only through its
 // parent), its template list and its subcharts.
-func loadHelmChart(fsys fs.FS, dir, prefix string, depth int, budget *int) (*helmChart, error) {
-	c := &helmChart{dir: dir, meta: map[string]any{}, values: map[string]any{}}
+func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *int) (*helmChart, error) {
+	c := &helmChart{fsys: fsys, archive: archive, dir: dir, meta: map[string]any{}, values: map[string]any{}}
 	b, err := fs.ReadFile(fsys, c.join("Chart.yaml"))
 	if err != nil {
 		return nil, err
@@ -113,24 +129,93 @@ func loadHelmChart(fsys fs.FS, dir, prefix string, depth int, budget *int) (*hel
 	if depth >= maxSubchartDepth {
 		return c, nil
 	}
-	// Subcharts vendored as directories (helm dependency build leaves
-	// .tgz archives, which are not expanded here).
+	// Subcharts vendored as directories, or packed as the .tgz archives
+	// helm dependency build leaves.
 	ents, _ := fs.ReadDir(fsys, c.join("charts"))
 	for _, e := range ents {
-		if !e.IsDir() {
+		var sub *helmChart
+		var err error
+		switch p := c.join("charts/" + e.Name()); {
+		case e.IsDir():
+			if _, err := fs.Stat(fsys, p+"/Chart.yaml"); err != nil {
+				continue
+			}
+			sub, err = loadHelmChart(fsys, archive, p, prefix+"/charts/"+e.Name(), depth+1, budget)
+		case archive == "" && (strings.HasSuffix(e.Name(), ".tgz") || strings.HasSuffix(e.Name(), ".tar.gz")):
+			var mem fs.FS
+			var sdir string
+			if mem, sdir, err = unpackChart(fsys, p, budget); err == nil {
+				sub, err = loadHelmChart(mem, p, sdir, "", depth+1, budget)
+			}
+			if sub != nil {
+				name, _ := sub.meta["name"].(string)
+				sub.prefix = prefix + "/charts/" + name
+			}
+		default:
 			continue
 		}
-		sdir := c.join("charts/" + e.Name())
-		if _, err := fs.Stat(fsys, sdir+"/Chart.yaml"); err != nil {
-			continue
-		}
-		sub, err := loadHelmChart(fsys, sdir, prefix+"/charts/"+e.Name(), depth+1, budget)
-		if err != nil {
+		if err != nil || sub == nil {
 			continue // a broken subchart does not hide its parent
 		}
 		c.subs = append(c.subs, sub)
 	}
 	return c, nil
+}
+
+// maxPackedChartBytes bounds what a packed subchart may unpack to.
+const maxPackedChartBytes = 32 << 20
+
+// unpackChart reads a packed chart (a gzipped tar whose top directory
+// holds Chart.yaml) into memory and returns it with that directory. Only
+// regular files are kept; sizes and counts are bounded, as for any
+// archive the scanner opens. A packed chart inside a packed chart is
+// not opened (Helm's own charts are one level deep).
+func unpackChart(fsys fs.FS, p string, budget *int) (fs.FS, string, error) {
+	f, err := fsys.Open(p)
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(io.LimitReader(f, maxPackedChartBytes))
+	if err != nil {
+		return nil, "", err
+	}
+	// fstest.MapFS is the standard library's in-memory fs.FS (the
+	// package does not import testing).
+	mem := fstest.MapFS{}
+	total, top := 0, ""
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
+		if h.Typeflag != tar.TypeReg || !fs.ValidPath(name) {
+			continue
+		}
+		if *budget--; *budget < 0 {
+			return nil, "", errors.New("too many files in packed chart")
+		}
+		data, err := io.ReadAll(io.LimitReader(tr, maxPackedChartBytes-int64(total)+1))
+		if err != nil {
+			return nil, "", err
+		}
+		if total += len(data); total > maxPackedChartBytes {
+			return nil, "", errors.New("packed chart too large")
+		}
+		mem[name] = &fstest.MapFile{Data: data, Mode: 0o444}
+		if dir, base := path.Split(name); base == "Chart.yaml" && strings.Count(dir, "/") == 1 {
+			top = strings.TrimSuffix(dir, "/")
+		}
+	}
+	if top == "" {
+		return nil, "", errors.New("no Chart.yaml at the top of the packed chart")
+	}
+	return mem, top, nil
 }
 
 // blockScalarStart matches a line that may open a block scalar (key: |,
@@ -312,7 +397,8 @@ func coalesceValues(base, over map[string]any) map[string]any {
 // (bitnami's "common", say): from charts/ when vendored, else from a
 // sibling directory of the same name, as in a monorepo of charts. Every
 // _*.tpl under its templates/ is a helper.
-func (c *helmChart) libraryHelpers(fsys fs.FS) []string {
+func (c *helmChart) libraryHelpers() []string {
+	fsys := c.fsys
 	var helpers []string
 	deps, _ := c.meta["dependencies"].([]any)
 	for _, d := range deps {
@@ -350,7 +436,7 @@ func (c *helmChart) libraryHelpers(fsys fs.FS) []string {
 // they define named templates.
 func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]misconfig.RenderedTemplate, error) {
 	budget := maxChartFiles
-	top, err := loadHelmChart(fsys, dir, "", 0, &budget)
+	top, err := loadHelmChart(fsys, "", dir, "", 0, &budget)
 	if err != nil {
 		return nil, err
 	}
@@ -421,12 +507,12 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 	// then the parent's, so that the parent's definitions win as in Helm.
 	seenHelper := map[string]bool{}
 	for _, c := range slices.Backward(charts) {
-		for _, f := range c.libraryHelpers(fsys) {
-			if seenHelper[f] {
+		for _, f := range c.libraryHelpers() {
+			if seenHelper[c.display(f)] {
 				continue
 			}
-			seenHelper[f] = true
-			b, err := fs.ReadFile(fsys, f)
+			seenHelper[c.display(f)] = true
+			b, err := fs.ReadFile(c.fsys, f)
 			if err != nil {
 				continue
 			}
@@ -450,14 +536,14 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 	var jobs []job
 	parsed := map[string]bool{} // charts are shared between enabled copies
 	for _, c := range slices.Backward(charts) {
-		if parsed[c.dir] {
+		if parsed[c.display(c.dir)] {
 			continue
 		}
-		parsed[c.dir] = true
+		parsed[c.display(c.dir)] = true
 		for _, f := range c.files {
 			base := path.Base(f)
 			run := !strings.HasPrefix(base, "_") && (path.Ext(f) == ".yaml" || path.Ext(f) == ".yml")
-			b, err := fs.ReadFile(fsys, f)
+			b, err := fs.ReadFile(c.fsys, f)
 			if err != nil || bigRange.Match(b) {
 				continue
 			}
@@ -498,10 +584,10 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 			"Chart":        c.chartValues(),
 			"Release":      release,
 			"Capabilities": capabilities,
-			"Files":        chartFiles{fsys: fsys, dir: c.dir},
+			"Files":        chartFiles{fsys: c.fsys, dir: c.dir},
 		}
 		for _, j := range jobs {
-			if j.c.dir != c.dir {
+			if j.c.display(j.c.dir) != c.display(c.dir) {
 				continue
 			}
 			if ctx.Err() != nil {
@@ -525,7 +611,7 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 			if err := t.Execute(w, data); err != nil {
 				continue
 			}
-			out[j.file] = misconfig.RenderedTemplate{Output: strings.ReplaceAll(w.b.String(), "<no value>", ""), Lines: w.lines}
+			out[c.display(j.file)] = misconfig.RenderedTemplate{Output: strings.ReplaceAll(w.b.String(), "<no value>", ""), Lines: w.lines}
 		}
 	}
 	return out, nil

@@ -1,11 +1,15 @@
 package scancli
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -345,5 +349,56 @@ data:
 	}
 	if _, ok := out["c/templates/bad.yaml"]; ok {
 		t.Error("a template with an invalid pattern was rendered")
+	}
+}
+
+// TestHelmPackedSubchart checks a subchart packed as helm dependency build
+// leaves it (charts/db-1.0.0.tgz): rendered with the parent's values, its
+// findings named as archive members, like every archive member in a scan.
+func TestHelmPackedSubchart(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("testdata/helm/shop")); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	db := os.DirFS("testdata/helm/shop/charts/db")
+	if err := fs.WalkDir(db, ".", func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(db, p)
+		if err != nil {
+			return err
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: "db/" + p, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		_, err = tw.Write(data)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(tw.Close(), gz.Close()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "charts", "db")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "charts", "db-1.0.0.tgz"), buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := detectTree(t, dir, "k8s-privileged", "k8s-host-namespace")
+	want := []string{"charts/db-1.0.0.tgz!db/templates/statefulset.yaml:14 k8s-privileged"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+	// A packed file that is not a chart is ignored, not an error.
+	if err := os.WriteFile(filepath.Join(dir, "charts", "junk.tgz"), []byte("not gzip"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := detectTree(t, dir, "k8s-privileged"); len(got) != 1 {
+		t.Errorf("with a broken archive beside it: %v", got)
 	}
 }
