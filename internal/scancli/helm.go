@@ -258,7 +258,7 @@ func blankCommentLines(src []byte) []byte {
 			continue
 		}
 		out = append(out, line...)
-		if blockScalarStart.Match(text) {
+		if bytes.ContainsAny(text, "|>") && blockScalarStart.Match(text) {
 			block = indent
 		} else if q := openQuote(text); q != 0 {
 			quote = q
