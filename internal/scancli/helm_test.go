@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"testing"
@@ -189,7 +190,7 @@ func BenchmarkChartsTreeCLI(b *testing.B) {
 		b.Skip("set INTERLOCK_BENCH_CHARTS to a charts checkout")
 	}
 	outFile := filepath.Join(b.TempDir(), "report.json")
-	cpu0 := cpuTime()
+	cpu0, idle0, ptime0 := cpuTime(), runtimeCPU("/cpu/classes/idle:cpu-seconds"), runtimeCPU("/cpu/classes/total:cpu-seconds")
 	for b.Loop() {
 		cmd := Command()
 		cmd.SetArgs([]string{dir, "--no-progress", "--format", "json", "--output", outFile})
@@ -201,5 +202,16 @@ func BenchmarkChartsTreeCLI(b *testing.B) {
 		}
 	}
 	b.ReportMetric((cpuTime()-cpu0)/float64(b.N), "cpu-s/op")
+	// The share of the Ps' time with nothing to run: near 0 means the
+	// walk, the charts and the detectors keep every core busy, and a wall
+	// time above CPU/GOMAXPROCS comes from other load on the machine.
+	b.ReportMetric(100*(runtimeCPU("/cpu/classes/idle:cpu-seconds")-idle0)/(runtimeCPU("/cpu/classes/total:cpu-seconds")-ptime0), "idle-%")
 	reportRSS(b)
+}
+
+// runtimeCPU reads one of the runtime's /cpu/classes metrics.
+func runtimeCPU(name string) float64 {
+	s := []metrics.Sample{{Name: name}}
+	metrics.Read(s)
+	return s[0].Value.Float64()
 }
