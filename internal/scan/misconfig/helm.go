@@ -60,7 +60,9 @@ func helmChart(ctx context.Context, render ChartRenderer, fsys fs.FS, chartPath 
 			fd.Message += " [rendered with the chart's default values]"
 			r.emit(fd)
 		}}
-		kubernetes(sub.f.Data, sub)
+		if hasTopKind(sub.f.Data) {
+			kubernetes(sub.f.Data, sub)
+		}
 	}
 }
 
@@ -153,6 +155,11 @@ func TemplateMayHoldChecked(src []byte) bool {
 	}
 	return false
 }
+
+// hasTopKind reports whether data has a top-level kind line, which every
+// manifest has: most YAML (values files, CI configs) has none, and is
+// then passed over without a regexp or a decoder reading all of it.
+func hasTopKind(data []byte) bool { return len(topKinds(data, 1)) > 0 }
 
 // dropUncheckedDocs blanks the documents of a multi-document YAML stream
 // whose kind no check reads, keeping every newline so that line numbers of
