@@ -2,6 +2,7 @@ package scancli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -177,6 +178,38 @@ func TestSARIFMisconfigurationsEndToEnd(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("SARIF log lacks %q", want)
 		}
+	}
+	// The chart's finding points at the template line that wrote the
+	// field (the toYaml of the container's securityContext), not line 0.
+	var log struct {
+		Runs []struct {
+			Results []struct {
+				RuleID    string `json:"ruleId"`
+				Locations []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct{ URI string }    `json:"artifactLocation"`
+						Region           struct{ StartLine int } `json:"region"`
+					} `json:"physicalLocation"`
+				} `json:"locations"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(out), &log); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range log.Runs[0].Results {
+		for _, l := range r.Locations {
+			if r.RuleID == "k8s-privileged" && strings.HasSuffix(l.PhysicalLocation.ArtifactLocation.URI, "web/templates/deployment.yaml") {
+				found = true
+				if l.PhysicalLocation.Region.StartLine != 14 {
+					t.Errorf("k8s-privileged in the chart at line %d, want 14", l.PhysicalLocation.Region.StartLine)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("no k8s-privileged result in the chart's template")
 	}
 }
 
