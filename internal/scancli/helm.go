@@ -1,21 +1,29 @@
 package scancli
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
+	"testing/fstest"
 	"text/template"
 	"text/template/parse"
 
 	"github.com/Masterminds/sprig/v3"
 	"gopkg.in/yaml.v3"
+
+	"github.com/interlock-dev/interlock/internal/scan/misconfig"
 )
 
 // renderHelmChart is the [misconfig.ChartRenderer] `interlock scan` uses:
@@ -23,8 +31,9 @@ import (
 // and Helm's own few (include, tpl, toYaml, required, lookup…). Helm's SDK
 // would render more faithfully, but it links the Kubernetes client
 // libraries (tens of MiB) for what a scanner needs: what the chart deploys
-// with its defaults. Subcharts under charts/ are not rendered; library
-// charts' helpers are loaded. It lives here, not in internal/scan, because
+// with its defaults. Subcharts under charts/ (directories or packed
+// .tgz) are rendered with their values coalesced with the parent's;
+// library charts' helpers are loaded. It lives here, not in internal/scan, because
 // Sprig reaches database/sql/driver (see sevenzip.go for the same reason).
 
 // Chart limits: a template that renders more than this, or nests include
@@ -40,77 +49,406 @@ const (
 // text/template cannot be interrupted, so such templates are not run.
 var bigRange = regexp.MustCompile(`range\s+(?:\$\w+\s*:?=\s*)?[0-9]{6,}`)
 
-// renderChart renders every template of the chart in dir, keyed by the
-// template's path (relative to the scan root).
-func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]string, error) {
-	join := func(p string) string {
-		if dir == "." || dir == "" {
-			return p
-		}
-		return dir + "/" + p
+// maxSubchartDepth bounds charts/ nesting (a chart is not trusted input).
+const maxSubchartDepth = 5
+
+// helmChart is one chart of the tree being rendered: the chart scanned
+// or one of its subcharts under charts/.
+type helmChart struct {
+	fsys    fs.FS  // the scanned tree, or a packed subchart's contents
+	archive string // path of the packed subchart (.tgz) in the scanned tree, or ""
+	dir     string // directory in fsys
+	prefix  string // Helm's template name prefix: "parent" or "parent/charts/sub"
+	meta    map[string]any
+	values  map[string]any
+	files   []string // template files, paths in fsys
+	subs    []*helmChart
+}
+
+// display returns the path findings name for p, a path in c.fsys: a
+// member of a packed subchart is "charts/db-1.0.0.tgz!db/templates/x.yaml",
+// as archive members are everywhere in a scan.
+func (c *helmChart) display(p string) string {
+	if c.archive == "" {
+		return p
 	}
-	meta := map[string]any{}
-	if b, err := fs.ReadFile(fsys, join("Chart.yaml")); err != nil {
+	return c.archive + "!" + p
+}
+
+// join returns p inside the chart's directory.
+func (c *helmChart) join(p string) string {
+	if c.dir == "." || c.dir == "" {
+		return p
+	}
+	return c.dir + "/" + p
+}
+
+// loadHelmChart reads the chart in dir: Chart.yaml, values.yaml (each
+// parsed once per scan: a vendored subchart is rendered only through its
+// parent), its template list and its subcharts.
+func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *int) (*helmChart, error) {
+	c := &helmChart{fsys: fsys, archive: archive, dir: dir, meta: map[string]any{}, values: map[string]any{}}
+	b, err := fs.ReadFile(fsys, c.join("Chart.yaml"))
+	if err != nil {
 		return nil, err
-	} else if err := yaml.Unmarshal(b, &meta); err != nil {
+	}
+	if err := yaml.Unmarshal(b, &c.meta); err != nil {
 		return nil, fmt.Errorf("Chart.yaml: %w", err)
 	}
-	values := map[string]any{}
-	if b, err := fs.ReadFile(fsys, join("values.yaml")); err == nil {
-		if err := yaml.Unmarshal(b, &values); err != nil {
+	name, _ := c.meta["name"].(string)
+	if prefix == "" {
+		prefix = name
+	}
+	c.prefix = prefix
+	if b, err := fs.ReadFile(fsys, c.join("values.yaml")); err == nil {
+		if err := yaml.Unmarshal(blankCommentLines(b), &c.values); err != nil {
 			return nil, fmt.Errorf("values.yaml: %w", err)
 		}
-	}
-	chart := map[string]any{}
-	for k, v := range meta {
-		if k != "" {
-			chart[strings.ToUpper(k[:1])+k[1:]] = v
+		if c.values == nil {
+			c.values = map[string]any{}
 		}
 	}
-	name, _ := chart["Name"].(string)
-
-	root := template.New(name)
-	var files []string
-	err := fs.WalkDir(fsys, join("templates"), func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(fsys, c.join("templates"), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if len(files) > maxChartFiles {
+		if *budget--; *budget < 0 {
 			return errors.New("too many templates")
 		}
 		if !d.IsDir() {
 			switch path.Ext(p) {
 			case ".yaml", ".yml", ".tpl", ".txt", ".json":
-				files = append(files, p)
+				c.files = append(c.files, p)
 			}
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	// Library charts' helpers (bitnami's "common", say): from charts/ when
-	// vendored, else from a sibling directory of the same name, as in a
-	// monorepo of charts.
+	if depth >= maxSubchartDepth {
+		return c, nil
+	}
+	// Subcharts vendored as directories, or packed as the .tgz archives
+	// helm dependency build leaves.
+	ents, _ := fs.ReadDir(fsys, c.join("charts"))
+	for _, e := range ents {
+		var sub *helmChart
+		var err error
+		switch p := c.join("charts/" + e.Name()); {
+		case e.IsDir():
+			if _, err := fs.Stat(fsys, p+"/Chart.yaml"); err != nil {
+				continue
+			}
+			sub, err = loadHelmChart(fsys, archive, p, prefix+"/charts/"+e.Name(), depth+1, budget)
+		case archive == "" && (strings.HasSuffix(e.Name(), ".tgz") || strings.HasSuffix(e.Name(), ".tar.gz")):
+			var mem fs.FS
+			var sdir string
+			if mem, sdir, err = unpackChart(fsys, p, budget); err == nil {
+				sub, err = loadHelmChart(mem, p, sdir, "", depth+1, budget)
+			}
+			if sub != nil {
+				name, _ := sub.meta["name"].(string)
+				sub.prefix = prefix + "/charts/" + name
+			}
+		default:
+			continue
+		}
+		if err != nil || sub == nil {
+			continue // a broken subchart does not hide its parent
+		}
+		c.subs = append(c.subs, sub)
+	}
+	return c, nil
+}
+
+// maxPackedChartBytes bounds what a packed subchart may unpack to.
+const maxPackedChartBytes = 32 << 20
+
+// unpackChart reads a packed chart (a gzipped tar whose top directory
+// holds Chart.yaml) into memory and returns it with that directory. Only
+// regular files are kept; sizes and counts are bounded, as for any
+// archive the scanner opens. A packed chart inside a packed chart is
+// not opened (Helm's own charts are one level deep).
+func unpackChart(fsys fs.FS, p string, budget *int) (fs.FS, string, error) {
+	f, err := fsys.Open(p)
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(io.LimitReader(f, maxPackedChartBytes))
+	if err != nil {
+		return nil, "", err
+	}
+	// fstest.MapFS is the standard library's in-memory fs.FS (the
+	// package does not import testing).
+	mem := fstest.MapFS{}
+	total, top := 0, ""
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
+		if h.Typeflag != tar.TypeReg || !fs.ValidPath(name) {
+			continue
+		}
+		if *budget--; *budget < 0 {
+			return nil, "", errors.New("too many files in packed chart")
+		}
+		data, err := io.ReadAll(io.LimitReader(tr, maxPackedChartBytes-int64(total)+1))
+		if err != nil {
+			return nil, "", err
+		}
+		if total += len(data); total > maxPackedChartBytes {
+			return nil, "", errors.New("packed chart too large")
+		}
+		mem[name] = &fstest.MapFile{Data: data, Mode: 0o444}
+		if dir, base := path.Split(name); base == "Chart.yaml" && strings.Count(dir, "/") == 1 {
+			top = strings.TrimSuffix(dir, "/")
+		}
+	}
+	if top == "" {
+		return nil, "", errors.New("no Chart.yaml at the top of the packed chart")
+	}
+	return mem, top, nil
+}
+
+// blockScalarStart matches a line that may open a block scalar (key: |,
+// - >-, key: |2 # comment): the lines under it are text, comments
+// included. It may match more than that; that only keeps comments.
+var blockScalarStart = regexp.MustCompile(`[|>][-+0-9]*[ \t]*(?:#.*)?\r?$`)
+
+// blankCommentLines returns values YAML with its whole-line comments
+// blanked (newlines kept, so errors keep their line numbers). A chart's
+// values.yaml is mostly comments (bitnami's are 85 %), and yaml.v3 spends
+// half its time on them. Lines inside block scalars and quoted strings
+// that span lines are kept: there a "#" is text.
+func blankCommentLines(src []byte) []byte {
+	out := make([]byte, 0, len(src))
+	block := -1    // indent of the line that opened a block scalar, or -1
+	var quote byte // quote of a string that spans lines, or 0
+	for len(src) > 0 {
+		line := src
+		if i := bytes.IndexByte(src, '\n'); i >= 0 {
+			line = src[:i+1]
+		}
+		src = src[len(line):]
+		body := bytes.TrimLeft(line, " ")
+		indent := len(line) - len(body)
+		text := bytes.TrimSpace(body)
+		switch {
+		case block >= 0 && (len(text) == 0 || indent > block):
+			out = append(out, line...)
+			continue
+		case quote != 0:
+			out = append(out, line...)
+			if bytes.Count(line, []byte{quote})%2 == 1 {
+				quote = 0
+			}
+			continue
+		}
+		block = -1
+		if len(text) > 0 && text[0] == '#' {
+			out = append(out, '\n')
+			continue
+		}
+		out = append(out, line...)
+		if bytes.ContainsAny(text, "|>") && blockScalarStart.Match(text) {
+			block = indent
+		} else if q := openQuote(text); q != 0 {
+			quote = q
+		}
+	}
+	return out
+}
+
+// openQuote returns the quote character of a string that line leaves
+// open (an odd count of it), or 0. Apostrophes in plain text make it
+// keep comments longer than needed, never drop text.
+func openQuote(line []byte) byte {
+	for _, q := range []byte{'"', '\''} {
+		if bytes.Count(line, []byte{q})%2 == 1 {
+			return q
+		}
+	}
+	return 0
+}
+
+// chartValues is what .Chart holds: Chart.yaml with capitalised keys.
+func (c *helmChart) chartValues() map[string]any {
+	chart := map[string]any{}
+	for k, v := range c.meta {
+		if k != "" {
+			chart[strings.ToUpper(k[:1])+k[1:]] = v
+		}
+	}
+	return chart
+}
+
+// enabledSubcharts returns c's subcharts that Helm would render, with
+// their values coalesced the way Helm does: the subchart's values.yaml,
+// overridden by the parent's section named after the subchart (its alias
+// when it has one), with the parent's globals over the subchart's. A
+// dependency whose condition (the first of its comma-separated paths
+// that holds a boolean in the parent's values) is false, or whose tags
+// are all false, is left out, and so are library charts.
+func (c *helmChart) enabledSubcharts() []*helmChart {
+	deps, _ := c.meta["dependencies"].([]any)
+	var out []*helmChart
+	for _, sub := range c.subs {
+		subName, _ := sub.meta["name"].(string)
+		if t, _ := sub.meta["type"].(string); t == "library" {
+			continue
+		}
+		section, enabled := subName, true
+		for _, d := range deps {
+			dm, _ := d.(map[string]any)
+			if n, _ := dm["name"].(string); n != subName {
+				continue
+			}
+			if a, _ := dm["alias"].(string); a != "" {
+				section = a
+			}
+			if cond, _ := dm["condition"].(string); cond != "" {
+				for p := range strings.SplitSeq(cond, ",") {
+					if v, ok := valueAt(c.values, strings.TrimSpace(p)).(bool); ok {
+						enabled = v
+						break
+					}
+				}
+			}
+			if tags, _ := dm["tags"].([]any); len(tags) > 0 && enabled {
+				tagValues, _ := c.values["tags"].(map[string]any)
+				set, on := false, false
+				for _, t := range tags {
+					if v, ok := tagValues[fmt.Sprint(t)].(bool); ok {
+						set, on = true, on || v
+					}
+				}
+				if set && !on {
+					enabled = false
+				}
+			}
+			break
+		}
+		if !enabled {
+			continue
+		}
+		vals := coalesceValues(sub.values, asMap(c.values[section]))
+		global := coalesceValues(asMap(sub.values["global"]), asMap(c.values["global"]))
+		vals["global"] = global
+		s := *sub
+		s.values = vals
+		if section != subName {
+			s.meta = maps.Clone(sub.meta)
+			s.meta["name"] = section
+		}
+		out = append(out, &s)
+	}
+	return out
+}
+
+// valueAt follows a dotted path ("postgresql.enabled") through values.
+func valueAt(values map[string]any, p string) any {
+	var cur any = values
+	for k := range strings.SplitSeq(p, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[k]
+	}
+	return cur
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+// coalesceValues returns base overridden by over, maps merged key by key
+// and a null in over deleting the key, as Helm coalesces values. Neither
+// argument is modified.
+func coalesceValues(base, over map[string]any) map[string]any {
+	out := make(map[string]any, len(base)+len(over))
+	maps.Copy(out, base)
+	for k, v := range over {
+		if v == nil {
+			delete(out, k)
+			continue
+		}
+		if bm, ok := out[k].(map[string]any); ok {
+			if om, ok := v.(map[string]any); ok {
+				out[k] = coalesceValues(bm, om)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// libraryHelpers returns the helper files of c's library dependencies
+// (bitnami's "common", say): from charts/ when vendored, else from a
+// sibling directory of the same name, as in a monorepo of charts. Every
+// _*.tpl under its templates/ is a helper.
+func (c *helmChart) libraryHelpers() []string {
+	fsys := c.fsys
 	var helpers []string
-	deps, _ := meta["dependencies"].([]any)
+	deps, _ := c.meta["dependencies"].([]any)
 	for _, d := range deps {
 		dm, _ := d.(map[string]any)
 		dep, _ := dm["name"].(string)
 		if dep == "" || strings.ContainsAny(dep, "/\\") || dep == ".." {
 			continue
 		}
-		for _, cand := range []string{join("charts/" + dep + "/templates"), path.Join(path.Dir(dir), dep, "templates")} {
+		for _, cand := range []string{c.join("charts/" + dep + "/templates"), path.Join(path.Dir(c.dir), dep, "templates")} {
 			if !fs.ValidPath(cand) {
 				continue
 			}
-			found, _ := fs.Glob(fsys, cand+"/_*.tpl")
+			// Helpers live in subdirectories too (common's
+			// validations/_validations.tpl).
+			var found []string
+			_ = fs.WalkDir(fsys, cand, func(p string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), "_") && path.Ext(p) == ".tpl" && len(found) < maxChartFiles {
+					found = append(found, p)
+				}
+				return nil
+			})
 			if len(found) > 0 {
 				helpers = append(helpers, found...)
 				break
 			}
 		}
 	}
+	return helpers
+}
+
+// renderHelmChart renders the templates of the chart in dir, and of its
+// enabled subcharts, keyed by the template's path (relative to the scan
+// root). Templates that can only make objects no check reads
+// ([misconfig.TemplateMayHoldChecked]) are neither parsed nor run, unless
+// they define named templates.
+func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]misconfig.RenderedTemplate, error) {
+	budget := maxChartFiles
+	top, err := loadHelmChart(fsys, "", dir, "", 0, &budget)
+	if err != nil {
+		return nil, err
+	}
+	// Every chart of the tree with the values it renders with: the
+	// parent, then its enabled subcharts, recursively.
+	charts := []*helmChart{top}
+	for i := 0; i < len(charts); i++ {
+		charts = append(charts, charts[i].enabledSubcharts()...)
+	}
+
+	root := template.New(top.prefix)
+	lazy := map[string]string{} // template name -> source, parsed on first include
 	depth := 0
 	funcs := helmFuncs()
 	funcs["include"] = func(name string, data any) (string, error) {
@@ -120,6 +458,14 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]st
 		defer func() { depth-- }()
 		if err := ctx.Err(); err != nil {
 			return "", err
+		}
+		if src, ok := lazy[name]; ok {
+			// A template file no check reads (a Secret, a Service)
+			// included whole, as checksum annotations do.
+			delete(lazy, name)
+			if _, err := root.New(name).Parse(src); err != nil {
+				return "", err
+			}
 		}
 		var b bytes.Buffer
 		if err := root.ExecuteTemplate(&limitedBuffer{b: &b}, name, data); err != nil {
@@ -156,59 +502,296 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]st
 		return b.String(), nil
 	}
 	root.Funcs(funcs).Option("missingkey=zero")
-	for _, f := range helpers {
-		b, err := fs.ReadFile(fsys, f)
-		if err != nil {
-			continue
-		}
-		// A library chart (bitnami's common, say) serves every chart of a
-		// monorepo: parse its helpers once.
-		trees, err := parsedHelpers(f, b, funcs)
-		if err != nil {
-			continue
-		}
-		for name, tree := range trees {
-			_, _ = root.AddParseTree(name, tree)
+
+	// Library helpers first, then subcharts' templates, deepest first,
+	// then the parent's, so that the parent's definitions win as in Helm.
+	seenHelper := map[string]bool{}
+	for _, c := range slices.Backward(charts) {
+		for _, f := range c.libraryHelpers() {
+			if seenHelper[c.display(f)] {
+				continue
+			}
+			seenHelper[c.display(f)] = true
+			b, err := fs.ReadFile(c.fsys, f)
+			if err != nil {
+				continue
+			}
+			// A library chart (bitnami's common, say) serves every chart
+			// of a monorepo: parse its helpers once per scan.
+			trees, err := parsedHelpers(f, b, funcs)
+			if err != nil {
+				continue
+			}
+			for name, tree := range trees {
+				_, _ = root.AddParseTree(name, tree)
+			}
 		}
 	}
-	for _, f := range files {
-		b, err := fs.ReadFile(fsys, f)
-		if err != nil || bigRange.Match(b) {
+	type job struct {
+		c     *helmChart
+		file  string
+		tname string
+		src   string
+	}
+	var jobs []job
+	parsed := map[string]bool{} // charts are shared between enabled copies
+	for _, c := range slices.Backward(charts) {
+		if parsed[c.display(c.dir)] {
 			continue
 		}
-		// Helm names templates "<chart>/templates/…".
-		if _, err := root.New(name + "/" + strings.TrimPrefix(f, join(""))).Parse(string(b)); err != nil {
-			continue // a template Helm would refuse: skip it
+		parsed[c.display(c.dir)] = true
+		for _, f := range c.files {
+			base := path.Base(f)
+			run := !strings.HasPrefix(base, "_") && (path.Ext(f) == ".yaml" || path.Ext(f) == ".yml")
+			b, err := fs.ReadFile(c.fsys, f)
+			if err != nil || bigRange.Match(b) {
+				continue
+			}
+			if run && !misconfig.TemplateMayHoldChecked(b) {
+				run = false
+			}
+			// Helm names templates "<chart>/templates/…".
+			tname := c.prefix + "/" + strings.TrimPrefix(f, c.join(""))
+			if !run && !strings.HasPrefix(base, "_") && !bytes.Contains(b, []byte("define")) {
+				// No check reads what it makes and it defines nothing:
+				// parsed only if another template includes it.
+				lazy[tname] = string(b)
+				continue
+			}
+			if run && !bytes.Contains(b, []byte("define")) {
+				// Parsed when run (or included), unless its enclosing
+				// {{ if }} is false with the chart's values: a third of
+				// a chart's templates (ingress, metrics, autoscaling…)
+				// are off by default.
+				lazy[tname] = string(b)
+				jobs = append(jobs, job{c: c, file: f, tname: tname, src: string(b)})
+				continue
+			}
+			if _, err := root.New(tname).Parse(string(b)); err != nil {
+				continue // a template Helm would refuse: skip it
+			}
+			if run {
+				jobs = append(jobs, job{c: c, file: f, tname: tname, src: string(b)})
+			}
 		}
 	}
-	data := map[string]any{
-		"Values":       values,
-		"Chart":        chart,
-		"Release":      map[string]any{"Name": "release-name", "Namespace": "default", "Service": "Helm", "IsInstall": true, "IsUpgrade": false, "Revision": 1},
-		"Capabilities": map[string]any{"KubeVersion": map[string]any{"Version": "v1.33.0", "Major": "1", "Minor": "33", "GitVersion": "v1.33.0"}, "APIVersions": apiVersions{}, "HelmVersion": map[string]any{"Version": "v3.18.0"}},
-		"Files":        chartFiles{fsys: fsys, dir: dir},
-	}
-	out := map[string]string{}
-	for _, f := range files {
-		base := path.Base(f)
-		if strings.HasPrefix(base, "_") || (path.Ext(f) != ".yaml" && path.Ext(f) != ".yml") {
-			continue
+	release := map[string]any{"Name": "release-name", "Namespace": "default", "Service": "Helm", "IsInstall": true, "IsUpgrade": false, "Revision": 1}
+	capabilities := map[string]any{"KubeVersion": map[string]any{"Version": "v1.33.0", "Major": "1", "Minor": "33", "GitVersion": "v1.33.0"}, "APIVersions": apiVersions{}, "HelmVersion": map[string]any{"Version": "v3.18.0"}}
+	out := map[string]misconfig.RenderedTemplate{}
+	for _, c := range charts {
+		data := map[string]any{
+			"Values":       c.values,
+			"Chart":        c.chartValues(),
+			"Release":      release,
+			"Capabilities": capabilities,
+			"Files":        chartFiles{fsys: c.fsys, dir: c.dir},
 		}
-		tname := name + "/" + strings.TrimPrefix(f, join(""))
-		if root.Lookup(tname) == nil {
-			continue
+		for _, j := range jobs {
+			if j.c.display(j.c.dir) != c.display(c.dir) {
+				continue
+			}
+			if ctx.Err() != nil {
+				return out, nil
+			}
+			data["Template"] = map[string]any{"Name": j.tname, "BasePath": c.prefix + "/templates"}
+			if src, ok := lazy[j.tname]; ok {
+				if g := topGuard(src); g != "" && !guardHolds(root, g, data) {
+					continue // renders nothing with these values
+				}
+				delete(lazy, j.tname)
+				if _, err := root.New(j.tname).Parse(src); err != nil {
+					continue // a template Helm would refuse: skip it
+				}
+			}
+			t := root.Lookup(j.tname)
+			if t == nil {
+				continue
+			}
+			w := newLineWriter(t.Tree, j.src)
+			if err := t.Execute(w, data); err != nil {
+				continue
+			}
+			out[c.display(j.file)] = misconfig.RenderedTemplate{Output: strings.ReplaceAll(w.b.String(), "<no value>", ""), Lines: w.lines}
 		}
-		data["Template"] = map[string]any{"Name": tname, "BasePath": name + "/templates"}
-		var b bytes.Buffer
-		if ctx.Err() != nil {
-			break
-		}
-		if err := root.ExecuteTemplate(&limitedBuffer{b: &b}, tname, data); err != nil {
-			continue
-		}
-		out[f] = strings.ReplaceAll(b.String(), "<no value>", "")
 	}
 	return out, nil
+}
+
+// guardHolds evaluates a template's enclosing {{ if }} condition. It
+// reports true when the condition cannot be evaluated on its own, so that
+// the template is then parsed and run whole.
+func guardHolds(root *template.Template, cond string, data any) bool {
+	t, err := root.New("interlock-guard").Parse("{{ if " + cond + " }}1{{ end }}")
+	if err != nil {
+		return true
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&limitedBuffer{b: &b}, data); err != nil {
+		return true
+	}
+	return b.Len() > 0
+}
+
+// topGuard returns the condition of an {{ if COND }} … {{ end }} that
+// encloses all of a template's output (only whitespace and comments
+// outside it, no {{ else }} at its level), or "" when there is none or
+// the template is not plain enough to tell: then it is parsed and run.
+// Only the actions' keywords are read, not parsed, so anything unusual
+// (a "}}" in a string, a define) gives "".
+func topGuard(src string) string {
+	if strings.Contains(src, "define") || strings.Contains(src, "block") {
+		return ""
+	}
+	cond, depth, closed := "", 0, false
+	for rest := src; ; {
+		open := strings.Index(rest, "{{")
+		text := rest
+		if open >= 0 {
+			text = rest[:open]
+		}
+		if depth == 0 && strings.TrimSpace(text) != "" {
+			return "" // output outside the if
+		}
+		if open < 0 {
+			break
+		}
+		end := strings.Index(rest[open:], "}}")
+		if end < 0 {
+			return ""
+		}
+		action := rest[open+2 : open+end]
+		rest = rest[open+end+2:]
+		action = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(action, "-"), "-"))
+		if strings.HasPrefix(action, "/*") && strings.HasSuffix(action, "*/") {
+			continue
+		}
+		if strings.Count(action, `"`)%2 != 0 || strings.Count(action, "`")%2 != 0 || strings.Contains(action, "{{") {
+			return ""
+		}
+		word, args, _ := strings.Cut(action, " ")
+		switch {
+		case depth == 0 && (closed || word != "if"):
+			return "" // a second top-level action, or one that is not the if
+		case depth == 0:
+			cond = strings.TrimSpace(args)
+			depth = 1
+		case word == "if" || word == "range" || word == "with":
+			depth++
+		case word == "else" && depth == 1:
+			return ""
+		case word == "end":
+			if depth--; depth == 0 {
+				closed = true
+			}
+		}
+	}
+	if !closed || cond == "" {
+		return ""
+	}
+	return cond
+}
+
+// lineWriter collects a template's output and, for each output line, the
+// template line that wrote it. text/template writes each piece of literal
+// text as the TextNode's own byte slice, so the slice's first byte
+// identifies the node and its position; anything else written (an
+// action's result) belongs to the line of the action, which is where the
+// previous literal text ended. No library maps output to source lines.
+type lineWriter struct {
+	b       bytes.Buffer
+	texts   map[*byte]textPos
+	lines   []int
+	cur     int
+	pending bool
+}
+
+// textPos is where a TextNode's text starts in its template, and the line
+// of what follows it (the next action, past whitespace {{- trims).
+type textPos struct{ line, after int }
+
+func newLineWriter(tree *parse.Tree, src string) *lineWriter {
+	w := &lineWriter{texts: map[*byte]textPos{}, cur: 1, pending: true}
+	if tree == nil || tree.Root == nil {
+		return w
+	}
+	var nl []int // offsets of newlines in src
+	for i := 0; i < len(src); i++ {
+		if src[i] == '\n' {
+			nl = append(nl, i)
+		}
+	}
+	lineOf := func(off int) int {
+		n, _ := slices.BinarySearch(nl, off)
+		return n + 1
+	}
+	var walk func(parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Nodes {
+				walk(c)
+			}
+		case *parse.TextNode:
+			start := int(n.Pos)
+			if len(n.Text) == 0 || start < 0 || start+len(n.Text) > len(src) {
+				return
+			}
+			end := start + len(n.Text)
+			for end < len(src) && strings.IndexByte(" \t\r\n", src[end]) >= 0 {
+				end++
+			}
+			w.texts[&n.Text[0]] = textPos{line: lineOf(start), after: lineOf(end)}
+		case *parse.IfNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.List)
+			walk(n.ElseList)
+		}
+	}
+	walk(tree.Root)
+	return w
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if w.b.Len()+len(p) > maxRenderedBytes {
+		return 0, errors.New("rendered template too large")
+	}
+	tp, isText := w.texts[&p[0]]
+	line := w.cur
+	if isText {
+		line = tp.line
+	}
+	for rest := p; ; {
+		if w.pending {
+			w.lines = append(w.lines, line)
+			w.pending = false
+		}
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			break
+		}
+		if isText {
+			line++
+		}
+		w.pending = true
+		if rest = rest[i+1:]; len(rest) == 0 {
+			break
+		}
+	}
+	if isText {
+		w.cur = tp.after
+	}
+	return w.b.Write(p)
 }
 
 // helperCache holds parsed library-chart helpers by content.
@@ -298,6 +881,50 @@ func helmFuncs() template.FuncMap {
 			}
 			return fn(n), nil
 		}
+	}
+	// Sprig compiles the pattern on every call; charts call these in
+	// loops with a handful of patterns.
+	compiled := map[string]*regexp.Regexp{}
+	compile := func(pattern string) (*regexp.Regexp, error) {
+		if re, ok := compiled[pattern]; ok {
+			return re, nil
+		}
+		re, err := regexp.Compile(pattern)
+		if err != nil {
+			return nil, err
+		}
+		if len(compiled) < 256 {
+			compiled[pattern] = re
+		}
+		return re, nil
+	}
+	f["regexMatch"] = func(pattern, s string) (bool, error) {
+		re, err := compile(pattern)
+		if err != nil {
+			return false, err
+		}
+		return re.MatchString(s), nil
+	}
+	f["regexFind"] = func(pattern, s string) (string, error) {
+		re, err := compile(pattern)
+		if err != nil {
+			return "", err
+		}
+		return re.FindString(s), nil
+	}
+	f["regexReplaceAll"] = func(pattern, s, repl string) (string, error) {
+		re, err := compile(pattern)
+		if err != nil {
+			return "", err
+		}
+		return re.ReplaceAllString(s, repl), nil
+	}
+	f["regexReplaceAllLiteral"] = func(pattern, s, repl string) (string, error) {
+		re, err := compile(pattern)
+		if err != nil {
+			return "", err
+		}
+		return re.ReplaceAllLiteralString(s, repl), nil
 	}
 	f["toYaml"] = func(v any) string {
 		b, err := yaml.Marshal(v)

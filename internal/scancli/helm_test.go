@@ -2,8 +2,12 @@ package scancli
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"testing"
@@ -50,7 +54,7 @@ func TestHelmRenderUsesChartValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dep := out["web/templates/deployment.yaml"]
+	dep := out["web/templates/deployment.yaml"].Output
 	for _, want := range []string{"name: release-name-web", `image: "registry.example.com/web:1.2.3"`, `app.kubernetes.io/version: "1.2.3"`, "privileged: true"} {
 		if !strings.Contains(dep, want) {
 			t.Errorf("rendered deployment lacks %q:\n%s", want, dep)
@@ -82,6 +86,7 @@ data: {a: "{{ env "INTERLOCK_TEST_SECRET" }}"}`},
 			}
 			out, _ := renderHelmChart(context.Background(), fsys, "c")
 			if v, ok := out["c/templates/x.yaml"]; ok {
+				v := v.Output
 				t.Errorf("rendered %d bytes, want the template refused: %.80q", len(v), v)
 			}
 		})
@@ -103,8 +108,8 @@ func FuzzHelmRender(f *testing.F) {
 		}
 		out, _ := renderHelmChart(context.Background(), fsys, "c")
 		for _, v := range out {
-			if len(v) > maxRenderedBytes {
-				t.Fatalf("rendered %d bytes", len(v))
+			if len(v.Output) > maxRenderedBytes {
+				t.Fatalf("rendered %d bytes", len(v.Output))
 			}
 		}
 	})
@@ -174,4 +179,72 @@ func TestSARIFMisconfigurationsEndToEnd(t *testing.T) {
 			t.Errorf("SARIF log lacks %q", want)
 		}
 	}
+	// The chart's finding points at the template line that wrote the
+	// field (the toYaml of the container's securityContext), not line 0.
+	var log struct {
+		Runs []struct {
+			Results []struct {
+				RuleID    string `json:"ruleId"`
+				Locations []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct{ URI string }    `json:"artifactLocation"`
+						Region           struct{ StartLine int } `json:"region"`
+					} `json:"physicalLocation"`
+				} `json:"locations"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(out), &log); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range log.Runs[0].Results {
+		for _, l := range r.Locations {
+			if r.RuleID == "k8s-privileged" && strings.HasSuffix(l.PhysicalLocation.ArtifactLocation.URI, "web/templates/deployment.yaml") {
+				found = true
+				if l.PhysicalLocation.Region.StartLine != 14 {
+					t.Errorf("k8s-privileged in the chart at line %d, want 14", l.PhysicalLocation.Region.StartLine)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("no k8s-privileged result in the chart's template")
+	}
+}
+
+// BenchmarkChartsTreeCLI runs `interlock scan` with every kind over a
+// charts checkout, as a user would (format json, report to a file):
+//
+//	INTERLOCK_BENCH_CHARTS=/path/to/charts go test ./internal/scancli -run '^$' -bench ChartsTreeCLI -benchtime 3x -cpuprofile cpu.out
+func BenchmarkChartsTreeCLI(b *testing.B) {
+	dir := os.Getenv("INTERLOCK_BENCH_CHARTS")
+	if dir == "" {
+		b.Skip("set INTERLOCK_BENCH_CHARTS to a charts checkout")
+	}
+	outFile := filepath.Join(b.TempDir(), "report.json")
+	cpu0, idle0, ptime0 := cpuTime(), runtimeCPU("/cpu/classes/idle:cpu-seconds"), runtimeCPU("/cpu/classes/total:cpu-seconds")
+	for b.Loop() {
+		cmd := Command()
+		cmd.SetArgs([]string{dir, "--no-progress", "--format", "json", "--output", outFile})
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		var ee *ExitError
+		if err := cmd.ExecuteContext(context.Background()); err != nil && (!errors.As(err, &ee) || ee.Code != ExitFindings) {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric((cpuTime()-cpu0)/float64(b.N), "cpu-s/op")
+	// The share of the Ps' time with nothing to run: near 0 means the
+	// walk, the charts and the detectors keep every core busy, and a wall
+	// time above CPU/GOMAXPROCS comes from other load on the machine.
+	b.ReportMetric(100*(runtimeCPU("/cpu/classes/idle:cpu-seconds")-idle0)/(runtimeCPU("/cpu/classes/total:cpu-seconds")-ptime0), "idle-%")
+	reportRSS(b)
+}
+
+// runtimeCPU reads one of the runtime's /cpu/classes metrics.
+func runtimeCPU(name string) float64 {
+	s := []metrics.Sample{{Name: name}}
+	metrics.Read(s)
+	return s[0].Value.Float64()
 }

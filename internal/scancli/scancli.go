@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -169,6 +170,12 @@ func run(ctx context.Context, o options, opts Options, target string, stdin io.R
 		default:
 			return fail("--kinds: unknown kind %q", k)
 		}
+	}
+	// A scan allocates much and briefly (file contents, parsed YAML,
+	// rendered charts): collecting garbage half as often saves a tenth of
+	// its CPU for a few tens of MiB more. GOGC, when set, still decides.
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(200))
 	}
 	dets, err := buildDetectors(o, kinds, stderr)
 	if err != nil {

@@ -98,7 +98,9 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 		helmChart(ctx, d.RenderChart, d.Root, f.Path, &r)
 	case strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml"):
 		if !isHelmTemplate(name, f.Data) {
-			kubernetes(f.Data, &r)
+			if data := dropUncheckedDocs(f.Data); hasTopKind(data) {
+				kubernetes(data, &r)
+			}
 		}
 	}
 	return ctx.Err()
