@@ -7,6 +7,7 @@
 package misconfig
 
 import (
+	"bytes"
 	"context"
 	"io/fs"
 	"path"
@@ -98,7 +99,10 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 		helmChart(ctx, d.RenderChart, d.Root, f.Path, &r)
 	case strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml"):
 		if !isHelmTemplate(name, f.Data) {
-			if data := dropUncheckedDocs(f.Data); hasTopKind(data) {
+			// A manifest names its kind at the start of a line, or in a
+			// flow (JSON) mapping as "kind": the second test keeps JSON-style
+			// manifests checked without running the regexp on every values file.
+			if data := dropUncheckedDocs(f.Data); hasTopKind(data) || bytes.Contains(data, []byte(`"kind"`)) {
 				kubernetes(data, &r)
 			}
 		}
