@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/interlock-dev/interlock/internal/audit"
@@ -182,5 +183,30 @@ func testTenThousandHostOperation(t *testing.T, db *store.DB) {
 	tampered.Waves[1].Hosts = append([]string{"host_attacker"}, tampered.Waves[1].Hosts[1:]...)
 	if ops.HostsDigest(tampered) == requested["hosts_digest"] || ops.HashPlan(tampered) == requested["plan_hash"] {
 		t.Error("a swapped host still matches the logged digest or plan hash")
+	}
+}
+
+// TestHostList: a sentence about failed hosts (a halt's detail, which is
+// also an audit entry's) names at most ten, whatever the fleet's size.
+func TestHostList(t *testing.T) {
+	many := make([]string, 10000)
+	for i := range many {
+		many[i] = fmt.Sprintf("host_%05d", i)
+	}
+	for _, tt := range []struct {
+		name string
+		in   []string
+		want string
+	}{
+		{"none", nil, ""},
+		{"two", []string{"a", "b"}, "a, b"},
+		{"ten", many[:10], strings.Join(many[:10], ", ")},
+		{"ten thousand", many, strings.Join(many[:10], ", ") + " and 9990 more"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ops.HostList(tt.in); got != tt.want {
+				t.Errorf("HostList = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

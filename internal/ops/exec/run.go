@@ -169,7 +169,7 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 		// threshold allows later waves; a person who resumes has seen it.
 		if i == 0 && fresh {
 			if bad := r.failedIn(w); len(bad) > 0 {
-				return e.haltWave(ctx, r, w, fmt.Sprintf("Halted after the canary (wave 1): its step failed on %s, so no other host is touched.", strings.Join(bad, ", ")))
+				return e.haltWave(ctx, r, w, fmt.Sprintf("Halted after the canary (wave 1): its step failed on %s, so no other host is touched.", ops.HostList(bad)))
 			}
 		}
 
@@ -209,7 +209,7 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 			}
 		}
 		if len(sick) > 0 {
-			return e.haltWave(ctx, r, w, fmt.Sprintf("Halted after wave %d: the health check failed on %d host(s): %s.", w.Number, len(sick), strings.Join(sick, ", ")))
+			return e.haltWave(ctx, r, w, fmt.Sprintf("Halted after wave %d: the health check failed on %d host(s): %s.", w.Number, len(sick), ops.HostList(sick)))
 		}
 	}
 	if _, err := e.reread(ctx, r.opID); err != nil {
@@ -217,7 +217,7 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 	}
 	detail := fmt.Sprintf("All %d waves finished.", len(plan.Waves))
 	if bad := r.failed(); len(bad) > 0 {
-		detail = fmt.Sprintf("All %d waves finished; %d host(s) failed, within the %d allowed: %s.", len(plan.Waves), len(bad), plan.HaltAfter, strings.Join(bad, ", "))
+		detail = fmt.Sprintf("All %d waves finished; %d host(s) failed, within the %d allowed: %s.", len(plan.Waves), len(bad), plan.HaltAfter, ops.HostList(bad))
 	}
 	if err := e.cfg.Ops.SetState(ctx, r.opID, []ops.OpState{ops.OpRunning}, ops.OpSucceeded, detail, SystemActor); err != nil {
 		return fmt.Errorf("mark succeeded: %w", err)
@@ -555,7 +555,7 @@ func (e *Engine) haltWave(ctx context.Context, r *runState, w ops.Wave, detail s
 			if len(bad) == 0 {
 				detail += fmt.Sprintf(" Rolled back %d host(s).", len(hosts))
 			} else {
-				detail += fmt.Sprintf(" Rollback failed on %d of %d host(s): %s.", len(bad), len(hosts), strings.Join(bad, ", "))
+				detail += fmt.Sprintf(" Rollback failed on %d of %d host(s): %s.", len(bad), len(hosts), ops.HostList(bad))
 			}
 		}
 	}
@@ -653,5 +653,5 @@ func thresholdSentence(wave int, bad []string, haltAfter int) string {
 		where = fmt.Sprintf("Halted in wave %d", wave)
 	}
 	return fmt.Sprintf("%s: %d host(s) failed or were unreachable (%s), more than the %d this plan allows.",
-		where, len(bad), strings.Join(bad, ", "), haltAfter)
+		where, len(bad), ops.HostList(bad), haltAfter)
 }
