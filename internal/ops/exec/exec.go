@@ -199,6 +199,7 @@ type Engine struct {
 	mu      sync.Mutex
 	runs    map[string]*run
 	changed map[string]chan struct{} // closed and replaced on every change of an op
+	writer  stepWriter               // batches step records (batch.go)
 	closed  bool
 	wg      sync.WaitGroup
 }

@@ -114,9 +114,16 @@ func (r *rig) records(t *testing.T) map[string]ops.StepState {
 	return out
 }
 
+// auditKinds counts the audit entries by kind, and the host records they
+// state (exec.LoggedSteps) as "dispatched" and "results".
 func (r *rig) auditKinds(t *testing.T) map[string]int {
 	t.Helper()
-	rows, err := r.db.Query(context.Background(), `SELECT kind FROM audit_entries`)
+	return auditKinds(t, r.db)
+}
+
+func auditKinds(t *testing.T, db *store.DB) map[string]int {
+	t.Helper()
+	rows, err := db.Query(context.Background(), `SELECT kind, data FROM audit_entries`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,10 +131,22 @@ func (r *rig) auditKinds(t *testing.T) map[string]int {
 	out := map[string]int{}
 	for rows.Next() {
 		var k string
-		if err := rows.Scan(&k); err != nil {
+		var data []byte
+		if err := rows.Scan(&k, &data); err != nil {
 			t.Fatal(err)
 		}
 		out[k]++
+		steps, err := exec.LoggedSteps(k, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range steps {
+			if s.Result {
+				out["results"]++
+			} else {
+				out["dispatched"]++
+			}
+		}
 	}
 	return out
 }
@@ -175,8 +194,8 @@ func TestHappyPathCanaryThenWaves(t *testing.T) {
 		t.Errorf("op transitions (-want +got):\n%s", diff)
 	}
 	kinds := r.auditKinds(t)
-	if kinds["op.step_dispatched"] != 10 || kinds["op.step_result"] != 10 {
-		t.Errorf("audit kinds = %v, want 10 op.step_dispatched and 10 op.step_result", kinds)
+	if kinds["dispatched"] != 10 || kinds["results"] != 10 || kinds["op.step_dispatched"]+kinds["op.step_result"] != 0 {
+		t.Errorf("audit kinds = %v, want 10 hosts dispatched and 10 results, in batch entries", kinds)
 	}
 	ids := map[string]bool{}
 	for _, s := range r.d.steps {
@@ -874,7 +893,7 @@ func TestHaltBetweenRecordAndSendLeavesPending(t *testing.T) {
 	if diff := cmp.Diff([]string{"h1/run", "h2/run", "h3/run"}, r.d.called()); diff != "" {
 		t.Errorf("dispatches (-want +got):\n%s", diff)
 	}
-	if kinds := r.auditKinds(t); kinds["op.step_not_sent"] != 1 || kinds["op.step_dispatched"] != 4 {
-		t.Errorf("audit kinds = %v, want 1 op.step_not_sent and 4 op.step_dispatched (h2 twice)", kinds)
+	if kinds := r.auditKinds(t); kinds["op.step_not_sent"] != 1 || kinds["dispatched"] != 4 {
+		t.Errorf("audit kinds = %v, want 1 op.step_not_sent and 4 hosts dispatched (h2 twice)", kinds)
 	}
 }

@@ -338,26 +338,11 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, planned ops.Opera
 	// refuses a second record for this op, host and phase, and a pending
 	// record (never sent) moves to dispatched only once.
 	prev, had := r.get(host, phase)
-	hadPending := had && prev.State == ops.StepPending
-	wctx := context.WithoutCancel(ctx) // a halt must not tear a half-written record
-	err = e.inStepTx(wctx, func(tx Tx) error {
-		if hadPending {
-			if err := tx.UpdateExecStep(wctx, rec, prev.State); err != nil {
-				return err
-			}
-		} else if err := tx.InsertExecStep(wctx, rec); err != nil {
-			return err
-		}
-		if _, err := tx.BumpExecVersion(wctx, op.ID); err != nil {
-			return err
-		}
-		kind, data := "op.step_dispatched", map[string]any{"host": host, "phase": phase, "wave": wave, "step_id": rec.StepID}
-		if rec.State == ops.StepFailed {
-			kind, data["state"], data["error"] = "op.step_result", string(rec.State), rec.Error
-		}
-		return audit.Append(wctx, tx, audit.Entry{Kind: kind, Version: 1, Actor: SystemActor,
-			Subject: "op:" + op.ID, Time: now, Data: data})
-	})
+	var from ops.StepState // "": a new record
+	if had && prev.State == ops.StepPending {
+		from = prev.State
+	}
+	err = e.writeStep(context.WithoutCancel(ctx), rec, from) // a halt must not tear a half-written record
 	if errors.Is(err, ErrStepExists) || errors.Is(err, ErrStepState) {
 		e.log.WarnContext(ctx, "step already recorded; not dispatching again", slog.String("op", op.ID), slog.String("host", host), slog.String("phase", phase))
 		return StepRecord{}, nil
@@ -365,7 +350,6 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, planned ops.Opera
 	if err != nil {
 		return StepRecord{}, fmt.Errorf("record dispatch of %s to %s: %w", phase, host, err)
 	}
-	e.notify(op.ID)
 	if rec.State == ops.StepFailed {
 		r.record(rec)
 		return rec, nil
@@ -433,6 +417,14 @@ func (e *Engine) finish(ctx context.Context, r *runState, rec StepRecord, kind s
 	at := rec.FinishedAt
 	if at.IsZero() {
 		at = e.cfg.Now()
+	}
+	if kind == "op.step_result" {
+		// The common case: batched with other hosts' results (batch.go).
+		if err := e.writeStep(ctx, rec, ops.StepDispatched); err != nil {
+			return fmt.Errorf("record result of %s on %s: %w", rec.Phase, rec.HostID, err)
+		}
+		r.record(rec)
+		return nil
 	}
 	data := map[string]any{"host": rec.HostID, "phase": rec.Phase, "wave": rec.Wave, "step_id": rec.StepID,
 		"state": string(rec.State), "exit_code": rec.ExitCode, "error": rec.Error}
