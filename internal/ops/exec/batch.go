@@ -103,6 +103,10 @@ func (e *Engine) leadWrites(ctx context.Context) {
 // already there, a conflict with another server), each record is written
 // again in a transaction of its own, so one bad record fails nobody else.
 func (e *Engine) writeBatch(ctx context.Context, batch []*stepWrite) {
+	batch = e.dropStopped(ctx, batch)
+	if len(batch) == 0 {
+		return
+	}
 	err := e.cfg.Store.InTx(ctx, func(tx Tx) error { return e.recordBatch(ctx, tx, batch) })
 	if err == nil || len(batch) == 1 {
 		e.announceBatch(batch, err)
@@ -117,6 +121,45 @@ func (e *Engine) writeBatch(ctx context.Context, batch []*stepWrite) {
 		e.announceBatch(one, err)
 		w.done <- err
 	}
+}
+
+// dropStopped re-reads, once per operation, the state of every operation
+// batch would record a dispatch for (invariant 3: nothing is sent unless
+// its operation is running, read again just before its record commits),
+// answers errStopped to the dispatches of an operation no longer running
+// and returns the rest. One read per batch replaces one per host.
+func (e *Engine) dropStopped(ctx context.Context, batch []*stepWrite) []*stepWrite {
+	sr, ok := e.cfg.Ops.(opStateReader)
+	if !ok {
+		return batch // dispatchOne re-read the whole operation itself
+	}
+	verdict := map[string]error{}
+	for _, w := range batch {
+		if !w.dispatched() {
+			continue
+		}
+		if _, done := verdict[w.rec.OpID]; done {
+			continue
+		}
+		st, err := sr.State(ctx, w.rec.OpID)
+		switch {
+		case err != nil:
+			verdict[w.rec.OpID] = fmt.Errorf("load op %s: %w", w.rec.OpID, err)
+		case st != ops.OpRunning:
+			verdict[w.rec.OpID] = errStopped
+		default:
+			verdict[w.rec.OpID] = nil
+		}
+	}
+	keep := batch[:0:0]
+	for _, w := range batch {
+		if err := verdict[w.rec.OpID]; err != nil && w.dispatched() {
+			w.done <- err
+			continue
+		}
+		keep = append(keep, w)
+	}
+	return keep
 }
 
 // announceBatch wakes the watchers of every operation batch changed.

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/interlock-dev/interlock/internal/ops"
 	"github.com/interlock-dev/interlock/internal/ops/exec"
@@ -103,4 +106,53 @@ func testWaveRecordsAreBatched(t *testing.T, db *store.DB) {
 		t.Errorf("%d audit entries for %d hosts' dispatches and results: not batched", entries, n)
 	}
 	t.Logf("%d hosts: %d step entries", n, entries)
+}
+
+// stateOps is fakeOps that can read an operation's state alone, as
+// ops.Manager can: the executor then re-reads the state once per batch of
+// records rather than the whole operation per host.
+type stateOps struct{ *fakeOps }
+
+func (s stateOps) State(ctx context.Context, id string) (ops.OpState, error) {
+	op, err := s.Get(ctx, id)
+	return op.State, err
+}
+
+// TestBatchRereadsTheStateBeforeEveryDispatch: an operation halted while
+// its first host's step runs sends nothing more, even before the
+// executor's own poll notices the halt: the record of the next dispatch
+// re-reads the state before it commits.
+func TestBatchRereadsTheStateBeforeEveryDispatch(t *testing.T) {
+	release := make(chan struct{})
+	d := newDispatcher().set("h1/run", outcome{release: release})
+	p := plan([]string{"h1", "h2", "h3"})
+	p.Concurrency = 1
+	o := newFakeOps(operation(p))
+	r := &rig{poll: time.Hour, db: storetest.OpenSQLite(t), ops: o, g: &fakeGuard{fail: map[int]string{}}, d: d}
+	r.stor = r.db.ExecStore()
+	eng, err := exec.New(exec.Config{Store: r.stor, Ops: stateOps{o}, Guard: r.g, Dispatcher: d, Now: func() time.Time { return t0 }, PollInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		eng.Shutdown(ctx)
+	})
+	r.eng = eng
+	d.sent = make(chan string, 3)
+	start(t, r)
+	if got := <-d.sent; got != "h1/run" {
+		t.Fatalf("first dispatch %s, want h1/run", got)
+	}
+	o.force("op1", ops.OpHalted) // a halt made elsewhere, not through this engine
+	close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := eng.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"h1/run"}, d.called()); diff != "" {
+		t.Errorf("dispatches after the halt (-want +got):\n%s", diff)
+	}
 }

@@ -28,16 +28,28 @@ type runState struct {
 
 	mu       sync.Mutex
 	steps    map[stepKey]StepRecord
-	failures []string // hosts whose run step or health check failed or is unknown, once each
+	failures []string        // hosts whose run step or health check failed or is unknown, once each
+	failedAt map[string]bool // the hosts in failures: a list scanned per record was O(n²) on a failing fleet
 }
 
 func (r *runState) record(s StepRecord) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.steps[stepKey{s.HostID, s.Phase}] = s
-	if failure(s) && !slices.Contains(r.failures, s.HostID) {
+	if failure(s) && !r.failedAt[s.HostID] {
+		if r.failedAt == nil {
+			r.failedAt = map[string]bool{}
+		}
+		r.failedAt[s.HostID] = true
 		r.failures = append(r.failures, s.HostID)
 	}
+}
+
+// failedCount is len(failed()) without the copy.
+func (r *runState) failedCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.failures)
 }
 
 // failure reports whether s counts against an operation's failure
@@ -290,7 +302,7 @@ func (e *Engine) runPhase(ctx context.Context, r *runState, op ops.Operation, w 
 			if s.State == "" {
 				return
 			}
-			if haltAfter >= 0 && len(r.failed()) > haltAfter {
+			if haltAfter >= 0 && r.failedCount() > haltAfter {
 				stop(nil)
 			}
 		}()
@@ -313,10 +325,15 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, planned ops.Opera
 	if ctx.Err() != nil {
 		return StepRecord{}, errStopped
 	}
-	// Invariant 3: re-read the operation before every dispatch.
-	op, err := e.recheck(ctx, r.opID, planned)
-	if err != nil {
-		return StepRecord{}, err
+	// Invariant 3: re-read the operation before every dispatch. The step
+	// writer does it for every batch of records, just before they commit
+	// (batch.go); a host that leaves service first is re-read here, before
+	// it leaves.
+	op, err := planned, error(nil)
+	if _, batched := e.cfg.Ops.(opStateReader); !batched || planned.ID != r.opID || planned.Plan.RemovesCapacity {
+		if op, err = e.recheck(ctx, r.opID, planned); err != nil {
+			return StepRecord{}, err
+		}
 	}
 	step, secrets, serr := e.buildStep(ctx, op, host, phase, cmd)
 	now := e.cfg.Now()
