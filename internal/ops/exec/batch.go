@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/interlock-dev/interlock/internal/audit"
 	"github.com/interlock-dev/interlock/internal/ops"
@@ -81,11 +82,21 @@ func (e *Engine) writeStep(ctx context.Context, rec StepRecord, from ops.StepSta
 	return <-w.done
 }
 
+// DefaultRecordLinger is the server's Config.RecordLinger.
+const DefaultRecordLinger = 5 * time.Millisecond
+
 // leadWrites writes queued records, a batch at a time, until none is left.
+// A batch smaller than a quarter of maxBatch first waits RecordLinger for
+// more.
 func (e *Engine) leadWrites(ctx context.Context) {
 	sw := &e.writer
 	for {
 		sw.mu.Lock()
+		if e.cfg.RecordLinger > 0 && len(sw.queue) < maxBatch/4 {
+			sw.mu.Unlock()
+			time.Sleep(e.cfg.RecordLinger)
+			sw.mu.Lock()
+		}
 		n := min(len(sw.queue), maxBatch)
 		if n == 0 {
 			sw.leading = false
