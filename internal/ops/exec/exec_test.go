@@ -47,14 +47,14 @@ type rig struct {
 	stor exec.Store
 }
 
-func newRig(t *testing.T, db *store.DB, o *fakeOps, d *fakeDispatcher) *rig {
+func newRig(t testing.TB, db *store.DB, o *fakeOps, d *fakeDispatcher) *rig {
 	t.Helper()
 	r := &rig{db: db, ops: o, g: &fakeGuard{fail: map[int]string{}}, d: d, stor: db.ExecStore()}
 	r.eng = r.engine(t, r.stor)
 	return r
 }
 
-func (r *rig) engine(t *testing.T, st exec.Store) *exec.Engine {
+func (r *rig) engine(t testing.TB, st exec.Store) *exec.Engine {
 	t.Helper()
 	poll := r.poll
 	if poll == 0 {
@@ -75,7 +75,7 @@ func (r *rig) engine(t *testing.T, st exec.Store) *exec.Engine {
 
 // finish waits until the op is in a terminal state and every run of eng
 // has ended (including in-flight steps) and returns the progress.
-func (r *rig) finish(t *testing.T) exec.Progress {
+func (r *rig) finish(t testing.TB) exec.Progress {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -151,7 +151,7 @@ func auditKinds(t *testing.T, db *store.DB) map[string]int {
 	return out
 }
 
-func start(t *testing.T, r *rig) {
+func start(t testing.TB, r *rig) {
 	t.Helper()
 	if err := r.eng.Start(context.Background(), "op1"); err != nil {
 		t.Fatalf("Start: %v", err)
