@@ -434,7 +434,7 @@ func runCmd(e *env) *cobra.Command {
 					return err
 				}
 				return e.output(res, func() error {
-					e.printPlan(res)
+					e.printPlan(res, "")
 					if res.Allowed {
 						e.printf("Dry run: nothing was created.\n")
 					} else {
@@ -449,7 +449,7 @@ func runCmd(e *env) *cobra.Command {
 				return err
 			}
 			return e.output(out, func() error {
-				e.printPlan(out.Result)
+				e.printPlan(out.Result, out.Operation.ID)
 				op := out.Operation
 				switch {
 				case out.Started:
@@ -496,7 +496,8 @@ func hostName(p wire.Plan, id string) string {
 }
 
 // printPlan prints a plan for people: hosts per wave, hash, verdicts, needs.
-func (e *env) printPlan(r wire.PlanResult) {
+// opID names the operation made from it ("" for a dry run).
+func (e *env) printPlan(r wire.PlanResult, opID string) {
 	p := r.Plan
 	hosts := 0
 	for _, w := range p.Waves {
@@ -504,7 +505,7 @@ func (e *env) printPlan(r wire.PlanResult) {
 	}
 	e.printf("Plan for %s v%d on %s: %d hosts in %d waves (concurrency %d, halt after %d failures)\n",
 		p.Runbook, p.RunbookVersion, p.Service, hosts, len(p.Waves), p.Concurrency, p.HaltAfter)
-	e.printWaves(p, 16, false, "")
+	e.printWaves(p, 16, false, opID)
 	e.printf("  step:            %s\n", argvText(p.Step.Argv))
 	e.printSecrets(p, "reads secrets:  ")
 	e.printf("  services:        %s\n", strings.Join(p.Services, ", "))

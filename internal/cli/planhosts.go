@@ -40,7 +40,7 @@ func (e *env) printWaves(p wire.Plan, width int, all bool, opID string) {
 		e.printf("  %-*s %s\n", width, label+":", text)
 	}
 	if cut {
-		how := "run with --hosts to list every one"
+		how := "--json lists every one"
 		if opID != "" {
 			how = "interlock ops show " + opID + " --hosts lists every one"
 		}

@@ -89,7 +89,8 @@ func TestLargePlanViews(t *testing.T) {
 		t.Fatalf("run on %d hosts: %d\n%s%s", n, code, out, stderr)
 	}
 	id := strings.Fields(out[strings.Index(out, "Operation op_"):])[1]
-	if lines := strings.Count(out, "\n"); lines > 40 || !strings.Contains(out, " more (") || !strings.Contains(out, fmt.Sprintf("%d in ", n)) {
+	if lines := strings.Count(out, "\n"); lines > 40 || !strings.Contains(out, " more (") || !strings.Contains(out, fmt.Sprintf("%d in ", n)) ||
+		!strings.Contains(out, "interlock ops show "+id+" --hosts lists every one") {
 		t.Errorf("run printed %d lines; want the waves summarised with the host count:\n%s", lines, out)
 	}
 
