@@ -901,10 +901,11 @@ func (s *Manager) removeHosts(ctx context.Context, tx Tx, op Operation, actor st
 }
 
 // TakeOutOfService implements exec.Ops: host leaves service, for opID,
-// before a capacity-removing step is sent to it.
+// before a capacity-removing step is sent to it. A wave's hosts leave at
+// once, so their transactions share commits.
 func (s *Manager) TakeOutOfService(ctx context.Context, opID, hostID string) error {
 	now := s.clock()
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.inTxGrouped(ctx, func(tx Tx) error {
 		return takeOutOfService(ctx, tx, opID, hostID, "system", now)
 	})
 	if err != nil {
