@@ -13,6 +13,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/store"
 	"github.com/interlock-dev/interlock/internal/store/storetest"
 	"github.com/interlock-dev/interlock/internal/tlog"
+	"github.com/interlock-dev/interlock/internal/usererr"
 )
 
 // fleetRunbook runs one harmless step on count hosts of a service: a
@@ -206,6 +207,61 @@ func TestHostList(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := ops.HostList(tt.in); got != tt.want {
 				t.Errorf("HostList = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTamperedPlanIsNeitherApprovedNorStarted: someone with write access
+// to the database swaps a host into a stored plan (leaving its hash). The
+// approval and the start both refuse it, and nothing changes.
+func TestTamperedPlanIsNeitherApprovedNorStarted(t *testing.T) {
+	for name, open := range map[string]func(testing.TB) *store.DB{"sqlite": storetest.OpenSQLite, "postgres": storetest.OpenPostgres} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnvOn(t, open(t), 0)
+			if _, err := e.m.ApplyRunbook(e.ctx, admin, []byte(fleetRunbook)); err != nil {
+				t.Fatal(err)
+			}
+			e.addFleet("fleet", 40)
+			e.addFleet("other", 1)
+			req := ops.RunRequest{Runbook: "fleet-step", Params: map[string]string{"service": "fleet", "count": "20"}, Reason: "INC-7", Requester: operator1}
+			tamper := func(op ops.Operation) {
+				t.Helper()
+				p := op.Plan
+				p.Waves = append([]ops.Wave(nil), p.Waves...)
+				p.Waves[1].Hosts = append([]string{"host_other_00000"}, p.Waves[1].Hosts[1:]...)
+				b, err := json.Marshal(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := e.db.Exec(e.ctx, `UPDATE ops_operations SET plan = $1 WHERE id = $2`, string(b), op.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			op, _, err := e.m.Run(e.ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tamper(op)
+			_, _, err = e.m.Approve(e.ctx, op.ID, approver1, op.Plan.Hash)
+			wantUserErr(t, err, usererr.Conflict, "plan_tampered")
+			if got, _ := e.m.Get(e.ctx, op.ID); got.State != ops.OpPending || len(got.Approvals) != 0 {
+				t.Errorf("after a refused approval: %s with %d approvals, want pending with none", got.State, len(got.Approvals))
+			}
+
+			op, _, err = e.m.Run(e.ctx, ops.RunRequest{Runbook: "fleet-step", Params: map[string]string{"service": "fleet", "count": "20"}, Reason: "INC-8", Requester: operator1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := e.m.Approve(e.ctx, op.ID, approver1, op.Plan.Hash); err != nil {
+				t.Fatal(err)
+			}
+			tamper(op)
+			_, err = e.m.Start(e.ctx, op.ID, approver1)
+			wantUserErr(t, err, usererr.Conflict, "plan_tampered")
+			if got, _ := e.m.Get(e.ctx, op.ID); got.State != ops.OpReady {
+				t.Errorf("after a refused start: %s, want ready", got.State)
 			}
 		})
 	}

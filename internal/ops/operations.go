@@ -510,6 +510,9 @@ func (s *Manager) Approve(ctx context.Context, opID string, approver wire.Princi
 		if op.State != OpPending {
 			return usererr.New(usererr.Conflict, "op_not_pending", "Operation %s is %s, not waiting for approval.", op.ID, op.State)
 		}
+		if err := CheckPlanIntact(op); err != nil {
+			return err
+		}
 		if approver.Kind != "person" || approver.ID == "" {
 			return refuse("person_required", "Only a person can approve an operation.")
 		}
@@ -723,6 +726,9 @@ func (s *Manager) Start(ctx context.Context, opID string, by wire.Principal) (Op
 		}
 		if op.State != OpReady {
 			return usererr.New(usererr.Conflict, "op_not_ready", "Operation %s is %s, not ready to start.", op.ID, op.State)
+		}
+		if err := CheckPlanIntact(op); err != nil {
+			return err
 		}
 		now := s.clock()
 		if !op.BreakGlass {

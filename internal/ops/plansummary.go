@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/usererr"
 )
 
 // HostsDigest is wire.HostsDigest of p's waves: the hex SHA-256 of the
@@ -52,4 +53,19 @@ func HostList(ids []string) string {
 		return strings.Join(ids, ", ")
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(ids[:shown], ", "), len(ids)-shown)
+}
+
+// CheckPlanIntact refuses an operation whose stored plan no longer hashes
+// to its stored hash: someone changed the store (a host swapped into a
+// wave, say) outside Interlock, and nothing of it may be approved or run.
+// A plan changed together with its hash is caught only against the log
+// (op.requested's plan_hash and hosts_digest). The executor checks it
+// again before every wave.
+func CheckPlanIntact(op Operation) error {
+	if HashPlan(op.Plan) != op.Plan.Hash {
+		return usererr.New(usererr.Conflict, "plan_tampered",
+			"The stored plan of operation %s no longer matches its hash %s: it was changed outside Interlock. Nothing was approved or started; deny or abort it and check the database.",
+			op.ID, short(op.Plan.Hash))
+	}
+	return nil
 }

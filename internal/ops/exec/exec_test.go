@@ -34,6 +34,7 @@ func plan(waves ...[]string) ops.Plan {
 }
 
 func operation(p ops.Plan) ops.Operation {
+	p.Hash = ops.HashPlan(p)
 	return ops.Operation{ID: "op1", Plan: p, State: ops.OpRunning, RequesterID: "p1", CreatedAt: t0}
 }
 

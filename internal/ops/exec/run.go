@@ -147,6 +147,10 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 		if err != nil {
 			return err
 		}
+		if err := ops.CheckPlanIntact(op); err != nil || !sameWaves(op.Plan.Waves, plan.Waves) {
+			e.haltAuto(ctx, r.opID, fmt.Sprintf("Halted before wave %d: the operation's stored plan no longer matches its hash or the plan it started with; it was changed outside Interlock, so nothing more runs.", w.Number))
+			return nil
+		}
 		verdicts, err := e.cfg.Guard.CheckWave(ctx, op, w.Number)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -236,6 +240,11 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 	}
 	e.bump(ctx, r.opID)
 	return nil
+}
+
+// sameWaves reports whether a and b hold the same hosts in the same waves.
+func sameWaves(a, b []ops.Wave) bool {
+	return slices.EqualFunc(a, b, func(x, y ops.Wave) bool { return x.Number == y.Number && slices.Equal(x.Hosts, y.Hosts) })
 }
 
 // bake waits for a wave's changes to settle, or until the run stops.
