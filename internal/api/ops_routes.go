@@ -459,7 +459,8 @@ func wireCommand(c *ops.Command) *wire.Command {
 func wirePlan(p ops.Plan, names map[string]string) wire.Plan {
 	out := wire.Plan{Runbook: p.Runbook, Service: p.Service, RunbookVersion: p.RunbookVersion, Params: p.Params, Step: *wireCommand(&p.Step),
 		HealthCheck: wireCommand(p.HealthCheck), Rollback: wireCommand(p.Rollback), Concurrency: p.Concurrency, HaltAfter: p.HaltAfter,
-		BakeSeconds: p.BakeSeconds, Services: p.Services, RemovesCapacity: p.RemovesCapacity, SecretRefs: p.SecretRefs, Hash: p.Hash, HostNames: names}
+		BakeSeconds: p.BakeSeconds, Services: p.Services, RemovesCapacity: p.RemovesCapacity, SecretRefs: p.SecretRefs, Hash: p.Hash, HostNames: names,
+		HostsDigest: ops.HostsDigest(p)}
 	for _, w := range p.Waves {
 		out.Waves = append(out.Waves, wire.Wave{Number: w.Number, Hosts: w.Hosts})
 	}

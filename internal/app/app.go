@@ -210,7 +210,7 @@ func New(ctx context.Context, cfg config.Config, opt Options) (_ *App, err error
 	}
 	a.setupCluster(ctx, sealer)
 	if a.Exec, err = exec.New(exec.Config{Store: a.db.ExecStore(), Ops: a.Ops, Guard: a.Ops, Dispatcher: a.dispatcher(), Secrets: secretResolver{a.KMS},
-		Runs: a.runClaims(), Announce: a.opsAnnouncer(), Now: a.now, Log: a.log}); err != nil {
+		Runs: a.runClaims(), Announce: a.opsAnnouncer(), Now: a.now, Log: a.log, RecordLinger: exec.DefaultRecordLinger}); err != nil {
 		return nil, fmt.Errorf("executor: %w", err)
 	}
 	a.Hub.SetLateResults(a.Exec) // agents' ledgers settle steps the server lost track of

@@ -12,6 +12,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/audit"
 	"github.com/interlock-dev/interlock/internal/change"
 	"github.com/interlock-dev/interlock/internal/ops"
+	"github.com/interlock-dev/interlock/internal/ops/exec"
 )
 
 // metricsTokenHashes decodes the configured scrape-token hashes
@@ -121,13 +122,23 @@ func age(now, t time.Time) float64 {
 }
 
 // stepFailures counts failed steps as their entries join the log
-// (op.step_result, op.step_settled and op.step_marked with state failed).
+// (op.step_results, op.step_settled and op.step_marked with state failed).
 func stepFailures(l *audit.Log) prometheus.Collector {
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "interlock_step_failures_total",
 		Help: "Steps that failed on a host (non-zero exit, timeout, lost host settled as failed), counted as the log records them."})
 	l.OnSequenced(func(es []audit.StoredEntry) {
 		for _, e := range es {
-			if e.Kind != "op.step_result" && e.Kind != "op.step_settled" && e.Kind != "op.step_marked" {
+			if e.Kind == "op.step_results" || e.Kind == "op.step_result" {
+				// Results, batched or (older) one per host.
+				steps, _ := exec.LoggedSteps(e.Kind, e.Data)
+				for _, s := range steps {
+					if s.State == string(ops.StepFailed) {
+						c.Inc()
+					}
+				}
+				continue
+			}
+			if e.Kind != "op.step_settled" && e.Kind != "op.step_marked" {
 				continue
 			}
 			var d struct {

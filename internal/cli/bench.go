@@ -71,6 +71,7 @@ Linux only (it reads /proc). Everything is removed at the end unless --keep.`,
 	fleet.Flags().DurationVar(&cfg.settle, "settle", 15*time.Second, "how long to wait after enrollment before measuring (first cosignatures, connection churn)")
 	fleet.Flags().StringVar(&cfg.store, "store", "", "PostgreSQL URL for the server (default: SQLite in the temp dir)")
 	fleet.Flags().StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the server's Go CPU profile (its whole run) to this file, for go tool pprof")
+	fleet.Flags().StringVar(&cfg.dispatchProfile, "cpuprofile-dispatch", "", "write the server's Go CPU profile from approval to done (the dispatch only) to this file")
 	fleet.Flags().BoolVar(&cfg.keep, "keep", false, "keep the temp dir (server log, data) and print its path")
 	cmd.AddCommand(fleet)
 	return cmd
@@ -85,6 +86,8 @@ type fleetBench struct {
 	store      string
 	keep       bool
 	cpuProfile string
+	// dispatchProfile is the file for the server's profile of the dispatch only.
+	dispatchProfile string
 
 	dir     string
 	ready   struct{ URL, CAFingerprint, BootstrapCode string }
@@ -226,6 +229,9 @@ func (b *fleetBench) startServer(ctx context.Context) (*exec.Cmd, error) {
 	}
 	if b.cpuProfile != "" {
 		args = append(args, "--cpuprofile", b.cpuProfile)
+	}
+	if b.dispatchProfile != "" {
+		args = append(args, "--cpuprofile-signal", b.dispatchProfile)
 	}
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -450,6 +456,8 @@ func (b *fleetBench) dispatchAll(ctx context.Context, pid int, res *FleetBenchRe
 	if err != nil {
 		return err
 	}
+	signalProfile(pid, b.dispatchProfile, true)
+	defer signalProfile(pid, b.dispatchProfile, false)
 	start := time.Now()
 	if _, err := b.cli("", "approver1", "approve", id, "--otp", code); err != nil {
 		return err

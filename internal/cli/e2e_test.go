@@ -208,6 +208,27 @@ type auditEntry struct {
 	Data    map[string]json.RawMessage
 }
 
+// loggedHosts returns the host records of the batch entries of kind
+// (op.steps_dispatched or op.step_results) among entries, for phase (""
+// means any), each as its JSON object.
+func loggedHosts(t *testing.T, entries []auditEntry, kind, phase string) []map[string]json.RawMessage {
+	t.Helper()
+	list := "steps"
+	if kind == "op.step_results" {
+		list = "results"
+	}
+	var out []map[string]json.RawMessage
+	for _, e := range entries {
+		if e.Kind != kind || (phase != "" && string(e.Data["phase"]) != strconv.Quote(phase)) {
+			continue
+		}
+		var items []map[string]json.RawMessage
+		mustJSON(t, string(e.Data[list]), &items)
+		out = append(out, items...)
+	}
+	return out
+}
+
 // auditEntries returns every entry `interlock log tail` shows, once the
 // log has integrated at least one entry of kind wantKind.
 func (q *quickstart) auditEntries(wantKind string) []auditEntry {
@@ -511,13 +532,13 @@ func runQuickstart(t *testing.T, q *quickstart) {
 	}
 	for _, k := range []string{"identity.bootstrapped", "identity.login", "authz.denied", "identity.invited", "identity.accepted",
 		"host.enrolled", "service.set", "change.requested", "change.approved", "change.applied", "runbook.applied", "op.refused", "op.requested", "op.approval_refused",
-		"op.approved", "op.step_dispatched", "op.step_result", "op.succeeded"} {
+		"op.approved", "op.steps_dispatched", "op.step_results", "op.succeeded"} {
 		if kinds[k] == 0 {
 			t.Errorf("the log has no %s entry (kinds: %v)", k, kinds)
 		}
 	}
-	if kinds["op.step_dispatched"] < 2 {
-		t.Errorf("op.step_dispatched = %d, want one per host (2)", kinds["op.step_dispatched"])
+	if n := len(loggedHosts(t, entries, "op.steps_dispatched", "")); n < 2 {
+		t.Errorf("the log records %d dispatches, want one per host (2)", n)
 	}
 	// Secrets work from the first start: the server creates their key.
 	q.must("s3cr3t-value", "--profile", "admin", "secret", "put", "db/password")

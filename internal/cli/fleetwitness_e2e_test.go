@@ -161,8 +161,8 @@ func testFleetDetectsLogRollback(t *testing.T, dsn string, snapshotDB func(*test
 		t.Errorf("the operation's progress does not show the agent's refusal:\n%s", watch)
 	}
 	refusals := 0
-	for _, e := range q.auditEntries("op.halted") {
-		if e.Kind == "op.step_result" && strings.Contains(string(e.Data["error"]), "agent refuses: log rollback detected") {
+	for _, r := range loggedHosts(t, q.auditEntries("op.halted"), "op.step_results", "") {
+		if strings.Contains(string(r["error"]), "agent refuses: log rollback detected") {
 			refusals++
 		}
 	}

@@ -434,7 +434,7 @@ func runCmd(e *env) *cobra.Command {
 					return err
 				}
 				return e.output(res, func() error {
-					e.printPlan(res)
+					e.printPlan(res, "")
 					if res.Allowed {
 						e.printf("Dry run: nothing was created.\n")
 					} else {
@@ -449,7 +449,7 @@ func runCmd(e *env) *cobra.Command {
 				return err
 			}
 			return e.output(out, func() error {
-				e.printPlan(out.Result)
+				e.printPlan(out.Result, out.Operation.ID)
 				op := out.Operation
 				switch {
 				case out.Started:
@@ -496,7 +496,8 @@ func hostName(p wire.Plan, id string) string {
 }
 
 // printPlan prints a plan for people: hosts per wave, hash, verdicts, needs.
-func (e *env) printPlan(r wire.PlanResult) {
+// opID names the operation made from it ("" for a dry run).
+func (e *env) printPlan(r wire.PlanResult, opID string) {
 	p := r.Plan
 	hosts := 0
 	for _, w := range p.Waves {
@@ -504,17 +505,7 @@ func (e *env) printPlan(r wire.PlanResult) {
 	}
 	e.printf("Plan for %s v%d on %s: %d hosts in %d waves (concurrency %d, halt after %d failures)\n",
 		p.Runbook, p.RunbookVersion, p.Service, hosts, len(p.Waves), p.Concurrency, p.HaltAfter)
-	for _, w := range p.Waves {
-		names := make([]string, len(w.Hosts))
-		for i, h := range w.Hosts {
-			names[i] = hostName(p, h)
-		}
-		label := fmt.Sprintf("wave %d", w.Number)
-		if w.Number == 1 {
-			label += " (canary)"
-		}
-		e.printf("  %-16s %s\n", label+":", strings.Join(names, ", "))
-	}
+	e.printWaves(p, 16, false, opID)
 	e.printf("  step:            %s\n", argvText(p.Step.Argv))
 	e.printSecrets(p, "reads secrets:  ")
 	e.printf("  services:        %s\n", strings.Join(p.Services, ", "))
@@ -560,9 +551,9 @@ func (e *env) printRefusal(err error) {
 
 func approveCmd(e *env) *cobra.Command {
 	var hash, otp string
-	var yes bool
+	var yes, allHosts bool
 	cmd := &cobra.Command{
-		Use:   "approve OP [--plan-hash HASH]",
+		Use:   "approve OP [--plan-hash HASH] [--hosts]",
 		Short: "Approve another person's operation (signs its current plan hash)",
 		Long: "Shows the plan (who asked and why, hosts by wave, guardrails, secrets it reads), asks\n" +
 			"\"approve this plan? [y/N]\" on a terminal, and only then asks for a one-time code and signs the\n" +
@@ -589,8 +580,11 @@ func approveCmd(e *env) *cobra.Command {
 			if hash == "" {
 				hash = op.Plan.Hash
 			}
+			if d := op.Plan.HostsDigest; d != "" && wire.HostsDigest(op.Plan.Waves) != d {
+				return fmt.Errorf("the host list the server sent for %s does not hash to its hosts digest %s; nothing was signed", op.ID, d)
+			}
 			if !e.json {
-				e.printApprovalView(op, personNames(ctx, c))
+				e.printApprovalView(op, personNames(ctx, c), allHosts)
 			}
 			if e.isTerminal() && !yes {
 				answer, err := e.readLine("approve this plan? [y/N] ")
@@ -639,46 +633,44 @@ func approveCmd(e *env) *cobra.Command {
 	cmd.Flags().StringVar(&hash, "plan-hash", "", "the plan hash you reviewed (default: the operation's current hash, shown before signing)")
 	cmd.Flags().StringVar(&otp, "otp", "", "a current one-time code, proving fresh MFA (prompted on a terminal)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask \"approve this plan?\" on a terminal (the plan is still shown)")
+	cmd.Flags().BoolVar(&allHosts, "hosts", false, "list every host of every wave (a large wave is otherwise shown by its first hosts and a count)")
 	return cmd
 }
 
 // printApprovalView shows what an approver is about to sign.
-func (e *env) printApprovalView(op wire.Operation, names map[string]string) {
+func (e *env) printApprovalView(op wire.Operation, names map[string]string, allHosts bool) {
 	p := op.Plan
 	e.printf("Operation %s asks to run %s v%d on %s, params %s.\n", op.ID, p.Runbook, p.RunbookVersion, p.Service, formatLabels(p.Params))
 	e.printf("  requested by: %s at %s\n", personLabel(names, "person:"+op.RequesterID), op.CreatedAt.Local().Format(time.DateTime))
 	e.printf("  reason:       %q\n", op.Reason)
-	for _, w := range p.Waves {
-		hosts := make([]string, len(w.Hosts))
-		for i, h := range w.Hosts {
-			hosts[i] = hostName(p, h)
-		}
-		label := fmt.Sprintf("wave %d", w.Number)
-		if w.Number == 1 {
-			label += " (canary)"
-		}
-		e.printf("  %-13s %s\n", label+":", strings.Join(hosts, ", "))
-	}
+	e.printWaves(p, 13, allHosts, op.ID)
 	e.printf("  step:         %s\n", argvText(p.Step.Argv))
 	e.printf("  services:     %s\n", strings.Join(p.Services, ", "))
 	e.printSecrets(p, "secrets:  ")
 	e.printf("  plan hash:    %s\n", p.Hash)
+	if p.HostsDigest != "" {
+		e.printf("  hosts digest: %s\n", p.HostsDigest)
+	}
 	if len(op.Verdicts) > 0 {
 		e.printVerdicts(op.Verdicts)
 	}
 	e.printf("It %s; it has %d.\n", needsText(op.Needed, op.NeededRoles), len(op.Approvals))
 }
 
-func (e *env) printPlanBrief(p wire.Plan) {
-	var names []string
-	for _, w := range p.Waves {
-		for _, h := range w.Hosts {
-			names = append(names, hostName(p, h))
+// printPlanBrief prints the plan of `ops show`; with allHosts every host,
+// one a line, checked against the plan's hosts digest.
+func (e *env) printPlanBrief(p wire.Plan, opID string, allHosts bool) error {
+	if allHosts {
+		if err := e.printPlanHosts(p); err != nil {
+			return err
 		}
+	} else {
+		e.printWaves(p, 10, false, opID)
 	}
-	e.printf("  hosts:     %s\n  step:      %s\n", strings.Join(names, ", "), argvText(p.Step.Argv))
+	e.printf("  step:      %s\n", argvText(p.Step.Argv))
 	e.printSecrets(p, "secrets:  ")
 	e.printf("  plan hash: %s\n", p.Hash)
+	return nil
 }
 
 func denyCmd(e *env) *cobra.Command {
@@ -746,8 +738,9 @@ func opsQueryCommands(e *env) []*cobra.Command {
 	list.Flags().StringVar(&state, "state", "", "only these states (comma-separated), e.g. pending_approval,running")
 	list.Flags().StringVar(&runbook, "runbook", "", "only this runbook")
 	list.Flags().IntVar(&limit, "limit", 50, "at most this many (1–500)")
+	var allHosts bool
 	show := &cobra.Command{
-		Use:   "show OP",
+		Use:   "show OP [--hosts]",
 		Short: "Show an operation: plan, approvals and state",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -767,7 +760,9 @@ func opsQueryCommands(e *env) []*cobra.Command {
 				if op.BreakGlass {
 					e.printf("  BREAK-GLASS: approvals were skipped\n")
 				}
-				e.printPlanBrief(op.Plan)
+				if err := e.printPlanBrief(op.Plan, op.ID, allHosts); err != nil {
+					return err
+				}
 				e.printf("  approvals: %d of %d", len(op.Approvals), op.Needed)
 				if len(op.NeededRoles) > 0 {
 					e.printf(" (role %s)", strings.Join(op.NeededRoles, " or "))
@@ -783,6 +778,7 @@ func opsQueryCommands(e *env) []*cobra.Command {
 			})
 		},
 	}
+	show.Flags().BoolVar(&allHosts, "hosts", false, "list every host of the plan, one a line by wave, and check the list against its digest")
 	var withdrawReason string
 	withdraw := &cobra.Command{
 		Use:   "withdraw OP [--reason TEXT]",

@@ -17,7 +17,7 @@ func newServeCmd(e *env) *cobra.Command {
 	var file string
 	var flags config.Config
 	var verbose bool
-	var cpuProfile string
+	var cpuProfile, cpuProfileSignal string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the control plane (HTTPS; embedded SQLite in --data unless --store postgres://…)",
@@ -71,6 +71,11 @@ func newServeCmd(e *env) *cobra.Command {
 				}
 				defer stop()
 			}
+			if cpuProfileSignal != "" {
+				// For interlock bench fleet --cpuprofile-dispatch: a profile
+				// of one window only (SIGUSR1 to SIGUSR2).
+				defer profileOnSignal(e.ctx, cpuProfileSignal)()
+			}
 			level := slog.LevelInfo
 			if verbose {
 				level = slog.LevelDebug
@@ -114,5 +119,7 @@ func newServeCmd(e *env) *cobra.Command {
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log debug messages (every authorization decision)")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of the server to this file until it stops (for interlock bench fleet)")
 	_ = cmd.Flags().MarkHidden("cpuprofile")
+	cmd.Flags().StringVar(&cpuProfileSignal, "cpuprofile-signal", "", "write a Go CPU profile of the server to this file from SIGUSR1 to SIGUSR2 (for interlock bench fleet)")
+	_ = cmd.Flags().MarkHidden("cpuprofile-signal")
 	return cmd
 }

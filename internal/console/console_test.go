@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -215,5 +216,34 @@ func TestSignInSpendsTheAddressBudget(t *testing.T) {
 	}
 	if codes[0] != http.StatusUnauthorized || codes[2] != http.StatusTooManyRequests {
 		t.Errorf("three sign-ins with a budget of two answered %v", codes)
+	}
+}
+
+// TestLargeWaveFolded: a wave of thousands of hosts shows ten names and a
+// count, with every host in a folded list, and the plan's hosts digest.
+func TestLargeWaveFolded(t *testing.T) {
+	c, api := newTestConsole(t)
+	hosts, names := make([]string, 3000), map[string]string{}
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("h_%04d", i)
+		names[hosts[i]] = fmt.Sprintf("fleet-%04d", i)
+	}
+	api.answers["GET /v1/ops?state=pending_approval"] = wire.OperationList{Operations: []wire.Operation{{ID: "op_big"}}}
+	api.answers["GET /v1/ops/op_big"] = wire.Operation{ID: "op_big", State: "pending_approval", RequesterID: "p-bob", Reason: "INC-3k", Needed: 1,
+		Plan: wire.Plan{Runbook: "bench-step", RunbookVersion: 1, Service: "fleet", Hash: "abc", HostsDigest: "d1g3st",
+			Waves: []wire.Wave{{Number: 1, Hosts: hosts[:1]}, {Number: 2, Hosts: hosts[1:]}}, HostNames: names}}
+	api.answers["GET /v1/users"] = wire.UserList{Users: []wire.User{{ID: "p-bob", Username: "bob"}}}
+	w := do(c, "GET", "/ui/approvals", nil, goodToken, nil)
+	body := w.Body.String()
+	if w.Code != http.StatusOK {
+		t.Fatalf("approvals: %d\n%s", w.Code, body)
+	}
+	for _, want := range []string{"fleet-0001, fleet-0002", "… and 2989 more", "all 2999 hosts of wave 2", "fleet-2999", "d1g3st"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the card does not show %q", want)
+		}
+	}
+	if strings.Count(body, "fleet-2999") != 1 || strings.Index(body, "<details>") > strings.Index(body, "fleet-2999") {
+		t.Error("every host past the tenth must be in the folded list only")
 	}
 }

@@ -134,10 +134,16 @@ type opView struct {
 	CreatedText string
 }
 
+// waveView is one wave of a plan card. A wave of more than a dozen hosts
+// shows its first ten (Shown) and a count (More) with the whole list (All)
+// folded away: ten thousand names in a paragraph is nothing an approver
+// reads, but every one must be there to look at.
 type waveView struct {
 	Number int
 	Canary bool
-	Hosts  []string
+	Shown  []string
+	More   int
+	All    []string // nil when Shown is the whole wave
 }
 
 type paramView struct {
@@ -198,7 +204,10 @@ func (c *Console) viewOp(op wire.Operation, names map[string]string, me wire.Pri
 	for _, w := range op.Plan.Waves {
 		wv := waveView{Number: w.Number, Canary: w.Number == 1}
 		for _, h := range w.Hosts {
-			wv.Hosts = append(wv.Hosts, nameOf(op.Plan.HostNames, h))
+			wv.Shown = append(wv.Shown, nameOf(op.Plan.HostNames, h))
+		}
+		if len(wv.Shown) > 12 {
+			wv.All, wv.Shown, wv.More = wv.Shown, wv.Shown[:10], len(wv.Shown)-10
 		}
 		v.Waves = append(v.Waves, wv)
 	}

@@ -401,15 +401,22 @@ func (s *Manager) Run(ctx context.Context, req RunRequest) (Operation, PlanResul
 		if err := tx.InsertOperation(ctx, op); err != nil {
 			return err
 		}
-		kind, data := "op.requested", map[string]any{
-			"runbook": op.Plan.Runbook, "runbook_version": op.Plan.RunbookVersion, "params": op.Plan.Params, "hosts": op.Plan.Hosts(),
-			"plan_hash": op.Plan.Hash, "approvals_needed": op.Needed, "approver_roles": op.NeededRoles, "policy_ids": res.PolicyIDs,
+		// Version 2 (2026-12-03): the hosts by hosts_digest, host_count and
+		// wave_sizes, with services and secret_refs, instead of the list
+		// of every host ID (version 1), which passed the entry limit at
+		// about 2,500 hosts. The list stays in the store with the plan.
+		kind, data := "op.requested", planRecord(op.Plan)
+		for k, v := range map[string]any{
+			"runbook": op.Plan.Runbook, "runbook_version": op.Plan.RunbookVersion, "params": op.Plan.Params,
+			"approvals_needed": op.Needed, "approver_roles": op.NeededRoles, "policy_ids": res.PolicyIDs,
 			"unusual": res.Unusual, "state": string(op.State),
+		} {
+			data[k] = v
 		}
 		if req.BreakGlass {
 			kind, data["alert"] = "op.break_glass", true
 		}
-		return audit.Append(ctx, tx, audit.Entry{Kind: kind, Version: 1, Actor: req.Requester.Actor(), Subject: "op:" + id, Time: now,
+		return audit.Append(ctx, tx, audit.Entry{Kind: kind, Version: 2, Actor: req.Requester.Actor(), Subject: "op:" + id, Time: now,
 			Data: data, Personal: map[string]string{"reason": req.Reason, "requester_username": req.Requester.Name}})
 	})
 	if err != nil {
@@ -502,6 +509,9 @@ func (s *Manager) Approve(ctx context.Context, opID string, approver wire.Princi
 		}
 		if op.State != OpPending {
 			return usererr.New(usererr.Conflict, "op_not_pending", "Operation %s is %s, not waiting for approval.", op.ID, op.State)
+		}
+		if err := CheckPlanIntact(op); err != nil {
+			return err
 		}
 		if approver.Kind != "person" || approver.ID == "" {
 			return refuse("person_required", "Only a person can approve an operation.")
@@ -717,6 +727,9 @@ func (s *Manager) Start(ctx context.Context, opID string, by wire.Principal) (Op
 		if op.State != OpReady {
 			return usererr.New(usererr.Conflict, "op_not_ready", "Operation %s is %s, not ready to start.", op.ID, op.State)
 		}
+		if err := CheckPlanIntact(op); err != nil {
+			return err
+		}
 		now := s.clock()
 		if !op.BreakGlass {
 			valid := validApprovals(op, now)
@@ -894,10 +907,11 @@ func (s *Manager) removeHosts(ctx context.Context, tx Tx, op Operation, actor st
 }
 
 // TakeOutOfService implements exec.Ops: host leaves service, for opID,
-// before a capacity-removing step is sent to it.
+// before a capacity-removing step is sent to it. A wave's hosts leave at
+// once, so their transactions share commits.
 func (s *Manager) TakeOutOfService(ctx context.Context, opID, hostID string) error {
 	now := s.clock()
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.inTxGrouped(ctx, func(tx Tx) error {
 		return takeOutOfService(ctx, tx, opID, hostID, "system", now)
 	})
 	if err != nil {

@@ -1,6 +1,12 @@
 package wire
 
-import "time"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
 
 // Inventory, runbooks, operations and approvals (internal/ops), API v1.
 //
@@ -189,6 +195,9 @@ type Plan struct {
 	Hash            string            `json:"hash"`
 	// HostNames maps each planned host ID to its name, for display.
 	HostNames map[string]string `json:"host_names,omitempty"`
+	// HostsDigest is HostsDigest(Waves) as the server computed it: what
+	// the operation's op.requested log entry records (version 2).
+	HostsDigest string `json:"hosts_digest,omitempty"`
 }
 
 // Verdict is one guardrail's judgement, as a sentence.
@@ -285,4 +294,22 @@ type ApproveResponse struct {
 // ReasonRequest carries a person's reason (deny, halt, resume, abort).
 type ReasonRequest struct {
 	Reason string `json:"reason,omitempty"`
+}
+
+// HostsDigest is the hex SHA-256 of waves' JSON encoding (each wave's
+// number and host IDs, in dispatch order). The op.requested log entry
+// (version 2) records it beside the plan hash instead of the host list,
+// which at thousands of hosts would pass the log's entry limit; anyone
+// holding the list (interlock ops show OP --hosts) computes it again and
+// compares it with the logged one.
+func HostsDigest(waves []Wave) string {
+	if waves == nil {
+		waves = []Wave{}
+	}
+	b, err := json.Marshal(waves)
+	if err != nil {
+		panic(fmt.Sprintf("wire: encode waves: %v", err)) // []Wave always encodes
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

@@ -176,7 +176,7 @@ func (e *Engine) Resume(ctx context.Context, opID, by string) error {
 	if bad := failedHosts(steps); len(bad) > op.Plan.HaltAfter {
 		return usererr.New(usererr.Conflict, "too_many_failures",
 			"Operation %s cannot resume: %d hosts failed or are unknown (%s), more than the %d this plan allows. Mark unknown hosts you have checked (interlock ops mark), or abort and plan again.",
-			opID, len(bad), strings.Join(bad, ", "), op.Plan.HaltAfter)
+			opID, len(bad), ops.HostList(bad), op.Plan.HaltAfter)
 	}
 	var unknownChecks []string
 	for _, s := range steps {
@@ -187,7 +187,7 @@ func (e *Engine) Resume(ctx context.Context, opID, by string) error {
 	if len(unknownChecks) > 0 {
 		return usererr.New(usererr.Conflict, "unknown_health",
 			"Operation %s cannot resume: the health check of %s was in flight at a restart and its result is unknown. Check those hosts and mark the health step (interlock ops mark --phase health), or abort.",
-			opID, strings.Join(unknownChecks, ", "))
+			opID, ops.HostList(unknownChecks))
 	}
 	if err := e.cfg.Guard.CheckResume(ctx, op, untouchedHosts(op.Plan, steps)); err != nil {
 		return err
@@ -319,7 +319,7 @@ func (e *Engine) recoverOne(ctx context.Context, op ops.Operation, wasRunning bo
 	detail := fmt.Sprintf("The server restarted during wave %d with no step in flight. Nothing was re-run; resume to continue or abort.", currentWave(steps))
 	if len(unknown) > 0 {
 		detail = fmt.Sprintf("The server restarted while %d host(s) were running a step: %s. Their result is unknown and nothing was re-run. The operation continues by itself when their agents report the outcome from their ledgers; or check those hosts, mark them, then resume or abort.",
-			len(unknown), strings.Join(unknown, ", "))
+			len(unknown), ops.HostList(unknown))
 	}
 	e.log.WarnContext(ctx, "op needs attention after restart", slog.String("op", op.ID), slog.Int("unknown", len(unknown)))
 	if err := e.cfg.Ops.SetState(ctx, op.ID, []ops.OpState{ops.OpRunning}, ops.OpAttention, detail, SystemActor); err != nil {

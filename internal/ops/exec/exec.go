@@ -182,6 +182,13 @@ type Config struct {
 	// Runs, when several servers share the database, makes one server at
 	// a time run each operation (cluster.go); nil means this one runs all.
 	Runs RunClaims
+	// RecordLinger is how long a small batch of step records (batch.go)
+	// waits for more before it is written. Results come back over a
+	// wave's length, a few per millisecond; without a linger each pays for
+	// a commit of its own, with one they share it, and a step waits that
+	// much longer to be sent or to count. Zero writes at once; the server
+	// uses DefaultRecordLinger.
+	RecordLinger time.Duration
 	// Announce, if set, tells the other servers that an operation changed
 	// (they call Changed), so their long-polls answer at once rather than
 	// at their next poll.
@@ -199,6 +206,7 @@ type Engine struct {
 	mu      sync.Mutex
 	runs    map[string]*run
 	changed map[string]chan struct{} // closed and replaced on every change of an op
+	writer  stepWriter               // batches step records (batch.go)
 	closed  bool
 	wg      sync.WaitGroup
 }

@@ -34,6 +34,7 @@ func plan(waves ...[]string) ops.Plan {
 }
 
 func operation(p ops.Plan) ops.Operation {
+	p.Hash = ops.HashPlan(p)
 	return ops.Operation{ID: "op1", Plan: p, State: ops.OpRunning, RequesterID: "p1", CreatedAt: t0}
 }
 
@@ -47,14 +48,14 @@ type rig struct {
 	stor exec.Store
 }
 
-func newRig(t *testing.T, db *store.DB, o *fakeOps, d *fakeDispatcher) *rig {
+func newRig(t testing.TB, db *store.DB, o *fakeOps, d *fakeDispatcher) *rig {
 	t.Helper()
 	r := &rig{db: db, ops: o, g: &fakeGuard{fail: map[int]string{}}, d: d, stor: db.ExecStore()}
 	r.eng = r.engine(t, r.stor)
 	return r
 }
 
-func (r *rig) engine(t *testing.T, st exec.Store) *exec.Engine {
+func (r *rig) engine(t testing.TB, st exec.Store) *exec.Engine {
 	t.Helper()
 	poll := r.poll
 	if poll == 0 {
@@ -75,7 +76,7 @@ func (r *rig) engine(t *testing.T, st exec.Store) *exec.Engine {
 
 // finish waits until the op is in a terminal state and every run of eng
 // has ended (including in-flight steps) and returns the progress.
-func (r *rig) finish(t *testing.T) exec.Progress {
+func (r *rig) finish(t testing.TB) exec.Progress {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -114,9 +115,16 @@ func (r *rig) records(t *testing.T) map[string]ops.StepState {
 	return out
 }
 
+// auditKinds counts the audit entries by kind, and the host records they
+// state (exec.LoggedSteps) as "dispatched" and "results".
 func (r *rig) auditKinds(t *testing.T) map[string]int {
 	t.Helper()
-	rows, err := r.db.Query(context.Background(), `SELECT kind FROM audit_entries`)
+	return auditKinds(t, r.db)
+}
+
+func auditKinds(t *testing.T, db *store.DB) map[string]int {
+	t.Helper()
+	rows, err := db.Query(context.Background(), `SELECT kind, data FROM audit_entries`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,15 +132,27 @@ func (r *rig) auditKinds(t *testing.T) map[string]int {
 	out := map[string]int{}
 	for rows.Next() {
 		var k string
-		if err := rows.Scan(&k); err != nil {
+		var data []byte
+		if err := rows.Scan(&k, &data); err != nil {
 			t.Fatal(err)
 		}
 		out[k]++
+		steps, err := exec.LoggedSteps(k, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range steps {
+			if s.Result {
+				out["results"]++
+			} else {
+				out["dispatched"]++
+			}
+		}
 	}
 	return out
 }
 
-func start(t *testing.T, r *rig) {
+func start(t testing.TB, r *rig) {
 	t.Helper()
 	if err := r.eng.Start(context.Background(), "op1"); err != nil {
 		t.Fatalf("Start: %v", err)
@@ -175,8 +195,8 @@ func TestHappyPathCanaryThenWaves(t *testing.T) {
 		t.Errorf("op transitions (-want +got):\n%s", diff)
 	}
 	kinds := r.auditKinds(t)
-	if kinds["op.step_dispatched"] != 10 || kinds["op.step_result"] != 10 {
-		t.Errorf("audit kinds = %v, want 10 op.step_dispatched and 10 op.step_result", kinds)
+	if kinds["dispatched"] != 10 || kinds["results"] != 10 || kinds["op.step_dispatched"]+kinds["op.step_result"] != 0 {
+		t.Errorf("audit kinds = %v, want 10 hosts dispatched and 10 results, in batch entries", kinds)
 	}
 	ids := map[string]bool{}
 	for _, s := range r.d.steps {
@@ -874,7 +894,7 @@ func TestHaltBetweenRecordAndSendLeavesPending(t *testing.T) {
 	if diff := cmp.Diff([]string{"h1/run", "h2/run", "h3/run"}, r.d.called()); diff != "" {
 		t.Errorf("dispatches (-want +got):\n%s", diff)
 	}
-	if kinds := r.auditKinds(t); kinds["op.step_not_sent"] != 1 || kinds["op.step_dispatched"] != 4 {
-		t.Errorf("audit kinds = %v, want 1 op.step_not_sent and 4 op.step_dispatched (h2 twice)", kinds)
+	if kinds := r.auditKinds(t); kinds["op.step_not_sent"] != 1 || kinds["dispatched"] != 4 {
+		t.Errorf("audit kinds = %v, want 1 op.step_not_sent and 4 hosts dispatched (h2 twice)", kinds)
 	}
 }

@@ -28,16 +28,28 @@ type runState struct {
 
 	mu       sync.Mutex
 	steps    map[stepKey]StepRecord
-	failures []string // hosts whose run step or health check failed or is unknown, once each
+	failures []string        // hosts whose run step or health check failed or is unknown, once each
+	failedAt map[string]bool // the hosts in failures: a list scanned per record was O(n²) on a failing fleet
 }
 
 func (r *runState) record(s StepRecord) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.steps[stepKey{s.HostID, s.Phase}] = s
-	if failure(s) && !slices.Contains(r.failures, s.HostID) {
+	if failure(s) && !r.failedAt[s.HostID] {
+		if r.failedAt == nil {
+			r.failedAt = map[string]bool{}
+		}
+		r.failedAt[s.HostID] = true
 		r.failures = append(r.failures, s.HostID)
 	}
+}
+
+// failedCount is len(failed()) without the copy.
+func (r *runState) failedCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.failures)
 }
 
 // failure reports whether s counts against an operation's failure
@@ -135,6 +147,10 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 		if err != nil {
 			return err
 		}
+		if err := ops.CheckPlanIntact(op); err != nil || !sameWaves(op.Plan.Waves, plan.Waves) {
+			e.haltAuto(ctx, r.opID, fmt.Sprintf("Halted before wave %d: the operation's stored plan no longer matches its hash or the plan it started with; it was changed outside Interlock, so nothing more runs.", w.Number))
+			return nil
+		}
 		verdicts, err := e.cfg.Guard.CheckWave(ctx, op, w.Number)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -169,7 +185,7 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 		// threshold allows later waves; a person who resumes has seen it.
 		if i == 0 && fresh {
 			if bad := r.failedIn(w); len(bad) > 0 {
-				return e.haltWave(ctx, r, w, fmt.Sprintf("Halted after the canary (wave 1): its step failed on %s, so no other host is touched.", strings.Join(bad, ", ")))
+				return e.haltWave(ctx, r, w, fmt.Sprintf("Halted after the canary (wave 1): its step failed on %s, so no other host is touched.", ops.HostList(bad)))
 			}
 		}
 
@@ -209,7 +225,7 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 			}
 		}
 		if len(sick) > 0 {
-			return e.haltWave(ctx, r, w, fmt.Sprintf("Halted after wave %d: the health check failed on %d host(s): %s.", w.Number, len(sick), strings.Join(sick, ", ")))
+			return e.haltWave(ctx, r, w, fmt.Sprintf("Halted after wave %d: the health check failed on %d host(s): %s.", w.Number, len(sick), ops.HostList(sick)))
 		}
 	}
 	if _, err := e.reread(ctx, r.opID); err != nil {
@@ -217,13 +233,18 @@ func (e *Engine) runPlan(ctx context.Context, r *runState) error {
 	}
 	detail := fmt.Sprintf("All %d waves finished.", len(plan.Waves))
 	if bad := r.failed(); len(bad) > 0 {
-		detail = fmt.Sprintf("All %d waves finished; %d host(s) failed, within the %d allowed: %s.", len(plan.Waves), len(bad), plan.HaltAfter, strings.Join(bad, ", "))
+		detail = fmt.Sprintf("All %d waves finished; %d host(s) failed, within the %d allowed: %s.", len(plan.Waves), len(bad), plan.HaltAfter, ops.HostList(bad))
 	}
 	if err := e.cfg.Ops.SetState(ctx, r.opID, []ops.OpState{ops.OpRunning}, ops.OpSucceeded, detail, SystemActor); err != nil {
 		return fmt.Errorf("mark succeeded: %w", err)
 	}
 	e.bump(ctx, r.opID)
 	return nil
+}
+
+// sameWaves reports whether a and b hold the same hosts in the same waves.
+func sameWaves(a, b []ops.Wave) bool {
+	return slices.EqualFunc(a, b, func(x, y ops.Wave) bool { return x.Number == y.Number && slices.Equal(x.Hosts, y.Hosts) })
 }
 
 // bake waits for a wave's changes to settle, or until the run stops.
@@ -290,7 +311,7 @@ func (e *Engine) runPhase(ctx context.Context, r *runState, op ops.Operation, w 
 			if s.State == "" {
 				return
 			}
-			if haltAfter >= 0 && len(r.failed()) > haltAfter {
+			if haltAfter >= 0 && r.failedCount() > haltAfter {
 				stop(nil)
 			}
 		}()
@@ -313,10 +334,15 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, planned ops.Opera
 	if ctx.Err() != nil {
 		return StepRecord{}, errStopped
 	}
-	// Invariant 3: re-read the operation before every dispatch.
-	op, err := e.recheck(ctx, r.opID, planned)
-	if err != nil {
-		return StepRecord{}, err
+	// Invariant 3: re-read the operation before every dispatch. The step
+	// writer does it for every batch of records, just before they commit
+	// (batch.go); a host that leaves service first is re-read here, before
+	// it leaves.
+	op, err := planned, error(nil)
+	if _, batched := e.cfg.Ops.(opStateReader); !batched || planned.ID != r.opID || planned.Plan.RemovesCapacity {
+		if op, err = e.recheck(ctx, r.opID, planned); err != nil {
+			return StepRecord{}, err
+		}
 	}
 	step, secrets, serr := e.buildStep(ctx, op, host, phase, cmd)
 	now := e.cfg.Now()
@@ -338,26 +364,11 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, planned ops.Opera
 	// refuses a second record for this op, host and phase, and a pending
 	// record (never sent) moves to dispatched only once.
 	prev, had := r.get(host, phase)
-	hadPending := had && prev.State == ops.StepPending
-	wctx := context.WithoutCancel(ctx) // a halt must not tear a half-written record
-	err = e.inStepTx(wctx, func(tx Tx) error {
-		if hadPending {
-			if err := tx.UpdateExecStep(wctx, rec, prev.State); err != nil {
-				return err
-			}
-		} else if err := tx.InsertExecStep(wctx, rec); err != nil {
-			return err
-		}
-		if _, err := tx.BumpExecVersion(wctx, op.ID); err != nil {
-			return err
-		}
-		kind, data := "op.step_dispatched", map[string]any{"host": host, "phase": phase, "wave": wave, "step_id": rec.StepID}
-		if rec.State == ops.StepFailed {
-			kind, data["state"], data["error"] = "op.step_result", string(rec.State), rec.Error
-		}
-		return audit.Append(wctx, tx, audit.Entry{Kind: kind, Version: 1, Actor: SystemActor,
-			Subject: "op:" + op.ID, Time: now, Data: data})
-	})
+	var from ops.StepState // "": a new record
+	if had && prev.State == ops.StepPending {
+		from = prev.State
+	}
+	err = e.writeStep(context.WithoutCancel(ctx), rec, from) // a halt must not tear a half-written record
 	if errors.Is(err, ErrStepExists) || errors.Is(err, ErrStepState) {
 		e.log.WarnContext(ctx, "step already recorded; not dispatching again", slog.String("op", op.ID), slog.String("host", host), slog.String("phase", phase))
 		return StepRecord{}, nil
@@ -365,7 +376,6 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, planned ops.Opera
 	if err != nil {
 		return StepRecord{}, fmt.Errorf("record dispatch of %s to %s: %w", phase, host, err)
 	}
-	e.notify(op.ID)
 	if rec.State == ops.StepFailed {
 		r.record(rec)
 		return rec, nil
@@ -433,6 +443,14 @@ func (e *Engine) finish(ctx context.Context, r *runState, rec StepRecord, kind s
 	at := rec.FinishedAt
 	if at.IsZero() {
 		at = e.cfg.Now()
+	}
+	if kind == "op.step_result" {
+		// The common case: batched with other hosts' results (batch.go).
+		if err := e.writeStep(ctx, rec, ops.StepDispatched); err != nil {
+			return fmt.Errorf("record result of %s on %s: %w", rec.Phase, rec.HostID, err)
+		}
+		r.record(rec)
+		return nil
 	}
 	data := map[string]any{"host": rec.HostID, "phase": rec.Phase, "wave": rec.Wave, "step_id": rec.StepID,
 		"state": string(rec.State), "exit_code": rec.ExitCode, "error": rec.Error}
@@ -555,7 +573,7 @@ func (e *Engine) haltWave(ctx context.Context, r *runState, w ops.Wave, detail s
 			if len(bad) == 0 {
 				detail += fmt.Sprintf(" Rolled back %d host(s).", len(hosts))
 			} else {
-				detail += fmt.Sprintf(" Rollback failed on %d of %d host(s): %s.", len(bad), len(hosts), strings.Join(bad, ", "))
+				detail += fmt.Sprintf(" Rollback failed on %d of %d host(s): %s.", len(bad), len(hosts), ops.HostList(bad))
 			}
 		}
 	}
@@ -653,5 +671,5 @@ func thresholdSentence(wave int, bad []string, haltAfter int) string {
 		where = fmt.Sprintf("Halted in wave %d", wave)
 	}
 	return fmt.Sprintf("%s: %d host(s) failed or were unreachable (%s), more than the %d this plan allows.",
-		where, len(bad), strings.Join(bad, ", "), haltAfter)
+		where, len(bad), ops.HostList(bad), haltAfter)
 }

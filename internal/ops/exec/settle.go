@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
 	"github.com/interlock-dev/interlock/internal/audit"
@@ -179,7 +178,7 @@ func (e *Engine) continueSettled(ctx context.Context, opID string) {
 	}
 	if len(failed) > 0 {
 		detail := fmt.Sprintf("Halted: every step whose outcome was unknown is settled from its agent's ledger, and %d host(s) failed: %s. Nothing was rolled back; check them, then resume or abort.",
-			len(failed), strings.Join(failed, "; "))
+			len(failed), ops.HostList(failed))
 		if err := e.cfg.Ops.SetState(ctx, opID, []ops.OpState{ops.OpAttention}, ops.OpHalted, detail, SystemActor); err != nil {
 			e.log.WarnContext(ctx, "halt a settled op", slog.String("op", opID), slog.Any("err", err))
 		}
@@ -233,7 +232,7 @@ func (e *Engine) lostContact(ctx context.Context, opID string, wave int, phase s
 		what = "health check"
 	}
 	detail := fmt.Sprintf("Needs attention in wave %d: contact with the agent of %s was lost while its %s ran, so its outcome is unknown. Nothing was rolled back and nothing more is sent. The operation continues by itself when the agents return and report from their ledgers; or check the hosts, mark them (interlock ops mark), then resume or abort.",
-		wave, strings.Join(hosts, ", "), what)
+		wave, ops.HostList(hosts), what)
 	if err := e.cfg.Ops.SetState(context.WithoutCancel(ctx), opID, []ops.OpState{ops.OpRunning}, ops.OpAttention, detail, SystemActor); err != nil {
 		if ctx.Err() != nil {
 			return errStopped
