@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"regexp"
 	"slices"
@@ -57,7 +58,7 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 	if err != nil {
 		return err
 	}
-	emitFound(found, emit)
+	emitFound(d.rs.rules, found, emit)
 	return nil
 }
 
@@ -322,24 +323,63 @@ type spanFinding struct {
 	decoded    bool // found in the decoded form of the span
 }
 
-// emitFound reports findings, dropping a generic finding whose secret
-// overlaps one found by a specific rule, and a finding on an encoded value
-// whose decoded form was found (it names the secret better): one secret,
-// one report.
-func emitFound(found []spanFinding, emit func(scan.Finding)) {
-	for _, g := range found {
-		if g.generic && slices.ContainsFunc(found, func(o spanFinding) bool {
-			return !o.generic && o.start < g.end && g.start < o.end
-		}) {
-			continue
+// emitFound reports one finding per location: of the findings whose
+// secrets overlap, only the most specific is reported. A finding on the
+// decoded form of a value beats one on its encoded text (it names the
+// secret better); then a provider's token format beats a keyed provider
+// rule, which beats a syntax rule (an Authorization header, a curl flag),
+// which beats the generic assignment rules; then the longer secret, the
+// earlier secret, and the rule listed first. SARIF and JSON consumers count
+// results per location, and two rules naming one secret are one leak.
+func emitFound(rules []Rule, found []spanFinding, emit func(scan.Finding)) {
+	for i, keep := range oneFindingPerLocation(rules, found) {
+		if keep {
+			emit(found[i].f)
 		}
-		if !g.decoded && slices.ContainsFunc(found, func(o spanFinding) bool {
-			return o.decoded && o.start < g.end && g.start < o.end
-		}) {
-			continue
-		}
-		emit(g.f)
 	}
+}
+
+// oneFindingPerLocation marks, for each finding, whether it is the one
+// reported at its location (see emitFound).
+func oneFindingPerLocation(rules []Rule, found []spanFinding) []bool {
+	keep := make([]bool, len(found))
+	if len(found) == 1 {
+		keep[0] = true
+		return keep
+	}
+	order := make([]int, len(found))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(i, j int) int {
+		a, b := &found[i], &found[j]
+		if a.decoded != b.decoded {
+			if a.decoded {
+				return -1
+			}
+			return 1
+		}
+		if c := cmp.Compare(rules[b.rule].specificity(), rules[a.rule].specificity()); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.end-b.start, a.end-a.start); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.start, b.start); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.rule, b.rule)
+	})
+	var kept []int
+	for _, i := range order {
+		g := &found[i]
+		if slices.ContainsFunc(kept, func(k int) bool { return found[k].start < g.end && g.start < found[k].end }) {
+			continue
+		}
+		kept = append(kept, i)
+		keep[i] = true
+	}
+	return keep
 }
 
 // secretSpan picks the secret's span from a submatch index.

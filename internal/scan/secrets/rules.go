@@ -68,6 +68,11 @@ type Rule struct {
 	// word (discord_client_id) and that count as specific when findings
 	// overlap.
 	Value string `yaml:"value"`
+	// Syntax marks a rule that recognises where a credential is written
+	// (an Authorization header, a curl flag, user:password in a URL)
+	// rather than whose it is. Where findings overlap it yields to a
+	// provider's rule and outranks the generic assignment rules.
+	Syntax bool `yaml:"syntax"`
 	// Path, if set, is a regex the file's path must match (nuget.config).
 	Path string `yaml:"path"`
 	// ExamplePath is the path the tests give the examples (default
@@ -90,6 +95,21 @@ type Rule struct {
 	valueRe *regexp.Regexp
 	pathRe  *regexp.Regexp
 	allow   []*regexp.Regexp
+}
+
+// specificity ranks a rule for choosing one finding per location (see
+// emitFound): 3 for a provider's token format, 2 for a keyed provider rule
+// (Value), 1 for a syntax rule, 0 for a generic assignment rule.
+func (r *Rule) specificity() int {
+	switch {
+	case r.Generic && r.Value == "":
+		return 0
+	case r.Syntax:
+		return 1
+	case r.Value != "":
+		return 2
+	}
+	return 3
 }
 
 // AssignmentRegex is the assignment tokenizer of the generic and keyed
