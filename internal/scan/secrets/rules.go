@@ -84,7 +84,10 @@ type Rule struct {
 	// stand-in, so only the whole-value placeholder checks apply.
 	Random bool `yaml:"random"`
 	// Allow lists regexes; a secret matching any is a known placeholder.
-	Allow           []string `yaml:"allow"`
+	Allow []string `yaml:"allow"`
+	// Source says where the token format comes from (the provider's
+	// documentation); it is for the rule's maintainers and not reported.
+	Source          string   `yaml:"source"`
 	Message         string   `yaml:"message"`
 	Fix             string   `yaml:"fix"`
 	Examples        []string `yaml:"examples"`
