@@ -47,6 +47,7 @@ func familySamples(g fakeGen) []familySample {
 		{rule: "freemius-secret-key", key: "secret_key", path: "wp-content/plugins/app/init.php", quotedOnly: true, value: "sk" + "_" + g.pick(alnum+"!%&*+-=?@^_~", 29)},
 		{rule: "sidekiq-sensitive-url", path: "Gemfile", line: `source "https://` + g.pick(hexa, 8) + ":" + g.pick(hexa, 8) + `@gems.contribsys` + `.com/" do`},
 		{rule: "sidekiq-sensitive-url", path: "Gemfile.lock", line: "  remote: https://" + g.pick(hexa, 8) + ":" + g.pick(hexa, 8) + "@enterprise.contribsys" + ".com/"},
+		{rule: "mailgun-key", key: "mailgun_api_key", path: "config", value: g.pick(hexa, 32) + "-" + g.pick(hexa, 8) + "-" + g.pick(hexa, 8)},
 		{rule: "terraform-password", key: "administrator_login_password", path: "infra/main.tf", quotedOnly: true, value: g.pick(alnum, 18)},
 		{rule: "terraform-password", key: "master_password", path: "env/prod.tfvars", quotedOnly: true, value: g.pick(lower, 12)},
 	}

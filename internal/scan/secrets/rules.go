@@ -68,6 +68,10 @@ type Rule struct {
 	// word (discord_client_id) and that count as specific when findings
 	// overlap.
 	Value string `yaml:"value"`
+	// Binary marks a rule on binary files, which the text rules never see:
+	// Path (optional) selects the files and Validate names the structure
+	// check (pkcs12); it has no regex or keywords.
+	Binary bool `yaml:"binary"`
 	// Syntax marks a rule that recognises where a credential is written
 	// (an Authorization header, a curl flag, user:password in a URL)
 	// rather than whose it is. Where findings overlap it yields to a
@@ -225,6 +229,16 @@ func (r *Rule) compile(eager bool) error {
 		}
 		r.pathRe = pre
 	}
+	if r.Binary {
+		if r.Validate != "pkcs12" {
+			return fmt.Errorf("rule %s: a binary rule needs validate: pkcs12", r.ID)
+		}
+		if r.Regex != "" || len(r.Keywords) > 0 || r.Generic {
+			return fmt.Errorf("rule %s: a binary rule has no regex, keywords or value", r.ID)
+		}
+		r.re = &lazyRegexp{}
+		return nil
+	}
 	if r.Regex == "" && r.Generic {
 		r.Regex = AssignmentRegex
 	}
@@ -302,6 +316,7 @@ type RuleSet struct {
 	kw         *keywordMatcher
 	kwRules    [][]kwRule // keyword index -> rules
 	digitRules []int
+	binRules   []int // rules on binary files
 }
 
 // kwRule ties a keyword to a rule; exact is set when the keyword must
@@ -329,6 +344,10 @@ func Compile(rules []Rule) (*RuleSet, error) {
 		rs.rules = append(rs.rules, r)
 		if r.Prefilter == "digits" {
 			rs.digitRules = append(rs.digitRules, ri)
+		}
+		if r.Binary {
+			rs.binRules = append(rs.binRules, ri)
+			continue
 		}
 		for _, k := range r.Keywords {
 			k = strings.ToLower(k)

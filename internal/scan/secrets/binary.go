@@ -1,0 +1,74 @@
+package secrets
+
+import (
+	"context"
+	"encoding/asn1"
+
+	"github.com/interlock-dev/interlock/internal/scan"
+)
+
+// DetectBinary implements [scan.BinaryDetector]: it runs the binary rules
+// (see Rule.Binary) on a file the scanner found to be binary.
+func (d *Detector) DetectBinary(ctx context.Context, f *scan.File, emit func(scan.Finding)) error {
+	for _, ri := range d.rs.binRules {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r := &d.rs.rules[ri]
+		if r.pathRe != nil && !r.pathRe.MatchString(f.Path) {
+			continue
+		}
+		if r.Validate != "pkcs12" || !isPKCS12(f.Data) {
+			continue
+		}
+		fd := f.FindingAt(1, 1)
+		fd.Kind = scan.KindSecret
+		fd.RuleID = r.ID
+		fd.Severity = r.Severity
+		fd.Match = "(binary " + r.Name + ")"
+		fd.Fingerprint = scan.Fingerprint(string(f.Data))
+		fd.Message = r.Message
+		if fd.Message == "" {
+			fd.Message = r.Name + " found"
+		}
+		fd.Fix = r.Fix
+		emit(fd)
+	}
+	return nil
+}
+
+// pfx is the outer structure of a PKCS #12 file (RFC 7292, section 4):
+// PFX ::= SEQUENCE { version INTEGER {v3(3)}, authSafe ContentInfo,
+// macData MacData OPTIONAL }. Only the outer layers are read; the bags
+// inside are usually encrypted with a password we do not have. The
+// golang.org/x/crypto/pkcs12 decoder needs that password, so this small
+// structural check is written here.
+type pfx struct {
+	Version  int
+	AuthSafe struct {
+		ContentType asn1.ObjectIdentifier
+		Content     asn1.RawValue `asn1:"tag:0,explicit,optional"`
+	}
+	MacData asn1.RawValue `asn1:"optional"`
+}
+
+var (
+	oidData       = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}
+	oidSignedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
+)
+
+// isPKCS12 reports whether data is a DER-encoded PKCS #12 PFX: version 3
+// and an authenticated safe of type data (password integrity) or
+// signedData (public-key integrity), with nothing after it.
+func isPKCS12(data []byte) bool {
+	if len(data) < 32 || data[0] != 0x30 {
+		return false
+	}
+	var p pfx
+	rest, err := asn1.Unmarshal(data, &p)
+	if err != nil || len(rest) != 0 || p.Version != 3 {
+		return false
+	}
+	ct := p.AuthSafe.ContentType
+	return (ct.Equal(oidData) || ct.Equal(oidSignedData)) && len(p.AuthSafe.Content.Bytes) > 0
+}
