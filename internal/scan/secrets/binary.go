@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"bytes"
 	"context"
 	"encoding/asn1"
 
@@ -64,6 +65,9 @@ func isPKCS12(data []byte) bool {
 	if len(data) < 32 || data[0] != 0x30 {
 		return false
 	}
+	if data[1] == 0x80 {
+		return isBERPKCS12(data)
+	}
 	var p pfx
 	rest, err := asn1.Unmarshal(data, &p)
 	if err != nil || len(rest) != 0 || p.Version != 3 {
@@ -71,4 +75,28 @@ func isPKCS12(data []byte) bool {
 	}
 	ct := p.AuthSafe.ContentType
 	return (ct.Equal(oidData) || ct.Equal(oidSignedData)) && len(p.AuthSafe.Content.Bytes) > 0
+}
+
+// derOIDData is the DER encoding of the PKCS #7 data content type.
+var derOIDData = []byte{0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01}
+
+// isBERPKCS12 recognises a PFX in BER with indefinite lengths, as some
+// Windows and Java tools write it (encoding/asn1 reads DER only): an
+// indefinite-length SEQUENCE, INTEGER 3, then a ContentInfo SEQUENCE whose
+// type is data.
+func isBERPKCS12(data []byte) bool {
+	rest, ok := bytes.CutPrefix(data[2:], []byte{0x02, 0x01, 0x03, 0x30})
+	if !ok || len(rest) < 1 {
+		return false
+	}
+	// Skip the ContentInfo's length: indefinite, short or long form.
+	switch l := rest[0]; {
+	case l == 0x80 || l < 0x80:
+		rest = rest[1:]
+	case l <= 0x84 && len(rest) > int(l&0x7f):
+		rest = rest[1+int(l&0x7f):]
+	default:
+		return false
+	}
+	return bytes.HasPrefix(rest, derOIDData)
 }

@@ -79,6 +79,13 @@ func TestPKCS12File(t *testing.T) {
 	if got := detectBinary(t, d, "certs/signed.p12", fakePKCS12(t, 3, oidSignedData)); !hasRule(got, "pkcs12-file") {
 		t.Error("a PFX with public-key integrity (signedData) was not reported")
 	}
+	// The same PFX in BER with indefinite lengths (as some Windows and Java
+	// tools write it): outer SEQUENCE and ContentInfo re-encoded.
+	ber := append([]byte{0x30, 0x80, 0x02, 0x01, 0x03, 0x30, 0x80}, derOIDData...)
+	ber = append(append(ber, pfx[len(pfx)/2:]...), 0, 0, 0, 0)
+	if got := detectBinary(t, d, "certs/windows.pfx", ber); !hasRule(got, "pkcs12-file") {
+		t.Error("a BER (indefinite-length) PFX was not reported")
+	}
 
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
