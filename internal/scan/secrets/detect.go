@@ -104,7 +104,21 @@ func (d *Detector) findPlain(ctx context.Context, f *scan.File, build bool) ([]s
 		}
 		d.runRule(f, ri, w, seen, &found, build)
 	}
+	// Rules limited to some paths (nuget.config, Terraform files) that f's
+	// path is not among open no windows.
+	var offPath []bool
+	for _, ri := range rs.pathRules {
+		if !rs.rules[ri].pathRe.MatchString(f.Path) {
+			if offPath == nil {
+				offPath = make([]bool, len(rs.rules))
+			}
+			offPath[ri] = true
+		}
+	}
 	add := func(ri, s, e int) {
+		if offPath != nil && offPath[ri] {
+			return
+		}
 		r := &rs.rules[ri]
 		ws, we := max(0, s-r.Window), min(len(data), e+r.Window)
 		if !r.Multiline {
