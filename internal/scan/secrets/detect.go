@@ -447,6 +447,10 @@ func (d *Detector) reject(f *scan.File, r *Rule, secret, full string, a assignme
 		if why := validCard(f, secret, f.Data, ms, me); why != "" {
 			return why
 		}
+	case "bech32":
+		if !validBech32(secret) {
+			return "Bech32 checksum does not verify"
+		}
 	case "github-crc32":
 		if !validGitHubToken(secret) {
 			return "GitHub token checksum (CRC32 suffix) does not verify"

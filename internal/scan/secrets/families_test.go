@@ -33,7 +33,11 @@ const (
 func familySamples(g fakeGen) []familySample {
 	slackCfg := base64.RawStdEncoding.EncodeToString(fmt.Appendf(nil, "2-%s-%s-%s-%s", g.pick(digits, 12), g.pick(digits, 12), g.pick(digits, 13), g.pick(hexa, 64)))
 	slackRefresh := base64.RawStdEncoding.EncodeToString(fmt.Appendf(nil, "3-1-%s-%s-%s-%s", g.pick(digits, 12), g.pick(digits, 13), g.pick(digits, 13), g.pick(hexa, 64)))
+	ageData := g.pick(bech32Charset, 52)
+	age := strings.ToUpper("age-secret-key-1" + ageData + Bech32Checksum("age-secret-key-", ageData))
 	return []familySample{
+		{rule: "age-secret-key", key: "age_identity", path: "config", value: age},
+		{rule: "age-secret-key", path: "keys.txt", line: "# created: 2026-01-01T00:00:00Z\n# public key: age1" + g.pick(bech32Charset, 58) + "\n" + age},
 		{rule: "openshift-user-token", key: "oc_token", path: "config", value: "sha256" + "~" + g.pick(b64url, 43)},
 		{rule: "openshift-user-token", path: "deploy.sh", line: "oc login --token=sha256" + "~" + g.pick(b64url, 43) + " --server=https://api.ocp.lan:6443"},
 		{rule: "trello-api-token", key: "trello_token", path: "config", value: "AT" + "TA" + g.pick(hexa, 64) + g.pick(upperHex, 8)},
@@ -112,9 +116,37 @@ func TestProviderFamilies(t *testing.T) {
 			t.Errorf("%s reported a truncated value: %s", s.rule, short)
 		}
 	}
+	// An age key whose checksum does not verify is not one.
+	bad := []byte(familySamples(g)[0].value)
+	bad[len(bad)-1] = map[bool]byte{true: 'Q', false: 'P'}[bad[len(bad)-1] != 'Q']
+	if got := detect(t, d, "keys.txt", string(bad)); hasRule(got, "age-secret-key") {
+		t.Errorf("age key with a broken checksum reported: %s", bad)
+	}
 	for _, s := range familySamples(g) {
 		if byRule[s.rule] == 0 {
 			t.Errorf("no case for %s", s.rule)
 		}
+	}
+}
+
+// TestBech32 checks the checksum against BIP 173's own test vectors.
+func TestBech32(t *testing.T) {
+	for _, s := range []string{
+		"A12UEL5L",
+		"an83characterlonghumanreadablepartthatcontainsthenumber1andtheexcludedcharactersbio1tt5tgs",
+		"abcdef1qpzry9x8gf2tvdw0s3jn54khce6mua7lmqqqxw",
+		"split1checkupstagehandshakeupstreamerranterredcaperred2y9e3w",
+	} {
+		if !validBech32(s) {
+			t.Errorf("valid BIP 173 string rejected: %s", s)
+		}
+	}
+	for _, s := range []string{"A12UEL5M", "abcdef1qpzry9x8gf2tvdw0s3jn54khce6mua7lmqqqxx", "1pzry9x8gf", "x1b4n0q5v"} {
+		if validBech32(s) {
+			t.Errorf("invalid string accepted: %s", s)
+		}
+	}
+	if got := Bech32Checksum("a", ""); got != "2uel5l" {
+		t.Errorf("Bech32Checksum(a) = %s, want 2uel5l", got)
 	}
 }

@@ -252,7 +252,7 @@ func (r *Rule) compile(eager bool) error {
 		return fmt.Errorf("rule %s: unknown prefilter %q", r.ID, r.Prefilter)
 	}
 	switch r.Validate {
-	case "", "luhn", "github-crc32", "pem", "jwt", "basic-auth", "userinfo", "google-api-key":
+	case "", "luhn", "github-crc32", "pem", "jwt", "basic-auth", "userinfo", "google-api-key", "bech32":
 	default:
 		return fmt.Errorf("rule %s: unknown validation %q", r.ID, r.Validate)
 	}
