@@ -354,18 +354,19 @@ func emitFound(rules []Rule, found []spanFinding, emit func(scan.Finding)) {
 }
 
 // oneFindingPerLocation marks, for each finding, whether it is the one
-// reported at its location (see emitFound).
+// reported at its location (see emitFound). Findings are grouped into runs
+// of overlapping spans first, so a file with many findings costs
+// O(n log n), not a comparison of every pair.
 func oneFindingPerLocation(rules []Rule, found []spanFinding) []bool {
 	keep := make([]bool, len(found))
-	if len(found) == 1 {
-		keep[0] = true
-		return keep
+	byStart := make([]int, len(found))
+	for i := range byStart {
+		byStart[i] = i
 	}
-	order := make([]int, len(found))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(i, j int) int {
+	slices.SortFunc(byStart, func(i, j int) int {
+		return cmp.Or(cmp.Compare(found[i].start, found[j].start), cmp.Compare(found[i].end, found[j].end), cmp.Compare(i, j))
+	})
+	better := func(i, j int) int {
 		a, b := &found[i], &found[j]
 		if a.decoded != b.decoded {
 			if a.decoded {
@@ -373,25 +374,34 @@ func oneFindingPerLocation(rules []Rule, found []spanFinding) []bool {
 			}
 			return 1
 		}
-		if c := cmp.Compare(rules[b.rule].specificity(), rules[a.rule].specificity()); c != 0 {
-			return c
+		return cmp.Or(
+			cmp.Compare(rules[b.rule].specificity(), rules[a.rule].specificity()),
+			cmp.Compare(b.end-b.start, a.end-a.start),
+			cmp.Compare(a.start, b.start),
+			cmp.Compare(a.rule, b.rule),
+			cmp.Compare(i, j))
+	}
+	for lo := 0; lo < len(byStart); {
+		hi, end := lo+1, found[byStart[lo]].end
+		for hi < len(byStart) && found[byStart[hi]].start < end {
+			end = max(end, found[byStart[hi]].end)
+			hi++
 		}
-		if c := cmp.Compare(b.end-b.start, a.end-a.start); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.start, b.start); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.rule, b.rule)
-	})
-	var kept []int
-	for _, i := range order {
-		g := &found[i]
-		if slices.ContainsFunc(kept, func(k int) bool { return found[k].start < g.end && g.start < found[k].end }) {
+		run := byStart[lo:hi]
+		lo = hi
+		if len(run) == 1 {
+			keep[run[0]] = true
 			continue
 		}
-		kept = append(kept, i)
-		keep[i] = true
+		slices.SortFunc(run, better)
+		var kept []int
+		for _, i := range run {
+			g := &found[i]
+			if !slices.ContainsFunc(kept, func(k int) bool { return found[k].start < g.end && g.start < found[k].end }) {
+				kept = append(kept, i)
+				keep[i] = true
+			}
+		}
 	}
 	return keep
 }

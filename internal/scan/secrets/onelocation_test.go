@@ -80,3 +80,36 @@ func ruleIDs(fs []scan.Finding) []string {
 	}
 	return out
 }
+
+// TestOneFindingPerLocationChains checks the choice on synthetic spans:
+// in a chain where A overlaps B and B overlaps C but A and C do not
+// overlap, a best B hides both, and best A and C both stay.
+func TestOneFindingPerLocationChains(t *testing.T) {
+	rules := []Rule{
+		{ID: "generic", Generic: true},
+		{ID: "syntax", Syntax: true},
+		{ID: "keyed", Generic: true, Value: "x"},
+		{ID: "format"},
+	}
+	const generic, syntax, keyed, format = 0, 1, 2, 3
+	for _, tc := range []struct {
+		name  string
+		found []spanFinding
+		want  []bool
+	}{
+		{"best in the middle", []spanFinding{{rule: generic, start: 0, end: 10}, {rule: format, start: 8, end: 20}, {rule: syntax, start: 18, end: 30}},
+			[]bool{false, true, false}},
+		{"best at both ends", []spanFinding{{rule: format, start: 0, end: 10}, {rule: generic, start: 8, end: 20}, {rule: keyed, start: 18, end: 30}},
+			[]bool{true, false, true}},
+		{"decoded beats plain", []spanFinding{{rule: format, start: 0, end: 10}, {rule: generic, start: 0, end: 10, decoded: true}},
+			[]bool{false, true}},
+		{"tie: longer, then earlier rule", []spanFinding{{rule: keyed, start: 0, end: 10}, {rule: keyed, start: 2, end: 14}, {rule: syntax, start: 20, end: 30}, {rule: syntax, start: 20, end: 30}},
+			[]bool{false, true, true, false}},
+		{"apart", []spanFinding{{rule: generic, start: 10, end: 20}, {rule: generic, start: 0, end: 10}, {rule: generic, start: 20, end: 30}},
+			[]bool{true, true, true}},
+	} {
+		if got := oneFindingPerLocation(rules, tc.found); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: kept %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
