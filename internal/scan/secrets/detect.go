@@ -104,19 +104,26 @@ func (d *Detector) findPlain(ctx context.Context, f *scan.File, build bool) ([]s
 		}
 		d.runRule(f, ri, w, seen, &found, build)
 	}
-	// Rules limited to some paths (nuget.config, Terraform files) that f's
-	// path is not among open no windows.
-	var offPath []bool
-	for _, ri := range rs.pathRules {
-		if !rs.rules[ri].pathRe.MatchString(f.Path) {
-			if offPath == nil {
-				offPath = make([]bool, len(rs.rules))
+	// A rule limited to some paths (nuget.config, Terraform files) opens
+	// no window in other files; its path is checked on its first keyword
+	// hit only, and remembered.
+	type pathCheck struct {
+		rule int
+		off  bool
+	}
+	var checked []pathCheck
+	offPath := func(ri int) bool {
+		for _, c := range checked {
+			if c.rule == ri {
+				return c.off
 			}
-			offPath[ri] = true
 		}
+		off := !rs.rules[ri].pathRe.MatchString(f.Path)
+		checked = append(checked, pathCheck{ri, off})
+		return off
 	}
 	add := func(ri, s, e int) {
-		if offPath != nil && offPath[ri] {
+		if rs.rules[ri].pathRe != nil && offPath(ri) {
 			return
 		}
 		r := &rs.rules[ri]
@@ -346,6 +353,10 @@ type spanFinding struct {
 // earlier secret, and the rule listed first. SARIF and JSON consumers count
 // results per location, and two rules naming one secret are one leak.
 func emitFound(rules []Rule, found []spanFinding, emit func(scan.Finding)) {
+	if len(found) == 1 {
+		emit(found[0].f)
+		return
+	}
 	for i, keep := range oneFindingPerLocation(rules, found) {
 		if keep {
 			emit(found[i].f)

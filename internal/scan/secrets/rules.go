@@ -317,7 +317,6 @@ type RuleSet struct {
 	kwRules    [][]kwRule // keyword index -> rules
 	digitRules []int
 	binRules   []int // rules on binary files
-	pathRules  []int // text rules limited to some paths
 }
 
 // kwRule ties a keyword to a rule; exact is set when the keyword must
@@ -349,9 +348,6 @@ func Compile(rules []Rule) (*RuleSet, error) {
 		if r.Binary {
 			rs.binRules = append(rs.binRules, ri)
 			continue
-		}
-		if r.pathRe != nil {
-			rs.pathRules = append(rs.pathRules, ri)
 		}
 		for _, k := range r.Keywords {
 			k = strings.ToLower(k)
