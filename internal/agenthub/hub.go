@@ -162,6 +162,13 @@ type Config struct {
 	// request (identity.go). nil reads the store every time.
 	IdentityGeneration func(ctx context.Context) (int64, error)
 	IdentityTTL        time.Duration
+	// HeartbeatBudget is how many heartbeats per second this server takes
+	// from its agents before it asks them to send fewer (heartbeat.go); 0
+	// means DefaultHeartbeatBudget, negative never asks.
+	HeartbeatBudget float64
+	// MaxHeartbeatInterval caps the interval the hub asks agents for; 0
+	// means DefaultMaxHeartbeatInterval.
+	MaxHeartbeatInterval time.Duration
 	// EnrollQueueWait is how long an enrollment waits for one of the
 	// few that run at once before it is answered 503 (identity.go); 0
 	// means 10 s (agents give up on a request after 30 s).
@@ -223,6 +230,12 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.MinRenewInterval >= cfg.CertTTL/2 {
 		return nil, fmt.Errorf("agenthub: MinRenewInterval %s must be shorter than half of CertTTL %s, or agents could not renew in time", cfg.MinRenewInterval, cfg.CertTTL)
+	}
+	if cfg.HeartbeatBudget == 0 {
+		cfg.HeartbeatBudget = DefaultHeartbeatBudget
+	}
+	if cfg.MaxHeartbeatInterval <= 0 {
+		cfg.MaxHeartbeatInterval = DefaultMaxHeartbeatInterval
 	}
 	if cfg.ConnectGrace == 0 {
 		cfg.ConnectGrace = 5 * time.Second
@@ -701,7 +714,9 @@ func (h *Hub) detach(hostID string, s *stream) {
 }
 
 // HeartbeatHandler serves POST /v1/agent/heartbeat (mTLS, wire.Heartbeat).
-// With an AuditLog it answers 200 with a wire.HeartbeatResponse, else 204.
+// With an AuditLog, or when it asks the agent to wait longer before the
+// next (heartbeat.go), it answers 200 with a wire.HeartbeatResponse, else
+// 204.
 func (h *Hub) HeartbeatHandler() http.Handler {
 	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
 		started := time.Now()
@@ -716,8 +731,13 @@ func (h *Hub) HeartbeatHandler() http.Handler {
 		if err := h.cfg.Heartbeats.RecordHeartbeat(r.Context(), hostID, hb.Healthy); err != nil {
 			return err
 		}
+		var resp wire.HeartbeatResponse
 		if h.checkpoints != nil {
-			return writeJSON(w, http.StatusOK, h.witnessAnswer(r.Context(), hostID, started, hb))
+			resp = h.witnessAnswer(r.Context(), hostID, started, hb)
+		}
+		resp.NextHeartbeatSeconds = int(h.heartbeatEvery() / time.Second)
+		if h.checkpoints != nil || resp.NextHeartbeatSeconds > 0 {
+			return writeJSON(w, http.StatusOK, resp)
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil

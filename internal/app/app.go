@@ -397,8 +397,13 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 		TLSConfig:         a.tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		// Agents hold one long connection each; pings notice dead ones.
-		HTTP2:       &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 10 * time.Second},
+		// Agents hold one long connection each; pings notice dead ones:
+		// one is sent after 10 s without a frame from the agent, and the
+		// connection closes if its answer is not back within 5 s. With a
+		// large fleet the held connection is the host's liveness between
+		// heartbeats (agenthub heartbeat.go), so this bounds how long a
+		// host that went silent still counts as connected.
+		HTTP2: &http.HTTP2Config{SendPingTimeout: 10 * time.Second, PingTimeout: 5 * time.Second},
 		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}

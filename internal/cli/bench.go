@@ -71,6 +71,7 @@ Linux only (it reads /proc). Everything is removed at the end unless --keep.`,
 	fleet.Flags().DurationVar(&cfg.settle, "settle", 15*time.Second, "how long to wait after enrollment before measuring (first cosignatures, connection churn)")
 	fleet.Flags().StringVar(&cfg.store, "store", "", "PostgreSQL URL for the server (default: SQLite in the temp dir)")
 	fleet.Flags().StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the server's Go CPU profile (its whole run) to this file, for go tool pprof")
+	fleet.Flags().StringVar(&cfg.profileDir, "profile-dir", "", "write the server's CPU and heap profiles of the idle window (cpu-1.prof, heap-1.prof) and of the dispatch (cpu-2.prof, heap-2.prof) to this directory")
 	fleet.Flags().BoolVar(&cfg.keep, "keep", false, "keep the temp dir (server log, data) and print its path")
 	cmd.AddCommand(fleet)
 	return cmd
@@ -85,6 +86,7 @@ type fleetBench struct {
 	store      string
 	keep       bool
 	cpuProfile string
+	profileDir string
 
 	dir     string
 	ready   struct{ URL, CAFingerprint, BootstrapCode string }
@@ -181,6 +183,7 @@ func (b *fleetBench) run(ctx context.Context) error {
 	if err := benchSleep(ctx, b.settle); err != nil {
 		return err
 	}
+	b.profile(server, profileStart)
 	cpu0, err := procCPU(pid)
 	if err != nil {
 		return err
@@ -189,6 +192,7 @@ func (b *fleetBench) run(ctx context.Context) error {
 	if err := benchSleep(ctx, b.window); err != nil {
 		return err
 	}
+	b.profile(server, profileStop)
 	cpu1, err := procCPU(pid)
 	if err != nil {
 		return err
@@ -206,7 +210,10 @@ func (b *fleetBench) run(ctx context.Context) error {
 	b.logf("idle: %.1f%% of a core (%.0f µs per heartbeat); RSS %.0f MiB", res.IdleCPUPercent, res.CPUPerHeartbeatUS, res.ServerRSSMiB)
 
 	// One step on every host: approval to success.
-	if err := b.dispatchAll(ctx, pid, &res); err != nil {
+	b.profile(server, profileStart)
+	err = b.dispatchAll(ctx, pid, &res)
+	b.profile(server, profileStop)
+	if err != nil {
 		return err
 	}
 	res.Load = loadAverage()
@@ -226,6 +233,16 @@ func (b *fleetBench) startServer(ctx context.Context) (*exec.Cmd, error) {
 	}
 	if b.cpuProfile != "" {
 		args = append(args, "--cpuprofile", b.cpuProfile)
+	}
+	if b.profileDir != "" {
+		dir, err := filepath.Abs(b.profileDir)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("--profile-dir: %w", err)
+		}
+		args = append(args, "--profile-dir", dir)
 	}
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -253,6 +270,20 @@ func (b *fleetBench) startServer(ctx context.Context) (*exec.Cmd, error) {
 	go func() { _, _ = io.Copy(io.Discard, io.MultiReader(dec.Buffered(), out)) }()
 	b.logf("server pid %d on %s", cmd.Process.Pid, b.ready.URL)
 	return cmd, nil
+}
+
+// profile starts (SIGUSR1) or stops (SIGUSR2) the server's profile of a
+// phase when --profile-dir is set (serve_profile.go).
+func (b *fleetBench) profile(server *exec.Cmd, sig os.Signal) {
+	if b.profileDir == "" || sig == nil {
+		return
+	}
+	if err := server.Process.Signal(sig); err != nil {
+		b.logf("profile: %v", err)
+	}
+	if sig == profileStop {
+		time.Sleep(2 * time.Second) // the heap profile runs a GC first
+	}
 }
 
 // cli runs one command of this CLI in-process, as user's profile when

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"time"
@@ -17,7 +18,7 @@ func newServeCmd(e *env) *cobra.Command {
 	var file string
 	var flags config.Config
 	var verbose bool
-	var cpuProfile string
+	var cpuProfile, profileDir string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the control plane (HTTPS; embedded SQLite in --data unless --store postgres://…)",
@@ -76,6 +77,11 @@ func newServeCmd(e *env) *cobra.Command {
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+			if profileDir != "" {
+				pctx, stop := context.WithCancel(e.ctx)
+				defer stop()
+				go profileOnSignal(pctx, profileDir, log)
+			}
 			a, err := app.New(e.ctx, cfg, app.Options{Log: log})
 			if err != nil {
 				return err
@@ -114,5 +120,7 @@ func newServeCmd(e *env) *cobra.Command {
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log debug messages (every authorization decision)")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of the server to this file until it stops (for interlock bench fleet)")
 	_ = cmd.Flags().MarkHidden("cpuprofile")
+	cmd.Flags().StringVar(&profileDir, "profile-dir", "", "on SIGUSR1 start a CPU profile in this directory, on SIGUSR2 stop it and write a heap profile (for interlock bench fleet)")
+	_ = cmd.Flags().MarkHidden("profile-dir")
 	return cmd
 }
