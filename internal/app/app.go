@@ -403,7 +403,15 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 		// large fleet the held connection is the host's liveness between
 		// heartbeats (agenthub heartbeat.go), so this bounds how long a
 		// host that went silent still counts as connected.
-		HTTP2: &http.HTTP2Config{SendPingTimeout: 10 * time.Second, PingTimeout: 5 * time.Second},
+		//
+		// The rest keeps what an idle agent connection holds small (ten
+		// thousand of them on one server): agents send small frames, so
+		// frames are read into at most 16 KiB (the protocol's least; the
+		// default lets one large frame grow a connection's read buffer to
+		// 1 MiB for good), and HPACK tables are 1 KiB, not 4, each way.
+		HTTP2: &http.HTTP2Config{SendPingTimeout: 10 * time.Second, PingTimeout: 5 * time.Second,
+			MaxReadFrameSize: 16 << 10, MaxDecoderHeaderTableSize: 1 << 10, MaxEncoderHeaderTableSize: 1 << 10,
+			MaxReceiveBufferPerStream: 256 << 10},
 		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
