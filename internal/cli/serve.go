@@ -14,6 +14,10 @@ import (
 
 var _ = register(newServeCmd)
 
+// serveOpenFiles is the limit on open files serve asks for: twenty
+// thousand agent connections and the rest.
+const serveOpenFiles = 32768
+
 func newServeCmd(e *env) *cobra.Command {
 	var file string
 	var flags config.Config
@@ -77,6 +81,10 @@ func newServeCmd(e *env) *cobra.Command {
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+			// One descriptor per agent connection: room for a large fleet.
+			if _, warn := raiseOpenFiles(serveOpenFiles); warn != "" {
+				log.Warn(warn)
+			}
 			if profileDir != "" {
 				pctx, stop := context.WithCancel(e.ctx)
 				defer stop()
