@@ -76,6 +76,10 @@ type Config struct {
 	Log           *slog.Logger     // nil discards
 	Now           func() time.Time // nil means time.Now
 	Rand          io.Reader        // nil means crypto/rand
+	// OnHeartbeat, if set, is called after each heartbeat the server
+	// answered (interlock bench fleet counts them: a server with a large
+	// fleet asks for fewer than one per HeartbeatInterval).
+	OnHeartbeat func()
 }
 
 func (c *Config) defaults() error {

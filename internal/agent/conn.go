@@ -248,6 +248,9 @@ func (a *agent) heartbeats(ctx context.Context, cancel context.CancelCauseFunc, 
 			if err == nil {
 				a.wit.observeOn(ctx, session, hb, resp)
 				sent, sentAt, sentHealthy = true, time.Now(), hb.Healthy
+				if a.cfg.OnHeartbeat != nil {
+					a.cfg.OnHeartbeat()
+				}
 				wait = 0
 				if d := time.Duration(resp.NextHeartbeatSeconds) * time.Second; d > a.cfg.HeartbeatInterval {
 					wait = time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
