@@ -13,7 +13,8 @@ import (
 // least time until the agent's next one (wire.HeartbeatResponse
 // NextHeartbeatSeconds), the number of agents connected here divided by
 // the budget, capped at Config.MaxHeartbeatInterval. Up to budget ×
-// 5 s agents (1,000 by default) nothing changes.
+// 5 s agents (500 by default) nothing changes; 10,000 agents heartbeat
+// every 100 s.
 //
 // An agent told to wait still probes its health at its own interval and
 // sends a heartbeat at once when its health changes, or when it has a
@@ -25,11 +26,28 @@ import (
 // a few seconds without a frame, internal/app), which ends the stream.
 
 // DefaultHeartbeatBudget is the heartbeats per second a server takes from
-// its agents before it asks them to slow down.
-const DefaultHeartbeatBudget = 200
+// its agents before it asks them to slow down: 500 agents at 5 s. Nomad
+// does the same with its max_heartbeats_per_second (50 by default).
+const DefaultHeartbeatBudget = 100
 
 // DefaultMaxHeartbeatInterval caps the interval a server asks for.
-const DefaultMaxHeartbeatInterval = time.Minute
+const DefaultMaxHeartbeatInterval = 2 * time.Minute
+
+// stretchedPingCap caps the stream's ping lines' interval while the hub
+// stretches heartbeats: agents end a stream that carried nothing for 45 s
+// (agent.Config.StreamIdle).
+const stretchedPingCap = 30 * time.Second
+
+// streamPingEvery is the interval between a stream's ping lines: the
+// configured one, doubled (to at most 30 s) while heartbeats are
+// stretched — ten thousand streams at 15 s are 667 writes a second, and
+// HTTP/2 PINGs already watch each connection.
+func (h *Hub) streamPingEvery() time.Duration {
+	if h.heartbeatEvery() == 0 {
+		return h.cfg.PingInterval
+	}
+	return max(h.cfg.PingInterval, min(2*h.cfg.PingInterval, stretchedPingCap))
+}
 
 // stretchFloor is the interval below which the hub asks for nothing: the
 // agents' own default (agent.Config.HeartbeatInterval).

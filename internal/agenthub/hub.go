@@ -642,7 +642,7 @@ func (h *Hub) ConnectHandler() http.Handler {
 		if err := write(wire.AgentMessage{Type: "ping"}); err != nil {
 			return nil
 		}
-		ping := time.NewTicker(h.cfg.PingInterval)
+		ping := time.NewTicker(h.streamPingEvery())
 		defer ping.Stop()
 		// The certificate was checked once, at connect: end the stream when
 		// it expires, so a key that is no longer valid receives no steps.
@@ -684,6 +684,7 @@ func (h *Hub) ConnectHandler() http.Handler {
 				if err := write(wire.AgentMessage{Type: "ping"}); err != nil {
 					return nil
 				}
+				ping.Reset(h.streamPingEvery())
 			}
 		}
 	})
