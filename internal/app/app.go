@@ -398,8 +398,9 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		// Agents hold one long connection each; pings notice dead ones:
-		// one is sent after 15 s without a frame from the agent, and the
-		// connection closes if its answer is not back within 5 s. With a
+		// one is sent after 10 s without a frame from the agent, and the
+		// connection closes if its answer is not back within 10 s (a
+		// shorter wait closed busy clients' connections in the bench). With a
 		// large fleet the held connection is the host's liveness between
 		// heartbeats (agenthub heartbeat.go), so this bounds how long a
 		// host that went silent still counts as connected.
@@ -409,7 +410,7 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 		// frames are read into at most 16 KiB (the protocol's least; the
 		// default lets one large frame grow a connection's read buffer to
 		// 1 MiB for good), and HPACK tables are 1 KiB, not 4, each way.
-		HTTP2: &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 5 * time.Second,
+		HTTP2: &http.HTTP2Config{SendPingTimeout: 10 * time.Second, PingTimeout: 10 * time.Second,
 			MaxReadFrameSize: 16 << 10, MaxDecoderHeaderTableSize: 1 << 10, MaxEncoderHeaderTableSize: 1 << 10,
 			MaxReceiveBufferPerStream: 256 << 10},
 		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),

@@ -72,7 +72,7 @@ Linux only (it reads /proc). Everything is removed at the end unless --keep.`,
 	fleet.Flags().DurationVar(&cfg.settle, "settle", 15*time.Second, "how long to wait after enrollment before measuring (first cosignatures, connection churn)")
 	fleet.Flags().StringVar(&cfg.store, "store", "", "PostgreSQL URL for the server (default: SQLite in the temp dir)")
 	fleet.Flags().StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the server's Go CPU profile (its whole run) to this file, for go tool pprof")
-	fleet.Flags().StringVar(&cfg.profileDir, "profile-dir", "", "write the server's CPU and heap profiles of the idle window (cpu-1.prof, heap-1.prof) and of the dispatch (cpu-2.prof, heap-2.prof) to this directory")
+	fleet.Flags().StringVar(&cfg.profileDir, "profile-dir", "", "write the server's CPU and heap profiles of the enrollment (cpu-1.prof, heap-1.prof, mem-1.txt), the idle window (…-2) and the dispatch (…-3) to this directory")
 	fleet.Flags().BoolVar(&cfg.keep, "keep", false, "keep the temp dir (server log, data) and print its path")
 	cmd.AddCommand(fleet)
 	return cmd
@@ -181,7 +181,10 @@ func (b *fleetBench) run(ctx context.Context) error {
 			OnHeartbeat: func() { b.beats.Add(1) }})
 	}()
 	defer func() { stopAgents(); <-agentsDone }()
-	if err := b.waitLive(ctx, agentsDone); err != nil {
+	b.profile(server, profileStart)
+	err = b.waitLive(ctx, agentsDone)
+	b.profile(server, profileStop)
+	if err != nil {
 		return err
 	}
 	res.EnrollSeconds = time.Since(start).Seconds()

@@ -151,17 +151,19 @@ const maxTouchBatch = 1000
 // FlushHeartbeats writes the heartbeats taken in memory since the last
 // flush. Each batch gets the earliest heartbeat time among its hosts, so a
 // stored last_seen is never later than the host's real last heartbeat,
-// and at most one flush period earlier. A host whose stored last_seen is
-// less than a third of StaleAfter older than its heartbeat waits for a
-// later flush: other servers' view of it stays well inside the staleness
-// window, and ten thousand connected hosts are not rewritten every flush.
+// and at most one flush period earlier. A host seen only through its held
+// connection since its last heartbeat (SetConnections) is written once its
+// stored last_seen is half of StaleAfter old: other servers' view of it
+// stays inside the staleness window (at most StaleAfter/2 plus a flush
+// period old), and ten thousand connected hosts are not rewritten every
+// flush.
 func (s *Manager) FlushHeartbeats(ctx context.Context) error {
 	w, ok := s.store.(heartbeatBatcher)
 	if !ok {
 		return nil
 	}
 	s.seeConnected(s.clock())
-	minAge := s.cfg.StaleAfter / 3
+	minAge := s.cfg.StaleAfter / 2
 	type group struct {
 		ids      []string
 		earliest time.Time
@@ -169,7 +171,7 @@ func (s *Manager) FlushHeartbeats(ctx context.Context) error {
 	var groups [2][]group // by health: [0] unhealthy, [1] healthy
 	s.beats.mu.Lock()
 	for id, b := range s.beats.hosts {
-		if !b.seen.After(b.stored) || b.seen.Sub(b.stored) < minAge {
+		if !b.seen.After(b.stored) || b.seen.After(b.beat) && b.seen.Sub(b.stored) < minAge {
 			continue
 		}
 		k := 0
