@@ -129,8 +129,10 @@ func (s *Manager) forgetHeartbeats(hostID string) {
 }
 
 // overlayHeartbeats gives hosts the heartbeats this server took but has
-// not written yet.
+// not written yet, and counts the hosts connected here as seen now (so a
+// flush slowed by a busy database does not make them look stale).
 func (s *Manager) overlayHeartbeats(hosts []Host) {
+	s.seeConnected(s.clock())
 	s.beats.mu.Lock()
 	defer s.beats.mu.Unlock()
 	if len(s.beats.hosts) == 0 {
