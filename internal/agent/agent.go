@@ -54,7 +54,9 @@ type Config struct {
 	// HealthCommand, if set, is run (argv, no shell, 10 s timeout) before
 	// each heartbeat; a non-zero exit reports the host unhealthy.
 	HealthCommand []string
-	// HeartbeatInterval is the time between heartbeats; 0 means 5 s.
+	// HeartbeatInterval is the time between health probes and, unless the
+	// server asks for fewer (a large fleet: wire.HeartbeatResponse
+	// NextHeartbeatSeconds), between heartbeats; 0 means 5 s.
 	HeartbeatInterval time.Duration
 	// StreamIdle ends a connection that has carried no line (the server
 	// pings every 15 s) for this long; 0 means 45 s.

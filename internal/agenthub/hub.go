@@ -131,7 +131,9 @@ type Config struct {
 	// must be shorter than CertTTL/2: agents renew when a third of their
 	// certificate's life is left.
 	MinRenewInterval time.Duration
-	// PingInterval is how often the stream carries a ping line; 0 means 15 s.
+	// PingInterval is how often the stream carries a ping line; 0 means
+	// 15 s. While heartbeats are stretched it is doubled, to at most 30 s
+	// (heartbeat.go).
 	PingInterval time.Duration
 	// Margin is added to a step's own timeout before Dispatch gives up
 	// waiting for its result; 0 means 10 s.
