@@ -98,3 +98,38 @@ func TestHeldConnectionsKeepHostsLive(t *testing.T) {
 }
 
 const ops15s = 15 * time.Second
+
+// TestHeldConnectionDoesNotKeepARevokedHostLive: an attacker holding a
+// revoked host's connection open (its stream ends only at the next ping)
+// cannot keep the host live or targetable through it.
+func TestHeldConnectionDoesNotKeepARevokedHostLive(t *testing.T) {
+	e := newEnv(t, 1)
+	h := e.hosts[0]
+	e.m.SetConnections(func() ([]string, time.Duration) { return []string{h}, time.Minute })
+	e.beatAll()
+	if _, err := e.m.RevokeHost(e.ctx, admin, h, "key copied"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		e.now = e.now.Add(3 * time.Second)
+		if err := e.m.FlushHeartbeats(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hosts, err := e.m.ListHosts(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range hosts {
+		if x.ID == h && x.Live {
+			t.Fatal("a revoked host whose connection is still held is live")
+		}
+	}
+	var nanos int64
+	if err := e.db.QueryRow(e.ctx, `SELECT last_seen FROM ops_hosts WHERE id = $1`, h).Scan(&nanos); err != nil {
+		t.Fatal(err)
+	}
+	if seen := time.Unix(0, nanos).UTC(); seen.After(e.now.Add(-9 * time.Second)) {
+		t.Fatalf("the revoked host's last_seen moved to %v after its revocation", seen)
+	}
+}
