@@ -409,9 +409,14 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 		// thousand of them on one server): agents send small frames, so
 		// frames are read into at most 16 KiB (the protocol's least; the
 		// default lets one large frame grow a connection's read buffer to
-		// 1 MiB for good), and HPACK tables are 1 KiB, not 4, each way.
+		// 1 MiB for good), the HPACK table for requests is 1 KiB, not 4,
+		// and answers' headers are not indexed at all (a table of 1 byte
+		// holds no entry: zero would mean the default). Every answer
+		// carries a new X-Request-Id and Date, so each connection's table
+		// and its maps only filled with values never sent again, about
+		// 6 KiB per connection.
 		HTTP2: &http.HTTP2Config{SendPingTimeout: 10 * time.Second, PingTimeout: 10 * time.Second,
-			MaxReadFrameSize: 16 << 10, MaxDecoderHeaderTableSize: 1 << 10, MaxEncoderHeaderTableSize: 1 << 10,
+			MaxReadFrameSize: 16 << 10, MaxDecoderHeaderTableSize: 1 << 10, MaxEncoderHeaderTableSize: 1,
 			MaxReceiveBufferPerStream: 256 << 10},
 		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return ctx },
