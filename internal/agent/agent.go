@@ -54,7 +54,9 @@ type Config struct {
 	// HealthCommand, if set, is run (argv, no shell, 10 s timeout) before
 	// each heartbeat; a non-zero exit reports the host unhealthy.
 	HealthCommand []string
-	// HeartbeatInterval is the time between heartbeats; 0 means 5 s.
+	// HeartbeatInterval is the time between health probes and, unless the
+	// server asks for fewer (a large fleet: wire.HeartbeatResponse
+	// NextHeartbeatSeconds), between heartbeats; 0 means 5 s.
 	HeartbeatInterval time.Duration
 	// StreamIdle ends a connection that has carried no line (the server
 	// pings every 15 s) for this long; 0 means 45 s.
@@ -76,6 +78,10 @@ type Config struct {
 	Log           *slog.Logger     // nil discards
 	Now           func() time.Time // nil means time.Now
 	Rand          io.Reader        // nil means crypto/rand
+	// OnHeartbeat, if set, is called after each heartbeat the server
+	// answered (interlock bench fleet counts them: a server with a large
+	// fleet asks for fewer than one per HeartbeatInterval).
+	OnHeartbeat func()
 }
 
 func (c *Config) defaults() error {

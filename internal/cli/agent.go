@@ -62,6 +62,12 @@ has checked the server and restarts it with --accept-log-fork.`,
 			} else {
 				cfg.Log = slog.New(slog.NewTextHandler(e.stderr, opts))
 			}
+			if cfg.Count > 1 {
+				// A connection and a step ledger per agent, and some to spare.
+				if _, warn := raiseOpenFiles(uint64(2*cfg.Count) + 256); warn != "" {
+					cfg.Log.Warn(warn)
+				}
+			}
 			return agent.Run(e.ctx, cfg)
 		},
 	}
