@@ -74,7 +74,6 @@ func newAgent(cfg Config, id identity) (*agent, error) {
 	}
 	if a.wit, err = openWitness(context.Background(), Config{DataDir: cfg.DataDir, Log: a.log, Now: cfg.Now, Rand: cfg.Rand,
 		CosignEvery: cfg.CosignEvery, AcceptLogFork: cfg.AcceptLogFork}, id.HostID); err != nil {
-		a.ledger.close()
 		return nil, err
 	}
 	a.client = &http.Client{Transport: tr}
@@ -86,7 +85,6 @@ func newAgent(cfg Config, id identity) (*agent, error) {
 // connection that lasted a minute).
 func (a *agent) run(ctx context.Context) error {
 	defer a.client.CloseIdleConnections()
-	defer a.ledger.close()
 	defer a.wg.Wait()
 	a.root = ctx
 	attempt := 0

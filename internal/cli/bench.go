@@ -129,8 +129,9 @@ func (b *fleetBench) run(ctx context.Context) error {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		return errors.New("bench fleet reads the server's CPU and memory from /proc, which this system does not have")
 	}
-	// The agents run here: a connection and a step ledger each.
-	if got, warn := raiseOpenFiles(uint64(2*b.agents) + 512); warn != "" {
+	// The agents run here: a connection each, and the pipes of the step
+	// processes they run at once (at most 512 in one process).
+	if got, warn := raiseOpenFiles(uint64(b.agents) + 3072); warn != "" {
 		return fmt.Errorf("--agents %d: %s (the limit is %d)", b.agents, warn, got)
 	}
 	var err error
