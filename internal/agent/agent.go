@@ -186,7 +186,7 @@ func Run(ctx context.Context, cfg Config) error {
 // each hold pipes and a pidfd on top of their connection, past the file
 // limit (20,000 here), and fork 10,000 processes on a machine that runs them
 // on a few cores anyway. A step waits for a slot before its timeout starts.
-const maxInProcessSteps = 512
+var maxInProcessSteps = 512
 
 func splitTokens(s string) []string {
 	var out []string
