@@ -369,6 +369,10 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, planned ops.Opera
 		from = prev.State
 	}
 	err = e.writeStep(context.WithoutCancel(ctx), rec, from) // a halt must not tear a half-written record
+	stoppedAfter := errors.Is(err, errStoppedAfterRecord)
+	if stoppedAfter {
+		err = nil // recorded, but the operation stopped: not sent (below)
+	}
 	if errors.Is(err, ErrStepExists) || errors.Is(err, ErrStepState) {
 		e.log.WarnContext(ctx, "step already recorded; not dispatching again", slog.String("op", op.ID), slog.String("host", host), slog.String("phase", phase))
 		return StepRecord{}, nil
@@ -380,7 +384,7 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, planned ops.Opera
 		r.record(rec)
 		return rec, nil
 	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || stoppedAfter {
 		// Halted between the record and the send: nothing was sent, so the
 		// record goes back to pending and a resume may send it.
 		rec.State, rec.Error, rec.FinishedAt = ops.StepPending, "not sent: the operation stopped first", time.Time{}
