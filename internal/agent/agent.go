@@ -48,13 +48,18 @@ type Config struct {
 	// Count runs this many agents in one process, each with its own
 	// identity, certificate and connection; 0 means 1.
 	Count int
+	// processSlots, shared by the agents of one Count > 1 process, bounds
+	// the step processes they run at once (see maxInProcessSteps).
+	processSlots chan struct{}
 	// Hostname is reported at enrollment; "" means os.Hostname(). With
 	// Count > 1 each agent appends -01, -02, ….
 	Hostname string
 	// HealthCommand, if set, is run (argv, no shell, 10 s timeout) before
 	// each heartbeat; a non-zero exit reports the host unhealthy.
 	HealthCommand []string
-	// HeartbeatInterval is the time between heartbeats; 0 means 5 s.
+	// HeartbeatInterval is the time between health probes and, unless the
+	// server asks for fewer (a large fleet: wire.HeartbeatResponse
+	// NextHeartbeatSeconds), between heartbeats; 0 means 5 s.
 	HeartbeatInterval time.Duration
 	// StreamIdle ends a connection that has carried no line (the server
 	// pings every 15 s) for this long; 0 means 45 s.
@@ -76,6 +81,10 @@ type Config struct {
 	Log           *slog.Logger     // nil discards
 	Now           func() time.Time // nil means time.Now
 	Rand          io.Reader        // nil means crypto/rand
+	// OnHeartbeat, if set, is called after each heartbeat the server
+	// answered (interlock bench fleet counts them: a server with a large
+	// fleet asks for fewer than one per HeartbeatInterval).
+	OnHeartbeat func()
 }
 
 func (c *Config) defaults() error {
@@ -144,6 +153,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	cfg.processSlots = make(chan struct{}, maxInProcessSteps)
 	var (
 		wg    sync.WaitGroup
 		once  sync.Once
@@ -169,6 +179,14 @@ func Run(ctx context.Context, cfg Config) error {
 	wg.Wait()
 	return first
 }
+
+// maxInProcessSteps bounds the step processes that the agents of one
+// process (agent --count, bench fleet) run at once. On real hosts each agent
+// runs its own; in one process, 10,000 agents starting a step together would
+// each hold pipes and a pidfd on top of their connection, past the file
+// limit (20,000 here), and fork 10,000 processes on a machine that runs them
+// on a few cores anyway. A step waits for a slot before its timeout starts.
+const maxInProcessSteps = 512
 
 func splitTokens(s string) []string {
 	var out []string

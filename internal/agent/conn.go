@@ -74,7 +74,6 @@ func newAgent(cfg Config, id identity) (*agent, error) {
 	}
 	if a.wit, err = openWitness(context.Background(), Config{DataDir: cfg.DataDir, Log: a.log, Now: cfg.Now, Rand: cfg.Rand,
 		CosignEvery: cfg.CosignEvery, AcceptLogFork: cfg.AcceptLogFork}, id.HostID); err != nil {
-		a.ledger.close()
 		return nil, err
 	}
 	a.client = &http.Client{Transport: tr}
@@ -86,7 +85,6 @@ func newAgent(cfg Config, id identity) (*agent, error) {
 // connection that lasted a minute).
 func (a *agent) run(ctx context.Context) error {
 	defer a.client.CloseIdleConnections()
-	defer a.ledger.close()
 	defer a.wg.Wait()
 	a.root = ctx
 	attempt := 0
@@ -218,27 +216,52 @@ func readLine(r *bufio.Reader, max int) ([]byte, error) {
 	}
 }
 
+// heartbeats probes the host's health every HeartbeatInterval and sends a
+// heartbeat: the first at once, then whenever the health changed or the
+// witness has a cosignature or alarm to deliver, and otherwise once the
+// server's asked-for interval (wire.HeartbeatResponse NextHeartbeatSeconds,
+// with a tenth of jitter so a fleet spreads out) has passed — a server
+// with a large fleet keeps its heartbeats within a budget this way and
+// takes the held connection as the host's liveness meanwhile.
 func (a *agent) heartbeats(ctx context.Context, cancel context.CancelCauseFunc, session uint64) {
 	t := time.NewTicker(a.cfg.HeartbeatInterval)
 	defer t.Stop()
+	var (
+		sent        bool // a heartbeat was answered on this connection
+		sentAt      time.Time
+		sentHealthy bool
+		wait        time.Duration // the server's interval, jittered; 0: every tick
+	)
 	for {
 		hb := wire.Heartbeat{ProtocolVersion: wire.ProtocolVersion, Healthy: a.healthy(ctx)}
 		a.wit.heartbeat(&hb)
-		body, _ := json.Marshal(hb)
-		hctx, hcancel := context.WithTimeout(ctx, a.cfg.HeartbeatInterval+10*time.Second)
-		var resp wire.HeartbeatResponse
-		err := postJSON(hctx, a.client, a.servers.current()+"/v1/agent/heartbeat", body, &resp)
-		hcancel()
-		if err == nil {
-			a.wit.observeOn(ctx, session, hb, resp)
-		}
-		if err != nil && ctx.Err() == nil {
-			var pe *problemError
-			if errors.As(err, &pe) && (pe.Status == http.StatusUnauthorized || pe.Status == http.StatusForbidden) {
-				cancel(fmt.Errorf("heartbeat refused: %w", err))
-				return
+		due := !sent || hb.Healthy != sentHealthy || hb.Cosignature != nil || hb.LogAlarm != nil ||
+			time.Since(sentAt) >= wait-a.cfg.HeartbeatInterval/2
+		if due {
+			body, _ := json.Marshal(hb)
+			hctx, hcancel := context.WithTimeout(ctx, a.cfg.HeartbeatInterval+10*time.Second)
+			var resp wire.HeartbeatResponse
+			err := postJSON(hctx, a.client, a.servers.current()+"/v1/agent/heartbeat", body, &resp)
+			hcancel()
+			if err == nil {
+				a.wit.observeOn(ctx, session, hb, resp)
+				sent, sentAt, sentHealthy = true, time.Now(), hb.Healthy
+				if a.cfg.OnHeartbeat != nil {
+					a.cfg.OnHeartbeat()
+				}
+				wait = 0
+				if d := time.Duration(resp.NextHeartbeatSeconds) * time.Second; d > a.cfg.HeartbeatInterval {
+					wait = time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+				}
 			}
-			a.log.WarnContext(ctx, "heartbeat failed", slog.String("error", err.Error()))
+			if err != nil && ctx.Err() == nil {
+				var pe *problemError
+				if errors.As(err, &pe) && (pe.Status == http.StatusUnauthorized || pe.Status == http.StatusForbidden) {
+					cancel(fmt.Errorf("heartbeat refused: %w", err))
+					return
+				}
+				a.log.WarnContext(ctx, "heartbeat failed", slog.String("error", err.Error()))
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -169,6 +169,10 @@ func (f *fakePins) counts() (renewals, tooSoon int) {
 	return f.renewals, f.tooSoon
 }
 
+// tweakHub, when set, changes the hub's Config in startServerRenewing
+// (the tests of this package do not run in parallel).
+var tweakHub func(*agenthub.Config)
+
 // startServerRenewing is startServerTTL with certificates pinned and
 // renewals limited to one per minRenew (0: the hub's default).
 func startServerRenewing(t *testing.T, uses int, certTTL, minRenew time.Duration) *testServer {
@@ -179,8 +183,12 @@ func startServerRenewing(t *testing.T, uses int, certTTL, minRenew time.Duration
 	}
 	inv := &fakeInventory{token: "ilk_join_test", uses: uses, heartbeats: map[string]int{}, unhealthy: map[string]int{}}
 	pins := &fakePins{pins: map[string]agenthub.Pin{}}
-	hub, err := agenthub.New(agenthub.Config{CA: ca, Enroller: inv, Heartbeats: inv, Revocations: inv, Certificates: pins, CertTTL: certTTL,
-		MinRenewInterval: minRenew, ConnectGrace: 300 * time.Millisecond, PingInterval: 200 * time.Millisecond, Margin: 2 * time.Second})
+	hubCfg := agenthub.Config{CA: ca, Enroller: inv, Heartbeats: inv, Revocations: inv, Certificates: pins, CertTTL: certTTL,
+		MinRenewInterval: minRenew, ConnectGrace: 300 * time.Millisecond, PingInterval: 200 * time.Millisecond, Margin: 2 * time.Second}
+	if tweakHub != nil {
+		tweakHub(&hubCfg)
+	}
+	hub, err := agenthub.New(hubCfg)
 	if err != nil {
 		t.Fatal(err)
 	}

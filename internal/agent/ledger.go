@@ -35,7 +35,6 @@ import (
 type ledger struct {
 	mu      sync.Mutex
 	path    string
-	f       *os.File
 	now     func() time.Time
 	seen    map[string]bool
 	order   []string
@@ -98,9 +97,6 @@ func openLedgerAt(dir string, now func() time.Time) (*ledger, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("open step ledger: %w", err)
 	}
-	if err := l.reopen(); err != nil {
-		return nil, err
-	}
 	if !versioned {
 		if err := l.appendLine(ledgerLine{V: 2}, true); err != nil {
 			return nil, err
@@ -128,12 +124,29 @@ func openLedgerAt(dir string, now func() time.Time) (*ledger, error) {
 // interruptedError is the result of a step the agent stopped during.
 const interruptedError = "the agent stopped while this step ran, and the step's processes were killed with it; what it changed before that is unknown"
 
-func (l *ledger) reopen() error {
+// write appends b to the ledger file, synced when sync is set. The file is
+// opened for each write rather than held: writes come once per step, and an
+// agent process running a whole fleet in-process (agent --count, bench
+// fleet) would otherwise hold one descriptor per agent on top of its
+// connections, past the usual 20,000-file limit at 10,000 agents.
+func (l *ledger) write(b []byte, sync bool) error {
 	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("open step ledger: %w", err)
 	}
-	l.f = f
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("write step ledger: %w", err)
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fmt.Errorf("sync step ledger: %w", err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close step ledger: %w", err)
+	}
 	return nil
 }
 
@@ -170,10 +183,7 @@ func (l *ledger) add(id string) error {
 	defer l.mu.Unlock()
 	// The leading newline ends any line a failed earlier write left
 	// unfinished, so this ID can never merge into it (blank lines are skipped).
-	if _, err := l.f.WriteString("\n" + id + "\n"); err != nil {
-		return err
-	}
-	if err := l.f.Sync(); err != nil {
+	if err := l.write([]byte("\n"+id+"\n"), true); err != nil {
 		return err
 	}
 	l.seen[id] = true
@@ -224,19 +234,11 @@ func (l *ledger) appendLine(ll ledgerLine, sync bool) error {
 	if err != nil {
 		return err
 	}
-	if _, err := l.f.Write(append(append([]byte{'\n'}, b...), '\n')); err != nil {
-		return fmt.Errorf("write step ledger: %w", err)
-	}
-	if sync {
-		if err := l.f.Sync(); err != nil {
-			return fmt.Errorf("sync step ledger: %w", err)
-		}
-	}
-	return nil
+	return l.write(append(append([]byte{'\n'}, b...), '\n'), sync)
 }
 
 // compact keeps the most recent ledgerKeep IDs and the kept results and
-// acks, and reopens the file. Step IDs embed the operation, so an ID old
+// acks, replacing the file atomically. Step IDs embed the operation, so an ID old
 // enough to be dropped belongs to an operation the server finished long ago.
 func (l *ledger) compact() error {
 	if len(l.order) > ledgerKeep {
@@ -268,20 +270,8 @@ func (l *ledger) compact() error {
 			b.Write(append(line, '\n'))
 		}
 	}
-	if l.f != nil {
-		l.f.Close()
-	}
 	if err := writeFileAtomic(l.path, []byte(b.String()), 0o600); err != nil {
 		return fmt.Errorf("compact step ledger: %w", err)
 	}
-	return l.reopen()
-}
-
-func (l *ledger) close() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f != nil {
-		l.f.Close()
-		l.f = nil
-	}
+	return nil
 }

@@ -44,13 +44,12 @@ func TestLedgerKeepsResultsAcrossRestarts(t *testing.T) {
 	if err := l.ack("stp_taken"); err != nil {
 		t.Fatal(err)
 	}
-	l.close() // the agent stops while stp_cut runs
+	// the agent stops while stp_cut runs (the ledger holds no open file)
 
 	l2, err := openLedgerAt(dir, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l2.close()
 	cut := wire.StepResult{StepID: "stp_cut", ExitCode: -1, StartedAt: at, FinishedAt: at, Error: interruptedError}
 	if diff := cmp.Diff([]wire.StepResult{done, cut}, l2.unreported()); diff != "" {
 		t.Errorf("results to replay after a restart (-want +got):\n%s", diff)
@@ -76,7 +75,6 @@ func TestLegacyLedgerIsNotInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.close()
 	if got := l.unreported(); len(got) != 0 {
 		t.Errorf("an upgraded ledger reports %d interrupted steps, want none", len(got))
 	}

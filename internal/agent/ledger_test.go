@@ -20,12 +20,10 @@ func TestLedgerSurvivesATornWrite(t *testing.T) {
 	if err := l.add("stp_three"); err != nil {
 		t.Fatal(err)
 	}
-	l.close()
 	l2, err := openLedger(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l2.close()
 	for _, id := range []string{"stp_one", "stp_three"} {
 		if !l2.has(id) {
 			t.Errorf("after a restart the ledger does not know %s", id)

@@ -88,6 +88,13 @@ func (a *agent) handleStep(ctx context.Context, step wire.Step) {
 	a.mu.Unlock()
 
 	a.log.InfoContext(ctx, "running step", slog.String("step", step.StepID), slog.String("op", step.OpID), slog.String("phase", step.Phase))
+	if slots := a.cfg.processSlots; slots != nil {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		case <-ctx.Done():
+		}
+	}
 	res = runStep(ctx, step, a.cfg.MaxOutputBytes, a.cfg.Now)
 	a.log.InfoContext(ctx, "step finished", slog.String("step", step.StepID), slog.Int("exit", res.ExitCode), slog.Bool("timed_out", res.TimedOut))
 

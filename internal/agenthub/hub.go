@@ -131,7 +131,9 @@ type Config struct {
 	// must be shorter than CertTTL/2: agents renew when a third of their
 	// certificate's life is left.
 	MinRenewInterval time.Duration
-	// PingInterval is how often the stream carries a ping line; 0 means 15 s.
+	// PingInterval is how often the stream carries a ping line; 0 means
+	// 15 s. While heartbeats are stretched it is doubled, to at most 30 s
+	// (heartbeat.go).
 	PingInterval time.Duration
 	// Margin is added to a step's own timeout before Dispatch gives up
 	// waiting for its result; 0 means 10 s.
@@ -162,6 +164,13 @@ type Config struct {
 	// request (identity.go). nil reads the store every time.
 	IdentityGeneration func(ctx context.Context) (int64, error)
 	IdentityTTL        time.Duration
+	// HeartbeatBudget is how many heartbeats per second this server takes
+	// from its agents before it asks them to send fewer (heartbeat.go); 0
+	// means DefaultHeartbeatBudget, negative never asks.
+	HeartbeatBudget float64
+	// MaxHeartbeatInterval caps the interval the hub asks agents for; 0
+	// means DefaultMaxHeartbeatInterval.
+	MaxHeartbeatInterval time.Duration
 	// EnrollQueueWait is how long an enrollment waits for one of the
 	// few that run at once before it is answered 503 (identity.go); 0
 	// means 10 s (agents give up on a request after 30 s).
@@ -223,6 +232,12 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.MinRenewInterval >= cfg.CertTTL/2 {
 		return nil, fmt.Errorf("agenthub: MinRenewInterval %s must be shorter than half of CertTTL %s, or agents could not renew in time", cfg.MinRenewInterval, cfg.CertTTL)
+	}
+	if cfg.HeartbeatBudget == 0 {
+		cfg.HeartbeatBudget = DefaultHeartbeatBudget
+	}
+	if cfg.MaxHeartbeatInterval <= 0 {
+		cfg.MaxHeartbeatInterval = DefaultMaxHeartbeatInterval
 	}
 	if cfg.ConnectGrace == 0 {
 		cfg.ConnectGrace = 5 * time.Second
@@ -629,7 +644,7 @@ func (h *Hub) ConnectHandler() http.Handler {
 		if err := write(wire.AgentMessage{Type: "ping"}); err != nil {
 			return nil
 		}
-		ping := time.NewTicker(h.cfg.PingInterval)
+		ping := time.NewTicker(h.streamPingEvery())
 		defer ping.Stop()
 		// The certificate was checked once, at connect: end the stream when
 		// it expires, so a key that is no longer valid receives no steps.
@@ -671,6 +686,7 @@ func (h *Hub) ConnectHandler() http.Handler {
 				if err := write(wire.AgentMessage{Type: "ping"}); err != nil {
 					return nil
 				}
+				ping.Reset(h.streamPingEvery())
 			}
 		}
 	})
@@ -701,7 +717,9 @@ func (h *Hub) detach(hostID string, s *stream) {
 }
 
 // HeartbeatHandler serves POST /v1/agent/heartbeat (mTLS, wire.Heartbeat).
-// With an AuditLog it answers 200 with a wire.HeartbeatResponse, else 204.
+// With an AuditLog, or when it asks the agent to wait longer before the
+// next (heartbeat.go), it answers 200 with a wire.HeartbeatResponse, else
+// 204.
 func (h *Hub) HeartbeatHandler() http.Handler {
 	return h.handle(func(w http.ResponseWriter, r *http.Request) error {
 		started := time.Now()
@@ -716,8 +734,13 @@ func (h *Hub) HeartbeatHandler() http.Handler {
 		if err := h.cfg.Heartbeats.RecordHeartbeat(r.Context(), hostID, hb.Healthy); err != nil {
 			return err
 		}
+		var resp wire.HeartbeatResponse
 		if h.checkpoints != nil {
-			return writeJSON(w, http.StatusOK, h.witnessAnswer(r.Context(), hostID, started, hb))
+			resp = h.witnessAnswer(r.Context(), hostID, started, hb)
+		}
+		resp.NextHeartbeatSeconds = int(h.heartbeatEvery() / time.Second)
+		if h.checkpoints != nil || resp.NextHeartbeatSeconds > 0 {
+			return writeJSON(w, http.StatusOK, resp)
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil

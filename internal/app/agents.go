@@ -36,6 +36,9 @@ func (a *App) setupTLSAndAgents(ctx context.Context, sealer pki.Sealer) error {
 		IdentityGeneration: a.Ops.IdentityGeneration}); err != nil {
 		return fmt.Errorf("agent hub: %w", err)
 	}
+	// A large fleet heartbeats less often; its held connections keep
+	// hosts live meanwhile (agenthub heartbeat.go, ops liveness.go).
+	a.Ops.SetConnections(a.Hub.ConnectedHosts)
 	return nil
 }
 

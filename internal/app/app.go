@@ -397,8 +397,27 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 		TLSConfig:         a.tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		// Agents hold one long connection each; pings notice dead ones.
-		HTTP2:       &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 10 * time.Second},
+		// Agents hold one long connection each; pings notice dead ones:
+		// one is sent after 10 s without a frame from the agent, and the
+		// connection closes if its answer is not back within 10 s (a
+		// shorter wait closed busy clients' connections in the bench). With a
+		// large fleet the held connection is the host's liveness between
+		// heartbeats (agenthub heartbeat.go), so this bounds how long a
+		// host that went silent still counts as connected.
+		//
+		// The rest keeps what an idle agent connection holds small (ten
+		// thousand of them on one server): agents send small frames, so
+		// frames are read into at most 16 KiB (the protocol's least; the
+		// default lets one large frame grow a connection's read buffer to
+		// 1 MiB for good), the HPACK table for requests is 1 KiB, not 4,
+		// and answers' headers are not indexed at all (a table of 1 byte
+		// holds no entry: zero would mean the default). Every answer
+		// carries a new X-Request-Id and Date, so each connection's table
+		// and its maps only filled with values never sent again, about
+		// 6 KiB per connection.
+		HTTP2: &http.HTTP2Config{SendPingTimeout: 10 * time.Second, PingTimeout: 10 * time.Second,
+			MaxReadFrameSize: 16 << 10, MaxDecoderHeaderTableSize: 1 << 10, MaxEncoderHeaderTableSize: 1,
+			MaxReceiveBufferPerStream: 256 << 10},
 		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}

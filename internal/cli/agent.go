@@ -62,6 +62,13 @@ has checked the server and restarts it with --accept-log-fork.`,
 			} else {
 				cfg.Log = slog.New(slog.NewTextHandler(e.stderr, opts))
 			}
+			if cfg.Count > 1 {
+				// A connection per agent, and the pipes of the step
+				// processes they run at once (at most 512 in one process).
+				if _, warn := raiseOpenFiles(uint64(cfg.Count) + 3072); warn != "" {
+					cfg.Log.Warn(warn)
+				}
+			}
 			return agent.Run(e.ctx, cfg)
 		},
 	}

@@ -14,6 +14,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pquerna/otp/totp"
@@ -71,7 +72,7 @@ Linux only (it reads /proc). Everything is removed at the end unless --keep.`,
 	fleet.Flags().DurationVar(&cfg.settle, "settle", 15*time.Second, "how long to wait after enrollment before measuring (first cosignatures, connection churn)")
 	fleet.Flags().StringVar(&cfg.store, "store", "", "PostgreSQL URL for the server (default: SQLite in the temp dir)")
 	fleet.Flags().StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the server's Go CPU profile (its whole run) to this file, for go tool pprof")
-	fleet.Flags().StringVar(&cfg.dispatchProfile, "cpuprofile-dispatch", "", "write the server's Go CPU profile from approval to done (the dispatch only) to this file")
+	fleet.Flags().StringVar(&cfg.profileDir, "profile-dir", "", "write the server's CPU and heap profiles of the enrollment (cpu-1.prof, heap-1.prof, mem-1.txt), the idle window (…-2) and the dispatch (…-3) to this directory")
 	fleet.Flags().BoolVar(&cfg.keep, "keep", false, "keep the temp dir (server log, data) and print its path")
 	cmd.AddCommand(fleet)
 	return cmd
@@ -86,11 +87,11 @@ type fleetBench struct {
 	store      string
 	keep       bool
 	cpuProfile string
-	// dispatchProfile is the file for the server's profile of the dispatch only.
-	dispatchProfile string
+	profileDir string
 
 	dir     string
 	ready   struct{ URL, CAFingerprint, BootstrapCode string }
+	beats   atomic.Uint64 // heartbeats the agents had answered
 	secrets map[string]string
 	otpAt   map[string]int64
 }
@@ -105,6 +106,7 @@ type FleetBenchResult struct {
 	RSSPerAgentKiB      float64 `json:"rss_per_agent_kib"`
 	ServerThreads       int     `json:"server_threads"`
 	IdleCPUPercent      float64 `json:"idle_cpu_percent_of_core"`
+	HeartbeatsPerSecond float64 `json:"heartbeats_per_s"`
 	CPUPerHeartbeatUS   float64 `json:"cpu_per_heartbeat_us"`
 	DispatchSeconds     float64 `json:"dispatch_s"`
 	DispatchCPUPerHostM float64 `json:"dispatch_cpu_per_host_ms"`
@@ -126,6 +128,11 @@ func (b *fleetBench) run(ctx context.Context) error {
 	}
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		return errors.New("bench fleet reads the server's CPU and memory from /proc, which this system does not have")
+	}
+	// The agents run here: a connection each, and the pipes of the step
+	// processes they run at once (at most 512 in one process).
+	if got, warn := raiseOpenFiles(uint64(b.agents) + 3072); warn != "" {
+		return fmt.Errorf("--agents %d: %s (the limit is %d)", b.agents, warn, got)
 	}
 	var err error
 	if b.dir, err = os.MkdirTemp("", "interlock-bench-"); err != nil {
@@ -171,10 +178,14 @@ func (b *fleetBench) run(ctx context.Context) error {
 	go func() {
 		agentsDone <- agent.Run(agentCtx, agent.Config{Server: b.ready.URL, CAFingerprint: b.ready.CAFingerprint,
 			Token: strings.Join(tokens, ","), DataDir: filepath.Join(b.dir, "agents"), Count: b.agents, Hostname: "bench",
-			HeartbeatInterval: b.heartbeat, Log: slog.New(slog.NewTextHandler(agentLog, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+			HeartbeatInterval: b.heartbeat, Log: slog.New(slog.NewTextHandler(agentLog, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			OnHeartbeat: func() { b.beats.Add(1) }})
 	}()
 	defer func() { stopAgents(); <-agentsDone }()
-	if err := b.waitLive(ctx, agentsDone); err != nil {
+	b.profile(server, profileStart)
+	err = b.waitLive(ctx, agentsDone)
+	b.profile(server, profileStop)
+	if err != nil {
 		return err
 	}
 	res.EnrollSeconds = time.Since(start).Seconds()
@@ -184,36 +195,48 @@ func (b *fleetBench) run(ctx context.Context) error {
 	if err := benchSleep(ctx, b.settle); err != nil {
 		return err
 	}
+	b.profile(server, profileStart)
 	cpu0, err := procCPU(pid)
 	if err != nil {
 		return err
 	}
-	t0 := time.Now()
+	t0, beats0 := time.Now(), b.beats.Load()
 	if err := benchSleep(ctx, b.window); err != nil {
 		return err
 	}
+	beats := float64(b.beats.Load() - beats0)
+	b.profile(server, profileStop)
 	cpu1, err := procCPU(pid)
 	if err != nil {
 		return err
 	}
 	elapsed := time.Since(t0)
 	res.IdleCPUPercent = 100 * (cpu1 - cpu0).Seconds() / elapsed.Seconds()
-	beats := float64(b.agents) * elapsed.Seconds() / b.heartbeat.Seconds()
-	res.CPUPerHeartbeatUS = (cpu1 - cpu0).Seconds() * 1e6 / beats
+	// Counted, not computed from --heartbeat: a server with a large fleet
+	// asks its agents for fewer (agenthub heartbeat.go).
+	res.HeartbeatsPerSecond = beats / elapsed.Seconds()
+	res.CPUPerHeartbeatUS = (cpu1 - cpu0).Seconds() * 1e6 / max(beats, 1)
 	mem, err := procMem(pid)
 	if err != nil {
 		return err
 	}
 	res.ServerRSSMiB, res.ServerPeakRSSMiB, res.ServerThreads = float64(mem.rss)/(1<<20), float64(mem.hwm)/(1<<20), mem.threads
 	res.RSSPerAgentKiB = float64(mem.rss) / 1024 / float64(b.agents)
-	b.logf("idle: %.1f%% of a core (%.0f µs per heartbeat); RSS %.0f MiB", res.IdleCPUPercent, res.CPUPerHeartbeatUS, res.ServerRSSMiB)
+	b.logf("idle: %.1f%% of a core, %.0f heartbeats/s (%.0f µs of server CPU per heartbeat); RSS %.0f MiB", res.IdleCPUPercent, res.HeartbeatsPerSecond, res.CPUPerHeartbeatUS, res.ServerRSSMiB)
 
 	// One step on every host: approval to success.
-	if err := b.dispatchAll(ctx, pid, &res); err != nil {
-		return err
+	b.profile(server, profileStart)
+	err = b.dispatchAll(ctx, pid, &res)
+	b.profile(server, profileStop)
+	if err != nil {
+		// What was measured still stands: print it, then the failure.
+		res.OpState = "not measured: " + err.Error()
 	}
 	res.Load = loadAverage()
-	return b.print(res)
+	if perr := b.print(res); perr != nil {
+		return perr
+	}
+	return err
 }
 
 // startServer runs `interlock serve --json` as a child and reads its
@@ -230,8 +253,15 @@ func (b *fleetBench) startServer(ctx context.Context) (*exec.Cmd, error) {
 	if b.cpuProfile != "" {
 		args = append(args, "--cpuprofile", b.cpuProfile)
 	}
-	if b.dispatchProfile != "" {
-		args = append(args, "--cpuprofile-signal", b.dispatchProfile)
+	if b.profileDir != "" {
+		dir, err := filepath.Abs(b.profileDir)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("--profile-dir: %w", err)
+		}
+		args = append(args, "--profile-dir", dir)
 	}
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -259,6 +289,20 @@ func (b *fleetBench) startServer(ctx context.Context) (*exec.Cmd, error) {
 	go func() { _, _ = io.Copy(io.Discard, io.MultiReader(dec.Buffered(), out)) }()
 	b.logf("server pid %d on %s", cmd.Process.Pid, b.ready.URL)
 	return cmd, nil
+}
+
+// profile starts (SIGUSR1) or stops (SIGUSR2) the server's profile of a
+// phase when --profile-dir is set (serve_profile.go).
+func (b *fleetBench) profile(server *exec.Cmd, sig os.Signal) {
+	if b.profileDir == "" || sig == nil {
+		return
+	}
+	if err := server.Process.Signal(sig); err != nil {
+		b.logf("profile: %v", err)
+	}
+	if sig == profileStop {
+		time.Sleep(2 * time.Second) // the heap profile runs a GC first
+	}
 }
 
 // cli runs one command of this CLI in-process, as user's profile when
@@ -399,13 +443,16 @@ func (b *fleetBench) setUp() ([]string, error) {
 // waitLive waits until every agent is live in `hosts`.
 func (b *fleetBench) waitLive(ctx context.Context, agentsDone <-chan error) error {
 	last := -1
+	// Each poll lists every host, on the server being measured: poll
+	// less often as the fleet grows (every 5 s at 10,000).
+	every := max(time.Second, time.Duration(b.agents)*time.Second/2000)
 	for {
 		select {
 		case err := <-agentsDone:
 			return fmt.Errorf("the agents stopped: %v", err)
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(every):
 		}
 		out, err := b.cli("", "admin", "--json", "hosts")
 		if err != nil {
@@ -456,8 +503,6 @@ func (b *fleetBench) dispatchAll(ctx context.Context, pid int, res *FleetBenchRe
 	if err != nil {
 		return err
 	}
-	signalProfile(pid, b.dispatchProfile, true)
-	defer signalProfile(pid, b.dispatchProfile, false)
 	start := time.Now()
 	if _, err := b.cli("", "approver1", "approve", id, "--otp", code); err != nil {
 		return err
@@ -512,7 +557,7 @@ func (b *fleetBench) print(r FleetBenchResult) error {
 	fmt.Fprintf(w, "agents               %d (heartbeat every %s)\n", r.Agents, b.heartbeat)
 	fmt.Fprintf(w, "enroll               %.1f s (%.0f agents/s)\n", r.EnrollSeconds, float64(r.Agents)/r.EnrollSeconds)
 	fmt.Fprintf(w, "server rss           %.0f MiB (peak %.0f MiB), %.1f KiB per agent, %d threads\n", r.ServerRSSMiB, r.ServerPeakRSSMiB, r.RSSPerAgentKiB, r.ServerThreads)
-	fmt.Fprintf(w, "server idle cpu      %.1f%% of one core over %s (%.0f µs per heartbeat)\n", r.IdleCPUPercent, b.window, r.CPUPerHeartbeatUS)
+	fmt.Fprintf(w, "server idle cpu      %.1f%% of one core over %s, %.0f heartbeats/s (%.0f µs per heartbeat, all idle CPU counted)\n", r.IdleCPUPercent, b.window, r.HeartbeatsPerSecond, r.CPUPerHeartbeatUS)
 	fmt.Fprintf(w, "approval to done     %.2f s for step + health check on %d hosts (canary 1, then %d) — %s\n", r.DispatchSeconds, r.Agents, r.Agents-1, r.OpState)
 	fmt.Fprintf(w, "server cpu per host  %.2f ms during the operation, %.2f ms above idle\n", r.DispatchCPUPerHostM, r.DispatchNetCPUPerHostM)
 	fmt.Fprintf(w, "load average         %s\n", r.Load)

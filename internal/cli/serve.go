@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"time"
@@ -13,11 +14,15 @@ import (
 
 var _ = register(newServeCmd)
 
+// serveOpenFiles is the limit on open files serve asks for: twenty
+// thousand agent connections and the rest.
+const serveOpenFiles = 32768
+
 func newServeCmd(e *env) *cobra.Command {
 	var file string
 	var flags config.Config
 	var verbose bool
-	var cpuProfile, cpuProfileSignal string
+	var cpuProfile, profileDir string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the control plane (HTTPS; embedded SQLite in --data unless --store postgres://…)",
@@ -71,16 +76,20 @@ func newServeCmd(e *env) *cobra.Command {
 				}
 				defer stop()
 			}
-			if cpuProfileSignal != "" {
-				// For interlock bench fleet --cpuprofile-dispatch: a profile
-				// of one window only (SIGUSR1 to SIGUSR2).
-				defer profileOnSignal(e.ctx, cpuProfileSignal)()
-			}
 			level := slog.LevelInfo
 			if verbose {
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+			// One descriptor per agent connection: room for a large fleet.
+			if _, warn := raiseOpenFiles(serveOpenFiles); warn != "" {
+				log.Warn(warn)
+			}
+			if profileDir != "" {
+				pctx, stop := context.WithCancel(e.ctx)
+				defer stop()
+				go profileOnSignal(pctx, profileDir, log)
+			}
 			a, err := app.New(e.ctx, cfg, app.Options{Log: log})
 			if err != nil {
 				return err
@@ -119,7 +128,7 @@ func newServeCmd(e *env) *cobra.Command {
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log debug messages (every authorization decision)")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of the server to this file until it stops (for interlock bench fleet)")
 	_ = cmd.Flags().MarkHidden("cpuprofile")
-	cmd.Flags().StringVar(&cpuProfileSignal, "cpuprofile-signal", "", "write a Go CPU profile of the server to this file from SIGUSR1 to SIGUSR2 (for interlock bench fleet)")
-	_ = cmd.Flags().MarkHidden("cpuprofile-signal")
+	cmd.Flags().StringVar(&profileDir, "profile-dir", "", "on SIGUSR1 start a CPU profile in this directory, on SIGUSR2 stop it and write a heap profile (for interlock bench fleet)")
+	_ = cmd.Flags().MarkHidden("profile-dir")
 	return cmd
 }

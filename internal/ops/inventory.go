@@ -232,17 +232,38 @@ func checkHostname(name string) error {
 // (case-insensitively, as DNS compares names), so that two machines never
 // look like one in a plan or the log.
 func checkNameFree(ctx context.Context, tx Tx, name string) error {
+	if byName, ok := tx.(liveHostNamer); ok {
+		h, taken, err := byName.OpsLiveHostNamed(ctx, name)
+		if err != nil {
+			return err
+		}
+		if taken {
+			return errHostnameTaken(h)
+		}
+		return nil
+	}
 	hosts, err := tx.OpsHosts(ctx)
 	if err != nil {
 		return err
 	}
 	for _, h := range hosts {
 		if h.RevokedAt.IsZero() && strings.EqualFold(h.Name, name) {
-			return usererr.New(usererr.Conflict, "hostname_taken",
-				"Host %s already has the name %q; give this machine another name (--hostname), or revoke that host first if this machine replaces it.", h.ID, h.Name)
+			return errHostnameTaken(h)
 		}
 	}
 	return nil
+}
+
+// liveHostNamer finds a live host by name through an index (store.Tx);
+// without it checkNameFree reads every host, which makes enrolling a
+// large fleet quadratic.
+type liveHostNamer interface {
+	OpsLiveHostNamed(ctx context.Context, name string) (Host, bool, error)
+}
+
+func errHostnameTaken(h Host) error {
+	return usererr.New(usererr.Conflict, "hostname_taken",
+		"Host %s already has the name %q; give this machine another name (--hostname), or revoke that host first if this machine replaces it.", h.ID, h.Name)
 }
 
 func badJoinToken() error {

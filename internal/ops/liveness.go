@@ -30,12 +30,56 @@ import (
 type heartbeatMemo struct {
 	mu    sync.Mutex
 	hosts map[string]lastBeat
+	// conns, when set, lists the hosts whose agents hold a connection to
+	// this server while it asks them to heartbeat less often (SetConnections).
+	conns func() (hostIDs []string, every time.Duration)
 }
 
 type lastBeat struct {
 	healthy bool
-	seen    time.Time // the last heartbeat this server took
+	seen    time.Time // the last heartbeat this server took, or the last flush that found the host connected
+	beat    time.Time // the last heartbeat this server took
 	stored  time.Time // the last_seen this server wrote (or read) for it
+}
+
+// SetConnections makes held agent connections count as liveness
+// (agenthub.Hub.ConnectedHosts). A server with a large fleet asks its
+// agents to heartbeat less often than the staleness window (every, up to
+// a minute) to keep their CPU cost within a budget; meanwhile each flush
+// counts the hosts connected here as seen now, with the health of their
+// last heartbeat (an agent sends one at once when its health changes).
+// A host whose agent sent no heartbeat for 2×every+StaleAfter is not
+// counted so (its agent is stuck though its connection answers), nor one
+// whose connection ended: it goes stale StaleAfter after the last flush
+// that found it connected. HTTP/2 PINGs close a connection whose peer
+// stopped answering within seconds (internal/app).
+func (s *Manager) SetConnections(conns func() (hostIDs []string, every time.Duration)) {
+	s.beats.mu.Lock()
+	defer s.beats.mu.Unlock()
+	s.beats.conns = conns
+}
+
+// seeConnected counts the connected hosts as seen at now (SetConnections).
+func (s *Manager) seeConnected(now time.Time) {
+	s.beats.mu.Lock()
+	conns := s.beats.conns
+	s.beats.mu.Unlock()
+	if conns == nil {
+		return
+	}
+	ids, every := conns()
+	if len(ids) == 0 {
+		return
+	}
+	grace := 2*every + s.cfg.StaleAfter
+	s.beats.mu.Lock()
+	defer s.beats.mu.Unlock()
+	for _, id := range ids {
+		if b, ok := s.beats.hosts[id]; ok && now.Sub(b.beat) <= grace && now.Sub(b.seen) <= s.cfg.StaleAfter && b.seen.Before(now) {
+			b.seen = now
+			s.beats.hosts[id] = b
+		}
+	}
 }
 
 // heartbeatBatcher writes many hosts' last-seen times at once.
@@ -62,7 +106,7 @@ func (s *Manager) fastHeartbeat(hostID string, healthy bool, now time.Time) bool
 	if !ok || b.healthy != healthy || now.Sub(b.seen) > s.cfg.StaleAfter {
 		return false
 	}
-	b.seen = now
+	b.seen, b.beat = now, now
 	s.beats.hosts[hostID] = b
 	return true
 }
@@ -74,7 +118,7 @@ func (s *Manager) rememberHeartbeat(hostID string, healthy bool, at time.Time) {
 	if s.beats.hosts == nil {
 		s.beats.hosts = map[string]lastBeat{}
 	}
-	s.beats.hosts[hostID] = lastBeat{healthy: healthy, seen: at, stored: at}
+	s.beats.hosts[hostID] = lastBeat{healthy: healthy, seen: at, beat: at, stored: at}
 }
 
 // forgetHeartbeats drops a host from memory (it was revoked).
@@ -85,8 +129,10 @@ func (s *Manager) forgetHeartbeats(hostID string) {
 }
 
 // overlayHeartbeats gives hosts the heartbeats this server took but has
-// not written yet.
+// not written yet, and counts the hosts connected here as seen now (so a
+// flush slowed by a busy database does not make them look stale).
 func (s *Manager) overlayHeartbeats(hosts []Host) {
+	s.seeConnected(s.clock())
 	s.beats.mu.Lock()
 	defer s.beats.mu.Unlock()
 	if len(s.beats.hosts) == 0 {
@@ -107,12 +153,19 @@ const maxTouchBatch = 1000
 // FlushHeartbeats writes the heartbeats taken in memory since the last
 // flush. Each batch gets the earliest heartbeat time among its hosts, so a
 // stored last_seen is never later than the host's real last heartbeat,
-// and at most one flush period earlier.
+// and at most one flush period earlier. A host seen only through its held
+// connection since its last heartbeat (SetConnections) is written once its
+// stored last_seen is half of StaleAfter old: other servers' view of it
+// stays inside the staleness window (at most StaleAfter/2 plus a flush
+// period old), and ten thousand connected hosts are not rewritten every
+// flush.
 func (s *Manager) FlushHeartbeats(ctx context.Context) error {
 	w, ok := s.store.(heartbeatBatcher)
 	if !ok {
 		return nil
 	}
+	s.seeConnected(s.clock())
+	minAge := s.cfg.StaleAfter / 2
 	type group struct {
 		ids      []string
 		earliest time.Time
@@ -120,7 +173,7 @@ func (s *Manager) FlushHeartbeats(ctx context.Context) error {
 	var groups [2][]group // by health: [0] unhealthy, [1] healthy
 	s.beats.mu.Lock()
 	for id, b := range s.beats.hosts {
-		if !b.seen.After(b.stored) {
+		if !b.seen.After(b.stored) || b.seen.After(b.beat) && b.seen.Sub(b.stored) < minAge {
 			continue
 		}
 		k := 0

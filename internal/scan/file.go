@@ -85,6 +85,13 @@ type Detector interface {
 	Detect(ctx context.Context, f *File, emit func(Finding)) error
 }
 
+// BinaryDetector is a Detector that also reads binary files, which the
+// scanner otherwise skips: some secrets are files whose structure, not
+// text, gives them away (a PKCS #12 key store). The contract is Detect's.
+type BinaryDetector interface {
+	DetectBinary(ctx context.Context, f *File, emit func(Finding)) error
+}
+
 // isBinary reports whether data looks binary: a NUL byte in its first 8 KiB
 // (the heuristic git uses).
 func isBinary(data []byte) bool {

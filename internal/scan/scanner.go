@@ -443,6 +443,7 @@ func (r *run) processRaw(ctx context.Context, f *File) {
 		f = &g
 	}
 	if isBinary(f.Data) {
+		r.detectBinary(ctx, f)
 		r.skip(f.Path, SkipBinary, "")
 		return
 	}
@@ -495,6 +496,21 @@ func (r *run) processRaw(ctx context.Context, f *File) {
 			} else {
 				r.skip(f.Path, SkipDetectorError, fmt.Sprintf("%s: %v", d.Name(), err))
 			}
+		}
+	}
+}
+
+// detectBinary offers a binary file to the detectors that recognise
+// binary formats (see [BinaryDetector]); the text detectors do not run.
+func (r *run) detectBinary(ctx context.Context, f *File) {
+	emit := r.emitter(f)
+	for _, d := range r.s.cfg.Detectors {
+		bd, ok := d.(BinaryDetector)
+		if !ok {
+			continue
+		}
+		if err := bd.DetectBinary(ctx, f, emit); err != nil && ctx.Err() == nil {
+			r.skip(f.Path, SkipDetectorError, fmt.Sprintf("%s: %v", d.Name(), err))
 		}
 	}
 }

@@ -34,12 +34,29 @@ func opsHostCertificate(ctx context.Context, q opsQuerier, hostID string) (ops.H
 // with ops.ErrNotFound when it is not (another renewal won).
 func (t *Tx) PutHostCertificate(ctx context.Context, c ops.HostCertificate, replaces string) error {
 	if replaces == "" {
-		_, err := t.Exec(ctx, `INSERT INTO ops_host_certificates (host_id, fingerprint, previous, pem, not_after, issued_at)
+		// A host's first pin does not move the identity generation: no
+		// server can hold anything about this certificate yet (it is
+		// handed to the agent only after this commits), and the only
+		// certificate of the host a cache could have taken as "not pinned
+		// yet" is this one. Moving it would make every server forget every
+		// host's pin once a second while a fleet enrolls, and read the
+		// store again for each of their requests. Re-pinning (an agent
+		// that enrolls again) changes what caches hold, so it moves it.
+		res, err := t.Exec(ctx, `INSERT INTO ops_host_certificates (host_id, fingerprint, previous, pem, not_after, issued_at)
 			VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (host_id) DO UPDATE SET fingerprint = excluded.fingerprint, previous = excluded.previous,
-				pem = excluded.pem, not_after = excluded.not_after, issued_at = excluded.issued_at`,
+			ON CONFLICT (host_id) DO NOTHING`,
 			c.HostID, c.Fingerprint, c.Previous, c.PEM, opsNanos(c.NotAfter), opsNanos(c.IssuedAt))
 		if err != nil {
+			return opsErr("pin certificate of host "+c.HostID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return opsErr("pin certificate of host "+c.HostID, err)
+		} else if n == 1 {
+			return nil
+		}
+		if _, err := t.Exec(ctx, `UPDATE ops_host_certificates SET fingerprint = $1, previous = $2, pem = $3, not_after = $4, issued_at = $5
+			WHERE host_id = $6`,
+			c.Fingerprint, c.Previous, c.PEM, opsNanos(c.NotAfter), opsNanos(c.IssuedAt), c.HostID); err != nil {
 			return opsErr("pin certificate of host "+c.HostID, err)
 		}
 		return t.bumpIdentityGeneration(ctx, "pin certificate of host "+c.HostID)

@@ -125,6 +125,12 @@ type HeartbeatResponse struct {
 	LogAlarmRecorded bool `json:"log_alarm_recorded,omitempty"`
 	// CosignatureError says why the heartbeat's cosignature was not stored.
 	CosignatureError string `json:"cosignature_error,omitempty"`
+	// NextHeartbeatSeconds, when set, asks the agent to wait at least this
+	// long before its next heartbeat unless its health changed or it has a
+	// cosignature or log alarm to deliver: the server keeps a large
+	// fleet's heartbeats within its budget and counts the agent's held
+	// connection as its liveness meanwhile (agenthub heartbeat.go).
+	NextHeartbeatSeconds int `json:"next_heartbeat_s,omitempty"`
 }
 
 // Defaults an agent applies to a Step that leaves them zero; the hub waits

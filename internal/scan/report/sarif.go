@@ -326,7 +326,10 @@ func dirURI(dir string) string {
 // generic-password) are noise that hides the better one. The best is the
 // most specific rule (any rule before a generic-* one), then the most
 // severe; the others are kept in the result's properties ("alsoMatched"),
-// so nothing is lost. JSON and table output keep every finding.
+// so nothing is lost. The secret engine already reports one finding per
+// location (the most specific rule's); this keeps SARIF to one result per
+// location when two passes report the same spot. JSON and table output
+// keep every finding they are given.
 func collapse(fs []scan.Finding) [][]scan.Finding {
 	type at struct {
 		file, commit string

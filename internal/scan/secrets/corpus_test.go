@@ -139,6 +139,8 @@ func buildCorpus() []corpusCase {
 		add(fmt.Sprintf("variable name in URL %d", i), "README.md", `connection-string: mongodb://DB_USER:DB_PASSWORD@mongodb:27017`, false)
 		add(fmt.Sprintf("base64 placeholder %d", i), "secret.yaml", `  secret: `+base64.StdEncoding.EncodeToString([]byte("example-app-secret")), false)
 	}
+	// Provider families added from their documented formats.
+	cs = append(cs, familyCases(g)...)
 	return cs
 }
 

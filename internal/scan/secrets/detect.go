@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"regexp"
 	"slices"
@@ -57,7 +58,7 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 	if err != nil {
 		return err
 	}
-	emitFound(found, emit)
+	emitFound(d.rs.rules, found, emit)
 	return nil
 }
 
@@ -103,7 +104,28 @@ func (d *Detector) findPlain(ctx context.Context, f *scan.File, build bool) ([]s
 		}
 		d.runRule(f, ri, w, seen, &found, build)
 	}
+	// A rule limited to some paths (nuget.config, Terraform files) opens
+	// no window in other files; its path is checked on its first keyword
+	// hit only, and remembered.
+	type pathCheck struct {
+		rule int
+		off  bool
+	}
+	var checked []pathCheck
+	offPath := func(ri int) bool {
+		for _, c := range checked {
+			if c.rule == ri {
+				return c.off
+			}
+		}
+		off := !rs.rules[ri].pathRe.MatchString(f.Path)
+		checked = append(checked, pathCheck{ri, off})
+		return off
+	}
 	add := func(ri, s, e int) {
+		if rs.rules[ri].pathRe != nil && offPath(ri) {
+			return
+		}
 		r := &rs.rules[ri]
 		ws, we := max(0, s-r.Window), min(len(data), e+r.Window)
 		if !r.Multiline {
@@ -322,24 +344,77 @@ type spanFinding struct {
 	decoded    bool // found in the decoded form of the span
 }
 
-// emitFound reports findings, dropping a generic finding whose secret
-// overlaps one found by a specific rule, and a finding on an encoded value
-// whose decoded form was found (it names the secret better): one secret,
-// one report.
-func emitFound(found []spanFinding, emit func(scan.Finding)) {
-	for _, g := range found {
-		if g.generic && slices.ContainsFunc(found, func(o spanFinding) bool {
-			return !o.generic && o.start < g.end && g.start < o.end
-		}) {
-			continue
-		}
-		if !g.decoded && slices.ContainsFunc(found, func(o spanFinding) bool {
-			return o.decoded && o.start < g.end && g.start < o.end
-		}) {
-			continue
-		}
-		emit(g.f)
+// emitFound reports one finding per location: of the findings whose
+// secrets overlap, only the most specific is reported. A finding on the
+// decoded form of a value beats one on its encoded text (it names the
+// secret better); then a provider's token format beats a keyed provider
+// rule, which beats a syntax rule (an Authorization header, a curl flag),
+// which beats the generic assignment rules; then the longer secret, the
+// earlier secret, and the rule listed first. SARIF and JSON consumers count
+// results per location, and two rules naming one secret are one leak.
+func emitFound(rules []Rule, found []spanFinding, emit func(scan.Finding)) {
+	if len(found) == 1 {
+		emit(found[0].f)
+		return
 	}
+	for i, keep := range oneFindingPerLocation(rules, found) {
+		if keep {
+			emit(found[i].f)
+		}
+	}
+}
+
+// oneFindingPerLocation marks, for each finding, whether it is the one
+// reported at its location (see emitFound). Findings are grouped into runs
+// of overlapping spans first, so a file with many findings costs
+// O(n log n), not a comparison of every pair.
+func oneFindingPerLocation(rules []Rule, found []spanFinding) []bool {
+	keep := make([]bool, len(found))
+	byStart := make([]int, len(found))
+	for i := range byStart {
+		byStart[i] = i
+	}
+	slices.SortFunc(byStart, func(i, j int) int {
+		return cmp.Or(cmp.Compare(found[i].start, found[j].start), cmp.Compare(found[i].end, found[j].end), cmp.Compare(i, j))
+	})
+	better := func(i, j int) int {
+		a, b := &found[i], &found[j]
+		if a.decoded != b.decoded {
+			if a.decoded {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(
+			cmp.Compare(rules[b.rule].specificity(), rules[a.rule].specificity()),
+			cmp.Compare(b.end-b.start, a.end-a.start),
+			cmp.Compare(a.start, b.start),
+			cmp.Compare(a.rule, b.rule),
+			cmp.Compare(i, j))
+	}
+	for lo := 0; lo < len(byStart); {
+		hi, end := lo+1, found[byStart[lo]].end
+		for hi < len(byStart) && found[byStart[hi]].start < end {
+			end = max(end, found[byStart[hi]].end)
+			hi++
+		}
+		run := byStart[lo:hi]
+		lo = hi
+		if len(run) == 1 {
+			keep[run[0]] = true
+			continue
+		}
+		slices.SortFunc(run, better)
+		var kept []int
+		for _, i := range run {
+			g := &found[i]
+			if !slices.ContainsFunc(kept, func(k int) bool { return found[k].start < g.end && g.start < found[k].end }) {
+				kept = append(kept, i)
+				keep[i] = true
+			}
+		}
+	}
+	return keep
 }
 
 // secretSpan picks the secret's span from a submatch index.
@@ -392,6 +467,10 @@ func (d *Detector) reject(f *scan.File, r *Rule, secret, full string, a assignme
 	case "luhn":
 		if why := validCard(f, secret, f.Data, ms, me); why != "" {
 			return why
+		}
+	case "bech32":
+		if !validBech32(secret) {
+			return "Bech32 checksum does not verify"
 		}
 	case "github-crc32":
 		if !validGitHubToken(secret) {

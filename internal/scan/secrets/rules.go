@@ -68,6 +68,15 @@ type Rule struct {
 	// word (discord_client_id) and that count as specific when findings
 	// overlap.
 	Value string `yaml:"value"`
+	// Binary marks a rule on binary files, which the text rules never see:
+	// Path (optional) selects the files and Validate names the structure
+	// check (pkcs12); it has no regex or keywords.
+	Binary bool `yaml:"binary"`
+	// Syntax marks a rule that recognises where a credential is written
+	// (an Authorization header, a curl flag, user:password in a URL)
+	// rather than whose it is. Where findings overlap it yields to a
+	// provider's rule and outranks the generic assignment rules.
+	Syntax bool `yaml:"syntax"`
 	// Path, if set, is a regex the file's path must match (nuget.config).
 	Path string `yaml:"path"`
 	// ExamplePath is the path the tests give the examples (default
@@ -79,7 +88,10 @@ type Rule struct {
 	// stand-in, so only the whole-value placeholder checks apply.
 	Random bool `yaml:"random"`
 	// Allow lists regexes; a secret matching any is a known placeholder.
-	Allow           []string `yaml:"allow"`
+	Allow []string `yaml:"allow"`
+	// Source says where the token format comes from (the provider's
+	// documentation); it is for the rule's maintainers and not reported.
+	Source          string   `yaml:"source"`
 	Message         string   `yaml:"message"`
 	Fix             string   `yaml:"fix"`
 	Examples        []string `yaml:"examples"`
@@ -90,6 +102,21 @@ type Rule struct {
 	valueRe *regexp.Regexp
 	pathRe  *regexp.Regexp
 	allow   []*regexp.Regexp
+}
+
+// specificity ranks a rule for choosing one finding per location (see
+// emitFound): 3 for a provider's token format, 2 for a keyed provider rule
+// (Value), 1 for a syntax rule, 0 for a generic assignment rule.
+func (r *Rule) specificity() int {
+	switch {
+	case r.Generic && r.Value == "":
+		return 0
+	case r.Syntax:
+		return 1
+	case r.Value != "":
+		return 2
+	}
+	return 3
 }
 
 // AssignmentRegex is the assignment tokenizer of the generic and keyed
@@ -202,6 +229,16 @@ func (r *Rule) compile(eager bool) error {
 		}
 		r.pathRe = pre
 	}
+	if r.Binary {
+		if r.Validate != "pkcs12" {
+			return fmt.Errorf("rule %s: a binary rule needs validate: pkcs12", r.ID)
+		}
+		if r.Regex != "" || len(r.Keywords) > 0 || r.Generic {
+			return fmt.Errorf("rule %s: a binary rule has no regex, keywords or value", r.ID)
+		}
+		r.re = &lazyRegexp{}
+		return nil
+	}
 	if r.Regex == "" && r.Generic {
 		r.Regex = AssignmentRegex
 	}
@@ -215,7 +252,7 @@ func (r *Rule) compile(eager bool) error {
 		return fmt.Errorf("rule %s: unknown prefilter %q", r.ID, r.Prefilter)
 	}
 	switch r.Validate {
-	case "", "luhn", "github-crc32", "pem", "jwt", "basic-auth", "userinfo", "google-api-key":
+	case "", "luhn", "github-crc32", "pem", "jwt", "basic-auth", "userinfo", "google-api-key", "bech32":
 	default:
 		return fmt.Errorf("rule %s: unknown validation %q", r.ID, r.Validate)
 	}
@@ -279,6 +316,7 @@ type RuleSet struct {
 	kw         *keywordMatcher
 	kwRules    [][]kwRule // keyword index -> rules
 	digitRules []int
+	binRules   []int // rules on binary files
 }
 
 // kwRule ties a keyword to a rule; exact is set when the keyword must
@@ -306,6 +344,10 @@ func Compile(rules []Rule) (*RuleSet, error) {
 		rs.rules = append(rs.rules, r)
 		if r.Prefilter == "digits" {
 			rs.digitRules = append(rs.digitRules, ri)
+		}
+		if r.Binary {
+			rs.binRules = append(rs.binRules, ri)
+			continue
 		}
 		for _, k := range r.Keywords {
 			k = strings.ToLower(k)
