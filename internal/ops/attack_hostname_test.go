@@ -1,9 +1,13 @@
 package ops_test
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/interlock-dev/interlock/internal/store"
+	"github.com/interlock-dev/interlock/internal/store/storetest"
 	"github.com/interlock-dev/interlock/internal/usererr"
 )
 
@@ -34,5 +38,51 @@ func TestAttackTrailingDotHostnameIsRefused(t *testing.T) {
 	}
 	if _, _, _, err := e.m.EnrollHost(e.ctx, second, "web2", "key-b"); err != nil {
 		t.Fatalf("the token after the refusals: %v", err)
+	}
+}
+
+// TestAttackConcurrentCaseVariantsEnrollOnce: many machines enroll at
+// once under case variants of one name (web1, WEB1, Web1, …), through the
+// indexed taken-name check on SQLite and PostgreSQL, with their
+// transactions grouped into shared commits: exactly one gets the name.
+func TestAttackConcurrentCaseVariantsEnrollOnce(t *testing.T) {
+	for name, open := range map[string]func(testing.TB) *store.DB{"sqlite": storetest.OpenSQLite, "postgres": storetest.OpenPostgres} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnvOn(t, open(t), 0)
+			variants := []string{"web1", "WEB1", "Web1", "wEb1", "weB1", "WEb1", "wEB1", "web1", "WeB1", "wEb1"}
+			tokens := make([]string, len(variants))
+			for i := range tokens {
+				tok, err := e.m.CreateJoinToken(e.ctx, admin, []string{"web"}, nil, time.Hour)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tokens[i] = tok.Reveal()
+			}
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			enrolled, refused := 0, 0
+			for i, v := range variants {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, _, _, err := e.m.EnrollHost(e.ctx, tokens[i], v, fmt.Sprintf("key-%d", i))
+					mu.Lock()
+					defer mu.Unlock()
+					if err == nil {
+						enrolled++
+						return
+					}
+					if ue, ok := usererr.As(err); ok && ue.Code == "hostname_taken" {
+						refused++
+						return
+					}
+					t.Errorf("enroll %s: %v", v, err)
+				}()
+			}
+			wg.Wait()
+			if enrolled != 1 || refused != len(variants)-1 {
+				t.Errorf("%d machines enrolled under case variants of web1 and %d were refused; want 1 and %d", enrolled, refused, len(variants)-1)
+			}
+		})
 	}
 }
