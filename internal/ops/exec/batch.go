@@ -140,7 +140,7 @@ var errStoppedAfterRecord = errors.New("the operation stopped before the dispatc
 
 // answer tells batch's writers how their write ended (err). The state
 // dropStopped read was read before the batch's transaction began, and a
-// halt, abort or freeze can commit while a batch of hundreds of records is
+// halt or abort can commit while a batch of hundreds of records is
 // written (on another server, or here before the kill switch cancels the
 // run): so once the dispatch records have committed the state is read
 // again, once per operation, and a dispatch is answered nil (send it) only
