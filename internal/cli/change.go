@@ -305,8 +305,16 @@ func changeApproveCmd(e *env) *cobra.Command {
 			if hash == "" {
 				hash = cr.Hash
 			}
-			if !e.json {
+			switch {
+			case !e.json:
 				e.printChange(cr)
+			case !yes:
+				// --json keeps stdout for the answer, but the question
+				// below must not be asked about a change nobody was
+				// shown: the change goes to stderr.
+				view := *e
+				view.stdout = e.stderr
+				view.printChange(cr)
 			}
 			if !yes {
 				ok, err := e.confirm("approve this change? [y/N] ")

@@ -281,6 +281,10 @@ func TestEnrollmentRefusesDeceivingAndTakenHostnames(t *testing.T) {
 			t.Errorf("a second machine named %s: %d %s %q, want 409 hostname_taken naming %s", name, status, p.Code, p.Detail, web1.HostID)
 		}
 	}
+	// A trailing dot is DNS's root: any resolver reads "WEB1." as web1.
+	if status, _, p := enroll(t, hc, q.ready.URL, second, "WEB1.", string(otherCSR)); status != http.StatusBadRequest || p.Code != "bad_hostname" {
+		t.Errorf("a second machine named WEB1.: %d %s %q, want 400 bad_hostname", status, p.Code, p.Detail)
+	}
 	if status, _, p := enroll(t, hc, q.ready.URL, second, "web2", string(otherCSR)); status != http.StatusOK {
 		t.Fatalf("the second token under a free name: %d %s", status, p.Detail)
 	}

@@ -583,10 +583,19 @@ func approveCmd(e *env) *cobra.Command {
 			if d := op.Plan.HostsDigest; d != "" && wire.HostsDigest(op.Plan.Waves) != d {
 				return fmt.Errorf("the host list the server sent for %s does not hash to its hosts digest %s; nothing was signed", op.ID, d)
 			}
-			if !e.json {
+			asks := e.isTerminal() && !yes
+			switch {
+			case !e.json:
 				e.printApprovalView(op, personNames(ctx, c), allHosts)
+			case asks:
+				// --json keeps stdout for the answer, but a person at a
+				// terminal is about to be asked "approve this plan?": the
+				// plan goes to stderr, or they would sign what they never saw.
+				view := *e
+				view.stdout = e.stderr
+				view.printApprovalView(op, personNames(ctx, c), allHosts)
 			}
-			if e.isTerminal() && !yes {
+			if asks {
 				answer, err := e.readLine("approve this plan? [y/N] ")
 				if err != nil {
 					return err

@@ -188,7 +188,8 @@ const maxHostnameBytes = 253
 // list, a plan or the audit log: control characters (terminal escape
 // sequences among them), anything outside printable ASCII letters, digits,
 // dots, dashes and underscores (which keeps out invisible and look-alike
-// Unicode), and names longer than DNS allows. Its sentence never echoes
+// Unicode), a trailing dot (DNS's root: "web1." is web1), and names longer
+// than DNS allows. Its sentence never echoes
 // more than the start of the name.
 func checkHostname(name string) error {
 	shown := name
@@ -200,6 +201,12 @@ func checkHostname(name string) error {
 	}
 	if len(name) > maxHostnameBytes {
 		return usererr.New(usererr.Invalid, "bad_hostname", "The hostname %q is %d bytes long; a hostname has at most %d.", shown, len(name), maxHostnameBytes)
+	}
+	if strings.HasSuffix(name, ".") {
+		// DNS reads "web1." and "web1" as one name (the dot is the root):
+		// allowed, a second machine could look like the first everywhere.
+		return usererr.New(usererr.Invalid, "bad_hostname",
+			"The hostname %q ends with a dot, which DNS reads as the same name without it; leave the dot off.", shown)
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]

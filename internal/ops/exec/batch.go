@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -121,16 +122,56 @@ func (e *Engine) writeBatch(ctx context.Context, batch []*stepWrite) {
 	err := e.cfg.Store.InTx(ctx, func(tx Tx) error { return e.recordBatch(ctx, tx, batch) })
 	if err == nil || len(batch) == 1 {
 		e.announceBatch(batch, err)
-		for _, w := range batch {
-			w.done <- err
-		}
+		e.answer(ctx, batch, err)
 		return
 	}
 	for _, w := range batch {
 		one := []*stepWrite{w}
 		err := e.cfg.Store.InTx(ctx, func(tx Tx) error { return e.recordBatch(ctx, tx, one) })
 		e.announceBatch(one, err)
-		w.done <- err
+		e.answer(ctx, one, err)
+	}
+}
+
+// errStoppedAfterRecord answers a dispatch whose record committed while,
+// or after, its operation stopped: the step must not leave, and its record
+// goes back to pending (dispatchOne).
+var errStoppedAfterRecord = errors.New("the operation stopped before the dispatch record committed")
+
+// answer tells batch's writers how their write ended (err). The state
+// dropStopped read was read before the batch's transaction began, and a
+// halt or abort can commit while a batch of hundreds of records is
+// written (on another server, or here before the kill switch cancels the
+// run): so once the dispatch records have committed the state is read
+// again, once per operation, and a dispatch is answered nil (send it) only
+// if its operation was still running after its record committed. A halt
+// committed before that read is therefore never followed by a step.
+func (e *Engine) answer(ctx context.Context, batch []*stepWrite, err error) {
+	sr, ok := e.cfg.Ops.(opStateReader)
+	if err != nil || !ok {
+		for _, w := range batch {
+			w.done <- err
+		}
+		return
+	}
+	verdict := map[string]error{}
+	for _, w := range batch {
+		if !w.dispatched() {
+			w.done <- nil
+			continue
+		}
+		v, done := verdict[w.rec.OpID]
+		if !done {
+			st, rerr := sr.State(ctx, w.rec.OpID)
+			switch {
+			case rerr != nil:
+				v = fmt.Errorf("%w (its state could not be read again: %v)", errStoppedAfterRecord, rerr)
+			case st != ops.OpRunning:
+				v = errStoppedAfterRecord
+			}
+			verdict[w.rec.OpID] = v
+		}
+		w.done <- v
 	}
 }
 

@@ -369,6 +369,17 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, planned ops.Opera
 		from = prev.State
 	}
 	err = e.writeStep(context.WithoutCancel(ctx), rec, from) // a halt must not tear a half-written record
+	// Recorded, but the operation stopped (or its state could not be read
+	// again) before the record committed: not sent (below), and the wave
+	// stops — with errStopped, or with the read's error, which halts.
+	var stoppedAfter error
+	if errors.Is(err, errStoppedAfterRecord) {
+		stoppedAfter = errStopped
+		if err != errStoppedAfterRecord { // wrapped: the state could not be read again
+			stoppedAfter = fmt.Errorf("record dispatch of %s to %s: %w", phase, host, err)
+		}
+		err = nil
+	}
 	if errors.Is(err, ErrStepExists) || errors.Is(err, ErrStepState) {
 		e.log.WarnContext(ctx, "step already recorded; not dispatching again", slog.String("op", op.ID), slog.String("host", host), slog.String("phase", phase))
 		return StepRecord{}, nil
@@ -380,11 +391,14 @@ func (e *Engine) dispatchOne(ctx context.Context, r *runState, planned ops.Opera
 		r.record(rec)
 		return rec, nil
 	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || stoppedAfter != nil {
 		// Halted between the record and the send: nothing was sent, so the
 		// record goes back to pending and a resume may send it.
 		rec.State, rec.Error, rec.FinishedAt = ops.StepPending, "not sent: the operation stopped first", time.Time{}
-		return StepRecord{}, e.finish(ctx, r, rec, "op.step_not_sent")
+		if err := e.finish(ctx, r, rec, "op.step_not_sent"); err != nil {
+			return StepRecord{}, err
+		}
+		return StepRecord{}, stoppedAfter
 	}
 
 	// In-flight steps finish or time out even after a halt; only new
