@@ -41,6 +41,8 @@ type agent struct {
 	pending   *renewal
 	renewedAt time.Time // the last renewal by this process
 
+	probing atomic.Bool // a health probe is running (healthy)
+
 	mu      sync.Mutex
 	running map[string]bool
 	results *resultCache
@@ -360,16 +362,57 @@ func (a *agent) renew(ctx context.Context) error {
 	return nil
 }
 
+// healthy runs the health probe without ever letting it hold the
+// heartbeat: a probe that outlives its timeout by healthProbeGrace — a health
+// command stuck in an uninterruptible disk wait (a hung NFS mount), which
+// SIGKILL cannot end until its I/O does — counts as unhealthy at once, and
+// while it is stuck no second probe starts and every heartbeat says
+// unhealthy. Otherwise a stuck probe would stop heartbeats while the held
+// connection still answers PINGs, and a server stretching heartbeats (a
+// large fleet) would count the host healthy for minutes.
 func (a *agent) healthy(ctx context.Context) bool {
 	if len(a.cfg.HealthCommand) == 0 {
 		return true
 	}
-	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if !a.probing.CompareAndSwap(false, true) {
+		a.log.WarnContext(ctx, "the last health command is still running past its timeout; reporting the host unhealthy")
+		return false
+	}
+	done := make(chan bool, 1)
+	go func() {
+		defer a.probing.Store(false)
+		done <- healthProbe(ctx, a.cfg.HealthCommand, a.log)
+	}()
+	t := time.NewTimer(healthProbeTimeout + healthProbeGrace)
+	defer t.Stop()
+	select {
+	case ok := <-done:
+		return ok
+	case <-t.C:
+		a.log.WarnContext(ctx, "health command did not end after its timeout; reporting the host unhealthy")
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// healthProbeTimeout is the health command's timeout; healthProbeGrace is
+// how much longer the heartbeat waits for it to be reaped. Variables for
+// tests only.
+var (
+	healthProbeTimeout = 10 * time.Second
+	healthProbeGrace   = 2 * time.Second
+)
+
+// healthProbe runs the health command; a variable so that a test can stand
+// in a probe that never returns, which no real process can be made to do.
+var healthProbe = func(ctx context.Context, argv []string, log *slog.Logger) bool {
+	hctx, cancel := context.WithTimeout(ctx, healthProbeTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(hctx, a.cfg.HealthCommand[0], a.cfg.HealthCommand[1:]...)
+	cmd := exec.CommandContext(hctx, argv[0], argv[1:]...)
 	cmd.WaitDelay = time.Second
 	if err := cmd.Run(); err != nil {
-		a.log.WarnContext(ctx, "health command failed", slog.String("error", err.Error()))
+		log.WarnContext(ctx, "health command failed", slog.String("error", err.Error()))
 		return false
 	}
 	return true
