@@ -237,7 +237,12 @@ func (a *agent) heartbeats(ctx context.Context, cancel context.CancelCauseFunc, 
 	for {
 		hb := wire.Heartbeat{ProtocolVersion: wire.ProtocolVersion, Healthy: a.healthy(ctx)}
 		a.wit.heartbeat(&hb)
-		due := !sent || hb.Healthy != sentHealthy || hb.Cosignature != nil || hb.LogAlarm != nil ||
+		// A cosignature waits for the next heartbeat the server's budget
+		// allows (it stays outgoing until delivered): sent at once, ten
+		// thousand agents cosigning each new checkpoint would be 167
+		// heartbeats a second on top of the budget. A changed health or
+		// a log alarm goes at once.
+		due := !sent || hb.Healthy != sentHealthy || hb.LogAlarm != nil ||
 			time.Since(sentAt) >= wait-a.cfg.HeartbeatInterval/2
 		if due {
 			body, _ := json.Marshal(hb)

@@ -17,8 +17,9 @@ import (
 // every 100 s.
 //
 // An agent told to wait still probes its health at its own interval and
-// sends a heartbeat at once when its health changes, or when it has a
-// cosignature or a log alarm to deliver; only "nothing changed" waits.
+// sends a heartbeat at once when its health changes, or when it has a log
+// alarm to deliver; a cosignature rides the next heartbeat the budget
+// allows; only "nothing changed" waits.
 // Meanwhile the host's liveness comes from its held connection
 // ([Hub.ConnectedHosts]): while the stream is attached, ops counts the
 // host as seen (internal/ops liveness.go), and a connection whose peer
