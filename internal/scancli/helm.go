@@ -668,7 +668,13 @@ func topGuard(src string) string {
 		if strings.Count(action, `"`)%2 != 0 || strings.Count(action, "`")%2 != 0 || strings.Contains(action, "{{") {
 			return ""
 		}
-		word, args, _ := strings.Cut(action, " ")
+		// The keyword ends at the first character that is not a letter:
+		// a tab, a newline or "(" separates it as well as a space does.
+		n := strings.IndexFunc(action, func(r rune) bool { return r < 'a' || r > 'z' })
+		if n < 0 {
+			n = len(action)
+		}
+		word, args := action[:n], action[n:]
 		switch {
 		case depth == 0 && (closed || word != "if"):
 			return "" // a second top-level action, or one that is not the if
