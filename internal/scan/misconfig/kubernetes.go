@@ -55,10 +55,6 @@ var (
 	k8sAutomountSA = defRef("k8s-service-account-token", "AVD-KSV-0036", scan.SeverityLow, "the pod gets a service account token it may not need", "Set automountServiceAccountToken: false unless the pod calls the API server.")
 )
 
-// manifestKind finds a manifest's kind in block style or in flow (JSON)
-// style, which YAML files may be written in too.
-var manifestKind = regexp.MustCompile(`(?m)^kind:[ \t]*["']?[A-Z]|"kind"[ \t]*:[ \t]*"[A-Z]`)
-
 var secretEnvName = regexp.MustCompile(`(?i)(password|passwd|secret|token|api_?key|private_?key|credentials?)`)
 
 var workloadKinds = map[string]bool{
@@ -80,7 +76,7 @@ func child(m *yaml.Node, key string) *yaml.Node {
 		return nil
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
+		if k := m.Content[i]; k.Value == key && k.Kind == yaml.ScalarNode || k.Kind == yaml.AliasNode && scalar(deref(k)) == key {
 			return m.Content[i+1]
 		}
 	}
@@ -112,11 +108,8 @@ func scalar(n *yaml.Node) string {
 
 // kubernetes checks every object in a (multi-document) manifest.
 func kubernetes(data []byte, r *reporter) {
-	// A manifest has "kind:" at the start of a line (values.yaml files,
-	// compose files and CI configs, which are most YAML, rarely do).
-	if !manifestKind.Match(data) {
-		return
-	}
+	// Callers pass only what dropUnchecked lets through: YAML with a
+	// top-level kind, or not plain enough to tell without decoding.
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
 		var doc yaml.Node
@@ -127,7 +120,8 @@ func kubernetes(data []byte, r *reporter) {
 			continue
 		}
 		root := doc.Content[0]
-		kind := scalar(child(root, "kind"))
+		// The kind may come through an alias, as kubectl reads it.
+		kind := scalar(deref(child(root, "kind")))
 		name := kind
 		if n := scalar(ypath(root, "metadata", "name")); n != "" {
 			name += "/" + n

@@ -7,7 +7,6 @@
 package misconfig
 
 import (
-	"bytes"
 	"context"
 	"io/fs"
 	"path"
@@ -99,10 +98,9 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 		helmChart(ctx, d.RenderChart, d.Root, f.Path, &r)
 	case strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml"):
 		if !isHelmTemplate(name, f.Data) {
-			// A manifest names its kind at the start of a line, or in a
-			// flow (JSON) mapping as "kind": the second test keeps JSON-style
-			// manifests checked without running the regexp on every values file.
-			if data := dropUncheckedDocs(f.Data); hasTopKind(data) || bytes.Contains(data, []byte(`"kind"`)) {
+			// A manifest has a top-level kind; YAML that is not plain
+			// enough to tell without decoding it is decoded (topLevel).
+			if data, mayHold := dropUnchecked(f.Data); mayHold {
 				kubernetes(data, &r)
 			}
 		}
