@@ -102,7 +102,12 @@ func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *i
 	c.prefix = prefix
 	if b, err := fs.ReadFile(fsys, c.join("values.yaml")); err == nil {
 		if err := yaml.Unmarshal(blankCommentLines(b), &c.values); err != nil {
-			return nil, fmt.Errorf("values.yaml: %w", err)
+			// Blanking is only a shortcut: values it cannot read are
+			// read as written, as Helm reads them.
+			c.values = map[string]any{}
+			if err := yaml.Unmarshal(b, &c.values); err != nil {
+				return nil, fmt.Errorf("values.yaml: %w", err)
+			}
 		}
 		if c.values == nil {
 			c.values = map[string]any{}
@@ -218,66 +223,9 @@ func unpackChart(fsys fs.FS, p string, budget *int) (fs.FS, string, error) {
 	return mem, top, nil
 }
 
-// blockScalarStart matches a line that may open a block scalar (key: |,
-// - >-, key: |2 # comment): the lines under it are text, comments
-// included. It may match more than that; that only keeps comments.
-var blockScalarStart = regexp.MustCompile(`[|>][-+0-9]*[ \t]*(?:#.*)?\r?$`)
-
-// blankCommentLines returns values YAML with its whole-line comments
-// blanked (newlines kept, so errors keep their line numbers). A chart's
-// values.yaml is mostly comments (bitnami's are 85 %), and yaml.v3 spends
-// half its time on them. Lines inside block scalars and quoted strings
-// that span lines are kept: there a "#" is text.
-func blankCommentLines(src []byte) []byte {
-	out := make([]byte, 0, len(src))
-	block := -1    // indent of the line that opened a block scalar, or -1
-	var quote byte // quote of a string that spans lines, or 0
-	for len(src) > 0 {
-		line := src
-		if i := bytes.IndexByte(src, '\n'); i >= 0 {
-			line = src[:i+1]
-		}
-		src = src[len(line):]
-		body := bytes.TrimLeft(line, " ")
-		indent := len(line) - len(body)
-		text := bytes.TrimSpace(body)
-		switch {
-		case block >= 0 && (len(text) == 0 || indent > block):
-			out = append(out, line...)
-			continue
-		case quote != 0:
-			out = append(out, line...)
-			if bytes.Count(line, []byte{quote})%2 == 1 {
-				quote = 0
-			}
-			continue
-		}
-		block = -1
-		if len(text) > 0 && text[0] == '#' {
-			out = append(out, '\n')
-			continue
-		}
-		out = append(out, line...)
-		if bytes.ContainsAny(text, "|>") && blockScalarStart.Match(text) {
-			block = indent
-		} else if q := openQuote(text); q != 0 {
-			quote = q
-		}
-	}
-	return out
-}
-
-// openQuote returns the quote character of a string that line leaves
-// open (an odd count of it), or 0. Apostrophes in plain text make it
-// keep comments longer than needed, never drop text.
-func openQuote(line []byte) byte {
-	for _, q := range []byte{'"', '\''} {
-		if bytes.Count(line, []byte{q})%2 == 1 {
-			return q
-		}
-	}
-	return 0
-}
+// blankCommentLines blanks values.yaml's comment lines before it is
+// parsed (misconfig.BlankYAMLComments).
+func blankCommentLines(src []byte) []byte { return misconfig.BlankYAMLComments(src) }
 
 // chartValues is what .Chart holds: Chart.yaml with capitalised keys.
 func (c *helmChart) chartValues() map[string]any {

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/google/go-cmp/cmp"
+	"gopkg.in/yaml.v3"
+
 	"github.com/interlock-dev/interlock/internal/scan"
 	"github.com/interlock-dev/interlock/internal/scan/misconfig"
 )
@@ -52,6 +55,129 @@ func TestHelmAttackElseAfterTab(t *testing.T) {
 		}
 		if got := detectFS(t, fsys, "k8s-privileged"); len(got) != 1 {
 			t.Errorf("else%q: findings %v, want the privileged pod", sep, got)
+		}
+	}
+}
+
+func chart(files map[string]string) fstest.MapFS {
+	fsys := fstest.MapFS{}
+	for k, v := range files {
+		fsys[k] = &fstest.MapFile{Data: []byte(v)}
+	}
+	return fsys
+}
+
+// TestHelmAttackPodBehindService: a template that starts with a Service
+// (a kind no check reads) and then includes, or prints from values, a
+// whole second document is rendered: what the action writes may be a
+// privileged pod. (An action in the middle of a line, such as
+// "labels: {{ include "x" . }}", can write one too; that is not caught
+// before rendering, see README.)
+func TestHelmAttackPodBehindService(t *testing.T) {
+	svc := "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n---\n"
+	for name, tmpl := range map[string]string{
+		"include": svc + "{{ include \"c.pod\" . }}\n",
+		"values":  svc + "{{ .Values.extra }}\n",
+		"tpl":     svc + "{{ tpl .Values.extra . }}\n",
+		"keyexpr": svc + "apiVersion: v1\n{{ \"kind\" }}: Pod\nspec:\n  containers:\n    - name: a\n      securityContext:\n        privileged: true\n",
+	} {
+		fsys := chart(map[string]string{
+			"c/Chart.yaml":         "name: c\n",
+			"c/values.yaml":        "extra: |\n" + indent(privilegedPod, "  "),
+			"c/templates/_pod.tpl": "{{ define \"c.pod\" }}" + privilegedPod + "{{ end }}{{ define \"c.pod2\" }}{}\n---\n" + privilegedPod + "{{ end }}",
+			"c/templates/svc.yaml": tmpl,
+		})
+		if got := detectFS(t, fsys, "k8s-privileged"); len(got) != 1 {
+			t.Errorf("%s: findings %v, want the privileged pod", name, got)
+		}
+	}
+}
+
+func indent(s, pre string) string {
+	out := ""
+	for _, l := range splitLines(s) {
+		out += pre + l + "\n"
+	}
+	return out
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != '\n' {
+			i++
+		}
+		out = append(out, s[:i])
+		if i < len(s) {
+			i++
+		}
+		s = s[i:]
+	}
+	return out
+}
+
+// TestHelmAttackValuesQuotes: values whose quoted strings span lines with
+// escaped or mixed quotes and "#" lines parse as Helm parses them; the
+// chart is not dropped because comment blanking broke its values.
+func TestHelmAttackValuesQuotes(t *testing.T) {
+	for name, values := range map[string]string{
+		"escaped":   "a: \"x\\\"\n# \"\nprivileged: true\n",
+		"mixed":     "a: 'x \"\n# \"\n# y'\nprivileged: true\n",
+		"comment":   "b: 1 # it's\nc: 'multi\n# text'\nprivileged: true\n",
+		"backslash": "a: \"x\\\\\"\nprivileged: true\n# \"\n",
+	} {
+		fsys := chart(map[string]string{
+			"c/Chart.yaml":         "name: c\n",
+			"c/values.yaml":        values,
+			"c/templates/pod.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: a\n      securityContext:\n        privileged: {{ .Values.privileged }}\n",
+		})
+		if got := detectFS(t, fsys, "k8s-privileged"); len(got) != 1 {
+			t.Errorf("%s: findings %v, want the privileged pod", name, got)
+		}
+	}
+}
+
+// TestHelmAttackConditionOverridesTags: as in Helm, a dependency's
+// condition, when it holds a boolean, decides over its tags.
+func TestHelmAttackConditionOverridesTags(t *testing.T) {
+	fsys := chart(map[string]string{
+		"c/Chart.yaml":                    "name: c\ndependencies:\n  - name: app\n    condition: app.enabled\n    tags: [extras]\n",
+		"c/values.yaml":                   "tags:\n  extras: false\napp:\n  enabled: true\n",
+		"c/charts/app/Chart.yaml":         "name: app\n",
+		"c/charts/app/templates/pod.yaml": privilegedPod,
+	})
+	if got := detectFS(t, fsys, "k8s-privileged"); len(got) != 1 {
+		t.Errorf("findings %v, want the enabled subchart's privileged pod", got)
+	}
+}
+
+// TestHelmAttackBlankingKeepsValues: blanking values.yaml's comments
+// never changes a value: "#" lines inside strings with escaped, doubled
+// or mixed quotes, or under a block scalar header on a line of its own,
+// are text and are kept.
+func TestHelmAttackBlankingKeepsValues(t *testing.T) {
+	for name, src := range map[string]string{
+		"escaped":      "a: \"x\\\"\n  # \"\nb: 1\n",
+		"backslash":    "a: \"x\\\\\"\n# c\nb: \"y\n  # text\n  \"\n",
+		"doubled":      "a: 'it''s\n  # text\n  '\n",
+		"mixed":        "a: 'x \"\n  # \"\n  # y'\nb: 1\n",
+		"apostrophe":   "b: 1 # it's\nc: 'multi\n  # text'\nd: it's\n# comment\n",
+		"own header":   "key:\n  |\n  # text\n  more\n",
+		"tagged":       "a: !!str \"x\n  # text\"\n",
+		"flow comment": "a: [1,\n  # c\n  2]\n",
+	} {
+		var want, got map[string]any
+		if err := yaml.Unmarshal([]byte(src), &want); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		blanked := blankCommentLines([]byte(src))
+		if err := yaml.Unmarshal(blanked, &got); err != nil {
+			t.Errorf("%s: blanked values do not parse: %v\n%s", name, err, blanked)
+			continue
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: values changed (-want +got):\n%s", name, diff)
 		}
 	}
 }
