@@ -49,8 +49,13 @@ const (
 // text/template cannot be interrupted, so such templates are not run.
 var bigRange = regexp.MustCompile(`range\s+(?:\$\w+\s*:?=\s*)?[0-9]{6,}`)
 
-// maxSubchartDepth bounds charts/ nesting (a chart is not trusted input).
-const maxSubchartDepth = 5
+// maxSubchartDepth bounds charts/ nesting, and maxCharts the charts of
+// one tree rendered, aliased copies included (a chart is not trusted
+// input).
+const (
+	maxSubchartDepth = 5
+	maxCharts        = 256
+)
 
 // helmChart is one chart of the tree being rendered: the chart scanned
 // or one of its subcharts under charts/.
@@ -242,9 +247,11 @@ func (c *helmChart) chartValues() map[string]any {
 // their values coalesced the way Helm does: the subchart's values.yaml,
 // overridden by the parent's section named after the subchart (its alias
 // when it has one), with the parent's globals over the subchart's. A
-// dependency whose condition (the first of its comma-separated paths
-// that holds a boolean in the parent's values) is false, or whose tags
-// are all false, is left out, and so are library charts.
+// chart listed under several aliases is rendered once per alias. As in
+// Helm, a dependency is left out when its tags are all false, unless its
+// condition (the first of its comma-separated paths that holds a boolean
+// in the parent's values) is true; a false condition leaves it out
+// whatever its tags. Library charts are left out.
 func (c *helmChart) enabledSubcharts() []*helmChart {
 	deps, _ := c.meta["dependencies"].([]any)
 	var out []*helmChart
@@ -253,52 +260,62 @@ func (c *helmChart) enabledSubcharts() []*helmChart {
 		if t, _ := sub.meta["type"].(string); t == "library" {
 			continue
 		}
-		section, enabled := subName, true
+		var listed []map[string]any
 		for _, d := range deps {
-			dm, _ := d.(map[string]any)
-			if n, _ := dm["name"].(string); n != subName {
-				continue
+			if dm, _ := d.(map[string]any); dm != nil && dm["name"] == subName {
+				listed = append(listed, dm)
 			}
+		}
+		if len(listed) == 0 {
+			listed = []map[string]any{{}} // in charts/ but not listed: rendered
+		}
+		for _, dm := range listed {
+			section := subName
 			if a, _ := dm["alias"].(string); a != "" {
 				section = a
 			}
-			if cond, _ := dm["condition"].(string); cond != "" {
-				for p := range strings.SplitSeq(cond, ",") {
-					if v, ok := valueAt(c.values, strings.TrimSpace(p)).(bool); ok {
-						enabled = v
-						break
-					}
-				}
+			if !c.dependencyEnabled(dm) {
+				continue
 			}
-			if tags, _ := dm["tags"].([]any); len(tags) > 0 && enabled {
-				tagValues, _ := c.values["tags"].(map[string]any)
-				set, on := false, false
-				for _, t := range tags {
-					if v, ok := tagValues[fmt.Sprint(t)].(bool); ok {
-						set, on = true, on || v
-					}
-				}
-				if set && !on {
-					enabled = false
-				}
+			vals := coalesceValues(sub.values, asMap(c.values[section]))
+			global := coalesceValues(asMap(sub.values["global"]), asMap(c.values["global"]))
+			vals["global"] = global
+			s := *sub
+			s.values = vals
+			if section != subName {
+				s.meta = maps.Clone(sub.meta)
+				s.meta["name"] = section
 			}
-			break
+			out = append(out, &s)
 		}
-		if !enabled {
-			continue
-		}
-		vals := coalesceValues(sub.values, asMap(c.values[section]))
-		global := coalesceValues(asMap(sub.values["global"]), asMap(c.values["global"]))
-		vals["global"] = global
-		s := *sub
-		s.values = vals
-		if section != subName {
-			s.meta = maps.Clone(sub.meta)
-			s.meta["name"] = section
-		}
-		out = append(out, &s)
 	}
 	return out
+}
+
+// dependencyEnabled applies a Chart.yaml dependency's tags, then its
+// condition, against c's values, in Helm's order.
+func (c *helmChart) dependencyEnabled(dm map[string]any) bool {
+	enabled := true
+	if tags, _ := dm["tags"].([]any); len(tags) > 0 {
+		tagValues, _ := c.values["tags"].(map[string]any)
+		set, on := false, false
+		for _, t := range tags {
+			if v, ok := tagValues[fmt.Sprint(t)].(bool); ok {
+				set, on = true, on || v
+			}
+		}
+		if set && !on {
+			enabled = false
+		}
+	}
+	if cond, _ := dm["condition"].(string); cond != "" {
+		for p := range strings.SplitSeq(cond, ",") {
+			if v, ok := valueAt(c.values, strings.TrimSpace(p)).(bool); ok {
+				return v
+			}
+		}
+	}
+	return enabled
 }
 
 // valueAt follows a dotted path ("postgresql.enabled") through values.
@@ -392,7 +409,9 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 	// parent, then its enabled subcharts, recursively.
 	charts := []*helmChart{top}
 	for i := 0; i < len(charts); i++ {
-		charts = append(charts, charts[i].enabledSubcharts()...)
+		if len(charts) < maxCharts {
+			charts = append(charts, charts[i].enabledSubcharts()...)
+		}
 	}
 
 	root := template.New(top.prefix)
@@ -559,10 +578,30 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 			if err := t.Execute(w, data); err != nil {
 				continue
 			}
-			out[c.display(j.file)] = misconfig.RenderedTemplate{Output: strings.ReplaceAll(w.b.String(), "<no value>", ""), Lines: w.lines}
+			rt := misconfig.RenderedTemplate{Output: strings.ReplaceAll(w.b.String(), "<no value>", ""), Lines: w.lines}
+			if prev, ok := out[c.display(j.file)]; ok {
+				// The same template rendered for another alias of its chart.
+				rt = appendRendered(prev, rt)
+			}
+			out[c.display(j.file)] = rt
 		}
 	}
 	return out, nil
+}
+
+// appendRendered returns b's output as further documents after a's, with
+// the template lines of both.
+func appendRendered(a, b misconfig.RenderedTemplate) misconfig.RenderedTemplate {
+	out := a.Output
+	if out != "" && !strings.HasSuffix(out, "\n") {
+		out += "\n"
+	}
+	n := strings.Count(out, "\n")
+	lines := make([]int, n, n+1+len(b.Lines))
+	copy(lines, a.Lines)
+	lines = append(lines, 0) // the "---" line
+	lines = append(lines, b.Lines...)
+	return misconfig.RenderedTemplate{Output: out + "---\n" + b.Output, Lines: lines}
 }
 
 // guardHolds evaluates a template's enclosing {{ if }} condition. It

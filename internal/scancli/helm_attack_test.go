@@ -138,6 +138,29 @@ func TestHelmAttackValuesQuotes(t *testing.T) {
 	}
 }
 
+// TestHelmAttackSubchartTwoAliases: a chart listed twice under two
+// aliases is rendered twice, each copy with its own section and
+// condition; the disabled first copy does not hide the enabled second.
+func TestHelmAttackSubchartTwoAliases(t *testing.T) {
+	fsys := chart(map[string]string{
+		"c/Chart.yaml":                    "name: c\ndependencies:\n  - name: app\n    alias: quiet\n    condition: quiet.enabled\n  - name: app\n    alias: loud\n    condition: loud.enabled\n",
+		"c/values.yaml":                   "quiet:\n  enabled: false\nloud:\n  enabled: true\n  privileged: true\n",
+		"c/charts/app/Chart.yaml":         "name: app\n",
+		"c/charts/app/values.yaml":        "privileged: false\n",
+		"c/charts/app/templates/pod.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Chart.Name }}\nspec:\n  containers:\n    - name: a\n      securityContext:\n        privileged: {{ .Values.privileged }}\n",
+	})
+	got := detectFS(t, fsys, "k8s-privileged")
+	if want := []string{"c/charts/app/templates/pod.yaml:9 k8s-privileged"}; !slices.Equal(got, want) {
+		t.Errorf("findings %v, want %v", got, want)
+	}
+	// Both copies enabled: each is checked, at the template's line.
+	fsys["c/values.yaml"] = &fstest.MapFile{Data: []byte("quiet:\n  enabled: true\n  privileged: true\nloud:\n  enabled: true\n  privileged: true\n")}
+	got = detectFS(t, fsys, "k8s-privileged")
+	if want := []string{"c/charts/app/templates/pod.yaml:9 k8s-privileged", "c/charts/app/templates/pod.yaml:9 k8s-privileged"}; !slices.Equal(got, want) {
+		t.Errorf("findings %v, want %v", got, want)
+	}
+}
+
 // TestHelmAttackConditionOverridesTags: as in Helm, a dependency's
 // condition, when it holds a boolean, decides over its tags.
 func TestHelmAttackConditionOverridesTags(t *testing.T) {
@@ -145,7 +168,7 @@ func TestHelmAttackConditionOverridesTags(t *testing.T) {
 		"c/Chart.yaml":                    "name: c\ndependencies:\n  - name: app\n    condition: app.enabled\n    tags: [extras]\n",
 		"c/values.yaml":                   "tags:\n  extras: false\napp:\n  enabled: true\n",
 		"c/charts/app/Chart.yaml":         "name: app\n",
-		"c/charts/app/templates/pod.yaml": privilegedPod,
+		"c/charts/app/templates/pod.yaml": "{{/* a template */}}\n" + privilegedPod,
 	})
 	if got := detectFS(t, fsys, "k8s-privileged"); len(got) != 1 {
 		t.Errorf("findings %v, want the enabled subchart's privileged pod", got)
