@@ -123,7 +123,7 @@ func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *i
 			return err
 		}
 		if *budget--; *budget < 0 {
-			return errors.New("too many templates")
+			return overLimit("more than %d files in the chart", maxChartFiles)
 		}
 		if !d.IsDir() {
 			switch path.Ext(p) {
@@ -164,12 +164,22 @@ func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *i
 		default:
 			continue
 		}
+		if errors.Is(err, misconfig.ErrChartLimit) {
+			return nil, err
+		}
 		if err != nil || sub == nil {
 			continue // a broken subchart does not hide its parent
 		}
 		c.subs = append(c.subs, sub)
 	}
 	return c, nil
+}
+
+// overLimit returns an error that says which limit a chart went past,
+// wrapping misconfig.ErrChartLimit so that the scan reports the chart as
+// not fully checked.
+func overLimit(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{misconfig.ErrChartLimit}, args...)...)
 }
 
 // maxPackedChartBytes bounds what a packed subchart may unpack to.
@@ -194,7 +204,9 @@ func unpackChart(fsys fs.FS, p string, budget *int) (fs.FS, string, error) {
 	// package does not import testing).
 	mem := fstest.MapFS{}
 	total, top := 0, ""
-	tr := tar.NewReader(gz)
+	// Everything unpacked counts, entries passed over included: a
+	// gigabyte of zeros in a skipped entry is a bomb all the same.
+	tr := tar.NewReader(&boundedReader{r: gz, left: 2 * maxPackedChartBytes, name: p})
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -203,19 +215,19 @@ func unpackChart(fsys fs.FS, p string, budget *int) (fs.FS, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
+		if *budget--; *budget < 0 {
+			return nil, "", overLimit("more than %d files in the chart", maxChartFiles)
+		}
 		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
 		if h.Typeflag != tar.TypeReg || !fs.ValidPath(name) {
 			continue
-		}
-		if *budget--; *budget < 0 {
-			return nil, "", errors.New("too many files in packed chart")
 		}
 		data, err := io.ReadAll(io.LimitReader(tr, maxPackedChartBytes-int64(total)+1))
 		if err != nil {
 			return nil, "", err
 		}
 		if total += len(data); total > maxPackedChartBytes {
-			return nil, "", errors.New("packed chart too large")
+			return nil, "", overLimit("packed subchart %s unpacks to more than %d bytes", p, maxPackedChartBytes)
 		}
 		mem[name] = &fstest.MapFile{Data: data, Mode: 0o444}
 		if dir, base := path.Split(name); base == "Chart.yaml" && strings.Count(dir, "/") == 1 {
@@ -226,6 +238,26 @@ func unpackChart(fsys fs.FS, p string, budget *int) (fs.FS, string, error) {
 		return nil, "", errors.New("no Chart.yaml at the top of the packed chart")
 	}
 	return mem, top, nil
+}
+
+// boundedReader fails with a limit error once more than left bytes have
+// been read through it.
+type boundedReader struct {
+	r    io.Reader
+	left int64
+	name string
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, overLimit("packed subchart %s unpacks to more than %d bytes", b.name, 2*maxPackedChartBytes)
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 // blankCommentLines blanks values.yaml's comment lines before it is
@@ -420,7 +452,7 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 	funcs := helmFuncs()
 	funcs["include"] = func(name string, data any) (string, error) {
 		if depth++; depth > maxIncludeDepth {
-			return "", errors.New("include nested too deep")
+			return "", overLimit("include nested deeper than %d", maxIncludeDepth)
 		}
 		defer func() { depth-- }()
 		if err := ctx.Err(); err != nil {
@@ -445,7 +477,7 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 	tpls := map[string]*template.Template{}
 	funcs["tpl"] = func(text string, data any) (string, error) {
 		if depth++; depth > maxIncludeDepth {
-			return "", errors.New("tpl nested too deep")
+			return "", overLimit("tpl nested deeper than %d", maxIncludeDepth)
 		}
 		defer func() { depth-- }()
 		if err := ctx.Err(); err != nil {
@@ -545,6 +577,7 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 	release := map[string]any{"Name": "release-name", "Namespace": "default", "Service": "Helm", "IsInstall": true, "IsUpgrade": false, "Revision": 1}
 	capabilities := map[string]any{"KubeVersion": map[string]any{"Version": "v1.33.0", "Major": "1", "Minor": "33", "GitVersion": "v1.33.0"}, "APIVersions": apiVersions{}, "HelmVersion": map[string]any{"Version": "v3.18.0"}}
 	out := map[string]misconfig.RenderedTemplate{}
+	var limit error // the first limit a template went past
 	for _, c := range charts {
 		data := map[string]any{
 			"Values":       c.values,
@@ -576,6 +609,9 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 			}
 			w := newLineWriter(t.Tree, j.src)
 			if err := t.Execute(w, data); err != nil {
+				if limit == nil && errors.Is(err, misconfig.ErrChartLimit) {
+					limit = err
+				}
 				continue
 			}
 			rt := misconfig.RenderedTemplate{Output: strings.ReplaceAll(w.b.String(), "<no value>", ""), Lines: w.lines}
@@ -586,7 +622,7 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 			out[c.display(j.file)] = rt
 		}
 	}
-	return out, nil
+	return out, limit
 }
 
 // appendRendered returns b's output as further documents after a's, with
@@ -757,7 +793,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	if w.b.Len()+len(p) > maxRenderedBytes {
-		return 0, errors.New("rendered template too large")
+		return 0, overLimit("a template renders more than %d bytes", maxRenderedBytes)
 	}
 	tp, isText := w.texts[&p[0]]
 	line := w.cur
@@ -834,7 +870,7 @@ func helmFuncs() template.FuncMap {
 	// a chart cannot make the scanner allocate gigabytes (until 1e9).
 	capped := func(n int) error {
 		if n > maxLoop {
-			return fmt.Errorf("count %d over the renderer's limit of %d", n, maxLoop)
+			return overLimit("count %d over the renderer's limit of %d", n, maxLoop)
 		}
 		return nil
 	}
@@ -978,7 +1014,7 @@ type limitedBuffer struct{ b *bytes.Buffer }
 
 func (l *limitedBuffer) Write(p []byte) (int, error) {
 	if l.b.Len()+len(p) > maxRenderedBytes {
-		return 0, errors.New("rendered template too large")
+		return 0, overLimit("a template renders more than %d bytes", maxRenderedBytes)
 	}
 	return l.b.Write(p)
 }

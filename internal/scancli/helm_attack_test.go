@@ -1,8 +1,13 @@
 package scancli
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"slices"
 	"testing"
@@ -203,4 +208,80 @@ func TestHelmAttackBlankingKeepsValues(t *testing.T) {
 			t.Errorf("%s: values changed (-want +got):\n%s", name, diff)
 		}
 	}
+}
+
+// detectChart runs the misconfig detector on a chart's Chart.yaml and
+// returns its findings of rule and its error.
+func detectChart(fsys fs.FS, chartYAML, rule string) ([]string, error) {
+	d := &misconfig.Detector{Root: fsys, RenderChart: renderHelmChart}
+	data, err := fs.ReadFile(fsys, chartYAML)
+	if err != nil {
+		return nil, err
+	}
+	var got []string
+	err = d.Detect(context.Background(), &scan.File{Path: chartYAML, Data: data}, func(f scan.Finding) {
+		if f.RuleID == rule {
+			got = append(got, fmt.Sprintf("%s:%d", f.File, f.Line))
+		}
+	})
+	return got, err
+}
+
+// TestHelmAttackLimitsAreReported: a chart that goes past a renderer
+// limit — a template padded past the output limit with a comment Helm
+// and kubectl pass over, more files than the limit, a packed subchart
+// that unpacks to gigabytes in an entry the unpacker skips — is reported
+// as not fully checked (the scan is incomplete), never passed as clean;
+// what could be rendered is still checked.
+func TestHelmAttackLimitsAreReported(t *testing.T) {
+	pod := "{{/* x */}}\n" + privilegedPod
+	padded := chart(map[string]string{
+		"c/Chart.yaml":           "name: c\n",
+		"c/templates/pod.yaml":   "# {{ repeat 90000 \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\" }}\n" + privilegedPod,
+		"c/templates/other.yaml": pod,
+	})
+	many := chart(map[string]string{"c/Chart.yaml": "name: c\n", "c/templates/pod.yaml": pod})
+	for i := range maxChartFiles + 1 {
+		many[fmt.Sprintf("c/templates/cm%d.yaml", i)] = &fstest.MapFile{Data: []byte("kind: ConfigMap\n")}
+	}
+	var buf bytes.Buffer
+	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	tw := tar.NewWriter(gz)
+	big := int64(3 * maxPackedChartBytes)
+	if err := tw.WriteHeader(&tar.Header{Name: "../junk", Mode: 0o644, Size: big, Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(tw, zeros{}, big); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{"db/Chart.yaml": "name: db\n", "db/templates/pod.yaml": pod} {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := errors.Join(tw.Close(), gz.Close()); err != nil {
+		t.Fatal(err)
+	}
+	bomb := chart(map[string]string{"c/Chart.yaml": "name: c\n", "c/templates/pod.yaml": pod})
+	bomb["c/charts/db-1.0.0.tgz"] = &fstest.MapFile{Data: buf.Bytes()}
+
+	for name, fsys := range map[string]fstest.MapFS{"padded": padded, "many files": many, "bomb": bomb} {
+		got, err := detectChart(fsys, "c/Chart.yaml", "k8s-privileged")
+		if !errors.Is(err, misconfig.ErrChartLimit) {
+			t.Errorf("%s: error %v, want the chart reported as over a limit", name, err)
+		}
+		if name == "padded" && !slices.Equal(got, []string{"c/templates/other.yaml:11"}) {
+			t.Errorf("%s: findings %v, want what could be rendered still checked", name, got)
+		}
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

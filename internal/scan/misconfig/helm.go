@@ -3,6 +3,7 @@ package misconfig
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 	"maps"
 	"path"
@@ -23,8 +24,17 @@ import (
 // default values, and its subcharts under charts/ with theirs, and
 // returns each rendered template by its path in fsys. It MUST honour ctx
 // and MUST bound its output: a chart is untrusted input. It may leave out
-// a template that [TemplateMayHoldChecked] says no check reads.
+// a template that [TemplateMayHoldChecked] says no check reads. When one
+// of its limits stops it from rendering a template (or a subchart) it
+// returns what it rendered and an error wrapping [ErrChartLimit]: the
+// chart was not fully checked, and the scan says so instead of passing
+// what the limit hid. Any other error means a chart Helm would refuse.
 type ChartRenderer func(ctx context.Context, fsys fs.FS, dir string) (map[string]RenderedTemplate, error)
+
+// ErrChartLimit marks a chart the renderer did not render whole because
+// it went past one of the renderer's limits (output, files, nesting,
+// loop counts).
+var ErrChartLimit = errors.New("chart goes past the renderer's limits, so it was not fully checked")
 
 // RenderedTemplate is one template's output and where each of its lines
 // came from, so that a finding points at the template, not at text the
@@ -40,14 +50,15 @@ type RenderedTemplate struct {
 // helmChart renders the chart whose Chart.yaml is at chartPath in fsys and
 // checks each rendered manifest. Findings point at the template file and
 // the template line that produced the flagged resource or field.
-func helmChart(ctx context.Context, render ChartRenderer, fsys fs.FS, chartPath string, r *reporter) {
+// It returns the renderer's limit error, if any (see [ChartRenderer]).
+func helmChart(ctx context.Context, render ChartRenderer, fsys fs.FS, chartPath string, r *reporter) error {
 	dir := path.Dir(chartPath)
 	if isVendoredSubchart(fsys, dir) {
-		return // rendered through its parent, with the parent's values
+		return nil // rendered through its parent, with the parent's values
 	}
 	rendered, err := render(ctx, fsys, dir)
-	if err != nil {
-		return
+	if err != nil && !errors.Is(err, ErrChartLimit) {
+		return nil // a chart Helm would refuse
 	}
 	for _, name := range slices.Sorted(maps.Keys(rendered)) {
 		rt := rendered[name]
@@ -66,6 +77,7 @@ func helmChart(ctx context.Context, render ChartRenderer, fsys fs.FS, chartPath 
 		}}
 		kubernetes(sub.f.Data, sub)
 	}
+	return err
 }
 
 // isVendoredSubchart reports whether dir is a chart under another chart's

@@ -95,7 +95,9 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 	case base == "nginx.conf" || (strings.HasSuffix(base, ".conf") && (strings.Contains(name, "nginx") || strings.Contains(name, "sites-") || strings.Contains(name, "conf.d"))):
 		nginx(f.Data, &r)
 	case base == "chart.yaml" && d.Root != nil && d.RenderChart != nil && f.Commit == "" && !strings.Contains(f.Path, "!"):
-		helmChart(ctx, d.RenderChart, d.Root, f.Path, &r)
+		if err := helmChart(ctx, d.RenderChart, d.Root, f.Path, &r); err != nil {
+			return err
+		}
 	case strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml"):
 		if !isHelmTemplate(name, f.Data) {
 			// A manifest has a top-level kind; YAML that is not plain
