@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"maps"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -144,7 +145,7 @@ func TemplateMayHoldChecked(src []byte) bool {
 			return true
 		}
 		if len(kinds) == 0 {
-			if len(bytes.TrimSpace(doc)) > 0 {
+			if hasContent(doc) {
 				return true // a document this reading cannot name
 			}
 			continue
@@ -157,6 +158,17 @@ func TemplateMayHoldChecked(src []byte) bool {
 		named = true
 	}
 	return !named
+}
+
+// hasContent reports whether a YAML document has a line other than
+// blanks, comments and its "---" marker.
+func hasContent(doc []byte) bool {
+	for line := range bytes.Lines(doc) {
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' && !isDocStart(line) {
+			return true
+		}
+	}
+	return false
 }
 
 // stripActions returns a template's text with its {{ }} actions cut out
@@ -187,19 +199,24 @@ func stripActions(src []byte) ([]byte, bool) {
 	}
 }
 
-// atLineStart reports whether text ends with a newline and indentation:
-// an action there may write lines of its own at column 0.
+// atLineStart reports whether text ends a line: an action there writes at
+// column 0, where a whole manifest (an include, extraDeploy) is written.
+// An action further in may write a document too, after a newline of its
+// own; that is left to rendering's other checks (README: Helm limits).
 func atLineStart(text []byte) bool {
-	text = bytes.TrimRight(text, " \t")
 	return len(text) == 0 || text[len(text)-1] == '\n'
 }
+
+// declaration matches an action that declares or assigns variables
+// ("$x := …", "$i, $e = …"), which writes nothing.
+var declaration = regexp.MustCompile(`^\$\w*(?:\s*,\s*\$\w*)?\s*:?=`)
 
 // writes reports whether an action's text may write lines at column 0:
 // anything but a comment, a variable declaration, a control keyword or a
 // pipeline that ends in indent or nindent.
 func writes(action []byte) bool {
 	a := bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimPrefix(action, []byte("-")), []byte("-")))
-	if bytes.HasPrefix(a, []byte("/*")) || bytes.HasPrefix(a, []byte("$")) && bytes.Contains(a, []byte("=")) && !bytes.Contains(a, []byte("|")) {
+	if bytes.HasPrefix(a, []byte("/*")) || declaration.Match(a) {
 		return false
 	}
 	n := 0

@@ -52,7 +52,7 @@ func TestTemplateSkipNotFooled(t *testing.T) {
 		{svc + "  labels:\n    {{- include \"x.labels\" . | nindent 4 }}\nspec:\n  type: {{ .Values.type }}\n", false},
 		{"{{- if .Values.on }}\n" + svc + "{{- end }}\n", false},
 		{svc + "---\n{{ include \"x.pod\" . }}\n", true},
-		{svc + "  {{ .Values.extra }}\n", true},
+		{svc + "{{ .Values.extra }}\n", true},
 		{svc + "---\n{{ \"kind\" }}: Pod\n", true},
 		{svc + "---\napiVersion: v1\nmetadata: {}\n", true},
 		{"{\"kind\": \"Pod\", \"x\": {\n" + svc + "}}\n", true},
