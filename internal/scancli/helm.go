@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"maps"
 	"path"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -45,9 +46,15 @@ const (
 	maxLoop          = 100000
 )
 
-// bigRange finds `range N` over an integer literal too large to iterate:
-// text/template cannot be interrupted, so such templates are not run.
-var bigRange = regexp.MustCompile(`range\s+(?:\$\w+\s*:?=\s*)?[0-9]{6,}`)
+// maxSteps bounds the loop iterations and template calls (each counted
+// as callSteps: a call costs more) of one template's rendering:
+// text/template cannot be interrupted, so nested ranges or a template
+// that calls itself twice would otherwise run for hours (countLoops). The
+// charts of a bitnami checkout need under 2,000 per template.
+const (
+	maxSteps  = 200_000
+	callSteps = 8
+)
 
 // maxSubchartDepth bounds charts/ nesting, and maxCharts the charts of
 // one tree rendered, aliased copies included (a chart is not trusted
@@ -450,7 +457,33 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 	lazy := map[string]string{} // template name -> source, parsed on first include
 	depth := 0
 	funcs := helmFuncs()
+	steps := 0 // loop iterations and template calls of the template being rendered
+	step := func(n int) error {
+		if steps += n; steps > maxSteps {
+			return overLimit("a template loops or calls templates more than %d times", maxSteps)
+		}
+		return nil
+	}
+	funcs[loopFunc] = func(v any) (any, error) {
+		n := 1
+		switch rv := reflect.ValueOf(v); rv.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			n = int(min(rv.Int(), maxSteps+1))
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+			n = int(min(rv.Uint(), maxSteps+1))
+		case reflect.Slice, reflect.Array, reflect.Map, reflect.String:
+			n = rv.Len()
+		}
+		if n > maxLoop {
+			return nil, overLimit("a range over %d items, over the renderer's limit of %d", n, maxLoop)
+		}
+		return v, step(max(n, 1))
+	}
+	funcs[callFunc] = func(v any) (any, error) { return v, step(callSteps) }
 	funcs["include"] = func(name string, data any) (string, error) {
+		if err := step(callSteps); err != nil {
+			return "", err
+		}
 		if depth++; depth > maxIncludeDepth {
 			return "", overLimit("include nested deeper than %d", maxIncludeDepth)
 		}
@@ -462,7 +495,7 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 			// A template file no check reads (a Secret, a Service)
 			// included whole, as checksum annotations do.
 			delete(lazy, name)
-			if _, err := root.New(name).Parse(src); err != nil {
+			if _, err := parseInto(root, name, src, funcs); err != nil {
 				return "", err
 			}
 		}
@@ -476,6 +509,9 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 	// set per call, which costs seconds on charts that call tpl a lot).
 	tpls := map[string]*template.Template{}
 	funcs["tpl"] = func(text string, data any) (string, error) {
+		if err := step(callSteps); err != nil {
+			return "", err
+		}
 		if depth++; depth > maxIncludeDepth {
 			return "", overLimit("tpl nested deeper than %d", maxIncludeDepth)
 		}
@@ -489,7 +525,7 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 		t, ok := tpls[text]
 		if !ok {
 			var err error
-			if t, err = root.New(fmt.Sprintf("tpl#%d", len(tpls))).Parse(text); err != nil {
+			if t, err = parseInto(root, fmt.Sprintf("tpl#%d", len(tpls)), text, funcs); err != nil {
 				return "", err
 			}
 			tpls[text] = t
@@ -543,7 +579,7 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 			base := path.Base(f)
 			run := !strings.HasPrefix(base, "_") && (path.Ext(f) == ".yaml" || path.Ext(f) == ".yml")
 			b, err := fs.ReadFile(c.fsys, f)
-			if err != nil || bigRange.Match(b) {
+			if err != nil {
 				continue
 			}
 			if run && !misconfig.TemplateMayHoldChecked(b) {
@@ -566,7 +602,7 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 				jobs = append(jobs, job{c: c, file: f, tname: tname, src: string(b)})
 				continue
 			}
-			if _, err := root.New(tname).Parse(string(b)); err != nil {
+			if _, err := parseInto(root, tname, string(b), funcs); err != nil {
 				continue // a template Helm would refuse: skip it
 			}
 			if run {
@@ -594,12 +630,13 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 				return out, nil
 			}
 			data["Template"] = map[string]any{"Name": j.tname, "BasePath": c.prefix + "/templates"}
+			steps = 0
 			if src, ok := lazy[j.tname]; ok {
 				if g := topGuard(src); g != "" && !guardHolds(root, g, data) {
 					continue // renders nothing with these values
 				}
 				delete(lazy, j.tname)
-				if _, err := root.New(j.tname).Parse(src); err != nil {
+				if _, err := parseInto(root, j.tname, src, funcs); err != nil {
 					continue // a template Helm would refuse: skip it
 				}
 			}
@@ -607,6 +644,7 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 			if t == nil {
 				continue
 			}
+			steps = 0
 			w := newLineWriter(t.Tree, j.src)
 			if err := t.Execute(w, data); err != nil {
 				if limit == nil && errors.Is(err, misconfig.ErrChartLimit) {
@@ -638,6 +676,73 @@ func appendRendered(a, b misconfig.RenderedTemplate) misconfig.RenderedTemplate 
 	lines = append(lines, 0) // the "---" line
 	lines = append(lines, b.Lines...)
 	return misconfig.RenderedTemplate{Output: out + "---\n" + b.Output, Lines: lines}
+}
+
+// Functions countLoops puts into templates' pipelines.
+const (
+	loopFunc = "interlockLoop"
+	callFunc = "interlockCall"
+)
+
+// parseInto parses src as template name into root's set, as
+// root.New(name).Parse(src) does, with its loops counted (countLoops).
+func parseInto(root *template.Template, name, src string, funcs template.FuncMap) (*template.Template, error) {
+	trees, err := parse.Parse(name, src, "", "", funcs, builtinNames)
+	if err != nil {
+		return nil, err
+	}
+	var t *template.Template
+	for n, tree := range trees {
+		countLoops(tree)
+		nt, err := root.AddParseTree(n, tree)
+		if err != nil {
+			return nil, err
+		}
+		if n == name {
+			t = nt
+		}
+	}
+	return t, nil
+}
+
+// countLoops rewrites a parsed template so that each {{ range X }} runs
+// over X | interlockLoop and each {{ template "n" X }} is called with
+// X | interlockCall: the renderer then counts iterations and calls and
+// stops a template past maxLoop or maxSteps. text/template has no hook
+// for either, and cannot be interrupted from outside.
+func countLoops(tree *parse.Tree) {
+	pipe := func(p *parse.PipeNode, fn string) {
+		p.Cmds = append(p.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: p.Pos, Args: []parse.Node{parse.NewIdentifier(fn).SetTree(tree).SetPos(p.Pos)}})
+	}
+	var walk func(parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Nodes {
+				walk(c)
+			}
+		case *parse.RangeNode:
+			pipe(n.Pipe, loopFunc)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.IfNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.TemplateNode:
+			if n.Pipe != nil {
+				pipe(n.Pipe, callFunc)
+			}
+		}
+	}
+	if tree != nil {
+		walk(tree.Root)
+	}
 }
 
 // guardHolds evaluates a template's enclosing {{ if }} condition. It
@@ -838,6 +943,9 @@ func parsedHelpers(name string, src []byte, funcs template.FuncMap) (map[string]
 	trees, err := parse.Parse(name, string(src), "", "", funcs, builtinNames)
 	if err != nil {
 		return nil, err
+	}
+	for _, tree := range trees {
+		countLoops(tree)
 	}
 	helperCache.Store(key, trees)
 	return trees, nil

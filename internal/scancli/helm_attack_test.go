@@ -285,3 +285,50 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// TestHelmAttackRangeWordInComment: the words "range 1000000" in a
+// comment or in YAML text do not keep a template from being rendered.
+func TestHelmAttackRangeWordInComment(t *testing.T) {
+	for name, pre := range map[string]string{
+		"comment": "{{/* we range 1000000 ports */}}\n",
+		"yaml":    "# port range 1000000-2000000 {{ \"\" }}\n",
+	} {
+		fsys := chart(map[string]string{
+			"c/Chart.yaml":         "name: c\n",
+			"c/templates/pod.yaml": pre + privilegedPod,
+		})
+		if got := detectFS(t, fsys, "k8s-privileged"); len(got) != 1 {
+			t.Errorf("%s: findings %v, want the privileged pod", name, got)
+		}
+	}
+}
+
+// TestHelmAttackLoopsAreBounded: loops and recursion a chart can write
+// stop at the renderer's limits, reported as such, instead of running
+// for hours: a range over a huge number from values (or a literal),
+// nested ranges each under the limit, a template that calls itself
+// twice, by template or by include. A range over what is missing, and
+// ordinary ranges, render as before.
+func TestHelmAttackLoopsAreBounded(t *testing.T) {
+	for name, tmpl := range map[string]string{
+		"value":    "{{ range .Values.n }}{{ end }}",
+		"literal":  "{{ range $i := 100000000000 }}{{ end }}",
+		"nested":   "{{ range until 100000 }}{{ range until 100000 }}{{ end }}{{ end }}",
+		"template": "{{ define \"a\" }}{{ if lt (len .) 64 }}{{ template \"a\" (append . 1) }}{{ template \"a\" (append . 1) }}{{ end }}{{ end }}{{ template \"a\" list }}",
+		"include":  "{{ define \"b\" }}{{ if lt (len .) 60 }}{{ include \"b\" (append . 1) }}{{ include \"b\" (append . 1) }}{{ end }}{{ end }}{{ include \"b\" list }}",
+	} {
+		fsys := chart(map[string]string{
+			"c/Chart.yaml":         "name: c\n",
+			"c/values.yaml":        "n: 100000000000\n",
+			"c/templates/pod.yaml": tmpl + "\n" + privilegedPod,
+			"c/templates/ok.yaml":  "{{ range .Values.missing }}x{{ end }}{{ range $i, $e := list 1 2 }}\n# {{ $i }}{{ $e }}{{ end }}\n" + privilegedPod,
+		})
+		got, err := detectChart(fsys, "c/Chart.yaml", "k8s-privileged")
+		if !errors.Is(err, misconfig.ErrChartLimit) {
+			t.Errorf("%s: error %v, want a limit error", name, err)
+		}
+		if want := []string{"c/templates/ok.yaml:12"}; !slices.Equal(got, want) {
+			t.Errorf("%s: findings %v, want %v", name, got, want)
+		}
+	}
+}
