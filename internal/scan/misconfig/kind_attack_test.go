@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // TestKindHiddenFromPrefilter writes a privileged pod the ways YAML (and
@@ -61,4 +63,60 @@ func TestTemplateSkipNotFooled(t *testing.T) {
 			t.Errorf("TemplateMayHoldChecked(%q) = %v, want %v", tt.src, got, tt.want)
 		}
 	}
+}
+
+// FuzzTopLevelMatchesYAML checks the line reading of topLevel against
+// the YAML decoder: whenever it calls a document plain, the document's
+// top-level kind, as the decoder (and so kubectl) reads it, is one of the
+// kind lines it found.
+func FuzzTopLevelMatchesYAML(f *testing.F) {
+	for _, s := range []string{
+		"apiVersion: v1\nkind: Pod\n",
+		"a: \"x\n  kind: Service\"\n\"kind\": Pod\n",
+		"{kind: Pod}\n",
+		"a: |\n  kind: x\nkind: Service\n",
+		"a: 'it''s\n  x'\nkind: Pod\n",
+		"  kind: Pod\n",
+		"kind: Service\na: [1,\n  2]\n",
+		"a: &x b\n*x : c\nkind: Service\n",
+		"? kind\n: Pod\n",
+		"a: !!str \"x\n  y\"\nkind: Service\n",
+		"a:\n  |\n  kind: Pod\n",
+		"list:\n- a: \"b\n  c\"\nkind: Secret\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		if len(src) > 1024 {
+			return
+		}
+		kinds, plain := topLevel([]byte(src))
+		if !plain {
+			return
+		}
+		var doc yaml.Node
+		if err := yaml.Unmarshal([]byte(src), &doc); err != nil || len(doc.Content) == 0 {
+			return
+		}
+		root := doc.Content[0]
+		if root.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			k := deref(root.Content[i])
+			if k.Kind != yaml.ScalarNode || k.Value != "kind" {
+				continue
+			}
+			v := scalar(deref(root.Content[i+1]))
+			found := false
+			for _, kv := range kinds {
+				if lk := literalKind(kv); lk == v || lk == "" {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("plain %q: topLevel kinds %q, YAML's kind %q", src, kinds, v)
+			}
+		}
+	})
 }
