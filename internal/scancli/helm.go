@@ -6,6 +6,8 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +23,7 @@ import (
 	"text/template"
 	"text/template/parse"
 
+	"github.com/BurntSushi/toml"
 	"github.com/Masterminds/sprig/v3"
 	"gopkg.in/yaml.v3"
 
@@ -285,7 +288,9 @@ func (c *helmChart) chartValues() map[string]any {
 // enabledSubcharts returns c's subcharts that Helm would render, with
 // their values coalesced the way Helm does: the subchart's values.yaml,
 // overridden by the parent's section named after the subchart (its alias
-// when it has one), with the parent's globals over the subchart's. A
+// when it has one), with the parent's globals over the subchart's; the
+// parent's section becomes those values, so that the parent's templates
+// see the subchart's defaults. A
 // chart listed under several aliases is rendered once per alias. As in
 // Helm, a dependency is left out when its tags are all false, unless its
 // condition (the first of its comma-separated paths that holds a boolean
@@ -319,6 +324,9 @@ func (c *helmChart) enabledSubcharts() []*helmChart {
 			vals := coalesceValues(sub.values, asMap(c.values[section]))
 			global := coalesceValues(asMap(sub.values["global"]), asMap(c.values["global"]))
 			vals["global"] = global
+			// The parent sees the subchart's values, defaults included,
+			// as .Values.<section>, as in Helm.
+			c.values[section] = vals
 			s := *sub
 			s.values = vals
 			if section != subName {
@@ -1063,12 +1071,50 @@ func helmFuncs() template.FuncMap {
 		}
 		return re.ReplaceAllLiteralString(s, repl), nil
 	}
-	f["toYaml"] = func(v any) string {
+	f["toYaml"] = helmToYAML
+	f["mustToYaml"] = func(v any) (string, error) {
 		b, err := yaml.Marshal(v)
 		if err != nil {
+			return "", err
+		}
+		return strings.TrimSuffix(string(b), "\n"), nil
+	}
+	f["toYamlPretty"] = func(v any) string {
+		var b bytes.Buffer
+		e := yaml.NewEncoder(&b)
+		e.SetIndent(2)
+		if err := e.Encode(v); err != nil {
 			return ""
 		}
-		return strings.TrimSuffix(string(b), "\n")
+		return strings.TrimSuffix(b.String(), "\n")
+	}
+	f["toToml"] = func(v any) string {
+		var b bytes.Buffer
+		if err := toml.NewEncoder(&b).Encode(v); err != nil {
+			return err.Error()
+		}
+		return b.String()
+	}
+	f["fromToml"] = func(s string) map[string]any {
+		m := map[string]any{}
+		if _, err := toml.Decode(s, &m); err != nil {
+			m = map[string]any{"Error": err.Error()}
+		}
+		return m
+	}
+	f["fromJson"] = func(s string) map[string]any {
+		m := map[string]any{}
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			m["Error"] = err.Error()
+		}
+		return m
+	}
+	f["fromJsonArray"] = func(s string) []any {
+		var a []any
+		if err := json.Unmarshal([]byte(s), &a); err != nil {
+			a = []any{err.Error()}
+		}
+		return a
 	}
 	f["fromYaml"] = func(s string) map[string]any {
 		m := map[string]any{}
@@ -1091,6 +1137,16 @@ func helmFuncs() template.FuncMap {
 	return f
 }
 
+// helmToYAML is Helm's toYaml: the YAML of v without its last newline,
+// or "" when v has none.
+func helmToYAML(v any) string {
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(string(b), "\n")
+}
+
 // apiVersions answers .Capabilities.APIVersions.Has: every API is
 // assumed present, as on a current cluster.
 type apiVersions []string
@@ -1098,23 +1154,173 @@ type apiVersions []string
 // Has implements Helm's .Capabilities.APIVersions.Has.
 func (apiVersions) Has(string) bool { return true }
 
-// chartFiles answers .Files.Get for files inside the chart.
+// chartFiles is .Files: the chart's files outside templates/, charts/,
+// Chart.yaml and values.yaml, read on demand, with Helm's methods. A
+// template whose .Files call the renderer lacked would fail, and what it
+// makes would pass unchecked.
 type chartFiles struct {
 	fsys fs.FS
 	dir  string
 }
 
 // Get returns a chart file's content, or "" when there is none.
-func (c chartFiles) Get(name string) string {
+func (c chartFiles) Get(name string) string { return string(c.GetBytes(name)) }
+
+// GetBytes returns a chart file's content, or nil.
+func (c chartFiles) GetBytes(name string) []byte {
 	p := path.Join(c.dir, name)
 	if !fs.ValidPath(p) {
-		return ""
+		return nil
 	}
 	b, err := fs.ReadFile(c.fsys, p)
 	if err != nil || len(b) > maxRenderedBytes {
-		return ""
+		return nil
 	}
-	return string(b)
+	return b
+}
+
+// Lines returns a chart file's lines.
+func (c chartFiles) Lines(name string) []string { return helmFiles{name: c.GetBytes(name)}.Lines(name) }
+
+// Glob returns the chart's files whose path (relative to the chart)
+// matches pattern, in Helm's glob syntax ("*" within a directory, "**"
+// across, {a,b}, [ab], ?). What it reads is bounded like a template's
+// output.
+func (c chartFiles) Glob(pattern string) (helmFiles, error) {
+	re, err := globRegexp(pattern)
+	if err != nil {
+		return nil, err
+	}
+	out := helmFiles{}
+	total, n := 0, 0
+	err = fs.WalkDir(c.fsys, c.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(p, c.dir), "/")
+		if c.dir == "." || c.dir == "" {
+			rel = p
+		}
+		if d.IsDir() {
+			if rel == "templates" || rel == "charts" {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if rel == "Chart.yaml" || rel == "values.yaml" || !re.MatchString(rel) {
+			return nil
+		}
+		if n++; n > maxChartFiles {
+			return overLimit("more than %d files in the chart", maxChartFiles)
+		}
+		b, err := fs.ReadFile(c.fsys, p)
+		if err != nil {
+			return nil
+		}
+		if total += len(b); total > maxRenderedBytes {
+			return overLimit("a template renders more than %d bytes", maxRenderedBytes)
+		}
+		out[rel] = b
+		return nil
+	})
+	return out, err
+}
+
+// helmFiles is what .Files.Glob returns: files by path, with Helm's
+// methods.
+type helmFiles map[string][]byte
+
+// Get returns a file's content.
+func (f helmFiles) Get(name string) string { return string(f[name]) }
+
+// GetBytes returns a file's content.
+func (f helmFiles) GetBytes(name string) []byte { return f[name] }
+
+// Glob narrows the set to the paths matching pattern.
+func (f helmFiles) Glob(pattern string) (helmFiles, error) {
+	re, err := globRegexp(pattern)
+	if err != nil {
+		return nil, err
+	}
+	out := helmFiles{}
+	for k, v := range f {
+		if re.MatchString(k) {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// AsConfig is the files as a ConfigMap's data: base name to content.
+func (f helmFiles) AsConfig() string {
+	m := map[string]string{}
+	for k, v := range f {
+		m[path.Base(k)] = string(v)
+	}
+	return helmToYAML(m)
+}
+
+// AsSecrets is the files as a Secret's data: base name to base64.
+func (f helmFiles) AsSecrets() string {
+	m := map[string]string{}
+	for k, v := range f {
+		m[path.Base(k)] = base64.StdEncoding.EncodeToString(v)
+	}
+	return helmToYAML(m)
+}
+
+// Lines returns a file's lines, without a last empty one.
+func (f helmFiles) Lines(name string) []string {
+	s := string(f[name])
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}
+
+// globRegexp compiles a glob in the syntax Helm's .Files.Glob takes
+// (gobwas/glob with "/" as separator).
+func globRegexp(pattern string) (*regexp.Regexp, error) {
+	var b strings.Builder
+	b.WriteString("^")
+	depth := 0 // inside {…}
+	for i := 0; i < len(pattern); i++ {
+		switch c := pattern[i]; {
+		case c == '*' && i+1 < len(pattern) && pattern[i+1] == '*':
+			b.WriteString(".*")
+			i++
+		case c == '*':
+			b.WriteString("[^/]*")
+		case c == '?':
+			b.WriteString("[^/]")
+		case c == '{':
+			b.WriteString("(?:")
+			depth++
+		case c == '}' && depth > 0:
+			b.WriteString(")")
+			depth--
+		case c == ',' && depth > 0:
+			b.WriteString("|")
+		case c == '[':
+			j := strings.IndexByte(pattern[i:], ']')
+			if j < 0 {
+				return nil, fmt.Errorf("glob %q: unclosed [", pattern)
+			}
+			class := pattern[i+1 : i+j]
+			if strings.HasPrefix(class, "!") {
+				class = "^" + class[1:]
+			}
+			b.WriteString("[" + strings.ReplaceAll(class, `\`, `\\`) + "]")
+			i += j
+		case c == '\\' && i+1 < len(pattern):
+			i++
+			b.WriteString(regexp.QuoteMeta(pattern[i : i+1]))
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.Compile(b.String())
 }
 
 // limitedBuffer stops a runaway template.

@@ -332,3 +332,46 @@ func TestHelmAttackLoopsAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestHelmAttackFilesAndSubchartValues: templates that use what Helm
+// gives them and the renderer once lacked — .Files.Glob with AsConfig,
+// AsSecrets and Lines, .Files.GetBytes, Helm's fromJson and toToml, and a
+// subchart's default values seen from the parent as .Values.<subchart> —
+// render and are checked, instead of failing and passing unchecked.
+func TestHelmAttackFilesAndSubchartValues(t *testing.T) {
+	for name, pre := range map[string]string{
+		"glob":      "# {{ (.Files.Glob \"files/*\").AsConfig | sha256sum }} {{ (.Files.Glob \"files/**\").AsSecrets | len }} {{ range $p, $_ := .Files.Glob \"files/*.conf\" }}{{ $p }}{{ end }}\n",
+		"lines":     "# {{ range .Files.Lines \"files/a.conf\" }}{{ . }}{{ end }} {{ .Files.GetBytes \"files/a.conf\" | len }}\n",
+		"json":      "# {{ (fromJson \"{\\\"a\\\": 1}\").a }} {{ fromJsonArray \"[1]\" | len }} {{ toToml .Values.db | len }} {{ mustToYaml .Values.db | len }} {{ toYamlPretty .Values.db | len }} {{ mustToJson .Values.db | len }}\n",
+		"subvalues": "# {{ .Values.db.port.number }} {{ .Values.db.global.registry }}\n",
+	} {
+		fsys := chart(map[string]string{
+			"c/Chart.yaml":                  "name: c\ndependencies:\n  - name: db\n",
+			"c/values.yaml":                 "global:\n  registry: r\n",
+			"c/files/a.conf":                "x = 1\ny = 2\n",
+			"c/files/sub/b.conf":            "z = 3\n",
+			"c/templates/pod.yaml":          pre + privilegedPod,
+			"c/charts/db/Chart.yaml":        "name: db\n",
+			"c/charts/db/values.yaml":       "port:\n  number: 5432\n",
+			"c/charts/db/templates/cm.yaml": "kind: ConfigMap\ndata: {a: {{ .Values.port.number | quote }}}\n",
+		})
+		got, err := detectChart(fsys, "c/Chart.yaml", "k8s-privileged")
+		if err != nil || !slices.Equal(got, []string{"c/templates/pod.yaml:11"}) {
+			t.Errorf("%s: findings %v (%v), want the privileged pod", name, got, err)
+		}
+	}
+	out, err := renderHelmChart(context.Background(), chart(map[string]string{
+		"c/Chart.yaml":         "name: c\n",
+		"c/files/a.conf":       "x = 1\ny = 2\n",
+		"c/files/sub/b.conf":   "z = 3\n",
+		"c/templates/cm.yaml":  "kind: ConfigMap\ndata:\n{{ (.Files.Glob \"files/*\").AsConfig | indent 2 }}\nlines: {{ .Files.Lines \"files/a.conf\" | toJson }}\nall: {{ len (.Files.Glob \"**.conf\") }}\nsecrets: {{ (.Files.Glob \"files/sub/*\").AsSecrets }}\n",
+		"c/templates/x/t.yaml": "kind: ConfigMap\n",
+	}), "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "kind: ConfigMap\ndata:\n  a.conf: |\n      x = 1\n      y = 2\nlines: [\"x = 1\",\"y = 2\"]\nall: 2\nsecrets: b.conf: eiA9IDMK\n"
+	if got := out["c/templates/cm.yaml"].Output; got != want {
+		t.Errorf("rendered\n%s\nwant\n%s", got, want)
+	}
+}
