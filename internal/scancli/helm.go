@@ -1127,12 +1127,12 @@ func helmFuncs() template.FuncMap {
 		return a
 	}
 	f["toJson"] = f["toRawJson"]
-	f["required"] = func(msg string, v any) (any, error) {
-		if v == nil || v == "" {
-			return nil, errors.New(msg)
-		}
-		return v, nil
-	}
+	// required and fail stop a chart rendered with its defaults, where the
+	// user sets the value at install: the manifest deployed then is the one
+	// rendered past them, so they render nothing and stop nothing here (a
+	// template that used them to stop would otherwise pass unchecked).
+	f["required"] = func(_ string, v any) any { return v }
+	f["fail"] = func(string) string { return "" }
 	f["lookup"] = func(...string) map[string]any { return map[string]any{} }
 	return f
 }

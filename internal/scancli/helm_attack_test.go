@@ -375,3 +375,24 @@ func TestHelmAttackFilesAndSubchartValues(t *testing.T) {
 		t.Errorf("rendered\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestHelmAttackRequiredAndFail: a template that stops rendering with
+// the chart's defaults (required, or fail unless a value is set) is
+// still checked: the user installs it with the value set, and what it
+// deploys is the same manifest.
+func TestHelmAttackRequiredAndFail(t *testing.T) {
+	for name, pre := range map[string]string{
+		"required":       "# {{ required \"set image\" .Values.image }}\n",
+		"required empty": "# {{ required \"set tag\" .Values.tag }}\n",
+		"fail":           "{{- if not .Values.acknowledged }}{{ fail \"set acknowledged=true\" }}{{ end }}\n",
+	} {
+		fsys := chart(map[string]string{
+			"c/Chart.yaml":         "name: c\n",
+			"c/values.yaml":        "tag: \"\"\n",
+			"c/templates/pod.yaml": pre + privilegedPod,
+		})
+		if got, err := detectChart(fsys, "c/Chart.yaml", "k8s-privileged"); err != nil || !slices.Equal(got, []string{"c/templates/pod.yaml:11"}) {
+			t.Errorf("%s: findings %v (%v), want the privileged pod", name, got, err)
+		}
+	}
+}
