@@ -120,3 +120,20 @@ func FuzzTopLevelMatchesYAML(f *testing.F) {
 		}
 	})
 }
+
+// TestDuplicateKeysLastWins: a key written twice has its last value, as
+// kubectl and Helm read YAML, so a safe first value does not hide an
+// unsafe second one.
+func TestDuplicateKeysLastWins(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: a\n      image: a:1\n      securityContext:\n        privileged: false\n        privileged: true\n", "k8s-privileged@10"},
+		{"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - name: a\n      image: a:1\n      securityContext:\n        privileged: false\n      securityContext:\n        privileged: true\n", "k8s-privileged@11"},
+		{"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostNetwork: false\n  hostNetwork: true\n  containers:\n    - name: a\n      image: a:1\n", "k8s-host-namespace@6"},
+		{"apiVersion: v1\nkind: Service\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostNetwork: true\n  containers:\n    - name: a\n      image: a:1\n", "k8s-host-namespace@6"},
+	} {
+		got := detect(t, "pod.yaml", tc.src)
+		if !slices.Contains(got, tc.want) {
+			t.Errorf("%q: want %s in %v", tc.src, tc.want, got)
+		}
+	}
+}

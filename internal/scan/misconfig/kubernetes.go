@@ -70,12 +70,15 @@ var (
 	seLinuxTypes = []string{"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
 )
 
-// child returns the value node of key in mapping m.
+// child returns the value node of key in mapping m. A key written twice
+// has its last value, as kubectl and Helm read YAML (through JSON): a
+// manifest that says privileged: false and then privileged: true runs
+// privileged.
 func child(m *yaml.Node, key string) *yaml.Node {
 	if m == nil || m.Kind != yaml.MappingNode {
 		return nil
 	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
+	for i := len(m.Content) - len(m.Content)%2 - 2; i >= 0; i -= 2 {
 		if k := m.Content[i]; k.Value == key && k.Kind == yaml.ScalarNode || k.Kind == yaml.AliasNode && scalar(deref(k)) == key {
 			return m.Content[i+1]
 		}
