@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"slices"
 	"testing"
 	"testing/fstest"
@@ -393,6 +394,26 @@ func TestHelmAttackRequiredAndFail(t *testing.T) {
 		})
 		if got, err := detectChart(fsys, "c/Chart.yaml", "k8s-privileged"); err != nil || !slices.Equal(got, []string{"c/templates/pod.yaml:11"}) {
 			t.Errorf("%s: findings %v (%v), want the privileged pod", name, got, err)
+		}
+	}
+}
+
+// TestHelmAttackSubchartOfBrokenParent: a chart under another chart's
+// charts/ is rendered through its parent, but when the parent is no chart
+// Helm would load (its Chart.yaml or values.yaml does not parse), it is a
+// chart of its own, installable alone, and is rendered and checked.
+func TestHelmAttackSubchartOfBrokenParent(t *testing.T) {
+	for name, parent := range map[string]map[string]string{
+		"chart":  {"x/Chart.yaml": "name: [x\n"},
+		"values": {"x/Chart.yaml": "name: x\n", "x/values.yaml": "a: [\n"},
+	} {
+		files := map[string]string{
+			"x/charts/evil/Chart.yaml":         "name: evil\n",
+			"x/charts/evil/templates/pod.yaml": "{{/* x */}}\n" + privilegedPod,
+		}
+		maps.Copy(files, parent)
+		if got := detectFS(t, chart(files), "k8s-privileged"); !slices.Equal(got, []string{"x/charts/evil/templates/pod.yaml:11 k8s-privileged"}) {
+			t.Errorf("%s: findings %v, want the subchart's privileged pod", name, got)
 		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/interlock-dev/interlock/internal/scan"
 )
 
@@ -83,13 +85,28 @@ func helmChart(ctx context.Context, render ChartRenderer, fsys fs.FS, chartPath 
 
 // isVendoredSubchart reports whether dir is a chart under another chart's
 // charts/ directory, which Helm renders only as part of its parent.
+// A parent that is no chart Helm would load (its Chart.yaml or
+// values.yaml does not parse) renders nothing, so the chart under it is
+// then one of its own, installable alone, and is rendered as such.
 func isVendoredSubchart(fsys fs.FS, dir string) bool {
 	parent := path.Dir(dir)
 	if path.Base(parent) != "charts" {
 		return false
 	}
-	_, err := fs.Stat(fsys, path.Join(path.Dir(parent), "Chart.yaml"))
-	return err == nil
+	for _, f := range []string{"Chart.yaml", "values.yaml"} {
+		b, err := fs.ReadFile(fsys, path.Join(path.Dir(parent), f))
+		if err != nil {
+			if f == "Chart.yaml" {
+				return false
+			}
+			continue
+		}
+		var m map[string]any
+		if yaml.Unmarshal(BlankYAMLComments(b), &m) != nil && yaml.Unmarshal(b, &m) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // isHelmTemplate reports whether a YAML file is a chart template, which is
