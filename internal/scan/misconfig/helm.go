@@ -133,7 +133,9 @@ var uncheckedKinds = map[string]bool{
 // literalKind returns the kind a top-level kind line names, or "" when
 // its value is not a plain name (a template expression, say).
 func literalKind(v string) string {
-	v = strings.Trim(v, `"'`)
+	if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+		v = v[1 : len(v)-1]
+	}
 	for _, c := range v {
 		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
 			return ""
