@@ -488,6 +488,23 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 		return v, step(max(n, 1))
 	}
 	funcs[callFunc] = func(v any) (any, error) { return v, step(callSteps) }
+	// consulted records that a template asked about the cluster or the
+	// release (lookup, .Release.IsUpgrade…): it is then rendered a second
+	// time as an upgrade of a release on a cluster where lookup finds
+	// things, so that what only an upgrade or an existing object renders is
+	// checked too.
+	consulted, upgrade := false, false
+	funcs["lookup"] = func(apiVersion, kind, namespace, name string) map[string]any {
+		consulted = true
+		if !upgrade {
+			return map[string]any{}
+		}
+		obj := map[string]any{"apiVersion": apiVersion, "kind": kind, "metadata": map[string]any{"name": name, "namespace": namespace}, "data": map[string]any{}, "spec": map[string]any{}}
+		if name == "" {
+			return map[string]any{"apiVersion": apiVersion, "kind": kind + "List", "items": []any{obj}}
+		}
+		return obj
+	}
 	funcs["include"] = func(name string, data any) (string, error) {
 		if err := step(callSteps); err != nil {
 			return "", err
@@ -618,7 +635,7 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 			}
 		}
 	}
-	release := map[string]any{"Name": "release-name", "Namespace": "default", "Service": "Helm", "IsInstall": true, "IsUpgrade": false, "Revision": 1}
+	release := helmRelease{consulted: &consulted}
 	capabilities := map[string]any{"KubeVersion": map[string]any{"Version": "v1.33.0", "Major": "1", "Minor": "33", "GitVersion": "v1.33.0"}, "APIVersions": apiVersions{}, "HelmVersion": map[string]any{"Version": "v3.18.0"}}
 	out := map[string]misconfig.RenderedTemplate{}
 	var limit error // the first limit a template went past
@@ -652,15 +669,34 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 			if t == nil {
 				continue
 			}
-			steps = 0
-			w := newLineWriter(t.Tree, j.src)
-			if err := t.Execute(w, data); err != nil {
-				if limit == nil && errors.Is(err, misconfig.ErrChartLimit) {
-					limit = err
+			var rt misconfig.RenderedTemplate
+			consulted = false
+			for _, upgrade = range []bool{false, true} {
+				if upgrade && !consulted {
+					break
 				}
+				data["Release"] = helmRelease{upgrade: upgrade, consulted: &consulted}
+				steps = 0
+				w := newLineWriter(t.Tree, j.src)
+				if err := t.Execute(w, data); err != nil {
+					if limit == nil && errors.Is(err, misconfig.ErrChartLimit) {
+						limit = err
+					}
+					continue
+				}
+				r := misconfig.RenderedTemplate{Output: strings.ReplaceAll(w.b.String(), "<no value>", ""), Lines: w.lines}
+				if rt.Output != "" && r.Output != rt.Output {
+					r = appendRendered(rt, r)
+				} else if r.Output == rt.Output {
+					continue
+				}
+				rt = r
+			}
+			upgrade = false
+			data["Release"] = release
+			if rt.Output == "" {
 				continue
 			}
-			rt := misconfig.RenderedTemplate{Output: strings.ReplaceAll(w.b.String(), "<no value>", ""), Lines: w.lines}
 			if prev, ok := out[c.display(j.file)]; ok {
 				// The same template rendered for another alias of its chart.
 				rt = appendRendered(prev, rt)
@@ -753,19 +789,57 @@ func countLoops(tree *parse.Tree) {
 	}
 }
 
+// helmRelease is .Release for an install (or, with upgrade, an upgrade)
+// of "release-name" into "default". Asking whether it is an install or an
+// upgrade, or its revision, sets *consulted.
+type helmRelease struct {
+	upgrade   bool
+	consulted *bool
+}
+
+// Name is .Release.Name.
+func (helmRelease) Name() string { return "release-name" }
+
+// Namespace is .Release.Namespace.
+func (helmRelease) Namespace() string { return "default" }
+
+// Service is .Release.Service.
+func (helmRelease) Service() string { return "Helm" }
+
+// IsInstall is .Release.IsInstall.
+func (r helmRelease) IsInstall() bool { *r.consulted = true; return !r.upgrade }
+
+// IsUpgrade is .Release.IsUpgrade.
+func (r helmRelease) IsUpgrade() bool { *r.consulted = true; return r.upgrade }
+
+// Revision is .Release.Revision.
+func (r helmRelease) Revision() int {
+	*r.consulted = true
+	if r.upgrade {
+		return 2
+	}
+	return 1
+}
+
 // guardHolds evaluates a template's enclosing {{ if }} condition. It
 // reports true when the condition cannot be evaluated on its own, so that
-// the template is then parsed and run whole.
+// the template is then parsed and run whole, and when it asks about the
+// release or the cluster (see helmRelease), whose answer differs between
+// an install and an upgrade.
 func guardHolds(root *template.Template, cond string, data any) bool {
 	t, err := root.New("interlock-guard").Parse("{{ if " + cond + " }}1{{ end }}")
 	if err != nil {
 		return true
 	}
 	var b bytes.Buffer
+	r, _ := data.(map[string]any)["Release"].(helmRelease)
+	if r.consulted != nil {
+		*r.consulted = false
+	}
 	if err := t.Execute(&limitedBuffer{b: &b}, data); err != nil {
 		return true
 	}
-	return b.Len() > 0
+	return b.Len() > 0 || r.consulted != nil && *r.consulted
 }
 
 // topGuard returns the condition of an {{ if COND }} … {{ end }} that
@@ -1133,7 +1207,7 @@ func helmFuncs() template.FuncMap {
 	// template that used them to stop would otherwise pass unchecked).
 	f["required"] = func(_ string, v any) any { return v }
 	f["fail"] = func(string) string { return "" }
-	f["lookup"] = func(...string) map[string]any { return map[string]any{} }
+	f["lookup"] = func(string, string, string, string) map[string]any { return map[string]any{} }
 	return f
 }
 

@@ -417,3 +417,24 @@ func TestHelmAttackSubchartOfBrokenParent(t *testing.T) {
 		}
 	}
 }
+
+// TestHelmAttackUpgradeOnly: what a chart renders only on an upgrade, or
+// only where lookup finds an object (as on any real cluster), is checked
+// too: a template that asks is rendered both ways, and so is one whose
+// enclosing {{ if }} asks.
+func TestHelmAttackUpgradeOnly(t *testing.T) {
+	for name, tmpl := range map[string]string{
+		"upgrade":       "{{- if .Release.IsUpgrade }}\n" + privilegedPod + "{{- end }}\n",
+		"revision":      "{{ if gt .Release.Revision 1 }}" + privilegedPod + "{{ end }}",
+		"not install":   "{{ if not .Release.IsInstall }}" + privilegedPod + "{{ end }}",
+		"lookup":        "{{ if lookup \"v1\" \"Namespace\" \"\" \"default\" }}" + privilegedPod + "{{ end }}",
+		"no lookup":     "{{ if not (lookup \"v1\" \"Namespace\" \"\" \"default\") }}" + privilegedPod + "{{ end }}",
+		"lookup list":   "{{ range (lookup \"v1\" \"Namespace\" \"\" \"\").items }}" + privilegedPod + "{{ end }}",
+		"install (any)": "{{/* x */}}" + privilegedPod,
+	} {
+		fsys := chart(map[string]string{"c/Chart.yaml": "name: c\n", "c/templates/pod.yaml": tmpl})
+		if got, err := detectChart(fsys, "c/Chart.yaml", "k8s-privileged"); err != nil || len(got) != 1 {
+			t.Errorf("%s: findings %v (%v), want the privileged pod once", name, got, err)
+		}
+	}
+}

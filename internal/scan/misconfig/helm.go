@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"path"
@@ -69,11 +70,19 @@ func helmChart(ctx context.Context, render ChartRenderer, fsys fs.FS, chartPath 
 		if !mayHold {
 			continue
 		}
+		// A template rendered more than once (as an install and as an
+		// upgrade) reports each finding once.
+		seen := map[string]bool{}
 		sub := &reporter{f: &scan.File{Path: name, Data: data, Commit: r.f.Commit, Author: r.f.Author, Date: r.f.Date}, emit: func(fd scan.Finding) {
 			line := 0
 			if fd.Line >= 1 && fd.Line <= len(rt.Lines) {
 				line = rt.Lines[fd.Line-1]
 			}
+			key := fmt.Sprintf("%s\x00%d\x00%s", fd.RuleID, line, fd.Message)
+			if line > 0 && seen[key] {
+				return
+			}
+			seen[key] = true
 			fd.Line, fd.Column = line, 0
 			fd.Message += " [rendered with the chart's default values]"
 			r.emit(fd)
