@@ -101,7 +101,7 @@ func (c *helmChart) join(p string) string {
 // loadHelmChart reads the chart in dir: Chart.yaml, values.yaml (each
 // parsed once per scan: a vendored subchart is rendered only through its
 // parent), its template list and its subcharts.
-func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *int) (*helmChart, error) {
+func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *chartBudget) (*helmChart, error) {
 	c := &helmChart{fsys: fsys, archive: archive, dir: dir, meta: map[string]any{}, values: map[string]any{}}
 	b, err := fs.ReadFile(fsys, c.join("Chart.yaml"))
 	if err != nil {
@@ -132,7 +132,7 @@ func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *i
 		if err != nil {
 			return err
 		}
-		if *budget--; *budget < 0 {
+		if budget.files--; budget.files < 0 {
 			return overLimit("more than %d files in the chart", maxChartFiles)
 		}
 		if !d.IsDir() {
@@ -161,11 +161,18 @@ func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *i
 				continue
 			}
 			sub, err = loadHelmChart(fsys, archive, p, prefix+"/charts/"+e.Name(), depth+1, budget)
-		case archive == "" && (strings.HasSuffix(e.Name(), ".tgz") || strings.HasSuffix(e.Name(), ".tar.gz")):
+		case strings.HasSuffix(e.Name(), ".tgz") || strings.HasSuffix(e.Name(), ".tar.gz"):
+			// A packed chart may hold packed subcharts of its own (helm
+			// package keeps charts/*.tgz): their members are named
+			// outer.tgz!outer/charts/inner.tgz!inner/….
 			var mem fs.FS
 			var sdir string
-			if mem, sdir, err = unpackChart(fsys, p, budget); err == nil {
-				sub, err = loadHelmChart(mem, p, sdir, "", depth+1, budget)
+			shown := p
+			if archive != "" {
+				shown = archive + "!" + p
+			}
+			if mem, sdir, err = unpackChart(fsys, p, shown, budget); err == nil {
+				sub, err = loadHelmChart(mem, shown, sdir, "", depth+1, budget)
 			}
 			if sub != nil {
 				name, _ := sub.meta["name"].(string)
@@ -195,18 +202,31 @@ func overLimit(format string, args ...any) error {
 // maxPackedChartBytes bounds what a packed subchart may unpack to.
 const maxPackedChartBytes = 32 << 20
 
+// chartBudget is what the charts of one tree may still read: files
+// (templates and packed members) and unpacked bytes (packed subcharts,
+// nested ones included).
+type chartBudget struct {
+	files int
+	bytes int64
+}
+
+// maxTreeUnpackedBytes bounds what all the packed subcharts of one tree
+// may unpack to, entries passed over included.
+const maxTreeUnpackedBytes = 8 * maxPackedChartBytes
+
 // unpackChart reads a packed chart (a gzipped tar whose top directory
 // holds Chart.yaml) into memory and returns it with that directory. Only
 // regular files are kept; sizes and counts are bounded, as for any
-// archive the scanner opens. A packed chart inside a packed chart is
-// not opened (Helm's own charts are one level deep).
-func unpackChart(fsys fs.FS, p string, budget *int) (fs.FS, string, error) {
+// archive the scanner opens, and going past a bound is a limit error
+// (the chart is reported as not fully checked), never a silent skip.
+// shown is p as findings name it.
+func unpackChart(fsys fs.FS, p, shown string, budget *chartBudget) (fs.FS, string, error) {
 	f, err := fsys.Open(p)
 	if err != nil {
 		return nil, "", err
 	}
 	defer f.Close()
-	gz, err := gzip.NewReader(io.LimitReader(f, maxPackedChartBytes))
+	gz, err := gzip.NewReader(&boundedReader{r: f, left: maxPackedChartBytes, name: shown})
 	if err != nil {
 		return nil, "", err
 	}
@@ -216,7 +236,10 @@ func unpackChart(fsys fs.FS, p string, budget *int) (fs.FS, string, error) {
 	total, top := 0, ""
 	// Everything unpacked counts, entries passed over included: a
 	// gigabyte of zeros in a skipped entry is a bomb all the same.
-	tr := tar.NewReader(&boundedReader{r: gz, left: 2 * maxPackedChartBytes, name: p})
+	unpacked := &boundedReader{r: gz, left: min(2*maxPackedChartBytes, budget.bytes), name: shown}
+	start := unpacked.left
+	defer func() { budget.bytes -= start - unpacked.left }()
+	tr := tar.NewReader(unpacked)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -225,7 +248,7 @@ func unpackChart(fsys fs.FS, p string, budget *int) (fs.FS, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		if *budget--; *budget < 0 {
+		if budget.files--; budget.files < 0 {
 			return nil, "", overLimit("more than %d files in the chart", maxChartFiles)
 		}
 		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
@@ -237,7 +260,7 @@ func unpackChart(fsys fs.FS, p string, budget *int) (fs.FS, string, error) {
 			return nil, "", err
 		}
 		if total += len(data); total > maxPackedChartBytes {
-			return nil, "", overLimit("packed subchart %s unpacks to more than %d bytes", p, maxPackedChartBytes)
+			return nil, "", overLimit("packed subchart %s unpacks to more than %d bytes", shown, maxPackedChartBytes)
 		}
 		mem[name] = &fstest.MapFile{Data: data, Mode: 0o444}
 		if dir, base := path.Split(name); base == "Chart.yaml" && strings.Count(dir, "/") == 1 {
@@ -260,7 +283,7 @@ type boundedReader struct {
 
 func (b *boundedReader) Read(p []byte) (int, error) {
 	if b.left <= 0 {
-		return 0, overLimit("packed subchart %s unpacks to more than %d bytes", b.name, 2*maxPackedChartBytes)
+		return 0, overLimit("packed subchart %s is larger than the renderer reads", b.name)
 	}
 	if int64(len(p)) > b.left {
 		p = p[:b.left]
@@ -447,7 +470,7 @@ func (c *helmChart) libraryHelpers() []string {
 // ([misconfig.TemplateMayHoldChecked]) are neither parsed nor run, unless
 // they define named templates.
 func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]misconfig.RenderedTemplate, error) {
-	budget := maxChartFiles
+	budget := chartBudget{files: maxChartFiles, bytes: maxTreeUnpackedBytes}
 	top, err := loadHelmChart(fsys, "", dir, "", 0, &budget)
 	if err != nil {
 		return nil, err

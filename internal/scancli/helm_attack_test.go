@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"testing/fstest"
@@ -436,5 +437,65 @@ func TestHelmAttackUpgradeOnly(t *testing.T) {
 		if got, err := detectChart(fsys, "c/Chart.yaml", "k8s-privileged"); err != nil || len(got) != 1 {
 			t.Errorf("%s: findings %v (%v), want the privileged pod once", name, got, err)
 		}
+	}
+}
+
+// packChart returns files as a gzipped tar.
+func packChart(t *testing.T, files map[string][]byte, level int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz, err := gzip.NewWriterLevel(&buf, level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := tar.NewWriter(gz)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name])), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(files[name]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := errors.Join(tw.Close(), gz.Close()); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestHelmAttackNestedAndLargePackedSubcharts: a packed subchart inside a
+// packed subchart (as helm package leaves a chart with dependencies) is
+// rendered and its findings named through both archives; a packed
+// subchart larger than the renderer reads is reported as a limit, not
+// passed over.
+func TestHelmAttackNestedAndLargePackedSubcharts(t *testing.T) {
+	inner := packChart(t, map[string][]byte{
+		"inner/Chart.yaml":         []byte("name: inner\n"),
+		"inner/templates/pod.yaml": []byte("{{/* x */}}\n" + privilegedPod),
+	}, gzip.DefaultCompression)
+	outer := packChart(t, map[string][]byte{
+		"outer/Chart.yaml":             []byte("name: outer\n"),
+		"outer/charts/inner-1.0.0.tgz": inner,
+	}, gzip.DefaultCompression)
+	fsys := chart(map[string]string{"c/Chart.yaml": "name: c\n"})
+	fsys["c/charts/outer-1.0.0.tgz"] = &fstest.MapFile{Data: outer}
+	got, err := detectChart(fsys, "c/Chart.yaml", "k8s-privileged")
+	if want := []string{"c/charts/outer-1.0.0.tgz!outer/charts/inner-1.0.0.tgz!inner/templates/pod.yaml:11"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("nested: findings %v (%v), want %v", got, err, want)
+	}
+
+	noise := make([]byte, maxPackedChartBytes+1<<20)
+	if _, err := rand.NewChaCha8([32]byte{1}).Read(noise); err != nil {
+		t.Fatal(err)
+	}
+	big := packChart(t, map[string][]byte{
+		"big/Chart.yaml":         []byte("name: big\n"),
+		"big/templates/pod.yaml": []byte("{{/* x */}}\n" + privilegedPod),
+		"big/zz-noise.bin":       noise,
+	}, gzip.BestSpeed)
+	fsys = chart(map[string]string{"c/Chart.yaml": "name: c\n"})
+	fsys["c/charts/big-1.0.0.tgz"] = &fstest.MapFile{Data: big}
+	if _, err := detectChart(fsys, "c/Chart.yaml", "k8s-privileged"); !errors.Is(err, misconfig.ErrChartLimit) {
+		t.Errorf("large: error %v, want a limit error", err)
 	}
 }
