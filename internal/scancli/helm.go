@@ -135,11 +135,11 @@ func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *c
 		if budget.files--; budget.files < 0 {
 			return overLimit("more than %d files in the chart", maxChartFiles)
 		}
+		// Helm renders every file under templates/ and deploys what
+		// renders from each, whatever its extension, but partials (_*)
+		// and NOTES.txt.
 		if !d.IsDir() {
-			switch path.Ext(p) {
-			case ".yaml", ".yml", ".tpl", ".txt", ".json":
-				c.files = append(c.files, p)
-			}
+			c.files = append(c.files, p)
 		}
 		return nil
 	})
@@ -625,7 +625,7 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 		parsed[c.display(c.dir)] = true
 		for _, f := range c.files {
 			base := path.Base(f)
-			run := !strings.HasPrefix(base, "_") && (path.Ext(f) == ".yaml" || path.Ext(f) == ".yml")
+			run := !strings.HasPrefix(base, "_") && !strings.HasSuffix(base, "NOTES.txt")
 			b, err := fs.ReadFile(c.fsys, f)
 			if err != nil {
 				continue

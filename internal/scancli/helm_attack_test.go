@@ -499,3 +499,20 @@ func TestHelmAttackNestedAndLargePackedSubcharts(t *testing.T) {
 		t.Errorf("large: error %v, want a limit error", err)
 	}
 }
+
+// TestHelmAttackTemplateExtensions: Helm deploys what renders from every
+// file under templates/ but partials (_*) and NOTES.txt, whatever its
+// extension, so a pod in templates/pod.json, pod.tpl or pod (no
+// extension) is checked; one in NOTES.txt or a partial is not deployed.
+func TestHelmAttackTemplateExtensions(t *testing.T) {
+	files := map[string]string{"c/Chart.yaml": "name: c\n"}
+	for _, name := range []string{"pod.json", "pod.tpl", "pod", "pod.yaml.j2", "NOTES.txt", "_pod.tpl"} {
+		files["c/templates/"+name] = "{{/* x */}}\n" + privilegedPod
+	}
+	got, err := detectChart(chart(files), "c/Chart.yaml", "k8s-privileged")
+	want := []string{"c/templates/pod.json:11", "c/templates/pod.tpl:11", "c/templates/pod.yaml.j2:11", "c/templates/pod:11"}
+	slices.Sort(got)
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("findings %v (%v), want %v", got, err, want)
+	}
+}
