@@ -110,6 +110,18 @@ func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *c
 	if err := yaml.Unmarshal(b, &c.meta); err != nil {
 		return nil, fmt.Errorf("Chart.yaml: %w", err)
 	}
+	// A Helm 2 style chart (apiVersion v1) lists its dependencies, with
+	// their conditions and aliases, in requirements.yaml.
+	if _, ok := c.meta["dependencies"]; !ok {
+		if b, err := fs.ReadFile(fsys, c.join("requirements.yaml")); err == nil {
+			var req struct {
+				Dependencies []any `yaml:"dependencies"`
+			}
+			if yaml.Unmarshal(b, &req) == nil && len(req.Dependencies) > 0 {
+				c.meta["dependencies"] = req.Dependencies
+			}
+		}
+	}
 	name, _ := c.meta["name"].(string)
 	if prefix == "" {
 		prefix = name

@@ -516,3 +516,20 @@ func TestHelmAttackTemplateExtensions(t *testing.T) {
 		t.Errorf("findings %v (%v), want %v", got, err, want)
 	}
 }
+
+// TestHelmAttackRequirementsYAML: a Helm 2 style chart's dependencies,
+// aliases and conditions come from requirements.yaml, so a subchart
+// aliased there renders with the parent's section for the alias.
+func TestHelmAttackRequirementsYAML(t *testing.T) {
+	fsys := chart(map[string]string{
+		"c/Chart.yaml":                    "apiVersion: v1\nname: c\nversion: 1.0.0\n",
+		"c/requirements.yaml":             "dependencies:\n  - name: app\n    alias: loud\n",
+		"c/values.yaml":                   "loud:\n  privileged: true\n",
+		"c/charts/app/Chart.yaml":         "name: app\n",
+		"c/charts/app/values.yaml":        "privileged: false\n",
+		"c/charts/app/templates/pod.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Chart.Name }}\nspec:\n  containers:\n    - name: a\n      securityContext:\n        privileged: {{ .Values.privileged }}\n",
+	})
+	if got, err := detectChart(fsys, "c/Chart.yaml", "k8s-privileged"); err != nil || len(got) != 1 {
+		t.Errorf("findings %v (%v), want the aliased subchart's privileged pod", got, err)
+	}
+}
