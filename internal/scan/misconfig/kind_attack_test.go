@@ -137,3 +137,20 @@ func TestDuplicateKeysLastWins(t *testing.T) {
 		}
 	}
 }
+
+// TestAliasesAndMergeKeysInManifests: what kubectl reads through YAML
+// aliases and merge keys is checked: a security context, a pod spec
+// field or the kind itself that comes from an anchor.
+func TestAliasesAndMergeKeysInManifests(t *testing.T) {
+	for name, tc := range map[string]struct{ src, want string }{
+		"aliased security context": {"apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations: {x: &sc {privileged: true}}\nspec:\n  containers:\n    - name: a\n      image: a:1\n      securityContext: *sc\n", "k8s-privileged@5"},
+		"aliased container":        {"apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nx: &c {name: a, image: a:1, securityContext: {privileged: true}}\nspec:\n  containers: [*c]\n", "k8s-privileged@5"},
+		"merged spec field":        {"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nx: &base {hostNetwork: true}\nspec:\n  <<: *base\n  containers: [{name: a, image: a:1}]\n", "k8s-host-namespace@4"},
+		"merged kind":              {"x: &k {kind: Pod, apiVersion: v1}\n<<: *k\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: a:1, securityContext: {privileged: true}}]\n", "k8s-privileged@5"},
+		"own key wins":             {"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nx: &base {hostNetwork: false}\nspec:\n  <<: *base\n  hostNetwork: true\n  containers: [{name: a, image: a:1}]\n", "k8s-host-namespace@7"},
+	} {
+		if got := detect(t, "pod.yaml", tc.src); !slices.Contains(got, tc.want) {
+			t.Errorf("%s: want %s in %v", name, tc.want, got)
+		}
+	}
+}

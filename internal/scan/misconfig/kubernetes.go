@@ -74,16 +74,77 @@ var (
 // has its last value, as kubectl and Helm read YAML (through JSON): a
 // manifest that says privileged: false and then privileged: true runs
 // privileged.
+//
+// Aliases are read through (m, the key and the value may each be one),
+// as kubectl resolves them: securityContext: *privileged is privileged.
+// Merge keys are expanded before the checks run (expandMerges).
 func child(m *yaml.Node, key string) *yaml.Node {
+	m = deref(m)
 	if m == nil || m.Kind != yaml.MappingNode {
 		return nil
 	}
 	for i := len(m.Content) - len(m.Content)%2 - 2; i >= 0; i -= 2 {
 		if k := m.Content[i]; k.Value == key && k.Kind == yaml.ScalarNode || k.Kind == yaml.AliasNode && scalar(deref(k)) == key {
-			return m.Content[i+1]
+			return deref(m.Content[i+1])
 		}
 	}
 	return nil
+}
+
+// expandMerges gives each mapping of a document the keys its merge keys
+// ("<<: *base", "<<: [*a, *b]") bring, as YAML 1.1 (and so kubectl)
+// reads them: keys written in the mapping win, then earlier bases. Each
+// node is visited once, through its own position, never through an alias,
+// so a document cannot make it do more work than its size.
+func expandMerges(n *yaml.Node, seen map[*yaml.Node]bool) {
+	if n == nil || n.Kind == yaml.AliasNode || seen[n] {
+		return
+	}
+	seen[n] = true
+	for _, c := range n.Content {
+		expandMerges(c, seen)
+	}
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	var bases []*yaml.Node
+	kept := n.Content[:0:0]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == "<<" && k.Style == 0 && (k.Tag == "!!merge" || k.Tag == "") {
+			v := deref(n.Content[i+1])
+			if v != nil && v.Kind == yaml.SequenceNode {
+				for _, b := range v.Content {
+					bases = append(bases, deref(b))
+				}
+			} else {
+				bases = append(bases, v)
+			}
+			continue
+		}
+		kept = append(kept, n.Content[i], n.Content[i+1])
+	}
+	if len(bases) == 0 {
+		return
+	}
+	have := map[string]bool{}
+	for i := 0; i+1 < len(kept); i += 2 {
+		have[kept[i].Value] = true
+	}
+	for _, b := range bases {
+		if b == nil || b.Kind != yaml.MappingNode {
+			continue
+		}
+		expandMerges(b, seen) // a base anchored later in the document
+		for i := 0; i+1 < len(b.Content); i += 2 {
+			if k := b.Content[i].Value; !have[k] {
+				have[k] = true
+				// Prepended: child reads the last of a key written twice,
+				// and the mapping's own keys must win.
+				kept = append([]*yaml.Node{b.Content[i], b.Content[i+1]}, kept...)
+			}
+		}
+	}
+	n.Content = kept
 }
 
 func ypath(m *yaml.Node, keys ...string) *yaml.Node {
@@ -93,9 +154,13 @@ func ypath(m *yaml.Node, keys ...string) *yaml.Node {
 	return m
 }
 
-func isTrue(n *yaml.Node) bool { return n != nil && n.Kind == yaml.ScalarNode && n.Value == "true" }
+func isTrue(n *yaml.Node) bool {
+	n = deref(n)
+	return n != nil && n.Kind == yaml.ScalarNode && n.Value == "true"
+}
 
 func items(n *yaml.Node) []*yaml.Node {
+	n = deref(n)
 	if n == nil || n.Kind != yaml.SequenceNode {
 		return nil
 	}
@@ -103,6 +168,7 @@ func items(n *yaml.Node) []*yaml.Node {
 }
 
 func scalar(n *yaml.Node) string {
+	n = deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode {
 		return ""
 	}
@@ -113,6 +179,7 @@ func scalar(n *yaml.Node) string {
 func kubernetes(data []byte, r *reporter) {
 	// Callers pass only what dropUnchecked lets through: YAML with a
 	// top-level kind, or not plain enough to tell without decoding.
+	merges := bytes.Contains(data, []byte("<<"))
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
 		var doc yaml.Node
@@ -122,7 +189,10 @@ func kubernetes(data []byte, r *reporter) {
 		if len(doc.Content) == 0 {
 			continue
 		}
-		root := doc.Content[0]
+		if merges {
+			expandMerges(&doc, map[*yaml.Node]bool{})
+		}
+		root := deref(doc.Content[0])
 		// The kind may come through an alias, as kubectl reads it.
 		kind := scalar(deref(child(root, "kind")))
 		name := kind
