@@ -154,3 +154,15 @@ func TestAliasesAndMergeKeysInManifests(t *testing.T) {
 		}
 	}
 }
+
+// TestListItemsChecked: kubectl applies each item of a List (kind List,
+// PodList, DeploymentList…), so a privileged pod wrapped in one is
+// checked like any other.
+func TestListItemsChecked(t *testing.T) {
+	for _, kind := range []string{"List", "PodList"} {
+		src := "apiVersion: v1\nkind: " + kind + "\nitems:\n  - apiVersion: v1\n    kind: Pod\n    metadata: {name: p}\n    spec:\n      containers:\n        - name: a\n          image: a:1\n          securityContext: {privileged: true}\n"
+		if got := detect(t, "list.yaml", src); !slices.Contains(got, "k8s-privileged@11") {
+			t.Errorf("%s: want k8s-privileged@11 in %v", kind, got)
+		}
+	}
+}

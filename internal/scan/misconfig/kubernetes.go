@@ -192,43 +192,55 @@ func kubernetes(data []byte, r *reporter) {
 		if merges {
 			expandMerges(&doc, map[*yaml.Node]bool{})
 		}
-		root := deref(doc.Content[0])
-		// The kind may come through an alias, as kubectl reads it.
-		kind := scalar(deref(child(root, "kind")))
-		name := kind
-		if n := scalar(ypath(root, "metadata", "name")); n != "" {
-			name += "/" + n
+		checkObject(deref(doc.Content[0]), r, 0)
+	}
+}
+
+// checkObject checks one Kubernetes object. A List (kind List, or
+// PodList, DeploymentList…) has its items checked each as an object, as
+// kubectl applies each of them.
+func checkObject(root *yaml.Node, r *reporter, depth int) {
+	// The kind may come through an alias, as kubectl reads it.
+	kind := scalar(child(root, "kind"))
+	if strings.HasSuffix(kind, "List") && depth == 0 {
+		for _, it := range items(child(root, "items")) {
+			checkObject(deref(it), r, depth+1)
 		}
-		switch {
-		case workloadKinds[kind]:
-			var pod, podMeta *yaml.Node
-			switch kind {
-			case "Pod":
-				pod, podMeta = child(root, "spec"), child(root, "metadata")
-			case "PodTemplate":
-				pod, podMeta = ypath(root, "template", "spec"), ypath(root, "template", "metadata")
-			case "CronJob":
-				pod, podMeta = ypath(root, "spec", "jobTemplate", "spec", "template", "spec"), ypath(root, "spec", "jobTemplate", "spec", "template", "metadata")
-			default:
-				pod, podMeta = ypath(root, "spec", "template", "spec"), ypath(root, "spec", "template", "metadata")
-			}
-			if pod == nil || pod.Kind != yaml.MappingNode {
-				continue
-			}
-			if ns := child(child(root, "metadata"), "namespace"); scalar(ns) == "kube-system" {
-				r.add(k8sKubeSystem, ns.Line, "namespace: kube-system", name)
-			}
-			checkPod(pod, podMeta, name, r)
-		case kind == "ConfigMap":
-			checkConfigMap(root, name, r)
-		case kind == "Ingress":
-			checkIngress(root, name, r)
-		case isRBACKind(kind):
-			checkRBAC(root, kind, name, r)
-		case kind == "NetworkPolicy":
-			if spec := child(root, "spec"); spec != nil && child(spec, "podSelector") == nil {
-				r.add(k8sNetPolicy, spec.Line, "spec.podSelector missing", name)
-			}
+		return
+	}
+	name := kind
+	if n := scalar(ypath(root, "metadata", "name")); n != "" {
+		name += "/" + n
+	}
+	switch {
+	case workloadKinds[kind]:
+		var pod, podMeta *yaml.Node
+		switch kind {
+		case "Pod":
+			pod, podMeta = child(root, "spec"), child(root, "metadata")
+		case "PodTemplate":
+			pod, podMeta = ypath(root, "template", "spec"), ypath(root, "template", "metadata")
+		case "CronJob":
+			pod, podMeta = ypath(root, "spec", "jobTemplate", "spec", "template", "spec"), ypath(root, "spec", "jobTemplate", "spec", "template", "metadata")
+		default:
+			pod, podMeta = ypath(root, "spec", "template", "spec"), ypath(root, "spec", "template", "metadata")
+		}
+		if pod == nil || pod.Kind != yaml.MappingNode {
+			return
+		}
+		if ns := child(child(root, "metadata"), "namespace"); scalar(ns) == "kube-system" {
+			r.add(k8sKubeSystem, ns.Line, "namespace: kube-system", name)
+		}
+		checkPod(pod, podMeta, name, r)
+	case kind == "ConfigMap":
+		checkConfigMap(root, name, r)
+	case kind == "Ingress":
+		checkIngress(root, name, r)
+	case isRBACKind(kind):
+		checkRBAC(root, kind, name, r)
+	case kind == "NetworkPolicy":
+		if spec := child(root, "spec"); spec != nil && child(spec, "podSelector") == nil {
+			r.add(k8sNetPolicy, spec.Line, "spec.podSelector missing", name)
 		}
 	}
 }
