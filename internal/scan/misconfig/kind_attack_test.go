@@ -166,3 +166,19 @@ func TestListItemsChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONManifestsChecked: a manifest written as a .json file, which
+// kubectl applies as it does YAML, is checked, keys escaped or not.
+func TestJSONManifestsChecked(t *testing.T) {
+	for name, src := range map[string]string{
+		"plain":   `{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "a", "image": "a:1", "securityContext": {"privileged": true}}]}}`,
+		"escaped": `{"apiVersion": "v1", "\u006bind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "a", "image": "a:1", "securityContext": {"privileged": true}}]}}`,
+	} {
+		if got := detect(t, "pod.json", src); !slices.Contains(got, "k8s-privileged@1") {
+			t.Errorf("%s: want k8s-privileged@1 in %v", name, got)
+		}
+	}
+	if got := detect(t, "package.json", `{"name": "x", "version": "1.0.0"}`); len(got) != 0 {
+		t.Errorf("package.json: %v", got)
+	}
+}

@@ -7,6 +7,7 @@
 package misconfig
 
 import (
+	"bytes"
 	"context"
 	"io/fs"
 	"path"
@@ -105,6 +106,13 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 			if data, mayHold := dropUnchecked(f.Data); mayHold {
 				kubernetes(data, &r)
 			}
+		}
+	case strings.HasSuffix(base, ".json"):
+		// kubectl applies JSON manifests too. A JSON file is decoded only
+		// when it names a "kind" (or escapes characters, which could spell
+		// one): package locks and the like are passed over.
+		if !isHelmTemplate(name, f.Data) && (bytes.Contains(f.Data, []byte(`"kind"`)) || bytes.Contains(f.Data, []byte(`\u`))) {
+			kubernetes(f.Data, &r)
 		}
 	}
 	return ctx.Err()
