@@ -483,8 +483,23 @@ func (c *helmChart) libraryHelpers() []string {
 // they define named templates.
 func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]misconfig.RenderedTemplate, error) {
 	budget := chartBudget{files: maxChartFiles, bytes: maxTreeUnpackedBytes}
-	top, err := loadHelmChart(fsys, "", dir, "", 0, &budget)
-	if err != nil {
+	var top *helmChart
+	var err error
+	if archive, member, packed := strings.Cut(dir, "!"); packed {
+		// A packed chart in the scanned tree (misconfig.isPackedChart):
+		// rendered from the archive, its findings named as its members.
+		mem, sdir, err := unpackChart(fsys, archive, archive, &budget)
+		if err != nil {
+			return nil, err
+		}
+		if sdir != member {
+			return nil, fmt.Errorf("%s: the chart is %s, not %s", archive, sdir, member)
+		}
+		top, err = loadHelmChart(mem, archive, sdir, "", 0, &budget)
+		if err != nil {
+			return nil, err
+		}
+	} else if top, err = loadHelmChart(fsys, "", dir, "", 0, &budget); err != nil {
 		return nil, err
 	}
 	// Every chart of the tree with the values it renders with: the

@@ -533,3 +533,26 @@ func TestHelmAttackRequirementsYAML(t *testing.T) {
 		t.Errorf("findings %v (%v), want the aliased subchart's privileged pod", got, err)
 	}
 }
+
+// TestHelmAttackPackedChartInTree: a chart committed only as a packed
+// .tgz (dist/web-1.0.0.tgz, which helm install takes as it is) is
+// rendered from the archive and checked, its findings named as archive
+// members; one under a chart's charts/ is left to its parent.
+func TestHelmAttackPackedChartInTree(t *testing.T) {
+	packed := packChart(t, map[string][]byte{
+		"web/Chart.yaml":         []byte("name: web\n"),
+		"web/values.yaml":        []byte("privileged: true\n"),
+		"web/templates/pod.yaml": []byte("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: a\n      securityContext:\n        privileged: {{ .Values.privileged }}\n"),
+	}, gzip.DefaultCompression)
+	fsys := fstest.MapFS{"dist/web-1.0.0.tgz": {Data: packed}}
+	d := &misconfig.Detector{Root: fsys, RenderChart: renderHelmChart}
+	var got []string
+	err := d.Detect(context.Background(), &scan.File{Path: "dist/web-1.0.0.tgz!web/Chart.yaml", Data: []byte("name: web\n")}, func(f scan.Finding) {
+		if f.RuleID == "k8s-privileged" {
+			got = append(got, fmt.Sprintf("%s:%d", f.File, f.Line))
+		}
+	})
+	if want := []string{"dist/web-1.0.0.tgz!web/templates/pod.yaml:9"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("findings %v (%v), want %v", got, err, want)
+	}
+}

@@ -57,7 +57,13 @@ type RenderedTemplate struct {
 // It returns the renderer's limit error, if any (see [ChartRenderer]).
 func helmChart(ctx context.Context, render ChartRenderer, fsys fs.FS, chartPath string, r *reporter) error {
 	dir := path.Dir(chartPath)
-	if isVendoredSubchart(fsys, dir) {
+	if archive, _, packed := strings.Cut(chartPath, "!"); packed {
+		// A packed chart under a chart's charts/ is that chart's subchart.
+		dir = archive + "!" + strings.TrimPrefix(dir[len(archive)+1:], "./")
+		if isVendoredSubchart(fsys, strings.TrimSuffix(strings.TrimSuffix(archive, ".tgz"), ".tar.gz")) {
+			return nil
+		}
+	} else if isVendoredSubchart(fsys, dir) {
 		return nil // rendered through its parent, with the parent's values
 	}
 	rendered, err := render(ctx, fsys, dir)
@@ -90,6 +96,16 @@ func helmChart(ctx context.Context, render ChartRenderer, fsys fs.FS, chartPath 
 		kubernetes(sub.f.Data, sub)
 	}
 	return err
+}
+
+// isPackedChart reports whether p names the Chart.yaml at the top of a
+// packed chart in the scanned tree ("dist/web-1.0.0.tgz!web/Chart.yaml"),
+// which helm install takes as it is: the renderer renders it from the
+// archive.
+func isPackedChart(p string) bool {
+	archive, member, ok := strings.Cut(p, "!")
+	return ok && !strings.Contains(member, "!") && strings.Count(strings.TrimPrefix(member, "./"), "/") == 1 &&
+		(strings.HasSuffix(archive, ".tgz") || strings.HasSuffix(archive, ".tar.gz"))
 }
 
 // isVendoredSubchart reports whether dir is a chart under another chart's

@@ -95,7 +95,7 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 		sshd(f.Data, &r)
 	case base == "nginx.conf" || (strings.HasSuffix(base, ".conf") && (strings.Contains(name, "nginx") || strings.Contains(name, "sites-") || strings.Contains(name, "conf.d"))):
 		nginx(f.Data, &r)
-	case base == "chart.yaml" && d.Root != nil && d.RenderChart != nil && f.Commit == "" && !strings.Contains(f.Path, "!"):
+	case base == "chart.yaml" && d.Root != nil && d.RenderChart != nil && f.Commit == "" && (!strings.Contains(f.Path, "!") || isPackedChart(f.Path)):
 		if err := helmChart(ctx, d.RenderChart, d.Root, f.Path, &r); err != nil {
 			return err
 		}
