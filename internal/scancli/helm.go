@@ -505,9 +505,12 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 	// Every chart of the tree with the values it renders with: the
 	// parent, then its enabled subcharts, recursively.
 	charts := []*helmChart{top}
+	subsOf := map[*helmChart][]*helmChart{}
 	for i := 0; i < len(charts); i++ {
 		if len(charts) < maxCharts {
-			charts = append(charts, charts[i].enabledSubcharts()...)
+			subs := charts[i].enabledSubcharts()
+			subsOf[charts[i]] = subs
+			charts = append(charts, subs...)
 		}
 	}
 
@@ -697,6 +700,14 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 			"Capabilities": capabilities,
 			"Files":        chartFiles{fsys: c.fsys, dir: c.dir},
 		}
+		// .Subcharts (Helm 3.6): each enabled subchart's own top-level
+		// objects, by name (its alias when it has one).
+		subcharts := map[string]any{}
+		for _, sub := range subsOf[c] {
+			name, _ := sub.meta["name"].(string)
+			subcharts[name] = map[string]any{"Values": sub.values, "Chart": sub.chartValues(), "Release": release, "Capabilities": capabilities, "Files": chartFiles{fsys: sub.fsys, dir: sub.dir}}
+		}
+		data["Subcharts"] = subcharts
 		for _, j := range jobs {
 			if j.c.display(j.c.dir) != c.display(c.dir) {
 				continue

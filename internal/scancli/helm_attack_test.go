@@ -337,8 +337,9 @@ func TestHelmAttackLoopsAreBounded(t *testing.T) {
 
 // TestHelmAttackFilesAndSubchartValues: templates that use what Helm
 // gives them and the renderer once lacked — .Files.Glob with AsConfig,
-// AsSecrets and Lines, .Files.GetBytes, Helm's fromJson and toToml, and a
-// subchart's default values seen from the parent as .Values.<subchart> —
+// AsSecrets and Lines, .Files.GetBytes, Helm's fromJson and toToml, a
+// subchart's default values seen from the parent as .Values.<subchart>,
+// and .Subcharts —
 // render and are checked, instead of failing and passing unchecked.
 func TestHelmAttackFilesAndSubchartValues(t *testing.T) {
 	for name, pre := range map[string]string{
@@ -346,6 +347,7 @@ func TestHelmAttackFilesAndSubchartValues(t *testing.T) {
 		"lines":     "# {{ range .Files.Lines \"files/a.conf\" }}{{ . }}{{ end }} {{ .Files.GetBytes \"files/a.conf\" | len }}\n",
 		"json":      "# {{ (fromJson \"{\\\"a\\\": 1}\").a }} {{ fromJsonArray \"[1]\" | len }} {{ toToml .Values.db | len }} {{ mustToYaml .Values.db | len }} {{ toYamlPretty .Values.db | len }} {{ mustToJson .Values.db | len }}\n",
 		"subvalues": "# {{ .Values.db.port.number }} {{ .Values.db.global.registry }}\n",
+		"subcharts": "# {{ .Subcharts.db.Values.port.number }} {{ .Subcharts.db.Chart.Name }}\n",
 	} {
 		fsys := chart(map[string]string{
 			"c/Chart.yaml":                  "name: c\ndependencies:\n  - name: db\n",
