@@ -737,9 +737,16 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 					break
 				}
 				data["Release"] = helmRelease{upgrade: upgrade, consulted: &consulted}
-				steps = 0
-				w := newLineWriter(t.Tree, j.src)
-				if err := t.Execute(w, data); err != nil {
+				var w *lineWriter
+				var err error
+				for try := 0; ; try++ {
+					steps = 0
+					w = newLineWriter(t.Tree, j.src)
+					if err = t.Execute(w, data); err == nil || try == maxFills || !c.fillMissingDependency(err) {
+						break
+					}
+				}
+				if err != nil {
 					if limit == nil && errors.Is(err, misconfig.ErrChartLimit) {
 						limit = err
 					}
@@ -766,6 +773,80 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 		}
 	}
 	return out, limit
+}
+
+// maxFills bounds the re-renderings of one template for the values of
+// dependencies that are not vendored (fillMissingDependency).
+const maxFills = 16
+
+// missingValue finds, in a template error, the values path whose lack
+// stopped it: a field read on nothing, or nothing where a string was
+// needed.
+var missingValue = regexp.MustCompile(`at <\$?\.Values((?:\.\w+)+)>: (?:nil pointer evaluating interface \{\}\.\w+|wrong type for value; expected string; got interface \{\})`)
+
+// fillMissingDependency makes room, in c's values, for what a template
+// read from a dependency that is declared but not vendored (helm
+// dependency build not run, as in most chart repositories): Helm would
+// render it with the dependency's values, which are not there, and the
+// template would otherwise fail and pass unchecked. The maps on the path
+// are created and a missing string is "". It reports whether it changed
+// anything (the template is then rendered again).
+func (c *helmChart) fillMissingDependency(err error) bool {
+	m := missingValue.FindStringSubmatch(err.Error())
+	if m == nil {
+		return false
+	}
+	keys := strings.Split(strings.TrimPrefix(m[1], "."), ".")
+	if !c.missingDependency(keys[0]) {
+		return false
+	}
+	nilRead := strings.Contains(m[0], "nil pointer")
+	cur, changed := c.values, false
+	for i, k := range keys {
+		last := i == len(keys)-1
+		switch v := cur[k].(type) {
+		case map[string]any:
+			if last {
+				return changed
+			}
+			cur = v
+		case nil:
+			if last {
+				// A field read on nothing needed only the maps above it;
+				// a missing string is "".
+				if !nilRead {
+					cur[k], changed = "", true
+				}
+				return changed
+			}
+			next := map[string]any{}
+			cur[k], cur, changed = next, next, true
+		default:
+			return changed
+		}
+	}
+	return changed
+}
+
+// missingDependency reports whether section names a dependency of c
+// (by name or alias) that has no chart under charts/.
+func (c *helmChart) missingDependency(section string) bool {
+	deps, _ := c.meta["dependencies"].([]any)
+	for _, d := range deps {
+		dm, _ := d.(map[string]any)
+		name, _ := dm["name"].(string)
+		alias, _ := dm["alias"].(string)
+		if section != name && section != alias {
+			continue
+		}
+		for _, sub := range c.subs {
+			if sub.meta["name"] == name {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // appendRendered returns b's output as further documents after a's, with

@@ -558,3 +558,19 @@ func TestHelmAttackPackedChartInTree(t *testing.T) {
 		t.Errorf("findings %v (%v), want %v", got, err, want)
 	}
 }
+
+// TestHelmAttackUnvendoredDependency: a chart whose dependencies are
+// declared but not vendored (helm dependency build not run, as in most
+// chart repositories) still has its own templates checked when they read
+// the dependency's values; the chart's own missing values still fail.
+func TestHelmAttackUnvendoredDependency(t *testing.T) {
+	fsys := chart(map[string]string{
+		"c/Chart.yaml": "name: c\ndependencies:\n  - name: postgresql\n    repository: oci://registry-1.docker.io/bitnamicharts\n",
+		"c/templates/pod.yaml": "# {{ .Values.postgresql.primary.service.ports.postgresql }} {{ upper .Values.postgresql.auth.username }} {{ $.Values.postgresql.tls.certFilename }}\n" + privilegedPod,
+		"c/templates/own.yaml": "# {{ .Values.mine.deeper.field }}\n" + privilegedPod,
+	})
+	got, err := detectChart(fsys, "c/Chart.yaml", "k8s-privileged")
+	if want := []string{"c/templates/pod.yaml:11"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("findings %v (%v), want %v", got, err, want)
+	}
+}
