@@ -565,7 +565,7 @@ func TestHelmAttackPackedChartInTree(t *testing.T) {
 // the dependency's values; the chart's own missing values still fail.
 func TestHelmAttackUnvendoredDependency(t *testing.T) {
 	fsys := chart(map[string]string{
-		"c/Chart.yaml": "name: c\ndependencies:\n  - name: postgresql\n    repository: oci://registry-1.docker.io/bitnamicharts\n",
+		"c/Chart.yaml":         "name: c\ndependencies:\n  - name: postgresql\n    repository: oci://registry-1.docker.io/bitnamicharts\n",
 		"c/templates/pod.yaml": "# {{ .Values.postgresql.primary.service.ports.postgresql }} {{ upper .Values.postgresql.auth.username }} {{ $.Values.postgresql.tls.certFilename }}\n" + privilegedPod,
 		"c/templates/own.yaml": "# {{ .Values.mine.deeper.field }}\n" + privilegedPod,
 	})
