@@ -506,12 +506,18 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 	// parent, then its enabled subcharts, recursively.
 	charts := []*helmChart{top}
 	subsOf := map[*helmChart][]*helmChart{}
+	var limit error // the first limit the chart went past
 	for i := 0; i < len(charts); i++ {
-		if len(charts) < maxCharts {
-			subs := charts[i].enabledSubcharts()
-			subsOf[charts[i]] = subs
-			charts = append(charts, subs...)
+		subs := charts[i].enabledSubcharts()
+		if len(charts)+len(subs) > maxCharts {
+			// Rendered as far as the limit goes, and reported.
+			subs = subs[:max(0, maxCharts-len(charts))]
+			if limit == nil {
+				limit = overLimit("more than %d charts (subcharts and their aliases) in one tree", maxCharts)
+			}
 		}
+		subsOf[charts[i]] = subs
+		charts = append(charts, subs...)
 	}
 
 	root := template.New(top.prefix)
@@ -691,7 +697,6 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 	release := helmRelease{consulted: &consulted}
 	capabilities := map[string]any{"KubeVersion": map[string]any{"Version": "v1.33.0", "Major": "1", "Minor": "33", "GitVersion": "v1.33.0"}, "APIVersions": apiVersions{}, "HelmVersion": map[string]any{"Version": "v3.18.0"}}
 	out := map[string]misconfig.RenderedTemplate{}
-	var limit error // the first limit a template went past
 	for _, c := range charts {
 		data := map[string]any{
 			"Values":       c.values,

@@ -12,6 +12,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -572,5 +573,24 @@ func TestHelmAttackUnvendoredDependency(t *testing.T) {
 	got, err := detectChart(fsys, "c/Chart.yaml", "k8s-privileged")
 	if want := []string{"c/templates/pod.yaml:11"}; err != nil || !slices.Equal(got, want) {
 		t.Errorf("findings %v (%v), want %v", got, err, want)
+	}
+}
+
+// TestHelmAttackTooManyAliases: a chart that lists more subchart copies
+// than the renderer renders is reported as over a limit, not passed with
+// the copies past the limit unchecked.
+func TestHelmAttackTooManyAliases(t *testing.T) {
+	var deps strings.Builder
+	deps.WriteString("name: c\ndependencies:\n")
+	for i := range maxCharts + 5 {
+		fmt.Fprintf(&deps, "  - name: app\n    alias: a%d\n", i)
+	}
+	fsys := chart(map[string]string{
+		"c/Chart.yaml":                   deps.String(),
+		"c/charts/app/Chart.yaml":        "name: app\n",
+		"c/charts/app/templates/cm.yaml": "kind: ConfigMap\nmetadata: {name: {{ .Chart.Name }}}\n",
+	})
+	if _, err := detectChart(fsys, "c/Chart.yaml", "k8s-privileged"); !errors.Is(err, misconfig.ErrChartLimit) {
+		t.Errorf("error %v, want a limit error", err)
 	}
 }
