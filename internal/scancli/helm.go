@@ -159,6 +159,9 @@ func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *c
 		return nil, err
 	}
 	if depth >= maxSubchartDepth {
+		if ents, _ := fs.ReadDir(fsys, c.join("charts")); len(ents) > 0 && budget.limit == nil {
+			budget.limit = overLimit("subcharts nested deeper than %d", maxSubchartDepth)
+		}
 		return c, nil
 	}
 	// Subcharts vendored as directories, or packed as the .tgz archives
@@ -194,7 +197,11 @@ func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *c
 			continue
 		}
 		if errors.Is(err, misconfig.ErrChartLimit) {
-			return nil, err
+			// The rest of the tree is rendered; the chart is reported.
+			if budget.limit == nil {
+				budget.limit = err
+			}
+			continue
 		}
 		if err != nil || sub == nil {
 			continue // a broken subchart does not hide its parent
@@ -220,6 +227,7 @@ const maxPackedChartBytes = 32 << 20
 type chartBudget struct {
 	files int
 	bytes int64
+	limit error // the first limit a subchart went past
 }
 
 // maxTreeUnpackedBytes bounds what all the packed subcharts of one tree
@@ -506,7 +514,7 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 	// parent, then its enabled subcharts, recursively.
 	charts := []*helmChart{top}
 	subsOf := map[*helmChart][]*helmChart{}
-	var limit error // the first limit the chart went past
+	limit := budget.limit // the first limit the chart went past
 	for i := 0; i < len(charts); i++ {
 		subs := charts[i].enabledSubcharts()
 		if len(charts)+len(subs) > maxCharts {

@@ -594,3 +594,25 @@ func TestHelmAttackTooManyAliases(t *testing.T) {
 		t.Errorf("error %v, want a limit error", err)
 	}
 }
+
+// TestHelmAttackDeepSubcharts: subcharts nested deeper than the renderer
+// goes are reported as over a limit, not passed unchecked, and the rest of
+// the chart is still checked.
+func TestHelmAttackDeepSubcharts(t *testing.T) {
+	files := map[string]string{}
+	dir := "c"
+	for i := range maxSubchartDepth + 2 {
+		files[dir+"/Chart.yaml"] = fmt.Sprintf("name: c%d\n", i)
+		dir += fmt.Sprintf("/charts/c%d", i+1)
+	}
+	files[dir+"/Chart.yaml"] = "name: deep\n"
+	files[dir+"/templates/pod.yaml"] = "{{/* x */}}\n" + privilegedPod
+	files["c/templates/pod.yaml"] = "{{/* x */}}\n" + privilegedPod
+	got, err := detectChart(chart(files), "c/Chart.yaml", "k8s-privileged")
+	if !errors.Is(err, misconfig.ErrChartLimit) {
+		t.Errorf("error %v, want a limit error", err)
+	}
+	if want := []string{"c/templates/pod.yaml:11"}; !slices.Equal(got, want) {
+		t.Errorf("findings %v, want what could be rendered (%v)", got, want)
+	}
+}
