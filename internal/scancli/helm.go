@@ -6,12 +6,15 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"maps"
 	"path"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,6 +23,7 @@ import (
 	"text/template"
 	"text/template/parse"
 
+	"github.com/BurntSushi/toml"
 	"github.com/Masterminds/sprig/v3"
 	"gopkg.in/yaml.v3"
 
@@ -45,12 +49,23 @@ const (
 	maxLoop          = 100000
 )
 
-// bigRange finds `range N` over an integer literal too large to iterate:
-// text/template cannot be interrupted, so such templates are not run.
-var bigRange = regexp.MustCompile(`range\s+(?:\$\w+\s*:?=\s*)?[0-9]{6,}`)
+// maxSteps bounds the loop iterations and template calls (each counted
+// as callSteps: a call costs more) of one template's rendering:
+// text/template cannot be interrupted, so nested ranges or a template
+// that calls itself twice would otherwise run for hours (countLoops). The
+// charts of a bitnami checkout need under 2,000 per template.
+const (
+	maxSteps  = 200_000
+	callSteps = 8
+)
 
-// maxSubchartDepth bounds charts/ nesting (a chart is not trusted input).
-const maxSubchartDepth = 5
+// maxSubchartDepth bounds charts/ nesting, and maxCharts the charts of
+// one tree rendered, aliased copies included (a chart is not trusted
+// input).
+const (
+	maxSubchartDepth = 5
+	maxCharts        = 256
+)
 
 // helmChart is one chart of the tree being rendered: the chart scanned
 // or one of its subcharts under charts/.
@@ -86,7 +101,7 @@ func (c *helmChart) join(p string) string {
 // loadHelmChart reads the chart in dir: Chart.yaml, values.yaml (each
 // parsed once per scan: a vendored subchart is rendered only through its
 // parent), its template list and its subcharts.
-func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *int) (*helmChart, error) {
+func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *chartBudget) (*helmChart, error) {
 	c := &helmChart{fsys: fsys, archive: archive, dir: dir, meta: map[string]any{}, values: map[string]any{}}
 	b, err := fs.ReadFile(fsys, c.join("Chart.yaml"))
 	if err != nil {
@@ -95,6 +110,18 @@ func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *i
 	if err := yaml.Unmarshal(b, &c.meta); err != nil {
 		return nil, fmt.Errorf("Chart.yaml: %w", err)
 	}
+	// A Helm 2 style chart (apiVersion v1) lists its dependencies, with
+	// their conditions and aliases, in requirements.yaml.
+	if _, ok := c.meta["dependencies"]; !ok {
+		if b, err := fs.ReadFile(fsys, c.join("requirements.yaml")); err == nil {
+			var req struct {
+				Dependencies []any `yaml:"dependencies"`
+			}
+			if yaml.Unmarshal(b, &req) == nil && len(req.Dependencies) > 0 {
+				c.meta["dependencies"] = req.Dependencies
+			}
+		}
+	}
 	name, _ := c.meta["name"].(string)
 	if prefix == "" {
 		prefix = name
@@ -102,7 +129,12 @@ func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *i
 	c.prefix = prefix
 	if b, err := fs.ReadFile(fsys, c.join("values.yaml")); err == nil {
 		if err := yaml.Unmarshal(blankCommentLines(b), &c.values); err != nil {
-			return nil, fmt.Errorf("values.yaml: %w", err)
+			// Blanking is only a shortcut: values it cannot read are
+			// read as written, as Helm reads them.
+			c.values = map[string]any{}
+			if err := yaml.Unmarshal(b, &c.values); err != nil {
+				return nil, fmt.Errorf("values.yaml: %w", err)
+			}
 		}
 		if c.values == nil {
 			c.values = map[string]any{}
@@ -112,14 +144,14 @@ func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *i
 		if err != nil {
 			return err
 		}
-		if *budget--; *budget < 0 {
-			return errors.New("too many templates")
+		if budget.files--; budget.files < 0 {
+			return overLimit("more than %d files in the chart", maxChartFiles)
 		}
+		// Helm renders every file under templates/ and deploys what
+		// renders from each, whatever its extension, but partials (_*)
+		// and NOTES.txt.
 		if !d.IsDir() {
-			switch path.Ext(p) {
-			case ".yaml", ".yml", ".tpl", ".txt", ".json":
-				c.files = append(c.files, p)
-			}
+			c.files = append(c.files, p)
 		}
 		return nil
 	})
@@ -127,6 +159,9 @@ func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *i
 		return nil, err
 	}
 	if depth >= maxSubchartDepth {
+		if ents, _ := fs.ReadDir(fsys, c.join("charts")); len(ents) > 0 && budget.limit == nil {
+			budget.limit = overLimit("subcharts nested deeper than %d", maxSubchartDepth)
+		}
 		return c, nil
 	}
 	// Subcharts vendored as directories, or packed as the .tgz archives
@@ -141,17 +176,31 @@ func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *i
 				continue
 			}
 			sub, err = loadHelmChart(fsys, archive, p, prefix+"/charts/"+e.Name(), depth+1, budget)
-		case archive == "" && (strings.HasSuffix(e.Name(), ".tgz") || strings.HasSuffix(e.Name(), ".tar.gz")):
+		case strings.HasSuffix(e.Name(), ".tgz") || strings.HasSuffix(e.Name(), ".tar.gz"):
+			// A packed chart may hold packed subcharts of its own (helm
+			// package keeps charts/*.tgz): their members are named
+			// outer.tgz!outer/charts/inner.tgz!inner/….
 			var mem fs.FS
 			var sdir string
-			if mem, sdir, err = unpackChart(fsys, p, budget); err == nil {
-				sub, err = loadHelmChart(mem, p, sdir, "", depth+1, budget)
+			shown := p
+			if archive != "" {
+				shown = archive + "!" + p
+			}
+			if mem, sdir, err = unpackChart(fsys, p, shown, budget); err == nil {
+				sub, err = loadHelmChart(mem, shown, sdir, "", depth+1, budget)
 			}
 			if sub != nil {
 				name, _ := sub.meta["name"].(string)
 				sub.prefix = prefix + "/charts/" + name
 			}
 		default:
+			continue
+		}
+		if errors.Is(err, misconfig.ErrChartLimit) {
+			// The rest of the tree is rendered; the chart is reported.
+			if budget.limit == nil {
+				budget.limit = err
+			}
 			continue
 		}
 		if err != nil || sub == nil {
@@ -162,21 +211,42 @@ func loadHelmChart(fsys fs.FS, archive, dir, prefix string, depth int, budget *i
 	return c, nil
 }
 
+// overLimit returns an error that says which limit a chart went past,
+// wrapping misconfig.ErrChartLimit so that the scan reports the chart as
+// not fully checked.
+func overLimit(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{misconfig.ErrChartLimit}, args...)...)
+}
+
 // maxPackedChartBytes bounds what a packed subchart may unpack to.
 const maxPackedChartBytes = 32 << 20
+
+// chartBudget is what the charts of one tree may still read: files
+// (templates and packed members) and unpacked bytes (packed subcharts,
+// nested ones included).
+type chartBudget struct {
+	files int
+	bytes int64
+	limit error // the first limit a subchart went past
+}
+
+// maxTreeUnpackedBytes bounds what all the packed subcharts of one tree
+// may unpack to, entries passed over included.
+const maxTreeUnpackedBytes = 8 * maxPackedChartBytes
 
 // unpackChart reads a packed chart (a gzipped tar whose top directory
 // holds Chart.yaml) into memory and returns it with that directory. Only
 // regular files are kept; sizes and counts are bounded, as for any
-// archive the scanner opens. A packed chart inside a packed chart is
-// not opened (Helm's own charts are one level deep).
-func unpackChart(fsys fs.FS, p string, budget *int) (fs.FS, string, error) {
+// archive the scanner opens, and going past a bound is a limit error
+// (the chart is reported as not fully checked), never a silent skip.
+// shown is p as findings name it.
+func unpackChart(fsys fs.FS, p, shown string, budget *chartBudget) (fs.FS, string, error) {
 	f, err := fsys.Open(p)
 	if err != nil {
 		return nil, "", err
 	}
 	defer f.Close()
-	gz, err := gzip.NewReader(io.LimitReader(f, maxPackedChartBytes))
+	gz, err := gzip.NewReader(&boundedReader{r: f, left: maxPackedChartBytes, name: shown})
 	if err != nil {
 		return nil, "", err
 	}
@@ -184,7 +254,12 @@ func unpackChart(fsys fs.FS, p string, budget *int) (fs.FS, string, error) {
 	// package does not import testing).
 	mem := fstest.MapFS{}
 	total, top := 0, ""
-	tr := tar.NewReader(gz)
+	// Everything unpacked counts, entries passed over included: a
+	// gigabyte of zeros in a skipped entry is a bomb all the same.
+	unpacked := &boundedReader{r: gz, left: min(2*maxPackedChartBytes, budget.bytes), name: shown}
+	start := unpacked.left
+	defer func() { budget.bytes -= start - unpacked.left }()
+	tr := tar.NewReader(unpacked)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -193,19 +268,19 @@ func unpackChart(fsys fs.FS, p string, budget *int) (fs.FS, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
+		if budget.files--; budget.files < 0 {
+			return nil, "", overLimit("more than %d files in the chart", maxChartFiles)
+		}
 		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
 		if h.Typeflag != tar.TypeReg || !fs.ValidPath(name) {
 			continue
-		}
-		if *budget--; *budget < 0 {
-			return nil, "", errors.New("too many files in packed chart")
 		}
 		data, err := io.ReadAll(io.LimitReader(tr, maxPackedChartBytes-int64(total)+1))
 		if err != nil {
 			return nil, "", err
 		}
 		if total += len(data); total > maxPackedChartBytes {
-			return nil, "", errors.New("packed chart too large")
+			return nil, "", overLimit("packed subchart %s unpacks to more than %d bytes", shown, maxPackedChartBytes)
 		}
 		mem[name] = &fstest.MapFile{Data: data, Mode: 0o444}
 		if dir, base := path.Split(name); base == "Chart.yaml" && strings.Count(dir, "/") == 1 {
@@ -218,66 +293,29 @@ func unpackChart(fsys fs.FS, p string, budget *int) (fs.FS, string, error) {
 	return mem, top, nil
 }
 
-// blockScalarStart matches a line that may open a block scalar (key: |,
-// - >-, key: |2 # comment): the lines under it are text, comments
-// included. It may match more than that; that only keeps comments.
-var blockScalarStart = regexp.MustCompile(`[|>][-+0-9]*[ \t]*(?:#.*)?\r?$`)
-
-// blankCommentLines returns values YAML with its whole-line comments
-// blanked (newlines kept, so errors keep their line numbers). A chart's
-// values.yaml is mostly comments (bitnami's are 85 %), and yaml.v3 spends
-// half its time on them. Lines inside block scalars and quoted strings
-// that span lines are kept: there a "#" is text.
-func blankCommentLines(src []byte) []byte {
-	out := make([]byte, 0, len(src))
-	block := -1    // indent of the line that opened a block scalar, or -1
-	var quote byte // quote of a string that spans lines, or 0
-	for len(src) > 0 {
-		line := src
-		if i := bytes.IndexByte(src, '\n'); i >= 0 {
-			line = src[:i+1]
-		}
-		src = src[len(line):]
-		body := bytes.TrimLeft(line, " ")
-		indent := len(line) - len(body)
-		text := bytes.TrimSpace(body)
-		switch {
-		case block >= 0 && (len(text) == 0 || indent > block):
-			out = append(out, line...)
-			continue
-		case quote != 0:
-			out = append(out, line...)
-			if bytes.Count(line, []byte{quote})%2 == 1 {
-				quote = 0
-			}
-			continue
-		}
-		block = -1
-		if len(text) > 0 && text[0] == '#' {
-			out = append(out, '\n')
-			continue
-		}
-		out = append(out, line...)
-		if bytes.ContainsAny(text, "|>") && blockScalarStart.Match(text) {
-			block = indent
-		} else if q := openQuote(text); q != 0 {
-			quote = q
-		}
-	}
-	return out
+// boundedReader fails with a limit error once more than left bytes have
+// been read through it.
+type boundedReader struct {
+	r    io.Reader
+	left int64
+	name string
 }
 
-// openQuote returns the quote character of a string that line leaves
-// open (an odd count of it), or 0. Apostrophes in plain text make it
-// keep comments longer than needed, never drop text.
-func openQuote(line []byte) byte {
-	for _, q := range []byte{'"', '\''} {
-		if bytes.Count(line, []byte{q})%2 == 1 {
-			return q
-		}
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, overLimit("packed subchart %s is larger than the renderer reads", b.name)
 	}
-	return 0
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
+
+// blankCommentLines blanks values.yaml's comment lines before it is
+// parsed (misconfig.BlankYAMLComments).
+func blankCommentLines(src []byte) []byte { return misconfig.BlankYAMLComments(src) }
 
 // chartValues is what .Chart holds: Chart.yaml with capitalised keys.
 func (c *helmChart) chartValues() map[string]any {
@@ -293,10 +331,14 @@ func (c *helmChart) chartValues() map[string]any {
 // enabledSubcharts returns c's subcharts that Helm would render, with
 // their values coalesced the way Helm does: the subchart's values.yaml,
 // overridden by the parent's section named after the subchart (its alias
-// when it has one), with the parent's globals over the subchart's. A
-// dependency whose condition (the first of its comma-separated paths
-// that holds a boolean in the parent's values) is false, or whose tags
-// are all false, is left out, and so are library charts.
+// when it has one), with the parent's globals over the subchart's; the
+// parent's section becomes those values, so that the parent's templates
+// see the subchart's defaults. A
+// chart listed under several aliases is rendered once per alias. As in
+// Helm, a dependency is left out when its tags are all false, unless its
+// condition (the first of its comma-separated paths that holds a boolean
+// in the parent's values) is true; a false condition leaves it out
+// whatever its tags. Library charts are left out.
 func (c *helmChart) enabledSubcharts() []*helmChart {
 	deps, _ := c.meta["dependencies"].([]any)
 	var out []*helmChart
@@ -305,52 +347,65 @@ func (c *helmChart) enabledSubcharts() []*helmChart {
 		if t, _ := sub.meta["type"].(string); t == "library" {
 			continue
 		}
-		section, enabled := subName, true
+		var listed []map[string]any
 		for _, d := range deps {
-			dm, _ := d.(map[string]any)
-			if n, _ := dm["name"].(string); n != subName {
-				continue
+			if dm, _ := d.(map[string]any); dm != nil && dm["name"] == subName {
+				listed = append(listed, dm)
 			}
+		}
+		if len(listed) == 0 {
+			listed = []map[string]any{{}} // in charts/ but not listed: rendered
+		}
+		for _, dm := range listed {
+			section := subName
 			if a, _ := dm["alias"].(string); a != "" {
 				section = a
 			}
-			if cond, _ := dm["condition"].(string); cond != "" {
-				for p := range strings.SplitSeq(cond, ",") {
-					if v, ok := valueAt(c.values, strings.TrimSpace(p)).(bool); ok {
-						enabled = v
-						break
-					}
-				}
+			if !c.dependencyEnabled(dm) {
+				continue
 			}
-			if tags, _ := dm["tags"].([]any); len(tags) > 0 && enabled {
-				tagValues, _ := c.values["tags"].(map[string]any)
-				set, on := false, false
-				for _, t := range tags {
-					if v, ok := tagValues[fmt.Sprint(t)].(bool); ok {
-						set, on = true, on || v
-					}
-				}
-				if set && !on {
-					enabled = false
-				}
+			vals := coalesceValues(sub.values, asMap(c.values[section]))
+			global := coalesceValues(asMap(sub.values["global"]), asMap(c.values["global"]))
+			vals["global"] = global
+			// The parent sees the subchart's values, defaults included,
+			// as .Values.<section>, as in Helm.
+			c.values[section] = vals
+			s := *sub
+			s.values = vals
+			if section != subName {
+				s.meta = maps.Clone(sub.meta)
+				s.meta["name"] = section
 			}
-			break
+			out = append(out, &s)
 		}
-		if !enabled {
-			continue
-		}
-		vals := coalesceValues(sub.values, asMap(c.values[section]))
-		global := coalesceValues(asMap(sub.values["global"]), asMap(c.values["global"]))
-		vals["global"] = global
-		s := *sub
-		s.values = vals
-		if section != subName {
-			s.meta = maps.Clone(sub.meta)
-			s.meta["name"] = section
-		}
-		out = append(out, &s)
 	}
 	return out
+}
+
+// dependencyEnabled applies a Chart.yaml dependency's tags, then its
+// condition, against c's values, in Helm's order.
+func (c *helmChart) dependencyEnabled(dm map[string]any) bool {
+	enabled := true
+	if tags, _ := dm["tags"].([]any); len(tags) > 0 {
+		tagValues, _ := c.values["tags"].(map[string]any)
+		set, on := false, false
+		for _, t := range tags {
+			if v, ok := tagValues[fmt.Sprint(t)].(bool); ok {
+				set, on = true, on || v
+			}
+		}
+		if set && !on {
+			enabled = false
+		}
+	}
+	if cond, _ := dm["condition"].(string); cond != "" {
+		for p := range strings.SplitSeq(cond, ",") {
+			if v, ok := valueAt(c.values, strings.TrimSpace(p)).(bool); ok {
+				return v
+			}
+		}
+	}
+	return enabled
 }
 
 // valueAt follows a dotted path ("postgresql.enabled") through values.
@@ -435,25 +490,94 @@ func (c *helmChart) libraryHelpers() []string {
 // ([misconfig.TemplateMayHoldChecked]) are neither parsed nor run, unless
 // they define named templates.
 func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]misconfig.RenderedTemplate, error) {
-	budget := maxChartFiles
-	top, err := loadHelmChart(fsys, "", dir, "", 0, &budget)
-	if err != nil {
+	budget := chartBudget{files: maxChartFiles, bytes: maxTreeUnpackedBytes}
+	var top *helmChart
+	var err error
+	if archive, member, packed := strings.Cut(dir, "!"); packed {
+		// A packed chart in the scanned tree (misconfig.isPackedChart):
+		// rendered from the archive, its findings named as its members.
+		mem, sdir, err := unpackChart(fsys, archive, archive, &budget)
+		if err != nil {
+			return nil, err
+		}
+		if sdir != member {
+			return nil, fmt.Errorf("%s: the chart is %s, not %s", archive, sdir, member)
+		}
+		top, err = loadHelmChart(mem, archive, sdir, "", 0, &budget)
+		if err != nil {
+			return nil, err
+		}
+	} else if top, err = loadHelmChart(fsys, "", dir, "", 0, &budget); err != nil {
 		return nil, err
 	}
 	// Every chart of the tree with the values it renders with: the
 	// parent, then its enabled subcharts, recursively.
 	charts := []*helmChart{top}
+	subsOf := map[*helmChart][]*helmChart{}
+	limit := budget.limit // the first limit the chart went past
 	for i := 0; i < len(charts); i++ {
-		charts = append(charts, charts[i].enabledSubcharts()...)
+		subs := charts[i].enabledSubcharts()
+		if len(charts)+len(subs) > maxCharts {
+			// Rendered as far as the limit goes, and reported.
+			subs = subs[:max(0, maxCharts-len(charts))]
+			if limit == nil {
+				limit = overLimit("more than %d charts (subcharts and their aliases) in one tree", maxCharts)
+			}
+		}
+		subsOf[charts[i]] = subs
+		charts = append(charts, subs...)
 	}
 
 	root := template.New(top.prefix)
 	lazy := map[string]string{} // template name -> source, parsed on first include
 	depth := 0
 	funcs := helmFuncs()
+	steps := 0 // loop iterations and template calls of the template being rendered
+	step := func(n int) error {
+		if steps += n; steps > maxSteps {
+			return overLimit("a template loops or calls templates more than %d times", maxSteps)
+		}
+		return nil
+	}
+	funcs[loopFunc] = func(v any) (any, error) {
+		n := 1
+		switch rv := reflect.ValueOf(v); rv.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			n = int(min(rv.Int(), maxSteps+1))
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+			n = int(min(rv.Uint(), maxSteps+1))
+		case reflect.Slice, reflect.Array, reflect.Map, reflect.String:
+			n = rv.Len()
+		}
+		if n > maxLoop {
+			return nil, overLimit("a range over %d items, over the renderer's limit of %d", n, maxLoop)
+		}
+		return v, step(max(n, 1))
+	}
+	funcs[callFunc] = func(v any) (any, error) { return v, step(callSteps) }
+	// consulted records that a template asked about the cluster or the
+	// release (lookup, .Release.IsUpgrade…): it is then rendered a second
+	// time as an upgrade of a release on a cluster where lookup finds
+	// things, so that what only an upgrade or an existing object renders is
+	// checked too.
+	consulted, upgrade := false, false
+	funcs["lookup"] = func(apiVersion, kind, namespace, name string) map[string]any {
+		consulted = true
+		if !upgrade {
+			return map[string]any{}
+		}
+		obj := map[string]any{"apiVersion": apiVersion, "kind": kind, "metadata": map[string]any{"name": name, "namespace": namespace}, "data": map[string]any{}, "spec": map[string]any{}}
+		if name == "" {
+			return map[string]any{"apiVersion": apiVersion, "kind": kind + "List", "items": []any{obj}}
+		}
+		return obj
+	}
 	funcs["include"] = func(name string, data any) (string, error) {
+		if err := step(callSteps); err != nil {
+			return "", err
+		}
 		if depth++; depth > maxIncludeDepth {
-			return "", errors.New("include nested too deep")
+			return "", overLimit("include nested deeper than %d", maxIncludeDepth)
 		}
 		defer func() { depth-- }()
 		if err := ctx.Err(); err != nil {
@@ -463,7 +587,7 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 			// A template file no check reads (a Secret, a Service)
 			// included whole, as checksum annotations do.
 			delete(lazy, name)
-			if _, err := root.New(name).Parse(src); err != nil {
+			if _, err := parseInto(root, name, src, funcs); err != nil {
 				return "", err
 			}
 		}
@@ -477,8 +601,11 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 	// set per call, which costs seconds on charts that call tpl a lot).
 	tpls := map[string]*template.Template{}
 	funcs["tpl"] = func(text string, data any) (string, error) {
+		if err := step(callSteps); err != nil {
+			return "", err
+		}
 		if depth++; depth > maxIncludeDepth {
-			return "", errors.New("tpl nested too deep")
+			return "", overLimit("tpl nested deeper than %d", maxIncludeDepth)
 		}
 		defer func() { depth-- }()
 		if err := ctx.Err(); err != nil {
@@ -490,7 +617,7 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 		t, ok := tpls[text]
 		if !ok {
 			var err error
-			if t, err = root.New(fmt.Sprintf("tpl#%d", len(tpls))).Parse(text); err != nil {
+			if t, err = parseInto(root, fmt.Sprintf("tpl#%d", len(tpls)), text, funcs); err != nil {
 				return "", err
 			}
 			tpls[text] = t
@@ -542,9 +669,9 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 		parsed[c.display(c.dir)] = true
 		for _, f := range c.files {
 			base := path.Base(f)
-			run := !strings.HasPrefix(base, "_") && (path.Ext(f) == ".yaml" || path.Ext(f) == ".yml")
+			run := !strings.HasPrefix(base, "_") && !strings.HasSuffix(base, "NOTES.txt")
 			b, err := fs.ReadFile(c.fsys, f)
-			if err != nil || bigRange.Match(b) {
+			if err != nil {
 				continue
 			}
 			if run && !misconfig.TemplateMayHoldChecked(b) {
@@ -567,7 +694,7 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 				jobs = append(jobs, job{c: c, file: f, tname: tname, src: string(b)})
 				continue
 			}
-			if _, err := root.New(tname).Parse(string(b)); err != nil {
+			if _, err := parseInto(root, tname, string(b), funcs); err != nil {
 				continue // a template Helm would refuse: skip it
 			}
 			if run {
@@ -575,7 +702,7 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 			}
 		}
 	}
-	release := map[string]any{"Name": "release-name", "Namespace": "default", "Service": "Helm", "IsInstall": true, "IsUpgrade": false, "Revision": 1}
+	release := helmRelease{consulted: &consulted}
 	capabilities := map[string]any{"KubeVersion": map[string]any{"Version": "v1.33.0", "Major": "1", "Minor": "33", "GitVersion": "v1.33.0"}, "APIVersions": apiVersions{}, "HelmVersion": map[string]any{"Version": "v3.18.0"}}
 	out := map[string]misconfig.RenderedTemplate{}
 	for _, c := range charts {
@@ -586,6 +713,14 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 			"Capabilities": capabilities,
 			"Files":        chartFiles{fsys: c.fsys, dir: c.dir},
 		}
+		// .Subcharts (Helm 3.6): each enabled subchart's own top-level
+		// objects, by name (its alias when it has one).
+		subcharts := map[string]any{}
+		for _, sub := range subsOf[c] {
+			name, _ := sub.meta["name"].(string)
+			subcharts[name] = map[string]any{"Values": sub.values, "Chart": sub.chartValues(), "Release": release, "Capabilities": capabilities, "Files": chartFiles{fsys: sub.fsys, dir: sub.dir}}
+		}
+		data["Subcharts"] = subcharts
 		for _, j := range jobs {
 			if j.c.display(j.c.dir) != c.display(c.dir) {
 				continue
@@ -594,12 +729,13 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 				return out, nil
 			}
 			data["Template"] = map[string]any{"Name": j.tname, "BasePath": c.prefix + "/templates"}
+			steps = 0
 			if src, ok := lazy[j.tname]; ok {
 				if g := topGuard(src); g != "" && !guardHolds(root, g, data) {
 					continue // renders nothing with these values
 				}
 				delete(lazy, j.tname)
-				if _, err := root.New(j.tname).Parse(src); err != nil {
+				if _, err := parseInto(root, j.tname, src, funcs); err != nil {
 					continue // a template Helm would refuse: skip it
 				}
 			}
@@ -607,29 +743,258 @@ func renderHelmChart(ctx context.Context, fsys fs.FS, dir string) (map[string]mi
 			if t == nil {
 				continue
 			}
-			w := newLineWriter(t.Tree, j.src)
-			if err := t.Execute(w, data); err != nil {
+			var rt misconfig.RenderedTemplate
+			consulted = false
+			for _, upgrade = range []bool{false, true} {
+				if upgrade && !consulted {
+					break
+				}
+				data["Release"] = helmRelease{upgrade: upgrade, consulted: &consulted}
+				var w *lineWriter
+				var err error
+				for try := 0; ; try++ {
+					steps = 0
+					w = newLineWriter(t.Tree, j.src)
+					if err = t.Execute(w, data); err == nil || try == maxFills || !c.fillMissingDependency(err) {
+						break
+					}
+				}
+				if err != nil {
+					if limit == nil && errors.Is(err, misconfig.ErrChartLimit) {
+						limit = err
+					}
+					continue
+				}
+				r := misconfig.RenderedTemplate{Output: strings.ReplaceAll(w.b.String(), "<no value>", ""), Lines: w.lines}
+				if rt.Output != "" && r.Output != rt.Output {
+					r = appendRendered(rt, r)
+				} else if r.Output == rt.Output {
+					continue
+				}
+				rt = r
+			}
+			upgrade = false
+			data["Release"] = release
+			if rt.Output == "" {
 				continue
 			}
-			out[c.display(j.file)] = misconfig.RenderedTemplate{Output: strings.ReplaceAll(w.b.String(), "<no value>", ""), Lines: w.lines}
+			if prev, ok := out[c.display(j.file)]; ok {
+				// The same template rendered for another alias of its chart.
+				rt = appendRendered(prev, rt)
+			}
+			out[c.display(j.file)] = rt
 		}
 	}
-	return out, nil
+	return out, limit
+}
+
+// maxFills bounds the re-renderings of one template for the values of
+// dependencies that are not vendored (fillMissingDependency).
+const maxFills = 16
+
+// missingValue finds, in a template error, the values path whose lack
+// stopped it: a field read on nothing, or nothing where a string was
+// needed.
+var missingValue = regexp.MustCompile(`at <\$?\.Values((?:\.\w+)+)>: (?:nil pointer evaluating interface \{\}\.\w+|wrong type for value; expected string; got interface \{\})`)
+
+// fillMissingDependency makes room, in c's values, for what a template
+// read from a dependency that is declared but not vendored (helm
+// dependency build not run, as in most chart repositories): Helm would
+// render it with the dependency's values, which are not there, and the
+// template would otherwise fail and pass unchecked. The maps on the path
+// are created and a missing string is "". It reports whether it changed
+// anything (the template is then rendered again).
+func (c *helmChart) fillMissingDependency(err error) bool {
+	m := missingValue.FindStringSubmatch(err.Error())
+	if m == nil {
+		return false
+	}
+	keys := strings.Split(strings.TrimPrefix(m[1], "."), ".")
+	if !c.missingDependency(keys[0]) {
+		return false
+	}
+	nilRead := strings.Contains(m[0], "nil pointer")
+	cur, changed := c.values, false
+	for i, k := range keys {
+		last := i == len(keys)-1
+		switch v := cur[k].(type) {
+		case map[string]any:
+			if last {
+				return changed
+			}
+			cur = v
+		case nil:
+			if last {
+				// A field read on nothing needed only the maps above it;
+				// a missing string is "".
+				if !nilRead {
+					cur[k], changed = "", true
+				}
+				return changed
+			}
+			next := map[string]any{}
+			cur[k], cur, changed = next, next, true
+		default:
+			return changed
+		}
+	}
+	return changed
+}
+
+// missingDependency reports whether section names a dependency of c
+// (by name or alias) that has no chart under charts/.
+func (c *helmChart) missingDependency(section string) bool {
+	deps, _ := c.meta["dependencies"].([]any)
+	for _, d := range deps {
+		dm, _ := d.(map[string]any)
+		name, _ := dm["name"].(string)
+		alias, _ := dm["alias"].(string)
+		if section != name && section != alias {
+			continue
+		}
+		for _, sub := range c.subs {
+			if sub.meta["name"] == name {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// appendRendered returns b's output as further documents after a's, with
+// the template lines of both.
+func appendRendered(a, b misconfig.RenderedTemplate) misconfig.RenderedTemplate {
+	out := a.Output
+	if out != "" && !strings.HasSuffix(out, "\n") {
+		out += "\n"
+	}
+	n := strings.Count(out, "\n")
+	lines := make([]int, n, n+1+len(b.Lines))
+	copy(lines, a.Lines)
+	lines = append(lines, 0) // the "---" line
+	lines = append(lines, b.Lines...)
+	return misconfig.RenderedTemplate{Output: out + "---\n" + b.Output, Lines: lines}
+}
+
+// Functions countLoops puts into templates' pipelines.
+const (
+	loopFunc = "interlockLoop"
+	callFunc = "interlockCall"
+)
+
+// parseInto parses src as template name into root's set, as
+// root.New(name).Parse(src) does, with its loops counted (countLoops).
+func parseInto(root *template.Template, name, src string, funcs template.FuncMap) (*template.Template, error) {
+	trees, err := parse.Parse(name, src, "", "", funcs, builtinNames)
+	if err != nil {
+		return nil, err
+	}
+	var t *template.Template
+	for n, tree := range trees {
+		countLoops(tree)
+		nt, err := root.AddParseTree(n, tree)
+		if err != nil {
+			return nil, err
+		}
+		if n == name {
+			t = nt
+		}
+	}
+	return t, nil
+}
+
+// countLoops rewrites a parsed template so that each {{ range X }} runs
+// over X | interlockLoop and each {{ template "n" X }} is called with
+// X | interlockCall: the renderer then counts iterations and calls and
+// stops a template past maxLoop or maxSteps. text/template has no hook
+// for either, and cannot be interrupted from outside.
+func countLoops(tree *parse.Tree) {
+	pipe := func(p *parse.PipeNode, fn string) {
+		p.Cmds = append(p.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: p.Pos, Args: []parse.Node{parse.NewIdentifier(fn).SetTree(tree).SetPos(p.Pos)}})
+	}
+	var walk func(parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Nodes {
+				walk(c)
+			}
+		case *parse.RangeNode:
+			pipe(n.Pipe, loopFunc)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.IfNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.TemplateNode:
+			if n.Pipe != nil {
+				pipe(n.Pipe, callFunc)
+			}
+		}
+	}
+	if tree != nil {
+		walk(tree.Root)
+	}
+}
+
+// helmRelease is .Release for an install (or, with upgrade, an upgrade)
+// of "release-name" into "default". Asking whether it is an install or an
+// upgrade, or its revision, sets *consulted.
+type helmRelease struct {
+	upgrade   bool
+	consulted *bool
+}
+
+// Name is .Release.Name.
+func (helmRelease) Name() string { return "release-name" }
+
+// Namespace is .Release.Namespace.
+func (helmRelease) Namespace() string { return "default" }
+
+// Service is .Release.Service.
+func (helmRelease) Service() string { return "Helm" }
+
+// IsInstall is .Release.IsInstall.
+func (r helmRelease) IsInstall() bool { *r.consulted = true; return !r.upgrade }
+
+// IsUpgrade is .Release.IsUpgrade.
+func (r helmRelease) IsUpgrade() bool { *r.consulted = true; return r.upgrade }
+
+// Revision is .Release.Revision.
+func (r helmRelease) Revision() int {
+	*r.consulted = true
+	if r.upgrade {
+		return 2
+	}
+	return 1
 }
 
 // guardHolds evaluates a template's enclosing {{ if }} condition. It
 // reports true when the condition cannot be evaluated on its own, so that
-// the template is then parsed and run whole.
+// the template is then parsed and run whole, and when it asks about the
+// release or the cluster (see helmRelease), whose answer differs between
+// an install and an upgrade.
 func guardHolds(root *template.Template, cond string, data any) bool {
 	t, err := root.New("interlock-guard").Parse("{{ if " + cond + " }}1{{ end }}")
 	if err != nil {
 		return true
 	}
 	var b bytes.Buffer
+	r, _ := data.(map[string]any)["Release"].(helmRelease)
+	if r.consulted != nil {
+		*r.consulted = false
+	}
 	if err := t.Execute(&limitedBuffer{b: &b}, data); err != nil {
 		return true
 	}
-	return b.Len() > 0
+	return b.Len() > 0 || r.consulted != nil && *r.consulted
 }
 
 // topGuard returns the condition of an {{ if COND }} … {{ end }} that
@@ -668,7 +1033,13 @@ func topGuard(src string) string {
 		if strings.Count(action, `"`)%2 != 0 || strings.Count(action, "`")%2 != 0 || strings.Contains(action, "{{") {
 			return ""
 		}
-		word, args, _ := strings.Cut(action, " ")
+		// The keyword ends at the first character that is not a letter:
+		// a tab, a newline or "(" separates it as well as a space does.
+		n := strings.IndexFunc(action, func(r rune) bool { return r < 'a' || r > 'z' })
+		if n < 0 {
+			n = len(action)
+		}
+		word, args := action[:n], action[n:]
 		switch {
 		case depth == 0 && (closed || word != "if"):
 			return "" // a second top-level action, or one that is not the if
@@ -764,7 +1135,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	if w.b.Len()+len(p) > maxRenderedBytes {
-		return 0, errors.New("rendered template too large")
+		return 0, overLimit("a template renders more than %d bytes", maxRenderedBytes)
 	}
 	tp, isText := w.texts[&p[0]]
 	line := w.cur
@@ -810,6 +1181,9 @@ func parsedHelpers(name string, src []byte, funcs template.FuncMap) (map[string]
 	if err != nil {
 		return nil, err
 	}
+	for _, tree := range trees {
+		countLoops(tree)
+	}
 	helperCache.Store(key, trees)
 	return trees, nil
 }
@@ -841,7 +1215,7 @@ func helmFuncs() template.FuncMap {
 	// a chart cannot make the scanner allocate gigabytes (until 1e9).
 	capped := func(n int) error {
 		if n > maxLoop {
-			return fmt.Errorf("count %d over the renderer's limit of %d", n, maxLoop)
+			return overLimit("count %d over the renderer's limit of %d", n, maxLoop)
 		}
 		return nil
 	}
@@ -926,12 +1300,50 @@ func helmFuncs() template.FuncMap {
 		}
 		return re.ReplaceAllLiteralString(s, repl), nil
 	}
-	f["toYaml"] = func(v any) string {
+	f["toYaml"] = helmToYAML
+	f["mustToYaml"] = func(v any) (string, error) {
 		b, err := yaml.Marshal(v)
 		if err != nil {
+			return "", err
+		}
+		return strings.TrimSuffix(string(b), "\n"), nil
+	}
+	f["toYamlPretty"] = func(v any) string {
+		var b bytes.Buffer
+		e := yaml.NewEncoder(&b)
+		e.SetIndent(2)
+		if err := e.Encode(v); err != nil {
 			return ""
 		}
-		return strings.TrimSuffix(string(b), "\n")
+		return strings.TrimSuffix(b.String(), "\n")
+	}
+	f["toToml"] = func(v any) string {
+		var b bytes.Buffer
+		if err := toml.NewEncoder(&b).Encode(v); err != nil {
+			return err.Error()
+		}
+		return b.String()
+	}
+	f["fromToml"] = func(s string) map[string]any {
+		m := map[string]any{}
+		if _, err := toml.Decode(s, &m); err != nil {
+			m = map[string]any{"Error": err.Error()}
+		}
+		return m
+	}
+	f["fromJson"] = func(s string) map[string]any {
+		m := map[string]any{}
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			m["Error"] = err.Error()
+		}
+		return m
+	}
+	f["fromJsonArray"] = func(s string) []any {
+		var a []any
+		if err := json.Unmarshal([]byte(s), &a); err != nil {
+			a = []any{err.Error()}
+		}
+		return a
 	}
 	f["fromYaml"] = func(s string) map[string]any {
 		m := map[string]any{}
@@ -944,14 +1356,24 @@ func helmFuncs() template.FuncMap {
 		return a
 	}
 	f["toJson"] = f["toRawJson"]
-	f["required"] = func(msg string, v any) (any, error) {
-		if v == nil || v == "" {
-			return nil, errors.New(msg)
-		}
-		return v, nil
-	}
-	f["lookup"] = func(...string) map[string]any { return map[string]any{} }
+	// required and fail stop a chart rendered with its defaults, where the
+	// user sets the value at install: the manifest deployed then is the one
+	// rendered past them, so they render nothing and stop nothing here (a
+	// template that used them to stop would otherwise pass unchecked).
+	f["required"] = func(_ string, v any) any { return v }
+	f["fail"] = func(string) string { return "" }
+	f["lookup"] = func(string, string, string, string) map[string]any { return map[string]any{} }
 	return f
+}
+
+// helmToYAML is Helm's toYaml: the YAML of v without its last newline,
+// or "" when v has none.
+func helmToYAML(v any) string {
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(string(b), "\n")
 }
 
 // apiVersions answers .Capabilities.APIVersions.Has: every API is
@@ -961,23 +1383,173 @@ type apiVersions []string
 // Has implements Helm's .Capabilities.APIVersions.Has.
 func (apiVersions) Has(string) bool { return true }
 
-// chartFiles answers .Files.Get for files inside the chart.
+// chartFiles is .Files: the chart's files outside templates/, charts/,
+// Chart.yaml and values.yaml, read on demand, with Helm's methods. A
+// template whose .Files call the renderer lacked would fail, and what it
+// makes would pass unchecked.
 type chartFiles struct {
 	fsys fs.FS
 	dir  string
 }
 
 // Get returns a chart file's content, or "" when there is none.
-func (c chartFiles) Get(name string) string {
+func (c chartFiles) Get(name string) string { return string(c.GetBytes(name)) }
+
+// GetBytes returns a chart file's content, or nil.
+func (c chartFiles) GetBytes(name string) []byte {
 	p := path.Join(c.dir, name)
 	if !fs.ValidPath(p) {
-		return ""
+		return nil
 	}
 	b, err := fs.ReadFile(c.fsys, p)
 	if err != nil || len(b) > maxRenderedBytes {
-		return ""
+		return nil
 	}
-	return string(b)
+	return b
+}
+
+// Lines returns a chart file's lines.
+func (c chartFiles) Lines(name string) []string { return helmFiles{name: c.GetBytes(name)}.Lines(name) }
+
+// Glob returns the chart's files whose path (relative to the chart)
+// matches pattern, in Helm's glob syntax ("*" within a directory, "**"
+// across, {a,b}, [ab], ?). What it reads is bounded like a template's
+// output.
+func (c chartFiles) Glob(pattern string) (helmFiles, error) {
+	re, err := globRegexp(pattern)
+	if err != nil {
+		return nil, err
+	}
+	out := helmFiles{}
+	total, n := 0, 0
+	err = fs.WalkDir(c.fsys, c.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(p, c.dir), "/")
+		if c.dir == "." || c.dir == "" {
+			rel = p
+		}
+		if d.IsDir() {
+			if rel == "templates" || rel == "charts" {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if rel == "Chart.yaml" || rel == "values.yaml" || !re.MatchString(rel) {
+			return nil
+		}
+		if n++; n > maxChartFiles {
+			return overLimit("more than %d files in the chart", maxChartFiles)
+		}
+		b, err := fs.ReadFile(c.fsys, p)
+		if err != nil {
+			return nil
+		}
+		if total += len(b); total > maxRenderedBytes {
+			return overLimit("a template renders more than %d bytes", maxRenderedBytes)
+		}
+		out[rel] = b
+		return nil
+	})
+	return out, err
+}
+
+// helmFiles is what .Files.Glob returns: files by path, with Helm's
+// methods.
+type helmFiles map[string][]byte
+
+// Get returns a file's content.
+func (f helmFiles) Get(name string) string { return string(f[name]) }
+
+// GetBytes returns a file's content.
+func (f helmFiles) GetBytes(name string) []byte { return f[name] }
+
+// Glob narrows the set to the paths matching pattern.
+func (f helmFiles) Glob(pattern string) (helmFiles, error) {
+	re, err := globRegexp(pattern)
+	if err != nil {
+		return nil, err
+	}
+	out := helmFiles{}
+	for k, v := range f {
+		if re.MatchString(k) {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// AsConfig is the files as a ConfigMap's data: base name to content.
+func (f helmFiles) AsConfig() string {
+	m := map[string]string{}
+	for k, v := range f {
+		m[path.Base(k)] = string(v)
+	}
+	return helmToYAML(m)
+}
+
+// AsSecrets is the files as a Secret's data: base name to base64.
+func (f helmFiles) AsSecrets() string {
+	m := map[string]string{}
+	for k, v := range f {
+		m[path.Base(k)] = base64.StdEncoding.EncodeToString(v)
+	}
+	return helmToYAML(m)
+}
+
+// Lines returns a file's lines, without a last empty one.
+func (f helmFiles) Lines(name string) []string {
+	s := string(f[name])
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}
+
+// globRegexp compiles a glob in the syntax Helm's .Files.Glob takes
+// (gobwas/glob with "/" as separator).
+func globRegexp(pattern string) (*regexp.Regexp, error) {
+	var b strings.Builder
+	b.WriteString("^")
+	depth := 0 // inside {…}
+	for i := 0; i < len(pattern); i++ {
+		switch c := pattern[i]; {
+		case c == '*' && i+1 < len(pattern) && pattern[i+1] == '*':
+			b.WriteString(".*")
+			i++
+		case c == '*':
+			b.WriteString("[^/]*")
+		case c == '?':
+			b.WriteString("[^/]")
+		case c == '{':
+			b.WriteString("(?:")
+			depth++
+		case c == '}' && depth > 0:
+			b.WriteString(")")
+			depth--
+		case c == ',' && depth > 0:
+			b.WriteString("|")
+		case c == '[':
+			j := strings.IndexByte(pattern[i:], ']')
+			if j < 0 {
+				return nil, fmt.Errorf("glob %q: unclosed [", pattern)
+			}
+			class := pattern[i+1 : i+j]
+			if strings.HasPrefix(class, "!") {
+				class = "^" + class[1:]
+			}
+			b.WriteString("[" + strings.ReplaceAll(class, `\`, `\\`) + "]")
+			i += j
+		case c == '\\' && i+1 < len(pattern):
+			i++
+			b.WriteString(regexp.QuoteMeta(pattern[i : i+1]))
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.Compile(b.String())
 }
 
 // limitedBuffer stops a runaway template.
@@ -985,7 +1557,7 @@ type limitedBuffer struct{ b *bytes.Buffer }
 
 func (l *limitedBuffer) Write(p []byte) (int, error) {
 	if l.b.Len()+len(p) > maxRenderedBytes {
-		return 0, errors.New("rendered template too large")
+		return 0, overLimit("a template renders more than %d bytes", maxRenderedBytes)
 	}
 	return l.b.Write(p)
 }

@@ -55,10 +55,6 @@ var (
 	k8sAutomountSA = defRef("k8s-service-account-token", "AVD-KSV-0036", scan.SeverityLow, "the pod gets a service account token it may not need", "Set automountServiceAccountToken: false unless the pod calls the API server.")
 )
 
-// manifestKind finds a manifest's kind in block style or in flow (JSON)
-// style, which YAML files may be written in too.
-var manifestKind = regexp.MustCompile(`(?m)^kind:[ \t]*["']?[A-Z]|"kind"[ \t]*:[ \t]*"[A-Z]`)
-
 var secretEnvName = regexp.MustCompile(`(?i)(password|passwd|secret|token|api_?key|private_?key|credentials?)`)
 
 var workloadKinds = map[string]bool{
@@ -74,17 +70,81 @@ var (
 	seLinuxTypes = []string{"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
 )
 
-// child returns the value node of key in mapping m.
+// child returns the value node of key in mapping m. A key written twice
+// has its last value, as kubectl and Helm read YAML (through JSON): a
+// manifest that says privileged: false and then privileged: true runs
+// privileged.
+//
+// Aliases are read through (m, the key and the value may each be one),
+// as kubectl resolves them: securityContext: *privileged is privileged.
+// Merge keys are expanded before the checks run (expandMerges).
 func child(m *yaml.Node, key string) *yaml.Node {
+	m = deref(m)
 	if m == nil || m.Kind != yaml.MappingNode {
 		return nil
 	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
+	for i := len(m.Content) - len(m.Content)%2 - 2; i >= 0; i -= 2 {
+		if k := m.Content[i]; k.Value == key && k.Kind == yaml.ScalarNode || k.Kind == yaml.AliasNode && scalar(deref(k)) == key {
+			return deref(m.Content[i+1])
 		}
 	}
 	return nil
+}
+
+// expandMerges gives each mapping of a document the keys its merge keys
+// ("<<: *base", "<<: [*a, *b]") bring, as YAML 1.1 (and so kubectl)
+// reads them: keys written in the mapping win, then earlier bases. Each
+// node is visited once, through its own position, never through an alias,
+// so a document cannot make it do more work than its size.
+func expandMerges(n *yaml.Node, seen map[*yaml.Node]bool) {
+	if n == nil || n.Kind == yaml.AliasNode || seen[n] {
+		return
+	}
+	seen[n] = true
+	for _, c := range n.Content {
+		expandMerges(c, seen)
+	}
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	var bases []*yaml.Node
+	kept := n.Content[:0:0]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == "<<" && k.Style == 0 && (k.Tag == "!!merge" || k.Tag == "") {
+			v := deref(n.Content[i+1])
+			if v != nil && v.Kind == yaml.SequenceNode {
+				for _, b := range v.Content {
+					bases = append(bases, deref(b))
+				}
+			} else {
+				bases = append(bases, v)
+			}
+			continue
+		}
+		kept = append(kept, n.Content[i], n.Content[i+1])
+	}
+	if len(bases) == 0 {
+		return
+	}
+	have := map[string]bool{}
+	for i := 0; i+1 < len(kept); i += 2 {
+		have[kept[i].Value] = true
+	}
+	for _, b := range bases {
+		if b == nil || b.Kind != yaml.MappingNode {
+			continue
+		}
+		expandMerges(b, seen) // a base anchored later in the document
+		for i := 0; i+1 < len(b.Content); i += 2 {
+			if k := b.Content[i].Value; !have[k] {
+				have[k] = true
+				// Prepended: child reads the last of a key written twice,
+				// and the mapping's own keys must win.
+				kept = append([]*yaml.Node{b.Content[i], b.Content[i+1]}, kept...)
+			}
+		}
+	}
+	n.Content = kept
 }
 
 func ypath(m *yaml.Node, keys ...string) *yaml.Node {
@@ -94,9 +154,13 @@ func ypath(m *yaml.Node, keys ...string) *yaml.Node {
 	return m
 }
 
-func isTrue(n *yaml.Node) bool { return n != nil && n.Kind == yaml.ScalarNode && n.Value == "true" }
+func isTrue(n *yaml.Node) bool {
+	n = deref(n)
+	return n != nil && n.Kind == yaml.ScalarNode && n.Value == "true"
+}
 
 func items(n *yaml.Node) []*yaml.Node {
+	n = deref(n)
 	if n == nil || n.Kind != yaml.SequenceNode {
 		return nil
 	}
@@ -104,6 +168,7 @@ func items(n *yaml.Node) []*yaml.Node {
 }
 
 func scalar(n *yaml.Node) string {
+	n = deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode {
 		return ""
 	}
@@ -112,11 +177,9 @@ func scalar(n *yaml.Node) string {
 
 // kubernetes checks every object in a (multi-document) manifest.
 func kubernetes(data []byte, r *reporter) {
-	// A manifest has "kind:" at the start of a line (values.yaml files,
-	// compose files and CI configs, which are most YAML, rarely do).
-	if !manifestKind.Match(data) {
-		return
-	}
+	// Callers pass only what dropUnchecked lets through: YAML with a
+	// top-level kind, or not plain enough to tell without decoding.
+	merges := bytes.Contains(data, []byte("<<"))
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
 		var doc yaml.Node
@@ -126,42 +189,58 @@ func kubernetes(data []byte, r *reporter) {
 		if len(doc.Content) == 0 {
 			continue
 		}
-		root := doc.Content[0]
-		kind := scalar(child(root, "kind"))
-		name := kind
-		if n := scalar(ypath(root, "metadata", "name")); n != "" {
-			name += "/" + n
+		if merges {
+			expandMerges(&doc, map[*yaml.Node]bool{})
 		}
-		switch {
-		case workloadKinds[kind]:
-			var pod, podMeta *yaml.Node
-			switch kind {
-			case "Pod":
-				pod, podMeta = child(root, "spec"), child(root, "metadata")
-			case "PodTemplate":
-				pod, podMeta = ypath(root, "template", "spec"), ypath(root, "template", "metadata")
-			case "CronJob":
-				pod, podMeta = ypath(root, "spec", "jobTemplate", "spec", "template", "spec"), ypath(root, "spec", "jobTemplate", "spec", "template", "metadata")
-			default:
-				pod, podMeta = ypath(root, "spec", "template", "spec"), ypath(root, "spec", "template", "metadata")
-			}
-			if pod == nil || pod.Kind != yaml.MappingNode {
-				continue
-			}
-			if ns := child(child(root, "metadata"), "namespace"); scalar(ns) == "kube-system" {
-				r.add(k8sKubeSystem, ns.Line, "namespace: kube-system", name)
-			}
-			checkPod(pod, podMeta, name, r)
-		case kind == "ConfigMap":
-			checkConfigMap(root, name, r)
-		case kind == "Ingress":
-			checkIngress(root, name, r)
-		case isRBACKind(kind):
-			checkRBAC(root, kind, name, r)
-		case kind == "NetworkPolicy":
-			if spec := child(root, "spec"); spec != nil && child(spec, "podSelector") == nil {
-				r.add(k8sNetPolicy, spec.Line, "spec.podSelector missing", name)
-			}
+		checkObject(deref(doc.Content[0]), r, 0)
+	}
+}
+
+// checkObject checks one Kubernetes object. A List (kind List, or
+// PodList, DeploymentList…) has its items checked each as an object, as
+// kubectl applies each of them.
+func checkObject(root *yaml.Node, r *reporter, depth int) {
+	// The kind may come through an alias, as kubectl reads it.
+	kind := scalar(child(root, "kind"))
+	if strings.HasSuffix(kind, "List") && depth == 0 {
+		for _, it := range items(child(root, "items")) {
+			checkObject(deref(it), r, depth+1)
+		}
+		return
+	}
+	name := kind
+	if n := scalar(ypath(root, "metadata", "name")); n != "" {
+		name += "/" + n
+	}
+	switch {
+	case workloadKinds[kind]:
+		var pod, podMeta *yaml.Node
+		switch kind {
+		case "Pod":
+			pod, podMeta = child(root, "spec"), child(root, "metadata")
+		case "PodTemplate":
+			pod, podMeta = ypath(root, "template", "spec"), ypath(root, "template", "metadata")
+		case "CronJob":
+			pod, podMeta = ypath(root, "spec", "jobTemplate", "spec", "template", "spec"), ypath(root, "spec", "jobTemplate", "spec", "template", "metadata")
+		default:
+			pod, podMeta = ypath(root, "spec", "template", "spec"), ypath(root, "spec", "template", "metadata")
+		}
+		if pod == nil || pod.Kind != yaml.MappingNode {
+			return
+		}
+		if ns := child(child(root, "metadata"), "namespace"); scalar(ns) == "kube-system" {
+			r.add(k8sKubeSystem, ns.Line, "namespace: kube-system", name)
+		}
+		checkPod(pod, podMeta, name, r)
+	case kind == "ConfigMap":
+		checkConfigMap(root, name, r)
+	case kind == "Ingress":
+		checkIngress(root, name, r)
+	case isRBACKind(kind):
+		checkRBAC(root, kind, name, r)
+	case kind == "NetworkPolicy":
+		if spec := child(root, "spec"); spec != nil && child(spec, "podSelector") == nil {
+			r.add(k8sNetPolicy, spec.Line, "spec.podSelector missing", name)
 		}
 	}
 }

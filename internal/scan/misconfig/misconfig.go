@@ -95,16 +95,24 @@ func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Find
 		sshd(f.Data, &r)
 	case base == "nginx.conf" || (strings.HasSuffix(base, ".conf") && (strings.Contains(name, "nginx") || strings.Contains(name, "sites-") || strings.Contains(name, "conf.d"))):
 		nginx(f.Data, &r)
-	case base == "chart.yaml" && d.Root != nil && d.RenderChart != nil && f.Commit == "" && !strings.Contains(f.Path, "!"):
-		helmChart(ctx, d.RenderChart, d.Root, f.Path, &r)
+	case base == "chart.yaml" && d.Root != nil && d.RenderChart != nil && f.Commit == "" && (!strings.Contains(f.Path, "!") || isPackedChart(f.Path)):
+		if err := helmChart(ctx, d.RenderChart, d.Root, f.Path, &r); err != nil {
+			return err
+		}
 	case strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml"):
 		if !isHelmTemplate(name, f.Data) {
-			// A manifest names its kind at the start of a line, or in a
-			// flow (JSON) mapping as "kind": the second test keeps JSON-style
-			// manifests checked without running the regexp on every values file.
-			if data := dropUncheckedDocs(f.Data); hasTopKind(data) || bytes.Contains(data, []byte(`"kind"`)) {
+			// A manifest has a top-level kind; YAML that is not plain
+			// enough to tell without decoding it is decoded (topLevel).
+			if data, mayHold := dropUnchecked(f.Data); mayHold {
 				kubernetes(data, &r)
 			}
+		}
+	case strings.HasSuffix(base, ".json"):
+		// kubectl applies JSON manifests too. A JSON file is decoded only
+		// when it names a "kind" (or escapes characters, which could spell
+		// one): package locks and the like are passed over.
+		if !isHelmTemplate(name, f.Data) && (bytes.Contains(f.Data, []byte(`"kind"`)) || bytes.Contains(f.Data, []byte(`\u`))) {
+			kubernetes(f.Data, &r)
 		}
 	}
 	return ctx.Err()
