@@ -58,45 +58,58 @@ var (
 	oidSignedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
 )
 
-// isPKCS12 reports whether data is a DER-encoded PKCS #12 PFX: version 3
-// and an authenticated safe of type data (password integrity) or
-// signedData (public-key integrity), with nothing after it.
+// isPKCS12 reports whether data is a PKCS #12 PFX: version 3 and an
+// authenticated safe of type data (password integrity) or signedData
+// (public-key integrity), in DER or in BER with indefinite lengths. Bytes
+// after it are allowed, as OpenSSL and Java read one ASN.1 value and stop
+// there: a key store with bytes appended still loads.
 func isPKCS12(data []byte) bool {
 	if len(data) < 32 || data[0] != 0x30 {
 		return false
 	}
-	if data[1] == 0x80 {
-		return isBERPKCS12(data)
-	}
 	var p pfx
-	rest, err := asn1.Unmarshal(data, &p)
-	if err != nil || len(rest) != 0 || p.Version != 3 {
-		return false
+	if _, err := asn1.Unmarshal(data, &p); err == nil {
+		ct := p.AuthSafe.ContentType
+		return p.Version == 3 && (ct.Equal(oidData) || ct.Equal(oidSignedData)) && len(p.AuthSafe.Content.Bytes) > 0
 	}
-	ct := p.AuthSafe.ContentType
-	return (ct.Equal(oidData) || ct.Equal(oidSignedData)) && len(p.AuthSafe.Content.Bytes) > 0
+	return isBERPKCS12(data)
 }
 
-// derOIDData is the DER encoding of the PKCS #7 data content type.
-var derOIDData = []byte{0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01}
+// DER encodings of the PKCS #7 data and signedData content types.
+var (
+	derOIDData       = []byte{0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01}
+	derOIDSignedData = []byte{0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02}
+)
 
-// isBERPKCS12 recognises a PFX in BER with indefinite lengths, as some
-// Windows and Java tools write it (encoding/asn1 reads DER only): an
-// indefinite-length SEQUENCE, INTEGER 3, then a ContentInfo SEQUENCE whose
-// type is data.
+// isBERPKCS12 recognises a PFX in BER, as some Windows and Java tools
+// write it (encoding/asn1 reads DER only): a SEQUENCE, INTEGER 3, then a
+// ContentInfo SEQUENCE whose type is data or signedData, where the outer
+// SEQUENCE or the ContentInfo has an indefinite length (a DER PFX cut
+// short, which no tool loads, has none).
 func isBERPKCS12(data []byte) bool {
-	rest, ok := bytes.CutPrefix(data[2:], []byte{0x02, 0x01, 0x03, 0x30})
-	if !ok || len(rest) < 1 {
+	rest, outerIndefinite, ok := skipLength(data[1:])
+	if !ok {
 		return false
 	}
-	// Skip the ContentInfo's length: indefinite, short or long form.
-	switch l := rest[0]; {
-	case l == 0x80 || l < 0x80:
-		rest = rest[1:]
-	case l <= 0x84 && len(rest) > int(l&0x7f):
-		rest = rest[1+int(l&0x7f):]
-	default:
+	if rest, ok = bytes.CutPrefix(rest, []byte{0x02, 0x01, 0x03, 0x30}); !ok {
 		return false
 	}
-	return bytes.HasPrefix(rest, derOIDData)
+	rest, innerIndefinite, ok := skipLength(rest)
+	return ok && (outerIndefinite || innerIndefinite) && (bytes.HasPrefix(rest, derOIDData) || bytes.HasPrefix(rest, derOIDSignedData))
+}
+
+// skipLength steps over a BER length: indefinite, short or long form.
+func skipLength(b []byte) (rest []byte, indefinite, ok bool) {
+	if len(b) < 1 {
+		return nil, false, false
+	}
+	switch l := b[0]; {
+	case l == 0x80:
+		return b[1:], true, true
+	case l < 0x80:
+		return b[1:], false, true
+	case l <= 0x84 && len(b) > int(l&0x7f):
+		return b[1+int(l&0x7f):], false, true
+	}
+	return nil, false, false
 }

@@ -54,6 +54,14 @@ const maxMergedWindow = 64
 
 // Detect implements [scan.Detector].
 func (d *Detector) Detect(ctx context.Context, f *scan.File, emit func(scan.Finding)) error {
+	// A key store whose bytes hold no NUL passes for text (the scanner's
+	// binary test is git's: a NUL in the first 8 KiB): the binary rules
+	// look at a file that starts as a DER SEQUENCE all the same.
+	if len(f.Data) > 0 && f.Data[0] == 0x30 && len(d.rs.binRules) > 0 {
+		if err := d.DetectBinary(ctx, f, emit); err != nil {
+			return err
+		}
+	}
 	found, err := d.find(ctx, f, true)
 	if err != nil {
 		return err
