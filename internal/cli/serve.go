@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
@@ -82,8 +83,9 @@ func newServeCmd(e *env) *cobra.Command {
 			}
 			log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 			// One descriptor per agent connection: room for a large fleet.
-			if _, warn := raiseOpenFiles(serveOpenFiles); warn != "" {
-				log.Warn(warn)
+			if got, warn := raiseOpenFiles(serveOpenFiles); warn != "" {
+				log.Warn(fmt.Sprintf("this server can hold about %d agent connections: it may open only %d files (ulimit -n) and could not raise that to %d; for a larger fleet raise the limit (ulimit -Hn, or LimitNOFILE= in a systemd unit)",
+					max(int(got)-1024, 0), got, serveOpenFiles))
 			}
 			if profileDir != "" {
 				pctx, stop := context.WithCancel(e.ctx)
