@@ -62,7 +62,9 @@ type Config struct {
 	// NextHeartbeatSeconds), between heartbeats; 0 means 5 s.
 	HeartbeatInterval time.Duration
 	// StreamIdle ends a connection that has carried no line (the server
-	// pings every 15 s) for this long; 0 means 45 s.
+	// pings every 15 s) for this long, or for half as long again as the
+	// interval the server's last ping announced if that is longer (a
+	// server with a large fleet pings every minute); 0 means 45 s.
 	StreamIdle time.Duration
 	// MaxBackoff caps the wait between reconnects; 0 means 10 s (short, so
 	// agents are back soon after a server restart).

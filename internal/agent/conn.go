@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/interlock-dev/interlock/internal/api/wire"
+	"github.com/interlock-dev/interlock/internal/keepalive"
 	"github.com/interlock-dev/interlock/internal/pki"
 )
 
@@ -66,7 +67,13 @@ func newAgent(cfg Config, id identity) (*agent, error) {
 		// One connection: the stream, heartbeats and results are HTTP/2
 		// streams on it. HTTP/1 is off, so they can never need a second one.
 		MaxConnsPerHost: 1,
-		HTTP2:           &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 10 * time.Second},
+		// The server sends a line at least every 30 s (StreamIdle ends a
+		// stream that stays silent longer), so a PING is sent only when
+		// the stream is not open; a vanished server is noticed by TCP
+		// keepalives (internal/keepalive), which the kernel sends: an idle fleet of
+		// in-process agents (bench fleet) does not wake for them.
+		HTTP2:       &http.HTTP2Config{SendPingTimeout: time.Minute, PingTimeout: 15 * time.Second, WriteByteTimeout: 30 * time.Second},
+		DialContext: keepalive.Dialer().DialContext,
 	}
 	tr.Protocols = new(http.Protocols)
 	tr.Protocols.SetHTTP2(true)
@@ -174,20 +181,24 @@ func (a *agent) session(ctx context.Context) error {
 			}
 		}
 	}()
-	idle := time.NewTimer(a.cfg.StreamIdle)
+	silence := a.cfg.StreamIdle
+	idle := time.NewTimer(silence)
 	defer idle.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-idle.C:
-			return fmt.Errorf("the server sent nothing for %s", a.cfg.StreamIdle)
+			return fmt.Errorf("the server sent nothing for %s", silence)
 		case line := <-lines:
-			idle.Reset(a.cfg.StreamIdle)
 			var m wire.AgentMessage
 			if err := json.Unmarshal(line, &m); err != nil {
 				return fmt.Errorf("stream: bad line: %w", err)
 			}
+			if m.Type == "ping" {
+				silence = streamSilence(a.cfg.StreamIdle, m.NextSeconds)
+			}
+			idle.Reset(silence)
 			if m.Type == "step" && m.Step != nil {
 				step := *m.Step
 				a.wg.Add(1)
@@ -198,6 +209,21 @@ func (a *agent) session(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// maxStreamSilence caps how long a server may ask the agent to wait for
+// its next line (wire.AgentMessage NextSeconds).
+const maxStreamSilence = 5 * time.Minute
+
+// streamSilence is how long the stream may stay silent after a ping that
+// announced the next within next seconds: half as long again, and never
+// less than the configured StreamIdle (a server that says nothing of its
+// interval pings every 15 s).
+func streamSilence(configured time.Duration, next int) time.Duration {
+	if next <= 0 {
+		return configured
+	}
+	return min(max(configured, time.Duration(next)*time.Second*3/2), maxStreamSilence)
 }
 
 // readLine reads one '\n'-terminated line of at most max bytes.

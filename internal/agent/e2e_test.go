@@ -106,6 +106,7 @@ type testServer struct {
 	proto   map[string]bool
 	renew   int
 	serials map[string][]string // host → client certificate serials, in first-seen order
+	streams map[string]int      // host → GET /v1/agent/connect requests
 	// dropEnroll answers that many enrollments with 502 after the hub has
 	// handled them, signalling droppedEnroll each time.
 	dropEnroll    int
@@ -193,7 +194,7 @@ func startServerRenewing(t *testing.T, uses int, certTTL, minRenew time.Duration
 		t.Fatal(err)
 	}
 	ts := &testServer{ca: ca, hub: hub, inv: inv, pins: pins, conns: map[string]map[string]bool{}, proto: map[string]bool{}, serials: map[string][]string{},
-		droppedEnroll: make(chan struct{}, 10)}
+		streams: map[string]int{}, droppedEnroll: make(chan struct{}, 10)}
 	h := hub.Handler()
 	tlsCfg, err := ca.ServerTLSConfig(nil)
 	if err != nil {
@@ -226,6 +227,9 @@ func startServerRenewing(t *testing.T, uses int, certTTL, minRenew time.Duration
 			}
 			if r.URL.Path == "/v1/agent/renew" {
 				ts.renew++
+			}
+			if r.URL.Path == "/v1/agent/connect" {
+				ts.streams[id]++
 			}
 			ts.mu.Unlock()
 		}

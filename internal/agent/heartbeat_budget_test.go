@@ -64,6 +64,37 @@ func TestAgentsWithinBudgetHeartbeatAtTheirOwnInterval(t *testing.T) {
 	}
 }
 
+// TestAgentsWaitForTheStretchedStreamsAnnouncedPing: a server that
+// stretches heartbeats sends its stream's ping lines once a minute and
+// says so on each; an agent whose own silence limit is far shorter keeps
+// the stream open for the announced interval instead of taking it for
+// broken and reconnecting every time its limit passes.
+func TestAgentsWaitForTheStretchedStreamsAnnouncedPing(t *testing.T) {
+	// One agent, a budget of 0.1 heartbeats a second: every 10 s, so
+	// stretched from the first stream on.
+	tweakHub = func(c *agenthub.Config) { c.HeartbeatBudget = 0.1 }
+	defer func() { tweakHub = nil }()
+	ts := startServer(t, 1)
+	ts.startAgentsWith(t, agent.Config{Token: "ilk_join_test", DataDir: t.TempDir(), StreamIdle: 300 * time.Millisecond})
+	waitFor(t, "the agent connected", func() bool { return ts.hub.Connected("host_1") })
+	if _, every := ts.hub.ConnectedHosts(); every != 10*time.Second {
+		t.Fatalf("the server asks for heartbeats every %s, want 10s (stretched)", every)
+	}
+	ts.mu.Lock()
+	before := ts.streams["host_1"]
+	ts.mu.Unlock()
+	time.Sleep(2 * time.Second) // more than six of the agent's own silence limits
+	ts.mu.Lock()
+	after := ts.streams["host_1"]
+	ts.mu.Unlock()
+	if after != before {
+		t.Errorf("the agent opened %d new streams in 2 s: it did not wait for the ping the server announced", after-before)
+	}
+	if !ts.hub.Connected("host_1") {
+		t.Error("the agent is not connected")
+	}
+}
+
 func touch(t *testing.T, path string) {
 	t.Helper()
 	if err := os.WriteFile(path, nil, 0o600); err != nil {

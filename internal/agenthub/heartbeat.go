@@ -23,8 +23,8 @@ import (
 // Meanwhile the host's liveness comes from its held connection
 // ([Hub.ConnectedHosts]): while the stream is attached, ops counts the
 // host as seen (internal/ops liveness.go), and a connection whose peer
-// stopped answering is closed by HTTP/2 PINGs (the server sends one after
-// a few seconds without a frame, internal/app), which ends the stream.
+// vanished is closed by the kernel's TCP keepalives within 30 s
+// (internal/keepalive), which ends the stream.
 
 // DefaultHeartbeatBudget is the heartbeats per second a server takes from
 // its agents before it asks them to slow down: 500 agents at 5 s. Nomad
@@ -34,20 +34,22 @@ const DefaultHeartbeatBudget = 100
 // DefaultMaxHeartbeatInterval caps the interval a server asks for.
 const DefaultMaxHeartbeatInterval = 2 * time.Minute
 
-// stretchedPingCap caps the stream's ping lines' interval while the hub
-// stretches heartbeats: agents end a stream that carried nothing for 45 s
-// (agent.Config.StreamIdle).
-const stretchedPingCap = 30 * time.Second
+// stretchedPingEvery is the interval between a stream's ping lines while
+// the hub stretches heartbeats (never shorter than Config.PingInterval):
+// ten thousand streams at 15 s are 667 TLS writes a second for lines that
+// say nothing. Each line names the interval (wire.AgentMessage
+// NextSeconds), so the agent waits for the next one that long, plus a
+// margin, before it takes the stream for broken.
+const stretchedPingEvery = time.Minute
 
 // streamPingEvery is the interval between a stream's ping lines: the
-// configured one, doubled (to at most 30 s) while heartbeats are
-// stretched — ten thousand streams at 15 s are 667 writes a second, and
-// HTTP/2 PINGs already watch each connection.
+// configured one, or stretchedPingEvery while heartbeats are stretched.
+// A peer that vanished is noticed by TCP keepalives meanwhile (internal/app).
 func (h *Hub) streamPingEvery() time.Duration {
 	if h.heartbeatEvery() == 0 {
 		return h.cfg.PingInterval
 	}
-	return max(h.cfg.PingInterval, min(2*h.cfg.PingInterval, stretchedPingCap))
+	return max(h.cfg.PingInterval, stretchedPingEvery)
 }
 
 // stretchFloor is the interval below which the hub asks for nothing: the

@@ -42,6 +42,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -641,11 +642,15 @@ func (h *Hub) ConnectHandler() http.Handler {
 			}
 			return rc.Flush()
 		}
-		if err := write(wire.AgentMessage{Type: "ping"}); err != nil {
+		every := h.streamPingEvery()
+		ping := func() wire.AgentMessage {
+			return wire.AgentMessage{Type: "ping", NextSeconds: int(math.Ceil(every.Seconds()))}
+		}
+		if err := write(ping()); err != nil {
 			return nil
 		}
-		ping := time.NewTicker(h.streamPingEvery())
-		defer ping.Stop()
+		pings := time.NewTicker(every)
+		defer pings.Stop()
 		// The certificate was checked once, at connect: end the stream when
 		// it expires, so a key that is no longer valid receives no steps.
 		expiry := time.NewTimer(r.TLS.PeerCertificates[0].NotAfter.Sub(h.now()))
@@ -664,7 +669,7 @@ func (h *Hub) ConnectHandler() http.Handler {
 					h.log.InfoContext(r.Context(), "agent stream write failed", slog.String("host", hostID), slog.String("error", err.Error()))
 					return nil
 				}
-			case <-ping.C:
+			case <-pings.C:
 				// Only a revocation or a renewal ends a live stream: a
 				// failed lookup here would fail the steps in flight, so it
 				// is logged and the next ping asks again (new requests and
@@ -683,10 +688,11 @@ func (h *Hub) ConnectHandler() http.Handler {
 				case err != nil:
 					h.log.ErrorContext(r.Context(), "check the pinned certificate", slog.String("host", hostID), slog.String("error", err.Error()))
 				}
-				if err := write(wire.AgentMessage{Type: "ping"}); err != nil {
+				every = h.streamPingEvery()
+				if err := write(ping()); err != nil {
 					return nil
 				}
-				ping.Reset(h.streamPingEvery())
+				pings.Reset(every)
 			}
 		}
 	})

@@ -27,6 +27,7 @@ import (
 	"github.com/interlock-dev/interlock/internal/dpop"
 	"github.com/interlock-dev/interlock/internal/elevate"
 	"github.com/interlock-dev/interlock/internal/identity"
+	"github.com/interlock-dev/interlock/internal/keepalive"
 	"github.com/interlock-dev/interlock/internal/kms"
 	"github.com/interlock-dev/interlock/internal/logwitness"
 	"github.com/interlock-dev/interlock/internal/notify"
@@ -350,7 +351,7 @@ func (a *App) Close() {
 
 // Serve listens and serves until ctx ends, then shuts down gracefully.
 func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
-	ln, err := net.Listen("tcp", a.cfg.Listen)
+	ln, err := keepalive.Listen(ctx, a.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
 	}
@@ -397,13 +398,19 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 		TLSConfig:         a.tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		// Agents hold one long connection each; pings notice dead ones:
-		// one is sent after 10 s without a frame from the agent, and the
-		// connection closes if its answer is not back within 10 s (a
-		// shorter wait closed busy clients' connections in the bench). With a
+		// Agents hold one long connection each. A host that vanished
+		// (powered off, cut off) is noticed by the kernel's TCP
+		// keepalives (internal/keepalive), which cost this process nothing; an
+		// HTTP/2 PING is only the backstop, sent after two minutes without
+		// a frame from the peer (a large fleet heartbeats every 100 s, a
+		// small one every 5 s, so it is rarely sent), and the connection
+		// closes if its answer is not back within 15 s. A PING every 10 s
+		// on ten thousand connections was a thousand TLS writes a second,
+		// most of the server's idle CPU. A connection that accepts no byte
+		// for 30 s (a peer gone while we write) is closed too. With a
 		// large fleet the held connection is the host's liveness between
-		// heartbeats (agenthub heartbeat.go), so this bounds how long a
-		// host that went silent still counts as connected.
+		// heartbeats (agenthub heartbeat.go), so these bound how long a
+		// host that went silent still counts as connected: about 30 s.
 		//
 		// The rest keeps what an idle agent connection holds small (ten
 		// thousand of them on one server): agents send small frames, so
@@ -415,7 +422,7 @@ func (a *App) Serve(ctx context.Context, onReady func(Ready)) error {
 		// carries a new X-Request-Id and Date, so each connection's table
 		// and its maps only filled with values never sent again, about
 		// 6 KiB per connection.
-		HTTP2: &http.HTTP2Config{SendPingTimeout: 10 * time.Second, PingTimeout: 10 * time.Second,
+		HTTP2: &http.HTTP2Config{SendPingTimeout: 2 * time.Minute, PingTimeout: 15 * time.Second, WriteByteTimeout: 30 * time.Second,
 			MaxReadFrameSize: 16 << 10, MaxDecoderHeaderTableSize: 1 << 10, MaxEncoderHeaderTableSize: 1,
 			MaxReceiveBufferPerStream: 256 << 10},
 		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),

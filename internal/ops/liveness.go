@@ -51,8 +51,8 @@ type lastBeat struct {
 // A host whose agent sent no heartbeat for 2×every+StaleAfter is not
 // counted so (its agent is stuck though its connection answers), nor one
 // whose connection ended: it goes stale StaleAfter after the last flush
-// that found it connected. HTTP/2 PINGs close a connection whose peer
-// stopped answering within seconds (internal/app).
+// that found it connected. TCP keepalives close a connection whose peer
+// vanished within 30 s (internal/keepalive).
 func (s *Manager) SetConnections(conns func() (hostIDs []string, every time.Duration)) {
 	s.beats.mu.Lock()
 	defer s.beats.mu.Unlock()

@@ -162,6 +162,11 @@ type Step struct {
 type AgentMessage struct {
 	Type string `json:"type"` // "step" or "ping"
 	Step *Step  `json:"step,omitempty"`
+	// NextSeconds, on a ping, is the longest the server will wait before
+	// its next line: a server with a large fleet sends them less often,
+	// and the agent waits that long (plus a margin) before it takes a
+	// silent stream for a broken one.
+	NextSeconds int `json:"next_s,omitempty"`
 }
 
 // StepResult is what an agent reports (POST /v1/agent/results, mTLS).
