@@ -87,6 +87,9 @@ type Config struct {
 	// answered (interlock bench fleet counts them: a server with a large
 	// fleet asks for fewer than one per HeartbeatInterval).
 	OnHeartbeat func()
+	// OnStepReported, if set, is called with a step's phase once a server
+	// took its result (interlock bench fleet times the phases with it).
+	OnStepReported func(phase string)
 }
 
 func (c *Config) defaults() error {

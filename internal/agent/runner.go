@@ -108,6 +108,9 @@ func (a *agent) handleStep(ctx context.Context, step wire.Step) {
 	a.mu.Unlock()
 	if a.report(ctx, res) {
 		a.acked(ctx, step.StepID)
+		if a.cfg.OnStepReported != nil {
+			a.cfg.OnStepReported(step.Phase)
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -92,6 +93,7 @@ type fleetBench struct {
 	dir     string
 	ready   struct{ URL, CAFingerprint, BootstrapCode string }
 	beats   atomic.Uint64 // heartbeats the agents had answered
+	phases  phaseClock    // when the agents' step results were taken, by phase
 	secrets map[string]string
 	otpAt   map[string]int64
 }
@@ -112,8 +114,17 @@ type FleetBenchResult struct {
 	DispatchCPUPerHostM float64 `json:"dispatch_cpu_per_host_ms"`
 	// DispatchNetCPUPerHostM leaves out the heartbeats' share (at the idle rate).
 	DispatchNetCPUPerHostM float64 `json:"dispatch_net_cpu_per_host_ms"`
-	OpState                string  `json:"op_state"`
-	Load                   string  `json:"load"`
+	// StepAnsweredSeconds and HealthAnsweredSeconds are from the approval
+	// until the server had taken every host's step result, and every
+	// host's health check result (both canary and the rest).
+	StepAnsweredSeconds   float64 `json:"step_answered_s"`
+	HealthAnsweredSeconds float64 `json:"health_answered_s"`
+	// AgentsCPUSeconds is what this process (the agents) and the step
+	// processes it ran used during the operation: on one machine the
+	// fleet's own work competes with the server for the same cores.
+	AgentsCPUSeconds float64 `json:"agents_cpu_s"`
+	OpState          string  `json:"op_state"`
+	Load             string  `json:"load"`
 }
 
 const benchPassword = "bench-password-correct-horse-42"
@@ -179,7 +190,7 @@ func (b *fleetBench) run(ctx context.Context) error {
 		agentsDone <- agent.Run(agentCtx, agent.Config{Server: b.ready.URL, CAFingerprint: b.ready.CAFingerprint,
 			Token: strings.Join(tokens, ","), DataDir: filepath.Join(b.dir, "agents"), Count: b.agents, Hostname: "bench",
 			HeartbeatInterval: b.heartbeat, Log: slog.New(slog.NewTextHandler(agentLog, &slog.HandlerOptions{Level: slog.LevelWarn})),
-			OnHeartbeat: func() { b.beats.Add(1) }})
+			OnHeartbeat: func() { b.beats.Add(1) }, OnStepReported: b.phases.reported})
 	}()
 	defer func() { stopAgents(); <-agentsDone }()
 	b.profile(server, profileStart)
@@ -503,7 +514,19 @@ func (b *fleetBench) dispatchAll(ctx context.Context, pid int, res *FleetBenchRe
 	if err != nil {
 		return err
 	}
+	self0, err := procCPUWithChildren(os.Getpid())
+	if err != nil {
+		return err
+	}
+	if b.profileDir != "" {
+		stop, err := startCPUProfile(filepath.Join(b.profileDir, "agents-cpu-3.prof"))
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	start := time.Now()
+	b.phases.reset()
 	if _, err := b.cli("", "approver1", "approve", id, "--otp", code); err != nil {
 		return err
 	}
@@ -536,6 +559,11 @@ func (b *fleetBench) dispatchAll(ctx context.Context, pid int, res *FleetBenchRe
 			res.DispatchSeconds = op.UpdatedAt.Sub(start).Seconds()
 		}
 		res.OpState = op.State
+		if self1, err := procCPUWithChildren(os.Getpid()); err == nil {
+			res.AgentsCPUSeconds = (self1 - self0).Seconds()
+		}
+		res.StepAnsweredSeconds = b.phases.allAnswered("run", b.agents, start)
+		res.HealthAnsweredSeconds = b.phases.allAnswered("health", b.agents, start)
 		cpu := (cpu1 - cpu0).Seconds()
 		res.DispatchCPUPerHostM = cpu * 1000 / float64(b.agents)
 		// What the heartbeats cost meanwhile, at the idle rate, is not the step's.
@@ -559,7 +587,9 @@ func (b *fleetBench) print(r FleetBenchResult) error {
 	fmt.Fprintf(w, "server rss           %.0f MiB (peak %.0f MiB), %.1f KiB per agent, %d threads\n", r.ServerRSSMiB, r.ServerPeakRSSMiB, r.RSSPerAgentKiB, r.ServerThreads)
 	fmt.Fprintf(w, "server idle cpu      %.1f%% of one core over %s, %.0f heartbeats/s (%.0f µs per heartbeat, all idle CPU counted)\n", r.IdleCPUPercent, b.window, r.HeartbeatsPerSecond, r.CPUPerHeartbeatUS)
 	fmt.Fprintf(w, "approval to done     %.2f s for step + health check on %d hosts (canary 1, then %d) — %s\n", r.DispatchSeconds, r.Agents, r.Agents-1, r.OpState)
+	fmt.Fprintf(w, "  every step answered  %.2f s after the approval; every health check %.2f s\n", r.StepAnsweredSeconds, r.HealthAnsweredSeconds)
 	fmt.Fprintf(w, "server cpu per host  %.2f ms during the operation, %.2f ms above idle\n", r.DispatchCPUPerHostM, r.DispatchNetCPUPerHostM)
+	fmt.Fprintf(w, "agents' cpu          %.1f s during the operation (the agents and their %d step processes, on the same cores)\n", r.AgentsCPUSeconds, 2*r.Agents)
 	fmt.Fprintf(w, "load average         %s\n", r.Load)
 	return nil
 }
@@ -583,6 +613,64 @@ func procCPU(pid int) (time.Duration, error) {
 	}
 	// USER_HZ is 100 on every Linux architecture Go supports.
 	return time.Duration(utime+stime) * (time.Second / 100), nil
+}
+
+// procCPUWithChildren is procCPU plus the CPU time of the process's
+// children that it waited for (the step processes the agents ran).
+func procCPUWithChildren(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read the CPU time of process %d: %w", pid, err)
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 15 {
+		return 0, fmt.Errorf("/proc/%d/stat has %d fields after the name", pid, len(fields))
+	}
+	var total int64
+	for _, f := range fields[11:15] { // utime, stime, cutime, cstime
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		total += n
+	}
+	return time.Duration(total) * (time.Second / 100), nil
+}
+
+// phaseClock counts the step results the server took, by phase, and
+// when the count of each last grew.
+type phaseClock struct {
+	mu    sync.Mutex
+	count map[string]int
+	last  map[string]time.Time
+}
+
+func (c *phaseClock) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.count, c.last = map[string]int{}, map[string]time.Time{}
+}
+
+func (c *phaseClock) reported(phase string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.count == nil {
+		return // before the operation the bench measures
+	}
+	c.count[phase]++
+	c.last[phase] = time.Now()
+}
+
+// allAnswered is the seconds from start until n results of phase were
+// taken, or 0 if fewer were.
+func (c *phaseClock) allAnswered(phase string, n int, start time.Time) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.count[phase] < n {
+		return 0
+	}
+	return c.last[phase].Sub(start).Seconds()
 }
 
 type procMemory struct {
